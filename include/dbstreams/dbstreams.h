@@ -1,0 +1,227 @@
+/*
+ * dbstreams — event-driven replication between databases.
+ *
+ * The stream API used by dbs-server, dbs-cli and programs that link the
+ * library. A stream reads committed changes from a source database, carries
+ * them through an event hub and applies them to a target database.
+ *
+ * Conventions: every function returns 0 or a negative DBS_E* code; the
+ * message of the last failure on the calling thread is dbs_error_last().
+ * Out-parameters come first, are set to NULL on entry and written only on
+ * success. Every _create pairs with a _free that accepts NULL.
+ */
+#ifndef DBSTREAMS_H
+#define DBSTREAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(DBS_BUILDING_LIBRARY)
+#define DBS_API __attribute__((visibility("default")))
+#else
+#define DBS_API
+#endif
+
+#define DBS_VERSION_MAJOR 0
+#define DBS_VERSION_MINOR 1
+#define DBS_VERSION_PATCH 0
+#define DBS_VERSION_STRING "0.1.0"
+
+/** The library's version string ("0.1.0"); static storage. */
+DBS_API const char *dbs_version(void);
+
+/** Error codes: 0 is success, everything else is negative. Stable values. */
+typedef enum dbs_error_code {
+	DBS_OK = 0,
+	DBS_EINVAL = -1,    /* a NULL or out-of-range argument */
+	DBS_ECONFIG = -2,   /* the stream configuration is invalid */
+	DBS_ENOMEM = -3,    /* an allocation failed */
+	DBS_ESOURCE = -4,   /* the source database failed or refused */
+	DBS_ETARGET = -5,   /* the target database failed or refused */
+	DBS_EHUB = -6,      /* the event hub failed */
+	DBS_ESTATE = -7,    /* the call does not fit the object's state */
+	DBS_ENOTFOUND = -8, /* no such plugin, stream or object */
+	DBS_EPROTO = -9,    /* malformed bytes from the network */
+	DBS_EIO = -10,      /* a file or socket operation failed */
+	DBS_EEXISTS = -11,  /* already registered or already present */
+	DBS_EINTERNAL = -12 /* a bug: please report it with the message */
+} dbs_error_code;
+
+/** Short English name of a code ("invalid configuration"); static storage. */
+DBS_API const char *dbs_strerror(int code);
+
+/**
+ * Message of the last failed call on this thread, or "" when none.
+ * Valid until the next library call on the same thread.
+ */
+DBS_API const char *dbs_error_last(void);
+
+/**
+ * Statuses of a stream node, spelled as DBConvert Streams spells them
+ * (dbs_status_name). Terminal statuses never change again.
+ */
+typedef enum dbs_status {
+	DBS_STATUS_READY = 0,          /* initialised; the source is capturing */
+	DBS_STATUS_RUNNING,            /* at least one event went through */
+	DBS_STATUS_FINISHED,           /* the work is done */
+	DBS_STATUS_FAILED,             /* an error stopped the node */
+	DBS_STATUS_TIME_LIMIT_REACHED, /* limits.elapsedTime met */
+	DBS_STATUS_EVENT_LIMIT_REACHED,/* limits.numberOfEvents met */
+	DBS_STATUS_STOPPED,            /* stopped by the user */
+	DBS_STATUS_UNKNOWN_ERROR,
+	DBS_STATUS_INIT_FAILED         /* could not initialise its database */
+} dbs_status;
+
+/** "READY", "RUNNING", …, "INIT FAILED"; static storage, "UNKNOWN_ERROR" if out of range. */
+DBS_API const char *dbs_status_name(dbs_status status);
+
+/** Nonzero when the status never changes again. */
+DBS_API int dbs_status_is_terminal(dbs_status status);
+
+struct dbs_registry;
+
+typedef enum dbs_log_level {
+	DBS_LOG_ERROR = 0,
+	DBS_LOG_WARN,
+	DBS_LOG_INFO,
+	DBS_LOG_DEBUG
+} dbs_log_level;
+
+/**
+ * Log sink. Called from the stream's own threads (source, target), never
+ * while the library holds a lock; it must not call dbs_stream_free().
+ * `message` is borrowed for the duration of the call.
+ */
+typedef void (*dbs_log_fn)(dbs_log_level level, const char *message, void *user_data);
+
+#define DBS_STREAM_OPTIONS_VERSION 1
+
+/** Options of dbs_stream_create. Initialise with DBS_STREAM_OPTIONS_INIT. */
+typedef struct dbs_stream_options {
+	unsigned version;
+	/* Where log lines go; NULL keeps the library silent. */
+	dbs_log_fn log;
+	void *log_user_data;
+	dbs_log_level log_level;
+	/* A fixed stream id (KSUID text, 27 characters); NULL makes a new one. */
+	const char *stream_id;
+	/* Hub used when the configuration names none; NULL means "memory". */
+	const char *default_hub;
+	/* Plugins to choose from (borrowed; must outlive the stream); NULL
+	 * means the built-in ones. See dbstreams/plugin.h. */
+	const struct dbs_registry *registry;
+} dbs_stream_options;
+
+#define DBS_STREAM_OPTIONS_INIT {DBS_STREAM_OPTIONS_VERSION, NULL, NULL, DBS_LOG_INFO, NULL, NULL, NULL}
+
+typedef struct dbs_stream dbs_stream;
+
+#define DBS_NODE_MESSAGE_MAX 512
+
+/** One node's (source's or target's) progress. */
+typedef struct dbs_node_stat {
+	dbs_status status;
+	uint64_t counter;         /* events captured (source) or applied (target) */
+	int64_t started_ns;       /* Unix time of the first event in ns; 0 = not yet */
+	int64_t elapsed_ns;       /* since started, frozen when the node ends */
+	uint64_t bytes;           /* approximate payload bytes moved */
+	char message[DBS_NODE_MESSAGE_MAX]; /* reason of FAILED / INIT FAILED, else "" */
+} dbs_node_stat;
+
+#define DBS_STAT_VERSION 1
+
+/** Snapshot of a stream. Initialise with DBS_STAT_INIT. */
+typedef struct dbs_stat {
+	unsigned version;
+	char stream_id[28];
+	dbs_node_stat source;
+	dbs_node_stat target;
+} dbs_stat;
+
+#define DBS_STAT_INIT {DBS_STAT_VERSION, {0}, {0}, {0}}
+
+/**
+ * Validate `config` (DBConvert Streams 0.x JSON, `len` bytes, not
+ * necessarily NUL-terminated), open the source and the target, and start
+ * the stream. Blocks until both are open or one of them failed, then
+ * returns.
+ *
+ * Returns 0 and a new stream in *out as soon as the configuration is valid:
+ * a source or target that could not be opened shows as INIT FAILED in
+ * dbs_stream_stat() with the database's message. Returns DBS_ECONFIG with
+ * a message naming the JSON path when the configuration is invalid (no
+ * stream is made). `config` and `opts` are copied; opts may be NULL.
+ * Thread-safe.
+ */
+DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
+                              const dbs_stream_options *opts);
+
+/** Fill *stat with a consistent snapshot. Thread-safe; never blocks on I/O. */
+DBS_API int dbs_stream_stat(dbs_stream *stream, dbs_stat *stat);
+
+/**
+ * Stop gracefully: stop reading, apply what is already in the hub, confirm
+ * the applied position to the source, close. Blocks until done. Nodes still
+ * running end as STOPPED; nodes already ended keep their status.
+ * Idempotent. Thread-safe, but not from a log callback.
+ */
+DBS_API int dbs_stream_stop(dbs_stream *stream);
+
+/**
+ * Block until both nodes have ended (limit, failure or stop), or until
+ * `timeout_ms` passed (negative: no timeout). Returns 0 when ended,
+ * DBS_ESTATE on timeout.
+ */
+DBS_API int dbs_stream_wait(dbs_stream *stream, int timeout_ms);
+
+/** The stream's id (27-character KSUID); owned by the stream. */
+DBS_API const char *dbs_stream_id(const dbs_stream *stream);
+
+/**
+ * The stream's configuration as JSON with every password replaced by
+ * "********" and the id added; a new NUL-terminated string the caller
+ * releases with dbs_free(). Thread-safe.
+ */
+DBS_API int dbs_stream_config_json(char **out, const dbs_stream *stream);
+
+/** The stream's last error message, "" when none; owned by the stream. */
+DBS_API const char *dbs_stream_errmsg(const dbs_stream *stream);
+
+/** Stop if needed and release everything. Accepts NULL. */
+DBS_API void dbs_stream_free(dbs_stream *stream);
+
+/** Release a string returned by the library. Accepts NULL. */
+DBS_API void dbs_free(void *ptr);
+
+/**
+ * Validate a configuration without running it. Returns 0, or DBS_ECONFIG
+ * with the message naming the JSON path (dbs_error_last()).
+ */
+DBS_API int dbs_config_validate(const char *config, size_t len);
+
+/* ---- formats used by the REST API, exported for the server and CLI ---- */
+
+/** Go-style duration of `ns` ("0s", "1.209114254s", "7m33.561343815s"). */
+DBS_API int dbs_format_duration(char *buf, size_t size, int64_t ns);
+
+/**
+ * RFC 3339 time with nanoseconds and the local offset
+ * ("2022-10-19T12:08:20.839059479+02:00"); 0 gives "0001-01-01T00:00:00Z".
+ */
+DBS_API int dbs_format_time(char *buf, size_t size, int64_t unix_ns);
+
+/** A new KSUID (27 base62 characters and a NUL) into buf[28]. */
+DBS_API int dbs_ksuid_new(char buf[28]);
+
+/** 0 when `text` is a well-formed KSUID of 27 base62 characters. */
+DBS_API int dbs_ksuid_check(const char *text);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,397 @@
+/*
+ * dbstreams plugin interface: the event model and the source, hub and
+ * target vtables.
+ *
+ * A plugin is a `static const` ops struct (version, name, then methods in
+ * lifecycle order) registered by name in a dbs_registry. An instance embeds
+ * a pointer to its ops as its first member so the core holds one pointer
+ * type for every plugin of a kind.
+ *
+ * Threads: a stream runs its source on one thread and its target on
+ * another. Source methods are called on the source thread except `ack`,
+ * which is called on the target thread. Target methods are called on the
+ * target thread. Hub methods are called from both, as each says.
+ */
+#ifndef DBSTREAMS_PLUGIN_H
+#define DBSTREAMS_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dbstreams.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Event model                                                         */
+/* ------------------------------------------------------------------ */
+
+/** The engine a column type is spelled in. */
+typedef enum dbs_dialect {
+	DBS_DIALECT_POSTGRESQL = 1,
+	DBS_DIALECT_MYSQL = 2
+} dbs_dialect;
+
+/** Column flags. */
+enum {
+	DBS_COLUMN_KEY = 1u << 0,      /* part of the primary key */
+	DBS_COLUMN_NOT_NULL = 1u << 1,
+	DBS_COLUMN_UNSIGNED = 1u << 2  /* MySQL integer without sign */
+};
+
+typedef struct dbs_column {
+	const char *name;
+	/* The source's own spelling of the type, as its catalog formats it:
+	 * "numeric(38,10)", "timestamp with time zone", "integer[]",
+	 * "bigint unsigned", "enum('a','b')". */
+	const char *type_name;
+	uint32_t type_id;  /* PostgreSQL type OID, or MySQL field type code */
+	int32_t type_mod;  /* PostgreSQL typmod (-1 none), or MySQL metadata */
+	uint32_t flags;    /* DBS_COLUMN_* */
+} dbs_column;
+
+/**
+ * A table as the source knows it at one moment. Immutable once published:
+ * a schema change makes a new dbs_table. Reference-counted because batches
+ * in flight keep the definition they were decoded with; only
+ * dbs_table_new makes one (the count lives beside it).
+ */
+typedef struct dbs_table {
+	const char *schema;  /* PostgreSQL schema, or MySQL database */
+	const char *name;
+	dbs_dialect dialect;
+	uint32_t ncolumns;
+	const dbs_column *columns;
+	uint32_t source_id;  /* relation OID / table map id; informative */
+	uint32_t version;    /* bumped on every redefinition of the same table */
+} dbs_table;
+
+/** Kinds of values. A row image is an array aligned with table->columns. */
+typedef enum dbs_value_kind {
+	DBS_VALUE_NULL = 0,
+	DBS_VALUE_UNCHANGED, /* PostgreSQL TOASTed value not sent: keep the target's */
+	DBS_VALUE_TEXT,      /* the source engine's text form (PostgreSQL output, UTF-8) */
+	DBS_VALUE_BYTES,     /* raw bytes (binary strings, BLOB, geometry WKB) */
+	DBS_VALUE_INT,       /* v.i */
+	DBS_VALUE_UINT,      /* v.u */
+	DBS_VALUE_DOUBLE,    /* v.d */
+	DBS_VALUE_DECIMAL,   /* exact decimal text in v.s ("-12.3400") */
+	DBS_VALUE_JSON,      /* JSON text in v.s */
+	DBS_VALUE_DATE,      /* v.t: year, month, day */
+	DBS_VALUE_TIME,      /* v.t: negative, hour (may exceed 24), minute, second, usec */
+	DBS_VALUE_DATETIME,  /* v.t: wall-clock date and time, no zone */
+	DBS_VALUE_TIMESTAMP  /* v.t: UTC instant */
+} dbs_value_kind;
+
+typedef struct dbs_time_value {
+	int32_t year;
+	uint16_t hour;       /* TIME may exceed 24 h */
+	uint8_t month, day, minute, second, negative;
+	uint32_t usec;
+} dbs_time_value;
+
+typedef struct dbs_value {
+	uint8_t kind;  /* dbs_value_kind */
+	uint32_t len;  /* bytes of v.s for TEXT, BYTES, DECIMAL, JSON */
+	union {
+		int64_t i;
+		uint64_t u;
+		double d;
+		const char *s; /* not NUL-terminated; lives in the batch's arena */
+		dbs_time_value t;
+	} v;
+} dbs_value;
+
+typedef enum dbs_op {
+	DBS_OP_INSERT = 1,
+	DBS_OP_UPDATE = 2,
+	DBS_OP_DELETE = 3
+} dbs_op;
+
+/**
+ * Where an event sits in the source's commit order. Positions compare by
+ * (txn, event): a later transaction has a larger `txn`.
+ */
+typedef struct dbs_position {
+	uint64_t txn;    /* PostgreSQL commit LSN; MySQL (binlog file number << 32 | pos) */
+	uint64_t resume; /* where the source resumes once this txn is applied
+	                    (PostgreSQL: commit end LSN; MySQL: next event's pos) */
+	uint32_t event;  /* 1-based index of the event inside its transaction */
+	uint32_t txn_end;/* nonzero: the transaction ends with this event */
+} dbs_position;
+
+/** -1, 0 or 1 as a is before, at, or after b. */
+DBS_API int dbs_position_cmp(const dbs_position *a, const dbs_position *b);
+
+typedef struct dbs_event {
+	uint8_t op;              /* dbs_op */
+	const dbs_table *table;  /* the batch holds a reference */
+	/* Row images, table->ncolumns values each. `before` is NULL for
+	 * inserts and may hold only key columns (others NULL) as the source
+	 * provides; `after` is NULL for deletes. */
+	dbs_value *before;
+	dbs_value *after;
+	int64_t commit_time_us;  /* Unix µs of the source commit */
+	uint64_t xid;            /* source transaction id */
+	dbs_position pos;
+} dbs_event;
+
+/**
+ * A batch of events in commit order: the unit the hub carries and the
+ * target applies in one transaction. All memory (events, values, strings)
+ * belongs to the batch and is released by dbs_batch_free.
+ */
+typedef struct dbs_batch dbs_batch;
+
+/** A new empty batch sized for `capacity` events (it grows if needed). */
+DBS_API int dbs_batch_new(dbs_batch **out, uint32_t capacity);
+DBS_API void dbs_batch_free(dbs_batch *batch);
+/** Forget the events and release table references; keep the memory. */
+DBS_API void dbs_batch_reset(dbs_batch *batch);
+
+/**
+ * Append an event for `table` (the batch takes a reference) and return it
+ * zeroed except op, table and arrays of ncolumns NULL values for the images
+ * the op needs (`before` for update/delete, `after` for insert/update).
+ */
+DBS_API int dbs_batch_add(dbs_batch *batch, dbs_op op, const dbs_table *table,
+                          dbs_event **out);
+
+/** Memory from the batch's arena, aligned for any value; freed with the batch. */
+DBS_API void *dbs_batch_alloc(dbs_batch *batch, size_t size);
+
+/** Copy `len` bytes into the arena and point `value` at them with `kind`. */
+DBS_API int dbs_batch_set_bytes(dbs_batch *batch, dbs_value *value,
+                                dbs_value_kind kind, const void *data, size_t len);
+
+DBS_API uint32_t dbs_batch_count(const dbs_batch *batch);
+DBS_API dbs_event *dbs_batch_event(const dbs_batch *batch, uint32_t index);
+/** Position of the last event (zero when empty). */
+DBS_API const dbs_position *dbs_batch_last(const dbs_batch *batch);
+/** Drop the events from `count` on (used to stop at an event limit). */
+DBS_API void dbs_batch_truncate(dbs_batch *batch, uint32_t count);
+/** Approximate bytes of payload held (for stats). */
+DBS_API uint64_t dbs_batch_bytes(const dbs_batch *batch);
+/** Hub sequence number assigned by the hub on publish (0 = none). */
+DBS_API uint64_t dbs_batch_seq(const dbs_batch *batch);
+DBS_API void dbs_batch_set_seq(dbs_batch *batch, uint64_t seq);
+
+/**
+ * A new table with `ncolumns` columns; names and types are copied. The
+ * caller holds one reference.
+ */
+DBS_API int dbs_table_new(dbs_table **out, dbs_dialect dialect, const char *schema,
+                          const char *name, const dbs_column *columns, uint32_t ncolumns);
+DBS_API const dbs_table *dbs_table_ref(const dbs_table *table);
+DBS_API void dbs_table_unref(const dbs_table *table);
+
+/* ------------------------------------------------------------------ */
+/* What plugins receive from the core                                  */
+/* ------------------------------------------------------------------ */
+
+/** One table entry of source.filter.tables. */
+typedef struct dbs_table_filter {
+	const char *name;      /* as written: "t", "schema.t" or "db.t" */
+	unsigned operations;   /* bit (1 << dbs_op) for each allowed op */
+} dbs_table_filter;
+
+#define DBS_OPS_ALL ((1u << DBS_OP_INSERT) | (1u << DBS_OP_UPDATE) | (1u << DBS_OP_DELETE))
+
+/** The source section of a configuration, validated. Borrowed by plugins. */
+typedef struct dbs_source_config {
+	const char *type;
+	const char *mode;         /* "cdc" or "convert" */
+	const char *connection;
+	int initial_load;
+	uint32_t data_bundle_size;/* events per batch, 10..1000, default 100 */
+	uint32_t reporting_interval;
+	/* settings; NULL when absent */
+	const char *flavor, *ssl_ca, *ssl_cert, *ssl_key;
+	const char *replication_slot_name; /* default "dbconvert_replication_slot" */
+	const char *publication_name;      /* default "dbconvert-publication" */
+	const dbs_table_filter *tables;    /* empty: every table */
+	uint32_t ntables;
+} dbs_source_config;
+
+typedef struct dbs_target_table_option {
+	const char *name;
+	int no_create_indexes;
+} dbs_target_table_option;
+
+typedef struct dbs_target_config {
+	const char *type;
+	const char *connection;
+	const char *ssl_ca, *ssl_cert, *ssl_key;
+	int no_create_tables;
+	const dbs_target_table_option *tables;
+	uint32_t ntables;
+	uint32_t reporting_interval;
+} dbs_target_config;
+
+/** The hub section (or the server's default hub). */
+typedef struct dbs_hub_config {
+	const char *type;  /* "memory" (default), "nats" */
+	const char *url;   /* NULL for memory */
+	uint32_t capacity; /* batches in flight before the publisher waits */
+} dbs_hub_config;
+
+/**
+ * Services the core gives a plugin instance, valid until its close. All
+ * functions may be called from the thread the plugin method runs on.
+ */
+typedef struct dbs_host {
+	unsigned version;
+	const char *stream_id;
+	/* Nonzero once the stream is stopping (user stop, limit, failure of
+	 * the other side). Long-running loops poll it at least every 200 ms. */
+	int (*stopping)(const struct dbs_host *host);
+	/* Log one line; printf-style. */
+	void (*log)(const struct dbs_host *host, dbs_log_level level, const char *fmt, ...)
+#if defined(__GNUC__)
+		__attribute__((format(printf, 3, 4)))
+#endif
+		;
+	void *core; /* private to the core */
+} dbs_host;
+
+#define DBS_HOST_VERSION 1
+
+/**
+ * Error text buffer every open/run/apply call fills on failure. A plugin
+ * writes the database's own message into it; the core shows it in stat.
+ */
+#define DBS_ERRMSG_MAX 1024
+
+/* ------------------------------------------------------------------ */
+/* Source                                                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * How a running source hands batches to the stream. Returns 0 when the
+ * batch was taken (ownership passes to the core, even on error), 1 when the
+ * stream wants no more events (stop or limit: the source returns from run),
+ * negative on a hub failure. Blocks while the hub is full (back-pressure).
+ */
+typedef int (*dbs_emit_fn)(dbs_batch *batch, void *emit_data);
+
+typedef struct dbs_source {
+	const struct dbs_source_ops *ops;
+} dbs_source;
+
+#define DBS_SOURCE_OPS_VERSION 1
+
+typedef struct dbs_source_ops {
+	unsigned version; /* DBS_SOURCE_OPS_VERSION */
+	const char *name; /* "postgresql", "mysql", … */
+	/* Connect, check the server's settings, prepare capture (slot,
+	 * publication) and start it from `resume` (NULL: where the slot / the
+	 * current binlog end is). When open returns 0 every change committed
+	 * from then on will be delivered. Required. */
+	int (*open)(dbs_source **out, const dbs_source_config *config, const dbs_host *host,
+	            const dbs_position *resume, char *err, size_t errlen);
+	/* Read changes and call emit with batches of at most
+	 * config->data_bundle_size events, in commit order, until emit returns
+	 * 1 or host->stopping(); then return 0. A failure returns a negative
+	 * code with err filled. Required. */
+	int (*run)(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err, size_t errlen);
+	/* Everything up to and including `pos` is committed at the target:
+	 * the source may let the database forget it. Called on the target
+	 * thread, concurrently with run. Required. */
+	void (*ack)(dbs_source *src, const dbs_position *pos);
+	/* Release everything; called once, after run returned (or instead of
+	 * it when open succeeded but the stream did not start). Required. */
+	void (*close)(dbs_source *src);
+} dbs_source_ops;
+
+/* ------------------------------------------------------------------ */
+/* Hub                                                                 */
+/* ------------------------------------------------------------------ */
+
+typedef struct dbs_hub {
+	const struct dbs_hub_ops *ops;
+} dbs_hub;
+
+#define DBS_HUB_OPS_VERSION 1
+
+typedef struct dbs_hub_ops {
+	unsigned version;
+	const char *name;
+	/* Required. */
+	int (*open)(dbs_hub **out, const dbs_hub_config *config, const dbs_host *host,
+	            char *err, size_t errlen);
+	/* Source thread. Takes ownership of `batch` in every case. Blocks
+	 * while the hub is full, waking at least every 200 ms to check
+	 * host->stopping() (then returns 1 and frees the batch). Required. */
+	int (*publish)(dbs_hub *hub, dbs_batch *batch, char *err, size_t errlen);
+	/* Source thread: nothing more will be published. Required. */
+	void (*close_publish)(dbs_hub *hub);
+	/* Target thread. Waits up to timeout_ms for the next batch: 0 and a
+	 * batch (owned by the caller until it passes it back to ack), 1 on
+	 * timeout, 2 when the publisher closed and everything was fetched,
+	 * negative on failure. Required. */
+	int (*fetch)(dbs_hub *hub, dbs_batch **out, int timeout_ms, char *err, size_t errlen);
+	/* Target thread: `batch` is committed at the target. The hub forgets
+	 * it and frees it. Required. */
+	int (*ack)(dbs_hub *hub, dbs_batch *batch, char *err, size_t errlen);
+	/* Required; after both sides are done. */
+	void (*close)(dbs_hub *hub);
+} dbs_hub_ops;
+
+/* ------------------------------------------------------------------ */
+/* Target                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct dbs_target {
+	const struct dbs_target_ops *ops;
+} dbs_target;
+
+#define DBS_TARGET_OPS_VERSION 1
+
+typedef struct dbs_target_ops {
+	unsigned version;
+	const char *name;
+	/* Connect, create the checkpoint table, and read this stream's
+	 * checkpoint into *checkpoint (zeroed when none). Required. */
+	int (*open)(dbs_target **out, const dbs_target_config *config, const dbs_host *host,
+	            dbs_position *checkpoint, char *err, size_t errlen);
+	/* Apply the batch's events after `checkpoint` (skip earlier ones) in
+	 * one target transaction together with the checkpoint row for the
+	 * batch's last position, creating missing tables first. Idempotent:
+	 * applying the same batch again changes nothing. Returns 0 once
+	 * committed. Required. */
+	int (*apply)(dbs_target *tgt, const dbs_batch *batch, char *err, size_t errlen);
+	/* Required. */
+	void (*close)(dbs_target *tgt);
+} dbs_target_ops;
+
+/* ------------------------------------------------------------------ */
+/* Registry                                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct dbs_registry dbs_registry;
+
+/** A registry holding the built-in plugins (with_builtins != 0) or none. */
+DBS_API int dbs_registry_new(dbs_registry **out, int with_builtins);
+DBS_API void dbs_registry_free(dbs_registry *registry);
+
+/**
+ * Register a plugin (borrowed: the ops must outlive the registry).
+ * DBS_EEXISTS for a name already taken, DBS_EINVAL for an unknown version,
+ * an empty name or a missing required method.
+ */
+DBS_API int dbs_registry_add_source(dbs_registry *registry, const dbs_source_ops *ops);
+DBS_API int dbs_registry_add_hub(dbs_registry *registry, const dbs_hub_ops *ops);
+DBS_API int dbs_registry_add_target(dbs_registry *registry, const dbs_target_ops *ops);
+
+DBS_API const dbs_source_ops *dbs_registry_source(const dbs_registry *registry, const char *name);
+DBS_API const dbs_hub_ops *dbs_registry_hub(const dbs_registry *registry, const char *name);
+DBS_API const dbs_target_ops *dbs_registry_target(const dbs_registry *registry, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

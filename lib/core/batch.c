@@ -1,0 +1,328 @@
+/*
+ * Batches, their arena, and reference-counted table definitions.
+ *
+ * A batch owns everything its events point at: values and strings come
+ * from a chunked arena so decoding a row costs no malloc per value, and a
+ * reset keeps the chunks for the next batch.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+#define ARENA_CHUNK (64u * 1024u)
+#define ARENA_ALIGN 16u
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	size_t size, used;
+	_Alignas(16) unsigned char data[];
+};
+
+struct dbs_batch {
+	dbs_event *events;
+	uint32_t count, capacity;
+	struct arena_chunk *chunks; /* head is the one being filled */
+	const dbs_table **tables;   /* distinct tables referenced, one ref each */
+	uint32_t ntables, tables_cap;
+	uint64_t bytes;
+	uint64_t seq;
+};
+
+/* ---- tables ---- */
+
+struct table_impl {
+	dbs_table pub; /* first: a dbs_table * is a struct table_impl * */
+	atomic_int refs;
+	dbs_column columns[];
+};
+
+static size_t str_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 1;
+}
+
+static char *str_put(char **cursor, const char *s)
+{
+	char *dst = *cursor;
+	size_t n = s ? strlen(s) : 0;
+	if (n)
+		memcpy(dst, s, n);
+	dst[n] = '\0';
+	*cursor += n + 1;
+	return dst;
+}
+
+DBS_API int dbs_table_new(dbs_table **out, dbs_dialect dialect, const char *schema,
+                          const char *name, const dbs_column *columns, uint32_t ncolumns)
+{
+	if (!out)
+		return dbs__error_set(DBS_EINVAL, "dbs_table_new: out is NULL");
+	*out = NULL;
+	if (!name || (ncolumns && !columns))
+		return dbs__error_set(DBS_EINVAL, "dbs_table_new: name and columns are required");
+	if (ncolumns > 65535)
+		return dbs__error_set(DBS_EINVAL, "dbs_table_new: %u columns is too many", ncolumns);
+
+	size_t strings = str_size(schema) + str_size(name);
+	for (uint32_t i = 0; i < ncolumns; i++) {
+		strings += str_size(columns[i].name) + str_size(columns[i].type_name);
+		if (strings > SIZE_MAX / 2)
+			return dbs__error_set(DBS_EINVAL, "dbs_table_new: names too long");
+	}
+	size_t head = sizeof(struct table_impl) + (size_t)ncolumns * sizeof(dbs_column);
+	struct table_impl *t = malloc(head + strings);
+	if (!t)
+		return dbs__error_set(DBS_ENOMEM, "out of memory");
+
+	char *cursor = (char *)t + head;
+	t->pub.schema = str_put(&cursor, schema);
+	t->pub.name = str_put(&cursor, name);
+	t->pub.dialect = dialect;
+	t->pub.ncolumns = ncolumns;
+	t->pub.columns = t->columns;
+	t->pub.source_id = 0;
+	t->pub.version = 0;
+	for (uint32_t i = 0; i < ncolumns; i++) {
+		t->columns[i] = columns[i];
+		t->columns[i].name = str_put(&cursor, columns[i].name);
+		t->columns[i].type_name = str_put(&cursor, columns[i].type_name);
+	}
+	atomic_init(&t->refs, 1);
+	*out = &t->pub;
+	return 0;
+}
+
+DBS_API const dbs_table *dbs_table_ref(const dbs_table *table)
+{
+	if (table)
+		atomic_fetch_add_explicit(&((struct table_impl *)(uintptr_t)table)->refs, 1,
+		                          memory_order_relaxed);
+	return table;
+}
+
+DBS_API void dbs_table_unref(const dbs_table *table)
+{
+	if (!table)
+		return;
+	struct table_impl *t = (struct table_impl *)(uintptr_t)table;
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		free(t);
+}
+
+/* ---- positions ---- */
+
+DBS_API int dbs_position_cmp(const dbs_position *a, const dbs_position *b)
+{
+	if (a->txn != b->txn)
+		return a->txn < b->txn ? -1 : 1;
+	if (a->event != b->event)
+		return a->event < b->event ? -1 : 1;
+	return 0;
+}
+
+/* ---- batches ---- */
+
+DBS_API int dbs_batch_new(dbs_batch **out, uint32_t capacity)
+{
+	if (!out)
+		return dbs__error_set(DBS_EINVAL, "dbs_batch_new: out is NULL");
+	*out = NULL;
+	if (capacity == 0)
+		capacity = 16;
+	dbs_batch *b = calloc(1, sizeof *b);
+	if (!b)
+		goto fail;
+	b->events = malloc((size_t)capacity * sizeof *b->events);
+	if (!b->events)
+		goto fail;
+	b->capacity = capacity;
+	*out = b;
+	return 0;
+fail:
+	free(b);
+	return dbs__error_set(DBS_ENOMEM, "out of memory");
+}
+
+static void release_tables(dbs_batch *b)
+{
+	for (uint32_t i = 0; i < b->ntables; i++)
+		dbs_table_unref(b->tables[i]);
+	b->ntables = 0;
+}
+
+DBS_API void dbs_batch_reset(dbs_batch *b)
+{
+	if (!b)
+		return;
+	release_tables(b);
+	/* Keep only the newest chunk: it is the largest a batch needed lately. */
+	struct arena_chunk *keep = b->chunks;
+	if (keep) {
+		struct arena_chunk *c = keep->next;
+		while (c) {
+			struct arena_chunk *next = c->next;
+			free(c);
+			c = next;
+		}
+		keep->next = NULL;
+		keep->used = 0;
+	}
+	b->count = 0;
+	b->bytes = 0;
+	b->seq = 0;
+}
+
+DBS_API void dbs_batch_free(dbs_batch *b)
+{
+	if (!b)
+		return;
+	release_tables(b);
+	struct arena_chunk *c = b->chunks;
+	while (c) {
+		struct arena_chunk *next = c->next;
+		free(c);
+		c = next;
+	}
+	free(b->tables);
+	free(b->events);
+	free(b);
+}
+
+DBS_API void *dbs_batch_alloc(dbs_batch *b, size_t size)
+{
+	if (!b || size > SIZE_MAX / 2)
+		return NULL;
+	size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+	struct arena_chunk *c = b->chunks;
+	if (!c || c->size - c->used < size) {
+		size_t want = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+		struct arena_chunk *n = malloc(sizeof *n + want);
+		if (!n)
+			return NULL;
+		n->size = want;
+		n->used = 0;
+		n->next = c;
+		b->chunks = n;
+		c = n;
+	}
+	void *p = c->data + c->used;
+	c->used += size;
+	return p;
+}
+
+static int hold_table(dbs_batch *b, const dbs_table *table)
+{
+	if (b->ntables && b->tables[b->ntables - 1] == table)
+		return 0;
+	for (uint32_t i = 0; i < b->ntables; i++)
+		if (b->tables[i] == table)
+			return 0;
+	if (b->ntables == b->tables_cap) {
+		uint32_t cap = b->tables_cap ? b->tables_cap * 2 : 4;
+		const dbs_table **t = realloc(b->tables, (size_t)cap * sizeof *t);
+		if (!t)
+			return DBS_ENOMEM;
+		b->tables = t;
+		b->tables_cap = cap;
+	}
+	b->tables[b->ntables++] = dbs_table_ref(table);
+	return 0;
+}
+
+static dbs_value *null_row(dbs_batch *b, uint32_t ncolumns)
+{
+	dbs_value *row = dbs_batch_alloc(b, (size_t)(ncolumns ? ncolumns : 1) * sizeof *row);
+	if (row)
+		memset(row, 0, (size_t)ncolumns * sizeof *row);
+	return row;
+}
+
+DBS_API int dbs_batch_add(dbs_batch *b, dbs_op op, const dbs_table *table, dbs_event **out)
+{
+	if (!out)
+		return dbs__error_set(DBS_EINVAL, "dbs_batch_add: out is NULL");
+	*out = NULL;
+	if (!b || !table || op < DBS_OP_INSERT || op > DBS_OP_DELETE)
+		return dbs__error_set(DBS_EINVAL, "dbs_batch_add: bad batch, table or op");
+	if (b->count == b->capacity) {
+		if (b->capacity > UINT32_MAX / 2)
+			return dbs__error_set(DBS_ENOMEM, "batch too large");
+		uint32_t cap = b->capacity * 2;
+		dbs_event *e = realloc(b->events, (size_t)cap * sizeof *e);
+		if (!e)
+			return dbs__error_set(DBS_ENOMEM, "out of memory");
+		b->events = e;
+		b->capacity = cap;
+	}
+	if (hold_table(b, table) != 0)
+		return dbs__error_set(DBS_ENOMEM, "out of memory");
+
+	dbs_event *ev = &b->events[b->count];
+	memset(ev, 0, sizeof *ev);
+	ev->op = (uint8_t)op;
+	ev->table = table;
+	if (op != DBS_OP_INSERT && !(ev->before = null_row(b, table->ncolumns)))
+		return dbs__error_set(DBS_ENOMEM, "out of memory");
+	if (op != DBS_OP_DELETE && !(ev->after = null_row(b, table->ncolumns)))
+		return dbs__error_set(DBS_ENOMEM, "out of memory");
+	b->count++;
+	*out = ev;
+	return 0;
+}
+
+DBS_API int dbs_batch_set_bytes(dbs_batch *b, dbs_value *value, dbs_value_kind kind,
+                                const void *data, size_t len)
+{
+	if (!b || !value || (len && !data) || len > UINT32_MAX)
+		return dbs__error_set(DBS_EINVAL, "dbs_batch_set_bytes: bad arguments");
+	char *dst = dbs_batch_alloc(b, len ? len : 1);
+	if (!dst)
+		return dbs__error_set(DBS_ENOMEM, "out of memory");
+	if (len)
+		memcpy(dst, data, len);
+	value->kind = (uint8_t)kind;
+	value->len = (uint32_t)len;
+	value->v.s = dst;
+	b->bytes += len;
+	return 0;
+}
+
+DBS_API uint32_t dbs_batch_count(const dbs_batch *b)
+{
+	return b ? b->count : 0;
+}
+
+DBS_API dbs_event *dbs_batch_event(const dbs_batch *b, uint32_t index)
+{
+	return b && index < b->count ? &b->events[index] : NULL;
+}
+
+DBS_API const dbs_position *dbs_batch_last(const dbs_batch *b)
+{
+	static const dbs_position zero;
+	return b && b->count ? &b->events[b->count - 1].pos : &zero;
+}
+
+DBS_API void dbs_batch_truncate(dbs_batch *b, uint32_t count)
+{
+	if (b && count < b->count)
+		b->count = count;
+}
+
+DBS_API uint64_t dbs_batch_bytes(const dbs_batch *b)
+{
+	return b ? b->bytes : 0;
+}
+
+DBS_API uint64_t dbs_batch_seq(const dbs_batch *b)
+{
+	return b ? b->seq : 0;
+}
+
+DBS_API void dbs_batch_set_seq(dbs_batch *b, uint64_t seq)
+{
+	if (b)
+		b->seq = seq;
+}

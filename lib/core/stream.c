@@ -1,0 +1,646 @@
+/*
+ * Stream lifecycle: open the target, the source and the hub, run the
+ * source and the target on their own threads, carry acknowledgements from
+ * the target back to the source, and keep DBS-style statuses and counters.
+ *
+ * Threads: the source thread runs source->run and publishes to the hub;
+ * the target thread fetches, applies, acks, and when the hub is drained
+ * joins the source thread and closes every plugin. dbs_stream_stop and
+ * dbs_stream_free only request the stop and join the target thread.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "core/core.h"
+
+/* Why the stream is ending; the first reason wins. */
+enum stop_reason {
+	STOP_NONE = 0,
+	STOP_USER,
+	STOP_TIME_LIMIT,
+	STOP_EVENT_LIMIT,
+	STOP_FAILURE
+};
+
+typedef struct node {
+	atomic_int status;          /* dbs_status */
+	atomic_uint_fast64_t counter;
+	atomic_uint_fast64_t bytes;
+	atomic_int_fast64_t started_ns; /* wall clock of the first event */
+	atomic_int_fast64_t ended_ns;   /* wall clock when it ended; 0 while live */
+	char message[DBS_NODE_MESSAGE_MAX]; /* guarded by dbs_stream.lock */
+	const char *label;
+} node;
+
+struct dbs_stream {
+	char id[28];
+	dbs_config *config;
+	char *config_json; /* masked, for GET /streams */
+	dbs_stream_options opts;
+	const dbs_registry *registry;
+	const dbs_source_ops *source_ops;
+	const dbs_hub_ops *hub_ops;
+	const dbs_target_ops *target_ops;
+
+	dbs_host source_host, target_host, hub_host;
+	dbs_source *source;
+	dbs_hub *hub;
+	dbs_target *target;
+	dbs_position checkpoint;
+
+	pthread_t source_thread, target_thread;
+	int threads_started;
+	int joined;                 /* guarded by join_lock */
+	pthread_mutex_t join_lock;  /* serialises joining the target thread */
+
+	atomic_int stop_reason;
+	int64_t deadline_mono_ns;   /* 0: no time limit */
+
+	pthread_mutex_t lock;       /* guards messages, errmsg, ended */
+	pthread_cond_t ended_cond;
+	int ended;
+	char errmsg[DBS_ERRMSG_MAX];
+
+	node source_node, target_node;
+	int64_t last_report_mono_ns;
+};
+
+/* ---- logging and status ---- */
+
+static void stream_log(dbs_stream *s, dbs_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void stream_vlog(dbs_stream *s, dbs_log_level level, const char *fmt, va_list ap)
+{
+	if (!s->opts.log || level > s->opts.log_level)
+		return;
+	char line[2048];
+	dbs__vfmt(line, sizeof line, fmt, ap);
+	s->opts.log(level, line, s->opts.log_user_data);
+}
+
+static void stream_log(dbs_stream *s, dbs_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	stream_vlog(s, level, fmt, ap);
+	va_end(ap);
+}
+
+/* Move a node to a terminal status once; later calls keep the first. */
+static void node_end(dbs_stream *s, node *n, dbs_status status, const char *message)
+{
+	int current = atomic_load(&n->status);
+	while (!dbs_status_is_terminal((dbs_status)current)) {
+		if (atomic_compare_exchange_weak(&n->status, &current, (int)status)) {
+			atomic_store(&n->ended_ns, dbs__now_ns());
+			pthread_mutex_lock(&s->lock);
+			if (message && message[0]) {
+				dbs__fmt(n->message, sizeof n->message, "%s", message);
+				dbs__fmt(s->errmsg, sizeof s->errmsg, "%s: %s", n->label, message);
+			}
+			pthread_mutex_unlock(&s->lock);
+			if (message && message[0])
+				stream_log(s, DBS_LOG_ERROR, "[%s] %s: %s", n->label,
+				           dbs_status_name(status), message);
+			else
+				stream_log(s, DBS_LOG_INFO, "[%s] %s, %" PRIuFAST64 " events", n->label,
+				           dbs_status_name(status), atomic_load(&n->counter));
+			return;
+		}
+	}
+}
+
+static void node_progress(node *n, uint32_t events, uint64_t bytes)
+{
+	if (atomic_load(&n->started_ns) == 0) {
+		atomic_store(&n->started_ns, dbs__now_ns());
+		int ready = DBS_STATUS_READY;
+		atomic_compare_exchange_strong(&n->status, &ready, DBS_STATUS_RUNNING);
+	}
+	atomic_fetch_add(&n->counter, events);
+	atomic_fetch_add(&n->bytes, bytes);
+}
+
+static void request_stop(dbs_stream *s, enum stop_reason reason)
+{
+	int none = STOP_NONE;
+	atomic_compare_exchange_strong(&s->stop_reason, &none, (int)reason);
+}
+
+static dbs_status status_for(enum stop_reason reason)
+{
+	switch (reason) {
+	case STOP_TIME_LIMIT: return DBS_STATUS_TIME_LIMIT_REACHED;
+	case STOP_EVENT_LIMIT: return DBS_STATUS_EVENT_LIMIT_REACHED;
+	default: return DBS_STATUS_STOPPED;
+	}
+}
+
+/* ---- host services ---- */
+
+static int host_stopping(const dbs_host *host)
+{
+	dbs_stream *s = host->core;
+	if (s->deadline_mono_ns && atomic_load(&s->stop_reason) == STOP_NONE &&
+	    dbs__monotonic_ns() >= s->deadline_mono_ns)
+		request_stop(s, STOP_TIME_LIMIT);
+	return atomic_load(&s->stop_reason) != STOP_NONE;
+}
+
+static void host_log(const dbs_host *host, dbs_log_level level, const char *fmt, ...)
+{
+	dbs_stream *s = host->core;
+	if (!s->opts.log || level > s->opts.log_level)
+		return;
+	char line[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	dbs__vfmt(line, sizeof line, fmt, ap);
+	va_end(ap);
+	stream_log(s, level, "[%s] %s",
+	           host == &s->source_host ? "source" : host == &s->target_host ? "target" : "hub",
+	           line);
+}
+
+static void host_init(dbs_host *host, dbs_stream *s)
+{
+	host->version = DBS_HOST_VERSION;
+	host->stream_id = s->id;
+	host->stopping = host_stopping;
+	host->log = host_log;
+	host->core = s;
+}
+
+/* ---- source thread ---- */
+
+/* The emit callback the source calls with each batch. */
+static int emit_batch(dbs_batch *batch, void *data)
+{
+	dbs_stream *s = data;
+	char err[DBS_ERRMSG_MAX] = "";
+	int ret = 0;
+	if (host_stopping(&s->source_host)) {
+		dbs_batch_free(batch);
+		return 1;
+	}
+	uint64_t limit = s->config->limits.number_of_events;
+	uint32_t n = dbs_batch_count(batch);
+	if (limit) {
+		uint64_t done = atomic_load(&s->source_node.counter);
+		uint64_t left = done < limit ? limit - done : 0;
+		if (n >= left) {
+			dbs_batch_truncate(batch, (uint32_t)left);
+			n = (uint32_t)left;
+			ret = 1;
+		}
+	}
+	if (n == 0) {
+		dbs_batch_free(batch);
+		if (ret)
+			request_stop(s, STOP_EVENT_LIMIT);
+		return ret;
+	}
+	uint64_t bytes = dbs_batch_bytes(batch);
+	int rc = s->hub_ops->publish(s->hub, batch, err, sizeof err);
+	if (rc < 0) {
+		node_end(s, &s->source_node, DBS_STATUS_FAILED, err);
+		request_stop(s, STOP_FAILURE);
+		return rc;
+	}
+	if (rc > 0)
+		return 1;
+	node_progress(&s->source_node, n, bytes);
+	if (ret)
+		request_stop(s, STOP_EVENT_LIMIT);
+	return ret;
+}
+
+static void *source_main(void *arg)
+{
+	dbs_stream *s = arg;
+	char err[DBS_ERRMSG_MAX] = "";
+	int rc = s->source_ops->run(s->source, emit_batch, s, err, sizeof err);
+	s->hub_ops->close_publish(s->hub);
+	if (rc < 0) {
+		if (!err[0])
+			dbs__fmt(err, sizeof err, "%s", dbs_strerror(rc));
+		node_end(s, &s->source_node, DBS_STATUS_FAILED, err);
+		request_stop(s, STOP_FAILURE);
+	} else {
+		node_end(s, &s->source_node, status_for(atomic_load(&s->stop_reason)), NULL);
+	}
+	return NULL;
+}
+
+/* ---- target thread ---- */
+
+static void report_progress(dbs_stream *s)
+{
+	uint32_t every = s->config->target.reporting_interval;
+	if (!every)
+		return;
+	int64_t now = dbs__monotonic_ns();
+	if (now - s->last_report_mono_ns < (int64_t)every * 1000000000LL)
+		return;
+	s->last_report_mono_ns = now;
+	node *n = &s->target_node;
+	int64_t started = atomic_load(&n->started_ns);
+	double secs = started ? (double)(dbs__now_ns() - started) / 1e9 : 0.0;
+	uint64_t bytes = atomic_load(&n->bytes);
+	stream_log(s, DBS_LOG_INFO, "[target] %s, %" PRIuFAST64 " events, %.1f MB, Rate: %.1f MB/s",
+	           dbs_status_name((dbs_status)atomic_load(&n->status)), atomic_load(&n->counter),
+	           (double)bytes / 1e6, secs > 0 ? (double)bytes / 1e6 / secs : 0.0);
+}
+
+static void close_plugins(dbs_stream *s)
+{
+	if (s->source)
+		s->source_ops->close(s->source);
+	if (s->target)
+		s->target_ops->close(s->target);
+	if (s->hub)
+		s->hub_ops->close(s->hub);
+	s->source = NULL;
+	s->target = NULL;
+	s->hub = NULL;
+}
+
+static void mark_ended(dbs_stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->ended = 1;
+	pthread_cond_broadcast(&s->ended_cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *target_main(void *arg)
+{
+	dbs_stream *s = arg;
+	char err[DBS_ERRMSG_MAX] = "";
+	uint64_t limit = s->config->limits.number_of_events;
+	int failed = 0;
+	for (;;) {
+		dbs_batch *batch = NULL;
+		int rc = s->hub_ops->fetch(s->hub, &batch, 100, err, sizeof err);
+		if (rc == 1) {
+			host_stopping(&s->target_host); /* notices the time limit */
+			report_progress(s);
+			continue;
+		}
+		if (rc == 2)
+			break;
+		if (rc < 0) {
+			failed = 1;
+			break;
+		}
+		uint32_t n = dbs_batch_count(batch);
+		uint64_t bytes = dbs_batch_bytes(batch);
+		rc = s->target_ops->apply(s->target, batch, err, sizeof err);
+		if (rc < 0) {
+			dbs_batch_free(batch);
+			failed = 1;
+			break;
+		}
+		s->source_ops->ack(s->source, dbs_batch_last(batch));
+		node_progress(&s->target_node, n, bytes);
+		rc = s->hub_ops->ack(s->hub, batch, err, sizeof err);
+		if (rc < 0) {
+			failed = 1;
+			break;
+		}
+		report_progress(s);
+		if (limit && atomic_load(&s->target_node.counter) >= limit)
+			break;
+	}
+	if (failed) {
+		if (!err[0])
+			dbs__fmt(err, sizeof err, "target failed");
+		node_end(s, &s->target_node, DBS_STATUS_FAILED, err);
+		request_stop(s, STOP_FAILURE);
+	}
+	pthread_join(s->source_thread, NULL);
+	if (!failed) {
+		enum stop_reason reason = (enum stop_reason)atomic_load(&s->stop_reason);
+		node_end(s, &s->target_node, status_for(reason), NULL);
+	}
+	close_plugins(s);
+	mark_ended(s);
+	return NULL;
+}
+
+/* ---- public API ---- */
+
+static void stream_destroy(dbs_stream *s)
+{
+	if (!s)
+		return;
+	close_plugins(s);
+	dbs__config_free(s->config);
+	free(s->config_json);
+	free((char *)s->opts.stream_id);
+	free((char *)s->opts.default_hub);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->join_lock);
+	pthread_cond_destroy(&s->ended_cond);
+	free(s);
+}
+
+static char *dup_or_null(const char *text)
+{
+	return text ? strdup(text) : NULL;
+}
+
+/* Open the plugins; a failure marks the node INIT FAILED, not an error. */
+static void open_plugins(dbs_stream *s)
+{
+	char err[DBS_ERRMSG_MAX] = "";
+	int rc = s->hub_ops->open(&s->hub, &s->config->hub, &s->hub_host, err, sizeof err);
+	if (rc < 0) {
+		char msg[DBS_ERRMSG_MAX];
+		dbs__fmt(msg, sizeof msg, "hub \"%s\": %s", s->config->hub.type, err);
+		node_end(s, &s->target_node, DBS_STATUS_INIT_FAILED, msg);
+		node_end(s, &s->source_node, DBS_STATUS_INIT_FAILED, msg);
+		return;
+	}
+	err[0] = '\0';
+	rc = s->target_ops->open(&s->target, &s->config->target, &s->target_host, &s->checkpoint,
+	                         err, sizeof err);
+	if (rc < 0) {
+		s->target = NULL;
+		node_end(s, &s->target_node, DBS_STATUS_INIT_FAILED, err[0] ? err : dbs_strerror(rc));
+		node_end(s, &s->source_node, DBS_STATUS_STOPPED, NULL);
+		return;
+	}
+	err[0] = '\0';
+	const dbs_position *resume = s->checkpoint.resume ? &s->checkpoint : NULL;
+	rc = s->source_ops->open(&s->source, &s->config->source, &s->source_host, resume, err,
+	                         sizeof err);
+	if (rc < 0) {
+		s->source = NULL;
+		node_end(s, &s->source_node, DBS_STATUS_INIT_FAILED, err[0] ? err : dbs_strerror(rc));
+		node_end(s, &s->target_node, DBS_STATUS_STOPPED, NULL);
+	}
+}
+
+DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
+                              const dbs_stream_options *opts)
+{
+	char err[DBS_ERRMSG_MAX] = "";
+	dbs_stream *s = NULL;
+	int rc;
+	if (!out)
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_create: out is NULL");
+	*out = NULL;
+	if (!config)
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_create: config is NULL");
+	if (opts && opts->version != DBS_STREAM_OPTIONS_VERSION)
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_create: options version %u unknown",
+		                      opts->version);
+
+	s = calloc(1, sizeof *s);
+	if (!s)
+		return dbs__error_set(DBS_ENOMEM, "out of memory");
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->join_lock, NULL);
+	pthread_cond_init(&s->ended_cond, NULL);
+	s->source_node.label = "source";
+	s->target_node.label = "target";
+	dbs_stream_options defaults = DBS_STREAM_OPTIONS_INIT;
+	s->opts = opts ? *opts : defaults;
+	s->opts.stream_id = dup_or_null(s->opts.stream_id);
+	s->opts.default_hub = dup_or_null(s->opts.default_hub);
+	if ((opts && opts->stream_id && !s->opts.stream_id) ||
+	    (opts && opts->default_hub && !s->opts.default_hub)) {
+		rc = dbs__error_set(DBS_ENOMEM, "out of memory");
+		goto fail;
+	}
+
+	rc = dbs__config_parse(&s->config, config, len, err, sizeof err);
+	if (rc < 0) {
+		rc = dbs__error_set(DBS_ECONFIG, "%s", err);
+		goto fail;
+	}
+	if (s->opts.stream_id) {
+		if (dbs_ksuid_check(s->opts.stream_id) != 0) {
+			rc = dbs__error_set(DBS_EINVAL, "stream id \"%s\" is not a KSUID",
+			                    s->opts.stream_id);
+			goto fail;
+		}
+		memcpy(s->id, s->opts.stream_id, 27);
+		s->id[27] = '\0';
+	} else if ((rc = dbs_ksuid_new(s->id)) < 0) {
+		goto fail;
+	}
+
+	s->registry = s->opts.registry ? s->opts.registry : dbs__builtin_registry();
+	if (!s->registry) {
+		rc = dbs__error_set(DBS_EINTERNAL, "built-in plugins failed to register: %s",
+		                    dbs_error_last());
+		goto fail;
+	}
+	/* The server's default hub applies only when the config names none. */
+	if (s->opts.default_hub && !cJSON_GetObjectItemCaseSensitive(s->config->json, "hub"))
+		s->config->hub.type = s->opts.default_hub;
+	const char *hub = s->config->hub.type;
+	s->source_ops = dbs_registry_source(s->registry, s->config->source.type);
+	s->target_ops = dbs_registry_target(s->registry, s->config->target.type);
+	s->hub_ops = dbs_registry_hub(s->registry, hub);
+	if (!s->source_ops) {
+		rc = dbs__error_set(DBS_ECONFIG, "source.type: no source plugin named \"%s\"",
+		                    s->config->source.type);
+		goto fail;
+	}
+	if (!s->target_ops) {
+		rc = dbs__error_set(DBS_ECONFIG, "target.type: no target plugin named \"%s\"",
+		                    s->config->target.type);
+		goto fail;
+	}
+	if (!s->hub_ops) {
+		rc = dbs__error_set(DBS_ECONFIG, "hub.type: no hub plugin named \"%s\"", hub);
+		goto fail;
+	}
+	s->config_json = dbs__config_to_json(s->config, s->id);
+	if (!s->config_json) {
+		rc = dbs__error_set(DBS_ENOMEM, "out of memory");
+		goto fail;
+	}
+
+	host_init(&s->source_host, s);
+	host_init(&s->target_host, s);
+	host_init(&s->hub_host, s);
+	atomic_init(&s->stop_reason, STOP_NONE);
+	atomic_init(&s->source_node.status, DBS_STATUS_READY);
+	atomic_init(&s->target_node.status, DBS_STATUS_READY);
+	if (s->config->limits.elapsed_time_s)
+		s->deadline_mono_ns =
+			dbs__monotonic_ns() + (int64_t)s->config->limits.elapsed_time_s * 1000000000LL;
+
+	open_plugins(s);
+	if (dbs_status_is_terminal((dbs_status)atomic_load(&s->source_node.status)) ||
+	    dbs_status_is_terminal((dbs_status)atomic_load(&s->target_node.status))) {
+		close_plugins(s);
+		s->ended = 1;
+		*out = s;
+		dbs__error_clear();
+		return 0;
+	}
+
+	stream_log(s, DBS_LOG_INFO, "stream %s: %s -> %s through %s hub, READY", s->id,
+	           s->config->source.type, s->config->target.type, hub);
+	if (pthread_create(&s->source_thread, NULL, source_main, s) != 0) {
+		rc = dbs__error_set(DBS_EINTERNAL, "cannot start the source thread");
+		goto fail;
+	}
+	if (pthread_create(&s->target_thread, NULL, target_main, s) != 0) {
+		request_stop(s, STOP_FAILURE);
+		pthread_join(s->source_thread, NULL);
+		rc = dbs__error_set(DBS_EINTERNAL, "cannot start the target thread");
+		goto fail;
+	}
+	s->threads_started = 1;
+	*out = s;
+	dbs__error_clear();
+	return 0;
+fail:
+	stream_destroy(s);
+	return rc;
+}
+
+DBS_API int dbs_stream_stat(dbs_stream *s, dbs_stat *stat)
+{
+	if (!s || !stat)
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_stat: NULL argument");
+	if (stat->version != DBS_STAT_VERSION)
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_stat: stat version %u unknown",
+		                      stat->version);
+	memcpy(stat->stream_id, s->id, sizeof stat->stream_id);
+	node *nodes[2] = {&s->source_node, &s->target_node};
+	dbs_node_stat *outs[2] = {&stat->source, &stat->target};
+	int64_t now = dbs__now_ns();
+	for (int i = 0; i < 2; i++) {
+		node *n = nodes[i];
+		dbs_node_stat *o = outs[i];
+		o->status = (dbs_status)atomic_load(&n->status);
+		o->counter = atomic_load(&n->counter);
+		o->bytes = atomic_load(&n->bytes);
+		o->started_ns = atomic_load(&n->started_ns);
+		int64_t ended = atomic_load(&n->ended_ns);
+		int64_t until = ended ? ended : now;
+		o->elapsed_ns = o->started_ns && until > o->started_ns ? until - o->started_ns : 0;
+		pthread_mutex_lock(&s->lock);
+		memcpy(o->message, n->message, sizeof o->message);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return 0;
+}
+
+DBS_API int dbs_stream_wait(dbs_stream *s, int timeout_ms)
+{
+	if (!s)
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_wait: stream is NULL");
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (timeout_ms >= 0) {
+		ts.tv_sec += timeout_ms / 1000;
+		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+	}
+	int rc = 0;
+	pthread_mutex_lock(&s->lock);
+	while (!s->ended) {
+		if (timeout_ms < 0) {
+			pthread_cond_wait(&s->ended_cond, &s->lock);
+		} else if (pthread_cond_timedwait(&s->ended_cond, &s->lock, &ts) != 0) {
+			rc = s->ended ? 0 : DBS_ESTATE;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (rc)
+		return dbs__error_set(rc, "the stream is still running");
+	return 0;
+}
+
+static void join_threads(dbs_stream *s)
+{
+	pthread_mutex_lock(&s->join_lock);
+	if (s->threads_started && !s->joined) {
+		pthread_join(s->target_thread, NULL);
+		s->joined = 1;
+	}
+	pthread_mutex_unlock(&s->join_lock);
+}
+
+DBS_API int dbs_stream_stop(dbs_stream *s)
+{
+	if (!s)
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_stop: stream is NULL");
+	request_stop(s, STOP_USER);
+	join_threads(s);
+	return 0;
+}
+
+DBS_API const char *dbs_stream_id(const dbs_stream *s)
+{
+	return s ? s->id : "";
+}
+
+DBS_API int dbs_stream_config_json(char **out, const dbs_stream *s)
+{
+	if (!out)
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_config_json: out is NULL");
+	*out = NULL;
+	if (!s)
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_config_json: stream is NULL");
+	char *copy = strdup(s->config_json);
+	if (!copy)
+		return dbs__error_set(DBS_ENOMEM, "out of memory");
+	*out = copy;
+	return 0;
+}
+
+DBS_API const char *dbs_stream_errmsg(const dbs_stream *s)
+{
+	return s ? s->errmsg : "";
+}
+
+DBS_API void dbs_stream_free(dbs_stream *s)
+{
+	if (!s)
+		return;
+	dbs_stream_stop(s);
+	stream_destroy(s);
+}
+
+DBS_API const char *dbs_status_name(dbs_status status)
+{
+	static const char *const names[] = {
+		[DBS_STATUS_READY] = "READY",
+		[DBS_STATUS_RUNNING] = "RUNNING",
+		[DBS_STATUS_FINISHED] = "FINISHED",
+		[DBS_STATUS_FAILED] = "FAILED",
+		[DBS_STATUS_TIME_LIMIT_REACHED] = "TIME_LIMIT_REACHED",
+		[DBS_STATUS_EVENT_LIMIT_REACHED] = "EVENT_LIMIT_REACHED",
+		[DBS_STATUS_STOPPED] = "STOPPED",
+		[DBS_STATUS_UNKNOWN_ERROR] = "UNKNOWN_ERROR",
+		[DBS_STATUS_INIT_FAILED] = "INIT FAILED",
+	};
+	if ((unsigned)status >= sizeof names / sizeof names[0])
+		return "UNKNOWN_ERROR";
+	return names[status];
+}
+
+DBS_API int dbs_status_is_terminal(dbs_status status)
+{
+	return status != DBS_STATUS_READY && status != DBS_STATUS_RUNNING;
+}

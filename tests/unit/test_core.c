@@ -1,0 +1,467 @@
+/*
+ * The core without databases: registry checks, batches, the memory hub,
+ * and stream status transitions driven by in-test plugins registered in a
+ * private registry under the names the configuration accepts.
+ */
+#include <check.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+/* ---- a generating source and a collecting target ---- */
+
+static struct {
+	atomic_int fail_source_open, fail_target_open, fail_apply_at;
+	atomic_uint_fast64_t applied, acked_txn;
+	atomic_int source_closed, target_closed;
+	int per_batch;
+	uint64_t max_events; /* 0: unlimited */
+} t;
+
+typedef struct gen_source {
+	dbs_source base;
+	const dbs_host *host;
+	dbs_table *table;
+	uint32_t bundle;
+} gen_source;
+
+static const dbs_source_ops gen_source_ops;
+
+static int gen_open(dbs_source **out, const dbs_source_config *cfg, const dbs_host *host,
+                    const dbs_position *resume, char *err, size_t errlen)
+{
+	(void)resume;
+	*out = NULL;
+	if (atomic_load(&t.fail_source_open)) {
+		dbs__fmt(err, errlen, "connection refused by test");
+		return DBS_ESOURCE;
+	}
+	gen_source *g = calloc(1, sizeof *g);
+	dbs_column cols[2] = {{"id", "bigint", 20, -1, DBS_COLUMN_KEY | DBS_COLUMN_NOT_NULL},
+	                      {"name", "text", 25, -1, 0}};
+	ck_assert_int_eq(dbs_table_new(&g->table, DBS_DIALECT_POSTGRESQL, "public", "t", cols, 2), 0);
+	g->base.ops = &gen_source_ops;
+	g->host = host;
+	g->bundle = cfg->data_bundle_size;
+	*out = &g->base;
+	return 0;
+}
+
+static int gen_run(dbs_source *src, dbs_emit_fn emit, void *data, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	gen_source *g = (gen_source *)src;
+	uint64_t id = 0;
+	while (!g->host->stopping(g->host)) {
+		if ((t.max_events && id >= t.max_events) || t.per_batch == 0) {
+			usleep(10000);
+			continue;
+		}
+		dbs_batch *b;
+		ck_assert_int_eq(dbs_batch_new(&b, g->bundle), 0);
+		for (int i = 0; i < t.per_batch; i++) {
+			dbs_event *ev;
+			ck_assert_int_eq(dbs_batch_add(b, DBS_OP_INSERT, g->table, &ev), 0);
+			ev->after[0].kind = DBS_VALUE_INT;
+			ev->after[0].v.i = (int64_t)++id;
+			ck_assert_int_eq(dbs_batch_set_bytes(b, &ev->after[1], DBS_VALUE_TEXT, "x", 1), 0);
+			ev->pos.txn = id;
+			ev->pos.resume = id + 1;
+			ev->pos.event = 1;
+			ev->pos.txn_end = 1;
+		}
+		int rc = emit(b, data);
+		if (rc)
+			return rc < 0 ? rc : 0;
+	}
+	return 0;
+}
+
+static void gen_ack(dbs_source *src, const dbs_position *pos)
+{
+	(void)src;
+	atomic_store(&t.acked_txn, pos->txn);
+}
+
+static void gen_close(dbs_source *src)
+{
+	gen_source *g = (gen_source *)src;
+	dbs_table_unref(g->table);
+	free(g);
+	atomic_fetch_add(&t.source_closed, 1);
+}
+
+static const dbs_source_ops gen_source_ops = {
+	DBS_SOURCE_OPS_VERSION, "postgresql", gen_open, gen_run, gen_ack, gen_close};
+
+typedef struct sink_target {
+	dbs_target base;
+} sink_target;
+
+static const dbs_target_ops sink_target_ops;
+
+static int sink_open(dbs_target **out, const dbs_target_config *cfg, const dbs_host *host,
+                     dbs_position *checkpoint, char *err, size_t errlen)
+{
+	(void)cfg;
+	(void)host;
+	*out = NULL;
+	memset(checkpoint, 0, sizeof *checkpoint);
+	if (atomic_load(&t.fail_target_open)) {
+		dbs__fmt(err, errlen, "target said no");
+		return DBS_ETARGET;
+	}
+	sink_target *s = calloc(1, sizeof *s);
+	s->base.ops = &sink_target_ops;
+	*out = &s->base;
+	return 0;
+}
+
+static int sink_apply(dbs_target *tgt, const dbs_batch *b, char *err, size_t errlen)
+{
+	(void)tgt;
+	int fail_at = atomic_load(&t.fail_apply_at);
+	uint64_t n = atomic_load(&t.applied);
+	if (fail_at && n + dbs_batch_count(b) >= (uint64_t)fail_at) {
+		dbs__fmt(err, errlen, "public.t (id=%d): duplicate key", fail_at);
+		return DBS_ETARGET;
+	}
+	for (uint32_t i = 0; i < dbs_batch_count(b); i++)
+		ck_assert_int_eq(dbs_batch_event(b, i)->after[0].v.i, (int64_t)(n + i + 1));
+	atomic_fetch_add(&t.applied, dbs_batch_count(b));
+	return 0;
+}
+
+static void sink_close(dbs_target *tgt)
+{
+	free(tgt);
+	atomic_fetch_add(&t.target_closed, 1);
+}
+
+static const dbs_target_ops sink_target_ops = {DBS_TARGET_OPS_VERSION, "postgresql", sink_open,
+                                               sink_apply, sink_close};
+
+static dbs_registry *test_registry(void)
+{
+	dbs_registry *r;
+	ck_assert_int_eq(dbs_registry_new(&r, 0), 0);
+	ck_assert_int_eq(dbs_registry_add_source(r, &gen_source_ops), 0);
+	ck_assert_int_eq(dbs_registry_add_target(r, &sink_target_ops), 0);
+	ck_assert_int_eq(dbs_registry_add_hub(r, &dbs__memory_hub_ops), 0);
+	return r;
+}
+
+static void reset(int per_batch)
+{
+	memset(&t, 0, sizeof t);
+	t.per_batch = per_batch;
+}
+
+static const char *config_with_limits(char *buf, size_t size, unsigned events, unsigned secs)
+{
+	snprintf(buf, size,
+	         "{\"source\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\"},"
+	         "\"target\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\"},"
+	         "\"limits\":{\"numberOfEvents\":%u,\"elapsedTime\":%u}}",
+	         events, secs);
+	return buf;
+}
+
+static dbs_stream *start(dbs_registry *r, unsigned events, unsigned secs)
+{
+	char cfg[512];
+	config_with_limits(cfg, sizeof cfg, events, secs);
+	dbs_stream_options o = DBS_STREAM_OPTIONS_INIT;
+	o.registry = r;
+	dbs_stream *s = NULL;
+	int rc = dbs_stream_create(&s, cfg, strlen(cfg), &o);
+	ck_assert_msg(rc == 0, "create: %s", dbs_error_last());
+	return s;
+}
+
+/* ---- registry ---- */
+
+START_TEST(registry_refuses_bad_plugins)
+{
+	dbs_registry *r;
+	ck_assert_int_eq(dbs_registry_new(&r, 0), 0);
+	dbs_source_ops bad = gen_source_ops;
+	bad.version = 99;
+	ck_assert_int_eq(dbs_registry_add_source(r, &bad), DBS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(dbs_error_last(), "unsupported version 99"));
+	bad = gen_source_ops;
+	bad.run = NULL;
+	ck_assert_int_eq(dbs_registry_add_source(r, &bad), DBS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(dbs_error_last(), "are required"));
+	bad = gen_source_ops;
+	bad.name = "";
+	ck_assert_int_eq(dbs_registry_add_source(r, &bad), DBS_EINVAL);
+	ck_assert_int_eq(dbs_registry_add_source(r, &gen_source_ops), 0);
+	ck_assert_int_eq(dbs_registry_add_source(r, &gen_source_ops), DBS_EEXISTS);
+	ck_assert_ptr_eq(dbs_registry_source(r, "postgresql"), &gen_source_ops);
+	ck_assert_ptr_null(dbs_registry_source(r, "mysql"));
+
+	dbs_target_ops badt = sink_target_ops;
+	badt.apply = NULL;
+	ck_assert_int_eq(dbs_registry_add_target(r, &badt), DBS_EINVAL);
+	badt = sink_target_ops;
+	badt.version = 0;
+	ck_assert_int_eq(dbs_registry_add_target(r, &badt), DBS_EINVAL);
+	dbs_hub_ops badh = dbs__memory_hub_ops;
+	badh.fetch = NULL;
+	ck_assert_int_eq(dbs_registry_add_hub(r, &badh), DBS_EINVAL);
+	ck_assert_int_eq(dbs_registry_add_hub(r, &dbs__memory_hub_ops), 0);
+	ck_assert_int_eq(dbs_registry_add_hub(r, &dbs__memory_hub_ops), DBS_EEXISTS);
+	dbs_registry_free(r);
+
+	ck_assert_int_eq(dbs_registry_new(&r, 1), 0);
+	ck_assert_ptr_nonnull(dbs_registry_hub(r, "memory"));
+	ck_assert_ptr_nonnull(dbs_registry_source(r, "postgresql"));
+	ck_assert_ptr_nonnull(dbs_registry_target(r, "postgresql"));
+	dbs_registry_free(r);
+}
+END_TEST
+
+/* ---- batches ---- */
+
+START_TEST(batch_holds_values_and_tables)
+{
+	dbs_column cols[1] = {{"id", "int", 23, -1, DBS_COLUMN_KEY}};
+	dbs_table *tab;
+	ck_assert_int_eq(dbs_table_new(&tab, DBS_DIALECT_POSTGRESQL, "s", "t", cols, 1), 0);
+	dbs_batch *b;
+	ck_assert_int_eq(dbs_batch_new(&b, 2), 0);
+	char big[100000];
+	memset(big, 'z', sizeof big);
+	for (int i = 0; i < 1000; i++) {
+		dbs_event *ev;
+		ck_assert_int_eq(dbs_batch_add(b, i % 3 == 0 ? DBS_OP_INSERT : i % 3 == 1 ? DBS_OP_UPDATE
+		                                                                          : DBS_OP_DELETE,
+		                               tab, &ev),
+		                 0);
+		ck_assert(ev->op == DBS_OP_INSERT ? ev->before == NULL : ev->before != NULL);
+		ck_assert(ev->op == DBS_OP_DELETE ? ev->after == NULL : ev->after != NULL);
+		dbs_value *v = ev->after ? ev->after : ev->before;
+		ck_assert_int_eq(v[0].kind, DBS_VALUE_NULL);
+		ck_assert_int_eq(dbs_batch_set_bytes(b, v, DBS_VALUE_TEXT, big, i == 500 ? sizeof big : 3),
+		                 0);
+		ev->pos.txn = (uint64_t)i;
+	}
+	dbs_table_unref(tab); /* the batch keeps it alive */
+	ck_assert_uint_eq(dbs_batch_count(b), 1000);
+	dbs_event *e = dbs_batch_event(b, 500);
+	dbs_value *v = e->after ? e->after : e->before;
+	ck_assert_uint_eq(v->len, sizeof big);
+	ck_assert_int_eq(memcmp(v->v.s, big, sizeof big), 0);
+	ck_assert_str_eq(e->table->name, "t");
+	ck_assert_uint_eq(dbs_batch_last(b)->txn, 999);
+	dbs_batch_truncate(b, 10);
+	ck_assert_uint_eq(dbs_batch_count(b), 10);
+	ck_assert_ptr_null(dbs_batch_event(b, 10));
+	dbs_batch_reset(b);
+	ck_assert_uint_eq(dbs_batch_count(b), 0);
+	dbs_batch_free(b);
+}
+END_TEST
+
+START_TEST(position_order)
+{
+	dbs_position a = {10, 0, 1, 0}, b = {10, 0, 2, 0}, c = {11, 0, 1, 1};
+	ck_assert_int_eq(dbs_position_cmp(&a, &b), -1);
+	ck_assert_int_eq(dbs_position_cmp(&b, &c), -1);
+	ck_assert_int_eq(dbs_position_cmp(&c, &a), 1);
+	ck_assert_int_eq(dbs_position_cmp(&a, &a), 0);
+}
+END_TEST
+
+/* ---- stream lifecycle ---- */
+
+START_TEST(stream_ready_then_running_then_stopped)
+{
+	reset(10);
+	t.max_events = 0;
+	dbs_registry *r = test_registry();
+	t.max_events = 30; /* then idle */
+	dbs_stream *s = start(r, 0, 0);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(strlen(dbs_stream_id(s)), 27);
+	for (int i = 0; i < 200 && atomic_load(&t.applied) < 30; i++)
+		usleep(10000);
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.source.status, DBS_STATUS_RUNNING);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_RUNNING);
+	ck_assert_uint_eq(st.source.counter, 30);
+	ck_assert_uint_eq(st.target.counter, 30);
+	ck_assert_int_gt(st.source.started_ns, 0);
+	ck_assert_uint_eq(atomic_load(&t.acked_txn), 30);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	ck_assert_int_eq(dbs_stream_stop(s), 0); /* idempotent */
+	ck_assert_int_eq(dbs_stream_wait(s, 0), 0);
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.source.status, DBS_STATUS_STOPPED);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_STOPPED);
+	ck_assert_int_gt(st.target.elapsed_ns, 0);
+	ck_assert_int_eq(atomic_load(&t.source_closed), 1);
+	ck_assert_int_eq(atomic_load(&t.target_closed), 1);
+	char *json;
+	ck_assert_int_eq(dbs_stream_config_json(&json, s), 0);
+	ck_assert_ptr_nonnull(strstr(json, dbs_stream_id(s)));
+	dbs_free(json);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
+START_TEST(stream_stays_ready_without_events)
+{
+	reset(10);
+	t.max_events = 0;
+	dbs_registry *r = test_registry();
+	t.per_batch = 0; /* the source captures nothing */
+	dbs_stream *s = start(r, 0, 0);
+	usleep(100000);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.source.status, DBS_STATUS_READY);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_READY);
+	ck_assert_uint_eq(st.source.counter, 0);
+	ck_assert_int_eq(st.source.started_ns, 0);
+	ck_assert_int_eq(st.source.elapsed_ns, 0);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
+START_TEST(stream_event_limit_is_exact)
+{
+	reset(7); /* batches do not divide the limit */
+	dbs_registry *r = test_registry();
+	dbs_stream *s = start(r, 1000, 0);
+	ck_assert_int_eq(dbs_stream_wait(s, 10000), 0);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.source.status, DBS_STATUS_EVENT_LIMIT_REACHED);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_EVENT_LIMIT_REACHED);
+	ck_assert_uint_eq(st.source.counter, 1000);
+	ck_assert_uint_eq(st.target.counter, 1000);
+	ck_assert_uint_eq(atomic_load(&t.applied), 1000);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
+START_TEST(stream_time_limit)
+{
+	reset(5);
+	t.max_events = 50;
+	dbs_registry *r = test_registry();
+	dbs_stream *s = start(r, 0, 1);
+	ck_assert_int_eq(dbs_stream_wait(s, 5000), 0);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.source.status, DBS_STATUS_TIME_LIMIT_REACHED);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_TIME_LIMIT_REACHED);
+	ck_assert_uint_eq(st.target.counter, 50);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
+START_TEST(stream_target_failure_fails_with_reason)
+{
+	reset(10);
+	dbs_registry *r = test_registry();
+	atomic_store(&t.fail_apply_at, 55);
+	dbs_stream *s = start(r, 0, 0);
+	ck_assert_int_eq(dbs_stream_wait(s, 10000), 0);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_FAILED);
+	ck_assert_str_eq(st.target.message, "public.t (id=55): duplicate key");
+	ck_assert_int_eq(st.source.status, DBS_STATUS_STOPPED);
+	ck_assert_uint_eq(st.target.counter, 50);
+	/* Nothing after the failed batch was confirmed to the source. */
+	ck_assert_uint_eq(atomic_load(&t.acked_txn), 50);
+	ck_assert_ptr_nonnull(strstr(dbs_stream_errmsg(s), "duplicate key"));
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
+START_TEST(stream_init_failed)
+{
+	reset(10);
+	dbs_registry *r = test_registry();
+	atomic_store(&t.fail_source_open, 1);
+	dbs_stream *s = start(r, 0, 0);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.source.status, DBS_STATUS_INIT_FAILED);
+	ck_assert_str_eq(st.source.message, "connection refused by test");
+	ck_assert_str_eq(dbs_status_name(st.source.status), "INIT FAILED");
+	ck_assert_int_eq(dbs_stream_wait(s, 0), 0);
+	ck_assert_int_eq(atomic_load(&t.target_closed), 1);
+	dbs_stream_free(s);
+
+	reset(10);
+	atomic_store(&t.fail_target_open, 1);
+	s = start(r, 0, 0);
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_INIT_FAILED);
+	ck_assert_str_eq(st.target.message, "target said no");
+	ck_assert_int_eq(atomic_load(&t.source_closed), 0); /* never opened */
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
+START_TEST(stream_bad_config_makes_no_stream)
+{
+	dbs_stream *s = (dbs_stream *)1;
+	const char *cfg = "{\"source\":{\"type\":\"oracle\"}}";
+	ck_assert_int_eq(dbs_stream_create(&s, cfg, strlen(cfg), NULL), DBS_ECONFIG);
+	ck_assert_ptr_null(s);
+	ck_assert_ptr_nonnull(strstr(dbs_error_last(), "source."));
+}
+END_TEST
+
+START_TEST(status_names)
+{
+	ck_assert_str_eq(dbs_status_name(DBS_STATUS_READY), "READY");
+	ck_assert_str_eq(dbs_status_name(DBS_STATUS_EVENT_LIMIT_REACHED), "EVENT_LIMIT_REACHED");
+	ck_assert_str_eq(dbs_status_name(DBS_STATUS_TIME_LIMIT_REACHED), "TIME_LIMIT_REACHED");
+	ck_assert_str_eq(dbs_status_name((dbs_status)99), "UNKNOWN_ERROR");
+	ck_assert(!dbs_status_is_terminal(DBS_STATUS_RUNNING));
+	ck_assert(dbs_status_is_terminal(DBS_STATUS_STOPPED));
+	ck_assert(dbs_status_is_terminal(DBS_STATUS_INIT_FAILED));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("core");
+	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, registry_refuses_bad_plugins);
+	tcase_add_test(tc, batch_holds_values_and_tables);
+	tcase_add_test(tc, position_order);
+	tcase_add_test(tc, status_names);
+	tcase_add_test(tc, stream_ready_then_running_then_stopped);
+	tcase_add_test(tc, stream_stays_ready_without_events);
+	tcase_add_test(tc, stream_event_limit_is_exact);
+	tcase_add_test(tc, stream_time_limit);
+	tcase_add_test(tc, stream_target_failure_fails_with_reason);
+	tcase_add_test(tc, stream_init_failed);
+	tcase_add_test(tc, stream_bad_config_makes_no_stream);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
