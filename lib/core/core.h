@@ -29,6 +29,11 @@ void dbs__vfmt(char *buf, size_t size, const char *fmt, va_list ap);
 int64_t dbs__now_ns(void);       /* CLOCK_REALTIME, Unix ns */
 int64_t dbs__monotonic_ns(void); /* CLOCK_MONOTONIC */
 
+/* ---- ids (ksuid.c) ---- */
+
+/* Encode a KSUID from its parts (tests use it for exact values). */
+int dbs__ksuid_encode(char buf[28], uint32_t timestamp, const uint8_t payload[16]);
+
 /* ---- configuration (config.c) ---- */
 
 typedef struct dbs_limits {

@@ -1,0 +1,1172 @@
+/*
+ * PostgreSQL source: logical replication with pgoutput (protocol version 2,
+ * streaming on) over a libpq replication connection.
+ *
+ * Two connections: `repl` (replication=database) carries the COPY stream;
+ * `sql` is an ordinary session for setup and for reading a relation's
+ * catalog once per Relation message (never per event).
+ *
+ * Positions. Every event of a transaction has pos.txn = its commit LSN and
+ * pos.event = its 1-based index among the transaction's emitted events.
+ * Only the last event of a transaction has txn_end = 1 and pos.resume =
+ * the commit's end LSN; earlier ones have resume = 0. To know which event
+ * is last, a batch that is full is emitted only when the next event
+ * arrives, and the batch is emitted at every Commit, so a batch holds
+ * events of one transaction only.
+ *
+ * Images. INSERT: after. UPDATE: after = new tuple; before = the old tuple
+ * when the server sends one ('K': key columns only, the others NULL; 'O':
+ * the whole old row), else before = NULL: the key did not change, and the
+ * after image's key columns identify the row. DELETE: before = key or old
+ * row. A TOASTed value the server did not send is DBS_VALUE_UNCHANGED.
+ *
+ * Streamed transactions (streaming 'on'): the changes of a large
+ * in-progress transaction arrive in stream blocks before it commits. They
+ * are buffered in memory per top-level xid and emitted at Stream Commit
+ * with the commit's positions, or dropped at Stream Abort (only the
+ * subtransaction's changes when subxid != xid). The buffer is not bounded:
+ * spilling it to disk is a later issue.
+ *
+ * TRUNCATE is not replicated: a publication this source creates publishes
+ * insert, update and delete only; Truncate messages from an existing
+ * publication that includes it are ignored with a warning.
+ *
+ * Confirmation. ack() records the resume LSN of acked transaction ends;
+ * run() reports it as write/flush/apply in standby status updates. When
+ * every emitted event is acked and no transaction is open, the end of the
+ * last transaction that produced no event (filtered out) or the
+ * keepalive's WAL end is confirmed instead, so an idle or filtered source
+ * does not make the server keep WAL forever.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "core/core.h"
+#include "sources/postgresql/pgoutput.h"
+
+#define POLL_MS 100
+#define STATUS_INTERVAL_NS INT64_C(1000000000)
+
+/* Output settings of the walsender session, so values arrive in one
+ * canonical text form whatever the server's configuration. */
+#define SESSION_OPTIONS                                                                            \
+	"-c bytea_output=hex -c DateStyle=ISO -c IntervalStyle=postgres "                          \
+	"-c extra_float_digits=3 -c TimeZone=UTC"
+
+typedef struct filter_entry {
+	char *schema;
+	char *name;
+	unsigned operations;
+} filter_entry;
+
+typedef struct rel_entry {
+	uint32_t relid;
+	dbs_table *table;    /* one reference held by the cache */
+	unsigned operations; /* allowed ops; 0: filtered out */
+} rel_entry;
+
+/* Buffered messages of one streamed transaction: records of
+ * [u32 subxid][u32 len][len bytes], subxid 0 for records an aborted
+ * subtransaction must not drop (Relation, Type). */
+typedef struct stream_txn {
+	uint32_t xid;
+	uint8_t *buf;
+	size_t len, cap;
+} stream_txn;
+
+typedef struct pg_source {
+	dbs_source base; /* first */
+	const dbs_host *host;
+	PGconn *repl, *sql;
+	uint32_t bundle;
+	filter_entry *filter;
+	uint32_t nfilter;
+
+	rel_entry *rels;
+	size_t nrels, rels_cap;
+
+	dbs_batch *batch; /* events not yet emitted (one transaction's) */
+	dbs_emit_fn emit;
+	void *emit_data;
+	int stop; /* emit returned 1 */
+
+	/* The transaction being decoded. */
+	int in_txn;
+	uint64_t commit_lsn;
+	int64_t commit_time_us;
+	uint32_t xid;
+	uint32_t nevents;
+
+	int in_stream;
+	uint32_t stream_xid;
+	stream_txn *streams;
+	size_t nstreams, streams_cap;
+
+	int truncate_warned;
+
+	/* Written by ack() on the target thread, read by run(). */
+	_Atomic uint64_t acked;
+	uint64_t emitted_resume; /* resume LSN of the last emitted txn end */
+	uint64_t idle_lsn;       /* confirmable when everything emitted is acked */
+	uint64_t sent_flush;
+	int64_t last_status_ns;
+} pg_source;
+
+static void slog(pg_source *s, dbs_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void slog(pg_source *s, dbs_log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	if (!s->host || !s->host->log)
+		return;
+	va_start(ap, fmt);
+	dbs__vfmt(line, sizeof line, fmt, ap);
+	va_end(ap);
+	s->host->log(s->host, level, "%s", line);
+}
+
+/* libpq's message without its trailing newline. */
+static void pq_err(char *err, size_t errlen, const char *what, PGconn *conn)
+{
+	const char *m = conn ? PQerrorMessage(conn) : "out of memory";
+	size_t n = strlen(m);
+	while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
+		n--;
+	dbs__fmt(err, errlen, "%s: %.*s", what, (int)n, m);
+}
+
+static char *dupn(const char *s, size_t n)
+{
+	char *d = malloc(n + 1);
+	if (d) {
+		memcpy(d, s, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+/* ---- filter ---- */
+
+static int filter_copy(pg_source *s, const dbs_source_config *config)
+{
+	int rc = DBS_ENOMEM;
+	if (config->ntables && !(s->filter = calloc(config->ntables, sizeof *s->filter)))
+		goto fail;
+	for (uint32_t i = 0; i < config->ntables; i++) {
+		const char *n = config->tables[i].name ? config->tables[i].name : "";
+		const char *dot = strchr(n, '.');
+		filter_entry *f = &s->filter[s->nfilter++];
+		f->schema = dot ? dupn(n, (size_t)(dot - n)) : dupn("public", 6);
+		f->name = dot ? dupn(dot + 1, strlen(dot + 1)) : dupn(n, strlen(n));
+		f->operations = config->tables[i].operations;
+		if (!f->schema || !f->name)
+			goto fail;
+	}
+	rc = 0;
+fail:
+	return rc;
+}
+
+static unsigned filter_ops(const pg_source *s, const dbs_pgo_str *nsp, const dbs_pgo_str *rel)
+{
+	if (s->nfilter == 0)
+		return DBS_OPS_ALL;
+	for (uint32_t i = 0; i < s->nfilter; i++) {
+		const filter_entry *f = &s->filter[i];
+		if (strlen(f->schema) == nsp->len && memcmp(f->schema, nsp->s, nsp->len) == 0 &&
+		    strlen(f->name) == rel->len && memcmp(f->name, rel->s, rel->len) == 0)
+			return f->operations;
+	}
+	return 0;
+}
+
+/* ---- relation cache ---- */
+
+/* Linear: a stream follows few tables, and the last hit is usually next. */
+static rel_entry *rel_find(pg_source *s, uint32_t relid)
+{
+	for (size_t i = 0; i < s->nrels; i++)
+		if (s->rels[i].relid == relid)
+			return &s->rels[i];
+	return NULL;
+}
+
+/* Append `s` as an element of a text[] literal: "..." with " and \ escaped. */
+static int arr_put(char **buf, size_t *len, size_t *cap, const char *str, size_t n, int quote)
+{
+	size_t need = *len + 2 * n + 4;
+	if (need < *len)
+		return DBS_ENOMEM;
+	if (need > *cap) {
+		size_t c = *cap ? *cap : 256;
+		while (c < need)
+			c *= 2;
+		char *b = realloc(*buf, c);
+		if (!b)
+			return DBS_ENOMEM;
+		*buf = b;
+		*cap = c;
+	}
+	if (quote)
+		(*buf)[(*len)++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		if (quote && (str[i] == '"' || str[i] == '\\'))
+			(*buf)[(*len)++] = '\\';
+		(*buf)[(*len)++] = str[i];
+	}
+	if (quote)
+		(*buf)[(*len)++] = '"';
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+static int same_table(const dbs_table *t, const char *schema, const char *name,
+                      const dbs_column *cols, uint32_t ncols)
+{
+	if (t->ncolumns != ncols || strcmp(t->schema, schema) != 0 || strcmp(t->name, name) != 0)
+		return 0;
+	for (uint32_t i = 0; i < ncols; i++) {
+		const dbs_column *a = &t->columns[i], *b = &cols[i];
+		if (strcmp(a->name, b->name) != 0 || strcmp(a->type_name, b->type_name) != 0 ||
+		    a->type_id != b->type_id || a->type_mod != b->type_mod || a->flags != b->flags)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Build the dbs_table of a Relation message. Names and type OIDs come from
+ * the message (the tuples follow its column list); the type's spelling,
+ * NOT NULL and primary key membership from the catalog.
+ */
+static int rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errlen)
+{
+	int rc = DBS_ENOMEM;
+	char *names = NULL, *oids = NULL, *mods = NULL;
+	size_t nl = 0, nc = 0, ol = 0, oc = 0, ml = 0, mc = 0;
+	PGresult *res = NULL;
+	dbs_column *cols = NULL;
+	char *schema = NULL, *relname = NULL;
+	dbs_table *table = NULL;
+	uint32_t ncols = m->u.relation.ncols;
+	dbs_pgo_iter it;
+	dbs_pgo_relcol rc_;
+	char relid[16], num[24];
+
+	unsigned ops = filter_ops(s, &m->u.relation.nspname, &m->u.relation.relname);
+	rel_entry *e = rel_find(s, m->u.relation.relid);
+
+	schema = dupn(m->u.relation.nspname.s, m->u.relation.nspname.len);
+	relname = dupn(m->u.relation.relname.s, m->u.relation.relname.len);
+	cols = calloc(ncols ? ncols : 1, sizeof *cols);
+	if (!schema || !relname || !cols)
+		goto fail;
+
+	if (ops) {
+		if (arr_put(&names, &nl, &nc, "{", 1, 0) || arr_put(&oids, &ol, &oc, "{", 1, 0) ||
+		    arr_put(&mods, &ml, &mc, "{", 1, 0))
+			goto fail;
+		dbs__pgo_relcols_iter(&it, m);
+		for (uint32_t i = 0; dbs__pgo_relcols_next(&it, &rc_); i++) {
+			const char *sep = i ? "," : "";
+			if (arr_put(&names, &nl, &nc, sep, strlen(sep), 0) ||
+			    arr_put(&names, &nl, &nc, rc_.name.s, rc_.name.len, 1))
+				goto fail;
+			int n = snprintf(num, sizeof num, "%s%u", sep, rc_.type_oid);
+			if (n < 0 || (size_t)n >= sizeof num ||
+			    arr_put(&oids, &ol, &oc, num, (size_t)n, 0))
+				goto fail;
+			n = snprintf(num, sizeof num, "%s%d", sep, (int)rc_.type_mod);
+			if (n < 0 || (size_t)n >= sizeof num ||
+			    arr_put(&mods, &ml, &mc, num, (size_t)n, 0))
+				goto fail;
+		}
+		if (arr_put(&names, &nl, &nc, "}", 1, 0) || arr_put(&oids, &ol, &oc, "}", 1, 0) ||
+		    arr_put(&mods, &ml, &mc, "}", 1, 0))
+			goto fail;
+		snprintf(relid, sizeof relid, "%u", m->u.relation.relid);
+		const char *params[4] = {relid, oids, mods, names};
+		res = PQexecParams(
+		    s->sql,
+		    "SELECT format_type(u.t, nullif(u.m, -1)), coalesce(a.attnotnull, false),"
+		    " coalesce(a.attnum = ANY (i.indkey), false)"
+		    " FROM unnest($2::oid[], $3::int4[], $4::text[]) WITH ORDINALITY AS u(t, m, n, "
+		    "o)"
+		    " LEFT JOIN pg_attribute a ON a.attrelid = $1::oid AND a.attname = u.n"
+		    "  AND a.attnum > 0 AND NOT a.attisdropped"
+		    " LEFT JOIN pg_index i ON i.indrelid = $1::oid AND i.indisprimary"
+		    " ORDER BY u.o",
+		    4, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			pq_err(err, errlen, "reading the catalog of a relation", s->sql);
+			rc = DBS_ESOURCE;
+			goto fail;
+		}
+		if ((uint32_t)PQntuples(res) != ncols) {
+			dbs__fmt(err, errlen, "catalog of %s.%s: %d columns, expected %u", schema,
+			         relname, PQntuples(res), ncols);
+			rc = DBS_ESOURCE;
+			goto fail;
+		}
+	}
+	dbs__pgo_relcols_iter(&it, m);
+	for (uint32_t i = 0; dbs__pgo_relcols_next(&it, &rc_); i++) {
+		cols[i].name = rc_.name.s; /* NUL-terminated in the message */
+		cols[i].type_id = rc_.type_oid;
+		cols[i].type_mod = rc_.type_mod;
+		cols[i].type_name = res ? PQgetvalue(res, (int)i, 0) : "";
+		if (res && PQgetvalue(res, (int)i, 1)[0] == 't')
+			cols[i].flags |= DBS_COLUMN_NOT_NULL;
+		if (res && PQgetvalue(res, (int)i, 2)[0] == 't')
+			cols[i].flags |= DBS_COLUMN_KEY;
+	}
+	/* The server sends a Relation again after a streamed transaction or a
+	 * restart even when nothing changed: keep the definition then, so a
+	 * version change always means a schema change. */
+	if (e && same_table(e->table, schema, relname, cols, ncols)) {
+		e->operations = ops;
+		rc = 0;
+		goto fail;
+	}
+	rc = dbs_table_new(&table, DBS_DIALECT_POSTGRESQL, schema, relname, cols, ncols);
+	if (rc != 0) {
+		dbs__fmt(err, errlen, "%s", dbs_error_last());
+		goto fail;
+	}
+	table->source_id = m->u.relation.relid;
+	rc = DBS_ENOMEM;
+	if (e) {
+		table->version = e->table->version + 1;
+		dbs_table_unref(e->table);
+	} else {
+		if (s->nrels == s->rels_cap) {
+			size_t cap = s->rels_cap ? s->rels_cap * 2 : 8;
+			rel_entry *r = realloc(s->rels, cap * sizeof *r);
+			if (!r)
+				goto fail;
+			s->rels = r;
+			s->rels_cap = cap;
+		}
+		e = &s->rels[s->nrels++];
+		e->relid = m->u.relation.relid;
+	}
+	e->table = table;
+	e->operations = ops;
+	table = NULL;
+	rc = 0;
+fail:
+	if (table)
+		dbs_table_unref(table);
+	if (rc == DBS_ENOMEM)
+		dbs__fmt(err, errlen, "out of memory");
+	PQclear(res);
+	free(names);
+	free(oids);
+	free(mods);
+	free(cols);
+	free(schema);
+	free(relname);
+	return rc;
+}
+
+/* ---- events ---- */
+
+static int fill_row(pg_source *s, dbs_value *row, const dbs_table *t, const dbs_pgo_tuple *tup,
+                    char *err, size_t errlen)
+{
+	int rc = DBS_EPROTO;
+	dbs_pgo_iter it;
+	dbs_pgo_column c;
+	uint32_t i = 0;
+
+	if (tup->ncols != t->ncolumns) {
+		dbs__fmt(err, errlen, "%s.%s: tuple has %u columns, relation has %u", t->schema,
+		         t->name, tup->ncols, t->ncolumns);
+		goto fail;
+	}
+	rc = DBS_ENOMEM;
+	dbs__pgo_tuple_iter(&it, tup);
+	while (dbs__pgo_tuple_next(&it, &c)) {
+		dbs_value *v = &row[i++];
+		switch (c.kind) {
+		case DBS_PGO_COL_TEXT:
+		case DBS_PGO_COL_BINARY:
+			if (dbs_batch_set_bytes(s->batch, v,
+			                        c.kind == DBS_PGO_COL_TEXT ? DBS_VALUE_TEXT
+			                                                   : DBS_VALUE_BYTES,
+			                        c.data, c.len) != 0) {
+				dbs__fmt(err, errlen, "out of memory");
+				goto fail;
+			}
+			break;
+		case DBS_PGO_COL_UNCHANGED: v->kind = DBS_VALUE_UNCHANGED; break;
+		default: v->kind = DBS_VALUE_NULL; break;
+		}
+	}
+	rc = 0;
+fail:
+	return rc;
+}
+
+/* Hand the pending batch to the stream; sets s->stop when it wants no more. */
+static int emit_batch(pg_source *s, char *err, size_t errlen)
+{
+	int rc = 0;
+	if (!s->batch || dbs_batch_count(s->batch) == 0)
+		goto done;
+	const dbs_position *last = dbs_batch_last(s->batch);
+	uint64_t resume = last->txn_end ? last->resume : 0;
+	dbs_batch *b = s->batch;
+	s->batch = NULL; /* the core owns it now, whatever emit returns */
+	rc = s->emit(b, s->emit_data);
+	if (rc == 1) {
+		s->stop = 1;
+		rc = 0;
+	} else if (rc < 0) {
+		dbs__fmt(err, errlen, "emit failed (%d)", rc);
+	} else if (resume) {
+		s->emitted_resume = resume;
+	}
+done:
+	return rc;
+}
+
+static int add_change(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errlen)
+{
+	int rc = DBS_EPROTO;
+	dbs_op op = m->kind == DBS_PGO_INSERT   ? DBS_OP_INSERT
+	            : m->kind == DBS_PGO_UPDATE ? DBS_OP_UPDATE
+	                                        : DBS_OP_DELETE;
+	rel_entry *e = rel_find(s, m->u.change.relid);
+	dbs_event *ev;
+
+	if (!e) {
+		dbs__fmt(err, errlen, "change for relation %u before its Relation message",
+		         m->u.change.relid);
+		goto fail;
+	}
+	rc = 0;
+	if (!(e->operations & (1u << op)))
+		goto fail;
+	/* A full batch leaves only now that a later event of the same
+	 * transaction exists: its last event is not the transaction's last. */
+	if (s->batch && dbs_batch_count(s->batch) >= s->bundle) {
+		rc = emit_batch(s, err, errlen);
+		if (rc != 0 || s->stop)
+			goto fail;
+	}
+	rc = DBS_ENOMEM;
+	if (!s->batch && dbs_batch_new(&s->batch, s->bundle) != 0) {
+		dbs__fmt(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (dbs_batch_add(s->batch, op, e->table, &ev) != 0) {
+		dbs__fmt(err, errlen, "%s", dbs_error_last());
+		goto fail;
+	}
+	ev->commit_time_us = s->commit_time_us;
+	ev->xid = s->xid;
+	ev->pos.txn = s->commit_lsn;
+	ev->pos.event = ++s->nevents;
+	rc = 0;
+	if (op != DBS_OP_DELETE)
+		rc = fill_row(s, ev->after, e->table, &m->u.change.new_tuple, err, errlen);
+	if (rc == 0 && op != DBS_OP_INSERT) {
+		if (m->u.change.old_kind)
+			rc = fill_row(s, ev->before, e->table, &m->u.change.old_tuple, err, errlen);
+		else
+			ev->before = NULL; /* no old image sent: the key did not change */
+	}
+fail:
+	return rc;
+}
+
+static int txn_end(pg_source *s, uint64_t end_lsn, char *err, size_t errlen)
+{
+	if (s->batch && dbs_batch_count(s->batch)) {
+		dbs_event *last = dbs_batch_event(s->batch, dbs_batch_count(s->batch) - 1);
+		last->pos.txn_end = 1;
+		last->pos.resume = end_lsn;
+	} else if (s->nevents == 0) {
+		s->idle_lsn = end_lsn;
+	}
+	s->in_txn = 0;
+	return emit_batch(s, err, errlen);
+}
+
+/* ---- streamed transactions ---- */
+
+static stream_txn *stream_find(pg_source *s, uint32_t xid, int create)
+{
+	for (size_t i = 0; i < s->nstreams; i++)
+		if (s->streams[i].xid == xid)
+			return &s->streams[i];
+	if (!create)
+		return NULL;
+	if (s->nstreams == s->streams_cap) {
+		size_t cap = s->streams_cap ? s->streams_cap * 2 : 4;
+		stream_txn *n = realloc(s->streams, cap * sizeof *n);
+		if (!n)
+			return NULL;
+		s->streams = n;
+		s->streams_cap = cap;
+	}
+	stream_txn *t = &s->streams[s->nstreams++];
+	memset(t, 0, sizeof *t);
+	t->xid = xid;
+	return t;
+}
+
+static void stream_drop(pg_source *s, stream_txn *t)
+{
+	free(t->buf);
+	*t = s->streams[--s->nstreams];
+}
+
+static int stream_keep(stream_txn *t, uint32_t subxid, const uint8_t *msg, size_t len)
+{
+	int rc = DBS_ENOMEM;
+	if (len > UINT32_MAX || len > SIZE_MAX - 8 - t->len)
+		goto fail;
+	size_t need = t->len + 8 + len;
+	if (need > t->cap) {
+		size_t cap = t->cap ? t->cap : 4096;
+		while (cap < need) {
+			if (cap > SIZE_MAX / 2)
+				goto fail;
+			cap *= 2;
+		}
+		uint8_t *b = realloc(t->buf, cap);
+		if (!b)
+			goto fail;
+		t->buf = b;
+		t->cap = cap;
+	}
+	uint32_t hdr[2] = {subxid, (uint32_t)len};
+	memcpy(t->buf + t->len, hdr, sizeof hdr);
+	memcpy(t->buf + t->len + 8, msg, len);
+	t->len = need;
+	rc = 0;
+fail:
+	return rc;
+}
+
+/* Drop the records of an aborted subtransaction, keeping the others in order. */
+static void stream_forget_subxact(stream_txn *t, uint32_t subxid)
+{
+	size_t r = 0, w = 0;
+	while (r < t->len) {
+		uint32_t hdr[2];
+		memcpy(hdr, t->buf + r, sizeof hdr);
+		size_t rec = 8 + (size_t)hdr[1];
+		if (hdr[0] != subxid) {
+			if (w != r)
+				memmove(t->buf + w, t->buf + r, rec);
+			w += rec;
+		}
+		r += rec;
+	}
+	t->len = w;
+}
+
+static int handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream, char *err,
+                  size_t errlen);
+
+static int stream_commit(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errlen)
+{
+	int rc = 0;
+	stream_txn *t = stream_find(s, m->u.stream_commit.xid, 0);
+
+	s->in_txn = 1;
+	s->commit_lsn = m->u.stream_commit.commit_lsn;
+	s->commit_time_us = m->u.stream_commit.commit_time + DBS_PGO_EPOCH_OFFSET_US;
+	s->xid = m->u.stream_commit.xid;
+	s->nevents = 0;
+	if (t) {
+		slog(s, DBS_LOG_DEBUG, "streamed transaction %u committed: %zu bytes buffered",
+		     t->xid, t->len);
+		for (size_t at = 0; at < t->len && rc == 0 && !s->stop;) {
+			uint32_t hdr[2];
+			memcpy(hdr, t->buf + at, sizeof hdr);
+			rc = handle(s, t->buf + at + 8, hdr[1], 2, err, errlen);
+			at += 8 + (size_t)hdr[1];
+		}
+		stream_drop(s, t);
+	}
+	if (rc == 0 && !s->stop)
+		rc = txn_end(s, m->u.stream_commit.end_lsn, err, errlen);
+	return rc;
+}
+
+/* ---- one message ---- */
+
+/*
+ * in_stream: 0 outside stream blocks, 1 inside one (buffer changes),
+ * 2 replaying a buffered message at Stream Commit (apply it now).
+ */
+static int handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream, char *err,
+                  size_t errlen)
+{
+	dbs_pgo_msg m;
+	stream_txn *t;
+	int rc = dbs__pgo_decode(&m, buf, len, in_stream != 0, err, errlen);
+	if (rc != 0)
+		goto done;
+
+	if (in_stream == 1 &&
+	    (m.kind == DBS_PGO_RELATION || m.kind == DBS_PGO_TYPE || m.kind == DBS_PGO_INSERT ||
+	     m.kind == DBS_PGO_UPDATE || m.kind == DBS_PGO_DELETE || m.kind == DBS_PGO_TRUNCATE)) {
+		/* Schema messages are sent once per top-level transaction even
+		 * if the subtransaction that needed them aborts: never drop them. */
+		uint32_t sub = (m.kind == DBS_PGO_RELATION || m.kind == DBS_PGO_TYPE) ? 0 : m.xid;
+		t = stream_find(s, s->stream_xid, 1);
+		if (!t || stream_keep(t, sub, buf, len) != 0) {
+			dbs__fmt(err, errlen, "out of memory buffering a streamed transaction");
+			rc = DBS_ENOMEM;
+		}
+		goto done;
+	}
+
+	switch (m.kind) {
+	case DBS_PGO_BEGIN:
+		s->in_txn = 1;
+		s->commit_lsn = m.u.begin.final_lsn;
+		s->commit_time_us = m.u.begin.commit_time + DBS_PGO_EPOCH_OFFSET_US;
+		s->xid = m.u.begin.xid;
+		s->nevents = 0;
+		break;
+	case DBS_PGO_COMMIT: rc = txn_end(s, m.u.commit.end_lsn, err, errlen); break;
+	case DBS_PGO_RELATION: rc = rel_update(s, &m, err, errlen); break;
+	case DBS_PGO_INSERT:
+	case DBS_PGO_UPDATE:
+	case DBS_PGO_DELETE:
+		if (!s->in_txn) {
+			dbs__fmt(err, errlen, "change outside a transaction");
+			rc = DBS_EPROTO;
+			break;
+		}
+		rc = add_change(s, &m, err, errlen);
+		break;
+	case DBS_PGO_TRUNCATE:
+		if (!s->truncate_warned) {
+			slog(s, DBS_LOG_WARN,
+			     "TRUNCATE is not replicated (the publication publishes it)");
+			s->truncate_warned = 1;
+		}
+		break;
+	case DBS_PGO_STREAM_START:
+		s->in_stream = 1;
+		s->stream_xid = m.u.stream_start.xid;
+		break;
+	case DBS_PGO_STREAM_STOP: s->in_stream = 0; break;
+	case DBS_PGO_STREAM_COMMIT: rc = stream_commit(s, &m, err, errlen); break;
+	case DBS_PGO_STREAM_ABORT:
+		t = stream_find(s, m.u.stream_abort.xid, 0);
+		slog(s, DBS_LOG_DEBUG, "streamed transaction %u aborted (subtransaction %u)",
+		     m.u.stream_abort.xid, m.u.stream_abort.subxid);
+		if (t && m.u.stream_abort.subxid == m.u.stream_abort.xid)
+			stream_drop(s, t);
+		else if (t)
+			stream_forget_subxact(t, m.u.stream_abort.subxid);
+		break;
+	default: /* Origin, Type, Message: nothing to replicate */ break;
+	}
+done:
+	return rc;
+}
+
+/* ---- feedback ---- */
+
+static int send_status(pg_source *s, int64_t now, char *err, size_t errlen)
+{
+	int rc = 0;
+	uint8_t msg[DBS_PGO_STATUS_LEN];
+	uint64_t acked = atomic_load_explicit(&s->acked, memory_order_acquire);
+	uint64_t flush = acked;
+
+	/* Nothing emitted is waiting for the target: what produced no event
+	 * can be confirmed too. */
+	if (acked >= s->emitted_resume && s->idle_lsn > flush)
+		flush = s->idle_lsn;
+	if (flush < s->sent_flush)
+		flush = s->sent_flush;
+	dbs__pgo_status_encode(msg, flush, flush, flush,
+	                       dbs__now_ns() / 1000 - DBS_PGO_EPOCH_OFFSET_US, 0);
+	if (PQputCopyData(s->repl, (const char *)msg, sizeof msg) != 1 || PQflush(s->repl) < 0) {
+		pq_err(err, errlen, "sending standby status update", s->repl);
+		rc = DBS_ESOURCE;
+	} else {
+		s->sent_flush = flush;
+		s->last_status_ns = now;
+	}
+	return rc;
+}
+
+/* ---- ops ---- */
+
+static void pg_close(dbs_source *src);
+
+static int exec_ok(PGconn *c, const char *sql, ExecStatusType want, PGresult **out)
+{
+	PGresult *r = PQexec(c, sql);
+	int ok = PQresultStatus(r) == want;
+	if (out && ok)
+		*out = r;
+	else
+		PQclear(r);
+	return ok;
+}
+
+/*
+ * The walsender's `options`: the user's own (from the connection string,
+ * e.g. "-c logical_decoding_work_mem=64kB") followed by ours, so ours win
+ * where both set a value. NULL on allocation failure; free().
+ */
+static char *session_options(const char *connection)
+{
+	PQconninfoOption *opts = PQconninfoParse(connection, NULL);
+	const char *user = NULL;
+	char *out = NULL;
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "options") == 0 && o->val && o->val[0])
+			user = o->val;
+	size_t need = (user ? strlen(user) + 1 : 0) + sizeof SESSION_OPTIONS;
+	out = malloc(need);
+	if (out) {
+		int n = snprintf(out, need, "%s%s%s", user ? user : "", user ? " " : "",
+		                 SESSION_OPTIONS);
+		if (n < 0 || (size_t)n >= need) {
+			free(out);
+			out = NULL;
+		}
+	}
+	PQconninfoFree(opts);
+	return out;
+}
+
+/* NULL only when libpq could not allocate; check PQstatus otherwise. */
+static PGconn *connect_db(const dbs_source_config *config, int replication)
+{
+	const char *keys[8], *vals[8];
+	char *options = NULL;
+	PGconn *conn = NULL;
+	int n = 0;
+	keys[n] = "dbname";
+	vals[n++] = config->connection;
+	if (replication) {
+		options = session_options(config->connection);
+		if (!options)
+			return NULL;
+		keys[n] = "replication";
+		vals[n++] = "database";
+		keys[n] = "options";
+		vals[n++] = options;
+	}
+	if (config->ssl_ca) {
+		keys[n] = "sslrootcert";
+		vals[n++] = config->ssl_ca;
+	}
+	if (config->ssl_cert) {
+		keys[n] = "sslcert";
+		vals[n++] = config->ssl_cert;
+	}
+	if (config->ssl_key) {
+		keys[n] = "sslkey";
+		vals[n++] = config->ssl_key;
+	}
+	keys[n] = NULL;
+	vals[n] = NULL;
+	conn = PQconnectdbParams(keys, vals, 1);
+	free(options);
+	return conn;
+}
+
+/* A filtered table an existing publication does not cover never sends a
+ * change: say so at open rather than stay silent. */
+static void warn_unpublished(pg_source *s, const char *pub)
+{
+	for (uint32_t i = 0; i < s->nfilter; i++) {
+		const char *params[3] = {pub, s->filter[i].schema, s->filter[i].name};
+		PGresult *res =
+		    PQexecParams(s->sql,
+		                 "SELECT 1 FROM pg_publication_tables WHERE pubname = $1"
+		                 " AND schemaname = $2 AND tablename = $3",
+		                 3, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 0)
+			slog(s, DBS_LOG_WARN,
+			     "publication \"%s\" does not publish %s.%s: its changes will not be "
+			     "captured",
+			     pub, s->filter[i].schema, s->filter[i].name);
+		PQclear(res);
+	}
+}
+
+static int setup_publication(pg_source *s, const char *pub, char *err, size_t errlen)
+{
+	int rc = DBS_ESOURCE;
+	PGresult *res = NULL;
+	char *qpub = NULL, *sql = NULL;
+	size_t len = 0, cap = 0;
+	const char *params[1] = {pub};
+
+	res =
+	    PQexecParams(s->sql,
+	                 "SELECT p.puballtables, p.pubinsert, p.pubupdate, p.pubdelete,"
+	                 " p.pubtruncate, (SELECT string_agg(schemaname || '.' || tablename, ', ')"
+	                 "  FROM pg_publication_tables t WHERE t.pubname = p.pubname)"
+	                 " FROM pg_publication p WHERE p.pubname = $1",
+	                 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pq_err(err, errlen, "reading publication", s->sql);
+		goto fail;
+	}
+	if (PQntuples(res) == 1) {
+		slog(s, DBS_LOG_INFO,
+		     "using existing publication \"%s\": %s; insert=%s update=%s delete=%s "
+		     "truncate=%s",
+		     pub, PQgetvalue(res, 0, 0)[0] == 't' ? "all tables" : PQgetvalue(res, 0, 5),
+		     PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
+		     PQgetvalue(res, 0, 4));
+		warn_unpublished(s, pub);
+		rc = 0;
+		goto fail;
+	}
+	qpub = PQescapeIdentifier(s->sql, pub, strlen(pub));
+	if (!qpub) {
+		pq_err(err, errlen, "publication name", s->sql);
+		goto fail;
+	}
+	rc = DBS_ENOMEM;
+	if (arr_put(&sql, &len, &cap, "CREATE PUBLICATION ", 19, 0) ||
+	    arr_put(&sql, &len, &cap, qpub, strlen(qpub), 0))
+		goto fail;
+	if (s->nfilter == 0) {
+		if (arr_put(&sql, &len, &cap, " FOR ALL TABLES", 15, 0))
+			goto fail;
+	}
+	for (uint32_t i = 0; i < s->nfilter; i++) {
+		char *qs =
+		    PQescapeIdentifier(s->sql, s->filter[i].schema, strlen(s->filter[i].schema));
+		char *qn = PQescapeIdentifier(s->sql, s->filter[i].name, strlen(s->filter[i].name));
+		const char *sep = i ? ", " : " FOR TABLE ";
+		int bad = !qs || !qn || arr_put(&sql, &len, &cap, sep, strlen(sep), 0) ||
+		          arr_put(&sql, &len, &cap, qs, strlen(qs), 0) ||
+		          arr_put(&sql, &len, &cap, ".", 1, 0) ||
+		          arr_put(&sql, &len, &cap, qn, strlen(qn), 0);
+		PQfreemem(qs);
+		PQfreemem(qn);
+		if (bad)
+			goto fail;
+	}
+	const char *with = " WITH (publish = 'insert, update, delete')";
+	if (arr_put(&sql, &len, &cap, with, strlen(with), 0))
+		goto fail;
+	rc = DBS_ESOURCE;
+	if (!exec_ok(s->sql, sql, PGRES_COMMAND_OK, NULL)) {
+		pq_err(err, errlen, "creating publication", s->sql);
+		goto fail;
+	}
+	slog(s, DBS_LOG_INFO, "created publication \"%s\"", pub);
+	rc = 0;
+fail:
+	if (rc == DBS_ENOMEM)
+		dbs__fmt(err, errlen, "out of memory");
+	PQclear(res);
+	PQfreemem(qpub);
+	free(sql);
+	return rc;
+}
+
+static int setup_slot(pg_source *s, const char *slot, char *err, size_t errlen)
+{
+	int rc = DBS_ESOURCE;
+	const char *params[1] = {slot};
+	PGresult *res = PQexecParams(s->sql,
+	                             "SELECT plugin, database = current_database()"
+	                             " FROM pg_replication_slots WHERE slot_name = $1",
+	                             1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pq_err(err, errlen, "reading replication slots", s->sql);
+		goto fail;
+	}
+	if (PQntuples(res) == 1) {
+		if (strcmp(PQgetvalue(res, 0, 0), "pgoutput") != 0 ||
+		    PQgetvalue(res, 0, 1)[0] != 't') {
+			dbs__fmt(
+			    err, errlen,
+			    "replication slot \"%s\" exists but is not a pgoutput slot of this "
+			    "database (plugin %s)",
+			    slot, PQgetvalue(res, 0, 0));
+			goto fail;
+		}
+		slog(s, DBS_LOG_INFO, "using existing replication slot \"%s\"", slot);
+		rc = 0;
+		goto fail;
+	}
+	PQclear(res);
+	res = PQexecParams(s->sql, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", 1,
+	                   NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pq_err(err, errlen, "creating replication slot", s->sql);
+		goto fail;
+	}
+	slog(s, DBS_LOG_INFO, "created replication slot \"%s\"", slot);
+	rc = 0;
+fail:
+	PQclear(res);
+	return rc;
+}
+
+static int start_replication(pg_source *s, const char *slot, const char *pub,
+                             const dbs_position *resume, char *err, size_t errlen)
+{
+	int rc = DBS_ENOMEM;
+	char *qslot = NULL, *qnames = NULL, *names = NULL, *cmd = NULL;
+	size_t nl = 0, ncap = 0;
+	uint64_t lsn = resume ? resume->resume : 0;
+
+	/* publication_names is a list of identifiers inside a string literal. */
+	if (arr_put(&names, &nl, &ncap, "\"", 1, 0))
+		goto fail;
+	for (const char *p = pub; *p; p++)
+		if (arr_put(&names, &nl, &ncap, p, 1, 0) ||
+		    (*p == '"' && arr_put(&names, &nl, &ncap, p, 1, 0)))
+			goto fail;
+	if (arr_put(&names, &nl, &ncap, "\"", 1, 0))
+		goto fail;
+	qslot = PQescapeIdentifier(s->repl, slot, strlen(slot));
+	qnames = PQescapeLiteral(s->repl, names, nl);
+	if (!qslot || !qnames) {
+		pq_err(err, errlen, "quoting START_REPLICATION arguments", s->repl);
+		rc = DBS_ESOURCE;
+		goto fail;
+	}
+	size_t need = strlen(qslot) + strlen(qnames) + 160;
+	cmd = malloc(need);
+	if (!cmd)
+		goto fail;
+	int n = snprintf(cmd, need,
+	                 "START_REPLICATION SLOT %s LOGICAL %X/%X (proto_version '2', "
+	                 "publication_names %s, streaming 'on')",
+	                 qslot, (unsigned)(lsn >> 32), (unsigned)lsn, qnames);
+	if (n < 0 || (size_t)n >= need)
+		goto fail;
+	rc = DBS_ESOURCE;
+	if (!exec_ok(s->repl, cmd, PGRES_COPY_BOTH, NULL)) {
+		pq_err(err, errlen, "starting replication", s->repl);
+		goto fail;
+	}
+	if (PQsetnonblocking(s->repl, 1) != 0) {
+		pq_err(err, errlen, "replication connection", s->repl);
+		goto fail;
+	}
+	slog(s, DBS_LOG_INFO, "replicating from slot \"%s\" at %X/%X", slot, (unsigned)(lsn >> 32),
+	     (unsigned)lsn);
+	rc = 0;
+fail:
+	if (rc == DBS_ENOMEM)
+		dbs__fmt(err, errlen, "out of memory");
+	PQfreemem(qslot);
+	PQfreemem(qnames);
+	free(names);
+	free(cmd);
+	return rc;
+}
+
+static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_host *host,
+                   const dbs_position *resume, char *err, size_t errlen)
+{
+	int rc = DBS_ENOMEM;
+	PGresult *res = NULL;
+	pg_source *s = NULL;
+	const char *slot, *pub;
+
+	*out = NULL;
+	if (!config || !config->connection) {
+		dbs__fmt(err, errlen, "postgresql source: no connection string");
+		rc = DBS_EINVAL;
+		goto fail;
+	}
+	slot = config->replication_slot_name ? config->replication_slot_name
+	                                     : "dbconvert_replication_slot";
+	pub = config->publication_name ? config->publication_name : "dbconvert-publication";
+	s = calloc(1, sizeof *s);
+	if (!s)
+		goto fail;
+	s->base.ops = &dbs__postgresql_source_ops;
+	s->host = host;
+	s->bundle = config->data_bundle_size ? config->data_bundle_size : 100;
+	atomic_init(&s->acked, 0);
+	if (filter_copy(s, config) != 0)
+		goto fail;
+
+	rc = DBS_ESOURCE;
+	s->sql = connect_db(config, 0);
+	if (PQstatus(s->sql) != CONNECTION_OK) {
+		pq_err(err, errlen, "connecting to PostgreSQL", s->sql);
+		goto fail;
+	}
+	if (!exec_ok(s->sql, "SHOW wal_level", PGRES_TUPLES_OK, &res)) {
+		pq_err(err, errlen, "SHOW wal_level", s->sql);
+		goto fail;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "logical") != 0) {
+		dbs__fmt(err, errlen,
+		         "PostgreSQL has wal_level=%s; logical replication needs wal_level=logical "
+		         "(set it in postgresql.conf and restart the server)",
+		         PQgetvalue(res, 0, 0));
+		goto fail;
+	}
+	rc = setup_publication(s, pub, err, errlen);
+	if (rc != 0)
+		goto fail;
+	rc = setup_slot(s, slot, err, errlen);
+	if (rc != 0)
+		goto fail;
+	rc = DBS_ESOURCE;
+	s->repl = connect_db(config, 1);
+	if (PQstatus(s->repl) != CONNECTION_OK) {
+		pq_err(err, errlen, "opening replication connection", s->repl);
+		goto fail;
+	}
+	rc = start_replication(s, slot, pub, resume, err, errlen);
+	if (rc != 0)
+		goto fail;
+	*out = &s->base;
+	rc = 0;
+	s = NULL;
+fail:
+	if (rc == DBS_ENOMEM)
+		dbs__fmt(err, errlen, "out of memory");
+	PQclear(res);
+	if (s)
+		pg_close(&s->base);
+	return rc;
+}
+
+static int pg_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err, size_t errlen)
+{
+	pg_source *s = (pg_source *)src;
+	int rc = 0;
+	char *buf = NULL;
+
+	s->emit = emit;
+	s->emit_data = emit_data;
+	s->stop = 0;
+	while (!s->stop && !(s->host && s->host->stopping && s->host->stopping(s->host))) {
+		int64_t now = dbs__monotonic_ns();
+		if (now - s->last_status_ns >= STATUS_INTERVAL_NS) {
+			rc = send_status(s, now, err, errlen);
+			if (rc != 0)
+				break;
+		}
+		int n = PQgetCopyData(s->repl, &buf, 1);
+		if (n == 0) {
+			/* A status update libpq could not send at once is still queued. */
+			int pending = PQflush(s->repl);
+			struct pollfd pfd = {PQsocket(s->repl),
+			                     (short)(POLLIN | (pending > 0 ? POLLOUT : 0)), 0};
+			if (poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR) {
+				dbs__fmt(err, errlen, "poll: %s", strerror(errno));
+				rc = DBS_EIO;
+				break;
+			}
+			if (PQconsumeInput(s->repl) != 1) {
+				pq_err(err, errlen, "reading replication stream", s->repl);
+				rc = DBS_ESOURCE;
+				break;
+			}
+			continue;
+		}
+		if (n < 0) {
+			/* -1: the server ended the COPY; its result says why. */
+			PGresult *res = PQgetResult(s->repl);
+			if (res && PQresultStatus(res) == PGRES_FATAL_ERROR)
+				dbs__fmt(err, errlen, "replication stream ended: %s",
+				         PQresultErrorMessage(res));
+			else
+				pq_err(err, errlen, "replication stream ended", s->repl);
+			PQclear(res);
+			rc = DBS_ESOURCE;
+			break;
+		}
+		dbs_pgo_frame f;
+		rc = dbs__pgo_frame_decode(&f, (const uint8_t *)buf, (size_t)n, err, errlen);
+		if (rc == 0 && f.kind == 'w')
+			rc = handle(s, f.data, f.len, s->in_stream, err, errlen);
+		else if (rc == 0 && f.kind == 'k') {
+			if (!s->in_txn && !s->in_stream && s->nstreams == 0 &&
+			    f.wal_end > s->idle_lsn)
+				s->idle_lsn = f.wal_end;
+			if (f.reply_requested)
+				rc = send_status(s, dbs__monotonic_ns(), err, errlen);
+		}
+		PQfreemem(buf);
+		buf = NULL;
+		if (rc != 0)
+			break;
+	}
+	/* A stop leaves the unfinished transaction unemitted: it was not
+	 * confirmed, so the slot delivers it again on restart. */
+	if (s->batch)
+		dbs_batch_reset(s->batch);
+	s->in_txn = 0;
+	return rc;
+}
+
+static void pg_ack(dbs_source *src, const dbs_position *pos)
+{
+	pg_source *s = (pg_source *)src;
+	if (!pos || !pos->txn_end || !pos->resume)
+		return;
+	uint64_t cur = atomic_load_explicit(&s->acked, memory_order_relaxed);
+	while (pos->resume > cur &&
+	       !atomic_compare_exchange_weak_explicit(&s->acked, &cur, pos->resume,
+	                                              memory_order_release, memory_order_relaxed))
+		;
+}
+
+static void pg_close(dbs_source *src)
+{
+	pg_source *s = (pg_source *)src;
+	if (!s)
+		return;
+	if (s->repl && PQstatus(s->repl) == CONNECTION_OK) {
+		/* Best effort: tell the server what the target has before leaving. */
+		char ignore[64];
+		send_status(s, dbs__monotonic_ns(), ignore, sizeof ignore);
+	}
+	PQfinish(s->repl);
+	PQfinish(s->sql);
+	for (size_t i = 0; i < s->nrels; i++)
+		dbs_table_unref(s->rels[i].table);
+	free(s->rels);
+	for (size_t i = 0; i < s->nstreams; i++)
+		free(s->streams[i].buf);
+	free(s->streams);
+	for (uint32_t i = 0; i < s->nfilter; i++) {
+		free(s->filter[i].schema);
+		free(s->filter[i].name);
+	}
+	free(s->filter);
+	dbs_batch_free(s->batch);
+	free(s);
+}
+
+const dbs_source_ops dbs__postgresql_source_ops = {
+    .version = DBS_SOURCE_OPS_VERSION,
+    .name = "postgresql",
+    .open = pg_open,
+    .run = pg_run,
+    .ack = pg_ack,
+    .close = pg_close,
+};
