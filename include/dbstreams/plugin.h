@@ -130,8 +130,10 @@ typedef struct dbs_event {
 	uint8_t op;              /* dbs_op */
 	const dbs_table *table;  /* the batch holds a reference */
 	/* Row images, table->ncolumns values each. `before` is NULL for
-	 * inserts and may hold only key columns (others NULL) as the source
-	 * provides; `after` is NULL for deletes. */
+	 * inserts, and for updates whose source sent no old image (PostgreSQL
+	 * with the key unchanged: the after image's key identifies the row);
+	 * it may hold only key columns (others NULL) as the source provides.
+	 * `after` is NULL for deletes. */
 	dbs_value *before;
 	dbs_value *after;
 	int64_t commit_time_us;  /* Unix µs of the source commit */

@@ -1,0 +1,338 @@
+/* dbs_value as SQL text input, into a reusable buffer. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "targets/value_text.h"
+
+#define TEXTBUF_MIN 256u
+
+int dbs__textbuf_reserve(dbs_textbuf *b, size_t extra)
+{
+	int rc = DBS_ENOMEM;
+	if (extra > SIZE_MAX - b->len - 1)
+		goto done;
+	size_t need = b->len + extra + 1;
+	rc = 0;
+	if (need <= b->cap)
+		goto done;
+	rc = DBS_ENOMEM;
+	size_t cap = b->cap ? b->cap : TEXTBUF_MIN;
+	while (cap < need) {
+		if (cap > SIZE_MAX / 2) {
+			cap = need;
+			break;
+		}
+		cap *= 2;
+	}
+	char *p = realloc(b->data, cap);
+	if (!p)
+		goto done;
+	b->data = p;
+	b->cap = cap;
+	rc = 0;
+done:
+	return rc;
+}
+
+int dbs__textbuf_append(dbs_textbuf *b, const char *s, size_t n)
+{
+	int rc = dbs__textbuf_reserve(b, n);
+	if (rc == 0) {
+		if (n)
+			memcpy(b->data + b->len, s, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+	}
+	return rc;
+}
+
+int dbs__textbuf_append_str(dbs_textbuf *b, const char *s)
+{
+	return dbs__textbuf_append(b, s, strlen(s));
+}
+
+int dbs__textbuf_append_char(dbs_textbuf *b, char c)
+{
+	return dbs__textbuf_append(b, &c, 1);
+}
+
+int dbs__textbuf_appendf(dbs_textbuf *b, const char *fmt, ...)
+{
+	int rc = DBS_EINVAL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		goto done;
+	rc = DBS_ENOMEM;
+	if (dbs__textbuf_reserve(b, (size_t)n) != 0)
+		goto done;
+	va_start(ap, fmt);
+	int m = vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	rc = DBS_EINVAL;
+	if (m != n)
+		goto done;
+	b->len += (size_t)n;
+	rc = 0;
+done:
+	return rc;
+}
+
+/* Append `s` wrapped in `quote`, doubling every inner `quote`. */
+static int append_quoted(dbs_textbuf *b, const char *s, size_t n, char quote)
+{
+	int rc = DBS_ENOMEM;
+	size_t extra = 2;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == quote)
+			extra++;
+	if (n > SIZE_MAX - extra || dbs__textbuf_reserve(b, n + extra) != 0)
+		goto done;
+	char *d = b->data + b->len;
+	*d++ = quote;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == quote)
+			*d++ = quote;
+		*d++ = s[i];
+	}
+	*d++ = quote;
+	*d = '\0';
+	b->len = (size_t)(d - b->data);
+	rc = 0;
+done:
+	return rc;
+}
+
+int dbs__textbuf_append_ident(dbs_textbuf *b, const char *ident)
+{
+	return append_quoted(b, ident, strlen(ident), '"');
+}
+
+int dbs__textbuf_append_literal(dbs_textbuf *b, const char *s, size_t n)
+{
+	return append_quoted(b, s, n, '\'');
+}
+
+void dbs__textbuf_reset(dbs_textbuf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void dbs__textbuf_free(dbs_textbuf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+/* COPY text format gives backslash, tab, newline and CR a meaning: escape them. */
+static int append_copy_escaped(dbs_textbuf *b, const char *s, size_t n)
+{
+	int rc;
+	size_t extra = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '\\' || c == '\t' || c == '\n' || c == '\r')
+			extra++;
+	}
+	if (extra == 0) {
+		rc = dbs__textbuf_append(b, s, n);
+		goto done;
+	}
+	rc = DBS_ENOMEM;
+	if (n > SIZE_MAX - extra || dbs__textbuf_reserve(b, n + extra) != 0)
+		goto done;
+	char *d = b->data + b->len;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		switch (c) {
+		case '\\': *d++ = '\\'; *d++ = '\\'; break;
+		case '\t': *d++ = '\\'; *d++ = 't'; break;
+		case '\n': *d++ = '\\'; *d++ = 'n'; break;
+		case '\r': *d++ = '\\'; *d++ = 'r'; break;
+		default: *d++ = c; break;
+		}
+	}
+	*d = '\0';
+	b->len = (size_t)(d - b->data);
+	rc = 0;
+done:
+	return rc;
+}
+
+static int append_text(dbs_textbuf *b, const char *s, size_t n, unsigned flags)
+{
+	return (flags & DBS_VALUE_TEXT_COPY) ? append_copy_escaped(b, s, n)
+	                                     : dbs__textbuf_append(b, s, n);
+}
+
+/* Decimal digits of `u`, written backwards from `end`; returns the start. */
+static char *utoa_back(char *end, uint64_t u)
+{
+	do {
+		*--end = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	return end;
+}
+
+static int append_int(dbs_textbuf *b, int64_t i)
+{
+	char tmp[24];
+	char *end = tmp + sizeof tmp;
+	/* Negate in unsigned arithmetic so INT64_MIN does not overflow. */
+	uint64_t u = i < 0 ? (uint64_t)0 - (uint64_t)i : (uint64_t)i;
+	char *p = utoa_back(end, u);
+	if (i < 0)
+		*--p = '-';
+	return dbs__textbuf_append(b, p, (size_t)(end - p));
+}
+
+static int append_uint(dbs_textbuf *b, uint64_t u)
+{
+	char tmp[24];
+	char *end = tmp + sizeof tmp;
+	char *p = utoa_back(end, u);
+	return dbs__textbuf_append(b, p, (size_t)(end - p));
+}
+
+static int append_double(dbs_textbuf *b, double d)
+{
+	int rc;
+	if (isnan(d))
+		rc = dbs__textbuf_append_str(b, "NaN");
+	else if (isinf(d))
+		rc = dbs__textbuf_append_str(b, d < 0 ? "-Infinity" : "Infinity");
+	else /* 17 significant digits read back as the same double. */
+		rc = dbs__textbuf_appendf(b, "%.17g", d);
+	return rc;
+}
+
+static int append_bytea_hex(dbs_textbuf *b, const char *s, size_t n, unsigned flags)
+{
+	static const char hex[] = "0123456789abcdef";
+	int rc = DBS_ENOMEM;
+	/* In COPY text the bytea's own backslash must itself be escaped. */
+	const char *prefix = (flags & DBS_VALUE_TEXT_COPY) ? "\\\\x" : "\\x";
+	size_t plen = strlen(prefix);
+	if (n > (SIZE_MAX - plen) / 2 || dbs__textbuf_reserve(b, plen + 2 * n) != 0)
+		goto done;
+	char *d = b->data + b->len;
+	memcpy(d, prefix, plen);
+	d += plen;
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n; i++) {
+		*d++ = hex[u[i] >> 4];
+		*d++ = hex[u[i] & 15];
+	}
+	*d = '\0';
+	b->len = (size_t)(d - b->data);
+	rc = 0;
+done:
+	return rc;
+}
+
+/* Years before 1 are astronomical (0 = 1 BC); PostgreSQL wants "… BC". */
+static int32_t era_year(int32_t year, int *bc)
+{
+	*bc = year <= 0;
+	return *bc ? 1 - year : year;
+}
+
+static int append_date(dbs_textbuf *b, const dbs_time_value *t, int *bc)
+{
+	int32_t y = era_year(t->year, bc);
+	return dbs__textbuf_appendf(b, "%04ld-%02u-%02u", (long)y, (unsigned)t->month,
+	                            (unsigned)t->day);
+}
+
+static int append_clock(dbs_textbuf *b, const dbs_time_value *t)
+{
+	int rc = dbs__textbuf_appendf(b, "%02u:%02u:%02u", (unsigned)t->hour,
+	                              (unsigned)t->minute, (unsigned)t->second);
+	if (rc == 0 && t->usec)
+		rc = dbs__textbuf_appendf(b, ".%06lu", (unsigned long)(t->usec % 1000000u));
+	return rc;
+}
+
+static int append_time_kind(dbs_textbuf *b, const dbs_value *v)
+{
+	const dbs_time_value *t = &v->v.t;
+	int bc = 0;
+	int rc = 0;
+	switch (v->kind) {
+	case DBS_VALUE_DATE:
+		rc = append_date(b, t, &bc);
+		break;
+	case DBS_VALUE_TIME:
+		/* Signed and beyond 24 h (MySQL TIME): interval reads it; time
+		 * columns refuse what they cannot hold, with the server's message. */
+		if (t->negative)
+			rc = dbs__textbuf_append_char(b, '-');
+		if (rc == 0)
+			rc = append_clock(b, t);
+		break;
+	case DBS_VALUE_DATETIME:
+	case DBS_VALUE_TIMESTAMP:
+		rc = append_date(b, t, &bc);
+		if (rc == 0)
+			rc = dbs__textbuf_append_char(b, ' ');
+		if (rc == 0)
+			rc = append_clock(b, t);
+		if (rc == 0 && v->kind == DBS_VALUE_TIMESTAMP)
+			rc = dbs__textbuf_append(b, "+00", 3);
+		break;
+	default:
+		rc = DBS_EINVAL;
+		break;
+	}
+	if (rc == 0 && bc)
+		rc = dbs__textbuf_append(b, " BC", 3);
+	return rc;
+}
+
+int dbs__value_text_pg(dbs_textbuf *b, const dbs_value *v, unsigned flags)
+{
+	int rc = DBS_EINVAL;
+	switch (v->kind) {
+	case DBS_VALUE_NULL:
+		if (flags & DBS_VALUE_TEXT_COPY)
+			rc = dbs__textbuf_append(b, "\\N", 2);
+		break;
+	case DBS_VALUE_UNCHANGED:
+		break;
+	case DBS_VALUE_TEXT:
+	case DBS_VALUE_DECIMAL:
+	case DBS_VALUE_JSON:
+		rc = append_text(b, v->v.s, v->len, flags);
+		break;
+	case DBS_VALUE_BYTES:
+		rc = append_bytea_hex(b, v->v.s, v->len, flags);
+		break;
+	case DBS_VALUE_INT:
+		rc = append_int(b, v->v.i);
+		break;
+	case DBS_VALUE_UINT:
+		rc = append_uint(b, v->v.u);
+		break;
+	case DBS_VALUE_DOUBLE:
+		rc = append_double(b, v->v.d);
+		break;
+	case DBS_VALUE_DATE:
+	case DBS_VALUE_TIME:
+	case DBS_VALUE_DATETIME:
+	case DBS_VALUE_TIMESTAMP:
+		rc = append_time_kind(b, v);
+		break;
+	default:
+		break;
+	}
+	return rc;
+}

@@ -1,0 +1,56 @@
+/*
+ * A growable text buffer, and dbs_value written as the text input form a
+ * SQL target parses. Targets format every value of a batch into one
+ * buffer they reuse across batches, so a value costs no allocation.
+ */
+#ifndef DBS_TARGETS_VALUE_TEXT_H
+#define DBS_TARGETS_VALUE_TEXT_H
+
+#include <stddef.h>
+
+#include <dbstreams/plugin.h>
+
+typedef struct dbs_textbuf {
+	char *data; /* NUL-terminated after every successful append */
+	size_t len;
+	size_t cap;
+} dbs_textbuf;
+
+/* Make room for `extra` more bytes and the terminator; DBS_ENOMEM when the
+ * size would overflow or malloc fails (the buffer is left as it was). */
+int dbs__textbuf_reserve(dbs_textbuf *b, size_t extra);
+int dbs__textbuf_append(dbs_textbuf *b, const char *s, size_t n);
+int dbs__textbuf_append_str(dbs_textbuf *b, const char *s);
+int dbs__textbuf_append_char(dbs_textbuf *b, char c);
+/* printf-style append; DBS_ENOMEM or DBS_EINVAL on a formatting failure. */
+int dbs__textbuf_appendf(dbs_textbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* SQL identifier in double quotes, inner quotes doubled. */
+int dbs__textbuf_append_ident(dbs_textbuf *b, const char *ident);
+/* SQL string literal in single quotes, inner quotes doubled (for servers
+ * with standard_conforming_strings on: backslash is an ordinary byte). */
+int dbs__textbuf_append_literal(dbs_textbuf *b, const char *s, size_t n);
+void dbs__textbuf_reset(dbs_textbuf *b);
+void dbs__textbuf_free(dbs_textbuf *b);
+
+/* How dbs__value_text_pg writes a value. */
+enum {
+	/* Escape for COPY ... FROM STDIN text format (backslash, tab, newline,
+	 * carriage return), and write NULL as \N. Without it the plain text
+	 * form is written, as a text parameter carries it. */
+	DBS_VALUE_TEXT_COPY = 1u << 0
+};
+
+/*
+ * Append the PostgreSQL text input form of `v`: TEXT, DECIMAL and JSON as
+ * given, integers in decimal, doubles with 17 significant digits (and
+ * NaN, Infinity, -Infinity), bytes as bytea hex (\x…), dates and times in
+ * ISO form (years before 1 as BC), TIMESTAMP with "+00".
+ *
+ * DBS_EINVAL for DBS_VALUE_UNCHANGED (the caller decides what an unsent
+ * value means) and for NULL without DBS_VALUE_TEXT_COPY (a parameter
+ * carries NULL as a null pointer); DBS_ENOMEM when the buffer cannot grow.
+ */
+int dbs__value_text_pg(dbs_textbuf *b, const dbs_value *v, unsigned flags);
+
+#endif
