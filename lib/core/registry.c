@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/codec.h"
 #include "core/core.h"
 
 struct dbs_registry {
@@ -130,6 +131,8 @@ static int add_builtins(dbs_registry *r)
 	int rc = 0;
 	if (!rc)
 		rc = dbs_registry_add_hub(r, &dbs__memory_hub_ops);
+	if (!rc)
+		rc = dbs_registry_add_hub(r, &dbs__nats_hub_ops);
 	if (!rc && &dbs__postgresql_source_ops)
 		rc = dbs_registry_add_source(r, &dbs__postgresql_source_ops);
 	if (!rc && &dbs__postgresql_target_ops)

@@ -1,0 +1,93 @@
+/*
+ * The hub wire format: one dbs_batch (or a slice of one) as bytes, and
+ * back. The format is specified byte for byte in docs/hub-format.md so
+ * that programs other than dbstreams can read the NATS subjects; any
+ * change here changes that page and DBS_CODEC_VERSION.
+ *
+ * Library-internal (dbs__ prefix). Neither the buffer nor the decoder is
+ * thread-safe: each belongs to one thread (the hub's publisher or
+ * fetcher).
+ */
+#ifndef DBS_CODEC_H
+#define DBS_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dbstreams/plugin.h>
+
+#define DBS_CODEC_MAGIC "DBSB"
+#define DBS_CODEC_VERSION 1
+
+/* Header flags. */
+enum {
+	/* The publisher closed: no tables, no events follow. */
+	DBS_CODEC_END_OF_STREAM = 1u << 0,
+	/* With END_OF_STREAM: the publisher failed, batches may be missing. */
+	DBS_CODEC_PUBLISHER_FAILED = 1u << 1
+};
+#define DBS_CODEC_KNOWN_FLAGS (DBS_CODEC_END_OF_STREAM | DBS_CODEC_PUBLISHER_FAILED)
+
+/* Longest stream id the header carries (KSUIDs are 27 characters). */
+#define DBS_CODEC_MAX_STREAM_ID 255
+
+/*
+ * A growable byte buffer reused from message to message, so encoding
+ * costs no allocation once it has reached the size of the largest batch.
+ * Zero-initialise it; release with dbs__codec_buf_free.
+ */
+typedef struct dbs_codec_buf {
+	uint8_t *data;
+	size_t len, cap;
+	/* Encoder scratch: the distinct tables of the slice being encoded. */
+	const dbs_table **tables;
+	uint32_t ntables, tables_cap;
+} dbs_codec_buf;
+
+void dbs__codec_buf_free(dbs_codec_buf *buf);
+
+/*
+ * Replace buf's contents with the message for events [first, first+count)
+ * of `batch` (count 0 with DBS_CODEC_END_OF_STREAM makes the end marker;
+ * `batch` may then be NULL). `stream_id` (borrowed, at most
+ * DBS_CODEC_MAX_STREAM_ID bytes) and `seq` go into the header. Returns 0,
+ * DBS_EINVAL for arguments out of range (err says which), or DBS_ENOMEM.
+ */
+int dbs__codec_encode(dbs_codec_buf *buf, const dbs_batch *batch, uint32_t first, uint32_t count,
+                      const char *stream_id, uint64_t seq, unsigned flags, char *err,
+                      size_t errlen);
+
+/* What a decoded header says, for the caller's checks. */
+typedef struct dbs_codec_header {
+	unsigned version;
+	unsigned flags;
+	char stream_id[DBS_CODEC_MAX_STREAM_ID + 1];
+	uint64_t seq;
+	uint32_t nevents;
+	uint32_t ntables;
+} dbs_codec_header;
+
+/*
+ * Decoder state: a cache of the tables already seen, keyed by (schema,
+ * name, version) and checked against the full definition on every hit, so
+ * batches decoded one after another share one dbs_table each.
+ */
+typedef struct dbs_codec_decoder dbs_codec_decoder;
+
+int dbs__codec_decoder_new(dbs_codec_decoder **out);
+void dbs__codec_decoder_free(dbs_codec_decoder *dec);
+
+/*
+ * Decode one message. On success *out is a new batch (caller frees; NULL
+ * for an end-of-stream marker) whose seq is the header's, and *header (if
+ * not NULL) is filled. Malformed bytes return DBS_EPROTO with the reason
+ * and byte offset in err; DBS_ENOMEM on allocation failure. `dec` may be
+ * NULL (no table sharing across calls).
+ */
+int dbs__codec_decode(dbs_codec_decoder *dec, const void *data, size_t len, dbs_batch **out,
+                      dbs_codec_header *header, char *err, size_t errlen);
+
+/* The nats hub (lib/hubs/nats.c); the registry lists it. */
+extern const dbs_hub_ops dbs__nats_hub_ops;
+
+#endif
