@@ -82,7 +82,9 @@ const dbs_registry *dbs__builtin_registry(void);
 
 /* Built-in plugins, each defined in its own file. */
 extern const dbs_source_ops dbs__postgresql_source_ops;
+extern const dbs_source_ops dbs__mysql_source_ops;
 extern const dbs_target_ops dbs__postgresql_target_ops;
+extern const dbs_target_ops dbs__mysql_target_ops;
 extern const dbs_hub_ops dbs__memory_hub_ops;
 
 #endif

@@ -122,10 +122,6 @@ DBS_API const dbs_target_ops *dbs_registry_target(const dbs_registry *r, const c
 	FIND(targets, ntargets, name);
 }
 
-/* DEVWEAK: while plugins are being written; removed before landing. */
-extern const dbs_source_ops dbs__postgresql_source_ops __attribute__((weak));
-extern const dbs_target_ops dbs__postgresql_target_ops __attribute__((weak));
-
 static int add_builtins(dbs_registry *r)
 {
 	int rc = 0;
@@ -133,10 +129,14 @@ static int add_builtins(dbs_registry *r)
 		rc = dbs_registry_add_hub(r, &dbs__memory_hub_ops);
 	if (!rc)
 		rc = dbs_registry_add_hub(r, &dbs__nats_hub_ops);
-	if (!rc && &dbs__postgresql_source_ops)
+	if (!rc)
 		rc = dbs_registry_add_source(r, &dbs__postgresql_source_ops);
-	if (!rc && &dbs__postgresql_target_ops)
+	if (!rc)
+		rc = dbs_registry_add_source(r, &dbs__mysql_source_ops);
+	if (!rc)
 		rc = dbs_registry_add_target(r, &dbs__postgresql_target_ops);
+	if (!rc)
+		rc = dbs_registry_add_target(r, &dbs__mysql_target_ops);
 	return rc;
 }
 

@@ -1,0 +1,294 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "http.h"
+
+#define API "/api/v1/streams"
+
+/*
+ * One request. Returns 0 with a 2xx answer in *resp; otherwise prints the
+ * server's message (or the transport error) and returns -1.
+ */
+static int request(const cli_options *opt, const char *method, const char *path, const char *body,
+                   size_t len, cli_response *resp)
+{
+	cli_url url;
+	char err[512];
+	cJSON *json = NULL;
+	const cJSON *message;
+	int rc = -1;
+
+	if (cli_url_parse(&url, opt->server, err, sizeof err) != 0) {
+		fprintf(stderr, "dbs-cli: %s\n", err);
+		goto out;
+	}
+	if (cli_http(resp, &url, method, path, body, len, opt->timeout_ms, err, sizeof err) != 0) {
+		fprintf(stderr, "dbs-cli: %s\n", err);
+		goto out;
+	}
+	if (resp->status >= 200 && resp->status < 300) {
+		rc = 0;
+		goto out;
+	}
+	json = cJSON_ParseWithLength(resp->body, resp->len);
+	message = cJSON_GetObjectItemCaseSensitive(json, "message");
+	if (cJSON_IsString(message))
+		fprintf(stderr, "dbs-cli: %s (HTTP %d)\n", message->valuestring, resp->status);
+	else
+		fprintf(stderr, "dbs-cli: HTTP %d: %.*s\n", resp->status, (int)(resp->len > 1024 ? 1024 : resp->len),
+		        resp->body ? resp->body : "");
+	if (opt->json && resp->body != NULL)
+		printf("%s\n", resp->body);
+	cli_response_free(resp);
+out:
+	cJSON_Delete(json);
+	return rc;
+}
+
+/* API path for a stream: the current one, or by id. */
+static int stream_path(char *buf, size_t size, const char *id, const char *suffix)
+{
+	int rc = -1;
+	int n;
+
+	if (id != NULL && dbs_ksuid_check(id) != 0) {
+		fprintf(stderr, "dbs-cli: '%s' is not a stream id (27 base62 characters)\n", id);
+		goto out;
+	}
+	n = snprintf(buf, size, "%s%s%s%s", API, id ? "/" : "", id ? id : "", suffix);
+	if (n >= 0 && (size_t)n < size)
+		rc = 0;
+out:
+	return rc;
+}
+
+static const char *string_at(const cJSON *obj, const char *key, const char *fallback)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsString(item) ? item->valuestring : fallback;
+}
+
+/* Parse the 2xx body as a JSON object or say it is not one. */
+static cJSON *parse_object(const cli_response *resp)
+{
+	cJSON *json = cJSON_ParseWithLength(resp->body, resp->len);
+
+	if (!cJSON_IsObject(json)) {
+		fprintf(stderr, "dbs-cli: the server's answer is not a JSON object\n");
+		cJSON_Delete(json);
+		json = NULL;
+	}
+	return json;
+}
+
+/*
+ * A created stream whose source or target could not be opened shows INIT
+ * FAILED right away (creation returns once both were tried): say so and
+ * fail, so scripts notice.
+ */
+static int check_started(const cli_options *opt, const char *id)
+{
+	static const char *const nodes[] = {"source", "target"};
+	cli_response resp = {0};
+	cJSON *json = NULL;
+	char path[256];
+	int code = CLI_OK;
+
+	if (opt->json || id == NULL || stream_path(path, sizeof path, id, "/stat") != 0)
+		goto out;
+	/* The stream exists; a failed stat is not a failed create. */
+	if (request(opt, "GET", path, NULL, 0, &resp) != 0)
+		goto out;
+	json = cJSON_ParseWithLength(resp.body, resp.len);
+	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+		const cJSON *node = cJSON_GetObjectItemCaseSensitive(json, nodes[i]);
+
+		if (strcmp(string_at(node, "status", ""), "INIT FAILED") == 0) {
+			fprintf(stderr, "dbs-cli: %s INIT FAILED: %s\n", nodes[i],
+			        string_at(node, "message", "(no message)"));
+			code = CLI_FAILED;
+		}
+	}
+out:
+	cJSON_Delete(json);
+	cli_response_free(&resp);
+	return code;
+}
+
+int cli_create(const cli_options *opt, const char *file)
+{
+	cli_response resp = {0};
+	cJSON *json = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	char path[1024];
+	int code = CLI_FAILED;
+
+	if (opt->server_file != NULL) {
+		/* The server reads the file from its own config directory. */
+		char *escaped = NULL;
+		size_t n = strlen(opt->server_file);
+		size_t o = 0;
+
+		if (n > 255) {
+			fprintf(stderr, "dbs-cli: file name too long\n");
+			goto out;
+		}
+		escaped = malloc(n * 3 + 1);
+		if (escaped == NULL)
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			unsigned char c = (unsigned char)opt->server_file[i];
+
+			if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			    c == '-' || c == '_' || c == '.' || c == '~') {
+				escaped[o++] = (char)c;
+			} else {
+				static const char hex[] = "0123456789ABCDEF";
+
+				escaped[o++] = '%';
+				escaped[o++] = hex[c >> 4];
+				escaped[o++] = hex[c & 15];
+			}
+		}
+		escaped[o] = '\0';
+		o = (size_t)snprintf(path, sizeof path, "%s?file=%s", API, escaped);
+		free(escaped);
+		if (o >= sizeof path)
+			goto out;
+		if (request(opt, "POST", path, NULL, 0, &resp) != 0)
+			goto out;
+	} else {
+		if (cli_read_file(file, &text, &len) != 0)
+			goto out;
+		if (request(opt, "POST", API, text, len, &resp) != 0)
+			goto out;
+	}
+	if (opt->json) {
+		printf("%s\n", resp.body);
+	} else {
+		const cJSON *data;
+
+		json = parse_object(&resp);
+		if (json == NULL)
+			goto out;
+		data = cJSON_GetObjectItemCaseSensitive(json, "data");
+		printf("stream %s created\n", string_at(data, "id", "?"));
+	}
+	code = check_started(opt, string_at(cJSON_GetObjectItemCaseSensitive(json, "data"), "id", NULL));
+out:
+	cJSON_Delete(json);
+	cli_response_free(&resp);
+	free(text);
+	return code;
+}
+
+static void print_node_row(const char *name, const cJSON *node)
+{
+	const cJSON *counter = cJSON_GetObjectItemCaseSensitive(node, "counter");
+	char events[32] = "-";
+
+	if (cJSON_IsNumber(counter))
+		snprintf(events, sizeof events, "%.0f", counter->valuedouble);
+	const char *message = string_at(node, "message", "");
+
+	/* No trailing blanks when the last column is empty. */
+	printf("%-7s %-20s %12s  %-22s %-*s%s%s\n", name, string_at(node, "status", "?"), events,
+	       string_at(node, "elapsed", "-"), message[0] ? 36 : 0, string_at(node, "started", "-"),
+	       message[0] ? " " : "", message);
+}
+
+int cli_stat(const cli_options *opt, const char *id)
+{
+	cli_response resp = {0};
+	cJSON *json = NULL;
+	char path[256];
+	int code = CLI_FAILED;
+
+	if (stream_path(path, sizeof path, id, "/stat") != 0)
+		goto out;
+	if (request(opt, "GET", path, NULL, 0, &resp) != 0)
+		goto out;
+	if (opt->json) {
+		printf("%s\n", resp.body);
+	} else {
+		json = parse_object(&resp);
+		if (json == NULL)
+			goto out;
+		printf("stream %s\n", string_at(json, "streamID", "?"));
+		printf("%-7s %-20s %12s  %-22s %-36s %s\n", "NODE", "STATUS", "EVENTS", "ELAPSED",
+		       "STARTED", "MESSAGE");
+		print_node_row("source", cJSON_GetObjectItemCaseSensitive(json, "source"));
+		print_node_row("target", cJSON_GetObjectItemCaseSensitive(json, "target"));
+	}
+	code = CLI_OK;
+out:
+	cJSON_Delete(json);
+	cli_response_free(&resp);
+	return code;
+}
+
+int cli_stop(const cli_options *opt, const char *id)
+{
+	cli_response resp = {0};
+	cJSON *json = NULL;
+	char path[256];
+	int code = CLI_FAILED;
+
+	if (stream_path(path, sizeof path, id, "") != 0)
+		goto out;
+	if (request(opt, "DELETE", path, NULL, 0, &resp) != 0)
+		goto out;
+	if (opt->json) {
+		printf("%s\n", resp.body);
+	} else {
+		json = parse_object(&resp);
+		if (json == NULL)
+			goto out;
+		printf("stream %s stopped: source %s, target %s\n", string_at(json, "streamID", "?"),
+		       string_at(cJSON_GetObjectItemCaseSensitive(json, "Source"), "status", "?"),
+		       string_at(cJSON_GetObjectItemCaseSensitive(json, "Target"), "status", "?"));
+	}
+	code = CLI_OK;
+out:
+	cJSON_Delete(json);
+	cli_response_free(&resp);
+	return code;
+}
+
+int cli_config(const cli_options *opt, const char *id)
+{
+	cli_response resp = {0};
+	cJSON *json = NULL;
+	char *pretty = NULL;
+	char path[256];
+	int code = CLI_FAILED;
+
+	if (stream_path(path, sizeof path, id, "") != 0)
+		goto out;
+	if (request(opt, "GET", path, NULL, 0, &resp) != 0)
+		goto out;
+	if (opt->json) {
+		printf("%s\n", resp.body);
+	} else {
+		json = parse_object(&resp);
+		if (json == NULL)
+			goto out;
+		pretty = cJSON_Print(json);
+		if (pretty == NULL)
+			goto out;
+		printf("%s\n", pretty);
+	}
+	code = CLI_OK;
+out:
+	free(pretty);
+	cJSON_Delete(json);
+	cli_response_free(&resp);
+	return code;
+}

@@ -1,0 +1,1188 @@
+/*
+ * Cross-dialect type mapping (one rule table drives the code and
+ * docs/type-mapping.md) and value conversion into MySQL literals and
+ * PostgreSQL text input.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "targets/sqlmap.h"
+
+/* When a rule applies, beyond its type name. */
+enum {
+	C_ANY = 0,
+	C_SIGNED,    /* MySQL integer without UNSIGNED */
+	C_UNSIGNED,
+	C_BIT1,      /* BIT(1) */
+	C_PREC_FITS, /* precision given, fits decimal(65,30) */
+	C_PREC,      /* precision given (wider than decimal(65,30)) */
+	C_NO_PREC,
+	C_LEN_LE,    /* length given and at most `limit` */
+	C_ARRAY      /* PostgreSQL array of anything */
+};
+
+/*
+ * One mapping. Rules are tried in order and the first whose dialect, name
+ * and condition match wins; each dialect ends with a catch-all.
+ * Placeholders in `target`: %P precision, %S scale, %L length, %F
+ * fractional-second digits, %C the CHECK clause of an ENUM.
+ */
+typedef struct sqlmap_rule {
+	uint8_t from;       /* dbs_dialect of the source */
+	uint8_t cls;        /* dbs_sqlclass: how values are written */
+	uint8_t cond;
+	int32_t limit;      /* for C_LEN_LE */
+	const char *names;  /* '|'-separated base spellings; "*" matches any */
+	const char *target; /* type in the other dialect */
+	const char *doc;    /* the source type as the documentation names it */
+	const char *note;
+} sqlmap_rule;
+
+#define MY DBS_DIALECT_MYSQL
+#define PG DBS_DIALECT_POSTGRESQL
+
+static const sqlmap_rule rules[] = {
+	/* ---- MySQL / MariaDB → PostgreSQL ---- */
+	{MY, DBS_SQL_INT, C_ANY, 0, "tinyint|bool|boolean", "smallint", "TINYINT, TINYINT UNSIGNED",
+	 "-128..255 fits; PostgreSQL has no one-byte integer"},
+	{MY, DBS_SQL_INT, C_SIGNED, 0, "smallint", "smallint", "SMALLINT", ""},
+	{MY, DBS_SQL_INT, C_UNSIGNED, 0, "smallint", "integer", "SMALLINT UNSIGNED", "up to 65535"},
+	{MY, DBS_SQL_INT, C_ANY, 0, "mediumint", "integer", "MEDIUMINT [UNSIGNED]", ""},
+	{MY, DBS_SQL_INT, C_SIGNED, 0, "int|integer", "integer", "INT", ""},
+	{MY, DBS_SQL_INT, C_UNSIGNED, 0, "int|integer", "bigint", "INT UNSIGNED", "up to 4294967295"},
+	{MY, DBS_SQL_INT, C_SIGNED, 0, "bigint", "bigint", "BIGINT", ""},
+	{MY, DBS_SQL_INT, C_UNSIGNED, 0, "bigint", "numeric(20,0)", "BIGINT UNSIGNED",
+	 "18446744073709551615 has 20 digits; bigint stops at 2^63-1"},
+	{MY, DBS_SQL_DECIMAL, C_ANY, 0, "decimal|numeric|dec|fixed", "numeric(%P,%S)",
+	 "DECIMAL(p,s) [UNSIGNED]", "exact, up to DECIMAL(65,30); DECIMAL alone is (10,0)"},
+	{MY, DBS_SQL_FLOAT, C_ANY, 0, "float", "real", "FLOAT", "4-byte IEEE float both sides"},
+	{MY, DBS_SQL_FLOAT, C_ANY, 0, "double|real|double precision", "double precision", "DOUBLE",
+	 "values travel with 17 significant digits: the same double comes back"},
+	{MY, DBS_SQL_DATE, C_ANY, 0, "date", "date", "DATE",
+	 "zero dates ('0000-00-00', '2024-00-10') follow the zero-date policy; year 0 is 1 BC"},
+	{MY, DBS_SQL_DATETIME, C_ANY, 0, "datetime", "timestamp(%F)", "DATETIME(n)",
+	 "wall-clock time, no zone on either side; zero dates follow the policy"},
+	{MY, DBS_SQL_TIMESTAMP, C_ANY, 0, "timestamp", "timestamp(%F) with time zone", "TIMESTAMP(n)",
+	 "the binlog holds the UTC instant; it arrives and is written as UTC"},
+	{MY, DBS_SQL_TIME, C_ANY, 0, "time", "interval", "TIME(n)",
+	 "TIME is a signed duration up to ±838:59:59.999999; PostgreSQL time is a time of day "
+	 "(00:00..24:00, no sign), so only interval holds every value"},
+	{MY, DBS_SQL_YEAR, C_ANY, 0, "year", "smallint", "YEAR", "0 and 1901..2155"},
+	{MY, DBS_SQL_STRING, C_ANY, 0, "char|varchar|character|character varying|nchar|nvarchar",
+	 "character varying(%L)", "CHAR(n), VARCHAR(n)",
+	 "n counts characters on both sides; MySQL CHAR drops trailing spaces when read, so "
+	 "varchar holds exactly what MySQL returns"},
+	{MY, DBS_SQL_STRING, C_ANY, 0, "tinytext|text|mediumtext|longtext|long varchar|long",
+	 "text", "TINYTEXT, TEXT, MEDIUMTEXT, LONGTEXT", "converted to UTF-8 from the column's charset"},
+	{MY, DBS_SQL_BINARY, C_ANY, 0,
+	 "binary|varbinary|tinyblob|blob|mediumblob|longblob|long varbinary", "bytea",
+	 "BINARY(n), VARBINARY(n), TINYBLOB..LONGBLOB", "bytes as stored, zero bytes included"},
+	{MY, DBS_SQL_BIT, C_BIT1, 0, "bit", "boolean", "BIT(1)", "0/1 as false/true"},
+	{MY, DBS_SQL_BIT, C_ANY, 0, "bit", "bit varying(%L)", "BIT(n)",
+	 "written with all n digits, leading zeros included"},
+	{MY, DBS_SQL_ENUM, C_ANY, 0, "enum", "text%C", "ENUM('a',…)",
+	 "a CHECK keeps the members; the value is the member's string"},
+	{MY, DBS_SQL_SET, C_ANY, 0, "set", "text", "SET('a',…)",
+	 "members comma-separated in definition order, as MySQL shows them ('a,c'); the empty "
+	 "set is ''"},
+	{MY, DBS_SQL_JSON, C_ANY, 0, "json", "jsonb", "JSON",
+	 "jsonb drops insignificant whitespace and orders keys; every value is kept (a string "
+	 "holding \\u0000 is refused by jsonb: the batch fails)"},
+	{MY, DBS_SQL_GEOMETRY, C_ANY, 0,
+	 "geometry|point|linestring|polygon|multipoint|multilinestring|multipolygon|"
+	 "geometrycollection|geomcollection",
+	 "bytea", "GEOMETRY and its subtypes", "the WKB bytes the source delivers"},
+	{MY, DBS_SQL_OTHER, C_ANY, 0, "*", "text", "anything else", "its text form"},
+
+	/* ---- PostgreSQL → MySQL / MariaDB ---- */
+	{PG, DBS_SQL_INT, C_ANY, 0, "smallint", "smallint", "smallint", ""},
+	{PG, DBS_SQL_INT, C_ANY, 0, "integer", "int", "integer", ""},
+	{PG, DBS_SQL_INT, C_ANY, 0, "bigint", "bigint", "bigint", ""},
+	{PG, DBS_SQL_DECIMAL, C_PREC_FITS, 0, "numeric", "decimal(%P,%S)", "numeric(p,s), p ≤ 65, s ≤ 30",
+	 "NaN and ±Infinity fail the batch (MySQL has no such value)"},
+	{PG, DBS_SQL_DECIMAL, C_PREC, 0, "numeric", "longtext", "numeric(p,s), p > 65 or s > 30",
+	 "wider than any MySQL DECIMAL: kept as its exact text"},
+	{PG, DBS_SQL_NUMERIC, C_NO_PREC, 0, "numeric", "decimal(65,30)", "numeric",
+	 "a value with more than 35 integer or 30 fraction digits (trailing zeros aside), NaN or "
+	 "±Infinity fails the batch; to keep such values create the column as longtext and set "
+	 "noCreateTables"},
+	{PG, DBS_SQL_FLOAT, C_ANY, 0, "real", "float", "real", "NaN and ±Infinity fail the batch"},
+	{PG, DBS_SQL_FLOAT, C_ANY, 0, "double precision", "double", "double precision",
+	 "NaN and ±Infinity fail the batch"},
+	{PG, DBS_SQL_BOOL, C_ANY, 0, "boolean", "tinyint(1)", "boolean", "t/f as 1/0"},
+	{PG, DBS_SQL_STRING, C_ANY, 0, "text|name|citext", "longtext", "text",
+	 "as a primary-key column: varchar(768) (InnoDB keys hold 3072 bytes)"},
+	{PG, DBS_SQL_STRING, C_LEN_LE, 16383, "character varying", "varchar(%L)",
+	 "character varying(n), n ≤ 16383", "n counts characters on both sides"},
+	{PG, DBS_SQL_STRING, C_ANY, 0, "character varying", "longtext",
+	 "character varying, or n > 16383", ""},
+	{PG, DBS_SQL_STRING, C_LEN_LE, 255, "character", "char(%L)", "character(n), n ≤ 255",
+	 "MySQL drops the trailing pad spaces when read; PostgreSQL ignores them in comparisons"},
+	{PG, DBS_SQL_STRING, C_ANY, 0, "character", "longtext", "character(n), n > 255",
+	 "the padded text"},
+	{PG, DBS_SQL_STRING, C_ANY, 0, "\"char\"", "char(1)", "\"char\"", ""},
+	{PG, DBS_SQL_BINARY, C_ANY, 0, "bytea", "longblob", "bytea",
+	 "as a primary-key column: varbinary(3072)"},
+	{PG, DBS_SQL_DATE, C_ANY, 0, "date", "date", "date",
+	 "BC dates, years after 9999 and ±infinity fail the batch"},
+	{PG, DBS_SQL_DATETIME, C_ANY, 0, "timestamp without time zone|timestamp", "datetime(6)",
+	 "timestamp(n)", "wall-clock; BC, years after 9999 and ±infinity fail the batch"},
+	{PG, DBS_SQL_TIMESTAMP, C_ANY, 0, "timestamp with time zone|timestamptz", "datetime(6)",
+	 "timestamp(n) with time zone",
+	 "converted to UTC from the offset the source writes; the column holds UTC wall-clock "
+	 "time (datetime, unlike TIMESTAMP, is not limited to 1970..2038)"},
+	{PG, DBS_SQL_TIME, C_ANY, 0, "time without time zone|time", "time(6)", "time(n)", ""},
+	{PG, DBS_SQL_TIMETZ, C_ANY, 0, "time with time zone|timetz", "varchar(32)",
+	 "time(n) with time zone", "its text form with the offset ('12:00:00+02')"},
+	{PG, DBS_SQL_INTERVAL, C_ANY, 0, "interval", "varchar(100)", "interval",
+	 "its text form, in the source's IntervalStyle"},
+	{PG, DBS_SQL_UUID, C_ANY, 0, "uuid", "char(36)", "uuid", "lower-case text form"},
+	{PG, DBS_SQL_JSON, C_ANY, 0, "json|jsonb", "json", "json, jsonb",
+	 "MariaDB's JSON is longtext with a json_valid check"},
+	{PG, DBS_SQL_ARRAY, C_ARRAY, 0, "*", "json", "any array (integer[], text[], …)",
+	 "a JSON array, nested per dimension; numbers stay numbers, booleans become "
+	 "true/false, NULL becomes null, other elements strings; non-default lower bounds are "
+	 "dropped"},
+	{PG, DBS_SQL_OTHER, C_ANY, 0, "inet|cidr|macaddr|macaddr8", "varchar(64)",
+	 "inet, cidr, macaddr, macaddr8", "text form"},
+	{PG, DBS_SQL_BIT, C_LEN_LE, 64, "bit", "bit(%L)", "bit(n), n ≤ 64", "written as b'…'"},
+	{PG, DBS_SQL_VARBIT, C_LEN_LE, 16383, "bit varying", "varchar(%L)", "bit varying(n)",
+	 "the 0/1 text: MySQL BIT would lose the length"},
+	{PG, DBS_SQL_OTHER, C_ANY, 0, "money", "varchar(64)", "money",
+	 "text form (it carries the source's lc_monetary format)"},
+	{PG, DBS_SQL_OTHER, C_ANY, 0, "*", "longtext", "anything else",
+	 "text form: xml, tsvector, ranges, geometric types, enums, domains, composites"},
+};
+
+#define NRULES (sizeof rules / sizeof rules[0])
+
+/* ------------------------------------------------------------------ */
+/* Parsing type names                                                  */
+/* ------------------------------------------------------------------ */
+
+#define BASE_MAX 64
+/* InnoDB's longest index key (DYNAMIC rows, 16 KiB pages). */
+#define KEY_BYTES 3072
+
+/* Does `name` appear in the '|'-separated list? */
+static int name_in(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list;
+	if (strcmp(list, "*") == 0)
+		return 1;
+	while (*p) {
+		const char *bar = strchr(p, '|');
+		size_t m = bar ? (size_t)(bar - p) : strlen(p);
+		if (m == n && memcmp(p, name, n) == 0)
+			return 1;
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+	return 0;
+}
+
+/* Parse "n" or "n,m" (spaces allowed); -1 where absent. */
+static void parse_numbers(const char *s, uint32_t len, int32_t *a, int32_t *b)
+{
+	int32_t v[2] = {-1, -1};
+	int k = 0;
+	for (uint32_t i = 0; i < len && k < 2; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (isdigit(c)) {
+			int32_t x = v[k] < 0 ? 0 : v[k];
+			if (x > 100000000) /* absurd: leave as is, never overflow */
+				continue;
+			v[k] = x * 10 + (c - '0');
+		} else if (c == '-' && v[k] < 0) {
+			/* negative scale (PostgreSQL 15 numeric(p,-s)) */
+			v[k] = INT32_MIN;
+		} else if (c == ',') {
+			k++;
+		} else if (c != ' ') {
+			v[0] = v[1] = -1;
+			break;
+		}
+	}
+	/* INT32_MIN marked a '-' prefix; fold it into the digits. */
+	for (int i = 0; i < 2; i++)
+		if (v[i] < -1)
+			v[i] = -2; /* any negative scale: treat as "does not fit" */
+	*a = v[0];
+	*b = v[1];
+}
+
+static int rule_matches(const sqlmap_rule *r, const dbs_sqltype *t, const char *base,
+                        int is_array)
+{
+	if (r->from != t->dialect)
+		return 0;
+	if (r->cond == C_ARRAY)
+		return is_array;
+	if (is_array)
+		return 0;
+	if (!name_in(r->names, base))
+		return 0;
+	switch (r->cond) {
+	case C_SIGNED: return !t->is_unsigned;
+	case C_UNSIGNED: return t->is_unsigned;
+	case C_BIT1: return t->len == 1 || t->len < 0;
+	case C_PREC_FITS:
+		return t->prec > 0 && t->prec <= 65 && t->scale >= -1 && t->scale <= 30 &&
+		       t->scale <= t->prec;
+	case C_PREC: return t->prec > 0;
+	case C_NO_PREC: return t->prec < 0;
+	case C_LEN_LE: return t->len >= 0 && t->len <= r->limit;
+	default: return 1;
+	}
+}
+
+/* The rule for a base type name (element types of arrays use this too). */
+static const sqlmap_rule *rule_find(const dbs_sqltype *t, const char *base, int is_array)
+{
+	const sqlmap_rule *found = NULL;
+	for (size_t i = 0; i < NRULES && !found; i++)
+		if (rule_matches(&rules[i], t, base, is_array))
+			found = &rules[i];
+	return found;
+}
+
+void dbs__sqlmap_parse(const dbs_table *def, const dbs_column *col, dbs_sqltype *out)
+{
+	char base[BASE_MAX + 1];
+	size_t blen = 0;
+	int is_array = 0, overflow = 0;
+	const char *s = col->type_name ? col->type_name : "";
+
+	memset(out, 0, sizeof *out);
+	out->dialect = def->dialect;
+	out->len = out->prec = out->scale = out->fsp = -1;
+	out->column = col->name ? col->name : "";
+	out->type_name = s;
+	out->is_unsigned = (col->flags & DBS_COLUMN_UNSIGNED) != 0;
+	out->is_key = (col->flags & DBS_COLUMN_KEY) != 0;
+
+	/* Base name: lower case, the first parenthesised group taken out as
+	 * the arguments, "unsigned"/"zerofill" words and "[]" noted. */
+	for (size_t i = 0; s[i];) {
+		char c = s[i];
+		if (c == '(' && !out->args) {
+			size_t j = i + 1;
+			int quoted = 0;
+			while (s[j] && (quoted || s[j] != ')')) {
+				if (s[j] == '\'')
+					quoted = !quoted; /* '' toggles twice: stays right */
+				j++;
+			}
+			out->args = s + i + 1;
+			out->args_len = (uint32_t)(j - i - 1);
+			i = s[j] ? j + 1 : j;
+			continue;
+		}
+		if (c == '[') {
+			is_array = 1;
+			while (s[i] && s[i] != ']')
+				i++;
+			if (s[i])
+				i++;
+			continue;
+		}
+		if (c == ' ' || c == '\t') {
+			if (blen > 0 && base[blen - 1] != ' ' && blen < BASE_MAX)
+				base[blen++] = ' ';
+			i++;
+			continue;
+		}
+		if (blen < BASE_MAX)
+			base[blen++] = (char)tolower((unsigned char)c);
+		else
+			overflow = 1;
+		i++;
+	}
+	while (blen > 0 && base[blen - 1] == ' ')
+		blen--;
+	base[blen] = '\0';
+
+	/* MySQL attribute words after the type. */
+	static const char *const words[] = {" unsigned", " signed", " zerofill"};
+	for (int again = 1; again;) {
+		again = 0;
+		for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+			size_t wl = strlen(words[w]);
+			if (blen >= wl && memcmp(base + blen - wl, words[w], wl) == 0) {
+				if (w == 0)
+					out->is_unsigned = 1;
+				blen -= wl;
+				base[blen] = '\0';
+				again = 1;
+			}
+		}
+	}
+	if (overflow)
+		base[0] = '\0'; /* no rule names anything this long */
+
+	const char *name = base;
+	if (out->args && out->args_len) {
+		int32_t a, b;
+		parse_numbers(out->args, out->args_len, &a, &b);
+		if (strstr(base, "time") || strcmp(base, "datetime") == 0 ||
+		    strcmp(base, "timestamp") == 0)
+			out->fsp = a;
+		else if (strstr(base, "decimal") || strstr(base, "numeric") || strcmp(base, "dec") == 0 ||
+		         strcmp(base, "fixed") == 0 || strcmp(base, "float") == 0 ||
+		         strcmp(base, "double") == 0 || strcmp(base, "real") == 0)
+			out->prec = a, out->scale = b < 0 ? (b == -2 ? -2 : 0) : b;
+		else
+			out->len = a;
+	}
+	/* MySQL's DECIMAL without arguments is DECIMAL(10,0). */
+	if (out->dialect == DBS_DIALECT_MYSQL && out->prec < 0 &&
+	    (strcmp(base, "decimal") == 0 || strcmp(base, "numeric") == 0 ||
+	     strcmp(base, "dec") == 0 || strcmp(base, "fixed") == 0))
+		out->prec = 10, out->scale = 0;
+	if (out->scale == -2)
+		out->prec = out->prec > 0 ? out->prec : 1, out->scale = 99; /* never fits */
+
+	const sqlmap_rule *r = rule_find(out, name, is_array);
+	if (r && r->cls == DBS_SQL_ARRAY) {
+		dbs_sqltype elem = *out;
+		const sqlmap_rule *er = rule_find(&elem, name, 0);
+		out->elem = er ? er->cls : DBS_SQL_OTHER;
+	}
+	out->rule = r;
+	out->cls = r ? r->cls : DBS_SQL_OTHER;
+}
+
+/* ------------------------------------------------------------------ */
+/* Target types                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Copy an ENUM's member list "'a','b''c'" as PostgreSQL literals (the
+ * quoting rules agree: '' inside, backslash an ordinary byte with
+ * standard_conforming_strings). DBS_EINVAL when the list is not such a
+ * list.
+ */
+static int append_enum_check(dbs_textbuf *out, const dbs_sqltype *t)
+{
+	const char *s = t->args;
+	uint32_t n = t->args_len, i = 0;
+	int rc;
+	if (!s || n == 0)
+		return DBS_EINVAL;
+	if ((rc = dbs__textbuf_append_str(out, " CHECK (")) ||
+	    (rc = dbs__textbuf_append_ident(out, t->column)) ||
+	    (rc = dbs__textbuf_append_str(out, " IN (")))
+		return rc;
+	for (;;) {
+		while (i < n && s[i] == ' ')
+			i++;
+		if (i >= n || s[i] != '\'')
+			return DBS_EINVAL;
+		uint32_t start = i++;
+		for (;;) {
+			if (i >= n)
+				return DBS_EINVAL;
+			if (s[i] == '\'') {
+				if (i + 1 < n && s[i + 1] == '\'') {
+					i += 2;
+					continue;
+				}
+				break;
+			}
+			i++;
+		}
+		i++;
+		if ((rc = dbs__textbuf_append(out, s + start, i - start)))
+			return rc;
+		while (i < n && s[i] == ' ')
+			i++;
+		if (i >= n)
+			break;
+		if (s[i] != ',')
+			return DBS_EINVAL;
+		i++;
+		if ((rc = dbs__textbuf_append(out, ", ", 2)))
+			return rc;
+	}
+	return dbs__textbuf_append_str(out, "))");
+}
+
+static int append_template(dbs_textbuf *out, const sqlmap_rule *r, const dbs_sqltype *t)
+{
+	int rc = 0;
+	for (const char *p = r->target; *p && rc == 0; p++) {
+		if (*p != '%' || !p[1]) {
+			rc = dbs__textbuf_append_char(out, *p);
+			continue;
+		}
+		p++;
+		switch (*p) {
+		case 'P': rc = dbs__textbuf_appendf(out, "%" PRId32, t->prec > 0 ? t->prec : 10); break;
+		case 'S': rc = dbs__textbuf_appendf(out, "%" PRId32, t->scale > 0 ? t->scale : 0); break;
+		case 'L': rc = dbs__textbuf_appendf(out, "%" PRId32, t->len > 0 ? t->len : 1); break;
+		case 'F':
+			rc = dbs__textbuf_appendf(out, "%" PRId32,
+			                          t->fsp >= 0 && t->fsp <= 6 ? t->fsp : 0);
+			break;
+		case 'C':
+			rc = append_enum_check(out, t);
+			break;
+		default:
+			rc = dbs__textbuf_append_char(out, *p);
+			break;
+		}
+	}
+	return rc;
+}
+
+/* Bytes one key column of a mapped MySQL type takes in an InnoDB key
+ * (utf8mb4: 4 per character); a generous 32 for fixed-size types. */
+static int64_t key_bytes(const dbs_sqltype *t)
+{
+	const sqlmap_rule *r = t->rule;
+	if (!r || t->dialect != DBS_DIALECT_POSTGRESQL)
+		return 32;
+	const char *open = strchr(r->target, '(');
+	if (strstr(r->target, "char(") && open) {
+		int64_t n = strstr(r->target, "%L") ? (t->len > 0 ? t->len : 1) : atol(open + 1);
+		return 4 * n;
+	}
+	return 32;
+}
+
+static int is_long_key(const dbs_sqltype *t)
+{
+	const sqlmap_rule *r = t->rule;
+	return t->is_key && r && t->dialect == DBS_DIALECT_POSTGRESQL &&
+	       (strcmp(r->target, "longtext") == 0 || strcmp(r->target, "longblob") == 0);
+}
+
+void dbs__sqlmap_key_widths(dbs_sqltype *types, uint32_t n)
+{
+	int64_t budget = KEY_BYTES;
+	uint32_t nlong = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (is_long_key(&types[i]))
+			nlong++;
+		else if (types[i].is_key)
+			budget -= key_bytes(&types[i]);
+	}
+	if (nlong == 0)
+		return;
+	int64_t each = budget / (int64_t)nlong;
+	if (each < 4)
+		each = 4; /* no room: the server will say the key is too long */
+	for (uint32_t i = 0; i < n; i++) {
+		if (!is_long_key(&types[i]))
+			continue;
+		int text = strcmp(((const sqlmap_rule *)types[i].rule)->target, "longtext") == 0;
+		types[i].key_len = (int32_t)(text ? each / 4 : each);
+	}
+}
+
+int dbs__sqlmap_target_type(dbs_textbuf *out, const dbs_sqltype *t, dbs_dialect target)
+{
+	const sqlmap_rule *r = t->rule;
+	if (target == t->dialect || !r) {
+		if (!t->type_name[0])
+			return DBS_EINVAL; /* nothing to copy: the caller names the column */
+		return dbs__textbuf_append_str(out, t->type_name);
+	}
+	/* An index key cannot be a whole longtext/longblob: the widest
+	 * column InnoDB indexes whole (3072 bytes). Longer values fail with
+	 * the server's "data too long", never a silent cut. */
+	if (target == DBS_DIALECT_MYSQL && t->is_key && strcmp(r->target, "longtext") == 0)
+		return dbs__textbuf_appendf(out, "varchar(%" PRId32 ")",
+		                            t->key_len > 0 ? t->key_len : KEY_BYTES / 4);
+	if (target == DBS_DIALECT_MYSQL && t->is_key && strcmp(r->target, "longblob") == 0)
+		return dbs__textbuf_appendf(out, "varbinary(%" PRId32 ")",
+		                            t->key_len > 0 ? t->key_len : KEY_BYTES);
+	size_t mark = out->len;
+	int rc = append_template(out, r, t);
+	if (rc == DBS_EINVAL) {
+		/* An ENUM whose member list we cannot read: text without CHECK. */
+		out->len = mark;
+		out->data[mark] = '\0';
+		rc = dbs__textbuf_append_str(out, "text");
+	}
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Values into MySQL literals                                          */
+/* ------------------------------------------------------------------ */
+
+static const char hexdigits[] = "0123456789abcdef";
+
+static int append_hex_literal(dbs_textbuf *out, const char *prefix, const void *data, size_t n)
+{
+	size_t pl = strlen(prefix);
+	if (n > (SIZE_MAX - pl - 3) / 2 || dbs__textbuf_reserve(out, pl + 3 + 2 * n))
+		return DBS_ENOMEM;
+	char *d = out->data + out->len;
+	memcpy(d, prefix, pl);
+	d += pl;
+	*d++ = 'X';
+	*d++ = '\'';
+	const unsigned char *u = data;
+	for (size_t i = 0; i < n; i++) {
+		*d++ = hexdigits[u[i] >> 4];
+		*d++ = hexdigits[u[i] & 15];
+	}
+	*d++ = '\'';
+	*d = '\0';
+	out->len = (size_t)(d - out->data);
+	return 0;
+}
+
+/* A string literal; text holding NUL bytes goes as hex so no lexer sees a
+ * NUL inside quotes. */
+static int append_string(dbs_textbuf *out, const char *s, size_t n)
+{
+	if (n && memchr(s, '\0', n))
+		return append_hex_literal(out, "_utf8mb4 ", s, n);
+	return dbs__textbuf_append_literal(out, s, n);
+}
+
+static void value_err(char *err, size_t errlen, const dbs_sqltype *t, const char *what,
+                      const char *s, size_t n)
+{
+	int shown = (int)(n > 64 ? 64 : n);
+	dbs__fmt(err, errlen, "column %s (%s): %s: '%.*s'%s", t->column, t->type_name, what, shown,
+	         s ? s : "", n > 64 ? "…" : "");
+}
+
+static int append_u64(dbs_textbuf *out, uint64_t u)
+{
+	return dbs__textbuf_appendf(out, "%" PRIu64, u);
+}
+
+static int append_i64(dbs_textbuf *out, int64_t i)
+{
+	return dbs__textbuf_appendf(out, "%" PRId64, i);
+}
+
+static int append_mysql_time(dbs_textbuf *out, const dbs_value *v, const dbs_sqltype *t,
+                             char *err, size_t errlen)
+{
+	const dbs_time_value *tv = &v->v.t;
+	char buf[64];
+	int n;
+	if (v->kind == DBS_VALUE_TIME) {
+		n = snprintf(buf, sizeof buf, "'%s%u:%02u:%02u.%06lu'", tv->negative ? "-" : "",
+		             (unsigned)tv->hour, (unsigned)tv->minute, (unsigned)tv->second,
+		             (unsigned long)(tv->usec % 1000000u));
+	} else {
+		if (tv->year < 0 || tv->year > 9999) {
+			dbs__fmt(err, errlen, "column %s (%s): year %ld is outside MySQL's 0..9999",
+			         t->column, t->type_name, (long)tv->year);
+			return DBS_EINVAL;
+		}
+		if (v->kind == DBS_VALUE_DATE)
+			n = snprintf(buf, sizeof buf, "'%04ld-%02u-%02u'", (long)tv->year,
+			             (unsigned)tv->month, (unsigned)tv->day);
+		else
+			n = snprintf(buf, sizeof buf, "'%04ld-%02u-%02u %02u:%02u:%02u.%06lu'",
+			             (long)tv->year, (unsigned)tv->month, (unsigned)tv->day,
+			             (unsigned)tv->hour, (unsigned)tv->minute, (unsigned)tv->second,
+			             (unsigned long)(tv->usec % 1000000u));
+	}
+	if (n < 0 || (size_t)n >= sizeof buf)
+		return DBS_EINVAL;
+	return dbs__textbuf_append(out, buf, (size_t)n);
+}
+
+static int is_infinity_word(const char *s, size_t n)
+{
+	return (n == 8 && memcmp(s, "infinity", 8) == 0) ||
+	       (n == 9 && memcmp(s, "-infinity", 9) == 0) ||
+	       (n == 9 && memcmp(s, "+infinity", 9) == 0);
+}
+
+/* Read `count` digits at s[*i]; -1 when they are not there. */
+static int64_t read_digits(const char *s, size_t n, size_t *i, size_t min, size_t max)
+{
+	int64_t v = 0;
+	size_t k = 0;
+	while (*i < n && k < max && isdigit((unsigned char)s[*i])) {
+		v = v * 10 + (s[*i] - '0');
+		(*i)++;
+		k++;
+	}
+	return k >= min ? v : -1;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	unsigned yoe = (unsigned)(y - era * 400);
+	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t yy = (int64_t)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = yy + (*m <= 2);
+}
+
+/*
+ * A PostgreSQL ISO date/timestamp[tz] text ("2024-01-02 03:04:05.5+05:30",
+ * "… BC", "infinity") as a MySQL literal, converted to UTC when it
+ * carries an offset. `want_time` 0 for dates.
+ */
+static int pg_datetime_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *s,
+                                size_t n, int want_time, char *err, size_t errlen)
+{
+	size_t i = 0;
+	int64_t y, mo, d, h = 0, mi = 0, se = 0, us = 0;
+	int off = 0;
+	if (is_infinity_word(s, n)) {
+		value_err(err, errlen, t, "MySQL has no infinite date or time", s, n);
+		return DBS_EINVAL;
+	}
+	if (n >= 3 && memcmp(s + n - 3, " BC", 3) == 0) {
+		value_err(err, errlen, t, "MySQL cannot hold dates before year 1", s, n);
+		return DBS_EINVAL;
+	}
+	y = read_digits(s, n, &i, 4, 9);
+	if (y < 0 || i >= n || s[i++] != '-' || (mo = read_digits(s, n, &i, 2, 2)) < 0 ||
+	    i >= n || s[i++] != '-' || (d = read_digits(s, n, &i, 2, 2)) < 0)
+		goto bad;
+	if (want_time) {
+		if (i >= n || (s[i] != ' ' && s[i] != 'T'))
+			goto bad;
+		i++;
+		if ((h = read_digits(s, n, &i, 2, 2)) < 0 || i >= n || s[i++] != ':' ||
+		    (mi = read_digits(s, n, &i, 2, 2)) < 0 || i >= n || s[i++] != ':' ||
+		    (se = read_digits(s, n, &i, 2, 2)) < 0)
+			goto bad;
+		if (i < n && s[i] == '.') {
+			i++;
+			size_t start = i;
+			int64_t f = read_digits(s, n, &i, 1, 6);
+			if (f < 0)
+				goto bad;
+			for (size_t k = i - start; k < 6; k++)
+				f *= 10;
+			us = f;
+		}
+		if (i < n && (s[i] == '+' || s[i] == '-')) {
+			int sign = s[i++] == '-' ? -1 : 1;
+			int64_t oh = read_digits(s, n, &i, 2, 2), om = 0, os = 0;
+			if (oh < 0)
+				goto bad;
+			if (i < n && s[i] == ':') {
+				i++;
+				if ((om = read_digits(s, n, &i, 2, 2)) < 0)
+					goto bad;
+			}
+			if (i < n && s[i] == ':') {
+				i++;
+				if ((os = read_digits(s, n, &i, 2, 2)) < 0)
+					goto bad;
+			}
+			off = sign * (int)(oh * 3600 + om * 60 + os);
+		}
+	}
+	if (i != n || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || se > 60)
+		goto bad;
+	if (off) {
+		int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
+		               mi * 60 + se - off;
+		int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+		int64_t rem = secs - days * 86400;
+		unsigned m2, d2;
+		civil_from_days(days, &y, &m2, &d2);
+		mo = m2, d = d2;
+		h = rem / 3600, mi = rem % 3600 / 60, se = rem % 60;
+	}
+	if (y < 1 || y > 9999) {
+		value_err(err, errlen, t, "year outside MySQL's 1..9999", s, n);
+		return DBS_EINVAL;
+	}
+	if (!want_time)
+		return dbs__textbuf_appendf(out, "'%04" PRId64 "-%02" PRId64 "-%02" PRId64 "'", y, mo, d);
+	return dbs__textbuf_appendf(out,
+	                            "'%04" PRId64 "-%02" PRId64 "-%02" PRId64 " %02" PRId64
+	                            ":%02" PRId64 ":%02" PRId64 ".%06" PRId64 "'",
+	                            y, mo, d, h, mi, se, us);
+bad:
+	value_err(err, errlen, t, "not an ISO date/time this target reads", s, n);
+	return DBS_EINVAL;
+}
+
+/* Exact decimal text: returns 0 when it fits decimal(65,30). */
+static int decimal_fits(const char *s, size_t n, int *is_number)
+{
+	size_t i = 0, intd = 0, fracd = 0, lead = 1, trail_zero = 0;
+	*is_number = 0;
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		i++;
+	size_t digits_start = i;
+	for (; i < n && isdigit((unsigned char)s[i]); i++) {
+		if (lead && s[i] == '0')
+			continue;
+		lead = 0;
+		intd++;
+	}
+	size_t any = i > digits_start;
+	if (i < n && s[i] == '.') {
+		i++;
+		for (; i < n && isdigit((unsigned char)s[i]); i++) {
+			fracd++;
+			trail_zero = s[i] == '0' ? trail_zero + 1 : 0;
+			any = 1;
+		}
+	}
+	if (i != n || !any)
+		return -1;
+	*is_number = 1;
+	return intd <= 35 && fracd - trail_zero <= 30 ? 0 : -1;
+}
+
+static int json_putc(dbs_textbuf *out, char c)
+{
+	/* The JSON text lands inside a SQL literal: double its quotes. */
+	if (c == '\'')
+		return dbs__textbuf_append(out, "''", 2);
+	return dbs__textbuf_append_char(out, c);
+}
+
+/* One character inside a JSON string. */
+static int json_char(dbs_textbuf *out, unsigned char c)
+{
+	int rc;
+	if (c == '"' || c == '\\') {
+		rc = dbs__textbuf_append_char(out, '\\');
+		if (rc == 0)
+			rc = dbs__textbuf_append_char(out, (char)c);
+	} else if (c < 0x20) {
+		rc = dbs__textbuf_appendf(out, "\\u%04x", c);
+	} else {
+		rc = json_putc(out, (char)c);
+	}
+	return rc;
+}
+
+static int json_string(dbs_textbuf *out, const char *s, size_t n)
+{
+	int rc = json_putc(out, '"');
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = json_char(out, (unsigned char)s[i]);
+	return rc ? rc : json_putc(out, '"');
+}
+
+static int ci_equal(const char *s, size_t n, const char *word)
+{
+	size_t m = strlen(word);
+	if (n != m)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (tolower((unsigned char)s[i]) != word[i])
+			return 0;
+	return 1;
+}
+
+/* One unquoted array element as JSON, by element class. */
+static int json_element(dbs_textbuf *out, uint8_t elem, const char *s, size_t n)
+{
+	int is_num = 0;
+	if (ci_equal(s, n, "null"))
+		return dbs__textbuf_append_str(out, "null");
+	switch (elem) {
+	case DBS_SQL_INT:
+	case DBS_SQL_DECIMAL:
+	case DBS_SQL_NUMERIC:
+		decimal_fits(s, n, &is_num);
+		if (is_num && n && s[0] != '+' && !(n > 1 && s[0] == '0' && s[1] != '.'))
+			return dbs__textbuf_append(out, s, n);
+		break;
+	case DBS_SQL_FLOAT: {
+		/* JSON numbers: finite ones only, as the source wrote them. */
+		size_t k = 0;
+		for (; k < n; k++)
+			if (!strchr("0123456789.-eE+", s[k]))
+				break;
+		if (k == n && n && s[0] != '.' && s[0] != '+')
+			return dbs__textbuf_append(out, s, n);
+		break;
+	}
+	case DBS_SQL_BOOL:
+		if (n == 1 && (s[0] == 't' || s[0] == 'f'))
+			return dbs__textbuf_append_str(out, s[0] == 't' ? "true" : "false");
+		break;
+	case DBS_SQL_JSON:
+		for (size_t k = 0; k < n; k++) {
+			int rc = json_putc(out, s[k]);
+			if (rc)
+				return rc;
+		}
+		return 0;
+	default:
+		break;
+	}
+	return json_string(out, s, n);
+}
+
+/*
+ * A PostgreSQL array's text form ("{1,NULL,\"a b\"}", nested, maybe with a
+ * "[0:1]=" bounds prefix) as a JSON array inside a SQL literal.
+ */
+static int pg_array_to_json(dbs_textbuf *out, const dbs_sqltype *t, const char *s, size_t n,
+                            char *err, size_t errlen)
+{
+	size_t i = 0;
+	int depth = 0, rc;
+	if (n && s[0] == '[') {
+		const char *eq = memchr(s, '=', n);
+		if (!eq)
+			goto bad;
+		i = (size_t)(eq - s) + 1;
+	}
+	if ((rc = dbs__textbuf_append_char(out, '\'')))
+		return rc;
+	int expect_value = 1;
+	while (i < n) {
+		char c = s[i];
+		if (c == '{') {
+			if (!expect_value)
+				goto bad;
+			if ((rc = dbs__textbuf_append_char(out, '[')))
+				return rc;
+			depth++;
+			i++;
+			expect_value = 1;
+			if (i < n && s[i] == '}')
+				expect_value = 0;
+			continue;
+		}
+		if (c == '}') {
+			if (depth == 0 || expect_value)
+				goto bad;
+			if ((rc = dbs__textbuf_append_char(out, ']')))
+				return rc;
+			depth--;
+			i++;
+			expect_value = 0;
+			if (depth == 0 && i != n)
+				goto bad;
+			continue;
+		}
+		if (c == ',') {
+			if (expect_value || depth == 0)
+				goto bad;
+			if ((rc = dbs__textbuf_append_char(out, ',')))
+				return rc;
+			i++;
+			expect_value = 1;
+			continue;
+		}
+		if (!expect_value || depth == 0)
+			goto bad;
+		if (c == '"') {
+			/* Quoted: a string, or for json[] the element's JSON text;
+			 * unescaped as it is copied, so no scratch buffer. */
+			int raw = t->elem == DBS_SQL_JSON;
+			if (!raw && (rc = json_putc(out, '"')))
+				return rc;
+			i++;
+			while (i < n && s[i] != '"') {
+				if (s[i] == '\\')
+					i++;
+				if (i >= n)
+					goto bad;
+				rc = raw ? json_putc(out, s[i]) : json_char(out, (unsigned char)s[i]);
+				if (rc)
+					return rc;
+				i++;
+			}
+			if (i >= n)
+				goto bad;
+			i++;
+			if (!raw && (rc = json_putc(out, '"')))
+				return rc;
+		} else {
+			size_t start = i;
+			while (i < n && s[i] != ',' && s[i] != '}')
+				i++;
+			if ((rc = json_element(out, t->elem, s + start, i - start)))
+				return rc;
+		}
+		expect_value = 0;
+	}
+	if (depth != 0)
+		goto bad;
+	return dbs__textbuf_append_char(out, '\'');
+bad:
+	value_err(err, errlen, t, "not a PostgreSQL array text", s, n);
+	return DBS_EINVAL;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* A PostgreSQL text value of column type `t` as a MySQL literal. */
+static int pg_text_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *s, size_t n,
+                            char *err, size_t errlen)
+{
+	int is_num = 0;
+	switch (t->cls) {
+	case DBS_SQL_BOOL:
+		if (n >= 1 && (s[0] == 't' || s[0] == 'f'))
+			return dbs__textbuf_append_char(out, s[0] == 't' ? '1' : '0');
+		value_err(err, errlen, t, "not a boolean", s, n);
+		return DBS_EINVAL;
+	case DBS_SQL_BINARY:
+		if (n >= 2 && s[0] == '\\' && s[1] == 'x' && n % 2 == 0) {
+			for (size_t i = 2; i < n; i++)
+				if (hexval(s[i]) < 0)
+					goto bad_bytea;
+			if (dbs__textbuf_append(out, "X'", 2) || dbs__textbuf_append(out, s + 2, n - 2) ||
+			    dbs__textbuf_append_char(out, '\''))
+				return DBS_ENOMEM;
+			return 0;
+		}
+	bad_bytea:
+		value_err(err, errlen, t, "bytea text is not in hex format (bytea_output = hex)", s, n);
+		return DBS_EINVAL;
+	case DBS_SQL_DATE:
+		return pg_datetime_to_mysql(out, t, s, n, 0, err, errlen);
+	case DBS_SQL_DATETIME:
+	case DBS_SQL_TIMESTAMP:
+		return pg_datetime_to_mysql(out, t, s, n, 1, err, errlen);
+	case DBS_SQL_NUMERIC:
+		if (decimal_fits(s, n, &is_num) == 0)
+			return dbs__textbuf_append(out, s, n);
+		value_err(err, errlen, t,
+		          is_num ? "does not fit decimal(65,30)" : "MySQL DECIMAL has no such value",
+		          s, n);
+		return DBS_EINVAL;
+	case DBS_SQL_DECIMAL:
+	case DBS_SQL_FLOAT:
+		if (ci_equal(s, n, "nan") || ci_equal(s, n, "infinity") || ci_equal(s, n, "-infinity")) {
+			value_err(err, errlen, t, "MySQL has no such number", s, n);
+			return DBS_EINVAL;
+		}
+		return append_string(out, s, n);
+	case DBS_SQL_BIT:
+		for (size_t i = 0; i < n; i++)
+			if (s[i] != '0' && s[i] != '1') {
+				value_err(err, errlen, t, "not a bit string", s, n);
+				return DBS_EINVAL;
+			}
+		if (dbs__textbuf_append(out, "b'", 2) || dbs__textbuf_append(out, s, n) ||
+		    dbs__textbuf_append_char(out, '\''))
+			return DBS_ENOMEM;
+		return 0;
+	default:
+		return append_string(out, s, n);
+	}
+}
+
+int dbs__sqlmap_value_mysql(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value *v,
+                            char *err, size_t errlen)
+{
+	switch (v->kind) {
+	case DBS_VALUE_NULL:
+		return dbs__textbuf_append(out, "NULL", 4);
+	case DBS_VALUE_UNCHANGED:
+		dbs__fmt(err, errlen, "column %s: unchanged (TOAST) value where a value is needed",
+		         t->column);
+		return DBS_EINVAL;
+	case DBS_VALUE_TEXT:
+		if (t->dialect == DBS_DIALECT_POSTGRESQL) {
+			if (t->cls == DBS_SQL_ARRAY) {
+				return pg_array_to_json(out, t, v->v.s, v->len, err, errlen);
+			}
+			return pg_text_to_mysql(out, t, v->v.s, v->len, err, errlen);
+		}
+		return append_string(out, v->v.s, v->len);
+	case DBS_VALUE_DECIMAL:
+	case DBS_VALUE_JSON:
+		return append_string(out, v->v.s, v->len);
+	case DBS_VALUE_BYTES:
+		return append_hex_literal(out, "", v->v.s, v->len);
+	case DBS_VALUE_INT:
+		return append_i64(out, v->v.i);
+	case DBS_VALUE_UINT:
+		return append_u64(out, v->v.u);
+	case DBS_VALUE_DOUBLE:
+		if (!isfinite(v->v.d)) {
+			dbs__fmt(err, errlen, "column %s (%s): MySQL has no NaN or infinity", t->column,
+			         t->type_name);
+			return DBS_EINVAL;
+		}
+		return dbs__textbuf_appendf(out, "%.17g", v->v.d);
+	case DBS_VALUE_DATE:
+	case DBS_VALUE_TIME:
+	case DBS_VALUE_DATETIME:
+	case DBS_VALUE_TIMESTAMP:
+		return append_mysql_time(out, v, t, err, errlen);
+	default:
+		dbs__fmt(err, errlen, "column %s: unknown value kind %u", t->column, (unsigned)v->kind);
+		return DBS_EINVAL;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* MySQL values into PostgreSQL text                                   */
+/* ------------------------------------------------------------------ */
+
+static int is_zero_date(const dbs_value *v)
+{
+	if (v->kind != DBS_VALUE_DATE && v->kind != DBS_VALUE_DATETIME &&
+	    v->kind != DBS_VALUE_TIMESTAMP)
+		return 0;
+	return v->v.t.month == 0 || v->v.t.day == 0;
+}
+
+static int bits_pg(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value *v, char *err,
+                   size_t errlen)
+{
+	uint64_t u = 0;
+	int32_t nbits = t->len > 0 ? t->len : 1;
+	if (v->kind == DBS_VALUE_UINT || v->kind == DBS_VALUE_INT) {
+		u = v->kind == DBS_VALUE_UINT ? v->v.u : (uint64_t)v->v.i;
+	} else if (v->kind == DBS_VALUE_BYTES) {
+		if (v->len > 8)
+			goto bad;
+		for (uint32_t i = 0; i < v->len; i++)
+			u = u << 8 | (unsigned char)v->v.s[i];
+	} else {
+		goto bad;
+	}
+	if (nbits > 64 || (nbits < 64 && (u >> nbits) != 0))
+		goto bad;
+	if (t->len <= 1 && t->cls == DBS_SQL_BIT && t->rule &&
+	    strcmp(((const sqlmap_rule *)t->rule)->target, "boolean") == 0)
+		return dbs__textbuf_append_char(out, u ? 't' : 'f');
+	if (dbs__textbuf_reserve(out, (size_t)nbits))
+		return DBS_ENOMEM;
+	for (int32_t b = nbits - 1; b >= 0; b--)
+		out->data[out->len++] = (u >> b) & 1 ? '1' : '0';
+	out->data[out->len] = '\0';
+	return 0;
+bad:
+	dbs__fmt(err, errlen, "column %s (%s): value does not fit %" PRId32 " bits", t->column,
+	         t->type_name, nbits);
+	return DBS_EINVAL;
+}
+
+int dbs__sqlmap_value_pg(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value *v,
+                         dbs_zero_date_policy policy, unsigned flags, int *is_null,
+                         char *err, size_t errlen)
+{
+	*is_null = 0;
+	if (v->kind == DBS_VALUE_NULL)
+		goto null;
+	if (is_zero_date(v)) {
+		switch (policy) {
+		case DBS_ZERO_DATE_NULL:
+			goto null;
+		case DBS_ZERO_DATE_NEG_INFINITY:
+			return dbs__textbuf_append_str(out, "-infinity");
+		default:
+			dbs__fmt(err, errlen,
+			         "column %s (%s): zero date %04ld-%02u-%02u has no PostgreSQL value "
+			         "(zero-date policy: fail; \"null\" or \"-infinity\" map it)",
+			         t->column, t->type_name, (long)v->v.t.year, (unsigned)v->v.t.month,
+			         (unsigned)v->v.t.day);
+			return DBS_EINVAL;
+		}
+	}
+	if (t->cls == DBS_SQL_BIT && t->dialect == DBS_DIALECT_MYSQL)
+		return bits_pg(out, t, v, err, errlen);
+	if (v->kind == DBS_VALUE_DOUBLE && t->cls == DBS_SQL_FLOAT && !isfinite(v->v.d) &&
+	    t->dialect == DBS_DIALECT_MYSQL) {
+		dbs__fmt(err, errlen, "column %s: MySQL sent a non-finite double", t->column);
+		return DBS_EINVAL;
+	}
+	int rc = dbs__value_text_pg(out, v, flags);
+	if (rc == DBS_EINVAL)
+		dbs__fmt(err, errlen, "column %s (%s): value kind %u has no PostgreSQL text form",
+		         t->column, t->type_name, (unsigned)v->kind);
+	return rc;
+null:
+	*is_null = 1;
+	if (flags & DBS_VALUE_TEXT_COPY)
+		return dbs__textbuf_append(out, "\\N", 2);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Documentation                                                       */
+/* ------------------------------------------------------------------ */
+
+static int doc_target(dbs_textbuf *out, const char *tpl)
+{
+	int rc = 0;
+	for (const char *p = tpl; *p && rc == 0; p++) {
+		if (*p != '%' || !p[1]) {
+			rc = dbs__textbuf_append_char(out, *p);
+			continue;
+		}
+		p++;
+		switch (*p) {
+		case 'P': rc = dbs__textbuf_append_char(out, 'p'); break;
+		case 'S': rc = dbs__textbuf_append_char(out, 's'); break;
+		case 'L': rc = dbs__textbuf_append_char(out, 'n'); break;
+		case 'F': rc = dbs__textbuf_append_char(out, 'n'); break;
+		case 'C': rc = dbs__textbuf_append_str(out, " CHECK (col IN (members))"); break;
+		default: rc = dbs__textbuf_append_char(out, *p); break;
+		}
+	}
+	return rc;
+}
+
+int dbs__sqlmap_doc(dbs_textbuf *out)
+{
+	int rc = 0;
+	for (int dir = 0; dir < 2 && rc == 0; dir++) {
+		uint8_t from = dir == 0 ? MY : PG;
+		rc = dbs__textbuf_append_str(out, dir == 0
+		                                      ? "### MySQL / MariaDB → PostgreSQL\n\n"
+		                                        "| MySQL type | PostgreSQL type | why / notes |\n"
+		                                        "|---|---|---|\n"
+		                                      : "### PostgreSQL → MySQL / MariaDB\n\n"
+		                                        "| PostgreSQL type | MySQL type | why / notes |\n"
+		                                        "|---|---|---|\n");
+		for (size_t i = 0; i < NRULES && rc == 0; i++) {
+			const sqlmap_rule *r = &rules[i];
+			if (r->from != from)
+				continue;
+			if ((rc = dbs__textbuf_appendf(out, "| %s | `", r->doc)) ||
+			    (rc = doc_target(out, r->target)) ||
+			    (rc = dbs__textbuf_appendf(out, "` | %s |\n", r->note)))
+				break;
+		}
+		if (rc == 0 && dir == 0)
+			rc = dbs__textbuf_append_char(out, '\n');
+	}
+	return rc;
+}

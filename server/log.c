@@ -1,0 +1,95 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Written only by main() before CivetWeb and the streams start threads. */
+static dbs_log_level threshold = DBS_LOG_INFO;
+
+static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+void srv_log_set_level(dbs_log_level level)
+{
+	threshold = level;
+}
+
+dbs_log_level srv_log_level(void)
+{
+	return threshold;
+}
+
+int srv_log_parse_level(const char *text, dbs_log_level *out)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	int rc = -1;
+
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(text, names[i]) == 0) {
+			*out = (dbs_log_level)i;
+			rc = 0;
+			break;
+		}
+	}
+	if (rc != 0 && strcmp(text, "warning") == 0) {
+		*out = DBS_LOG_WARN;
+		rc = 0;
+	}
+	return rc;
+}
+
+/* "2026-11-24T06:44:10.123Z"; an empty string if the clock fails, so a
+ * log line is never lost for want of a timestamp. */
+static void format_now(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	char date[32];
+	int n;
+
+	buf[0] = '\0';
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || gmtime_r(&ts.tv_sec, &tm) == NULL)
+		return;
+	if (strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		return;
+	n = snprintf(buf, size, "%s.%03ldZ", date, ts.tv_nsec / 1000000L);
+	if (n < 0 || (size_t)n >= size)
+		buf[0] = '\0';
+}
+
+static const char *level_name(dbs_log_level level)
+{
+	if ((unsigned)level < sizeof level_names / sizeof level_names[0])
+		return level_names[level];
+	return "DEBUG";
+}
+
+void srv_log(dbs_log_level level, const char *fmt, ...)
+{
+	char stamp[48];
+	char text[2048];
+	va_list ap;
+
+	if (level > threshold)
+		return;
+	va_start(ap, fmt);
+	/* A truncated message is still worth printing. */
+	if (vsnprintf(text, sizeof text, fmt, ap) < 0)
+		text[0] = '\0';
+	va_end(ap);
+	format_now(stamp, sizeof stamp);
+	fprintf(stderr, "%s %-5s %s\n", stamp, level_name(level), text);
+}
+
+void srv_log_stream(dbs_log_level level, const char *message, void *user_data)
+{
+	const char *id = user_data;
+	char stamp[48];
+
+	if (level > threshold)
+		return;
+	format_now(stamp, sizeof stamp);
+	fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_name(level), id ? id : "-",
+	        message ? message : "");
+}

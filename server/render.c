@@ -1,0 +1,287 @@
+#include "render.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+/* Print and free the object; NULL in, NULL out. */
+static char *print_and_free(cJSON *obj)
+{
+	char *text = NULL;
+
+	if (obj != NULL)
+		text = cJSON_PrintUnformatted(obj);
+	cJSON_Delete(obj);
+	return text;
+}
+
+char *render_error(const char *message)
+{
+	cJSON *obj = cJSON_CreateObject();
+
+	if (obj == NULL)
+		goto fail;
+	if (cJSON_AddStringToObject(obj, "status", "error") == NULL ||
+	    cJSON_AddStringToObject(obj, "message", message ? message : "") == NULL)
+		goto fail;
+	return print_and_free(obj);
+fail:
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+char *render_simple(const char *key, const char *value)
+{
+	cJSON *obj = cJSON_CreateObject();
+
+	if (obj == NULL)
+		goto fail;
+	if (cJSON_AddStringToObject(obj, key, value) == NULL)
+		goto fail;
+	return print_and_free(obj);
+fail:
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+char *render_created(const char *config_json)
+{
+	static const char head[] = "{\"status\":\"success\",\"data\":";
+	size_t clen = strlen(config_json);
+	size_t total;
+	char *out = NULL;
+
+	/* The library's text is already JSON: splice it in verbatim so its
+	 * key order (id first) survives. */
+	if (clen > SIZE_MAX - sizeof head - 2)
+		goto fail;
+	total = sizeof head - 1 + clen + 2;
+	out = malloc(total);
+	if (out == NULL)
+		goto fail;
+	memcpy(out, head, sizeof head - 1);
+	memcpy(out + sizeof head - 1, config_json, clen);
+	out[total - 2] = '}';
+	out[total - 1] = '\0';
+	return out;
+fail:
+	return NULL;
+}
+
+/*
+ * Counters are uint64; cJSON keeps numbers as doubles and would print large
+ * ones in exponent form, so they go in as raw text.
+ */
+static int add_u64(cJSON *obj, const char *key, uint64_t value)
+{
+	char num[24];
+	int n = snprintf(num, sizeof num, "%" PRIu64, value);
+
+	if (n < 0 || (size_t)n >= sizeof num)
+		return -1;
+	return cJSON_AddRawToObject(obj, key, num) != NULL ? 0 : -1;
+}
+
+static cJSON *node_object(const dbs_node_stat *node)
+{
+	cJSON *obj = cJSON_CreateObject();
+	char elapsed[64];
+	char started[64];
+
+	if (obj == NULL)
+		goto fail;
+	if (dbs_format_duration(elapsed, sizeof elapsed, node->elapsed_ns) != 0 ||
+	    dbs_format_time(started, sizeof started, node->started_ns) != 0)
+		goto fail;
+	if (add_u64(obj, "counter", node->counter) != 0 ||
+	    cJSON_AddStringToObject(obj, "elapsed", elapsed) == NULL ||
+	    cJSON_AddStringToObject(obj, "started", started) == NULL ||
+	    cJSON_AddStringToObject(obj, "status", dbs_status_name(node->status)) == NULL)
+		goto fail;
+	/* The struct's array always holds a NUL, but bound the read anyway. */
+	if (memchr(node->message, '\0', sizeof node->message) != NULL && node->message[0] != '\0' &&
+	    cJSON_AddStringToObject(obj, "message", node->message) == NULL)
+		goto fail;
+	return obj;
+fail:
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+char *render_stat(const dbs_stat *stat)
+{
+	cJSON *obj = cJSON_CreateObject();
+	cJSON *node;
+
+	if (obj == NULL || cJSON_AddStringToObject(obj, "streamID", stat->stream_id) == NULL)
+		goto fail;
+	if ((node = node_object(&stat->source)) == NULL)
+		goto fail;
+	cJSON_AddItemToObject(obj, "source", node);
+	if ((node = node_object(&stat->target)) == NULL)
+		goto fail;
+	cJSON_AddItemToObject(obj, "target", node);
+	return print_and_free(obj);
+fail:
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+static cJSON *status_object(dbs_status status)
+{
+	cJSON *obj = cJSON_CreateObject();
+
+	if (obj == NULL || cJSON_AddStringToObject(obj, "status", dbs_status_name(status)) == NULL)
+		goto fail;
+	return obj;
+fail:
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+char *render_stopped(const dbs_stat *stat)
+{
+	cJSON *obj = cJSON_CreateObject();
+	cJSON *node;
+
+	if (obj == NULL || cJSON_AddStringToObject(obj, "streamID", stat->stream_id) == NULL)
+		goto fail;
+	/* Capitalised, as DBConvert Streams 0.x answers a stop. */
+	if ((node = status_object(stat->source.status)) == NULL)
+		goto fail;
+	cJSON_AddItemToObject(obj, "Source", node);
+	if ((node = status_object(stat->target.status)) == NULL)
+		goto fail;
+	cJSON_AddItemToObject(obj, "Target", node);
+	return print_and_free(obj);
+fail:
+	cJSON_Delete(obj);
+	return NULL;
+}
+
+void render_buf_append(render_buf *buf, const char *text, size_t len)
+{
+	if (buf->failed)
+		return;
+	if (len >= buf->cap - buf->len || buf->data == NULL) {
+		size_t cap = buf->cap ? buf->cap : 1024;
+		char *grown;
+
+		while (cap - buf->len <= len) {
+			if (cap > SIZE_MAX / 2)
+				goto fail;
+			cap *= 2;
+		}
+		grown = realloc(buf->data, cap);
+		if (grown == NULL)
+			goto fail;
+		buf->data = grown;
+		buf->cap = cap;
+	}
+	memcpy(buf->data + buf->len, text, len);
+	buf->len += len;
+	buf->data[buf->len] = '\0';
+	return;
+fail:
+	buf->failed = 1;
+}
+
+void render_buf_printf(render_buf *buf, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	/* Lines here are short and bounded; a longer one is a bug, not data. */
+	if (n < 0 || (size_t)n >= sizeof line) {
+		buf->failed = 1;
+		return;
+	}
+	render_buf_append(buf, line, (size_t)n);
+}
+
+char *render_buf_take(render_buf *buf, size_t *len)
+{
+	char *out = NULL;
+
+	if (!buf->failed && buf->data == NULL)
+		render_buf_append(buf, "", 0);
+	if (!buf->failed) {
+		out = buf->data;
+		*len = buf->len;
+	} else {
+		free(buf->data);
+		*len = 0;
+	}
+	memset(buf, 0, sizeof *buf);
+	return out;
+}
+
+/* Label values: statuses and KSUIDs only, but escape as the text format
+ * requires in case either ever holds a quote, backslash or newline. */
+static void label_escape(char *out, size_t size, const char *in)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; in[i] != '\0' && o + 2 < size; i++) {
+		if (in[i] == '\\' || in[i] == '"') {
+			out[o++] = '\\';
+			out[o++] = in[i];
+		} else if (in[i] == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else {
+			out[o++] = in[i];
+		}
+	}
+	out[o] = '\0';
+}
+
+static void metrics_node(render_buf *buf, enum render_node node, const dbs_stat *stats, size_t n)
+{
+	const char *prefix = node == RENDER_SOURCE ? "source" : "target";
+	const char *counter = node == RENDER_SOURCE ? "events_in" : "events_out";
+	char id[64];
+	char status[64];
+
+	render_buf_printf(buf, "# HELP %s_%s Events the %s %s.\n# TYPE %s_%s counter\n", prefix,
+	                  counter, prefix, node == RENDER_SOURCE ? "captured" : "applied", prefix,
+	                  counter);
+	for (size_t i = 0; i < n; i++) {
+		const dbs_node_stat *ns = node == RENDER_SOURCE ? &stats[i].source : &stats[i].target;
+
+		label_escape(id, sizeof id, stats[i].stream_id);
+		render_buf_printf(buf, "%s_%s{streamID=\"%s\"} %" PRIu64 "\n", prefix, counter, id,
+		                  ns->counter);
+	}
+	render_buf_printf(buf,
+	                  "# HELP %s_duration_seconds Seconds since the %s's first event, by status.\n"
+	                  "# TYPE %s_duration_seconds gauge\n",
+	                  prefix, prefix, prefix);
+	for (size_t i = 0; i < n; i++) {
+		const dbs_node_stat *ns = node == RENDER_SOURCE ? &stats[i].source : &stats[i].target;
+		int64_t el = ns->elapsed_ns < 0 ? 0 : ns->elapsed_ns;
+
+		label_escape(id, sizeof id, stats[i].stream_id);
+		label_escape(status, sizeof status, dbs_status_name(ns->status));
+		render_buf_printf(buf,
+		                  "%s_duration_seconds{status=\"%s\",streamID=\"%s\"} %" PRId64
+		                  ".%09" PRId64 "\n",
+		                  prefix, status, id, el / 1000000000, el % 1000000000);
+	}
+}
+
+void render_metrics(render_buf *buf, unsigned nodes, const dbs_stat *stats, size_t n)
+{
+	if (nodes & RENDER_SOURCE)
+		metrics_node(buf, RENDER_SOURCE, stats, n);
+	if (nodes & RENDER_TARGET)
+		metrics_node(buf, RENDER_TARGET, stats, n);
+}

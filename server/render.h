@@ -1,0 +1,54 @@
+/*
+ * Response bodies of the REST API: JSON in the shapes DBConvert Streams 0.x
+ * uses, and Prometheus text. Every function returns a new NUL-terminated
+ * string (free()) or NULL when memory ran out.
+ */
+#ifndef DBS_SERVER_RENDER_H
+#define DBS_SERVER_RENDER_H
+
+#include <stddef.h>
+
+#include <dbstreams/dbstreams.h>
+
+/* {"status":"error","message":"…"} */
+char *render_error(const char *message);
+
+/* {"status":"success","data":<config>}; config is JSON text. */
+char *render_created(const char *config_json);
+
+/* {"streamID":…,"source":{counter,elapsed,started,status[,message]},"target":{…}} */
+char *render_stat(const dbs_stat *stat);
+
+/* {"streamID":…,"Source":{"status":…},"Target":{"status":…}} */
+char *render_stopped(const dbs_stat *stat);
+
+/* {"status":"ok"} and similar one-key objects. */
+char *render_simple(const char *key, const char *value);
+
+/*
+ * A growable text buffer for Prometheus output. Appends after a failed
+ * append are ignored and the final text is NULL.
+ */
+typedef struct render_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	int failed;
+} render_buf;
+
+void render_buf_append(render_buf *buf, const char *text, size_t len);
+void render_buf_printf(render_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hands over the text (NULL if any append failed) and resets the buffer. */
+char *render_buf_take(render_buf *buf, size_t *len);
+
+enum render_node { RENDER_SOURCE = 1, RENDER_TARGET = 2 };
+
+/*
+ * Prometheus text for `n` streams: for each node in the `nodes` mask, the
+ * events counter family then the duration gauge family, each family's
+ * HELP/TYPE once followed by one sample per stream (the format wants a
+ * family's samples together). n may be 0: the families stay declared.
+ */
+void render_metrics(render_buf *buf, unsigned nodes, const dbs_stat *stats, size_t n);
+
+#endif

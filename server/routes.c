@@ -1,0 +1,634 @@
+#include "routes.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <civetweb.h>
+
+#include "log.h"
+#include "render.h"
+
+#define JSON_TYPE "application/json"
+#define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define API_STREAMS "/api/v1/streams"
+#define PATH_MAX_LEN 512
+#define FILE_NAME_MAX 255
+
+/* RFC 7231 date for the Date header, thread-safe. */
+static void http_date(char *buf, size_t size)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (gmtime_r(&now, &tm) == NULL || strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		buf[0] = '\0';
+}
+
+/*
+ * Send one complete response. Returns the status for CivetWeb's access log.
+ * The header is written by hand: CivetWeb 1.15's mg_response_header_send
+ * formats its Date header with gmtime(), which races between workers.
+ */
+static int reply(struct mg_connection *conn, int status, const char *type, const char *body,
+                 size_t len, const char *allow)
+{
+	char date[64];
+
+	if (body == NULL) {
+		/* Rendering ran out of memory: say so without allocating. */
+		status = 500;
+		type = JSON_TYPE;
+		body = "{\"status\":\"error\",\"message\":\"out of memory\"}";
+		len = strlen(body);
+		allow = NULL;
+	}
+	http_date(date, sizeof date);
+	mg_printf(conn,
+	          "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	          "Cache-Control: no-store\r\nConnection: close\r\n%s%s%s\r\n",
+	          status, mg_get_response_code_text(conn, status), date, type, len,
+	          allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "");
+	if (len > 0)
+		mg_write(conn, body, len);
+	return status;
+}
+
+/* Send a rendered JSON string and free it. */
+static int reply_json(struct mg_connection *conn, int status, char *body)
+{
+	int rc = reply(conn, status, JSON_TYPE, body, body ? strlen(body) : 0, NULL);
+
+	free(body);
+	return rc;
+}
+
+static int reply_error(struct mg_connection *conn, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int reply_error(struct mg_connection *conn, int status, const char *fmt, ...)
+{
+	char message[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	/* A truncated message is still the right answer. */
+	if (vsnprintf(message, sizeof message, fmt, ap) < 0)
+		message[0] = '\0';
+	va_end(ap);
+	return reply_json(conn, status, render_error(message));
+}
+
+static int reply_method_not_allowed(struct mg_connection *conn, const char *method, const char *path,
+                                    const char *allow)
+{
+	char *body;
+	char message[PATH_MAX_LEN + 128];
+	int n = snprintf(message, sizeof message, "method %s not allowed on %s", method, path);
+	int rc;
+
+	if (n < 0)
+		message[0] = '\0';
+	body = render_error(message);
+	rc = reply(conn, 405, JSON_TYPE, body, body ? strlen(body) : 0, allow);
+	free(body);
+	return rc;
+}
+
+/* ---- request bodies and config files ---- */
+
+/*
+ * Read the whole body into a new buffer (NUL-terminated for convenience;
+ * *len excludes it). Returns 0, 413 when it exceeds the limit, 400 when the
+ * connection broke, 500 when memory ran out.
+ */
+static int read_body(struct mg_connection *conn, size_t limit, char **out, size_t *len)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	size_t cap;
+	size_t used = 0;
+	char *buf = NULL;
+	int status = 500;
+
+	*out = NULL;
+	*len = 0;
+	if (ri->content_length > 0 && (unsigned long long)ri->content_length > limit) {
+		status = 413;
+		goto fail;
+	}
+	/* Without a length (chunked), read until the end, one byte past the
+	 * limit at most. */
+	cap = ri->content_length >= 0 ? (size_t)ri->content_length + 1 : 4096;
+	buf = malloc(cap);
+	if (buf == NULL)
+		goto fail;
+	for (;;) {
+		int n;
+
+		if (used + 1 >= cap) {
+			char *grown;
+
+			if (cap > limit + 1) {
+				status = 413;
+				goto fail;
+			}
+			cap = cap * 2 > limit + 2 ? limit + 2 : cap * 2;
+			grown = realloc(buf, cap);
+			if (grown == NULL)
+				goto fail;
+			buf = grown;
+		}
+		n = mg_read(conn, buf + used, cap - 1 - used);
+		if (n < 0) {
+			status = 400;
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+		if (used > limit) {
+			status = 413;
+			goto fail;
+		}
+	}
+	buf[used] = '\0';
+	*out = buf;
+	*len = used;
+	return 0;
+fail:
+	free(buf);
+	return status;
+}
+
+/* A plain file name: no directory part, no "." or "..", nothing hidden
+ * behind a control character. */
+static bool plain_file_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > FILE_NAME_MAX)
+		return false;
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Read config_dir/name. Returns 0, or an HTTP status with the reason in
+ * `err`.
+ */
+static int read_config_file(const srv_app *app, const char *name, char **out, size_t *len,
+                            char *err, size_t errlen)
+{
+	char path[4096];
+	FILE *f = NULL;
+	char *buf = NULL;
+	size_t used = 0;
+	int status = 500;
+	int n;
+
+	*out = NULL;
+	*len = 0;
+	n = snprintf(path, sizeof path, "%s/%s", app->config_dir, name);
+	if (n < 0 || (size_t)n >= sizeof path) {
+		snprintf(err, errlen, "file %s: path too long", name);
+		status = 400;
+		goto fail;
+	}
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		snprintf(err, errlen, "file %s: %s", name, strerror(errno));
+		status = 400;
+		goto fail;
+	}
+	buf = malloc(app->body_limit + 2);
+	if (buf == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	used = fread(buf, 1, app->body_limit + 1, f);
+	if (ferror(f)) {
+		snprintf(err, errlen, "file %s: read error", name);
+		status = 400;
+		goto fail;
+	}
+	if (used > app->body_limit) {
+		snprintf(err, errlen, "file %s: larger than %zu bytes", name, app->body_limit);
+		status = 413;
+		goto fail;
+	}
+	fclose(f);
+	buf[used] = '\0';
+	*out = buf;
+	*len = used;
+	return 0;
+fail:
+	if (f != NULL)
+		fclose(f);
+	free(buf);
+	return status;
+}
+
+/* ---- handlers ---- */
+
+static int stream_create(struct mg_connection *conn, srv_app *app)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	dbs_stream_options opts = DBS_STREAM_OPTIONS_INIT;
+	srv_entry *entry = NULL;
+	char *text = NULL;
+	char *config = NULL;
+	size_t len = 0;
+	char file[FILE_NAME_MAX + 2];
+	char err[1024];
+	int has_file = -1;
+	int status;
+	int rc;
+
+	if (ri->query_string != NULL)
+		has_file = mg_get_var(ri->query_string, strlen(ri->query_string), "file", file,
+		                      sizeof file);
+	status = read_body(conn, app->body_limit, &text, &len);
+	if (status == 413) {
+		status = reply_error(conn, 413, "request body larger than %zu bytes", app->body_limit);
+		goto out;
+	}
+	if (status != 0) {
+		status = reply_error(conn, status, "could not read the request body");
+		goto out;
+	}
+	if (has_file == -2 || (has_file >= 0 && !plain_file_name(file))) {
+		status = reply_error(conn, 400,
+		                     "file: must be a plain file name in the server's config directory");
+		goto out;
+	}
+	if (has_file >= 0) {
+		if (len > 0) {
+			status = reply_error(conn, 400, "give the configuration either as the body or as ?file=, not both");
+			goto out;
+		}
+		free(text);
+		text = NULL;
+		status = read_config_file(app, file, &text, &len, err, sizeof err);
+		if (status != 0) {
+			status = reply_error(conn, status, "%s", err);
+			goto out;
+		}
+	}
+	if (len == 0) {
+		status = reply_error(conn, 400, "empty configuration: send it as the body or name it with ?file=");
+		goto out;
+	}
+
+	entry = srv_entry_new();
+	if (entry == NULL) {
+		status = reply_error(conn, 500, "could not allocate a stream");
+		goto out;
+	}
+	opts.log = srv_log_stream;
+	opts.log_user_data = entry->id;
+	opts.log_level = srv_log_level();
+	opts.stream_id = entry->id;
+	rc = dbs_stream_create(&entry->stream, text, len, &opts);
+	if (rc != 0) {
+		/* dbs_error_last() lives until the next library call here. */
+		snprintf(err, sizeof err, "%s", dbs_error_last());
+		srv_log(DBS_LOG_INFO, "stream refused: %s", err);
+		status = reply_error(conn,
+		                     rc == DBS_ECONFIG || rc == DBS_EINVAL || rc == DBS_ENOTFOUND ? 400 : 500,
+		                     "%s", err[0] ? err : dbs_strerror(rc));
+		goto out;
+	}
+	if (dbs_stream_config_json(&config, entry->stream) != 0) {
+		snprintf(err, sizeof err, "%s", dbs_error_last());
+		status = reply_error(conn, 500, "%s", err);
+		goto out;
+	}
+	if (srv_streams_add(&app->streams, entry) != 0) {
+		status = reply_error(conn, 503, "the server is shutting down");
+		goto out;
+	}
+	srv_log(DBS_LOG_INFO, "stream %s created", entry->id);
+	srv_streams_release(&app->streams, entry);
+	entry = NULL;
+	status = reply_json(conn, 200, render_created(config));
+out:
+	srv_entry_discard(entry);
+	dbs_free(config);
+	free(text);
+	return status;
+}
+
+static int no_stream(struct mg_connection *conn, const char *id)
+{
+	int status;
+
+	if (id != NULL)
+		status = reply_error(conn, 404, "stream %s not found", id);
+	else
+		status = reply_error(conn, 400, "no stream has been created");
+	return status;
+}
+
+static int stream_config(struct mg_connection *conn, srv_app *app, const char *id)
+{
+	srv_entry *entry = srv_streams_acquire(&app->streams, id);
+	char *config = NULL;
+	char err[1024];
+	int status;
+
+	if (entry == NULL) {
+		status = no_stream(conn, id);
+		goto out;
+	}
+	if (dbs_stream_config_json(&config, entry->stream) != 0) {
+		snprintf(err, sizeof err, "%s", dbs_error_last());
+		status = reply_error(conn, 500, "%s", err);
+		goto out;
+	}
+	status = reply(conn, 200, JSON_TYPE, config, strlen(config), NULL);
+out:
+	dbs_free(config);
+	srv_streams_release(&app->streams, entry);
+	return status;
+}
+
+static int stream_stat(struct mg_connection *conn, srv_app *app, const char *id)
+{
+	srv_entry *entry = srv_streams_acquire(&app->streams, id);
+	dbs_stat stat = DBS_STAT_INIT;
+	char err[1024];
+	int status;
+
+	if (entry == NULL) {
+		status = no_stream(conn, id);
+		goto out;
+	}
+	if (dbs_stream_stat(entry->stream, &stat) != 0) {
+		snprintf(err, sizeof err, "%s", dbs_error_last());
+		status = reply_error(conn, 500, "%s", err);
+		goto out;
+	}
+	status = reply_json(conn, 200, render_stat(&stat));
+out:
+	srv_streams_release(&app->streams, entry);
+	return status;
+}
+
+static bool both_ended(const dbs_stat *stat)
+{
+	return dbs_status_is_terminal(stat->source.status) &&
+	       dbs_status_is_terminal(stat->target.status);
+}
+
+/*
+ * DELETE. The 0.x path (id NULL) refuses when the current stream is no
+ * longer active, as 0.x does; the by-id path is idempotent and reports
+ * the final statuses.
+ */
+static int stream_stop(struct mg_connection *conn, srv_app *app, const char *id)
+{
+	srv_entry *entry = srv_streams_acquire(&app->streams, id);
+	dbs_stat stat = DBS_STAT_INIT;
+	char err[1024];
+	int status;
+
+	if (entry == NULL) {
+		if (id != NULL)
+			status = no_stream(conn, id);
+		else
+			status = reply_error(conn, 400, "no active stream to stop");
+		goto out;
+	}
+	if (dbs_stream_stat(entry->stream, &stat) != 0) {
+		snprintf(err, sizeof err, "%s", dbs_error_last());
+		status = reply_error(conn, 500, "%s", err);
+		goto out;
+	}
+	if (id == NULL && (both_ended(&stat) || srv_streams_mark_stopped(&app->streams, entry))) {
+		status = reply_error(conn, 400, "no active stream to stop");
+		goto out;
+	}
+	if (id != NULL)
+		srv_streams_mark_stopped(&app->streams, entry);
+	srv_log(DBS_LOG_INFO, "stopping stream %s", entry->id);
+	/* Blocks while the stream drains; the list lock is not held here. */
+	if (dbs_stream_stop(entry->stream) != 0 || dbs_stream_stat(entry->stream, &stat) != 0) {
+		snprintf(err, sizeof err, "%s", dbs_error_last());
+		status = reply_error(conn, 500, "%s", err);
+		goto out;
+	}
+	srv_log(DBS_LOG_INFO, "stream %s stopped: source %s, target %s", entry->id,
+	        dbs_status_name(stat.source.status), dbs_status_name(stat.target.status));
+	status = reply_json(conn, 200, render_stopped(&stat));
+out:
+	srv_streams_release(&app->streams, entry);
+	return status;
+}
+
+static int reply_metrics(struct mg_connection *conn, unsigned nodes, const dbs_stat *stats, size_t n)
+{
+	render_buf buf = {0};
+	char *text;
+	size_t len;
+	int status;
+
+	render_metrics(&buf, nodes, stats, n);
+	text = render_buf_take(&buf, &len);
+	status = reply(conn, 200, PROM_TYPE, text, len, NULL);
+	free(text);
+	return status;
+}
+
+/* One stream's node metrics; with no stream the families are still
+ * declared, so a scraper sees an empty series rather than an error. */
+static int stream_metrics(struct mg_connection *conn, srv_app *app, const char *id, unsigned nodes)
+{
+	srv_entry *entry = srv_streams_acquire(&app->streams, id);
+	dbs_stat stat = DBS_STAT_INIT;
+	size_t n = 0;
+	int status;
+
+	if (entry == NULL && id != NULL) {
+		status = no_stream(conn, id);
+		goto out;
+	}
+	if (entry != NULL && dbs_stream_stat(entry->stream, &stat) == 0)
+		n = 1;
+	status = reply_metrics(conn, nodes, &stat, n);
+out:
+	srv_streams_release(&app->streams, entry);
+	return status;
+}
+
+static int all_metrics(struct mg_connection *conn, srv_app *app)
+{
+	srv_entry **entries = NULL;
+	dbs_stat *stats = NULL;
+	long n = srv_streams_acquire_all(&app->streams, &entries);
+	size_t used = 0;
+	int status;
+
+	if (n < 0) {
+		n = 0;
+		status = reply_error(conn, 500, "out of memory");
+		goto out;
+	}
+	stats = calloc(n > 0 ? (size_t)n : 1, sizeof *stats);
+	if (stats == NULL) {
+		status = reply_error(conn, 500, "out of memory");
+		goto out;
+	}
+	for (long i = 0; i < n; i++) {
+		dbs_stat init = DBS_STAT_INIT;
+
+		stats[used] = init;
+		if (dbs_stream_stat(entries[i]->stream, &stats[used]) == 0)
+			used++;
+	}
+	status = reply_metrics(conn, RENDER_SOURCE | RENDER_TARGET, stats, used);
+out:
+	srv_streams_release_all(&app->streams, entries, n);
+	free(entries);
+	free(stats);
+	return status;
+}
+
+/* ---- routing ---- */
+
+enum route_kind {
+	ROUTE_NONE,
+	ROUTE_HEALTH,         /* /healthz */
+	ROUTE_METRICS,        /* /metrics */
+	ROUTE_STREAMS,        /* /api/v1/streams, /api/v1/streams/{id} */
+	ROUTE_STAT,           /* …/stat */
+	ROUTE_SOURCE_METRICS, /* …/source/metrics */
+	ROUTE_TARGET_METRICS, /* …/target/metrics */
+};
+
+static bool is(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+/* What follows /api/v1/streams or /api/v1/streams/{id}. */
+static enum route_kind stream_suffix(const char *rest)
+{
+	enum route_kind kind = ROUTE_NONE;
+
+	if (is(rest, ""))
+		kind = ROUTE_STREAMS;
+	else if (is(rest, "/stat"))
+		kind = ROUTE_STAT;
+	else if (is(rest, "/source/metrics"))
+		kind = ROUTE_SOURCE_METRICS;
+	else if (is(rest, "/target/metrics"))
+		kind = ROUTE_TARGET_METRICS;
+	return kind;
+}
+
+/*
+ * Which route a path names; id[] receives the stream id of the by-id
+ * routes and stays "" for the current stream's. A 27-character segment is
+ * an id, never confused with "stat" or "source".
+ */
+static enum route_kind match_path(const char *path, char id[28])
+{
+	const size_t prefix = sizeof API_STREAMS - 1;
+	enum route_kind kind = ROUTE_NONE;
+
+	id[0] = '\0';
+	if (is(path, "/healthz")) {
+		kind = ROUTE_HEALTH;
+	} else if (is(path, "/metrics")) {
+		kind = ROUTE_METRICS;
+	} else if (strncmp(path, API_STREAMS, prefix) == 0) {
+		const char *rest = path + prefix;
+		size_t idlen = 0;
+
+		kind = stream_suffix(rest);
+		if (kind == ROUTE_NONE && rest[0] == '/') {
+			idlen = strcspn(rest + 1, "/");
+			if (idlen == 27) {
+				memcpy(id, rest + 1, idlen);
+				id[idlen] = '\0';
+				kind = dbs_ksuid_check(id) == 0 ? stream_suffix(rest + 1 + idlen) : ROUTE_NONE;
+			}
+			if (kind == ROUTE_NONE)
+				id[0] = '\0';
+		}
+	}
+	return kind;
+}
+
+static const char *allowed_methods(enum route_kind kind, bool by_id)
+{
+	const char *allow = "GET";
+
+	if (kind == ROUTE_STREAMS)
+		allow = by_id ? "GET, DELETE" : "GET, POST, DELETE";
+	return allow;
+}
+
+static int route(struct mg_connection *conn, srv_app *app, const char *method, const char *path)
+{
+	char idbuf[28];
+	enum route_kind kind = match_path(path, idbuf);
+	const char *id = idbuf[0] ? idbuf : NULL;
+	bool get = is(method, "GET");
+	int status;
+
+	if (kind == ROUTE_NONE)
+		status = reply_error(conn, 404, "no such route: %s %s", method, path);
+	else if (kind == ROUTE_STREAMS && get)
+		status = stream_config(conn, app, id);
+	else if (kind == ROUTE_STREAMS && is(method, "DELETE"))
+		status = stream_stop(conn, app, id);
+	else if (kind == ROUTE_STREAMS && is(method, "POST") && id == NULL)
+		status = stream_create(conn, app);
+	else if (!get || kind == ROUTE_STREAMS)
+		status = reply_method_not_allowed(conn, method, path, allowed_methods(kind, id != NULL));
+	else if (kind == ROUTE_HEALTH)
+		status = reply_json(conn, 200, render_simple("status", "ok"));
+	else if (kind == ROUTE_METRICS)
+		status = all_metrics(conn, app);
+	else if (kind == ROUTE_STAT)
+		status = stream_stat(conn, app, id);
+	else
+		status = stream_metrics(conn, app, id,
+		                        kind == ROUTE_SOURCE_METRICS ? RENDER_SOURCE : RENDER_TARGET);
+	return status;
+}
+
+int srv_routes_handle(struct mg_connection *conn, void *cbdata)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *uri = ri->local_uri ? ri->local_uri : "";
+	char path[PATH_MAX_LEN];
+	size_t len = strlen(uri);
+	int status;
+
+	if (len >= sizeof path) {
+		status = reply_error(conn, 404, "no such route");
+		goto out;
+	}
+	memcpy(path, uri, len + 1);
+	/* "/api/v1/streams/" means "/api/v1/streams". */
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	status = route(conn, cbdata, ri->request_method, path);
+out:
+	srv_log(DBS_LOG_DEBUG, "%s %s%s%s -> %d", ri->request_method, uri,
+	        ri->query_string ? "?" : "", ri->query_string ? ri->query_string : "", status);
+	return status;
+}

@@ -1,0 +1,23 @@
+/*
+ * The REST API: one CivetWeb request handler that routes every path.
+ */
+#ifndef DBS_SERVER_ROUTES_H
+#define DBS_SERVER_ROUTES_H
+
+#include <stddef.h>
+
+#include "streams.h"
+
+struct mg_connection;
+
+typedef struct srv_app {
+	srv_streams streams;
+	const char *config_dir; /* where POST ?file=NAME reads from */
+	size_t body_limit;      /* largest accepted request body or config file */
+} srv_app;
+
+/* CivetWeb request handler; cbdata is the srv_app. Runs on CivetWeb worker
+ * threads, several at once. */
+int srv_routes_handle(struct mg_connection *conn, void *cbdata);
+
+#endif

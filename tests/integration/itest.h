@@ -1,0 +1,124 @@
+/*
+ * Helpers shared by the integration suites: servers from the harness's
+ * environment, PostgreSQL through libpq, and streams through the public
+ * API only. Every helper fails the current Check test on error.
+ */
+#ifndef DBS_ITEST_H
+#define DBS_ITEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <check.h>
+#include <libpq-fe.h>
+#include <mysql.h>
+
+#include <dbstreams/dbstreams.h>
+
+/* The value of a harness variable; fails (never skips) when unset. */
+const char *itest_env(const char *name);
+
+/* "dbs_it_<pid>_<tag>": unique per test process, a valid SQL identifier. */
+void itest_name(char *buf, size_t size, const char *tag);
+
+/* libpq URI of database `db` on the harness server, as `user` (NULL:
+ * the harness user) with `password` (NULL: none). Port 0: the harness's. */
+void itest_pg_uri(char *buf, size_t size, const char *db, const char *user,
+                  const char *password, int port);
+
+PGconn *itest_pg_connect(const char *db);
+void itest_pg_exec(PGconn *conn, const char *sql);
+/* Run `sql`, return the number of rows it changed (PQcmdTuples). */
+uint64_t itest_pg_exec_count(PGconn *conn, const char *sql);
+/* First column of the first row, as a new string (free()); NULL for SQL NULL. */
+char *itest_pg_value(PGconn *conn, const char *sql);
+uint64_t itest_pg_count(PGconn *conn, const char *table);
+
+void itest_pg_create_db(const char *db);
+/* Drops the database if present (teardown: never fails the test). */
+void itest_pg_drop_db(const char *db);
+/* Drops the logical slot if it exists, waiting up to 20 s for the stream's
+ * walsender to let go of it. Never fails the test: used in teardowns. */
+void itest_pg_drop_slot(const char *slot);
+
+/* Drops publication `pub` in database `db` if both exist (teardown). */
+void itest_pg_drop_publication(const char *db, const char *pub);
+/* Drops role `role` if it exists (teardown). */
+void itest_pg_drop_role(const char *role);
+
+/* dbs_stream_create that fails the test unless it returns 0. */
+dbs_stream *itest_stream_start(const char *config);
+
+/* "source STATUS counter N [message] / target …" for failure messages. */
+void itest_stat_format(char *buf, size_t size, const dbs_stat *st);
+void itest_stat(dbs_stream *s, dbs_stat *st);
+
+/*
+ * Poll until the target counter reaches `events` or a node ends, up to
+ * `timeout_s`. Returns when reached; otherwise fails the test with the
+ * stat.
+ */
+void itest_wait_target_counter(dbs_stream *s, uint64_t events, int timeout_s);
+
+/* Poll until the node satisfies `want` (a status) or timeout; returns the
+ * last stat. */
+void itest_wait_node_status(dbs_stream *s, int target_node, dbs_status want, int timeout_s,
+                            dbs_stat *st);
+
+/*
+ * Compare table `table` between two databases row for row: counts and an
+ * md5 over every row's text form ordered by `order_by`. On mismatch fails
+ * the test after printing the first differing rows.
+ */
+void itest_pg_compare_table(PGconn *src, PGconn *dst, const char *table, const char *order_by);
+
+int64_t itest_now_ms(void);
+
+/* ---- MySQL/MariaDB (Connector/C, DBS_TEST_MYSQL_*) ---- */
+
+/* go-sql-driver DSN of database `db` on the harness server, as root
+ * without password: "root:@tcp(127.0.0.1:PORT)/db". */
+void itest_my_dsn(char *buf, size_t size, const char *db);
+
+/* A utf8mb4 session in `db` (NULL: none) with time_zone '+00:00' and
+ * sql_mode without NO_ZERO_DATE checks, so tests write what they mean. */
+MYSQL *itest_my_connect(const char *db);
+void itest_my_exec(MYSQL *conn, const char *sql);
+/* Run `sql`, return the rows it changed (mysql_affected_rows). */
+uint64_t itest_my_exec_count(MYSQL *conn, const char *sql);
+/* First column of the first row, as a new string (free()); NULL for SQL NULL. */
+char *itest_my_value(MYSQL *conn, const char *sql);
+uint64_t itest_my_count(MYSQL *conn, const char *table);
+/* Drop (if present) and create database `db` in utf8mb4. */
+void itest_my_create_db(const char *db);
+/* Drops the database if present (teardown: never fails the test). */
+void itest_my_drop_db(const char *db);
+
+/* ---- rows as text, compared value for value ---- */
+
+/* A result set as NUL-terminated strings (NULL for SQL NULL), binary safe
+ * only for text: canonical queries hex-encode bytes. */
+typedef struct itest_rows {
+	size_t nrows, ncols;
+	char **cells;   /* row-major, nrows * ncols */
+	char **names;   /* column names */
+} itest_rows;
+
+itest_rows *itest_pg_rows(PGconn *conn, const char *sql);
+itest_rows *itest_my_rows(MYSQL *conn, const char *sql);
+void itest_rows_free(itest_rows *rows);
+
+/*
+ * Compare two result sets whose first column is the row key, in the same
+ * order. `modes` has one letter per column (shorter: the rest 's'):
+ *   s  exact text
+ *   d  numbers parsed with strtod and compared as doubles (NaN = NaN)
+ *   n  exact decimals, trailing fraction zeros ignored ("1.50" = "1.5")
+ *   j  JSON: equal text, or equal as jsonb on `pg` (which must be given)
+ * Fails the test naming the first difference (key, column, both values),
+ * or the first key present on one side only.
+ */
+void itest_rows_compare(const itest_rows *src, const itest_rows *dst, const char *modes,
+                        PGconn *pg, const char *label);
+
+#endif
