@@ -12,7 +12,8 @@
  * Updates and deletes go through prepared statements sent in libpq
  * pipeline mode, one sync per chunk, so no event costs a round trip.
  * Values travel as text (COPY text format or text parameters) formatted
- * into one buffer reused by every apply.
+ * into one buffer reused by every apply. Tables of a MySQL source get the
+ * mapped column types of sqlmap.h and their values its conversions.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,6 +23,7 @@
 #include <libpq-fe.h>
 
 #include "core/core.h"
+#include "targets/sqlmap.h"
 #include "targets/value_text.h"
 
 /* Rows formatted before handing them to libpq during a COPY. */
@@ -35,6 +37,9 @@
 #define COPY_MIN_ROWS 32u
 /* Longest value shown in an error message's key. */
 #define ERR_VALUE_MAX 64u
+/* MySQL zero dates ('0000-00-00') bound for PostgreSQL. Fixed until the
+ * configuration carries target.options.zeroDates. */
+#define ZERO_DATE_POLICY DBS_ZERO_DATE_FAIL
 
 #define CHECKPOINT_TABLE "dbstreams_checkpoint"
 /* Insert runs into a table that just met a duplicate key go through the
@@ -63,6 +68,8 @@ typedef struct pg_table {
 	uint64_t shape;          /* hash of column names and types */
 	const dbs_table *last;   /* last definition seen; we hold a reference so its
 	                            address cannot be reused by another table */
+	dbs_sqltype *types;      /* per column, parsed from `last` (they point into
+	                            it); NULL unless the source is another dialect */
 	uint32_t id;             /* names this table's staging table and statements */
 	uint32_t *keys;          /* column indexes of the primary key */
 	uint32_t nkeys;
@@ -299,27 +306,92 @@ static const dbs_value *before_value(const dbs_event *ev, uint32_t i)
 /* ------------------------------------------------------------------ */
 
 /*
- * The target type of one source column: the seam where cross-dialect
- * mapping goes. A PostgreSQL source spells types as format_type() does,
- * which PostgreSQL reads back as is.
+ * Append the target type of column `i`. A PostgreSQL source spells types
+ * as format_type() does, which PostgreSQL reads back as is; another
+ * dialect's types go through the mapping of sqlmap.h.
  */
-static int target_column_type(const dbs_table *def, const dbs_column *col, const char **type,
-                              char *err, size_t errlen)
+static int target_column_type(dbs_textbuf *s, const pg_table *tb, const dbs_table *def,
+                              uint32_t i, char *err, size_t errlen)
 {
-	int rc = 0;
-	*type = NULL;
-	if (def->dialect == DBS_DIALECT_POSTGRESQL && col->type_name && col->type_name[0]) {
-		*type = col->type_name;
-		goto done;
-	}
-	rc = DBS_ETARGET;
-	if (def->dialect == DBS_DIALECT_MYSQL)
-		dbs__fmt(err, errlen, "%s.%s: cannot create the table: type mapping from MySQL "
-		         "not built yet (create it on the target and set noCreateTables)",
-		         def->schema, def->name);
+	int rc;
+	const dbs_column *col = &def->columns[i];
+	if (tb->types)
+		rc = dbs__sqlmap_target_type(s, &tb->types[i], DBS_DIALECT_POSTGRESQL);
+	else if (col->type_name && col->type_name[0])
+		rc = dbs__textbuf_append_str(s, col->type_name);
 	else
+		rc = DBS_EINVAL;
+	if (rc == DBS_EINVAL) {
+		rc = DBS_ETARGET;
 		dbs__fmt(err, errlen, "%s.%s: column \"%s\" has no type", def->schema, def->name,
 		         col->name);
+	} else if (rc) {
+		dbs__fmt(err, errlen, "out of memory");
+	}
+	return rc;
+}
+
+/*
+ * (Re)parse the column types of `tb->last` when its source speaks another
+ * dialect: once per table definition, never per event. The parsed types
+ * point into the definition, so this runs whenever `last` changes.
+ */
+static int table_parse_types(pg_table *tb)
+{
+	const dbs_table *def = tb->last;
+	if (def->dialect == DBS_DIALECT_POSTGRESQL)
+		return 0;
+	if (!tb->types && !(tb->types = calloc(def->ncolumns ? def->ncolumns : 1, sizeof *tb->types)))
+		return DBS_ENOMEM;
+	for (uint32_t i = 0; i < def->ncolumns; i++)
+		dbs__sqlmap_parse(def, &def->columns[i], &tb->types[i]);
+	return 0;
+}
+
+/*
+ * Append value `v` of column `c` of `tb` to t->buf as `flags` says (COPY
+ * text or a parameter's plain text). *is_null is set when the value is
+ * NULL (COPY writes \N); a parameter then appends nothing. A value the
+ * target cannot hold fails with DBS_ETARGET and the event named in err.
+ */
+static const char *event_label(pg_target *t, const pg_table *tb, const dbs_event *ev);
+
+static int put_value(pg_target *t, const pg_table *tb, const dbs_event *ev, uint32_t c,
+                     const dbs_value *v, unsigned flags, int *is_null, char *err, size_t errlen)
+{
+	int rc = 0;
+	char msg[DBS_ERRMSG_MAX];
+	msg[0] = '\0';
+	*is_null = 0;
+	if (v->kind == DBS_VALUE_UNCHANGED) {
+		rc = DBS_ETARGET;
+		dbs__fmt(err, errlen, "%s: unsent (unchanged) value in column \"%s\" where one is "
+		         "needed", event_label(t, tb, ev), ev->table->columns[c].name);
+		goto done;
+	}
+	if (tb->types) {
+		rc = dbs__sqlmap_value_pg(&t->buf, &tb->types[c], v, ZERO_DATE_POLICY, flags, is_null,
+		                          msg, sizeof msg);
+	} else if (v->kind == DBS_VALUE_NULL) {
+		*is_null = 1;
+		if (flags & DBS_VALUE_TEXT_COPY)
+			rc = dbs__textbuf_append(&t->buf, "\\N", 2);
+	} else {
+		rc = dbs__value_text_pg(&t->buf, v, flags);
+		if (rc == DBS_EINVAL)
+			dbs__fmt(msg, sizeof msg, "value kind %u has no PostgreSQL text form",
+			         (unsigned)v->kind);
+	}
+	if (rc == DBS_ENOMEM) {
+		dbs__fmt(err, errlen, "out of memory");
+	} else if (rc && tb->types && msg[0]) {
+		rc = DBS_ETARGET; /* sqlmap's message names the column, its type and the value */
+		dbs__fmt(err, errlen, "%s: %s", event_label(t, tb, ev), msg);
+	} else if (rc) {
+		rc = DBS_ETARGET;
+		dbs__fmt(err, errlen, "%s: column \"%s\": %s", event_label(t, tb, ev),
+		         ev->table->columns[c].name, msg[0] ? msg : "value cannot be written");
+	}
 done:
 	return rc;
 }
@@ -334,6 +406,7 @@ static void table_free(pg_table *tb)
 		return;
 	if (tb->last)
 		dbs_table_unref(tb->last);
+	free(tb->types);
 	for (size_t i = 0; i < tb->nstmts; i++)
 		free(tb->stmts[i].masks);
 	free(tb->stmts);
@@ -470,7 +543,8 @@ static int table_new(pg_target *t, const dbs_table *def, pg_table **out, char *e
 	tb->words = ((size_t)def->ncolumns + 63) / 64;
 	if (tb->words == 0)
 		tb->words = 1;
-	if (!(tb->schema = dup_str(def->schema)) || !(tb->name = dup_str(def->name)))
+	if (!(tb->schema = dup_str(def->schema)) || !(tb->name = dup_str(def->name)) ||
+	    table_parse_types(tb))
 		goto fail;
 	if (!(tb->keys = malloc(((size_t)def->ncolumns + 1) * sizeof *tb->keys)))
 		goto fail;
@@ -524,6 +598,11 @@ static int table_lookup(pg_target *t, const dbs_table *def, pg_table **out, char
 			continue;
 		dbs_table_unref(tb->last);
 		tb->last = dbs_table_ref(def);
+		if (table_parse_types(tb)) {
+			rc = DBS_ENOMEM;
+			dbs__fmt(err, errlen, "out of memory");
+			goto done;
+		}
 		goto found;
 	}
 	if ((rc = table_new(t, def, &tb, err, errlen)))
@@ -595,13 +674,13 @@ static int table_create(pg_target *t, pg_table *tb, const dbs_table *def, char *
 		goto done;
 	for (uint32_t i = 0; i < def->ncolumns; i++) {
 		const dbs_column *c = &def->columns[i];
-		const char *type = NULL;
-		if ((rc = target_column_type(def, c, &type, err, errlen)) != 0)
-			goto out;
 		rc = DBS_ENOMEM;
 		if ((i && dbs__textbuf_append_str(s, ", ")) || dbs__textbuf_append_ident(s, c->name) ||
-		    dbs__textbuf_append_char(s, ' ') || dbs__textbuf_append_str(s, type))
+		    dbs__textbuf_append_char(s, ' '))
 			goto done;
+		if ((rc = target_column_type(s, tb, def, i, err, errlen)) != 0)
+			goto out;
+		rc = DBS_ENOMEM;
 		if ((c->flags & (DBS_COLUMN_NOT_NULL | DBS_COLUMN_KEY)) &&
 		    dbs__textbuf_append_str(s, " NOT NULL"))
 			goto done;
@@ -836,14 +915,11 @@ static int copy_run(pg_target *t, const dbs_batch *batch, uint32_t first, uint32
 		for (uint32_t c = 0; c < def->ncolumns; c++) {
 			if (c && dbs__textbuf_append_char(&t->buf, '\t'))
 				goto oom;
-			int vrc = dbs__value_text_pg(&t->buf, &ev->after[c], DBS_VALUE_TEXT_COPY);
-			if (vrc == DBS_ENOMEM)
-				goto oom;
-			if (vrc) {
-				dbs__fmt(err, errlen, "%s: insert with an unsent (unchanged) value in "
-				         "column \"%s\"", event_label(t, tb, ev), def->columns[c].name);
+			int is_null;
+			if ((rc = put_value(t, tb, ev, c, &ev->after[c], DBS_VALUE_TEXT_COPY, &is_null,
+			                    err, errlen)))
 				goto done;
-			}
+			rc = DBS_ETARGET;
 		}
 		if (dbs__textbuf_append_char(&t->buf, '\n'))
 			goto oom;
@@ -1140,22 +1216,17 @@ static int event_params(pg_target *t, pg_table *tb, const dbs_event *ev, const p
 				v = &ev->after[i]; /* the key did not change: the source sent only the new row */
 			else
 				v = before_value(ev, i);
-			if (v->kind == DBS_VALUE_NULL) {
+			size_t at = t->buf.len;
+			int is_null;
+			if ((rc = put_value(t, tb, ev, i, v, 0, &is_null, err, errlen)))
+				goto done;
+			if (is_null) {
 				t->param_off[p++] = SIZE_MAX;
 				continue;
 			}
-			t->param_off[p++] = t->buf.len;
-			int vrc = dbs__value_text_pg(&t->buf, v, 0);
-			if (vrc == 0)
-				vrc = dbs__textbuf_append_char(&t->buf, '\0');
-			if (vrc == DBS_ENOMEM)
+			t->param_off[p++] = at;
+			if (dbs__textbuf_append_char(&t->buf, '\0'))
 				goto oom;
-			if (vrc) {
-				rc = DBS_ETARGET;
-				dbs__fmt(err, errlen, "%s: value of column \"%s\" cannot be written",
-				         event_label(t, tb, ev), ev->table->columns[i].name);
-				goto done;
-			}
 		}
 	}
 	/* Pointers only now: the buffer may have moved while it grew. */
@@ -1164,6 +1235,7 @@ static int event_params(pg_target *t, pg_table *tb, const dbs_event *ev, const p
 	rc = 0;
 	goto done;
 oom:
+	rc = DBS_ENOMEM;
 	dbs__fmt(err, errlen, "out of memory");
 done:
 	return rc;

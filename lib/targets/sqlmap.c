@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,7 +97,7 @@ static const sqlmap_rule rules[] = {
 	{MY, DBS_SQL_GEOMETRY, C_ANY, 0,
 	 "geometry|point|linestring|polygon|multipoint|multilinestring|multipolygon|"
 	 "geometrycollection|geomcollection",
-	 "bytea", "GEOMETRY and its subtypes", "the WKB bytes the source delivers"},
+	 "bytea", "GEOMETRY and its subtypes", "the WKB (ST_AsBinary); the SRID is dropped"},
 	{MY, DBS_SQL_OTHER, C_ANY, 0, "*", "text", "anything else", "its text form"},
 
 	/* ---- PostgreSQL → MySQL / MariaDB ---- */
@@ -802,6 +803,35 @@ static int ci_equal(const char *s, size_t n, const char *word)
 	return 1;
 }
 
+/*
+ * A PostgreSQL real into a MySQL FLOAT. PostgreSQL prints the shortest text
+ * that reads back as the same float (3.4028235e+38), but MySQL reads the
+ * text as a double, which for the extremes lands just past FLT_MAX and is
+ * refused as out of range. Writing the float's exact value as a double
+ * ("%.17g") reads back to the same float.
+ */
+static int float4_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *s, size_t n,
+                           char *err, size_t errlen)
+{
+	char text[64], num[40];
+	if (n == 0 || n >= sizeof text)
+		goto bad;
+	memcpy(text, s, n);
+	text[n] = '\0';
+	char *end;
+	errno = 0;
+	float f = strtof(text, &end);
+	if (*end != '\0' || errno == ERANGE || !isfinite(f))
+		goto bad;
+	int len = snprintf(num, sizeof num, "%.17g", (double)f);
+	if (len <= 0 || (size_t)len >= sizeof num)
+		goto bad;
+	return dbs__textbuf_append(out, num, (size_t)len);
+bad:
+	value_err(err, errlen, t, "not a 4-byte float", s, n);
+	return DBS_EINVAL;
+}
+
 /* One unquoted array element as JSON, by element class. */
 static int json_element(dbs_textbuf *out, uint8_t elem, const char *s, size_t n)
 {
@@ -989,6 +1019,8 @@ static int pg_text_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *
 			value_err(err, errlen, t, "MySQL has no such number", s, n);
 			return DBS_EINVAL;
 		}
+		if (t->cls == DBS_SQL_FLOAT && strcmp(((const sqlmap_rule *)t->rule)->target, "float") == 0)
+			return float4_to_mysql(out, t, s, n, err, errlen);
 		return append_string(out, s, n);
 	case DBS_SQL_BIT:
 		for (size_t i = 0; i < n; i++)
@@ -1122,6 +1154,20 @@ int dbs__sqlmap_value_pg(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value
 	    t->dialect == DBS_DIALECT_MYSQL) {
 		dbs__fmt(err, errlen, "column %s: MySQL sent a non-finite double", t->column);
 		return DBS_EINVAL;
+	}
+	if (t->cls == DBS_SQL_GEOMETRY && t->dialect == DBS_DIALECT_MYSQL &&
+	    v->kind == DBS_VALUE_BYTES) {
+		/* MySQL stores geometry as a 4-byte SRID followed by WKB; the
+		 * bytea column holds the WKB that ST_AsBinary returns. */
+		if (v->len < 4) {
+			dbs__fmt(err, errlen, "column %s (%s): %u-byte geometry has no SRID and WKB",
+			         t->column, t->type_name, (unsigned)v->len);
+			return DBS_EINVAL;
+		}
+		dbs_value wkb = *v;
+		wkb.v.s += 4;
+		wkb.len -= 4;
+		return dbs__value_text_pg(out, &wkb, flags);
 	}
 	int rc = dbs__value_text_pg(out, v, flags);
 	if (rc == DBS_EINVAL)

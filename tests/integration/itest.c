@@ -1,5 +1,6 @@
 #include "itest.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -776,3 +777,180 @@ void itest_rows_compare(const itest_rows *a, const itest_rows *b, const char *mo
 		j++;
 	}
 }
+
+/* ------------------------------------------------------------------ */
+/* The MySQL-source workload                                           */
+/* ------------------------------------------------------------------ */
+
+static void my_sqlf(MYSQL *conn, uint64_t *count, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void my_sqlf(MYSQL *conn, uint64_t *count, const char *fmt, ...)
+{
+	char sql[8192];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(sql, sizeof sql, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(n > 0 && (size_t)n < sizeof sql, "SQL too long");
+	if (count != NULL)
+		*count += itest_my_exec_count(conn, sql);
+	else
+		itest_my_exec(conn, sql);
+}
+
+static const char *const my_tables[] = {"t1", "t2", "t3"};
+
+void itest_my_workload_tables(MYSQL *conn)
+{
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		my_sqlf(conn, NULL,
+		        "CREATE TABLE %s (id BIGINT PRIMARY KEY, txt TEXT, num DECIMAL(38,10), "
+		        "big BIGINT, ubig BIGINT UNSIGNED, dbl DOUBLE, flag BOOLEAN, bin BLOB, "
+		        "doc JSON, ts TIMESTAMP(6) NULL DEFAULT NULL, dt DATETIME(6), d DATE, "
+		        "tm TIME(6), e ENUM('red','green','blue'), "
+		        "lat VARCHAR(64) CHARACTER SET latin1) ENGINE=InnoDB",
+		        my_tables[i]);
+}
+
+/* Rows [lo, hi] into `table` (MariaDB's sequence engine numbers them):
+ * NULLs and edge values at different strides. */
+static void my_insert_rows(MYSQL *conn, uint64_t *count, const char *table, long lo, long hi)
+{
+	my_sqlf(conn, count,
+	        "INSERT INTO %s SELECT seq, "
+	        "CASE WHEN seq %% 11 = 0 THEN NULL WHEN seq %% 10 = 0 THEN '' ELSE CONCAT('row ', "
+	        "seq, ' \xc5\xbelu\xc5\xa5ou\xc4\x8dk\xc3\xbd \xe6\x97\xa5\xe6\x9c\xac "
+	        "\xf0\x9f\x9a\x80 \"q\" '' \\\\ tab\\t nl\\n end') END, "
+	        "CASE WHEN seq %% 13 = 0 THEN NULL WHEN seq %% 7 = 0 "
+	        "THEN -1234567890123456789012345678.0123456789 ELSE seq * 1234.0123456789 END, "
+	        "CASE seq %% 5 WHEN 0 THEN 9223372036854775807 WHEN 1 THEN -9223372036854775808 "
+	        "WHEN 2 THEN NULL ELSE seq * 1000003 END, "
+	        "CASE seq %% 3 WHEN 0 THEN 18446744073709551615 WHEN 1 THEN NULL ELSE seq END, "
+	        "CASE WHEN seq %% 23 = 0 THEN NULL WHEN seq %% 17 = 0 THEN -1.7976931348623157e308 "
+	        "ELSE seq / 3e0 * 1e-5 END, "
+	        "CASE WHEN seq %% 29 = 0 THEN NULL ELSE seq %% 3 = 0 END, "
+	        "CASE WHEN seq %% 31 = 0 THEN NULL "
+	        "ELSE CONCAT(X'0000', UNHEX(MD5(seq)), X'00FF0000') END, "
+	        "CASE WHEN seq %% 37 = 0 THEN NULL ELSE JSON_OBJECT('id', seq, 'name', "
+	        "CONCAT('\xc3\xbcn\xc3\xaf" "c\xc3\xb8" "d\xc3\xa9 ', seq), 'nested', "
+	        "JSON_OBJECT('arr', JSON_ARRAY(1, 'two', NULL, true, 3.5), "
+	        "'emoji', '\xf0\x9f\x98\x80')) END, "
+	        "CASE WHEN seq %% 41 = 0 THEN NULL ELSE TIMESTAMPADD(MICROSECOND, seq * 2220000001, "
+	        "'2000-01-01 00:00:00.123456') END, "
+	        "CASE WHEN seq %% 43 = 0 THEN NULL WHEN seq %% 45 = 0 THEN '9999-12-31 23:59:59.999999' "
+	        "ELSE TIMESTAMPADD(SECOND, seq * 86401, '1000-01-01 00:00:00.000001') END, "
+	        "CASE WHEN seq %% 47 = 0 THEN '1000-01-01' WHEN seq %% 49 = 0 THEN '9999-12-31' "
+	        "WHEN seq %% 51 = 0 THEN NULL ELSE DATE_ADD('1999-12-31', INTERVAL seq %% 20000 DAY) END, "
+	        "CASE WHEN seq %% 53 = 0 THEN NULL WHEN seq %% 2 = 0 "
+	        "THEN SEC_TO_TIME(-(seq %% 3000000) - 0.25) "
+	        "ELSE SEC_TO_TIME(seq %% 3000000 + 0.000001) END, "
+	        "CASE WHEN seq %% 57 = 0 THEN NULL ELSE ELT(1 + seq %% 3, 'red', 'green', 'blue') END, "
+	        "CASE WHEN seq %% 59 = 0 THEN NULL ELSE CONCAT('\xc3\x91" "and\xc3\xba fa\xc3\xa7" "ade ', "
+	        "seq) END "
+	        "FROM seq_%ld_to_%ld",
+	        table, lo, hi);
+}
+
+static void my_update_rows(MYSQL *conn, uint64_t *count, const char *table, long lo, long hi)
+{
+	my_sqlf(conn, count,
+	        "UPDATE %s SET "
+	        "txt = IF(txt IS NULL, 'was null \xe2\x9c\x93', CONCAT(txt, ' upd')), "
+	        "num = IF(num IS NULL, 0.0000000001, num + 1), "
+	        "big = IF(id %% 4 = 0, NULL, COALESCE(big, 0) DIV 2), "
+	        "ubig = IF(ubig IS NULL, 0, NULL), "
+	        "flag = NOT flag, "
+	        "doc = IF(doc IS NULL, '{\"was\": \"null\"}', "
+	        "JSON_SET(doc, '$.u', JSON_ARRAY(1, JSON_OBJECT('x', '\xc3\xbf')))), "
+	        "ts = TIMESTAMPADD(MICROSECOND, 1, ts), "
+	        "tm = IF(tm IS NULL, '-838:59:59.000000', NULL), "
+	        "e = IF(e = 'red', 'blue', 'red'), "
+	        "bin = IF(id %% 6 = 0, X'', bin) "
+	        "WHERE id BETWEEN %ld AND %ld",
+	        table, lo, hi);
+}
+
+void itest_my_workload_run(MYSQL *src, uint64_t *events)
+{
+	uint64_t start = *events;
+	long k;
+	size_t i;
+
+	/* 50,000 inserts: 50 transactions of 1000 rows, each over two tables. */
+	for (k = 0; k < 50; k++) {
+		itest_my_exec(src, "BEGIN");
+		my_insert_rows(src, events, my_tables[k % 3], k * 1000 + 1, k * 1000 + 500);
+		my_insert_rows(src, events, my_tables[(k + 1) % 3], k * 1000 + 501, k * 1000 + 1000);
+		itest_my_exec(src, "COMMIT");
+	}
+	ck_assert_uint_eq(*events - start, 50000);
+
+	/* 10,000 updates: 10 transactions of 1000 rows over all three tables. */
+	for (k = 0; k < 10; k++) {
+		itest_my_exec(src, "BEGIN");
+		for (i = 0; i < 3; i++)
+			my_update_rows(src, events, my_tables[i], k * 5000 + 1, k * 5000 + 1000);
+		itest_my_exec(src, "COMMIT");
+	}
+	/* A primary key change: the old key must disappear from the target. */
+	my_sqlf(src, events, "UPDATE t2 SET id = id + 1000000 WHERE id BETWEEN 49001 AND 49010");
+	ck_assert_uint_eq(*events - start, 60010);
+
+	/* 5,000 deletes, half of them of rows updated above. */
+	for (k = 0; k < 5; k++) {
+		itest_my_exec(src, "BEGIN");
+		for (i = 0; i < 3; i++)
+			my_sqlf(src, events, "DELETE FROM %s WHERE id BETWEEN %ld AND %ld", my_tables[i],
+			        k * 10000 + 501, k * 10000 + 1500);
+		itest_my_exec(src, "COMMIT");
+	}
+	ck_assert_uint_eq(*events - start, 65010);
+
+	/* Insert, update and delete the same rows inside one transaction. */
+	itest_my_exec(src, "BEGIN");
+	my_insert_rows(src, events, "t3", 60001, 60100);
+	my_update_rows(src, events, "t3", 60001, 60100);
+	my_sqlf(src, events, "DELETE FROM t3 WHERE id BETWEEN 60051 AND 60100");
+	itest_my_exec(src, "COMMIT");
+	ck_assert_uint_eq(*events - start, 65260);
+
+	/* One INSERT ... SELECT of 100,000 rows: one transaction, many batches. */
+	itest_my_exec(src, "BEGIN");
+	my_insert_rows(src, events, "t1", 200001, 300000);
+	itest_my_exec(src, "COMMIT");
+	ck_assert_uint_eq(*events - start, 165260);
+}
+
+void itest_my_workload_sql_my(char *buf, size_t size, const char *table)
+{
+	int n = snprintf(buf, size,
+	                 "SELECT CAST(t.id AS CHAR), txt, num, big, ubig, dbl, flag, LOWER(HEX(bin)), "
+	                 "doc, DATE_FORMAT(ts, '%%Y-%%m-%%d %%H:%%i:%%s.%%f'), "
+	                 "DATE_FORMAT(dt, '%%Y-%%m-%%d %%H:%%i:%%s.%%f'), DATE_FORMAT(d, '%%Y-%%m-%%d'), "
+	                 "IF(tm < 0, -1, 1) * (HOUR(tm) * 3600 + MINUTE(tm) * 60 + SECOND(tm) + "
+	                 "MICROSECOND(tm) * 0.000001), e, lat FROM %s t ORDER BY t.id",
+	                 table);
+
+	ck_assert_msg(n > 0 && (size_t)n < size, "SQL too long");
+}
+
+void itest_my_workload_sql_pg(char *buf, size_t size, const char *schema, const char *table)
+{
+	int n = snprintf(buf, size,
+	                 "SELECT t.id::text, txt, num::text, big::text, ubig::text, dbl::text, "
+	                 "flag::text, encode(bin, 'hex'), doc::text, "
+	                 "to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), "
+	                 "to_char(dt, 'YYYY-MM-DD HH24:MI:SS.US'), to_char(d, 'YYYY-MM-DD'), "
+	                 "extract(epoch FROM tm)::text, e, lat FROM \"%s\".%s t ORDER BY t.id",
+	                 schema, table);
+
+	ck_assert_msg(n > 0 && (size_t)n < size, "SQL too long");
+}
+
+/* id txt num big ubig dbl flag bin doc ts dt d tm e lat */
+const char itest_my_workload_modes[] = "ssnssdssjsssdss";

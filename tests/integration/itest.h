@@ -121,4 +121,25 @@ void itest_rows_free(itest_rows *rows);
 void itest_rows_compare(const itest_rows *src, const itest_rows *dst, const char *modes,
                         PGconn *pg, const char *label);
 
+/* ---- the MySQL-source workload (MySQL -> PostgreSQL and -> MySQL) ---- */
+
+/* Tables t1, t2, t3 of every common MySQL type, in the session's database. */
+void itest_my_workload_tables(MYSQL *conn);
+
+/*
+ * 50,000 inserts, 10,000 updates (and a primary-key change of 10 rows),
+ * 5,000 deletes, all in multi-row transactions over t1..t3; an insert,
+ * update and delete of the same rows in one transaction; then one
+ * INSERT ... SELECT of 100,000 rows in one transaction. Adds the rows
+ * changed to *events.
+ */
+void itest_my_workload_run(MYSQL *conn, uint64_t *events);
+
+/* Canonical text of workload table `table`, key first, ordered by key:
+ * on the MySQL side, and on a PostgreSQL target (tables in schema
+ * `schema`, the source database's name). Compare with the modes below. */
+void itest_my_workload_sql_my(char *buf, size_t size, const char *table);
+void itest_my_workload_sql_pg(char *buf, size_t size, const char *schema, const char *table);
+extern const char itest_my_workload_modes[];
+
 #endif
