@@ -5,6 +5,7 @@
  * from a chunked arena so decoding a row costs no malloc per value, and a
  * reset keeps the chunks for the next batch.
  */
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,18 @@ DBS_API int dbs_position_cmp(const dbs_position *a, const dbs_position *b)
 	if (a->event != b->event)
 		return a->event < b->event ? -1 : 1;
 	return 0;
+}
+
+void dbs__position_text(char *buf, size_t size, const dbs_batch *batch, const dbs_position *pos)
+{
+	uint32_t n = dbs_batch_count(batch);
+	const dbs_event *ev = n ? dbs_batch_event(batch, n - 1) : NULL;
+	if (ev && ev->table && ev->table->dialect == DBS_DIALECT_MYSQL)
+		dbs__fmt(buf, size, "%06" PRIu32 ":%" PRIu32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
+		         (uint32_t)pos->txn, pos->event);
+	else
+		dbs__fmt(buf, size, "%" PRIX32 "/%" PRIX32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
+		         (uint32_t)pos->txn, pos->event);
 }
 
 /* ---- batches ---- */

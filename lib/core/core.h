@@ -29,6 +29,13 @@ void dbs__vfmt(char *buf, size_t size, const char *fmt, va_list ap);
 int64_t dbs__now_ns(void);       /* CLOCK_REALTIME, Unix ns */
 int64_t dbs__monotonic_ns(void); /* CLOCK_MONOTONIC */
 
+/* ---- batches (batch.c) ---- */
+
+/* Printable form of `pos` for checkpoint rows and messages, spelled after
+ * the batch's source: "0/16B3748#3" (PostgreSQL LSN, event), or
+ * "000003:4567#3" (MySQL binlog file number and offset, event). */
+void dbs__position_text(char *buf, size_t size, const dbs_batch *batch, const dbs_position *pos);
+
 /* ---- ids (ksuid.c) ---- */
 
 /* Encode a KSUID from its parts (tests use it for exact values). */

@@ -809,25 +809,11 @@ done:
 	return rc;
 }
 
-/* "0/16B3748#3" for a PostgreSQL LSN, "000001:4567#3" for a binlog. */
-static void position_text(const dbs_batch *batch, const dbs_position *pos, char *buf,
-                          size_t size)
-{
-	uint32_t n = dbs_batch_count(batch);
-	const dbs_event *ev = n ? dbs_batch_event(batch, n - 1) : NULL;
-	if (ev && ev->table && ev->table->dialect == DBS_DIALECT_MYSQL)
-		dbs__fmt(buf, size, "%06" PRIu32 ":%" PRIu32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
-		         (uint32_t)pos->txn, pos->event);
-	else
-		dbs__fmt(buf, size, "%" PRIX32 "/%" PRIX32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
-		         (uint32_t)pos->txn, pos->event);
-}
-
 static int add_checkpoint_commit(my_target *t, const dbs_batch *batch)
 {
 	const dbs_position *last = dbs_batch_last(batch);
 	char pos[64];
-	position_text(batch, last, pos, sizeof pos);
+	dbs__position_text(pos, sizeof pos, batch, last);
 	int rc;
 	if ((rc = close_open(t)) || (rc = sep(t)))
 		return rc;

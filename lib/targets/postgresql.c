@@ -1464,20 +1464,6 @@ done:
 	return rc;
 }
 
-/* "0/16B3748" for a PostgreSQL LSN, "file.pos" numbers for a binlog. */
-static void position_text(const dbs_batch *batch, const dbs_position *pos, char *buf,
-                          size_t size)
-{
-	uint32_t n = dbs_batch_count(batch);
-	const dbs_event *ev = n ? dbs_batch_event(batch, n - 1) : NULL;
-	if (ev && ev->table && ev->table->dialect == DBS_DIALECT_MYSQL)
-		dbs__fmt(buf, size, "%06" PRIu32 ":%" PRIu32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
-		         (uint32_t)pos->txn, pos->event);
-	else
-		dbs__fmt(buf, size, "%" PRIX32 "/%" PRIX32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
-		         (uint32_t)pos->txn, pos->event);
-}
-
 /* Upsert the checkpoint and COMMIT in one round trip. */
 static int commit_with_checkpoint(pg_target *t, const dbs_batch *batch, char *err,
                                   size_t errlen)
@@ -1486,7 +1472,7 @@ static int commit_with_checkpoint(pg_target *t, const dbs_batch *batch, char *er
 	PGresult *res = NULL;
 	const dbs_position *last = dbs_batch_last(batch);
 	char pos[64];
-	position_text(batch, last, pos, sizeof pos);
+	dbs__position_text(pos, sizeof pos, batch, last);
 	dbs_textbuf *s = &t->sql;
 	dbs__textbuf_reset(s);
 	if (dbs__textbuf_appendf(s, "INSERT INTO " CHECKPOINT_TABLE
