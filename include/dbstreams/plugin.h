@@ -67,7 +67,24 @@ typedef struct dbs_table {
 	const dbs_column *columns;
 	uint32_t source_id;  /* relation OID / table map id; informative */
 	uint32_t version;    /* bumped on every redefinition of the same table */
+	/* Secondary indexes (the primary key is in the columns' flags), for
+	 * targets that create tables; filled by dbs_table_add_index. */
+	uint32_t nindexes;
+	const struct dbs_index *indexes;
 } dbs_table;
+
+/** Index flags. */
+enum {
+	DBS_INDEX_UNIQUE = 1u << 0,
+	DBS_INDEX_FULLTEXT = 1u << 1 /* MySQL FULLTEXT: no PostgreSQL equivalent */
+};
+
+typedef struct dbs_index {
+	const char *name;
+	uint32_t flags;          /* DBS_INDEX_* */
+	uint32_t ncolumns;
+	const uint32_t *columns; /* positions in table->columns, in index order */
+} dbs_index;
 
 /** Kinds of values. A row image is an array aligned with table->columns. */
 typedef enum dbs_value_kind {
@@ -187,6 +204,13 @@ DBS_API void dbs_batch_set_seq(dbs_batch *batch, uint64_t seq);
  */
 DBS_API int dbs_table_new(dbs_table **out, dbs_dialect dialect, const char *schema,
                           const char *name, const dbs_column *columns, uint32_t ncolumns);
+/**
+ * Add a secondary index to a table that is not shared yet (the caller
+ * holds the only reference). Name and columns are copied. DBS_EINVAL for
+ * a column position out of range or a shared table.
+ */
+DBS_API int dbs_table_add_index(dbs_table *table, const char *name, uint32_t flags,
+                                const uint32_t *columns, uint32_t ncolumns);
 DBS_API const dbs_table *dbs_table_ref(const dbs_table *table);
 DBS_API void dbs_table_unref(const dbs_table *table);
 

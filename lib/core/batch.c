@@ -36,6 +36,8 @@ struct dbs_batch {
 struct table_impl {
 	dbs_table pub; /* first: a dbs_table * is a struct table_impl * */
 	atomic_int refs;
+	dbs_index *indexes;  /* each index's name and columns in one allocation */
+	uint32_t nindexes;
 	dbs_column columns[];
 };
 
@@ -85,6 +87,10 @@ DBS_API int dbs_table_new(dbs_table **out, dbs_dialect dialect, const char *sche
 	t->pub.columns = t->columns;
 	t->pub.source_id = 0;
 	t->pub.version = 0;
+	t->pub.nindexes = 0;
+	t->pub.indexes = NULL;
+	t->indexes = NULL;
+	t->nindexes = 0;
 	for (uint32_t i = 0; i < ncolumns; i++) {
 		t->columns[i] = columns[i];
 		t->columns[i].name = str_put(&cursor, columns[i].name);
@@ -108,8 +114,46 @@ DBS_API void dbs_table_unref(const dbs_table *table)
 	if (!table)
 		return;
 	struct table_impl *t = (struct table_impl *)(uintptr_t)table;
-	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) {
+		for (uint32_t i = 0; i < t->nindexes; i++)
+			free((void *)t->indexes[i].columns);
+		free(t->indexes);
 		free(t);
+	}
+}
+
+DBS_API int dbs_table_add_index(dbs_table *table, const char *name, uint32_t flags,
+                                const uint32_t *columns, uint32_t ncolumns)
+{
+	struct table_impl *t = (struct table_impl *)table;
+	if (!t || !name || !columns || ncolumns == 0 || ncolumns > table->ncolumns)
+		return dbs__error_set(DBS_EINVAL, "dbs_table_add_index: bad arguments");
+	if (atomic_load(&t->refs) != 1)
+		return dbs__error_set(DBS_EINVAL, "dbs_table_add_index: %s.%s is already shared",
+		                      table->schema, table->name);
+	for (uint32_t i = 0; i < ncolumns; i++)
+		if (columns[i] >= table->ncolumns)
+			return dbs__error_set(DBS_EINVAL, "index %s: column %u out of range", name,
+			                      columns[i]);
+	size_t name_len = strlen(name);
+	/* Columns first (aligned), then the name. */
+	uint32_t *store = malloc((size_t)ncolumns * sizeof *store + name_len + 1);
+	dbs_index *grown = realloc(t->indexes, ((size_t)t->nindexes + 1) * sizeof *grown);
+	if (!store || !grown) {
+		free(store);
+		if (grown)
+			t->indexes = grown;
+		return dbs__error_set(DBS_ENOMEM, "out of memory");
+	}
+	t->indexes = grown;
+	memcpy(store, columns, (size_t)ncolumns * sizeof *store);
+	char *copy = (char *)(store + ncolumns);
+	memcpy(copy, name, name_len + 1);
+	grown[t->nindexes] = (dbs_index){copy, flags, ncolumns, store};
+	t->nindexes++;
+	t->pub.indexes = t->indexes;
+	t->pub.nindexes = t->nindexes;
+	return 0;
 }
 
 /* ---- positions ---- */

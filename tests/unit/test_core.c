@@ -269,6 +269,27 @@ START_TEST(batch_holds_values_and_tables)
 }
 END_TEST
 
+START_TEST(table_indexes)
+{
+	dbs_column cols[3] = {{"id", "int", 23, -1, DBS_COLUMN_KEY}, {"a", "text", 25, -1, 0},
+	                      {"b", "text", 25, -1, 0}};
+	dbs_table *tab;
+	ck_assert_int_eq(dbs_table_new(&tab, DBS_DIALECT_POSTGRESQL, "s", "t", cols, 3), 0);
+	ck_assert_uint_eq(tab->nindexes, 0);
+	uint32_t ab[2] = {2, 1}, bad[1] = {3};
+	ck_assert_int_eq(dbs_table_add_index(tab, "t_b_a", DBS_INDEX_UNIQUE, ab, 2), 0);
+	ck_assert_int_eq(dbs_table_add_index(tab, "t_bad", 0, bad, 1), DBS_EINVAL);
+	ck_assert_uint_eq(tab->nindexes, 1);
+	ck_assert_str_eq(tab->indexes[0].name, "t_b_a");
+	ck_assert_uint_eq(tab->indexes[0].columns[0], 2);
+	ck_assert_uint_eq(tab->indexes[0].flags, DBS_INDEX_UNIQUE);
+	dbs_table_ref(tab);
+	ck_assert_int_eq(dbs_table_add_index(tab, "late", 0, ab, 1), DBS_EINVAL); /* shared */
+	dbs_table_unref(tab);
+	dbs_table_unref(tab);
+}
+END_TEST
+
 START_TEST(position_order)
 {
 	dbs_position a = {10, 0, 1, 0}, b = {10, 0, 2, 0}, c = {11, 0, 1, 1};
@@ -450,6 +471,7 @@ int main(void)
 	tcase_add_test(tc, registry_refuses_bad_plugins);
 	tcase_add_test(tc, batch_holds_values_and_tables);
 	tcase_add_test(tc, position_order);
+	tcase_add_test(tc, table_indexes);
 	tcase_add_test(tc, status_names);
 	tcase_add_test(tc, stream_ready_then_running_then_stopped);
 	tcase_add_test(tc, stream_stays_ready_without_events);
