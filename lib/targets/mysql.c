@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,12 +240,148 @@ static void table_free(my_table *tb)
 	free(tb);
 }
 
-/* CREATE TABLE IF NOT EXISTS with the mapped types and the primary key. */
+/* The per-table option entry for `def`, matched as "t" or "db.t" (the
+ * source's database or the target's). */
+static const dbs_target_table_option *table_option(const my_target *t, const dbs_table *def)
+{
+	const char *dbs[2] = {def->schema ? def->schema : "", t->dsn.database};
+	for (uint32_t i = 0; i < t->config->ntables; i++) {
+		const char *n = t->config->tables[i].name;
+		if (!n)
+			continue;
+		if (strcmp(n, def->name) == 0)
+			return &t->config->tables[i];
+		for (int k = 0; k < 2; k++) {
+			size_t l = strlen(dbs[k]);
+			if (l && strncmp(n, dbs[k], l) == 0 && n[l] == '.' &&
+			    strcmp(n + l + 1, def->name) == 0)
+				return &t->config->tables[i];
+		}
+	}
+	return NULL;
+}
+
+static void tlog(my_target *t, dbs_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void tlog(my_target *t, dbs_log_level level, const char *fmt, ...)
+{
+	char line[DBS_ERRMSG_MAX + 256];
+	va_list ap;
+	if (!t->host || !t->host->log)
+		return;
+	va_start(ap, fmt);
+	dbs__vfmt(line, sizeof line, fmt, ap);
+	va_end(ap);
+	t->host->log(t->host, level, "mysql target: %s", line);
+}
+
+/*
+ * CREATE [UNIQUE|FULLTEXT] INDEX for one secondary index of a table this
+ * target just created. InnoDB keys hold 3072 bytes: TEXT/BLOB columns and
+ * character columns wider than their share of that are indexed by a
+ * prefix (dbs__sqlmap_index_prefix), which leaves a lookup index as
+ * useful. A unique index takes no prefix (that would refuse distinct
+ * values sharing one): MariaDB keeps long unique keys as a hash; a server
+ * that refuses it, or any index the server refuses, is left out with a
+ * warning and the rows still replicate. JSON and geometry columns cannot
+ * be in a plain index: that index is left out with a warning.
+ */
+static int index_create(my_target *t, my_table *tb, const dbs_index *ix, char *err, size_t errlen)
+{
+	int rc = 0;
+	const dbs_table *def = tb->def;
+	dbs_textbuf *b = &t->tmp;
+	int fulltext = (ix->flags & DBS_INDEX_FULLTEXT) != 0;
+	int unique = !fulltext && (ix->flags & DBS_INDEX_UNIQUE);
+	int32_t budget = (int32_t)(3072 / (ix->ncolumns ? ix->ncolumns : 1));
+	char ierr[DBS_ERRMSG_MAX];
+	if (fulltext && def->dialect != DBS_DIALECT_MYSQL) {
+		tlog(t, DBS_LOG_WARN, "%s: FULLTEXT index %s not created (not a MySQL source)",
+		     tb->qname, ix->name);
+		goto done;
+	}
+	dbs__textbuf_reset(b);
+	if (dbs__textbuf_append_str(b, unique     ? "CREATE UNIQUE INDEX "
+	                               : fulltext ? "CREATE FULLTEXT INDEX "
+	                                          : "CREATE INDEX ") ||
+	    append_ident(b, ix->name) || dbs__textbuf_appendf(b, " ON %s (", tb->qname))
+		goto nomem;
+	for (uint32_t k = 0; k < ix->ncolumns; k++) {
+		uint32_t c = ix->columns[k];
+		int32_t prefix = fulltext ? 0 : dbs__sqlmap_index_prefix(&tb->types[c], budget);
+		if (prefix == -2)
+			goto nomem;
+		if (prefix == -1) {
+			tlog(t, DBS_LOG_WARN,
+			     "%s: index %s not created (column %s cannot be in a plain MySQL index)",
+			     tb->qname, ix->name, def->columns[c].name);
+			goto done;
+		}
+		if ((k && dbs__textbuf_append_char(b, ',')) ||
+		    append_ident(b, def->columns[c].name) ||
+		    (prefix > 0 && !unique && dbs__textbuf_appendf(b, "(%" PRId32 ")", prefix)))
+			goto nomem;
+	}
+	if (dbs__textbuf_append_char(b, ')'))
+		goto nomem;
+	if (exec_sql(t, b->data, b->len, "creating an index", ierr, sizeof ierr) != 0) {
+		if (!t->conn || mysql_errno(t->conn) >= 2000) { /* client side: connection lost */
+			dbs__fmt(err, errlen, "%s", ierr);
+			rc = DBS_ETARGET;
+		} else {
+			tlog(t, DBS_LOG_WARN, "%s: index %s not created: %s", tb->qname, ix->name,
+			     ierr);
+		}
+	}
+	goto done;
+nomem:
+	dbs__fmt(err, errlen, "out of memory");
+	rc = DBS_ENOMEM;
+done:
+	return rc;
+}
+
+/* Whether the target table exists: indexes are made only for a table
+ * created here (an existing table is left as it is). */
+static int table_exists(my_target *t, const dbs_table *def, int *exists, char *err, size_t errlen)
+{
+	int rc = DBS_ETARGET;
+	dbs_textbuf *b = &t->tmp;
+	MYSQL_RES *res = NULL;
+	dbs__textbuf_reset(b);
+	if (dbs__textbuf_append_str(b, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+	                               "TABLE_SCHEMA = ") ||
+	    dbs__textbuf_append_literal(b, t->dsn.database, strlen(t->dsn.database)) ||
+	    dbs__textbuf_append_str(b, " AND TABLE_NAME = ") ||
+	    dbs__textbuf_append_literal(b, def->name, strlen(def->name))) {
+		dbs__fmt(err, errlen, "out of memory");
+		return DBS_ENOMEM;
+	}
+	if (mysql_real_query(t->conn, b->data, (unsigned long)b->len) ||
+	    !(res = mysql_store_result(t->conn))) {
+		db_error(t, err, errlen, "looking for a table");
+		goto done;
+	}
+	MYSQL_ROW row = mysql_fetch_row(res);
+	*exists = row && row[0] && strcmp(row[0], "0") != 0;
+	rc = 0;
+done:
+	if (res)
+		mysql_free_result(res);
+	return rc;
+}
+
+/* CREATE TABLE IF NOT EXISTS with the mapped types and the primary key,
+ * then the secondary indexes unless the table's noCreateIndexes. */
 static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 {
 	const dbs_table *def = tb->def;
 	dbs_textbuf *b = &t->tmp;
-	int rc = DBS_ENOMEM;
+	int rc = DBS_ENOMEM, exists = 0;
+	if ((rc = table_exists(t, def, &exists, err, errlen)) != 0 || exists)
+		return rc;
+	rc = DBS_ENOMEM;
 	dbs__textbuf_reset(b);
 	if (dbs__textbuf_append_str(b, "CREATE TABLE IF NOT EXISTS ") ||
 	    dbs__textbuf_append_str(b, tb->qname) || dbs__textbuf_append_str(b, " ("))
@@ -280,6 +417,9 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 	char where[256];
 	dbs__fmt(where, sizeof where, "creating table %s", tb->qname);
 	rc = exec_sql(t, b->data, b->len, where, err, errlen);
+	const dbs_target_table_option *opt = table_option(t, def);
+	for (uint32_t x = 0; rc == 0 && x < def->nindexes && !(opt && opt->no_create_indexes); x++)
+		rc = index_create(t, tb, &def->indexes[x], err, errlen);
 	return rc;
 fail:
 	dbs__fmt(err, errlen, "out of memory");

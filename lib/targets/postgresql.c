@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 
@@ -647,6 +648,111 @@ done:
 	return rc;
 }
 
+/*
+ * Append the target name of index `ix`. PostgreSQL index names share the
+ * schema's namespace with tables, MySQL's are per table: a MySQL index is
+ * named "<table>_<index>" unless its name already starts so. A name past
+ * PostgreSQL's 63 bytes is cut and ends with a hash of the whole, so two
+ * long names stay apart.
+ */
+static int index_name(dbs_textbuf *s, const dbs_table *def, const dbs_index *ix)
+{
+	char name[256] = {0};
+	size_t tl = strlen(def->name);
+	int prefix = def->dialect != DBS_DIALECT_POSTGRESQL &&
+	             !(strncmp(ix->name, def->name, tl) == 0 && ix->name[tl] == '_');
+	int n = snprintf(name, sizeof name, "%s%s%s", prefix ? def->name : "", prefix ? "_" : "",
+	                 ix->name);
+	if (n < 0 || n > 63) { /* a cut name (n >= sizeof name) gets its hash too */
+		uint64_t h = hash_str(hash_str(UINT64_C(1469598103934665603), def->name), ix->name);
+		size_t cut = 54;
+		while (cut && ((unsigned char)name[cut] & 0xC0) == 0x80)
+			cut--; /* not inside a UTF-8 sequence */
+		name[cut] = '\0';
+		char tail[16];
+		dbs__fmt(tail, sizeof tail, "_%08" PRIx32, (uint32_t)(h ^ (h >> 32)));
+		dbs__fmt(name + cut, sizeof name - cut, "%s", tail);
+	}
+	return dbs__textbuf_append_ident(s, name);
+}
+
+/*
+ * A MySQL TEXT, BLOB or JSON column: MySQL indexes those only by a prefix
+ * (or, MariaDB, a hash for a long unique key), so their values may be far
+ * longer than a PostgreSQL btree entry (about 2700 bytes): a whole-column
+ * index would make inserts of such rows fail.
+ */
+static int mysql_long_column(const dbs_table *def, uint32_t c)
+{
+	const char *tn = def->columns[c].type_name ? def->columns[c].type_name : "";
+	size_t n = strcspn(tn, "( ");
+	return (n >= 4 &&
+	        (strncasecmp(tn + n - 4, "text", 4) == 0 ||
+	         strncasecmp(tn + n - 4, "blob", 4) == 0 || strncasecmp(tn, "json", 4) == 0));
+}
+
+/*
+ * CREATE [UNIQUE] INDEX IF NOT EXISTS for one secondary index of a table
+ * this transaction created. A MySQL FULLTEXT index has no PostgreSQL
+ * counterpart over plain columns: left out with a warning. An index the
+ * server refuses (a type without a btree operator class) is rolled back
+ * to a savepoint and reported as a warning: the rows still replicate.
+ */
+static int index_create(pg_target *t, pg_table *tb, const dbs_table *def, const dbs_index *ix,
+                        char *err, size_t errlen)
+{
+	int rc = DBS_ENOMEM;
+	dbs_textbuf *s = &t->sql;
+	char label[256], ierr[DBS_ERRMSG_MAX];
+	table_label(tb, label, sizeof label);
+	if (ix->flags & DBS_INDEX_FULLTEXT) {
+		if (t->host->log)
+			t->host->log(t->host, DBS_LOG_WARN,
+			             "postgresql target: %s: FULLTEXT index %s not created "
+			             "(PostgreSQL has no full-text index over plain columns)",
+			             label, ix->name);
+		rc = 0;
+		goto out;
+	}
+	for (uint32_t k = 0; k < ix->ncolumns && def->dialect == DBS_DIALECT_MYSQL; k++) {
+		if (!mysql_long_column(def, ix->columns[k]))
+			continue;
+		if (t->host->log)
+			t->host->log(
+			    t->host, DBS_LOG_WARN,
+			    "postgresql target: %s: index %s not created (MySQL column %s is "
+			    "indexed by a prefix: its values may not fit a btree entry)",
+			    label, ix->name, def->columns[ix->columns[k]].name);
+		rc = 0;
+		goto out;
+	}
+	dbs__textbuf_reset(s);
+	if (dbs__textbuf_append_str(s, "SAVEPOINT dbs_index; CREATE ") ||
+	    ((ix->flags & DBS_INDEX_UNIQUE) && dbs__textbuf_append_str(s, "UNIQUE ")) ||
+	    dbs__textbuf_append_str(s, "INDEX IF NOT EXISTS ") || index_name(s, def, ix) ||
+	    dbs__textbuf_appendf(s, " ON %s (", tb->qname))
+		goto done;
+	for (uint32_t k = 0; k < ix->ncolumns; k++)
+		if ((k && dbs__textbuf_append_char(s, ',')) ||
+		    dbs__textbuf_append_ident(s, def->columns[ix->columns[k]].name))
+			goto done;
+	if (dbs__textbuf_append_str(s, "); RELEASE SAVEPOINT dbs_index"))
+		goto done;
+	if (exec_command(t, s->data, label, ierr, sizeof ierr) != 0) {
+		if ((rc = exec_command(t, "ROLLBACK TO SAVEPOINT dbs_index", label, err, errlen)))
+			goto out;
+		if (t->host->log)
+			t->host->log(t->host, DBS_LOG_WARN,
+			             "postgresql target: index %s not created: %s", ix->name, ierr);
+	}
+	rc = 0;
+	goto out;
+done:
+	dbs__fmt(err, errlen, "out of memory");
+out:
+	return rc;
+}
+
 /* Create the schema and table when missing (inside the apply's transaction). */
 static int table_create(pg_target *t, pg_table *tb, const dbs_table *def, char *err,
                         size_t errlen)
@@ -654,10 +760,9 @@ static int table_create(pg_target *t, pg_table *tb, const dbs_table *def, char *
 	int rc = DBS_ENOMEM;
 	dbs_textbuf *s = &t->sql;
 	char label[256];
+	/* The primary key is always made (the upsert needs it);
+	 * noCreateIndexes skips the secondary indexes only. */
 	const dbs_target_table_option *opt = table_option(t, tb);
-	/* Secondary indexes are not made yet; noCreateIndexes will skip them
-	 * here. The primary key is always made: the upsert needs it. */
-	(void)opt;
 	int table_exists = 0, schema_exists = 0;
 
 	table_label(tb, label, sizeof label);
@@ -697,7 +802,11 @@ static int table_create(pg_target *t, pg_table *tb, const dbs_table *def, char *
 	}
 	if (dbs__textbuf_append_char(s, ')'))
 		goto done;
-	rc = exec_command(t, s->data, label, err, errlen);
+	if ((rc = exec_command(t, s->data, label, err, errlen)) != 0)
+		goto out;
+	for (uint32_t x = 0; x < def->nindexes && !(opt && opt->no_create_indexes); x++)
+		if ((rc = index_create(t, tb, def, &def->indexes[x], err, errlen)) != 0)
+			goto out;
 	goto out;
 done:
 	dbs__fmt(err, errlen, "out of memory");

@@ -516,6 +516,40 @@ int dbs__sqlmap_target_type(dbs_textbuf *out, const dbs_sqltype *t, dbs_dialect 
 	return rc;
 }
 
+int32_t dbs__sqlmap_index_prefix(const dbs_sqltype *t, int32_t budget)
+{
+	int32_t rc = -2;
+	dbs_textbuf b = {0};
+	char type[BASE_MAX];
+	size_t n = 0;
+	if (budget < 4)
+		budget = 4;
+	if (dbs__sqlmap_target_type(&b, t, DBS_DIALECT_MYSQL) == DBS_ENOMEM)
+		goto done;
+	/* The base name, lower case: "varchar(255)" -> "varchar". */
+	for (const char *p = b.data ? b.data : "";
+	     *p && *p != '(' && *p != ' ' && n + 1 < sizeof type; p++)
+		type[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+	type[n] = '\0';
+	const char *open = b.data ? strchr(b.data, '(') : NULL;
+	long len = open ? atol(open + 1) : 0;
+	if (t->cls == DBS_SQL_GEOMETRY || strcmp(type, "json") == 0)
+		rc = -1;
+	else if (n >= 4 && strcmp(type + n - 4, "text") == 0)
+		rc = budget / 4;
+	else if (n >= 4 && strcmp(type + n - 4, "blob") == 0)
+		rc = budget;
+	else if ((strcmp(type, "varchar") == 0 || strcmp(type, "char") == 0) && len * 4 > budget)
+		rc = budget / 4;
+	else if ((strcmp(type, "varbinary") == 0 || strcmp(type, "binary") == 0) && len > budget)
+		rc = budget;
+	else
+		rc = 0;
+done:
+	dbs__textbuf_free(&b);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* Values into MySQL literals                                          */
 /* ------------------------------------------------------------------ */

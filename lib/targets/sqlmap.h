@@ -110,6 +110,17 @@ int dbs__sqlmap_target_type(dbs_textbuf *out, const dbs_sqltype *t, dbs_dialect 
 void dbs__sqlmap_key_widths(dbs_sqltype *types, uint32_t n);
 
 /*
+ * How a MySQL secondary index names column `t` (its type as
+ * dbs__sqlmap_target_type creates it), when the index's columns may use
+ * `budget` bytes of InnoDB's 3072-byte key between them: 0 when the
+ * whole column fits; a prefix length (characters for text, bytes for
+ * binary) for TEXT/BLOB columns and character or binary columns wider
+ * than the budget; -1 when MySQL cannot put it in a plain index (JSON,
+ * geometry). DBS_ENOMEM is returned as -2.
+ */
+int32_t dbs__sqlmap_index_prefix(const dbs_sqltype *t, int32_t budget);
+
+/*
  * Append `v`, a value of source column `t`, as a MySQL SQL literal for a
  * session with sql_mode NO_BACKSLASH_ESCAPES and time_zone '+00:00'
  * (strings in single quotes with quotes doubled, bytes as X'…', NULL as

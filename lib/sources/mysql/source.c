@@ -72,6 +72,11 @@ typedef struct schema_info {
 	char **col_types; /* COLUMN_TYPE */
 	char **charsets;  /* CHARACTER_SET_NAME, NULL for non-text */
 	uint8_t *is_pk, *not_null, *is_json;
+	/* Secondary indexes, one row per index column in index order (rows of
+	 * one index are adjacent): index name, column name, DBS_INDEX_*. */
+	uint32_t nidx;
+	char **idx_names, **idx_cols;
+	uint32_t *idx_flags;
 	uint32_t version; /* versions of dbs_table made for this table */
 	int stale;        /* DDL seen: re-read before the next use */
 } schema_info;
@@ -373,6 +378,103 @@ static void info_clear(schema_info *in)
 	in->col_names = in->col_types = NULL;
 	in->is_pk = in->not_null = in->is_json = NULL;
 	in->ncols = 0;
+	for (uint32_t i = 0; i < in->nidx; i++) {
+		free(in->idx_names[i]);
+		free(in->idx_cols[i]);
+	}
+	free(in->idx_names);
+	free(in->idx_cols);
+	free(in->idx_flags);
+	in->idx_names = in->idx_cols = NULL;
+	in->idx_flags = NULL;
+	in->nidx = 0;
+}
+
+/*
+ * The secondary indexes of a table, read with its columns. Kept: BTREE,
+ * HASH and FULLTEXT indexes over columns. A column prefix (SUB_PART) is
+ * dropped with a log line: the target indexes the whole column where it
+ * can, or its own prefix (see docs/type-mapping.md); a unique index then
+ * checks a longer value than the source did, which accepts every row the
+ * source accepted. SPATIAL and functional indexes are left out with a
+ * log line.
+ */
+static int info_load_indexes(my_source *s, schema_info *in, const char *edb, const char *etb,
+                             char *err, size_t errlen)
+{
+	int rc = DBS_ENOMEM;
+	MYSQL_RES *res = NULL;
+	MYSQL_ROW row;
+	char q[1600];
+	char skip[256] = "";
+	dbs__fmt(q, sizeof q,
+	         "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, INDEX_TYPE FROM "
+	         "information_schema.STATISTICS WHERE TABLE_SCHEMA='%s' AND TABLE_NAME='%s' "
+	         "AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+	         edb, etb);
+	if (mysql_query(s->sql, q) != 0 || !(res = mysql_store_result(s->sql))) {
+		rc = DBS_ESOURCE;
+		dbs__fmt(err, errlen, "reading the indexes of %s.%s: %s", in->db, in->name,
+		         mysql_error(s->sql));
+		goto fail;
+	}
+	size_t n = (size_t)mysql_num_rows(res);
+	if (n == 0) {
+		rc = 0;
+		goto fail;
+	}
+	in->idx_names = calloc(n, sizeof(char *));
+	in->idx_cols = calloc(n, sizeof(char *));
+	in->idx_flags = calloc(n, sizeof(uint32_t));
+	if (!in->idx_names || !in->idx_cols || !in->idx_flags)
+		goto fail;
+	while ((row = mysql_fetch_row(res)) && in->nidx < n) {
+		const char *name = row[0] ? row[0] : "";
+		const char *type = row[4] ? row[4] : "";
+		if (skip[0] && strcmp(skip, name) == 0)
+			continue;
+		const char *why = NULL;
+		if (!row[2])
+			why = "a functional index";
+		else if (strcmp(type, "BTREE") && strcmp(type, "HASH") && strcmp(type, "FULLTEXT"))
+			why = type[0] ? type : "unknown index type";
+		if (why) {
+			slog(s, DBS_LOG_INFO, "%s.%s: index %s not replicated (%s)", in->db,
+			     in->name, name, why);
+			/* Drop the rows of this index already taken. */
+			while (in->nidx && strcmp(in->idx_names[in->nidx - 1], name) == 0) {
+				in->nidx--;
+				free(in->idx_names[in->nidx]);
+				free(in->idx_cols[in->nidx]);
+			}
+			dbs__fmt(skip, sizeof skip, "%s", name);
+			continue;
+		}
+		if (row[3])
+			slog(s, DBS_LOG_INFO,
+			     "%s.%s: index %s uses a %s-character prefix of column %s; the target "
+			     "indexes the column without it (or with its own prefix where it needs "
+			     "one)",
+			     in->db, in->name, name, row[3], row[2]);
+		uint32_t i = in->nidx;
+		in->idx_names[i] = strdup(name);
+		in->idx_cols[i] = strdup(row[2]);
+		if (!in->idx_names[i] || !in->idx_cols[i]) {
+			free(in->idx_names[i]);
+			free(in->idx_cols[i]);
+			goto fail;
+		}
+		in->idx_flags[i] = (row[1] && strcmp(row[1], "0") == 0 ? DBS_INDEX_UNIQUE : 0) |
+		                   (strcmp(type, "FULLTEXT") == 0 ? DBS_INDEX_FULLTEXT : 0);
+		in->nidx++;
+	}
+	rc = 0;
+fail:
+	if (res)
+		mysql_free_result(res);
+	if (rc == DBS_ENOMEM)
+		dbs__fmt(err, errlen, "out of memory");
+	return rc;
 }
 
 static int info_load(my_source *s, schema_info *in, char *err, size_t errlen)
@@ -428,6 +530,9 @@ static int info_load(my_source *s, schema_info *in, char *err, size_t errlen)
 	}
 	mysql_free_result(res);
 	res = NULL;
+	if ((rc = info_load_indexes(s, in, edb, etb, err, errlen)) != 0)
+		goto fail;
+	rc = DBS_ENOMEM;
 	if (s->mariadb) {
 		/* MariaDB's JSON is LONGTEXT with a json_valid() check. */
 		dbs__fmt(q, sizeof q,
@@ -620,6 +725,42 @@ static void entry_clear(table_entry *e)
 	memset(e, 0, sizeof *e);
 }
 
+/* The indexes information_schema lists, on a table not shared yet. */
+static int table_add_indexes(my_source *s, dbs_table *t, const schema_info *in, char *err,
+                             size_t errlen)
+{
+	int rc = DBS_ENOMEM;
+	uint32_t *pos = calloc(t->ncolumns ? t->ncolumns : 1, sizeof *pos);
+	if (!pos)
+		goto fail;
+	for (uint32_t i = 0; i < in->nidx;) {
+		uint32_t j = i, n = 0, missing = 0;
+		for (; j < in->nidx && strcmp(in->idx_names[j], in->idx_names[i]) == 0; j++) {
+			uint32_t c = 0;
+			while (c < t->ncolumns && strcmp(t->columns[c].name, in->idx_cols[j]) != 0)
+				c++;
+			if (c == t->ncolumns || n == t->ncolumns)
+				missing = 1;
+			else
+				pos[n++] = c;
+		}
+		if (missing)
+			slog(s, DBS_LOG_INFO,
+			     "%s.%s: index %s not replicated (a column the binlog "
+			     "does not show)",
+			     t->schema, t->name, in->idx_names[i]);
+		else if (dbs_table_add_index(t, in->idx_names[i], in->idx_flags[i], pos, n) != 0)
+			goto fail;
+		i = j;
+	}
+	rc = 0;
+fail:
+	if (rc == DBS_ENOMEM)
+		dbs__fmt(err, errlen, "out of memory");
+	free(pos);
+	return rc;
+}
+
 static int build_table(my_source *s, table_entry *e, char *err, size_t errlen)
 {
 	int rc;
@@ -713,6 +854,10 @@ static int build_table(my_source *s, table_entry *e, char *err, size_t errlen)
 		goto fail;
 	}
 	t->source_id = (uint32_t)tm->table_id;
+	if (use_info && (rc = table_add_indexes(s, t, in, err, errlen)) != 0) {
+		dbs_table_unref(t);
+		goto fail;
+	}
 	t->version = ++in->version;
 	e->table = t;
 	rc = 0;

@@ -52,6 +52,8 @@
 #include "sources/postgresql/pgoutput.h"
 
 #define POLL_MS 100
+/* Room for one identifier (PostgreSQL truncates them to 63 bytes). */
+#define NAMEDATALEN_MAX 128
 #define STATUS_INTERVAL_NS INT64_C(1000000000)
 
 /* Output settings of the walsender session, so values arrive in one
@@ -244,6 +246,106 @@ static int same_table(const dbs_table *t, const char *schema, const char *name,
 }
 
 /*
+ * Secondary indexes of relation `relid` into `table` (not shared yet), in
+ * the same catalog round as its columns: once per relation definition.
+ * Only indexes a target can rebuild from column names are kept: plain key
+ * columns of a valid btree or hash index (a hash index becomes a btree
+ * one at the target, which answers the same equality lookups). Expression
+ * and partial indexes, other access methods, exclusion constraints and
+ * INCLUDE columns are left out with a log line naming them.
+ */
+static int rel_indexes(pg_source *s, dbs_table *table, const char *relid, char *err, size_t errlen)
+{
+	int rc = DBS_ESOURCE;
+	uint32_t *pos = NULL;
+	const char *params[1] = {relid};
+	PGresult *res = PQexecParams(
+	    s->sql,
+	    "SELECT c.relname, i.indisunique,"
+	    " i.indexprs IS NOT NULL OR 0 = ANY (i.indkey::int2[]),"
+	    " i.indpred IS NOT NULL, am.amname IN ('btree', 'hash'),"
+	    " i.indisvalid AND NOT i.indisexclusion, i.indnatts > i.indnkeyatts,"
+	    " ARRAY(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(n, o)"
+	    "  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n"
+	    "  WHERE k.o <= i.indnkeyatts ORDER BY k.o)"
+	    " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+	    " JOIN pg_am am ON am.oid = c.relam"
+	    " WHERE i.indrelid = $1::oid AND NOT i.indisprimary ORDER BY c.relname",
+	    1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pq_err(err, errlen, "reading the indexes of a relation", s->sql);
+		goto fail;
+	}
+	rc = DBS_ENOMEM;
+	if (!(pos = calloc(table->ncolumns ? table->ncolumns : 1, sizeof *pos)))
+		goto fail;
+	for (int r = 0; r < PQntuples(res); r++) {
+		const char *name = PQgetvalue(res, r, 0);
+		const char *why = NULL;
+		if (PQgetvalue(res, r, 2)[0] == 't')
+			why = "an expression index";
+		else if (PQgetvalue(res, r, 3)[0] == 't')
+			why = "a partial index";
+		else if (PQgetvalue(res, r, 4)[0] != 't')
+			why = "neither btree nor hash";
+		else if (PQgetvalue(res, r, 5)[0] != 't')
+			why = "invalid or an exclusion constraint";
+		/* The key columns as a text[] literal of plain names: {a,"b c"}. */
+		const char *p = PQgetvalue(res, r, 7);
+		uint32_t n = 0;
+		char col[NAMEDATALEN_MAX];
+		if (*p == '{')
+			p++;
+		while (!why && *p && *p != '}') {
+			size_t len = 0;
+			int quoted = *p == '"';
+			if (quoted)
+				p++;
+			while (*p && (quoted ? *p != '"' : (*p != ',' && *p != '}'))) {
+				if (quoted && *p == '\\' && p[1])
+					p++;
+				if (len + 1 < sizeof col)
+					col[len++] = *p;
+				p++;
+			}
+			col[len] = '\0';
+			if (quoted && *p == '"')
+				p++;
+			if (*p == ',')
+				p++;
+			uint32_t c = 0;
+			while (c < table->ncolumns && strcmp(table->columns[c].name, col) != 0)
+				c++;
+			if (c == table->ncolumns || n == table->ncolumns)
+				why = "on a column the publication does not send";
+			else
+				pos[n++] = c;
+		}
+		if (!why && n == 0)
+			why = "without key columns";
+		if (why) {
+			slog(s, DBS_LOG_INFO, "%s.%s: index %s not replicated (%s)", table->schema,
+			     table->name, name, why);
+			continue;
+		}
+		if (PQgetvalue(res, r, 6)[0] == 't')
+			slog(s, DBS_LOG_INFO,
+			     "%s.%s: index %s replicated without its INCLUDE columns",
+			     table->schema, table->name, name);
+		uint32_t flags = PQgetvalue(res, r, 1)[0] == 't' ? DBS_INDEX_UNIQUE : 0;
+		if (dbs_table_add_index(table, name, flags, pos, n) != 0)
+			goto fail;
+	}
+	rc = 0;
+fail:
+	if (rc == DBS_ENOMEM)
+		dbs__fmt(err, errlen, "out of memory");
+	free(pos);
+	PQclear(res);
+	return rc;
+}
+
+/*
  * Build the dbs_table of a Relation message. Names and type OIDs come from
  * the message (the tuples follow its column list); the type's spelling,
  * NOT NULL and primary key membership from the catalog.
@@ -343,6 +445,8 @@ static int rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errl
 		goto fail;
 	}
 	table->source_id = m->u.relation.relid;
+	if (ops && (rc = rel_indexes(s, table, relid, err, errlen)) != 0)
+		goto fail;
 	rc = DBS_ENOMEM;
 	if (e) {
 		table->version = e->table->version + 1;
