@@ -787,9 +787,9 @@ int dbs__mysql_decimal_to_text(const uint8_t *p, size_t avail, unsigned precisio
 	for (unsigned g = 0; g < ng; g++) {
 		char tmp[10];
 		unsigned v = groups[g];
-		if (v >= 1000000000u)
+		if (v >= 1000000000u || widths[g] > sizeof tmp)
 			return -1;
-		for (unsigned k = widths[g]; k-- > 0;) {
+		for (int k = (int)widths[g] - 1; k >= 0; k--) {
 			tmp[k] = (char)('0' + v % 10);
 			v /= 10;
 		}
@@ -812,7 +812,9 @@ int dbs__mysql_decimal_to_text(const uint8_t *p, size_t avail, unsigned precisio
 			unsigned v = (unsigned)be(buf + q, nbytes);
 			q += nbytes;
 			char tmp[10];
-			for (unsigned k = w; k-- > 0;) {
+			if (w > sizeof tmp)
+				return -1;
+			for (int k = (int)w - 1; k >= 0; k--) {
 				tmp[k] = (char)('0' + v % 10);
 				v /= 10;
 			}
