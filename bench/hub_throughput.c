@@ -145,7 +145,7 @@ static int run_hub(const char *label, const dbs_hub_ops *ops, const char *url, c
 {
 	bench_host bh = {{DBS_HOST_VERSION, bh.id, never_stopping, log_stderr, NULL}, ""};
 	snprintf(bh.id, sizeof bh.id, "bench%ld_%s", (long)getpid(), label);
-	dbs_hub_config cfg = {label, url, 0};
+	dbs_hub_config cfg = {.type = label, .url = url};
 	run r = {ops, NULL, t, events, 0, ""};
 	char err[DBS_ERRMSG_MAX] = "";
 	if (ops->open(&r.hub, &cfg, &bh.host, err, sizeof err) != 0) {

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "run_part.h"
 
 /* Config files are small; this bounds a mistaken path to a huge file. */
 #define FILE_MAX (16u * 1024u * 1024u)
@@ -160,6 +161,12 @@ static int node_failed(dbs_status status)
 
 int cli_run(const cli_options *opt, const char *file)
 {
+	cli_run_part whole = {0};
+	return cli_run_with(opt, file, &whole);
+}
+
+int cli_run_with(const cli_options *opt, const char *file, const cli_run_part *part)
+{
 	dbs_stream_options sopts = DBS_STREAM_OPTIONS_INIT;
 	dbs_stream *stream = NULL;
 	dbs_stat stat = DBS_STAT_INIT;
@@ -183,6 +190,15 @@ int cli_run(const cli_options *opt, const char *file)
 
 	sopts.log = log_line;
 	sopts.log_level = opt->log_level;
+	sopts.stream_id = part->stream_id;
+	sopts.part = part->part;
+	sopts.partition = part->partition;
+	if (part->nats_url != NULL) {
+		sopts.default_hub = "nats";
+		sopts.default_hub_url = part->nats_url;
+		sopts.default_hub_credentials = part->nats_creds;
+		sopts.default_hub_tls_ca = part->nats_ca;
+	}
 	if (dbs_stream_create(&stream, text, len, &sopts) != 0) {
 		fprintf(stderr, "dbs-cli: %s: %s\n", file, dbs_error_last());
 		goto out;

@@ -10,6 +10,8 @@
 #include <civetweb.h>
 
 #include "cli.h"
+#include "verify.h"
+#include "run_part.h"
 
 #define DEFAULT_SERVER "http://127.0.0.1:8020"
 
@@ -31,6 +33,8 @@ static void usage(FILE *out)
 	        "  run CONFIG_FILE        run the stream in this process until it ends or\n"
 	        "                         Ctrl-C; exit 1 if a node FAILED or INIT FAILED\n"
 	        "  validate CONFIG_FILE   check a configuration\n"
+	        "  verify CONFIG_FILE [--chunk N] [--max-diffs N] [--table T] [--json]\n"
+	        "                         compare source and target tables by key; exit 1 on differences\n"
 	        "\n"
 	        "Options:\n"
 	        "  --server URL           dbs-server address (default $DBS_SERVER or " DEFAULT_SERVER ")\n"
@@ -38,6 +42,15 @@ static void usage(FILE *out)
 	        "  --timeout S            seconds to wait for an answer (default 120, 0 = forever)\n"
 	        "  --stat-interval S      seconds between stat lines of run (default 2)\n"
 	        "  --log-level LEVEL      library log level for run: error, warn, info, debug\n"
+	        "  --part all|source|target\n"
+	        "                         run: only the source side (reader and hub\n"
+	        "                         publisher) or the target side (hub fetcher and\n"
+	        "                         writer); both give the same --id\n"
+	        "  --id KSUID             run: the stream id (required with --part)\n"
+	        "  --partition N          run --part target: the writer of partition N of a\n"
+	        "                         stream with hub.partitions > 1\n"
+	        "  --nats URL             run: NATS hub for a config without a hub section\n"
+	        "  --nats-creds FILE      ... its credentials file; --nats-ca FILE its TLS CA\n"
 	        "  --help, --version\n");
 }
 
@@ -77,11 +90,20 @@ int main(int argc, char **argv)
 		{"stat-interval", required_argument, NULL, 'i'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"server-file", required_argument, NULL, 'f'},
+		{"part", required_argument, NULL, 'P'},
+		{"id", required_argument, NULL, 'I'},
+		{"partition", required_argument, NULL, 'N'},
+		{"nats", required_argument, NULL, 'n'},
+		{"nats-creds", required_argument, NULL, 'c'},
+		{"nats-ca", required_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	cli_options opt = {0};
+	cli_run_part run = {0};
+	int run_flags = 0;
+	char *end = NULL;
 	const char *cmd;
 	const char *arg;
 	double seconds;
@@ -89,6 +111,8 @@ int main(int argc, char **argv)
 	int code = CLI_USAGE;
 	int o;
 
+	if (argc > 1 && strcmp(argv[1], "verify") == 0)
+		return cli_verify_main(argc - 1, argv + 1);
 	opt.server = getenv("DBS_SERVER") ? getenv("DBS_SERVER") : DEFAULT_SERVER;
 	opt.timeout_ms = 120000;
 	opt.stat_interval = 2.0;
@@ -124,6 +148,45 @@ int main(int argc, char **argv)
 		case 'f':
 			opt.server_file = optarg;
 			break;
+		case 'P':
+			run_flags = 1;
+			if (strcmp(optarg, "all") == 0) {
+				run.part = DBS_PART_ALL;
+			} else if (strcmp(optarg, "source") == 0) {
+				run.part = DBS_PART_SOURCE;
+			} else if (strcmp(optarg, "target") == 0) {
+				run.part = DBS_PART_TARGET;
+			} else {
+				fprintf(stderr, "dbs-cli: --part wants all, source or target\n");
+				goto out;
+			}
+			break;
+		case 'I':
+			run_flags = 1;
+			run.stream_id = optarg;
+			break;
+		case 'N': {
+			unsigned long n = strtoul(optarg, &end, 10);
+			run_flags = 1;
+			if (end == optarg || *end != '\0' || n > 63) {
+				fprintf(stderr, "dbs-cli: --partition wants 0..63\n");
+				goto out;
+			}
+			run.partition = (unsigned)n;
+			break;
+		}
+		case 'n':
+			run_flags = 1;
+			run.nats_url = optarg;
+			break;
+		case 'c':
+			run_flags = 1;
+			run.nats_creds = optarg;
+			break;
+		case 'a':
+			run_flags = 1;
+			run.nats_ca = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			code = CLI_OK;
@@ -146,6 +209,15 @@ int main(int argc, char **argv)
 	arg = nargs > 0 ? argv[optind + 1] : NULL;
 	if (nargs > 1) {
 		fprintf(stderr, "dbs-cli: %s: too many arguments\n", cmd);
+		goto out;
+	}
+	if (run_flags && strcmp(cmd, "run") != 0) {
+		fprintf(stderr, "dbs-cli: --part, --id, --partition and --nats* go with run\n");
+		goto out;
+	}
+	if (run.part != DBS_PART_ALL && run.stream_id == NULL) {
+		fprintf(stderr, "dbs-cli: --part %s needs --id, the same on every part\n",
+		        run.part == DBS_PART_SOURCE ? "source" : "target");
 		goto out;
 	}
 	if (opt.server_file != NULL && strcmp(cmd, "create") != 0) {
@@ -171,7 +243,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "dbs-cli: %s wants CONFIG_FILE\n", cmd);
 			goto out_lib;
 		}
-		code = strcmp(cmd, "run") == 0 ? cli_run(&opt, arg) : cli_validate(arg);
+		code = strcmp(cmd, "run") == 0 ? cli_run_with(&opt, arg, &run) : cli_validate(arg);
 	} else {
 		fprintf(stderr, "dbs-cli: unknown command '%s'\n", cmd);
 		usage(stderr);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 
@@ -32,6 +33,16 @@ static void usage(FILE *out)
 	        "                        (default: the current directory)\n"
 	        "  --log-level LEVEL     error, warn, info or debug (default info)\n"
 	        "  --threads N           HTTP worker threads (default 8)\n"
+	        "  --nats URL            NATS server(s): the default hub of streams whose\n"
+	        "                        configuration names none, and how the roles below\n"
+	        "                        coordinate\n"
+	        "  --nats-creds FILE     NATS credentials file; --nats-ca FILE: TLS CA\n"
+	        "  --role ROLE           all (default: streams run here), api (hands streams\n"
+	        "                        to the nodes and shows them as one), source or\n"
+	        "                        target (run that part of every stream); not all\n"
+	        "                        needs --nats\n"
+	        "  --node NAME           this node's name in reports (default host:pid)\n"
+	        "  --partition N         --role target: the partition this writer applies\n"
 	        "  --help                show this help\n"
 	        "  --version             show the version\n"
 	        "\n"
@@ -65,6 +76,12 @@ int main(int argc, char **argv)
 		{"config-dir", required_argument, NULL, 'c'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"threads", required_argument, NULL, 't'},
+		{"nats", required_argument, NULL, 'n'},
+		{"nats-creds", required_argument, NULL, 'C'},
+		{"nats-ca", required_argument, NULL, 'A'},
+		{"role", required_argument, NULL, 'r'},
+		{"node", required_argument, NULL, 'N'},
+		{"partition", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -80,7 +97,13 @@ int main(int argc, char **argv)
 	int code = 1;
 	int opt;
 
+	srv_cluster_options copts;
+	char node[64];
+	char err[1024];
+
 	memset(&app, 0, sizeof app);
+	memset(&copts, 0, sizeof copts);
+	copts.role = SRV_ROLE_ALL;
 	app.config_dir = ".";
 	app.body_limit = DEFAULT_BODY_LIMIT;
 
@@ -111,6 +134,45 @@ int main(int argc, char **argv)
 				goto out;
 			}
 			threads = optarg;
+			break;
+		}
+		case 'n':
+			app.nats_url = optarg;
+			break;
+		case 'C':
+			app.nats_creds = optarg;
+			break;
+		case 'A':
+			app.nats_ca = optarg;
+			break;
+		case 'r':
+			if (strcmp(optarg, "all") == 0) {
+				copts.role = SRV_ROLE_ALL;
+			} else if (strcmp(optarg, "api") == 0) {
+				copts.role = SRV_ROLE_API;
+			} else if (strcmp(optarg, "source") == 0) {
+				copts.role = SRV_ROLE_SOURCE;
+			} else if (strcmp(optarg, "target") == 0) {
+				copts.role = SRV_ROLE_TARGET;
+			} else {
+				fprintf(stderr, "dbs-server: --role wants all, api, source or target\n");
+				code = 2;
+				goto out;
+			}
+			break;
+		case 'N':
+			copts.node = optarg;
+			break;
+		case 'p': {
+			char *end = NULL;
+			long n = strtol(optarg, &end, 10);
+
+			if (end == optarg || *end != '\0' || n < 0 || n > 63) {
+				fprintf(stderr, "dbs-server: --partition wants a number from 0 to 63\n");
+				code = 2;
+				goto out;
+			}
+			copts.partition = (unsigned)n;
 			break;
 		}
 		case 'h':
@@ -145,6 +207,24 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (copts.role != SRV_ROLE_ALL && app.nats_url == NULL) {
+		fprintf(stderr, "dbs-server: --role %s needs --nats URL\n",
+		        copts.role == SRV_ROLE_API ? "api" : copts.role == SRV_ROLE_SOURCE ? "source" : "target");
+		code = 2;
+		goto out;
+	}
+	if (copts.node == NULL) {
+		char host[48] = "node";
+
+		gethostname(host, sizeof host - 1);
+		host[sizeof host - 1] = '\0';
+		/* Node names end subjects: keep them to one token. */
+		for (char *c = host; *c; c++)
+			if (*c == '.' || *c == '*' || *c == '>' || *c == ' ')
+				*c = '_';
+		snprintf(node, sizeof node, "%s_%ld", host, (long)getpid());
+		copts.node = node;
+	}
 	if (srv_streams_init(&app.streams) != 0) {
 		fprintf(stderr, "dbs-server: cannot initialise a mutex\n");
 		goto out;
@@ -178,6 +258,21 @@ int main(int argc, char **argv)
 		srv_log(DBS_LOG_ERROR, "cannot listen on %s", listen);
 		goto out_lib;
 	}
+	app.role = copts.role;
+	if (copts.role != SRV_ROLE_ALL) {
+		copts.url = app.nats_url;
+		copts.creds = app.nats_creds;
+		copts.ca = app.nats_ca;
+		copts.streams = &app.streams;
+		if (srv_cluster_start(&app.cluster, &copts, err, sizeof err) != 0) {
+			srv_log(DBS_LOG_ERROR, "%s", err);
+			mg_stop(ctx);
+			goto out_lib;
+		}
+		srv_log(DBS_LOG_INFO, "role %s, node %s, NATS %s",
+		        copts.role == SRV_ROLE_API ? "api" : copts.role == SRV_ROLE_SOURCE ? "source" : "target",
+		        copts.node, app.nats_url);
+	}
 	mg_set_request_handler(ctx, "/", srv_routes_handle, &app);
 	srv_log(DBS_LOG_INFO, "dbs-server %s, config dir %s", dbs_version(), app.config_dir);
 	log_ports(ctx, listen);
@@ -193,6 +288,9 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	/* Finish in-flight requests first, so no handler holds a stream. */
 	mg_stop(ctx);
+	/* No new streams from the control stream while these stop. */
+	srv_cluster_stop(app.cluster);
+	app.cluster = NULL;
 	code = 0;
 out_lib:
 	mg_exit_library();

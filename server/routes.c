@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cJSON.h>
 #include <civetweb.h>
 
 #include "log.h"
@@ -241,6 +242,118 @@ fail:
 
 /* ---- handlers ---- */
 
+/* A stream's stat: its own, or on the API node the nodes' combined one. */
+static int entry_stat(srv_app *app, srv_entry *entry, dbs_stat *stat)
+{
+	if (entry->stream != NULL)
+		return dbs_stream_stat(entry->stream, stat);
+	if (app->cluster == NULL)
+		return DBS_ESTATE;
+	srv_cluster_stat(app->cluster, entry->id, stat);
+	return 0;
+}
+
+/* The configuration with passwords masked, for the API node that runs no
+ * stream: "user:secret@" in URIs and DSNs, and password=… in key=value
+ * strings, become "********". A new string (free()) or NULL. */
+static char *mask_secret(const char *text)
+{
+	size_t len = strlen(text);
+	char *out = malloc(len + 16);
+	const char *at = strchr(text, '@');
+	const char *scheme = strstr(text, "://");
+	const char *from = scheme && scheme < at ? scheme + 3 : text;
+	const char *colon = at ? memchr(from, ':', (size_t)(at - from)) : NULL;
+	const char *pw = strstr(text, "password=");
+
+	if (out == NULL)
+		return NULL;
+	if (colon != NULL) {
+		snprintf(out, len + 16, "%.*s********%s", (int)(colon + 1 - text), text, at);
+	} else if (pw != NULL) {
+		const char *end = strchr(pw, ' ');
+		snprintf(out, len + 16, "%.*s********%s", (int)(pw + 9 - text), text, end ? end : "");
+	} else {
+		memcpy(out, text, len + 1);
+	}
+	return out;
+}
+
+static void mask_tree(cJSON *node)
+{
+	for (cJSON *c = node ? node->child : NULL; c != NULL; c = c->next) {
+		if (cJSON_IsString(c) && c->string != NULL &&
+		    (strcmp(c->string, "connection") == 0 || strcmp(c->string, "url") == 0)) {
+			char *masked = mask_secret(c->valuestring);
+			if (masked != NULL) {
+				cJSON_SetValuestring(c, masked);
+				free(masked);
+			}
+		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
+			mask_tree(c);
+		}
+	}
+}
+
+static char *masked_config(const char *id, const char *text, size_t len)
+{
+	cJSON *j = cJSON_ParseWithLength(text, len);
+	cJSON *shown = cJSON_CreateObject();
+	char *out = NULL;
+
+	if (j == NULL || shown == NULL || cJSON_AddStringToObject(shown, "id", id) == NULL)
+		goto out;
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "id");
+	mask_tree(j);
+	/* id first, as the streams running here show it. */
+	while (j->child != NULL) {
+		cJSON *item = cJSON_DetachItemViaPointer(j, j->child);
+		cJSON_AddItemToObject(shown, item->string, item);
+	}
+	out = cJSON_PrintUnformatted(shown);
+out:
+	cJSON_Delete(j);
+	cJSON_Delete(shown);
+	return out;
+}
+
+/* POST on the API node: validate, then hand the stream to the nodes. */
+static int stream_create_remote(struct mg_connection *conn, srv_app *app, const char *text,
+                                size_t len)
+{
+	srv_entry *entry = NULL;
+	char *config = NULL;
+	char err[1024];
+	int status;
+
+	if (dbs_config_validate(text, len) != 0) {
+		snprintf(err, sizeof err, "%s", dbs_error_last());
+		status = reply_error(conn, 400, "%s", err);
+		goto out;
+	}
+	entry = srv_entry_new();
+	if (entry == NULL || (config = masked_config(entry->id, text, len)) == NULL) {
+		status = reply_error(conn, 500, "out of memory");
+		goto out;
+	}
+	if (srv_cluster_create(app->cluster, entry->id, text, len, err, sizeof err) != 0) {
+		status = reply_error(conn, 503, "%s", err);
+		goto out;
+	}
+	if (srv_streams_add(&app->streams, entry) != 0) {
+		status = reply_error(conn, 503, "the server is shutting down");
+		goto out;
+	}
+	srv_log(DBS_LOG_INFO, "stream %s handed to the nodes", entry->id);
+	srv_streams_release(&app->streams, entry);
+	entry = NULL;
+	status = reply_json(conn, 200, render_created(config));
+out:
+	srv_entry_discard(entry);
+	free(config);
+	return status;
+}
+
 static int stream_create(struct mg_connection *conn, srv_app *app)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -290,10 +403,24 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		goto out;
 	}
 
+	if (app->role == SRV_ROLE_API) {
+		status = stream_create_remote(conn, app, text, len);
+		goto out;
+	}
+	if (app->role != SRV_ROLE_ALL) {
+		status = reply_error(conn, 400, "this node takes its streams from the API node");
+		goto out;
+	}
 	entry = srv_entry_new();
 	if (entry == NULL) {
 		status = reply_error(conn, 500, "could not allocate a stream");
 		goto out;
+	}
+	if (app->nats_url != NULL) {
+		opts.default_hub = "nats";
+		opts.default_hub_url = app->nats_url;
+		opts.default_hub_credentials = app->nats_creds;
+		opts.default_hub_tls_ca = app->nats_ca;
 	}
 	opts.log = srv_log_stream;
 	opts.log_user_data = entry->id;
@@ -351,6 +478,16 @@ static int stream_config(struct mg_connection *conn, srv_app *app, const char *i
 		status = no_stream(conn, id);
 		goto out;
 	}
+	if (entry->stream == NULL) {
+		char *remote = app->cluster ? srv_cluster_config(app->cluster, entry->id) : NULL;
+		if (remote == NULL) {
+			status = reply_error(conn, 503, "the source node has not reported yet");
+			goto out;
+		}
+		status = reply(conn, 200, JSON_TYPE, remote, strlen(remote), NULL);
+		free(remote);
+		goto out;
+	}
 	if (dbs_stream_config_json(&config, entry->stream) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
 		status = reply_error(conn, 500, "%s", err);
@@ -374,7 +511,7 @@ static int stream_stat(struct mg_connection *conn, srv_app *app, const char *id)
 		status = no_stream(conn, id);
 		goto out;
 	}
-	if (dbs_stream_stat(entry->stream, &stat) != 0) {
+	if (entry_stat(app, entry, &stat) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
 		status = reply_error(conn, 500, "%s", err);
 		goto out;
@@ -389,6 +526,37 @@ static bool both_ended(const dbs_stat *stat)
 {
 	return dbs_status_is_terminal(stat->source.status) &&
 	       dbs_status_is_terminal(stat->target.status);
+}
+
+/* How long DELETE on the API node waits for the nodes to report the end. */
+#define REMOTE_STOP_WAIT_MS 60000
+
+/* DELETE on the API node: tell every node, then wait until the source
+ * stopped and the writers drained (their reports say so). */
+static int stop_remote(struct mg_connection *conn, srv_app *app, srv_entry *entry)
+{
+	dbs_stat stat = DBS_STAT_INIT;
+	char err[1024];
+
+	if (srv_cluster_delete(app->cluster, entry->id, err, sizeof err) != 0)
+		return reply_error(conn, 503, "%s", err);
+	for (int waited = 0; waited < REMOTE_STOP_WAIT_MS; waited += 100) {
+		if (srv_cluster_stat(app->cluster, entry->id, &stat) == 0 && both_ended(&stat))
+			break;
+		struct timespec ts = {0, 100 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	srv_cluster_stat(app->cluster, entry->id, &stat);
+	/* Nodes that never reported have nothing left to stop. */
+	if (!dbs_status_is_terminal(stat.source.status) && stat.source.counter == 0 &&
+	    stat.source.started_ns == 0)
+		stat.source.status = DBS_STATUS_STOPPED;
+	if (!dbs_status_is_terminal(stat.target.status) && stat.target.counter == 0 &&
+	    stat.target.started_ns == 0)
+		stat.target.status = DBS_STATUS_STOPPED;
+	srv_log(DBS_LOG_INFO, "stream %s stopped on the nodes: source %s, target %s", entry->id,
+	        dbs_status_name(stat.source.status), dbs_status_name(stat.target.status));
+	return reply_json(conn, 200, render_stopped(&stat));
 }
 
 /*
@@ -410,7 +578,7 @@ static int stream_stop(struct mg_connection *conn, srv_app *app, const char *id)
 			status = reply_error(conn, 400, "no active stream to stop");
 		goto out;
 	}
-	if (dbs_stream_stat(entry->stream, &stat) != 0) {
+	if (entry_stat(app, entry, &stat) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
 		status = reply_error(conn, 500, "%s", err);
 		goto out;
@@ -422,8 +590,12 @@ static int stream_stop(struct mg_connection *conn, srv_app *app, const char *id)
 	if (id != NULL)
 		srv_streams_mark_stopped(&app->streams, entry);
 	srv_log(DBS_LOG_INFO, "stopping stream %s", entry->id);
+	if (entry->stream == NULL) {
+		status = stop_remote(conn, app, entry);
+		goto out;
+	}
 	/* Blocks while the stream drains; the list lock is not held here. */
-	if (dbs_stream_stop(entry->stream) != 0 || dbs_stream_stat(entry->stream, &stat) != 0) {
+	if (dbs_stream_stop(entry->stream) != 0 || entry_stat(app, entry, &stat) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
 		status = reply_error(conn, 500, "%s", err);
 		goto out;
@@ -463,7 +635,7 @@ static int stream_metrics(struct mg_connection *conn, srv_app *app, const char *
 		status = no_stream(conn, id);
 		goto out;
 	}
-	if (entry != NULL && dbs_stream_stat(entry->stream, &stat) == 0)
+	if (entry != NULL && entry_stat(app, entry, &stat) == 0)
 		n = 1;
 	status = reply_metrics(conn, nodes, &stat, n);
 out:
@@ -493,7 +665,7 @@ static int all_metrics(struct mg_connection *conn, srv_app *app)
 		dbs_stat init = DBS_STAT_INIT;
 
 		stats[used] = init;
-		if (dbs_stream_stat(entries[i]->stream, &stats[used]) == 0)
+		if (entry_stat(app, entries[i], &stats[used]) == 0)
 			used++;
 	}
 	status = reply_metrics(conn, RENDER_SOURCE | RENDER_TARGET, stats, used);

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "cluster.h"
 #include "streams.h"
 
 struct mg_connection;
@@ -14,6 +15,11 @@ typedef struct srv_app {
 	srv_streams streams;
 	const char *config_dir; /* where POST ?file=NAME reads from */
 	size_t body_limit;      /* largest accepted request body or config file */
+	srv_role role;          /* all (streams run here), api, source or target */
+	srv_cluster *cluster;   /* NULL with role all */
+	/* The default hub for streams whose configuration names none
+	 * (--nats); NULL keeps the memory hub. */
+	const char *nats_url, *nats_creds, *nats_ca;
 } srv_app;
 
 /* CivetWeb request handler; cbdata is the srv_app. Runs on CivetWeb worker

@@ -170,7 +170,7 @@ void srv_streams_shutdown(srv_streams *list)
 	 * torn down. */
 	for (srv_entry *e = all; e != NULL; e = e->next) {
 		srv_log(DBS_LOG_INFO, "stopping stream %s", e->id);
-		if (dbs_stream_stop(e->stream) != 0)
+		if (e->stream != NULL && dbs_stream_stop(e->stream) != 0)
 			srv_log(DBS_LOG_WARN, "stream %s: stop: %s", e->id, dbs_error_last());
 	}
 	while (all != NULL) {

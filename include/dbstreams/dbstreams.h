@@ -98,7 +98,16 @@ typedef enum dbs_log_level {
  */
 typedef void (*dbs_log_fn)(dbs_log_level level, const char *message, void *user_data);
 
-#define DBS_STREAM_OPTIONS_VERSION 1
+/* 2 appended the hub and part fields below `registry`; version 1 callers
+ * (the struct ending at `registry`) stay accepted. */
+#define DBS_STREAM_OPTIONS_VERSION 2
+
+/** Which part of a stream this process runs (dbs_stream_options.part). */
+typedef enum dbs_stream_part {
+	DBS_PART_ALL = 0,    /* source, hub and target in this process */
+	DBS_PART_SOURCE = 1, /* source and hub publisher; stat shows target READY */
+	DBS_PART_TARGET = 2  /* hub fetcher and target; stat shows source READY */
+} dbs_stream_part;
 
 /** Options of dbs_stream_create. Initialise with DBS_STREAM_OPTIONS_INIT. */
 typedef struct dbs_stream_options {
@@ -114,9 +123,29 @@ typedef struct dbs_stream_options {
 	/* Plugins to choose from (borrowed; must outlive the stream); NULL
 	 * means the built-in ones. See dbstreams/plugin.h. */
 	const struct dbs_registry *registry;
+	/* ---- version 2 ---- */
+	/* The default hub's settings (used only when the configuration names
+	 * no hub and default_hub is "nats"): server URL(s), user:password@
+	 * allowed; credentials file; TLS CA, client certificate and key. */
+	const char *default_hub_url;
+	const char *default_hub_credentials;
+	const char *default_hub_tls_ca;
+	const char *default_hub_tls_cert;
+	const char *default_hub_tls_key;
+	/* DBS_PART_SOURCE / DBS_PART_TARGET run one side of a stream whose
+	 * other side runs elsewhere on the same hub: both give the same
+	 * stream_id (required then), and the hub must support it (nats). */
+	dbs_stream_part part;
+	/* With DBS_PART_TARGET: the hub partition this writer applies,
+	 * 0 .. hub.partitions-1. Each writer keeps its own checkpoint. */
+	uint32_t partition;
 } dbs_stream_options;
 
-#define DBS_STREAM_OPTIONS_INIT {DBS_STREAM_OPTIONS_VERSION, NULL, NULL, DBS_LOG_INFO, NULL, NULL, NULL}
+/* The fields after `registry` came with version 2: the macro lists them
+ * so that callers compiled against it get their defaults. */
+#define DBS_STREAM_OPTIONS_INIT                                                         \
+	{DBS_STREAM_OPTIONS_VERSION, NULL, NULL, DBS_LOG_INFO, NULL, NULL, NULL, NULL, NULL, \
+	 NULL, NULL, NULL, DBS_PART_ALL, 0}
 
 typedef struct dbs_stream dbs_stream;
 

@@ -257,11 +257,29 @@ typedef struct dbs_target_config {
 	uint32_t reporting_interval;
 } dbs_target_config;
 
+/** Which side of a stream a hub instance serves (dbs_hub_config.part). */
+typedef enum dbs_hub_part {
+	DBS_HUB_PART_ALL = 0,    /* publisher and fetcher in one process */
+	DBS_HUB_PART_SOURCE = 1, /* publisher only: publish, close_publish, acked */
+	DBS_HUB_PART_TARGET = 2  /* fetcher only: fetch, ack */
+} dbs_hub_part;
+
 /** The hub section (or the server's default hub). */
 typedef struct dbs_hub_config {
 	const char *type;  /* "memory" (default), "nats" */
-	const char *url;   /* NULL for memory */
+	const char *url;   /* NULL for memory; NATS URL(s), user:password@ allowed */
 	uint32_t capacity; /* batches in flight before the publisher waits */
+	/* Appended with DBS_HUB_OPS_VERSION 2 (a version 1 hub never reads
+	 * them, and the core never asks it for anything but DBS_HUB_PART_ALL
+	 * with one partition). NULL / 0 when absent. */
+	const char *credentials; /* NATS credentials file (JWT + NKey seed) */
+	const char *tls_ca;      /* CA file to verify the server (implies TLS) */
+	const char *tls_cert;    /* client certificate and key for mutual TLS */
+	const char *tls_key;
+	uint32_t partitions;     /* writers sharing the stream: 1 (default) .. 64 */
+	/* Set by the core, not by the configuration. */
+	unsigned part;           /* dbs_hub_part */
+	uint32_t partition;      /* with DBS_HUB_PART_TARGET: 0 .. partitions-1 */
 } dbs_hub_config;
 
 /**
@@ -340,7 +358,9 @@ typedef struct dbs_hub {
 	const struct dbs_hub_ops *ops;
 } dbs_hub;
 
-#define DBS_HUB_OPS_VERSION 1
+/* 2 appended `acked` and the dbs_hub_config fields after `capacity`;
+ * version 1 plugins stay accepted (the core reads no slot past `close`). */
+#define DBS_HUB_OPS_VERSION 2
 
 typedef struct dbs_hub_ops {
 	unsigned version;
@@ -364,6 +384,14 @@ typedef struct dbs_hub_ops {
 	int (*ack)(dbs_hub *hub, dbs_batch *batch, char *err, size_t errlen);
 	/* Required; after both sides are done. */
 	void (*close)(dbs_hub *hub);
+	/* ---- version 2: optional (NULL); a hub without it runs only part ALL ---- */
+	/* Publisher side, any thread but the source's. The newest position
+	 * up to which every batch published by this instance has been
+	 * committed by the target(s), possibly in other processes: 1 and
+	 * *pos when it moved since the last call, 0 when not, negative on
+	 * failure. With part SOURCE the core calls it every 100 ms and hands
+	 * the position to source->ack. */
+	int (*acked)(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen);
 } dbs_hub_ops;
 
 /* ------------------------------------------------------------------ */

@@ -108,13 +108,20 @@ static int table_index(dbs_codec_buf *buf, const dbs_table *t, uint32_t *hint)
 	return -1;
 }
 
-static int collect_tables(dbs_codec_buf *buf, const dbs_batch *batch, uint32_t first,
-                          uint32_t count)
+/* Event i of the slice: [first + i], or [index[first + i]] with a list. */
+static const dbs_event *slice_event(const dbs_batch *batch, const uint32_t *index, uint32_t first,
+                                    uint32_t i)
+{
+	return dbs_batch_event(batch, index ? index[first + i] : first + i);
+}
+
+static int collect_tables(dbs_codec_buf *buf, const dbs_batch *batch, const uint32_t *index,
+                          uint32_t first, uint32_t count)
 {
 	uint32_t hint = 0;
 	buf->ntables = 0;
 	for (uint32_t i = 0; i < count; i++) {
-		const dbs_table *t = dbs_batch_event(batch, first + i)->table;
+		const dbs_table *t = slice_event(batch, index, first, i)->table;
 		if (table_index(buf, t, &hint) >= 0)
 			continue;
 		if (buf->ntables == buf->tables_cap) {
@@ -207,8 +214,9 @@ static int put_row(dbs_codec_buf *buf, const dbs_value *row, uint32_t ncolumns, 
 	return 0;
 }
 
-int dbs__codec_encode(dbs_codec_buf *buf, const dbs_batch *batch, uint32_t first, uint32_t count,
-                      const char *stream_id, uint64_t seq, unsigned flags, char *err, size_t errlen)
+static int encode(dbs_codec_buf *buf, const dbs_batch *batch, const uint32_t *index,
+                  uint32_t nindex, uint32_t first, uint32_t count, const char *stream_id,
+                  uint64_t seq, unsigned flags, char *err, size_t errlen)
 {
 	int rc = DBS_EINVAL;
 	size_t idlen = stream_id ? strlen(stream_id) : 0;
@@ -230,14 +238,21 @@ int dbs__codec_encode(dbs_codec_buf *buf, const dbs_batch *batch, uint32_t first
 		dbs__fmt(err, errlen, "codec: publisher-failed flag without end of stream");
 		goto fail;
 	}
-	if ((flags & DBS_CODEC_END_OF_STREAM) ? count != 0
-	                                      : (!batch || first > dbs_batch_count(batch) ||
-	                                         count > dbs_batch_count(batch) - first)) {
+	uint32_t avail = index ? nindex : batch ? dbs_batch_count(batch) : 0;
+	if ((flags & DBS_CODEC_END_OF_STREAM)
+	        ? count != 0
+	        : (!batch || first > avail || count > avail - first)) {
 		dbs__fmt(err, errlen, "codec: events [%u, +%u) out of range", first, count);
 		goto fail;
 	}
+	for (uint32_t i = 0; index && i < count; i++) {
+		if (index[first + i] >= dbs_batch_count(batch)) {
+			dbs__fmt(err, errlen, "codec: event index %u out of range", index[first + i]);
+			goto fail;
+		}
+	}
 	rc = DBS_ENOMEM;
-	if (count && collect_tables(buf, batch, first, count) != 0)
+	if (count && collect_tables(buf, batch, index, first, count) != 0)
 		goto fail;
 	if (!count)
 		buf->ntables = 0;
@@ -259,12 +274,12 @@ int dbs__codec_encode(dbs_codec_buf *buf, const dbs_batch *batch, uint32_t first
 
 	uint32_t hint = 0;
 	for (uint32_t i = 0; i < count; i++) {
-		const dbs_event *ev = dbs_batch_event(batch, first + i);
-		int index = table_index(buf, ev->table, &hint);
+		const dbs_event *ev = slice_event(batch, index, first, i);
+		int tindex = table_index(buf, ev->table, &hint);
 		if (reserve(buf, 3 + 7 * VARINT_MAX) != 0)
 			goto fail;
 		put_u8(buf, ev->op);
-		put_uvarint(buf, (uint64_t)index);
+		put_uvarint(buf, (uint64_t)tindex);
 		put_u8(buf, (uint8_t)((ev->before ? 1 : 0) | (ev->after ? 2 : 0)));
 		put_uvarint(buf, ev->pos.txn);
 		put_uvarint(buf, ev->pos.resume);
@@ -286,6 +301,94 @@ fail:
 	if (buf)
 		buf->len = 0;
 	return rc;
+}
+
+int dbs__codec_encode(dbs_codec_buf *buf, const dbs_batch *batch, uint32_t first, uint32_t count,
+                      const char *stream_id, uint64_t seq, unsigned flags, char *err, size_t errlen)
+{
+	return encode(buf, batch, NULL, 0, first, count, stream_id, seq, flags, err, errlen);
+}
+
+int dbs__codec_encode_list(dbs_codec_buf *buf, const dbs_batch *batch, const uint32_t *index,
+                           uint32_t nindex, uint32_t first, uint32_t count,
+                           const char *stream_id, uint64_t seq, char *err, size_t errlen)
+{
+	if (!index) {
+		dbs__fmt(err, errlen, "codec: no event list");
+		return DBS_EINVAL;
+	}
+	return encode(buf, batch, index, nindex, first, count, stream_id, seq, 0, err, errlen);
+}
+
+/* ------------------------------------------------------------------ */
+/* Partitioning                                                        */
+/* ------------------------------------------------------------------ */
+
+#define FNV_OFFSET 14695981039346656037ULL
+#define FNV_PRIME 1099511628211ULL
+
+static uint64_t fnv(uint64_t x, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+	for (size_t i = 0; i < n; i++)
+		x = (x ^ p[i]) * FNV_PRIME;
+	return x;
+}
+
+/* A value's bytes as the wire format would carry them, so equal values
+ * hash alike whichever image (before or after) they come from. */
+static uint64_t hash_value(uint64_t x, const dbs_value *v)
+{
+	uint8_t kind = v->kind;
+	uint8_t le[8];
+	uint64_t u = 0;
+	x = fnv(x, &kind, 1);
+	switch (v->kind) {
+	case DBS_VALUE_TEXT:
+	case DBS_VALUE_BYTES:
+	case DBS_VALUE_DECIMAL:
+	case DBS_VALUE_JSON:
+		for (int i = 0; i < 4; i++)
+			le[i] = (uint8_t)(v->len >> (8 * i));
+		return fnv(fnv(x, le, 4), v->v.s, v->len);
+	case DBS_VALUE_INT: u = (uint64_t)v->v.i; break;
+	case DBS_VALUE_UINT: u = v->v.u; break;
+	case DBS_VALUE_DOUBLE: memcpy(&u, &v->v.d, sizeof u); break;
+	case DBS_VALUE_DATE:
+	case DBS_VALUE_TIME:
+	case DBS_VALUE_DATETIME:
+	case DBS_VALUE_TIMESTAMP:
+		u = ((uint64_t)(uint32_t)v->v.t.year << 40) ^ ((uint64_t)v->v.t.month << 32) ^
+		    ((uint64_t)v->v.t.day << 24) ^ ((uint64_t)v->v.t.hour << 12) ^
+		    ((uint64_t)v->v.t.minute << 6) ^ v->v.t.second ^ ((uint64_t)v->v.t.usec << 20) ^
+		    ((uint64_t)v->v.t.negative << 63);
+		break;
+	default: return x;
+	}
+	for (int i = 0; i < 8; i++)
+		le[i] = (uint8_t)(u >> (8 * i));
+	return fnv(x, le, sizeof le);
+}
+
+uint32_t dbs__codec_partition(const dbs_event *ev, uint32_t partitions)
+{
+	if (partitions <= 1 || !ev || !ev->table)
+		return 0;
+	const dbs_table *t = ev->table;
+	uint64_t x = fnv(FNV_OFFSET, t->schema, strlen(t->schema));
+	x = fnv(x, ".", 1);
+	x = fnv(x, t->name, strlen(t->name));
+	/* Deletes carry the key in the before image, inserts and updates in
+	 * the after image; an update that changes the key is placed by its
+	 * new key (see docs/nats.md on ordering). */
+	const dbs_value *row = ev->after ? ev->after : ev->before;
+	if (row) {
+		for (uint32_t c = 0; c < t->ncolumns; c++)
+			if (t->columns[c].flags & DBS_COLUMN_KEY)
+				x = hash_value(x, &row[c]);
+	}
+	/* A table without a key hashes by name only: its rows keep one order. */
+	return (uint32_t)(x % partitions);
 }
 
 /* ------------------------------------------------------------------ */

@@ -57,6 +57,25 @@ int dbs__codec_encode(dbs_codec_buf *buf, const dbs_batch *batch, uint32_t first
                       const char *stream_id, uint64_t seq, unsigned flags, char *err,
                       size_t errlen);
 
+/*
+ * The same for the events of `batch` whose indexes are index[first ..
+ * first+count) (each < dbs_batch_count, in increasing order so the
+ * positions stay in commit order), out of a list of `nindex`: one
+ * partition's share of a batch, encoded without copying events.
+ */
+int dbs__codec_encode_list(dbs_codec_buf *buf, const dbs_batch *batch, const uint32_t *index,
+                           uint32_t nindex, uint32_t first, uint32_t count,
+                           const char *stream_id, uint64_t seq, char *err, size_t errlen);
+
+/*
+ * The partition (0 .. partitions-1) of an event: a hash of schema.table
+ * and the primary key values (the after image's, or the before image's
+ * for deletes), so that every change to one row lands in one partition.
+ * Tables without a key hash by name alone. Specified in docs/hub-format.md
+ * (FNV-1a 64) so other publishers can partition alike.
+ */
+uint32_t dbs__codec_partition(const dbs_event *ev, uint32_t partitions);
+
 /* What a decoded header says, for the caller's checks. */
 typedef struct dbs_codec_header {
 	unsigned version;

@@ -563,6 +563,17 @@ static const struct option options[] = {
 	{.section = SEC_HUB, .key = "capacity", .kind = K_U32, .min = 1, .max = 65536,
 	 .def_num = 64, .offset = HUB(capacity),
 	 .doc = "batches in flight before the publisher waits"},
+	{.section = SEC_HUB, .key = "credentials", .kind = K_STRING, .flags = F_NONEMPTY,
+	 .offset = HUB(credentials), .doc = "NATS credentials file (JWT and NKey seed); nats only"},
+	{.section = SEC_HUB, .key = "tlsCA", .kind = K_STRING, .flags = F_NONEMPTY,
+	 .offset = HUB(tls_ca), .doc = "CA file to verify the NATS server; turns TLS on"},
+	{.section = SEC_HUB, .key = "tlsCert", .kind = K_STRING, .flags = F_NONEMPTY,
+	 .offset = HUB(tls_cert), .doc = "client certificate file for mutual TLS (with tlsKey)"},
+	{.section = SEC_HUB, .key = "tlsKey", .kind = K_STRING, .flags = F_NONEMPTY,
+	 .offset = HUB(tls_key), .doc = "client key file for mutual TLS (with tlsCert)"},
+	{.section = SEC_HUB, .key = "partitions", .kind = K_U32, .min = 1, .max = 64,
+	 .def_num = 1, .offset = HUB(partitions),
+	 .doc = "writers sharing the stream, each applying its share of the rows; nats only"},
 };
 /* clang-format on */
 

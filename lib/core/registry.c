@@ -62,7 +62,8 @@ DBS_API int dbs_registry_add_hub(dbs_registry *r, const dbs_hub_ops *ops)
 	int rc = check_name("hub", ops->name);
 	if (rc)
 		return rc;
-	if (ops->version != DBS_HUB_OPS_VERSION)
+	/* Version 1 hubs lack only the optional `acked`: they run part ALL. */
+	if (ops->version < 1 || ops->version > DBS_HUB_OPS_VERSION)
 		return dbs__error_set(DBS_EINVAL, "hub plugin \"%s\": unsupported version %u",
 		                      ops->name, ops->version);
 	if (!ops->open || !ops->publish || !ops->close_publish || !ops->fetch || !ops->ack ||

@@ -7,17 +7,31 @@
  * the target thread fetches, applies, acks, and when the hub is drained
  * joins the source thread and closes every plugin. dbs_stream_stop and
  * dbs_stream_free only request the stop and join the target thread.
+ *
+ * Parts (dbs_stream_options.part): with DBS_PART_SOURCE there is no target;
+ * the second thread is the ack relay, which hands the positions the hub
+ * reports as committed by remote writers to source->ack, and ends the
+ * stream once the source is done. With DBS_PART_TARGET there is no source
+ * thread; the target thread ends when the hub is drained or on stop.
  */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cJSON.h>
 
 #include "core/core.h"
+
+/* Part SOURCE: how long acknowledgements are still relayed after the
+ * source stopped, so that a drained stream confirms its last position. */
+#define ACK_LINGER_NS (1000LL * 1000000LL)
+/* Longest checkpoint key a target stores (stream id, '.', partition). */
+#define TARGET_KEY_MAX 40
 
 /* Why the stream is ending; the first reason wins. */
 enum stop_reason {
@@ -49,6 +63,8 @@ struct dbs_stream {
 	const dbs_target_ops *target_ops;
 
 	dbs_host source_host, target_host, hub_host;
+	dbs_hub_config hub_config;  /* the config's hub with the part filled in */
+	char target_key[40];        /* the target's checkpoint key (host stream_id) */
 	dbs_source *source;
 	dbs_hub *hub;
 	dbs_target *target;
@@ -69,6 +85,7 @@ struct dbs_stream {
 
 	node source_node, target_node;
 	int64_t last_report_mono_ns;
+	atomic_int source_done;     /* part SOURCE: the source thread returned */
 };
 
 /* ---- logging and status ---- */
@@ -227,6 +244,7 @@ static void *source_main(void *arg)
 	dbs_stream *s = arg;
 	char err[DBS_ERRMSG_MAX] = "";
 	int rc = s->source_ops->run(s->source, emit_batch, s, err, sizeof err);
+	atomic_store(&s->source_done, 1);
 	s->hub_ops->close_publish(s->hub);
 	if (rc < 0) {
 		if (!err[0])
@@ -288,6 +306,11 @@ static void *target_main(void *arg)
 	int failed = 0;
 	for (;;) {
 		dbs_batch *batch = NULL;
+		/* Alone, the target stops on request: what the hub still holds
+		 * stays there for the next run; with a local source the hub is
+		 * drained first. */
+		if (s->opts.part == DBS_PART_TARGET && host_stopping(&s->target_host))
+			break;
 		int rc = s->hub_ops->fetch(s->hub, &batch, 100, err, sizeof err);
 		if (rc == 1) {
 			host_stopping(&s->target_host); /* notices the time limit */
@@ -308,7 +331,8 @@ static void *target_main(void *arg)
 			failed = 1;
 			break;
 		}
-		s->source_ops->ack(s->source, dbs_batch_last(batch));
+		if (s->source)
+			s->source_ops->ack(s->source, dbs_batch_last(batch));
 		node_progress(&s->target_node, n, bytes);
 		rc = s->hub_ops->ack(s->hub, batch, err, sizeof err);
 		if (rc < 0) {
@@ -325,11 +349,43 @@ static void *target_main(void *arg)
 		node_end(s, &s->target_node, DBS_STATUS_FAILED, err);
 		request_stop(s, STOP_FAILURE);
 	}
-	pthread_join(s->source_thread, NULL);
+	if (s->opts.part != DBS_PART_TARGET)
+		pthread_join(s->source_thread, NULL);
 	if (!failed) {
 		enum stop_reason reason = (enum stop_reason)atomic_load(&s->stop_reason);
 		node_end(s, &s->target_node, status_for(reason), NULL);
 	}
+	close_plugins(s);
+	mark_ended(s);
+	return NULL;
+}
+
+/* Part SOURCE: relay the positions remote writers committed to the
+ * source, on this thread as source->ack expects, until the source is done;
+ * then give the last acks a moment to arrive and close. */
+static void *acker_main(void *arg)
+{
+	dbs_stream *s = arg;
+	char err[DBS_ERRMSG_MAX] = "";
+	int64_t linger_until = 0;
+	for (;;) {
+		dbs_position pos;
+		int rc = s->hub_ops->acked(s->hub, &pos, err, sizeof err);
+		if (rc > 0)
+			s->source_ops->ack(s->source, &pos);
+		else if (rc < 0)
+			stream_log(s, DBS_LOG_WARN, "[source] acknowledgements: %s", err);
+		if (atomic_load(&s->source_done)) {
+			int64_t now = dbs__monotonic_ns();
+			if (!linger_until)
+				linger_until = now + ACK_LINGER_NS;
+			else if (now >= linger_until)
+				break;
+		}
+		struct timespec ts = {0, 100 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	pthread_join(s->source_thread, NULL);
 	close_plugins(s);
 	mark_ended(s);
 	return NULL;
@@ -346,6 +402,11 @@ static void stream_destroy(dbs_stream *s)
 	free(s->config_json);
 	free((char *)s->opts.stream_id);
 	free((char *)s->opts.default_hub);
+	free((char *)s->opts.default_hub_url);
+	free((char *)s->opts.default_hub_credentials);
+	free((char *)s->opts.default_hub_tls_ca);
+	free((char *)s->opts.default_hub_tls_cert);
+	free((char *)s->opts.default_hub_tls_key);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->join_lock);
 	pthread_cond_destroy(&s->ended_cond);
@@ -361,7 +422,8 @@ static char *dup_or_null(const char *text)
 static void open_plugins(dbs_stream *s)
 {
 	char err[DBS_ERRMSG_MAX] = "";
-	int rc = s->hub_ops->open(&s->hub, &s->config->hub, &s->hub_host, err, sizeof err);
+	dbs_stream_part part = s->opts.part;
+	int rc = s->hub_ops->open(&s->hub, &s->hub_config, &s->hub_host, err, sizeof err);
 	if (rc < 0) {
 		char msg[DBS_ERRMSG_MAX];
 		dbs__fmt(msg, sizeof msg, "hub \"%s\": %s", s->config->hub.type, err);
@@ -370,23 +432,104 @@ static void open_plugins(dbs_stream *s)
 		return;
 	}
 	err[0] = '\0';
-	rc = s->target_ops->open(&s->target, &s->config->target, &s->target_host, &s->checkpoint,
-	                         err, sizeof err);
-	if (rc < 0) {
-		s->target = NULL;
-		node_end(s, &s->target_node, DBS_STATUS_INIT_FAILED, err[0] ? err : dbs_strerror(rc));
-		node_end(s, &s->source_node, DBS_STATUS_STOPPED, NULL);
-		return;
+	if (part != DBS_PART_SOURCE) {
+		rc = s->target_ops->open(&s->target, &s->config->target, &s->target_host,
+		                         &s->checkpoint, err, sizeof err);
+		if (rc < 0) {
+			s->target = NULL;
+			node_end(s, &s->target_node, DBS_STATUS_INIT_FAILED,
+			         err[0] ? err : dbs_strerror(rc));
+			if (part == DBS_PART_ALL)
+				node_end(s, &s->source_node, DBS_STATUS_STOPPED, NULL);
+			return;
+		}
 	}
+	if (part == DBS_PART_TARGET)
+		return;
 	err[0] = '\0';
+	/* Alone, the source resumes where its database says the remote
+	 * writers' acknowledgements brought it (slot, stored position). */
 	const dbs_position *resume = s->checkpoint.resume ? &s->checkpoint : NULL;
 	rc = s->source_ops->open(&s->source, &s->config->source, &s->source_host, resume, err,
 	                         sizeof err);
 	if (rc < 0) {
 		s->source = NULL;
 		node_end(s, &s->source_node, DBS_STATUS_INIT_FAILED, err[0] ? err : dbs_strerror(rc));
-		node_end(s, &s->target_node, DBS_STATUS_STOPPED, NULL);
+		if (part == DBS_PART_ALL)
+			node_end(s, &s->target_node, DBS_STATUS_STOPPED, NULL);
 	}
+}
+
+/* Options as the caller's version defines them; the rest keep defaults. */
+static int copy_options(dbs_stream_options *dst, const dbs_stream_options *opts)
+{
+	dbs_stream_options defaults = DBS_STREAM_OPTIONS_INIT;
+	*dst = defaults;
+	if (!opts)
+		return 0;
+	if (opts->version == 1) {
+		memcpy(dst, opts, offsetof(dbs_stream_options, default_hub_url));
+		dst->version = DBS_STREAM_OPTIONS_VERSION;
+		return 0;
+	}
+	if (opts->version != DBS_STREAM_OPTIONS_VERSION)
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_create: options version %u unknown",
+		                      opts->version);
+	*dst = *opts;
+	return 0;
+}
+
+/* Own copies of the option strings; 0 or DBS_ENOMEM. */
+static int own_option_strings(dbs_stream_options *o)
+{
+	const char **fields[] = {&o->stream_id,          &o->default_hub,
+	                         &o->default_hub_url,    &o->default_hub_credentials,
+	                         &o->default_hub_tls_ca, &o->default_hub_tls_cert,
+	                         &o->default_hub_tls_key};
+	int rc = 0;
+	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+		const char *orig = *fields[i];
+		*fields[i] = dup_or_null(orig);
+		if (orig && !*fields[i])
+			rc = DBS_ENOMEM;
+	}
+	return rc;
+}
+
+/* The hub the stream uses and what part of it this process opens. */
+static int choose_hub(dbs_stream *s)
+{
+	dbs_hub_config *h = &s->hub_config;
+	*h = s->config->hub;
+	/* The server's default hub applies only when the config names none. */
+	if (s->opts.default_hub && !cJSON_GetObjectItemCaseSensitive(s->config->json, "hub")) {
+		h->type = s->opts.default_hub;
+		if (strcmp(h->type, "memory") != 0) {
+			h->url = s->opts.default_hub_url;
+			h->credentials = s->opts.default_hub_credentials;
+			h->tls_ca = s->opts.default_hub_tls_ca;
+			h->tls_cert = s->opts.default_hub_tls_cert;
+			h->tls_key = s->opts.default_hub_tls_key;
+		}
+	}
+	if (!h->partitions)
+		h->partitions = 1;
+	h->part = (unsigned)s->opts.part;
+	h->partition = s->opts.partition;
+	if ((unsigned)s->opts.part > DBS_PART_TARGET)
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_create: part %d unknown",
+		                      (int)s->opts.part);
+	if (s->opts.part != DBS_PART_ALL && !s->opts.stream_id)
+		return dbs__error_set(DBS_EINVAL, "a stream run in parts needs its stream id in the "
+		                                  "options, the same on every part");
+	if (s->opts.part == DBS_PART_ALL && h->partitions > 1)
+		return dbs__error_set(DBS_ECONFIG, "hub.partitions: %u writers need the target part "
+		                                   "run apart from the source (part \"target\")",
+		                      h->partitions);
+	if (s->opts.part == DBS_PART_TARGET && s->opts.partition >= h->partitions)
+		return dbs__error_set(DBS_EINVAL, "partition %u: hub.partitions is %u",
+		                      s->opts.partition, h->partitions);
+	return 0;
 }
 
 DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
@@ -400,7 +543,7 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 	*out = NULL;
 	if (!config)
 		return dbs__error_set(DBS_EINVAL, "dbs_stream_create: config is NULL");
-	if (opts && opts->version != DBS_STREAM_OPTIONS_VERSION)
+	if (opts && opts->version != 1 && opts->version != DBS_STREAM_OPTIONS_VERSION)
 		return dbs__error_set(DBS_EINVAL, "dbs_stream_create: options version %u unknown",
 		                      opts->version);
 
@@ -412,12 +555,9 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 	pthread_cond_init(&s->ended_cond, NULL);
 	s->source_node.label = "source";
 	s->target_node.label = "target";
-	dbs_stream_options defaults = DBS_STREAM_OPTIONS_INIT;
-	s->opts = opts ? *opts : defaults;
-	s->opts.stream_id = dup_or_null(s->opts.stream_id);
-	s->opts.default_hub = dup_or_null(s->opts.default_hub);
-	if ((opts && opts->stream_id && !s->opts.stream_id) ||
-	    (opts && opts->default_hub && !s->opts.default_hub)) {
+	if ((rc = copy_options(&s->opts, opts)) < 0)
+		goto fail;
+	if (own_option_strings(&s->opts) != 0) {
 		rc = dbs__error_set(DBS_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -445,10 +585,9 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 		                    dbs_error_last());
 		goto fail;
 	}
-	/* The server's default hub applies only when the config names none. */
-	if (s->opts.default_hub && !cJSON_GetObjectItemCaseSensitive(s->config->json, "hub"))
-		s->config->hub.type = s->opts.default_hub;
-	const char *hub = s->config->hub.type;
+	if ((rc = choose_hub(s)) < 0)
+		goto fail;
+	const char *hub = s->hub_config.type;
 	s->source_ops = dbs_registry_source(s->registry, s->config->source.type);
 	s->target_ops = dbs_registry_target(s->registry, s->config->target.type);
 	s->hub_ops = dbs_registry_hub(s->registry, hub);
@@ -466,6 +605,14 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 		rc = dbs__error_set(DBS_ECONFIG, "hub.type: no hub plugin named \"%s\"", hub);
 		goto fail;
 	}
+	/* A version 1 ops struct ends at `close`: `acked` is not read. */
+	if (s->opts.part != DBS_PART_ALL &&
+	    (s->hub_ops->version < 2 || s->hub_ops->acked == NULL)) {
+		rc = dbs__error_set(DBS_ECONFIG, "hub.type: the \"%s\" hub cannot run a stream in "
+		                                 "parts; use nats",
+		                    hub);
+		goto fail;
+	}
 	s->config_json = dbs__config_to_json(s->config, s->id);
 	if (!s->config_json) {
 		rc = dbs__error_set(DBS_ENOMEM, "out of memory");
@@ -475,6 +622,11 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 	host_init(&s->source_host, s);
 	host_init(&s->target_host, s);
 	host_init(&s->hub_host, s);
+	/* Each writer of a partitioned stream keeps its own checkpoint row. */
+	if (s->hub_config.partitions > 1) {
+		dbs__fmt(s->target_key, sizeof s->target_key, "%s.%u", s->id, s->opts.partition);
+		s->target_host.stream_id = s->target_key;
+	}
 	atomic_init(&s->stop_reason, STOP_NONE);
 	atomic_init(&s->source_node.status, DBS_STATUS_READY);
 	atomic_init(&s->target_node.status, DBS_STATUS_READY);
@@ -492,15 +644,20 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 		return 0;
 	}
 
-	stream_log(s, DBS_LOG_INFO, "stream %s: %s -> %s through %s hub, READY", s->id,
-	           s->config->source.type, s->config->target.type, hub);
-	if (pthread_create(&s->source_thread, NULL, source_main, s) != 0) {
+	static const char *const part_names[] = {"", " (source part)", " (target part)"};
+	stream_log(s, DBS_LOG_INFO, "stream %s: %s -> %s through %s hub%s, READY", s->id,
+	           s->config->source.type, s->config->target.type, hub,
+	           part_names[s->opts.part]);
+	if (s->opts.part != DBS_PART_TARGET &&
+	    pthread_create(&s->source_thread, NULL, source_main, s) != 0) {
 		rc = dbs__error_set(DBS_EINTERNAL, "cannot start the source thread");
 		goto fail;
 	}
-	if (pthread_create(&s->target_thread, NULL, target_main, s) != 0) {
+	if (pthread_create(&s->target_thread, NULL,
+	                   s->opts.part == DBS_PART_SOURCE ? acker_main : target_main, s) != 0) {
 		request_stop(s, STOP_FAILURE);
-		pthread_join(s->source_thread, NULL);
+		if (s->opts.part != DBS_PART_TARGET)
+			pthread_join(s->source_thread, NULL);
 		rc = dbs__error_set(DBS_EINTERNAL, "cannot start the target thread");
 		goto fail;
 	}

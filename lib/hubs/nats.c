@@ -7,7 +7,16 @@
  * subscriber sharing the publisher's connection trips "slow consumer".
  * The publisher side (pub_*) is touched only by the source thread and the
  * fetcher side (sub_*, pending, unacked) only by the target thread, so the
- * two halves can later be opened alone in separate processes.
+ * two halves can be opened alone in separate processes (dbs_hub_config.part).
+ *
+ * Partitions: with hub.partitions N > 1 every event goes to the subjects
+ * of partition hash(schema.table, key) % N, each with its own durable
+ * consumer, so N writers (part TARGET, one partition each) share a stream
+ * and every row's changes stay in order. Acknowledgements: a writer
+ * publishes each committed batch's last position on dbs.<id>.acks (core
+ * NATS); a publisher opened alone (part SOURCE) keeps the list of what it
+ * published and reports, through `acked`, the newest position before
+ * which every message is committed. See docs/nats.md.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,7 +41,13 @@
 #define DUPLICATE_WINDOW_NS (2LL * 60 * 1000000000LL)
 /* A fetched batch not acked within this time is delivered again. */
 #define ACK_WAIT_NS (60LL * 1000000000LL)
-#define MAX_ACK_PENDING 1024
+/* In one process the writer pulls several batches at a time: a restart
+ * there purges the stream and replays from the checkpoint. A writer
+ * running apart keeps one unacked batch: killed with a batch in hand, its
+ * successor gets that batch back (after the ack wait) before any later
+ * one, so nothing lands behind its checkpoint and gets skipped. */
+#define MAX_ACK_PENDING FETCH_BATCH
+#define MAX_ACK_PENDING_APART 1
 /* Async publishes in flight when the config says nothing. */
 #define DEFAULT_IN_FLIGHT 256
 /* How long a published message may wait for JetStream's ack. */
@@ -47,6 +62,10 @@
 #define NAME_MAX_LEN 256
 /* How long close_publish waits for JetStream to confirm what is in flight. */
 #define CLOSE_WAIT_NS (30LL * 1000000000LL)
+/* hub.partitions is bounded by the configuration to this. */
+#define MAX_PARTITIONS 64
+/* Bytes of one acknowledgement message (docs/hub-format.md). */
+#define ACK_MSG_LEN 32
 
 typedef struct fetched {
 	dbs_batch *batch;
@@ -60,7 +79,11 @@ typedef struct nats_hub {
 	char subject[NAME_MAX_LEN];     /* batches: dbs.<id>.batches */
 	char end_subject[NAME_MAX_LEN]; /* end-of-stream marker: dbs.<id>.end */
 	char filter[NAME_MAX_LEN];      /* dbs.<id>.* */
-	char durable[NAME_MAX_LEN];     /* DBS_<id>_writer */
+	char durable[NAME_MAX_LEN];     /* DBS_<id>_writer (one partition) */
+	char acks_subject[NAME_MAX_LEN]; /* dbs.<id>.acks */
+	uint32_t partitions;            /* >= 1 */
+	unsigned part;                  /* dbs_hub_part */
+	uint32_t partition;             /* the fetcher's partition */
 
 	/* publisher side (source thread) */
 	natsConnection *pub_nc;
@@ -72,6 +95,21 @@ typedef struct nats_hub {
 	pthread_mutex_t pub_err_lock; /* guards pub_failed and pub_err (cnats thread writes) */
 	int pub_failed;
 	char pub_err[512];
+	char session[20];    /* this publisher's id in the Dbs-Pub header */
+	uint64_t pub_count[MAX_PARTITIONS]; /* messages published per partition */
+	uint32_t *by_part;   /* scratch: batch event indexes grouped by partition */
+	uint32_t by_part_cap;
+	uint32_t part_count[MAX_PARTITIONS];
+	/* Part SOURCE: what was published and what writers committed. */
+	natsSubscription *ack_sub;
+	pthread_mutex_t ack_lock; /* guards the fields below (cnats thread writes) */
+	struct sent {
+		uint32_t partition;
+		dbs_position pos;
+	} *sent;                 /* ring of published messages, oldest first */
+	size_t sent_head, sent_len, sent_cap;
+	dbs_position part_acked[MAX_PARTITIONS];
+	uint8_t part_has_ack[MAX_PARTITIONS];
 
 	/* fetcher side (target thread) */
 	natsConnection *sub_nc;
@@ -85,7 +123,37 @@ typedef struct nats_hub {
 	fetched *unacked; /* handed out, not yet acked, oldest first */
 	uint32_t nunacked, unacked_cap;
 	int drained; /* 1: end marker seen; -1: it said the publisher failed */
+	char seen_session[20]; /* Dbs-Pub of the last message fetched */
+	uint64_t seen_count;
 } nats_hub;
+
+/* Header naming the publisher session and the message's number in its
+ * partition: a hole in the numbers is a message the server lost. */
+#define PUB_HEADER "Dbs-Pub"
+
+/* Subject of partition p's batches (end = 0) or end markers (end = 1),
+ * durable and filter of its consumer. One partition keeps the names of
+ * the format's first version. */
+static void batch_subject(const nats_hub *h, uint32_t p, int end, char *buf, size_t size)
+{
+	const char *id = h->host->stream_id;
+	if (h->partitions <= 1)
+		dbs__fmt(buf, size, "dbs.%s.%s", id, end ? "end" : "batches");
+	else
+		dbs__fmt(buf, size, "dbs.%s.p%u.%s", id, p, end ? "end" : "batches");
+}
+
+static void consumer_names(const nats_hub *h, uint32_t p, char *durable, char *filter)
+{
+	const char *id = h->host->stream_id;
+	if (h->partitions <= 1) {
+		dbs__fmt(durable, NAME_MAX_LEN, "DBS_%s_writer", id);
+		dbs__fmt(filter, NAME_MAX_LEN, "dbs.%s.*", id);
+	} else {
+		dbs__fmt(durable, NAME_MAX_LEN, "DBS_%s_w%u", id, p);
+		dbs__fmt(filter, NAME_MAX_LEN, "dbs.%s.p%u.*", id, p);
+	}
+}
 
 static void nats_close(dbs_hub *hub);
 
@@ -141,13 +209,27 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
 		atomic_store(&((nats_hub *)closure)->dropped, 1);
 }
 
-static int connect_side(nats_hub *h, const char *url, const char *name, natsConnection **nc,
-                        jsCtx **js, int in_flight, char *err, size_t errlen)
+static int connect_side(nats_hub *h, const dbs_hub_config *config, const char *name,
+                        natsConnection **nc, jsCtx **js, int in_flight, char *err, size_t errlen)
 {
 	natsOptions *opts = NULL;
 	natsStatus s = natsOptions_Create(&opts);
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(opts, url);
+		s = natsOptions_SetURL(opts, config->url);
+	if (s == NATS_OK && config->credentials)
+		s = natsOptions_SetUserCredentialsFromFiles(opts, config->credentials, NULL);
+	if (s == NATS_OK && (config->tls_ca || config->tls_cert))
+		s = natsOptions_SetSecure(opts, true);
+	if (s == NATS_OK && config->tls_ca)
+		s = natsOptions_LoadCATrustedCertificates(opts, config->tls_ca);
+	if (s == NATS_OK && config->tls_cert)
+		s = natsOptions_LoadCertificatesChain(opts, config->tls_cert, config->tls_key);
+	/* Ride out a server restart: keep reconnecting (each attempt 1 s
+	 * apart) while the stream's own timeouts decide when to give up. */
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxReconnect(opts, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectWait(opts, 1000);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(opts, name);
 	if (s == NATS_OK)
@@ -177,14 +259,31 @@ static int connect_side(nats_hub *h, const char *url, const char *name, natsConn
 }
 
 /* Create the stream and the durable consumer, or take the existing ones. */
-static int ensure_stream(nats_hub *h, jsCtx *js, char *err, size_t errlen)
+static int ensure_consumer(nats_hub *h, jsCtx *js, uint32_t p, char *err, size_t errlen);
+
+/* Create the stream and the durable consumer(s) this side needs, or take
+ * the existing ones: the publisher makes every partition's consumer so
+ * that nothing it publishes waits for a writer that has not come yet. */
+static int ensure_stream(nats_hub *h, jsCtx *js, int publisher, char *err, size_t errlen)
 {
+	int rc = DBS_ENOMEM;
 	jsStreamConfig sc;
 	jsStreamConfig_Init(&sc);
-	const char *subjects[2] = {h->subject, h->end_subject};
+	uint32_t nsub = 2 * h->partitions;
+	char *names = calloc(nsub, NAME_MAX_LEN);
+	const char **subjects = calloc(nsub, sizeof *subjects);
+	if (!names || !subjects) {
+		dbs__fmt(err, errlen, "nats hub: out of memory");
+		goto done;
+	}
+	for (uint32_t i = 0; i < nsub; i++) {
+		subjects[i] = names + (size_t)i * NAME_MAX_LEN;
+		batch_subject(h, i / 2, (int)(i % 2), names + (size_t)i * NAME_MAX_LEN,
+		              NAME_MAX_LEN);
+	}
 	sc.Name = h->stream;
 	sc.Subjects = subjects;
-	sc.SubjectsLen = 2;
+	sc.SubjectsLen = (int)nsub;
 	/* Work queue + discard-new: acked batches leave the stream, and a full
 	 * stream stops the publisher instead of dropping unapplied changes. No
 	 * age limit for the same reason. */
@@ -197,22 +296,36 @@ static int ensure_stream(nats_hub *h, jsCtx *js, char *err, size_t errlen)
 	jsStreamInfo *si = NULL;
 	natsStatus s = js_AddStream(&si, js, &sc, NULL, &jerr);
 	jsStreamInfo_Destroy(si);
+	rc = DBS_EHUB;
 	if (s != NATS_OK && jerr != JSStreamNameExistErr) {
 		fail_nats(err, errlen, "create JetStream stream", s, jerr);
-		return DBS_EHUB;
+		goto done;
 	}
+	rc = 0;
+	for (uint32_t p = 0; p < h->partitions && rc == 0; p++)
+		if (publisher || p == h->partition)
+			rc = ensure_consumer(h, js, p, err, errlen);
+done:
+	free(names);
+	free(subjects);
+	return rc;
+}
 
+static int ensure_consumer(nats_hub *h, jsCtx *js, uint32_t p, char *err, size_t errlen)
+{
+	char durable[NAME_MAX_LEN], filter[NAME_MAX_LEN];
+	consumer_names(h, p, durable, filter);
 	jsConsumerConfig cc;
 	jsConsumerConfig_Init(&cc);
-	cc.Durable = h->durable;
+	cc.Durable = durable;
 	cc.AckPolicy = js_AckExplicit;
 	cc.DeliverPolicy = js_DeliverAll;
 	cc.AckWait = ACK_WAIT_NS;
-	cc.MaxAckPending = MAX_ACK_PENDING;
-	cc.FilterSubject = h->filter;
+	cc.MaxAckPending = h->part == DBS_HUB_PART_ALL ? MAX_ACK_PENDING : MAX_ACK_PENDING_APART;
+	cc.FilterSubject = filter;
 	jsConsumerInfo *ci = NULL;
-	jerr = 0;
-	s = js_AddConsumer(&ci, js, h->stream, &cc, NULL, &jerr);
+	jsErrCode jerr = 0;
+	natsStatus s = js_AddConsumer(&ci, js, h->stream, &cc, NULL, &jerr);
 	jsConsumerInfo_Destroy(ci);
 	if (s != NATS_OK && jerr != JSConsumerNameExistErr) {
 		fail_nats(err, errlen, "create durable consumer", s, jerr);
@@ -225,12 +338,12 @@ static int ensure_stream(nats_hub *h, jsCtx *js, char *err, size_t errlen)
  * stale: the fetcher must not stop at it. They are deleted one by one: a
  * purge filtered by subject also moved the durable consumer past unacked
  * batches on nats-server 2.9 (seen here). */
-static int delete_end_markers(nats_hub *h, char *err, size_t errlen)
+static int delete_end_markers_of(nats_hub *h, const char *end_subject, char *err, size_t errlen)
 {
 	for (int i = 0; i < 1000; i++) {
 		natsMsg *m = NULL;
 		jsErrCode jerr = 0;
-		natsStatus s = js_GetLastMsg(&m, h->pub_js, h->stream, h->end_subject, NULL, &jerr);
+		natsStatus s = js_GetLastMsg(&m, h->pub_js, h->stream, end_subject, NULL, &jerr);
 		if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr)
 			return 0;
 		if (s != NATS_OK) {
@@ -249,6 +362,111 @@ static int delete_end_markers(nats_hub *h, char *err, size_t errlen)
 	return DBS_EHUB;
 }
 
+static int delete_end_markers(nats_hub *h, char *err, size_t errlen)
+{
+	int rc = 0;
+	for (uint32_t p = 0; p < h->partitions && rc == 0; p++) {
+		char subject[NAME_MAX_LEN];
+		batch_subject(h, p, 1, subject, sizeof subject);
+		rc = delete_end_markers_of(h, subject, err, errlen);
+	}
+	return rc;
+}
+
+/* cnats's thread: a writer committed up to a position of its partition. */
+static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+	(void)nc;
+	(void)sub;
+	nats_hub *h = closure;
+	const uint8_t *d = (const uint8_t *)natsMsg_GetData(msg);
+	if (natsMsg_GetDataLength(msg) == ACK_MSG_LEN && d[0] == 'A' && d[1] == 1) {
+		uint64_t f[4] = {0, 0, 0, 0};
+		for (int i = 0; i < 24; i++)
+			f[i / 8] |= (uint64_t)d[8 + i] << (8 * (i % 8));
+		uint32_t p = (uint32_t)d[2] | (uint32_t)d[3] << 8;
+		uint32_t ev = (uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16 |
+		              (uint32_t)d[7] << 24;
+		dbs_position pos = {.txn = f[0], .resume = f[1], .event = ev,
+		                    .txn_end = (uint32_t)f[2]};
+		pthread_mutex_lock(&h->ack_lock);
+		if (p < h->partitions &&
+		    (!h->part_has_ack[p] || dbs_position_cmp(&pos, &h->part_acked[p]) > 0)) {
+			h->part_acked[p] = pos;
+			h->part_has_ack[p] = 1;
+		}
+		pthread_mutex_unlock(&h->ack_lock);
+	}
+	natsMsg_Destroy(msg);
+}
+
+/* The acknowledgement of one committed batch (docs/hub-format.md). */
+static void publish_ack(nats_hub *h, const dbs_position *pos)
+{
+	uint8_t d[ACK_MSG_LEN] = {'A', 1};
+	uint64_t f[3] = {pos->txn, pos->resume, pos->txn_end};
+	d[2] = (uint8_t)h->partition;
+	d[3] = (uint8_t)(h->partition >> 8);
+	for (int i = 0; i < 4; i++)
+		d[4 + i] = (uint8_t)(pos->event >> (8 * i));
+	for (int i = 0; i < 24; i++)
+		d[8 + i] = (uint8_t)(f[i / 8] >> (8 * (i % 8)));
+	/* Lost acks cost nothing but delay: the next one covers them. */
+	natsConnection_Publish(h->sub_nc, h->acks_subject, d, ACK_MSG_LEN);
+}
+
+/* Part SOURCE: remember a published message until a writer acks it. */
+static int remember_sent(nats_hub *h, uint32_t p, const dbs_position *pos)
+{
+	int rc = 0;
+	pthread_mutex_lock(&h->ack_lock);
+	if (h->sent_len == h->sent_cap) {
+		size_t cap = h->sent_cap ? h->sent_cap * 2 : 1024;
+		struct sent *grown = cap <= SIZE_MAX / sizeof *grown ? malloc(cap * sizeof *grown) : NULL;
+		if (!grown) {
+			rc = DBS_ENOMEM;
+			goto done;
+		}
+		for (size_t i = 0; i < h->sent_len; i++)
+			grown[i] = h->sent[(h->sent_head + i) % h->sent_cap];
+		free(h->sent);
+		h->sent = grown;
+		h->sent_cap = cap;
+		h->sent_head = 0;
+	}
+	struct sent *e = &h->sent[(h->sent_head + h->sent_len) % h->sent_cap];
+	e->partition = p;
+	e->pos = *pos;
+	h->sent_len++;
+done:
+	pthread_mutex_unlock(&h->ack_lock);
+	return rc;
+}
+
+static int nats_acked(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen)
+{
+	nats_hub *h = (nats_hub *)hub;
+	int moved = 0;
+	(void)err;
+	(void)errlen;
+	pthread_mutex_lock(&h->ack_lock);
+	/* Every message up to the front one committed: a position the source
+	 * may forget. Partitions are acked independently, so the oldest
+	 * message still pending anywhere holds the position back. */
+	while (h->sent_len) {
+		struct sent *e = &h->sent[h->sent_head];
+		if (!h->part_has_ack[e->partition] ||
+		    dbs_position_cmp(&h->part_acked[e->partition], &e->pos) < 0)
+			break;
+		*pos = e->pos;
+		moved = 1;
+		h->sent_head = (h->sent_head + 1) % h->sent_cap;
+		h->sent_len--;
+	}
+	pthread_mutex_unlock(&h->ack_lock);
+	return moved;
+}
+
 /* The source side: its connection, the JetStream stream, stale markers. */
 static int open_publisher(nats_hub *h, const dbs_hub_config *config, char *err, size_t errlen)
 {
@@ -256,11 +474,36 @@ static int open_publisher(nats_hub *h, const dbs_hub_config *config, char *err, 
 	                    ? (int)(config->capacity > 65536 ? 65536 : config->capacity)
 	                    : DEFAULT_IN_FLIGHT;
 	int rc;
-	if ((rc = connect_side(h, config->url, "dbstreams publisher", &h->pub_nc, &h->pub_js,
+	if ((rc = connect_side(h, config, "dbstreams publisher", &h->pub_nc, &h->pub_js,
 	                       in_flight, err, errlen)) != 0 ||
-	    (rc = ensure_stream(h, h->pub_js, err, errlen)) != 0 ||
-	    (rc = delete_end_markers(h, err, errlen)) != 0)
+	    (rc = ensure_stream(h, h->pub_js, 1, err, errlen)) != 0)
 		return rc;
+	dbs__fmt(h->session, sizeof h->session, "%016llx",
+	         (unsigned long long)((uint64_t)dbs__now_ns() ^ ((uint64_t)(uintptr_t)h << 16)));
+	/* In one process the source starts again from the target's
+	 * checkpoint, so everything still in the stream will be published
+	 * again: an earlier run's leftovers go, which also keeps a message
+	 * the server lost (killed before it flushed) from being skipped over
+	 * by the leftovers behind it. Apart, the source part resumes from its
+	 * database and the writers' leftovers stay. */
+	if (h->part == DBS_HUB_PART_ALL) {
+		jsErrCode jerr = 0;
+		natsStatus s = js_PurgeStream(h->pub_js, h->stream, NULL, &jerr);
+		if (s != NATS_OK) {
+			fail_nats(err, errlen, "purge an earlier run's batches", s, jerr);
+			return DBS_EHUB;
+		}
+	}
+	if ((rc = delete_end_markers(h, err, errlen)) != 0)
+		return rc;
+	if (h->part == DBS_HUB_PART_SOURCE) {
+		natsStatus s = natsConnection_Subscribe(&h->ack_sub, h->pub_nc, h->acks_subject,
+		                                        on_ack, h);
+		if (s != NATS_OK) {
+			fail_nats(err, errlen, "subscribe to acknowledgements", s, 0);
+			return DBS_EHUB;
+		}
+	}
 	int64_t max_payload = natsConnection_GetMaxPayload(h->pub_nc);
 	if (max_payload <= HEADER_ROOM * 2) {
 		dbs__fmt(err, errlen, "nats hub: server max_payload %lld is too small",
@@ -276,15 +519,18 @@ static int open_publisher(nats_hub *h, const dbs_hub_config *config, char *err, 
 static int open_fetcher(nats_hub *h, const dbs_hub_config *config, char *err, size_t errlen)
 {
 	int rc;
-	if ((rc = connect_side(h, config->url, "dbstreams fetcher", &h->sub_nc, &h->sub_js, 0, err,
+	if ((rc = connect_side(h, config, "dbstreams fetcher", &h->sub_nc, &h->sub_js, 0, err,
 	                       errlen)) != 0 ||
-	    (rc = ensure_stream(h, h->sub_js, err, errlen)) != 0)
+	    (rc = ensure_stream(h, h->sub_js, 0, err, errlen)) != 0)
 		return rc;
 	/* Keep one pull's worth of messages under the client's pending-bytes
 	 * limit (64 MB), so the client never drops any as a slow consumer. */
 	int64_t max_payload = natsConnection_GetMaxPayload(h->sub_nc);
 	int64_t fit = max_payload > 0 ? FETCH_MAX_BYTES / max_payload : FETCH_BATCH;
 	h->fetch_batch = fit < 1 ? 1 : fit > FETCH_BATCH ? FETCH_BATCH : (int)fit;
+	/* A pull for more than the consumer lets out would wait its timeout. */
+	if (h->part != DBS_HUB_PART_ALL)
+		h->fetch_batch = MAX_ACK_PENDING_APART;
 	jsSubOptions so;
 	jsSubOptions_Init(&so);
 	so.Stream = h->stream;
@@ -319,23 +565,32 @@ static int nats_open(dbs_hub **out, const dbs_hub_config *config, const dbs_host
 		goto fail;
 	}
 	pthread_mutex_init(&h->pub_err_lock, NULL);
+	pthread_mutex_init(&h->ack_lock, NULL);
 	h->base.ops = &dbs__nats_hub_ops;
 	h->host = host;
+	h->partitions = config->partitions ? config->partitions : 1;
+	h->part = config->part;
+	h->partition = config->partition;
+	if (h->partitions > MAX_PARTITIONS || h->part > DBS_HUB_PART_TARGET ||
+	    h->partition >= h->partitions) {
+		dbs__fmt(err, errlen, "nats hub: partition %u of %u (at most %d) out of range",
+		         h->partition, h->partitions, MAX_PARTITIONS);
+		rc = DBS_EINVAL;
+		goto fail;
+	}
 	const char *id = host->stream_id;
 	dbs__fmt(h->stream, sizeof h->stream, "DBS_%s", id);
-	dbs__fmt(h->subject, sizeof h->subject, "dbs.%s.batches", id);
-	dbs__fmt(h->end_subject, sizeof h->end_subject, "dbs.%s.end", id);
-	dbs__fmt(h->filter, sizeof h->filter, "dbs.%s.*", id);
-	dbs__fmt(h->durable, sizeof h->durable, "DBS_%s_writer", id);
+	batch_subject(h, h->partition, 0, h->subject, sizeof h->subject);
+	batch_subject(h, h->partition, 1, h->end_subject, sizeof h->end_subject);
+	consumer_names(h, h->partition, h->durable, h->filter);
+	dbs__fmt(h->acks_subject, sizeof h->acks_subject, "dbs.%s.acks", id);
 	if (dbs__codec_decoder_new(&h->dec) != 0) {
 		dbs__fmt(err, errlen, "nats hub: out of memory");
 		goto fail;
 	}
 
-	/* Both halves in one process for now; a process that runs only the
-	 * source side or only the target side will open just its half. */
-	if ((rc = open_publisher(h, config, err, errlen)) != 0 ||
-	    (rc = open_fetcher(h, config, err, errlen)) != 0)
+	if ((h->part != DBS_HUB_PART_TARGET && (rc = open_publisher(h, config, err, errlen)) != 0) ||
+	    (h->part != DBS_HUB_PART_SOURCE && (rc = open_fetcher(h, config, err, errlen)) != 0))
 		goto fail;
 	*out = &h->base;
 	return 0;
@@ -353,15 +608,6 @@ static int publish_failed(nats_hub *h, char *err, size_t errlen)
 		dbs__fmt(err, errlen, "%s", h->pub_err);
 	pthread_mutex_unlock(&h->pub_err_lock);
 	return failed;
-}
-
-/* FNV-1a: a digest that tells apart two slices ending at one position. */
-static uint64_t digest(const uint8_t *p, size_t n)
-{
-	uint64_t x = 14695981039346656037ULL;
-	for (size_t i = 0; i < n; i++)
-		x = (x ^ p[i]) * 1099511628211ULL;
-	return x;
 }
 
 /* Back-pressure: wait while the stream holds more than the high-water
@@ -390,17 +636,23 @@ static int wait_for_room(nats_hub *h, char *err, size_t errlen)
 	}
 }
 
-/* Send buf as one message; 1 when the stream is stopping. */
-static int send_message(nats_hub *h, const dbs_position *last, char *err, size_t errlen)
+/* Send buf as one message to partition p's `subject`; 1 when the stream
+ * is stopping. */
+static int send_message(nats_hub *h, uint32_t p, const char *subject, const dbs_position *last,
+                        char *err, size_t errlen)
 {
-	char msg_id[96];
+	char msg_id[128], pub[64];
 	jsPubOptions po;
 	jsPubOptions_Init(&po);
-	/* The same slice published again (after a crash) has the same id and
-	 * is dropped by the duplicate window; the digest keeps apart slices
-	 * that share a last position (events without positions). */
-	dbs__fmt(msg_id, sizeof msg_id, "%016llx.%08x.%016llx", (unsigned long long)last->txn,
-	         last->event, (unsigned long long)digest(h->buf.data, h->buf.len));
+	/* The id names this message of this publisher: the duplicate window
+	 * drops only a copy of the same send (a client retry). Events sent
+	 * again (a source replaying after a reconnect) are new messages: the
+	 * target's checkpoint skips them, and the numbering stays without
+	 * holes, so that a hole means a message the server lost. */
+	++h->pub_count[p];
+	dbs__fmt(pub, sizeof pub, "%s.%llu", h->session, (unsigned long long)h->pub_count[p]);
+	dbs__fmt(msg_id, sizeof msg_id, "%s.%u.%llu.%016llx.%08x", h->session, p,
+	         (unsigned long long)h->pub_count[p], (unsigned long long)last->txn, last->event);
 	po.MsgId = msg_id;
 	/* Without a wait, an ack lost with a connection (server restart) is
 	 * waited for forever and the batch silently missing; with it, the
@@ -409,8 +661,14 @@ static int send_message(nats_hub *h, const dbs_position *last, char *err, size_t
 	 * restart path (checkpoint, source replay, duplicate window) recovers. */
 	po.MaxWait = PUBLISH_ACK_WAIT_MS;
 	for (;;) {
-		natsStatus s =
-		    js_PublishAsync(h->pub_js, h->subject, h->buf.data, (int)h->buf.len, &po);
+		natsMsg *m = NULL;
+		natsStatus s = natsMsg_Create(&m, subject, NULL, (const char *)h->buf.data,
+		                              (int)h->buf.len);
+		if (s == NATS_OK)
+			s = natsMsgHeader_Set(m, PUB_HEADER, pub);
+		if (s == NATS_OK)
+			s = js_PublishMsgAsync(h->pub_js, &m, &po);
+		natsMsg_Destroy(m); /* NULL once the publish took it */
 		if (s == NATS_OK)
 			return 0;
 		/* TIMEOUT: MaxPending publishes are in flight (back-pressure). */
@@ -425,13 +683,99 @@ static int send_message(nats_hub *h, const dbs_position *last, char *err, size_t
 	}
 }
 
+/* Encode events [first, first+take) of the slice (the whole batch, or a
+ * partition's index list) and shrink take until the message fits. */
+static int encode_fitting(nats_hub *h, const dbs_batch *batch, const uint32_t *index,
+                          uint32_t nindex, uint32_t first, uint32_t *take, char *err,
+                          size_t errlen)
+{
+	int rc;
+	for (;;) {
+		/* seq 0: the message id's digest must depend on the events only. */
+		rc = index ? dbs__codec_encode_list(&h->buf, batch, index, nindex, first, *take,
+		                                    h->host->stream_id, 0, err, errlen)
+		           : dbs__codec_encode(&h->buf, batch, first, *take, h->host->stream_id, 0,
+		                               0, err, errlen);
+		if (rc != 0 || h->buf.len <= h->max_message)
+			return rc;
+		if (*take == 1) {
+			const dbs_event *ev = dbs_batch_event(batch, index ? index[first] : first);
+			dbs__fmt(err, errlen,
+			         "nats hub: one event of %s.%s takes %zu bytes, over the server's "
+			         "max_payload (%zu usable); raise max_payload in nats-server",
+			         ev->table->schema, ev->table->name, h->buf.len, h->max_message);
+			return DBS_EHUB;
+		}
+		/* Shrink in proportion, a little more to converge fast. */
+		uint64_t guess = (uint64_t)*take * h->max_message / h->buf.len * 9 / 10;
+		*take = guess >= *take ? *take - 1 : guess ? (uint32_t)guess : 1;
+	}
+}
+
+/* Publish one partition's events (index list, or the whole batch). */
+static int publish_slices(nats_hub *h, const dbs_batch *batch, uint32_t p, const uint32_t *index,
+                          uint32_t n, char *err, size_t errlen)
+{
+	char subject[NAME_MAX_LEN];
+	uint32_t first = 0;
+	int rc = 0;
+	batch_subject(h, p, 0, subject, sizeof subject);
+	while (first < n) {
+		uint32_t take = n - first;
+		if ((rc = encode_fitting(h, batch, index, n, first, &take, err, errlen)) != 0 ||
+		    (rc = wait_for_room(h, err, errlen)) != 0)
+			return rc;
+		h->since_check += h->buf.len;
+		uint32_t last = index ? index[first + take - 1] : first + take - 1;
+		const dbs_position *pos = &dbs_batch_event(batch, last)->pos;
+		if ((rc = send_message(h, p, subject, pos, err, errlen)) != 0)
+			return rc;
+		if (h->part == DBS_HUB_PART_SOURCE && remember_sent(h, p, pos) != 0) {
+			dbs__fmt(err, errlen, "nats hub: out of memory");
+			return DBS_ENOMEM;
+		}
+		first += take;
+	}
+	return 0;
+}
+
+/* Group the batch's event indexes by partition, commit order kept. */
+static int split_by_partition(nats_hub *h, const dbs_batch *batch, uint32_t n, char *err,
+                              size_t errlen)
+{
+	if (n > h->by_part_cap) {
+		uint32_t *grown = realloc(h->by_part, (size_t)n * 2 * sizeof *grown);
+		if (!grown) {
+			dbs__fmt(err, errlen, "nats hub: out of memory");
+			return DBS_ENOMEM;
+		}
+		h->by_part = grown;
+		h->by_part_cap = n;
+	}
+	/* The second half of by_part holds each event's partition. */
+	uint32_t *parts = h->by_part + h->by_part_cap;
+	uint32_t start[MAX_PARTITIONS];
+	memset(h->part_count, 0, sizeof h->part_count);
+	for (uint32_t i = 0; i < n; i++) {
+		parts[i] = dbs__codec_partition(dbs_batch_event(batch, i), h->partitions);
+		h->part_count[parts[i]]++;
+	}
+	for (uint32_t p = 0, at = 0; p < h->partitions; p++) {
+		start[p] = at;
+		at += h->part_count[p];
+	}
+	for (uint32_t i = 0; i < n; i++)
+		h->by_part[start[parts[i]]++] = i;
+	return 0;
+}
+
 static int nats_publish(dbs_hub *hub, dbs_batch *batch, char *err, size_t errlen)
 {
 	nats_hub *h = (nats_hub *)hub;
 	int rc = 0;
-	uint32_t n = dbs_batch_count(batch), first = 0;
-	if (h->publish_closed) {
-		dbs__fmt(err, errlen, "nats hub: publish after close");
+	uint32_t n = dbs_batch_count(batch);
+	if (h->publish_closed || !h->pub_js) {
+		dbs__fmt(err, errlen, "nats hub: publish after close or on a target part");
 		rc = DBS_ESTATE;
 		goto done;
 	}
@@ -439,37 +783,17 @@ static int nats_publish(dbs_hub *hub, dbs_batch *batch, char *err, size_t errlen
 		rc = DBS_EHUB;
 		goto done;
 	}
-	while (first < n) {
-		uint32_t take = n - first;
-		for (;;) {
-			/* seq 0: the message id's digest must depend on the events only. */
-			if ((rc = dbs__codec_encode(&h->buf, batch, first, take, h->host->stream_id,
-			                            0, 0, err, errlen)) != 0)
-				goto done;
-			if (h->buf.len <= h->max_message)
-				break;
-			if (take == 1) {
-				const dbs_event *ev = dbs_batch_event(batch, first);
-				dbs__fmt(
-				    err, errlen,
-				    "nats hub: one event of %s.%s takes %zu bytes, over the "
-				    "server's "
-				    "max_payload (%zu usable); raise max_payload in nats-server",
-				    ev->table->schema, ev->table->name, h->buf.len, h->max_message);
-				rc = DBS_EHUB;
-				goto done;
-			}
-			/* Shrink in proportion, a little more to converge fast. */
-			uint64_t guess = (uint64_t)take * h->max_message / h->buf.len * 9 / 10;
-			take = guess >= take ? take - 1 : guess ? (uint32_t)guess : 1;
-		}
-		if ((rc = wait_for_room(h, err, errlen)) != 0)
-			goto done;
-		h->since_check += h->buf.len;
-		if ((rc = send_message(h, &dbs_batch_event(batch, first + take - 1)->pos, err,
-		                       errlen)) != 0)
-			goto done;
-		first += take;
+	if (h->partitions <= 1) {
+		rc = publish_slices(h, batch, 0, NULL, n, err, errlen);
+		goto done;
+	}
+	if ((rc = split_by_partition(h, batch, n, err, errlen)) != 0)
+		goto done;
+	for (uint32_t p = 0, at = 0; p < h->partitions && rc == 0; p++) {
+		if (h->part_count[p])
+			rc = publish_slices(h, batch, p, h->by_part + at, h->part_count[p], err,
+			                    errlen);
+		at += h->part_count[p];
 	}
 done:
 	dbs_batch_free(batch);
@@ -480,7 +804,7 @@ static void nats_close_publish(dbs_hub *hub)
 {
 	nats_hub *h = (nats_hub *)hub;
 	char err[DBS_ERRMSG_MAX];
-	if (h->publish_closed)
+	if (h->publish_closed || !h->pub_js)
 		return;
 	h->publish_closed = 1;
 	jsPubOptions po;
@@ -511,13 +835,18 @@ static void nats_close_publish(dbs_hub *hub)
 		h->host->log(h->host, DBS_LOG_ERROR, "%s", err);
 		return;
 	}
-	jsErrCode jerr = 0;
-	jsPubAck *ack = NULL;
-	s = js_Publish(&ack, h->pub_js, h->end_subject, h->buf.data, (int)h->buf.len, NULL, &jerr);
-	jsPubAck_Destroy(ack);
-	if (s != NATS_OK) {
-		fail_nats(err, sizeof err, "publish end-of-stream marker", s, jerr);
-		h->host->log(h->host, DBS_LOG_ERROR, "%s", err);
+	/* Every writer gets its own marker. */
+	for (uint32_t p = 0; p < h->partitions; p++) {
+		char subject[NAME_MAX_LEN];
+		batch_subject(h, p, 1, subject, sizeof subject);
+		jsErrCode jerr = 0;
+		jsPubAck *ack = NULL;
+		s = js_Publish(&ack, h->pub_js, subject, h->buf.data, (int)h->buf.len, NULL, &jerr);
+		jsPubAck_Destroy(ack);
+		if (s != NATS_OK) {
+			fail_nats(err, sizeof err, "publish end-of-stream marker", s, jerr);
+			h->host->log(h->host, DBS_LOG_ERROR, "%s", err);
+		}
 	}
 }
 
@@ -554,6 +883,10 @@ static int nats_fetch(dbs_hub *hub, dbs_batch **out, int timeout_ms, char *err, 
 	dbs_batch *batch = NULL;
 	int rc = 0;
 	*out = NULL;
+	if (!h->sub) {
+		dbs__fmt(err, errlen, "nats hub: fetch on a source part");
+		return DBS_ESTATE;
+	}
 	if (h->drained < 0) {
 		dbs__fmt(
 		    err, errlen,
@@ -576,6 +909,13 @@ static int nats_fetch(dbs_hub *hub, dbs_batch **out, int timeout_ms, char *err, 
 		jsErrCode jerr = 0;
 		natsStatus s = natsSubscription_Fetch(&h->pending, h->sub, h->fetch_batch,
 		                                      timeout_ms > 0 ? timeout_ms : 1, &jerr);
+		/* Around a reconnect cnats 3.4.1 was seen returning a count past
+		 * the messages it allocated (ASan, server killed mid-fetch): never
+		 * read beyond what was asked for. */
+		if (h->pending.Count > h->fetch_batch)
+			h->pending.Count = h->fetch_batch;
+		if (h->pending.Count > 0 && !h->pending.Msgs)
+			h->pending.Count = 0;
 		if (s == NATS_TIMEOUT)
 			return 1;
 		if (s != NATS_OK) {
@@ -598,6 +938,32 @@ static int nats_fetch(dbs_hub *hub, dbs_batch **out, int timeout_ms, char *err, 
 		natsMsg_Destroy(msg);
 		h->drained = (hdr.flags & DBS_CODEC_PUBLISHER_FAILED) ? -1 : 1;
 		return nats_fetch(hub, out, timeout_ms, err, errlen);
+	}
+	const char *pub = NULL;
+	if (natsMsgHeader_Get(msg, PUB_HEADER, &pub) == NATS_OK && pub) {
+		const char *dot = strrchr(pub, '.');
+		uint64_t n = dot ? strtoull(dot + 1, NULL, 10) : 0;
+		size_t slen = dot ? (size_t)(dot - pub) : 0;
+		int same = slen && slen < sizeof h->seen_session &&
+		           strncmp(h->seen_session, pub, slen) == 0 && h->seen_session[slen] == '\0';
+		if (same && n != h->seen_count + 1 && n > h->seen_count) {
+			/* Not acked: the stream fails here, before anything past the
+			 * hole is applied, and a restart publishes the lost ones again. */
+			dbs__fmt(err, errlen,
+			         "nats hub: messages %llu to %llu of publisher %.*s are missing from %s "
+			         "(the NATS server lost them, e.g. killed before it wrote them out); "
+			         "restart the stream to publish them again",
+			         (unsigned long long)h->seen_count + 1, (unsigned long long)n - 1,
+			         (int)slen, pub, h->stream);
+			rc = DBS_EHUB;
+			goto fail;
+		}
+		if (slen && slen < sizeof h->seen_session) {
+			memcpy(h->seen_session, pub, slen);
+			h->seen_session[slen] = '\0';
+			if (n > h->seen_count || !same)
+				h->seen_count = n;
+		}
 	}
 	jsMsgMetaData *meta = NULL;
 	if (natsMsg_GetMetaData(&meta, msg) == NATS_OK)
@@ -631,6 +997,8 @@ static int nats_ack(dbs_hub *hub, dbs_batch *batch, char *err, size_t errlen)
 	h->nunacked--;
 	natsStatus s = natsMsg_Ack(msg, NULL);
 	natsMsg_Destroy(msg);
+	if (s == NATS_OK && h->part == DBS_HUB_PART_TARGET && dbs_batch_count(batch))
+		publish_ack(h, dbs_batch_last(batch));
 	if (s != NATS_OK) {
 		/* Unacked, the batch comes again: the target's checkpoint skips it. */
 		fail_nats(err, errlen, "ack", s, 0);
@@ -652,15 +1020,44 @@ static void close_connection(natsConnection *nc, jsCtx *js)
 	}
 }
 
-/* The JetStream stream and its durable consumer stay: deleting them when a
- * dbstreams stream is removed is left to the stream stop (issue 4, later
- * part). Messages fetched but not acked are refused (nak) so the next
- * fetcher gets them at once instead of after the ack wait. */
+/* A writer that drained its partition to a clean end marker deletes its
+ * durable consumer, and the last one gone deletes the JetStream stream:
+ * the source stopped (the stream was deleted or ended) and everything in
+ * it is applied. A restart on the same id starts afresh, safely: the
+ * source resumes from its confirmed position and the target's checkpoint
+ * skips what it applied. */
+static void remove_drained(nats_hub *h)
+{
+	jsErrCode jerr = 0;
+	natsStatus s = js_DeleteConsumer(h->sub_js, h->stream, h->durable, NULL, &jerr);
+	if (s != NATS_OK && jerr != JSConsumerNotFoundErr) {
+		h->host->log(h->host, DBS_LOG_WARN, "nats hub: delete consumer %s: %s", h->durable,
+		             natsStatus_GetText(s));
+		return;
+	}
+	jsStreamInfo *si = NULL;
+	s = js_GetStreamInfo(&si, h->sub_js, h->stream, NULL, &jerr);
+	if (s != NATS_OK)
+		return;
+	int last = si->State.Consumers == 0;
+	jsStreamInfo_Destroy(si);
+	if (last && js_DeleteStream(h->sub_js, h->stream, NULL, &jerr) == NATS_OK)
+		h->host->log(h->host, DBS_LOG_INFO, "nats hub: JetStream stream %s removed",
+		             h->stream);
+}
+
+/* Until drained, the JetStream stream and its durable consumers stay for
+ * the next run. Messages fetched but not acked are refused (nak) so the
+ * next fetcher gets them at once instead of after the ack wait. */
 static void nats_close(dbs_hub *hub)
 {
 	nats_hub *h = (nats_hub *)hub;
 	if (!h)
 		return;
+	/* Drained to a clean end marker: the stream was stopped (a crash or
+	 * a writer stopped alone never gets here) and everything is applied. */
+	if (h->sub_js && h->drained == 1 && h->nunacked == 0)
+		remove_drained(h);
 	for (uint32_t i = 0; i < h->nunacked; i++) {
 		natsMsg_Nak(h->unacked[i].msg, NULL); /* the batches belong to the caller */
 		natsMsg_Destroy(h->unacked[i].msg);
@@ -677,7 +1074,14 @@ static void nats_close(dbs_hub *hub)
 	/* Destroy without Unsubscribe: the bound durable must survive. */
 	natsSubscription_Destroy(h->sub);
 	close_connection(h->sub_nc, h->sub_js);
+	if (h->ack_sub) {
+		natsSubscription_Unsubscribe(h->ack_sub);
+		natsSubscription_Destroy(h->ack_sub);
+	}
 	close_connection(h->pub_nc, h->pub_js);
+	free(h->sent);
+	free(h->by_part);
+	pthread_mutex_destroy(&h->ack_lock);
 	dbs__codec_buf_free(&h->buf);
 	dbs__codec_decoder_free(h->dec);
 	pthread_mutex_destroy(&h->pub_err_lock);
@@ -693,4 +1097,5 @@ const dbs_hub_ops dbs__nats_hub_ops = {
     .fetch = nats_fetch,
     .ack = nats_ack,
     .close = nats_close,
+    .acked = nats_acked,
 };

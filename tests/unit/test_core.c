@@ -4,6 +4,7 @@
  * private registry under the names the configuration accepts.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -451,6 +452,210 @@ START_TEST(stream_bad_config_makes_no_stream)
 }
 END_TEST
 
+/* ---- parts ---- */
+
+/* A version 2 hub that takes batches and reports each one as committed by
+ * a (remote) writer: what the nats hub does with a source part. */
+typedef struct relay_hub {
+	dbs_hub base;
+	pthread_mutex_t mu;
+	dbs_position last;
+	int moved;
+} relay_hub;
+
+static const dbs_hub_ops relay_hub_ops;
+
+static int relay_open(dbs_hub **out, const dbs_hub_config *cfg, const dbs_host *host, char *err,
+                      size_t errlen)
+{
+	(void)host;
+	(void)err;
+	(void)errlen;
+	ck_assert_uint_eq(cfg->part, DBS_HUB_PART_SOURCE);
+	relay_hub *h = calloc(1, sizeof *h);
+	pthread_mutex_init(&h->mu, NULL);
+	h->base.ops = &relay_hub_ops;
+	*out = &h->base;
+	return 0;
+}
+
+static int relay_publish(dbs_hub *hub, dbs_batch *batch, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	relay_hub *h = (relay_hub *)hub;
+	pthread_mutex_lock(&h->mu);
+	h->last = *dbs_batch_last(batch);
+	h->moved = 1;
+	pthread_mutex_unlock(&h->mu);
+	dbs_batch_free(batch);
+	return 0;
+}
+
+static void relay_close_publish(dbs_hub *hub)
+{
+	(void)hub;
+}
+
+static int relay_fetch(dbs_hub *hub, dbs_batch **out, int timeout_ms, char *err, size_t errlen)
+{
+	(void)hub;
+	(void)out;
+	(void)timeout_ms;
+	(void)err;
+	(void)errlen;
+	ck_abort_msg("a source part never fetches");
+	return DBS_EINTERNAL;
+}
+
+static int relay_ack(dbs_hub *hub, dbs_batch *batch, char *err, size_t errlen)
+{
+	(void)hub;
+	(void)batch;
+	(void)err;
+	(void)errlen;
+	ck_abort_msg("a source part never acks batches");
+	return DBS_EINTERNAL;
+}
+
+static void relay_close(dbs_hub *hub)
+{
+	relay_hub *h = (relay_hub *)hub;
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
+
+static int relay_acked(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	relay_hub *h = (relay_hub *)hub;
+	pthread_mutex_lock(&h->mu);
+	int moved = h->moved;
+	if (moved)
+		*pos = h->last;
+	h->moved = 0;
+	pthread_mutex_unlock(&h->mu);
+	return moved;
+}
+
+static const dbs_hub_ops relay_hub_ops = {
+    .version = DBS_HUB_OPS_VERSION,
+    .name = "nats",
+    .open = relay_open,
+    .publish = relay_publish,
+    .close_publish = relay_close_publish,
+    .fetch = relay_fetch,
+    .ack = relay_ack,
+    .close = relay_close,
+    .acked = relay_acked,
+};
+
+#define NATS_CONFIG(extra)                                                             \
+	"{\"source\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\"},"            \
+	"\"target\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\"},"             \
+	"\"hub\":{\"type\":\"nats\",\"url\":\"nats://127.0.0.1:1\"" extra "}}"
+
+static int create_part(dbs_registry *r, const char *cfg, const char *id, dbs_stream_part part,
+                       uint32_t partition, dbs_stream **out)
+{
+	dbs_stream_options o = DBS_STREAM_OPTIONS_INIT;
+	o.registry = r;
+	o.stream_id = id;
+	o.part = part;
+	o.partition = partition;
+	return dbs_stream_create(out, cfg, strlen(cfg), &o);
+}
+
+START_TEST(stream_parts_are_checked)
+{
+	reset(10);
+	dbs_registry *r = test_registry();
+	dbs_stream *s = NULL;
+	char id[28];
+	ck_assert_int_eq(dbs_ksuid_new(id), 0);
+	const char *memory = "{\"source\":{\"type\":\"postgresql\",\"connection\":\"host=x\"},"
+	                     "\"target\":{\"type\":\"postgresql\",\"connection\":\"host=x\"}}";
+	/* The memory hub (version 2 slots empty) cannot carry a stream in parts. */
+	ck_assert_int_eq(create_part(r, memory, id, DBS_PART_SOURCE, 0, &s), DBS_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(dbs_error_last(), "parts"));
+	/* Both parts must name the same stream. */
+	ck_assert_int_eq(create_part(r, memory, NULL, DBS_PART_TARGET, 0, &s), DBS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(dbs_error_last(), "stream id"));
+	ck_assert_int_eq(create_part(r, memory, id, (dbs_stream_part)7, 0, &s), DBS_EINVAL);
+	/* Several writers run apart from the source, each on a partition it has. */
+	ck_assert_int_eq(create_part(r, NATS_CONFIG(",\"partitions\":2"), id, DBS_PART_ALL, 0, &s),
+	                 DBS_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(dbs_error_last(), "hub.partitions"));
+	ck_assert_int_eq(
+	    create_part(r, NATS_CONFIG(",\"partitions\":2"), id, DBS_PART_TARGET, 2, &s),
+	    DBS_EINVAL);
+	ck_assert_ptr_null(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
+START_TEST(source_part_confirms_what_remote_writers_acked)
+{
+	reset(10);
+	t.max_events = 50;
+	dbs_registry *r;
+	ck_assert_int_eq(dbs_registry_new(&r, 0), 0);
+	ck_assert_int_eq(dbs_registry_add_source(r, &gen_source_ops), 0);
+	ck_assert_int_eq(dbs_registry_add_target(r, &sink_target_ops), 0);
+	ck_assert_int_eq(dbs_registry_add_hub(r, &relay_hub_ops), 0);
+	char id[28];
+	ck_assert_int_eq(dbs_ksuid_new(id), 0);
+	dbs_stream *s = NULL;
+	ck_assert_msg(create_part(r, NATS_CONFIG(""), id, DBS_PART_SOURCE, 0, &s) == 0, "%s",
+	              dbs_error_last());
+	for (int i = 0; i < 300 && atomic_load(&t.acked_txn) < 50; i++)
+		usleep(10000);
+	ck_assert_uint_eq(atomic_load(&t.acked_txn), 50);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.source.status, DBS_STATUS_RUNNING);
+	ck_assert_uint_eq(st.source.counter, 50);
+	/* No target here: it never opened and stays READY. */
+	ck_assert_int_eq(st.target.status, DBS_STATUS_READY);
+	ck_assert_int_eq(atomic_load(&t.target_closed), 0);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.source.status, DBS_STATUS_STOPPED);
+	ck_assert_int_eq(atomic_load(&t.source_closed), 1);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
+/* A caller built against the first options struct (it ends at
+ * `registry`) still gets a stream, with defaults for the rest. */
+START_TEST(options_version_1_accepted)
+{
+	reset(10);
+	t.max_events = 20;
+	dbs_registry *r = test_registry();
+	struct {
+		unsigned version;
+		dbs_log_fn log;
+		void *log_user_data;
+		dbs_log_level log_level;
+		const char *stream_id;
+		const char *default_hub;
+		const struct dbs_registry *registry;
+	} v1 = {1, NULL, NULL, DBS_LOG_INFO, NULL, NULL, r};
+	char cfg[512];
+	config_with_limits(cfg, sizeof cfg, 0, 0);
+	dbs_stream *s = NULL;
+	ck_assert_int_eq(dbs_stream_create(&s, cfg, strlen(cfg), (const dbs_stream_options *)&v1), 0);
+	for (int i = 0; i < 300 && atomic_load(&t.applied) < 20; i++)
+		usleep(10000);
+	ck_assert_uint_eq(atomic_load(&t.applied), 20);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
 START_TEST(status_names)
 {
 	ck_assert_str_eq(dbs_status_name(DBS_STATUS_READY), "READY");
@@ -480,6 +685,9 @@ int main(void)
 	tcase_add_test(tc, stream_target_failure_fails_with_reason);
 	tcase_add_test(tc, stream_init_failed);
 	tcase_add_test(tc, stream_bad_config_makes_no_stream);
+	tcase_add_test(tc, stream_parts_are_checked);
+	tcase_add_test(tc, source_part_confirms_what_remote_writers_acked);
+	tcase_add_test(tc, options_version_1_accepted);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
