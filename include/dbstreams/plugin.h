@@ -255,6 +255,9 @@ typedef struct dbs_target_config {
 	const dbs_target_table_option *tables;
 	uint32_t ntables;
 	uint32_t reporting_interval;
+	/* options.zeroDates: what a MySQL zero date ('0000-00-00') becomes
+	 * in an engine without one: "fail" (default), "null" or "-infinity". */
+	const char *zero_dates;
 } dbs_target_config;
 
 /** Which side of a stream a hub instance serves (dbs_hub_config.part). */

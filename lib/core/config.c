@@ -425,6 +425,7 @@ struct option {
 static const char *const db_types[] = {"mysql", "postgresql", NULL};
 static const char *const modes[] = {"cdc", "convert", NULL};
 static const char *const flavors[] = {"mysql", "mariadb", NULL};
+static const char *const zero_dates[] = {"fail", "null", "-infinity", NULL};
 static const char *const hub_types[] = {"memory", "nats", NULL};
 static const char *const op_names[] = {"insert", "update", "delete", NULL};
 static const unsigned op_bits[] = {1u << DBS_OP_INSERT, 1u << DBS_OP_UPDATE, 1u << DBS_OP_DELETE};
@@ -538,6 +539,11 @@ static const struct option options[] = {
 
 	{.section = SEC_TARGET_OPTIONS, .key = "noCreateTables", .kind = K_BOOL,
 	 .offset = TGT(no_create_tables), .doc = "do not create the structure"},
+	{.section = SEC_TARGET_OPTIONS, .key = "zeroDates", .kind = K_ENUM, .flags = F_NONEMPTY,
+	 .choices = zero_dates, .what = "zero-date policy", .def = "fail",
+	 .offset = TGT(zero_dates),
+	 .doc = "a MySQL zero date bound for PostgreSQL: fail the stream, write NULL, "
+	        "or write -infinity"},
 	{.section = SEC_TARGET_OPTIONS, .key = "tables", .kind = K_TABLES,
 	 .child = SEC_TARGET_TABLE, .offset = TGT(tables), .count_offset = TGT(ntables),
 	 .item_size = sizeof(dbs_target_table_option), .doc = "per-table options"},

@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mysql.h>
 
@@ -31,6 +32,14 @@
  * buy nothing once a round trip carries thousands of rows. */
 #define PACKET_CAP (4u * 1024u * 1024u)
 #define CONNECT_TIMEOUT_S 10u
+/* A lost connection is retried with exponential backoff from the first
+ * delay, doubling up to the longest, until the give-up time has passed
+ * since the loss (proposed keys target.reconnect.initialDelay, maxDelay,
+ * giveUpAfter). A server restart takes seconds; five minutes covers a
+ * failover or a short network cut without hiding a real outage. */
+#define RECONNECT_FIRST_DELAY_MS 500
+#define RECONNECT_MAX_DELAY_MS 10000
+#define RECONNECT_GIVE_UP_MS (5 * 60 * 1000)
 /* Seconds a read or write on the connection may wait. */
 #define IO_TIMEOUT_S 600u
 /* Bytes of a statement shown in an error. */
@@ -79,6 +88,8 @@ typedef struct my_target {
 	my_table *open_delete; /* table of the DELETE … IN (…) being filled */
 	uint8_t *done;         /* per event of an insert segment: written */
 	size_t capdone;
+	dbs_mysql_tls tls;     /* what the first connect settled on */
+	int lost;              /* the last failure was the connection, not the data */
 } my_target;
 
 /* ------------------------------------------------------------------ */
@@ -130,6 +141,11 @@ static void db_error(my_target *t, char *err, size_t errlen, const char *where)
 {
 	const char *msg = t->conn ? mysql_error(t->conn) : "no connection";
 	unsigned no = t->conn ? mysql_errno(t->conn) : 0;
+	/* Client errors (2000+: server gone, lost, refused), shutdown in
+	 * progress (1053) and a killed connection (1927) say the session is
+	 * gone, not the row. */
+	if (!t->conn || no >= 2000 || no == 1053 || no == 1927)
+		t->lost = 1;
 	dbs__fmt(err, errlen, "%s%s%s (error %u)", where ? where : "", where ? ": " : "",
 	         msg && msg[0] ? msg : "unknown error", no);
 	for (char *p = err; *p; p++)
@@ -1087,10 +1103,13 @@ static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_
 	if (tls == DBS_MYSQL_TLS_OFF && (config->ssl_ca || config->ssl_cert || config->ssl_key))
 		tls = DBS_MYSQL_TLS_VERIFY; /* certificates given: the user wants TLS */
 	rc = connect_server(t, tls, err, errlen);
-	if (rc && tls == DBS_MYSQL_TLS_PREFERRED)
-		rc = connect_server(t, DBS_MYSQL_TLS_OFF, err, errlen);
+	if (rc && tls == DBS_MYSQL_TLS_PREFERRED) {
+		tls = DBS_MYSQL_TLS_OFF;
+		rc = connect_server(t, tls, err, errlen);
+	}
 	if (rc)
 		goto fail;
+	t->tls = tls;
 
 	const char *info = mysql_get_server_info(t->conn);
 	unsigned long ver = mysql_get_server_version(t->conn);
@@ -1159,9 +1178,8 @@ fail:
 	return rc;
 }
 
-static int my_apply(dbs_target *base, const dbs_batch *batch, char *err, size_t errlen)
+static int apply_once(my_target *t, const dbs_batch *batch, char *err, size_t errlen)
 {
-	my_target *t = (my_target *)base;
 	int rc = 0, in_txn = 0;
 	uint32_t n = dbs_batch_count(batch);
 	const dbs_position *last = dbs_batch_last(batch);
@@ -1225,6 +1243,84 @@ fail:
 	if (rc != DBS_ENOMEM)
 		rc = DBS_ETARGET;
 done:
+	return rc;
+}
+
+/* Sleep `ms` in slices short enough to notice a stop request; 1 when
+ * the stream is stopping. */
+static int backoff_sleep(my_target *t, int ms)
+{
+	while (ms > 0) {
+		if (t->host->stopping && t->host->stopping(t->host))
+			return 1;
+		int slice = ms < 100 ? ms : 100;
+		struct timespec ts = {0, (long)slice * 1000000L};
+		nanosleep(&ts, NULL);
+		ms -= slice;
+	}
+	return t->host->stopping && t->host->stopping(t->host);
+}
+
+/*
+ * A new session in place of a lost one, with the settings and database
+ * of the first; the checkpoint is read again because the lost
+ * transaction may have committed before the connection dropped.
+ */
+static int session_restore(my_target *t, char *err, size_t errlen)
+{
+	int rc;
+	t->lost = 0;
+	if ((rc = connect_server(t, t->tls, err, errlen))) {
+		t->lost = 1;
+		goto done;
+	}
+	if ((rc = exec_str(t, session_sql, "session settings", err, errlen)))
+		goto done;
+	if (mysql_select_db(t->conn, t->dsn.database)) {
+		rc = DBS_ETARGET;
+		db_error(t, err, errlen, "selecting the database");
+		goto done;
+	}
+	rc = checkpoint_read(t, err, errlen);
+done:
+	return rc;
+}
+
+/*
+ * Apply, and when the connection (not the data) failed, reconnect with
+ * backoff and apply again. The retry is exactly-once: the lost
+ * transaction either committed with its checkpoint row (re-read, so the
+ * batch is skipped) or rolled back entirely.
+ */
+static int my_apply(dbs_target *base, const dbs_batch *batch, char *err, size_t errlen)
+{
+	my_target *t = (my_target *)base;
+	int rc;
+	int64_t lost_at = 0;
+	int delay = RECONNECT_FIRST_DELAY_MS;
+	unsigned attempt = 0;
+	t->lost = 0;
+	rc = apply_once(t, batch, err, errlen);
+	while (rc && t->lost) {
+		int64_t now = dbs__monotonic_ns();
+		if (!lost_at)
+			lost_at = now;
+		if ((now - lost_at) / 1000000 >= RECONNECT_GIVE_UP_MS) {
+			tlog(t, DBS_LOG_ERROR, "giving up after %u reconnect attempts: %s",
+			     attempt, err);
+			break;
+		}
+		attempt++;
+		tlog(t, DBS_LOG_WARN, "connection lost (%s); reconnect attempt %u in %d ms",
+		     err, attempt, delay);
+		if (backoff_sleep(t, delay))
+			break; /* stopping: report the connection error as it is */
+		delay = delay >= RECONNECT_MAX_DELAY_MS / 2 ? RECONNECT_MAX_DELAY_MS : delay * 2;
+		if ((rc = session_restore(t, err, errlen)))
+			continue;
+		tlog(t, DBS_LOG_INFO, "reconnected; applying the batch again");
+		rc = apply_once(t, batch, err, errlen);
+	}
 	return rc;
 }
 

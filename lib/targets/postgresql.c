@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -38,10 +39,6 @@
 #define COPY_MIN_ROWS 32u
 /* Longest value shown in an error message's key. */
 #define ERR_VALUE_MAX 64u
-/* MySQL zero dates ('0000-00-00') bound for PostgreSQL. Fixed until the
- * configuration carries target.options.zeroDates. */
-#define ZERO_DATE_POLICY DBS_ZERO_DATE_FAIL
-
 #define CHECKPOINT_TABLE "dbstreams_checkpoint"
 /* Insert runs into a table that just met a duplicate key go through the
  * upsert for this many runs before COPY straight into it is tried again. */
@@ -50,6 +47,17 @@
  * subtransaction with its own xid; past 64 of them the server's subxid
  * cache overflows and every other session's snapshots slow down. */
 #define SAVEPOINTS_PER_TXN 32u
+/* A lost connection is retried with exponential backoff from the first
+ * delay, doubling up to the longest, until the give-up time has passed
+ * since the loss (proposed keys target.reconnect.initialDelay, maxDelay,
+ * giveUpAfter). A server restart takes seconds; five minutes covers a
+ * failover or a short network cut without hiding a real outage. */
+#define RECONNECT_FIRST_DELAY_MS 500
+#define RECONNECT_MAX_DELAY_MS 10000
+#define RECONNECT_GIVE_UP_MS (5 * 60 * 1000)
+/* Seconds a (re)connect attempt may wait for the server: a cut network
+ * must not block the target thread past its stop checks for long. */
+#define CONNECT_TIMEOUT_TEXT "10"
 
 typedef struct pg_stmt {
 	uint8_t op;        /* dbs_op */
@@ -103,6 +111,7 @@ typedef struct pg_target {
 	const dbs_target_config *config;
 	const dbs_host *host;
 	PGconn *conn;
+	dbs_zero_date_policy zero_dates; /* target.options.zeroDates */
 	dbs_position checkpoint;
 	char *stream_literal; /* the stream id as a SQL string literal */
 	pg_table **tables;
@@ -122,6 +131,7 @@ typedef struct pg_target {
 	size_t cap_pending;
 	uint64_t missed[2];   /* updates, deletes of this apply that found no row */
 	uint32_t savepoints;  /* taken in this apply's transaction */
+	int lost;             /* the last failure was the connection, not the data */
 } pg_target;
 
 /* ------------------------------------------------------------------ */
@@ -172,6 +182,14 @@ static void db_error(pg_target *t, const PGresult *res, char *err, size_t errlen
 			m = "unexpected result from the server";
 		dbs__fmt(msg, sizeof msg, "%s", m);
 	}
+	/* Class 08 (connection exception) and 57P (operator intervention:
+	 * shutdown, crash recovery) say the session is gone, not the row;
+	 * a dropped database (57P04) does not come back by reconnecting. */
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if ((t->conn && PQstatus(t->conn) == CONNECTION_BAD) ||
+	    (state && (strncmp(state, "08", 2) == 0 ||
+	               (strncmp(state, "57P", 3) == 0 && strcmp(state, "57P04") != 0))))
+		t->lost = 1;
 	size_t at = 0;
 	if (where && where[0] && errlen > 0) {
 		dbs__fmt(err, errlen, "%s: ", where);
@@ -371,7 +389,7 @@ static int put_value(pg_target *t, const pg_table *tb, const dbs_event *ev, uint
 		goto done;
 	}
 	if (tb->types) {
-		rc = dbs__sqlmap_value_pg(&t->buf, &tb->types[c], v, ZERO_DATE_POLICY, flags, is_null,
+		rc = dbs__sqlmap_value_pg(&t->buf, &tb->types[c], v, t->zero_dates, flags, is_null,
 		                          msg, sizeof msg);
 	} else if (v->kind == DBS_VALUE_NULL) {
 		*is_null = 1;
@@ -1669,6 +1687,28 @@ static const char checkpoint_ddl[] =
 	"position text NOT NULL, "
 	"updated_at timestamptz NOT NULL DEFAULT now())";
 
+/* A new session with the user's connection string and TLS files. */
+static PGconn *connect_target(const dbs_target_config *config)
+{
+	const char *keys[7], *vals[7];
+	int k = 0;
+	/* Before dbname, so a connect_timeout in the user's string wins. */
+	keys[k] = "connect_timeout", vals[k++] = CONNECT_TIMEOUT_TEXT;
+	/* dbname first: it expands the user's URI or key=value string; the
+	 * TLS files of the settings, when given, override what it says. */
+	keys[k] = "dbname", vals[k++] = config->connection;
+	if (config->ssl_ca && config->ssl_ca[0])
+		keys[k] = "sslrootcert", vals[k++] = config->ssl_ca;
+	if (config->ssl_cert && config->ssl_cert[0])
+		keys[k] = "sslcert", vals[k++] = config->ssl_cert;
+	if (config->ssl_key && config->ssl_key[0])
+		keys[k] = "sslkey", vals[k++] = config->ssl_key;
+	/* Names the session in pg_stat_activity unless the user named it. */
+	keys[k] = "fallback_application_name", vals[k++] = "dbstreams";
+	keys[k] = NULL, vals[k] = NULL;
+	return PQconnectdbParams(keys, vals, 1);
+}
+
 static int pg_open(dbs_target **out, const dbs_target_config *config, const dbs_host *host,
                    dbs_position *checkpoint, char *err, size_t errlen)
 {
@@ -1687,26 +1727,15 @@ static int pg_open(dbs_target **out, const dbs_target_config *config, const dbs_
 	}
 	t->base.ops = &dbs__postgresql_target_ops;
 	t->config = config;
+	t->zero_dates = !config->zero_dates || strcmp(config->zero_dates, "fail") == 0
+	                        ? DBS_ZERO_DATE_FAIL
+	                : strcmp(config->zero_dates, "null") == 0 ? DBS_ZERO_DATE_NULL
+	                                                          : DBS_ZERO_DATE_NEG_INFINITY;
 	t->host = host;
 	t->txn_no = 1;
 
-	const char *keys[6], *vals[6];
-	int k = 0;
-	/* dbname first: it expands the user's URI or key=value string; the
-	 * TLS files of the settings, when given, override what it says. */
-	keys[k] = "dbname", vals[k++] = config->connection;
-	if (config->ssl_ca && config->ssl_ca[0])
-		keys[k] = "sslrootcert", vals[k++] = config->ssl_ca;
-	if (config->ssl_cert && config->ssl_cert[0])
-		keys[k] = "sslcert", vals[k++] = config->ssl_cert;
-	if (config->ssl_key && config->ssl_key[0])
-		keys[k] = "sslkey", vals[k++] = config->ssl_key;
-	/* Names the session in pg_stat_activity unless the user named it. */
-	keys[k] = "fallback_application_name", vals[k++] = "dbstreams";
-	keys[k] = NULL, vals[k] = NULL;
-
 	rc = DBS_ETARGET;
-	t->conn = PQconnectdbParams(keys, vals, 1);
+	t->conn = connect_target(config);
 	if (!t->conn) {
 		rc = DBS_ENOMEM;
 		dbs__fmt(err, errlen, "out of memory");
@@ -1741,9 +1770,8 @@ fail:
 	return rc;
 }
 
-static int pg_apply(dbs_target *base, const dbs_batch *batch, char *err, size_t errlen)
+static int apply_once(pg_target *t, const dbs_batch *batch, char *err, size_t errlen)
 {
-	pg_target *t = (pg_target *)base;
 	int rc = 0;
 	int in_txn = 0;
 	uint32_t n = dbs_batch_count(batch);
@@ -1805,6 +1833,109 @@ fail:
 	if (rc != DBS_ENOMEM)
 		rc = DBS_ETARGET;
 done:
+	return rc;
+}
+
+/* Sleep `ms` in slices short enough to notice a stop request; 1 when
+ * the stream is stopping. */
+static int backoff_sleep(pg_target *t, int ms)
+{
+	while (ms > 0) {
+		if (t->host->stopping && t->host->stopping(t->host))
+			return 1;
+		int slice = ms < 100 ? ms : 100;
+		struct timespec ts = {0, (long)slice * 1000000L};
+		nanosleep(&ts, NULL);
+		ms -= slice;
+	}
+	return t->host->stopping && t->host->stopping(t->host);
+}
+
+/*
+ * A new session in place of a lost one: what lived in the old session
+ * (prepared statements, TEMP staging tables, settings) is made again on
+ * demand, and the checkpoint is read again because the lost transaction
+ * may have committed before the connection dropped.
+ */
+static int session_restore(pg_target *t, char *err, size_t errlen)
+{
+	int rc = DBS_ETARGET;
+	t->lost = 0;
+	/* A fresh connection rather than PQreset: nothing of the old one's
+	 * pipeline or COPY state can leak into the new session. */
+	PGconn *conn = connect_target(t->config);
+	if (!conn) {
+		rc = DBS_ENOMEM;
+		dbs__fmt(err, errlen, "out of memory");
+		goto done;
+	}
+	PQfinish(t->conn);
+	t->conn = conn;
+	if (PQstatus(t->conn) != CONNECTION_OK) {
+		t->lost = 1;
+		db_error(t, NULL, err, errlen, "reconnecting to the target");
+		goto done;
+	}
+	PQsetNoticeProcessor(t->conn, forward_notice, t);
+	for (size_t i = 0; i < t->ntables; i++) {
+		pg_table *tb = t->tables[i];
+		tb->stage_ready = 0;
+		for (size_t j = 0; j < tb->nstmts; j++)
+			tb->stmts[j].state = STMT_NONE;
+	}
+	if ((rc = exec_command(t, session_sql, "session settings", err, errlen)) ||
+	    (rc = checkpoint_read(t, err, errlen)))
+		goto done;
+	rc = 0;
+done:
+	return rc;
+}
+
+/*
+ * Apply, and when the connection (not the data) failed, reconnect with
+ * backoff and apply again. The retry is exactly-once: the lost
+ * transaction either committed with its checkpoint row (re-read, so the
+ * batch is skipped) or rolled back entirely.
+ */
+static int pg_apply(dbs_target *base, const dbs_batch *batch, char *err, size_t errlen)
+{
+	pg_target *t = (pg_target *)base;
+	int rc;
+	int64_t lost_at = 0;
+	int delay = RECONNECT_FIRST_DELAY_MS;
+	unsigned attempt = 0;
+	if (!t || !batch) {
+		dbs__fmt(err, errlen, "postgresql target: apply without a target or batch");
+		return DBS_EINVAL;
+	}
+	t->lost = 0;
+	rc = apply_once(t, batch, err, errlen);
+	while (rc && t->lost) {
+		int64_t now = dbs__monotonic_ns();
+		if (!lost_at)
+			lost_at = now;
+		if ((now - lost_at) / 1000000 >= RECONNECT_GIVE_UP_MS) {
+			if (t->host->log)
+				t->host->log(t->host, DBS_LOG_ERROR,
+				             "postgresql target: giving up after %u reconnect attempts: %s",
+				             attempt, err);
+			break;
+		}
+		attempt++;
+		if (t->host->log)
+			t->host->log(t->host, DBS_LOG_WARN,
+			             "postgresql target: connection lost (%s); reconnect attempt %u "
+			             "in %d ms", err, attempt, delay);
+		if (backoff_sleep(t, delay))
+			break; /* stopping: report the connection error as it is */
+		delay = delay >= RECONNECT_MAX_DELAY_MS / 2 ? RECONNECT_MAX_DELAY_MS : delay * 2;
+		if ((rc = session_restore(t, err, errlen)))
+			continue;
+		if (t->host->log)
+			t->host->log(t->host, DBS_LOG_INFO,
+			             "postgresql target: reconnected; applying the batch again");
+		rc = apply_once(t, batch, err, errlen);
+	}
 	return rc;
 }
 

@@ -566,9 +566,9 @@ START_TEST(zoo_mysql_to_mysql)
 END_TEST
 
 /*
- * A MySQL zero date has no PostgreSQL value. The policy is "fail" until
- * the configuration can choose another (target.options.zeroDates): the
- * stream must stop naming the value, never write something else.
+ * A MySQL zero date has no PostgreSQL value. Under the default policy
+ * (target.options.zeroDates "fail") the stream must stop naming the
+ * value, never write something else.
  */
 START_TEST(mysql_zero_date_to_pg_fails)
 {

@@ -161,6 +161,8 @@ static const struct bad bad_configs[] = {
      "destination.mode: unknown key"},
     {"{" SRC "," TGTX("'options':{'noCreateTables':'yes'}") "}",
      "target.options.noCreateTables: expected true or false, got a string"},
+    {"{" SRC "," TGTX("'options':{'zeroDates':'now'}") "}",
+     "target.options.zeroDates: unknown zero-date policy \"now\" (expected fail, null or -infinity)"},
     {"{" SRC "," TGTX("'options':{'tables':[{'name':'t','noCreateIndexes':1}]}") "}",
      "target.options.tables[0].noCreateIndexes: expected true or false, got a number"},
     {"{" SRC "," TGTX("'options':{'tables':[{'name':'t'},{'name':'public.t'}]}") "}",

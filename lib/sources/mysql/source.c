@@ -56,7 +56,13 @@
 #define HEARTBEAT_NS "100000000" /* 100 ms: run() sees host->stopping at that pace */
 #define READ_TIMEOUT_S 10u
 #define CONNECT_TIMEOUT_S 10u
-#define RECONNECT_ATTEMPTS 30
+/* A lost binlog connection (server restart, network cut) is retried with
+ * exponential backoff from the first delay, doubling up to the longest,
+ * until the give-up time has passed since the loss (proposed keys
+ * source.reconnect.initialDelay, maxDelay, giveUpAfter). */
+#define RECONNECT_FIRST_DELAY_MS 500
+#define RECONNECT_MAX_DELAY_MS 10000
+#define RECONNECT_GIVE_UP_MS (5 * 60 * 1000)
 
 typedef struct filter_entry {
 	char *db;
@@ -1143,6 +1149,39 @@ static void dump_close(my_source *s)
 	}
 }
 
+/* Error 1236 saying the requested binlog file is no longer there. */
+static int binlog_purged(unsigned e, const char *msg)
+{
+	return e == 1236 && msg &&
+	       (strstr(msg, "Could not find first log file") || strstr(msg, "purged") ||
+	        strstr(msg, "could not find next log") || strstr(msg, "Could not open log file"));
+}
+
+/*
+ * The binlog the stream must resume from was purged: say where it had to
+ * resume, what the server still has, and what to do. DBS_ENOTFOUND, so
+ * no reconnect loop retries it.
+ */
+static int purged_error(my_source *s, const char *file, unsigned long start, const char *msg,
+                        char *err, size_t errlen)
+{
+	MYSQL *m = NULL;
+	char *oldest = NULL, ignore[DBS_ERRMSG_MAX];
+	if (connect_db(s, &m, ignore, sizeof ignore) == 0)
+		query_row(m, "SHOW BINARY LOGS", 1, &oldest, ignore, sizeof ignore);
+	dbs__fmt(err, errlen,
+	         "the binlog this stream needs was purged: it must resume at %s:%lu but the oldest "
+	         "binlog the server still has is %s (server: %s). The changes in between are lost "
+	         "to this stream: re-create it with a fresh copy of the data (a new stream id over "
+	         "emptied target tables), and keep binlogs longer than a stream may stay stopped "
+	         "(binlog_expire_logs_seconds)",
+	         file, start, oldest ? oldest : "unknown", msg ? msg : "");
+	free(oldest);
+	if (m)
+		mysql_close(m);
+	return DBS_ENOTFOUND;
+}
+
 static int dump_open(my_source *s, uint64_t at, char *err, size_t errlen)
 {
 	int rc = connect_db(s, &s->repl, err, errlen);
@@ -1169,7 +1208,9 @@ static int dump_open(my_source *s, uint64_t at, char *err, size_t errlen)
 	mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_FLAGS, 0);
 	if (mariadb_rpl_open(s->rpl) != 0) {
 		unsigned e = mysql_errno(s->repl);
-		if (e == 1227 || e == 1045 || e == 1044)
+		if (binlog_purged(e, mysql_error(s->repl)))
+			rc = purged_error(s, file, start, mysql_error(s->repl), err, errlen);
+		else if (e == 1227 || e == 1045 || e == 1044)
 			dbs__fmt(err, errlen,
 			         "reading the binlog was refused (%s): grant the privilege with "
 			         "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'",
@@ -1184,7 +1225,9 @@ static int dump_open(my_source *s, uint64_t at, char *err, size_t errlen)
 	s->ev = mariadb_rpl_fetch(s->rpl, NULL);
 	if (!s->ev) {
 		unsigned e = mysql_errno(s->repl);
-		if (e == 1227 || e == 1045 || e == 1044)
+		if (binlog_purged(e, mysql_error(s->repl)))
+			rc = purged_error(s, file, start, mysql_error(s->repl), err, errlen);
+		else if (e == 1227 || e == 1045 || e == 1044)
 			dbs__fmt(err, errlen,
 			         "reading the binlog was refused (%s): grant the privilege with "
 			         "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'",
@@ -1360,6 +1403,8 @@ static int my_open(dbs_source **out, const dbs_source_config *config, const dbs_
 	s->committed = at;
 	s->txn_pos = at;
 	rc = dump_open(s, at, err, errlen);
+	if (rc == DBS_ENOTFOUND)
+		rc = DBS_ESOURCE;
 	if (rc != 0)
 		goto fail;
 	slog(s, DBS_LOG_INFO,
@@ -1533,18 +1578,50 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 	s->emit_data = emit_data;
 	while (!stopping(s)) {
 		if (!s->rpl) {
-			/* Reopen at the end of the last whole transaction. */
-			int attempt = 0;
+			/* Reopen at the end of the last whole transaction emitted:
+			 * what came before it is with the core already. */
+			unsigned attempt = 0;
+			int delay = RECONNECT_FIRST_DELAY_MS;
+			int64_t lost_at = dbs__monotonic_ns();
 			for (;;) {
-				rc = dump_open(s, s->committed, err, errlen);
+				/* A restarted server dropped the catalog session too. */
+				rc = 0;
+				if (!s->sql || mysql_ping(s->sql) != 0) {
+					if (s->sql)
+						mysql_close(s->sql);
+					s->sql = NULL;
+					rc = connect_db(s, &s->sql, err, errlen);
+					if (rc == 0)
+						rc = exec(s->sql, "SET time_zone = '+00:00'", err,
+						          errlen);
+				}
+				if (rc == 0)
+					rc = dump_open(s, s->committed, err, errlen);
 				if (rc == 0 || stopping(s))
 					break;
-				if (++attempt >= RECONNECT_ATTEMPTS)
+				if (rc == DBS_ENOTFOUND) { /* purged: retrying cannot help */
+					rc = DBS_ESOURCE;
 					goto out;
+				}
+				attempt++;
+				if ((dbs__monotonic_ns() - lost_at) / 1000000 >=
+				    RECONNECT_GIVE_UP_MS) {
+					char cause[DBS_ERRMSG_MAX];
+					dbs__fmt(cause, sizeof cause, "%s", err);
+					dbs__fmt(err, errlen,
+					         "mysql source: gave up reconnecting after %u "
+					         "attempts: %s",
+					         attempt, cause);
+					goto out;
+				}
 				slog(s, DBS_LOG_WARN,
-				     "mysql source: reconnect failed (%s); retrying", err);
-				for (int k = 0; k < 10 && !stopping(s); k++)
+				     "mysql source: reconnect attempt %u failed (%s); retrying in "
+				     "%d ms",
+				     attempt, err, delay);
+				for (int k = 0; k < delay / 100 && !stopping(s); k++)
 					usleep(100000);
+				delay = delay >= RECONNECT_MAX_DELAY_MS / 2 ? RECONNECT_MAX_DELAY_MS
+				                                            : delay * 2;
 			}
 			if (rc != 0)
 				break;

@@ -40,11 +40,13 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -55,6 +57,19 @@
 /* Room for one identifier (PostgreSQL truncates them to 63 bytes). */
 #define NAMEDATALEN_MAX 128
 #define STATUS_INTERVAL_NS INT64_C(1000000000)
+/* A lost replication connection is retried with exponential backoff from
+ * the first delay, doubling up to the longest, until the give-up time has
+ * passed since the loss (proposed keys source.reconnect.initialDelay,
+ * maxDelay, giveUpAfter). */
+#define RECONNECT_FIRST_DELAY_MS 500
+#define RECONNECT_MAX_DELAY_MS 10000
+#define RECONNECT_GIVE_UP_MS (5 * 60 * 1000)
+/* While emit() blocks on a full hub, the keepalive thread sends a status
+ * update this often, well inside the default wal_sender_timeout (60 s),
+ * so the walsender does not drop a connection that is only waiting; a
+ * server with a shorter timeout gets one every third of it. */
+#define KEEPALIVE_NS INT64_C(10000000000)
+#define KEEPALIVE_MIN_NS INT64_C(200000000)
 
 /* Output settings of the walsender session, so values arrive in one
  * canonical text form whatever the server's configuration. */
@@ -117,8 +132,23 @@ typedef struct pg_source {
 	_Atomic uint64_t acked;
 	uint64_t emitted_resume; /* resume LSN of the last emitted txn end */
 	uint64_t idle_lsn;       /* confirmable when everything emitted is acked */
-	uint64_t sent_flush;
-	int64_t last_status_ns;
+	uint64_t sent_flush;     /* guarded by repl_lock */
+	int64_t last_status_ns;  /* guarded by repl_lock */
+
+	/* For reconnecting: borrowed from the configuration, which outlives
+	 * the source. */
+	const dbs_source_config *config;
+	const char *slot, *pub;
+
+	/* Keepalive while emit() blocks. repl_lock guards every libpq call on
+	 * `repl` and the fields marked so; the run thread never holds it
+	 * across emit(). */
+	pthread_mutex_t repl_lock;
+	pthread_cond_t ka_cond;        /* with repl_lock: wakes the keepalive thread to quit */
+	int ka_quit;                   /* guarded by repl_lock */
+	_Atomic int64_t emit_since_ns; /* 0 when not inside emit() */
+	int sync_ready;                /* the mutex and condition exist */
+	int64_t keepalive_ns;          /* status update period while inside emit() */
 } pg_source;
 
 static void slog(pg_source *s, dbs_log_level level, const char *fmt, ...)
@@ -531,7 +561,9 @@ static int emit_batch(pg_source *s, char *err, size_t errlen)
 	uint64_t resume = last->txn_end ? last->resume : 0;
 	dbs_batch *b = s->batch;
 	s->batch = NULL; /* the core owns it now, whatever emit returns */
+	atomic_store_explicit(&s->emit_since_ns, dbs__monotonic_ns(), memory_order_release);
 	rc = s->emit(b, s->emit_data);
+	atomic_store_explicit(&s->emit_since_ns, 0, memory_order_release);
 	if (rc == 1) {
 		s->stop = 1;
 		rc = 0;
@@ -990,7 +1022,13 @@ fail:
 	return rc;
 }
 
-static int setup_slot(pg_source *s, const char *slot, char *err, size_t errlen)
+/*
+ * The slot, created when missing unless the stream resumes from `from`
+ * (`resuming`): then the changes between `from` and now are gone with the
+ * dropped slot, and a new slot would silently skip them.
+ */
+static int setup_slot(pg_source *s, const char *slot, int resuming, uint64_t from, char *err,
+                      size_t errlen)
 {
 	int rc = DBS_ESOURCE;
 	const char *params[1] = {slot};
@@ -1016,6 +1054,17 @@ static int setup_slot(pg_source *s, const char *slot, char *err, size_t errlen)
 		rc = 0;
 		goto fail;
 	}
+	if (resuming) {
+		rc = DBS_ENOTFOUND;
+		dbs__fmt(
+		    err, errlen,
+		    "replication slot \"%s\" was dropped: the changes since position %X/%X that "
+		    "this stream had not applied are lost and cannot be read again. Re-create "
+		    "the stream with a fresh copy of the data (a new stream id over emptied "
+		    "target tables); a new slot is not created silently",
+		    slot, (unsigned)(from >> 32), (unsigned)from);
+		goto fail;
+	}
 	PQclear(res);
 	res = PQexecParams(s->sql, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", 1,
 	                   NULL, params, NULL, NULL, 0);
@@ -1030,13 +1079,12 @@ fail:
 	return rc;
 }
 
-static int start_replication(pg_source *s, const char *slot, const char *pub,
-                             const dbs_position *resume, char *err, size_t errlen)
+static int start_replication(pg_source *s, const char *slot, const char *pub, uint64_t lsn,
+                             char *err, size_t errlen)
 {
 	int rc = DBS_ENOMEM;
 	char *qslot = NULL, *qnames = NULL, *names = NULL, *cmd = NULL;
 	size_t nl = 0, ncap = 0;
-	uint64_t lsn = resume ? resume->resume : 0;
 
 	/* publication_names is a list of identifiers inside a string literal. */
 	if (arr_put(&names, &nl, &ncap, "\"", 1, 0))
@@ -1110,6 +1158,17 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 	s->host = host;
 	s->bundle = config->data_bundle_size ? config->data_bundle_size : 100;
 	atomic_init(&s->acked, 0);
+	atomic_init(&s->emit_since_ns, 0);
+	s->config = config;
+	s->slot = slot;
+	s->pub = pub;
+	if (pthread_mutex_init(&s->repl_lock, NULL) != 0)
+		goto fail;
+	if (pthread_cond_init(&s->ka_cond, NULL) != 0) {
+		pthread_mutex_destroy(&s->repl_lock);
+		goto fail;
+	}
+	s->sync_ready = 1;
 	if (filter_copy(s, config) != 0)
 		goto fail;
 
@@ -1130,10 +1189,29 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		         PQgetvalue(res, 0, 0));
 		goto fail;
 	}
+	s->keepalive_ns = KEEPALIVE_NS;
+	PQclear(res);
+	res = NULL;
+	if (exec_ok(s->sql,
+	            "SELECT setting::bigint FROM pg_settings WHERE name = "
+	            "'wal_sender_timeout'",
+	            PGRES_TUPLES_OK, &res) &&
+	    PQntuples(res) == 1) {
+		long long ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		if (ms > 0 && ms * 1000000LL / 3 < s->keepalive_ns)
+			s->keepalive_ns = ms * 1000000LL / 3;
+		if (s->keepalive_ns < KEEPALIVE_MIN_NS)
+			s->keepalive_ns = KEEPALIVE_MIN_NS;
+	}
 	rc = setup_publication(s, pub, err, errlen);
 	if (rc != 0)
 		goto fail;
-	rc = setup_slot(s, slot, err, errlen);
+	uint64_t from = resume ? resume->resume : 0;
+	if (from)
+		atomic_store_explicit(&s->acked, from, memory_order_relaxed);
+	rc = setup_slot(s, slot, from != 0, from, err, errlen);
+	if (rc == DBS_ENOTFOUND)
+		rc = DBS_ESOURCE;
 	if (rc != 0)
 		goto fail;
 	rc = DBS_ESOURCE;
@@ -1142,7 +1220,7 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		pq_err(err, errlen, "opening replication connection", s->repl);
 		goto fail;
 	}
-	rc = start_replication(s, slot, pub, resume, err, errlen);
+	rc = start_replication(s, slot, pub, from, err, errlen);
 	if (rc != 0)
 		goto fail;
 	*out = &s->base;
@@ -1157,50 +1235,203 @@ fail:
 	return rc;
 }
 
-static int pg_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err, size_t errlen)
+/* Sleep `ms` in slices short enough to notice a stop request; 1 when
+ * the stream is stopping. */
+static int backoff_sleep(pg_source *s, int ms)
 {
-	pg_source *s = (pg_source *)src;
+	while (ms > 0) {
+		if (s->host && s->host->stopping && s->host->stopping(s->host))
+			return 1;
+		int slice = ms < 100 ? ms : 100;
+		struct timespec ts = {0, (long)slice * 1000000L};
+		nanosleep(&ts, NULL);
+		ms -= slice;
+	}
+	return s->host && s->host->stopping && s->host->stopping(s->host);
+}
+
+/*
+ * Keepalive thread: while the run thread is blocked in emit() (a full
+ * hub) it reads nothing, and the walsender drops a client that has not
+ * replied for wal_sender_timeout. A status update repeating the last
+ * confirmed position keeps the session alive without confirming more;
+ * the server's own messages stay unread in the socket (the walsender
+ * waits for room and keeps reading our replies meanwhile).
+ */
+static void *keepalive_main(void *arg)
+{
+	pg_source *s = arg;
+	pthread_mutex_lock(&s->repl_lock);
+	while (!s->ka_quit) {
+		struct timespec until;
+		/* 200 ms: fine enough for the shortest period, cheap when idle. */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->ka_cond, &s->repl_lock, &until);
+		if (s->ka_quit)
+			break;
+		int64_t since = atomic_load_explicit(&s->emit_since_ns, memory_order_acquire);
+		int64_t now = dbs__monotonic_ns();
+		if (!since || now - since < s->keepalive_ns ||
+		    now - s->last_status_ns < s->keepalive_ns || !s->repl ||
+		    PQstatus(s->repl) != CONNECTION_OK)
+			continue;
+		uint8_t msg[DBS_PGO_STATUS_LEN];
+		dbs__pgo_status_encode(msg, s->sent_flush, s->sent_flush, s->sent_flush,
+		                       dbs__now_ns() / 1000 - DBS_PGO_EPOCH_OFFSET_US, 0);
+		/* A failure shows again on the run thread's next read. */
+		if (PQputCopyData(s->repl, (const char *)msg, sizeof msg) == 1 &&
+		    PQflush(s->repl) >= 0)
+			s->last_status_ns = now;
+	}
+	pthread_mutex_unlock(&s->repl_lock);
+	return NULL;
+}
+
+/* Forget what was decoded but not emitted: the server sends it again. */
+static void decoding_reset(pg_source *s)
+{
+	if (s->batch)
+		dbs_batch_reset(s->batch);
+	s->in_txn = 0;
+	s->in_stream = 0;
+	s->nevents = 0;
+	for (size_t i = 0; i < s->nstreams; i++)
+		free(s->streams[i].buf);
+	s->nstreams = 0;
+}
+
+/*
+ * After the replication connection was lost (err says how): connect
+ * again with backoff and START_REPLICATION from the last position the
+ * target committed. The slot keeps everything after it; transactions
+ * emitted but not yet acked come again with the same positions (commit
+ * LSN, index among the emitted events), so the target's checkpoint skips
+ * them. 0 when replicating again or stopping, negative when giving up or
+ * when the slot is gone.
+ */
+static int reconnect(pg_source *s, char *err, size_t errlen)
+{
+	int rc = DBS_ESOURCE;
+	char cause[DBS_ERRMSG_MAX];
+	int64_t lost_at = dbs__monotonic_ns();
+	int delay = RECONNECT_FIRST_DELAY_MS;
+	unsigned attempt = 0;
+	dbs__fmt(cause, sizeof cause, "%s", err);
+	decoding_reset(s);
+	for (;;) {
+		if ((dbs__monotonic_ns() - lost_at) / 1000000 >= RECONNECT_GIVE_UP_MS) {
+			dbs__fmt(err, errlen,
+			         "postgresql source: gave up reconnecting after %u attempts: %s",
+			         attempt, cause);
+			rc = DBS_ESOURCE;
+			goto done;
+		}
+		attempt++;
+		slog(s, DBS_LOG_WARN, "connection lost (%s); reconnect attempt %u in %d ms", cause,
+		     attempt, delay);
+		if (backoff_sleep(s, delay)) {
+			rc = 0;
+			goto done;
+		}
+		delay = delay >= RECONNECT_MAX_DELAY_MS / 2 ? RECONNECT_MAX_DELAY_MS : delay * 2;
+		pthread_mutex_lock(&s->repl_lock);
+		PQfinish(s->repl);
+		s->repl = NULL;
+		pthread_mutex_unlock(&s->repl_lock);
+		PQfinish(s->sql);
+		s->sql = connect_db(s->config, 0);
+		if (PQstatus(s->sql) != CONNECTION_OK) {
+			pq_err(cause, sizeof cause, "connecting to PostgreSQL", s->sql);
+			continue;
+		}
+		uint64_t from = atomic_load_explicit(&s->acked, memory_order_acquire);
+		pthread_mutex_lock(&s->repl_lock);
+		if (s->sent_flush > from)
+			from = s->sent_flush;
+		pthread_mutex_unlock(&s->repl_lock);
+		rc = setup_slot(s, s->slot, 1, from, cause, sizeof cause);
+		if (rc == DBS_ENOTFOUND) {
+			dbs__fmt(err, errlen, "%s", cause);
+			rc = DBS_ESOURCE;
+			goto done;
+		}
+		if (rc)
+			continue;
+		PGconn *repl = connect_db(s->config, 1);
+		pthread_mutex_lock(&s->repl_lock);
+		s->repl = repl;
+		pthread_mutex_unlock(&s->repl_lock);
+		if (PQstatus(s->repl) != CONNECTION_OK) {
+			pq_err(cause, sizeof cause, "opening replication connection", s->repl);
+			continue;
+		}
+		if (start_replication(s, s->slot, s->pub, from, cause, sizeof cause))
+			continue;
+		slog(s, DBS_LOG_INFO, "reconnected after %u attempts; replicating again from %X/%X",
+		     attempt, (unsigned)(from >> 32), (unsigned)from);
+		rc = 0;
+		goto done;
+	}
+done:
+	return rc;
+}
+
+/* Read the stream until a stop, a failure (err, negative) or a lost
+ * connection (err, 1). */
+static int read_stream(pg_source *s, char *err, size_t errlen)
+{
 	int rc = 0;
 	char *buf = NULL;
-
-	s->emit = emit;
-	s->emit_data = emit_data;
-	s->stop = 0;
 	while (!s->stop && !(s->host && s->host->stopping && s->host->stopping(s->host))) {
 		int64_t now = dbs__monotonic_ns();
-		if (now - s->last_status_ns >= STATUS_INTERVAL_NS) {
-			rc = send_status(s, now, err, errlen);
-			if (rc != 0)
-				break;
-		}
-		int n = PQgetCopyData(s->repl, &buf, 1);
+		pthread_mutex_lock(&s->repl_lock);
+		if (now - s->last_status_ns >= STATUS_INTERVAL_NS &&
+		    send_status(s, now, err, errlen) != 0)
+			rc = 1;
+		int n = rc ? 0 : PQgetCopyData(s->repl, &buf, 1);
+		int pending = n == 0 && !rc ? PQflush(s->repl) : 0;
+		int fd = PQsocket(s->repl);
+		pthread_mutex_unlock(&s->repl_lock);
+		if (rc)
+			break;
 		if (n == 0) {
 			/* A status update libpq could not send at once is still queued. */
-			int pending = PQflush(s->repl);
-			struct pollfd pfd = {PQsocket(s->repl),
-			                     (short)(POLLIN | (pending > 0 ? POLLOUT : 0)), 0};
+			struct pollfd pfd = {fd, (short)(POLLIN | (pending > 0 ? POLLOUT : 0)), 0};
 			if (poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR) {
 				dbs__fmt(err, errlen, "poll: %s", strerror(errno));
 				rc = DBS_EIO;
 				break;
 			}
+			pthread_mutex_lock(&s->repl_lock);
 			if (PQconsumeInput(s->repl) != 1) {
 				pq_err(err, errlen, "reading replication stream", s->repl);
-				rc = DBS_ESOURCE;
-				break;
+				rc = 1;
 			}
+			pthread_mutex_unlock(&s->repl_lock);
+			if (rc)
+				break;
 			continue;
 		}
 		if (n < 0) {
-			/* -1: the server ended the COPY; its result says why. */
+			/* -1: the server ended the COPY; its result says why. A
+			 * walsender that ends the stream (shutdown, timeout,
+			 * termination) is a lost connection too. */
+			pthread_mutex_lock(&s->repl_lock);
 			PGresult *res = PQgetResult(s->repl);
-			if (res && PQresultStatus(res) == PGRES_FATAL_ERROR)
+			if (res && PQresultStatus(res) == PGRES_FATAL_ERROR &&
+			    PQresultErrorMessage(res)[0])
 				dbs__fmt(err, errlen, "replication stream ended: %s",
 				         PQresultErrorMessage(res));
 			else
 				pq_err(err, errlen, "replication stream ended", s->repl);
+			pthread_mutex_unlock(&s->repl_lock);
 			PQclear(res);
-			rc = DBS_ESOURCE;
+			rc = 1;
 			break;
 		}
 		dbs_pgo_frame f;
@@ -1211,13 +1442,51 @@ static int pg_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 			if (!s->in_txn && !s->in_stream && s->nstreams == 0 &&
 			    f.wal_end > s->idle_lsn)
 				s->idle_lsn = f.wal_end;
-			if (f.reply_requested)
-				rc = send_status(s, dbs__monotonic_ns(), err, errlen);
+			if (f.reply_requested) {
+				pthread_mutex_lock(&s->repl_lock);
+				if (send_status(s, dbs__monotonic_ns(), err, errlen) != 0)
+					rc = 1;
+				pthread_mutex_unlock(&s->repl_lock);
+			}
 		}
 		PQfreemem(buf);
 		buf = NULL;
 		if (rc != 0)
 			break;
+	}
+	return rc;
+}
+
+static int pg_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err, size_t errlen)
+{
+	pg_source *s = (pg_source *)src;
+	int rc = 0;
+	pthread_t ka;
+	int ka_started = 0;
+
+	s->emit = emit;
+	s->emit_data = emit_data;
+	s->stop = 0;
+	pthread_mutex_lock(&s->repl_lock);
+	s->ka_quit = 0;
+	pthread_mutex_unlock(&s->repl_lock);
+	if (pthread_create(&ka, NULL, keepalive_main, s) != 0) {
+		dbs__fmt(err, errlen, "postgresql source: cannot start the keepalive thread");
+		rc = DBS_ENOMEM;
+		goto done;
+	}
+	ka_started = 1;
+	while ((rc = read_stream(s, err, errlen)) == 1) {
+		if ((rc = reconnect(s, err, errlen)) != 0)
+			break;
+	}
+done:
+	if (ka_started) {
+		pthread_mutex_lock(&s->repl_lock);
+		s->ka_quit = 1;
+		pthread_cond_signal(&s->ka_cond);
+		pthread_mutex_unlock(&s->repl_lock);
+		pthread_join(ka, NULL);
 	}
 	/* A stop leaves the unfinished transaction unemitted: it was not
 	 * confirmed, so the slot delivers it again on restart. */
@@ -1251,6 +1520,10 @@ static void pg_close(dbs_source *src)
 	}
 	PQfinish(s->repl);
 	PQfinish(s->sql);
+	if (s->sync_ready) {
+		pthread_cond_destroy(&s->ka_cond);
+		pthread_mutex_destroy(&s->repl_lock);
+	}
 	for (size_t i = 0; i < s->nrels; i++)
 		dbs_table_unref(s->rels[i].table);
 	free(s->rels);
