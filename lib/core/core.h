@@ -41,6 +41,12 @@ void dbs__position_text(char *buf, size_t size, const dbs_batch *batch, const db
 /* Encode a KSUID from its parts (tests use it for exact values). */
 int dbs__ksuid_encode(char buf[28], uint32_t timestamp, const uint8_t payload[16]);
 
+/* ---- host services (stream.c) ---- */
+
+/* Sleep `ms` in slices short enough to notice a stop request (host may be
+ * NULL); 1 when the stream is stopping, else 0. For retry backoff. */
+int dbs__sleep_unless_stopping(const dbs_host *host, int ms);
+
 /* ---- configuration (config.c) ---- */
 
 typedef struct dbs_limits {

@@ -171,6 +171,19 @@ static int host_stopping(const dbs_host *host)
 	return atomic_load(&s->stop_reason) != STOP_NONE;
 }
 
+int dbs__sleep_unless_stopping(const dbs_host *host, int ms)
+{
+	while (ms > 0) {
+		if (host && host->stopping && host->stopping(host))
+			return 1;
+		int slice = ms < 100 ? ms : 100;
+		struct timespec ts = {0, (long)slice * 1000000L};
+		nanosleep(&ts, NULL);
+		ms -= slice;
+	}
+	return host && host->stopping && host->stopping(host);
+}
+
 static void host_log(const dbs_host *host, dbs_log_level level, const char *fmt, ...)
 {
 	dbs_stream *s = host->core;

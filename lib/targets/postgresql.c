@@ -1836,21 +1836,6 @@ done:
 	return rc;
 }
 
-/* Sleep `ms` in slices short enough to notice a stop request; 1 when
- * the stream is stopping. */
-static int backoff_sleep(pg_target *t, int ms)
-{
-	while (ms > 0) {
-		if (t->host->stopping && t->host->stopping(t->host))
-			return 1;
-		int slice = ms < 100 ? ms : 100;
-		struct timespec ts = {0, (long)slice * 1000000L};
-		nanosleep(&ts, NULL);
-		ms -= slice;
-	}
-	return t->host->stopping && t->host->stopping(t->host);
-}
-
 /*
  * A new session in place of a lost one: what lived in the old session
  * (prepared statements, TEMP staging tables, settings) is made again on
@@ -1926,7 +1911,7 @@ static int pg_apply(dbs_target *base, const dbs_batch *batch, char *err, size_t 
 			t->host->log(t->host, DBS_LOG_WARN,
 			             "postgresql target: connection lost (%s); reconnect attempt %u "
 			             "in %d ms", err, attempt, delay);
-		if (backoff_sleep(t, delay))
+		if (dbs__sleep_unless_stopping(t->host, delay))
 			break; /* stopping: report the connection error as it is */
 		delay = delay >= RECONNECT_MAX_DELAY_MS / 2 ? RECONNECT_MAX_DELAY_MS : delay * 2;
 		if ((rc = session_restore(t, err, errlen)))

@@ -1235,21 +1235,6 @@ fail:
 	return rc;
 }
 
-/* Sleep `ms` in slices short enough to notice a stop request; 1 when
- * the stream is stopping. */
-static int backoff_sleep(pg_source *s, int ms)
-{
-	while (ms > 0) {
-		if (s->host && s->host->stopping && s->host->stopping(s->host))
-			return 1;
-		int slice = ms < 100 ? ms : 100;
-		struct timespec ts = {0, (long)slice * 1000000L};
-		nanosleep(&ts, NULL);
-		ms -= slice;
-	}
-	return s->host && s->host->stopping && s->host->stopping(s->host);
-}
-
 /*
  * Keepalive thread: while the run thread is blocked in emit() (a full
  * hub) it reads nothing, and the walsender drops a client that has not
@@ -1334,7 +1319,7 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 		attempt++;
 		slog(s, DBS_LOG_WARN, "connection lost (%s); reconnect attempt %u in %d ms", cause,
 		     attempt, delay);
-		if (backoff_sleep(s, delay)) {
+		if (dbs__sleep_unless_stopping(s->host, delay)) {
 			rc = 0;
 			goto done;
 		}
