@@ -105,7 +105,9 @@ typedef struct nats_hub {
 	pthread_mutex_t ack_lock; /* guards the fields below (cnats thread writes) */
 	struct sent {
 		uint32_t partition;
-		dbs_position pos;
+		int batch_end;       /* the last message of a source batch */
+		dbs_position pos;    /* the message's last event */
+		dbs_position batch_pos; /* with batch_end: the batch's last event */
 	} *sent;                 /* ring of published messages, oldest first */
 	size_t sent_head, sent_len, sent_cap;
 	dbs_position part_acked[MAX_PARTITIONS];
@@ -436,11 +438,24 @@ static int remember_sent(nats_hub *h, uint32_t p, const dbs_position *pos)
 	}
 	struct sent *e = &h->sent[(h->sent_head + h->sent_len) % h->sent_cap];
 	e->partition = p;
+	e->batch_end = 0;
 	e->pos = *pos;
 	h->sent_len++;
 done:
 	pthread_mutex_unlock(&h->ack_lock);
 	return rc;
+}
+
+/* Part SOURCE: the batch just published ends with the newest message. */
+static void remember_batch_end(nats_hub *h, const dbs_position *last)
+{
+	pthread_mutex_lock(&h->ack_lock);
+	if (h->sent_len) {
+		struct sent *e = &h->sent[(h->sent_head + h->sent_len - 1) % h->sent_cap];
+		e->batch_end = 1;
+		e->batch_pos = *last;
+	}
+	pthread_mutex_unlock(&h->ack_lock);
 }
 
 static int nats_acked(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen)
@@ -452,14 +467,20 @@ static int nats_acked(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen)
 	pthread_mutex_lock(&h->ack_lock);
 	/* Every message up to the front one committed: a position the source
 	 * may forget. Partitions are acked independently, so the oldest
-	 * message still pending anywhere holds the position back. */
+	 * message still pending anywhere holds the position back. A message's
+	 * own last position is not such a position: the same batch's messages
+	 * to later partitions, published after it, hold earlier events (a
+	 * transaction's last event may go to partition 0 and the rest to
+	 * partition 1). Only a whole batch committed moves the position. */
 	while (h->sent_len) {
 		struct sent *e = &h->sent[h->sent_head];
 		if (!h->part_has_ack[e->partition] ||
 		    dbs_position_cmp(&h->part_acked[e->partition], &e->pos) < 0)
 			break;
-		*pos = e->pos;
-		moved = 1;
+		if (e->batch_end) {
+			*pos = e->batch_pos;
+			moved = 1;
+		}
 		h->sent_head = (h->sent_head + 1) % h->sent_cap;
 		h->sent_len--;
 	}
@@ -796,6 +817,8 @@ static int nats_publish(dbs_hub *hub, dbs_batch *batch, char *err, size_t errlen
 		at += h->part_count[p];
 	}
 done:
+	if (rc == 0 && n && h->part == DBS_HUB_PART_SOURCE)
+		remember_batch_end(h, dbs_batch_last(batch));
 	dbs_batch_free(batch);
 	return rc;
 }
