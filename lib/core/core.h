@@ -47,6 +47,28 @@ int dbs__ksuid_encode(char buf[28], uint32_t timestamp, const uint8_t payload[16
  * NULL); 1 when the stream is stopping, else 0. For retry backoff. */
 int dbs__sleep_unless_stopping(const dbs_host *host, int ms);
 
+/* Reconnect policy of every plugin: exponential backoff from the first
+ * delay to the largest, giving up once the connection has been lost for
+ * DBS_RECONNECT_GIVE_UP_MS. */
+#define DBS_RECONNECT_FIRST_DELAY_MS 500
+#define DBS_RECONNECT_MAX_DELAY_MS 10000
+#define DBS_RECONNECT_GIVE_UP_MS (5 * 60 * 1000)
+
+/* The next backoff delay after `delay`. */
+int dbs__backoff_next(int delay);
+
+typedef int (*dbs_attempt_fn)(void *ctx, char *err, size_t errlen);
+
+/*
+ * Run `attempt`; while it fails with *lost set (the connection, not the
+ * data, failed), wait with the reconnect backoff, run `restore` (a new
+ * session) and `attempt` again, until it succeeds, fails for another
+ * reason, the stream stops, or the reconnect policy gives up. Each retry
+ * is logged as `what`. Returns the last attempt's code with err filled.
+ */
+int dbs__retry_lost(const dbs_host *host, const char *what, int *lost, dbs_attempt_fn attempt,
+                    dbs_attempt_fn restore, void *ctx, char *err, size_t errlen);
+
 /* ---- configuration (config.c) ---- */
 
 typedef struct dbs_limits {

@@ -184,6 +184,42 @@ int dbs__sleep_unless_stopping(const dbs_host *host, int ms)
 	return host && host->stopping && host->stopping(host);
 }
 
+int dbs__backoff_next(int delay)
+{
+	return delay >= DBS_RECONNECT_MAX_DELAY_MS / 2 ? DBS_RECONNECT_MAX_DELAY_MS : delay * 2;
+}
+
+int dbs__retry_lost(const dbs_host *host, const char *what, int *lost, dbs_attempt_fn attempt,
+                    dbs_attempt_fn restore, void *ctx, char *err, size_t errlen)
+{
+	int64_t lost_at = 0;
+	int delay = DBS_RECONNECT_FIRST_DELAY_MS;
+	unsigned tries = 0;
+	*lost = 0;
+	int rc = attempt(ctx, err, errlen);
+	while (rc && *lost) {
+		int64_t now = dbs__monotonic_ns();
+		if (!lost_at)
+			lost_at = now;
+		if ((now - lost_at) / 1000000 >= DBS_RECONNECT_GIVE_UP_MS) {
+			host->log(host, DBS_LOG_ERROR, "%s: giving up after %u reconnect attempts: %s",
+			          what, tries, err);
+			break;
+		}
+		tries++;
+		host->log(host, DBS_LOG_WARN, "%s: connection lost (%s); reconnect attempt %u in %d ms",
+		          what, err, tries, delay);
+		if (dbs__sleep_unless_stopping(host, delay))
+			break; /* stopping: report the connection error as it is */
+		delay = dbs__backoff_next(delay);
+		if ((rc = restore(ctx, err, errlen)))
+			continue;
+		host->log(host, DBS_LOG_INFO, "%s: reconnected; trying again", what);
+		rc = attempt(ctx, err, errlen);
+	}
+	return rc;
+}
+
 static void host_log(const dbs_host *host, dbs_log_level level, const char *fmt, ...)
 {
 	dbs_stream *s = host->core;

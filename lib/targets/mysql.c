@@ -37,9 +37,6 @@
  * since the loss (proposed keys target.reconnect.initialDelay, maxDelay,
  * giveUpAfter). A server restart takes seconds; five minutes covers a
  * failover or a short network cut without hiding a real outage. */
-#define RECONNECT_FIRST_DELAY_MS 500
-#define RECONNECT_MAX_DELAY_MS 10000
-#define RECONNECT_GIVE_UP_MS (5 * 60 * 1000)
 /* Seconds a read or write on the connection may wait. */
 #define IO_TIMEOUT_S 600u
 /* Bytes of a statement shown in an error. */
@@ -1271,6 +1268,23 @@ done:
 	return rc;
 }
 
+/* One apply for dbs__retry_lost. */
+struct apply_try {
+	my_target *t;
+	const dbs_batch *batch;
+};
+
+static int try_apply(void *ctx, char *err, size_t errlen)
+{
+	struct apply_try *a = ctx;
+	return apply_once(a->t, a->batch, err, errlen);
+}
+
+static int try_restore(void *ctx, char *err, size_t errlen)
+{
+	return session_restore(((struct apply_try *)ctx)->t, err, errlen);
+}
+
 /*
  * Apply, and when the connection (not the data) failed, reconnect with
  * backoff and apply again. The retry is exactly-once: the lost
@@ -1280,33 +1294,9 @@ done:
 static int my_apply(dbs_target *base, const dbs_batch *batch, char *err, size_t errlen)
 {
 	my_target *t = (my_target *)base;
-	int rc;
-	int64_t lost_at = 0;
-	int delay = RECONNECT_FIRST_DELAY_MS;
-	unsigned attempt = 0;
-	t->lost = 0;
-	rc = apply_once(t, batch, err, errlen);
-	while (rc && t->lost) {
-		int64_t now = dbs__monotonic_ns();
-		if (!lost_at)
-			lost_at = now;
-		if ((now - lost_at) / 1000000 >= RECONNECT_GIVE_UP_MS) {
-			tlog(t, DBS_LOG_ERROR, "giving up after %u reconnect attempts: %s",
-			     attempt, err);
-			break;
-		}
-		attempt++;
-		tlog(t, DBS_LOG_WARN, "connection lost (%s); reconnect attempt %u in %d ms",
-		     err, attempt, delay);
-		if (dbs__sleep_unless_stopping(t->host, delay))
-			break; /* stopping: report the connection error as it is */
-		delay = delay >= RECONNECT_MAX_DELAY_MS / 2 ? RECONNECT_MAX_DELAY_MS : delay * 2;
-		if ((rc = session_restore(t, err, errlen)))
-			continue;
-		tlog(t, DBS_LOG_INFO, "reconnected; applying the batch again");
-		rc = apply_once(t, batch, err, errlen);
-	}
-	return rc;
+	struct apply_try a = {t, batch};
+	return dbs__retry_lost(t->host, "mysql target", &t->lost, try_apply, try_restore, &a, err,
+	                       errlen);
 }
 
 const dbs_target_ops dbs__mysql_target_ops = {

@@ -60,9 +60,6 @@
  * exponential backoff from the first delay, doubling up to the longest,
  * until the give-up time has passed since the loss (proposed keys
  * source.reconnect.initialDelay, maxDelay, giveUpAfter). */
-#define RECONNECT_FIRST_DELAY_MS 500
-#define RECONNECT_MAX_DELAY_MS 10000
-#define RECONNECT_GIVE_UP_MS (5 * 60 * 1000)
 
 typedef struct filter_entry {
 	char *db;
@@ -1581,7 +1578,7 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 			/* Reopen at the end of the last whole transaction emitted:
 			 * what came before it is with the core already. */
 			unsigned attempt = 0;
-			int delay = RECONNECT_FIRST_DELAY_MS;
+			int delay = DBS_RECONNECT_FIRST_DELAY_MS;
 			int64_t lost_at = dbs__monotonic_ns();
 			for (;;) {
 				/* A restarted server dropped the catalog session too. */
@@ -1605,7 +1602,7 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 				}
 				attempt++;
 				if ((dbs__monotonic_ns() - lost_at) / 1000000 >=
-				    RECONNECT_GIVE_UP_MS) {
+				    DBS_RECONNECT_GIVE_UP_MS) {
 					char cause[DBS_ERRMSG_MAX];
 					dbs__fmt(cause, sizeof cause, "%s", err);
 					dbs__fmt(err, errlen,
@@ -1618,10 +1615,8 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 				     "mysql source: reconnect attempt %u failed (%s); retrying in "
 				     "%d ms",
 				     attempt, err, delay);
-				for (int k = 0; k < delay / 100 && !stopping(s); k++)
-					usleep(100000);
-				delay = delay >= RECONNECT_MAX_DELAY_MS / 2 ? RECONNECT_MAX_DELAY_MS
-				                                            : delay * 2;
+				dbs__sleep_unless_stopping(s->host, delay);
+				delay = dbs__backoff_next(delay);
 			}
 			if (rc != 0)
 				break;

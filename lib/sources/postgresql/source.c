@@ -61,9 +61,6 @@
  * the first delay, doubling up to the longest, until the give-up time has
  * passed since the loss (proposed keys source.reconnect.initialDelay,
  * maxDelay, giveUpAfter). */
-#define RECONNECT_FIRST_DELAY_MS 500
-#define RECONNECT_MAX_DELAY_MS 10000
-#define RECONNECT_GIVE_UP_MS (5 * 60 * 1000)
 /* While emit() blocks on a full hub, the keepalive thread sends a status
  * update this often, well inside the default wal_sender_timeout (60 s),
  * so the walsender does not drop a connection that is only waiting; a
@@ -1304,12 +1301,12 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 	int rc = DBS_ESOURCE;
 	char cause[DBS_ERRMSG_MAX];
 	int64_t lost_at = dbs__monotonic_ns();
-	int delay = RECONNECT_FIRST_DELAY_MS;
+	int delay = DBS_RECONNECT_FIRST_DELAY_MS;
 	unsigned attempt = 0;
 	dbs__fmt(cause, sizeof cause, "%s", err);
 	decoding_reset(s);
 	for (;;) {
-		if ((dbs__monotonic_ns() - lost_at) / 1000000 >= RECONNECT_GIVE_UP_MS) {
+		if ((dbs__monotonic_ns() - lost_at) / 1000000 >= DBS_RECONNECT_GIVE_UP_MS) {
 			dbs__fmt(err, errlen,
 			         "postgresql source: gave up reconnecting after %u attempts: %s",
 			         attempt, cause);
@@ -1323,7 +1320,7 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 			rc = 0;
 			goto done;
 		}
-		delay = delay >= RECONNECT_MAX_DELAY_MS / 2 ? RECONNECT_MAX_DELAY_MS : delay * 2;
+		delay = dbs__backoff_next(delay);
 		pthread_mutex_lock(&s->repl_lock);
 		PQfinish(s->repl);
 		s->repl = NULL;
