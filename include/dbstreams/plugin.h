@@ -258,6 +258,10 @@ typedef struct dbs_target_config {
 	/* options.zeroDates: what a MySQL zero date ('0000-00-00') becomes
 	 * in an engine without one: "fail" (default), "null" or "-infinity". */
 	const char *zero_dates;
+	/* options.deadLetterTable: NULL, or "table" / "schema.table" in the
+	 * target where rows the target database rejects for their data are
+	 * written instead of failing the stream. */
+	const char *dead_letter_table;
 } dbs_target_config;
 
 /** Which side of a stream a hub instance serves (dbs_hub_config.part). */
