@@ -415,11 +415,32 @@ static int json_string(dbs_textbuf *b, const char *s, size_t n)
 	return rc;
 }
 
-static int json_value(dbs_textbuf *b, dbs_textbuf *tmp, const dbs_value *v)
+/* A PostgreSQL source's integer column (its values arrive as text) whose
+ * value is a plain integer: written as a JSON number like MySQL's. */
+static int pg_integer_text(const dbs_column *col, const dbs_value *v)
+{
+	static const char *const types[] = {"smallint", "integer", "bigint", NULL};
+	int known = 0;
+	for (int i = 0; types[i] && !known; i++)
+		known = col->type_name && strcmp(col->type_name, types[i]) == 0;
+	if (!known || v->len == 0 || v->len > 20)
+		return 0;
+	for (uint32_t i = v->v.s[0] == '-'; i < v->len; i++)
+		if (v->v.s[i] < '0' || v->v.s[i] > '9')
+			return 0;
+	return v->len > (uint32_t)(v->v.s[0] == '-');
+}
+
+static int json_value(dbs_textbuf *b, dbs_textbuf *tmp, const dbs_column *col,
+                      const dbs_value *v)
 {
 	int rc;
 	const dbs_time_value *t = &v->v.t;
 	switch (v->kind) {
+	case DBS_VALUE_TEXT:
+		if (pg_integer_text(col, v))
+			return dbs__textbuf_append(b, v->v.s, v->len);
+		break;
 	case DBS_VALUE_NULL:
 		return dbs__textbuf_append_str(b, "null");
 	case DBS_VALUE_INT:
@@ -469,7 +490,7 @@ int dbs__row_json(dbs_textbuf *b, const dbs_table *table, const dbs_value *img,
 		    (rc = json_string(b, name, strlen(name))) ||
 		    (rc = dbs__textbuf_append_char(b, ':')))
 			break;
-		rc = json_value(b, &tmp, &img[c]);
+		rc = json_value(b, &tmp, &table->columns[c], &img[c]);
 		first = 0;
 	}
 	if (rc == 0)

@@ -57,7 +57,8 @@ int dbs__value_text_pg(dbs_textbuf *b, const dbs_value *v, unsigned flags);
 /*
  * Append a JSON object of columns of `img`, a row image of `table`: the
  * `ncols` columns listed in `cols`, or every column when `cols` is NULL.
- * NULL is null, integers and finite doubles are numbers, every other
+ * NULL is null, integers (with a PostgreSQL source's smallint, integer
+ * and bigint text) and finite doubles are numbers, every other
  * value is a string of its PostgreSQL text form (bytes as \x hex, a
  * MySQL zero date as 0000-00-00). Unsent (unchanged) values are left out.
  * Bytes that are not UTF-8, and NUL, become U+FFFD, so the document is

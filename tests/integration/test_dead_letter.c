@@ -11,7 +11,8 @@
  * rejected row is in the dead-letter table exactly once, with its key,
  * images, error code and message, also when the stream stops in the
  * middle of a transaction and a new stream with the same id replays that
- * transaction from its start.
+ * transaction from its start. Values dbstreams itself refuses (a MySQL
+ * zero date for PostgreSQL, NaN for a MySQL decimal) go there too.
  */
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -24,8 +25,9 @@
 enum { TGT_PG = 0, TGT_MY = 1 };
 enum { BAD_INSERT = 0, BAD_UPDATE = 1, BAD_DELETE = 2, NCASES = 3 };
 
-/* Per loop index: failure tests 0..5, dead-letter tests 6..7. */
-#define NRUNS 8
+/* Per loop index: failure tests 0..5, dead-letter tests 6..7, refused
+ * values 8..9. */
+#define NRUNS 10
 
 static char src_db[NRUNS][64], dst_db[NRUNS][64], slot[NRUNS][64], pub[NRUNS][64];
 
@@ -55,6 +57,7 @@ static void teardown(void)
 		itest_pg_drop_db(src_db[i]);
 		itest_pg_drop_db(dst_db[i]);
 		itest_my_drop_db(dst_db[i]);
+		itest_my_drop_db(src_db[i]);
 	}
 }
 
@@ -404,6 +407,107 @@ START_TEST(dead_letter_table)
 }
 END_TEST
 
+/* ---- values refused before they reach the database ---- */
+
+/*
+ * MySQL -> PostgreSQL with a zero date (zeroDates "fail"), PostgreSQL ->
+ * MySQL with a NaN numeric: 40 inserts in one transaction (a COPY run /
+ * one multi-row INSERT), row 20 refused, the other 39 applied.
+ */
+START_TEST(refused_value_dead_letter)
+{
+	int run = 2 * NCASES + 2 + _i, target = _i == 0 ? TGT_PG : TGT_MY;
+	char src[512], dst[512], config[4096];
+	dbs_stream *s;
+	itest_rows *a, *b, *r;
+	int n;
+
+	if (target == TGT_PG) {
+		MYSQL *my;
+
+		itest_my_create_db(src_db[run]);
+		itest_pg_create_db(dst_db[run]);
+		itest_my_dsn(src, sizeof src, src_db[run]);
+		itest_pg_uri(dst, sizeof dst, dst_db[run], NULL, NULL, 0);
+		my = itest_my_connect(src_db[run]);
+		itest_my_exec(my, "CREATE TABLE r (id int PRIMARY KEY, d date)");
+		n = snprintf(config, sizeof config,
+		             "{\"source\": {\"type\": \"mysql\", \"connection\": \"%s\", "
+		             "\"filter\": {\"tables\": [{\"name\": \"%s.r\"}]}}, "
+		             "\"target\": {\"type\": \"postgresql\", \"connection\": \"%s\", "
+		             "\"options\": {\"deadLetterTable\": \"rejected\"}}}",
+		             src, src_db[run], dst);
+		ck_assert(n > 0 && (size_t)n < sizeof config);
+		s = start(config, NULL);
+		itest_my_exec(my, "INSERT INTO r SELECT seq, CASE WHEN seq = 20 THEN '0000-00-00' "
+		                  "ELSE DATE_ADD('2024-01-01', INTERVAL seq DAY) END "
+		                  "FROM seq_1_to_40");
+		a = itest_my_rows(my, "SELECT CAST(id AS CHAR), DATE_FORMAT(d, '%Y-%m-%d') FROM r "
+		                      "WHERE id <> 20 ORDER BY id");
+		mysql_close(my);
+	} else {
+		PGconn *pg;
+
+		itest_pg_create_db(src_db[run]);
+		itest_my_create_db(dst_db[run]);
+		itest_pg_uri(src, sizeof src, src_db[run], NULL, NULL, 0);
+		itest_my_dsn(dst, sizeof dst, dst_db[run]);
+		pg = itest_pg_connect(src_db[run]);
+		itest_pg_exec(pg, "CREATE TABLE r (id int PRIMARY KEY, d numeric)");
+		n = snprintf(config, sizeof config,
+		             "{\"source\": {\"type\": \"postgresql\", \"connection\": \"%s\", "
+		             "\"settings\": {\"replicationSlotName\": \"%s\", "
+		             "\"publicationName\": \"%s\"}, "
+		             "\"filter\": {\"tables\": [{\"name\": \"r\"}]}}, "
+		             "\"target\": {\"type\": \"mysql\", \"connection\": \"%s\", "
+		             "\"options\": {\"deadLetterTable\": \"%s.rejected\"}}}",
+		             src, slot[run], pub[run], dst, dst_db[run]);
+		ck_assert(n > 0 && (size_t)n < sizeof config);
+		s = start(config, NULL);
+		itest_pg_exec(pg, "INSERT INTO r SELECT g, CASE WHEN g = 20 THEN 'NaN' "
+		                  "ELSE g * 1.5 END FROM generate_series(1, 40) g");
+		a = itest_pg_rows(pg,
+		                  "SELECT id::text, d::text FROM r WHERE id <> 20 ORDER BY r.id");
+		PQfinish(pg);
+	}
+	itest_wait_target_counter(s, 40, 60);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+
+	if (target == TGT_PG) {
+		PGconn *pg = itest_pg_connect(dst_db[run]);
+		char sql[512];
+
+		snprintf(sql, sizeof sql,
+		         "SELECT id::text, to_char(d, 'YYYY-MM-DD') FROM \"%s\".r ORDER BY r.id",
+		         src_db[run]);
+		b = itest_pg_rows(pg, sql);
+		r = itest_pg_rows(pg, "SELECT operation, row_key::text, error_code, error_message, "
+		                      "row_after->>'d' FROM rejected");
+		PQfinish(pg);
+	} else {
+		MYSQL *my = itest_my_connect(dst_db[run]);
+
+		b = itest_my_rows(my,
+		                  "SELECT CAST(id AS CHAR), CAST(d AS CHAR) FROM r ORDER BY id");
+		r = itest_my_rows(my, "SELECT operation, row_key, error_code, error_message, "
+		                      "JSON_VALUE(row_after, '$.d') FROM rejected");
+		mysql_close(my);
+	}
+	ck_assert_uint_eq(a->nrows, 39);
+	itest_rows_compare(a, b, target == TGT_PG ? "" : "sn", NULL, "r without row 20");
+	ck_assert_uint_eq(r->nrows, 1);
+	ck_assert_str_eq(r->cells[0], "insert");
+	ck_assert_str_eq(r->cells[1], target == TGT_PG ? "{\"id\": 20}" : "{\"id\":20}");
+	ck_assert_str_eq(r->cells[2], "value");
+	ck_assert_str_eq(r->cells[4], target == TGT_PG ? "0000-00-00" : "NaN");
+	ck_assert_msg(strstr(r->cells[3], r->cells[4]) != NULL, "message: %s", r->cells[3]);
+	itest_rows_free(a);
+	itest_rows_free(b);
+	itest_rows_free(r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("integration_dead_letter");
@@ -415,6 +519,7 @@ int main(void)
 	tcase_set_timeout(tc, 180);
 	tcase_add_loop_test(tc, rejected_row_fails_the_stream, 0, 2 * NCASES);
 	tcase_add_loop_test(tc, dead_letter_table, 0, 2);
+	tcase_add_loop_test(tc, refused_value_dead_letter, 0, 2);
 	suite_add_tcase(suite, tc);
 	sr = srunner_create(suite);
 	srunner_run_all(sr, CK_NORMAL);

@@ -588,6 +588,19 @@ START_TEST(test_row_json)
 	uint32_t key[] = {0};
 	ck_assert_int_eq(dbs__row_json(&b, def, img, key, 1), 0);
 	ck_assert_str_eq(b.data, "{\"id\":-42}");
+	dbs_table_unref(def);
+
+	/* A PostgreSQL source's integers arrive as text. */
+	dbs_column pcols[] = {{"i", "integer", 23, -1, DBS_COLUMN_KEY},
+	                      {"n", "numeric", 1700, -1, 0},
+	                      {"x", "bigint", 20, -1, 0}};
+	ck_assert_int_eq(dbs_table_new(&def, DBS_DIALECT_POSTGRESQL, "s", "t", pcols, 3), 0);
+	img[0] = (dbs_value){.kind = DBS_VALUE_TEXT, .len = 3, .v.s = "-20"};
+	img[1] = (dbs_value){.kind = DBS_VALUE_TEXT, .len = 3, .v.s = "1.5"};
+	img[2] = (dbs_value){.kind = DBS_VALUE_TEXT, .len = 1, .v.s = "-"};
+	dbs__textbuf_reset(&b);
+	ck_assert_int_eq(dbs__row_json(&b, def, img, NULL, 0), 0);
+	ck_assert_str_eq(b.data, "{\"i\":-20,\"n\":\"1.5\",\"x\":\"-\"}");
 	dbs__textbuf_free(&b);
 	dbs_table_unref(def);
 }
