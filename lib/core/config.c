@@ -777,6 +777,9 @@ static int check_table_name(struct parse *p, const cJSON *v)
 	const char *dot = strchr(s, '.');
 	size_t first = dot ? (size_t)(dot - s) : strlen(s);
 	size_t second = dot ? strlen(dot + 1) : 1;
+	if (strcmp(dot ? dot + 1 : s, "dbstreams_checkpoint") == 0)
+		return fail(p, "\"%s\" is the table of the stream checkpoints",
+		            shown(s, buf, sizeof buf));
 	if (first >= 1 && first <= 63 && second >= 1 && second <= 63 &&
 	    !(dot && strchr(dot + 1, '.')))
 		return 0;

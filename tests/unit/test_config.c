@@ -169,6 +169,9 @@ static const struct bad bad_configs[] = {
     {"{" SRC "," TGTX("'options':{'deadLetterTable':'s.'}") "}",
      "target.options.deadLetterTable: \"s.\" is not a table name (expected \"table\" or "
      "\"schema.table\", each part 1 to 63 bytes)"},
+    {"{" SRC "," TGTX("'options':{'deadLetterTable':'dbstreams_checkpoint'}") "}",
+     "target.options.deadLetterTable: \"dbstreams_checkpoint\" is the table of the stream "
+     "checkpoints"},
     {"{" SRC "," TGTX("'options':{'deadLetterTable':''}") "}",
      "target.options.deadLetterTable: must not be empty"},
     {"{" SRC "," TGTX("'options':{'deadLetterTable':true}") "}",
