@@ -90,10 +90,10 @@ typedef struct my_target {
 	/* The last failure was a row's data (constraint, value): the batch
 	 * is applied again row by row to find it (apply_rowwise). */
 	int data_error;
-	char err_code[16];              /* the server's error number, or "value" */
-	char err_msg[DBS_ERRMSG_MAX];   /* the server's message alone */
-	char *dlq_qname;       /* options.deadLetterTable, quoted; NULL: none */
-	uint64_t dead_letters; /* rows written to the dead-letter table so far */
+	char err_code[16];            /* the server's error number, or "value" */
+	char err_msg[DBS_ERRMSG_MAX]; /* the server's message alone */
+	char *dlq_qname;              /* options.deadLetterTable, quoted; NULL: none */
+	uint64_t dead_letters;        /* rows written to the dead-letter table so far */
 } my_target;
 
 /* ------------------------------------------------------------------ */
@@ -1109,7 +1109,8 @@ static const char dead_letter_columns[] =
 	"error_code varchar(16) NOT NULL, "
 	"error_message text NOT NULL, "
 	"rejected_at datetime(6) NOT NULL, "
-	"PRIMARY KEY (stream_id, source_txn, source_event)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+	"PRIMARY KEY (stream_id, source_txn, source_event)) "
+	"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
 
 /* Quote options.deadLetterTable ("t" in the connection's database, or
  * "db.t") and create it when missing. */

@@ -135,11 +135,11 @@ typedef struct pg_target {
 	/* The last failure was a row's data (constraint, value): the batch
 	 * is applied again row by row to find it (apply_rowwise). */
 	int data_error;
-	char err_code[16];              /* its SQLSTATE, or "value" */
-	char err_msg[DBS_ERRMSG_MAX];   /* the database's message alone */
-	char *dlq_qname;      /* options.deadLetterTable, quoted; NULL: none */
+	char err_code[16];            /* its SQLSTATE, or "value" */
+	char err_msg[DBS_ERRMSG_MAX]; /* the database's message alone */
+	char *dlq_qname;              /* options.deadLetterTable, quoted; NULL: none */
 	char *dlq_insert_sql;
-	dbs_textbuf dlq_buf;  /* a rejected row's JSON documents */
+	dbs_textbuf dlq_buf;   /* a rejected row's JSON documents */
 	uint64_t dead_letters; /* rows written to the dead-letter table so far */
 } pg_target;
 
@@ -2019,9 +2019,9 @@ static int dead_letter_write(pg_target *t, const dbs_batch *batch, pg_table *tb,
 	size_t off[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
 	static const char *const op_names[] = {"", "insert", "update", "delete"};
 	/* The key as the row was (before image) when the source sent it. */
-	const dbs_value *key_img = ev->before && tb->nkeys && !is_missing(&ev->before[tb->keys[0]])
-	                                   ? ev->before
-	                                   : ev->after ? ev->after : ev->before;
+	const dbs_value *key_img = ev->after ? ev->after : ev->before;
+	if (ev->before && tb->nkeys && !is_missing(&ev->before[tb->keys[0]]))
+		key_img = ev->before;
 
 	dbs__textbuf_reset(j);
 	if (tb->nkeys && key_img) {
