@@ -1375,12 +1375,14 @@ static int json_literal(my_target *t, const dbs_table *def, const dbs_value *img
  * Write the event the target just rejected (t->err_code, t->err_msg) to
  * the dead-letter table, in the apply's transaction: it commits with the
  * checkpoint, so a replayed batch skips it like every applied event.
+ * `nth` counts it among the target's dead letters, for the log.
  */
 static int dead_letter_write(my_target *t, const dbs_batch *batch, my_table *tb,
-                             const dbs_event *ev, char *err, size_t errlen)
+                             const dbs_event *ev, uint64_t nth, char *err, size_t errlen)
 {
 	static const char *const op_names[] = {"", "insert", "update", "delete"};
 	char pos[64], key[ERR_KEY_MAX + 16], where[ERR_KEY_MAX + 600];
+	char line[DBS_ERRMSG_MAX + ERR_KEY_MAX + 600];
 	const dbs_value *key_img = key_image(tb, ev);
 	dbs_textbuf *b = &t->sql;
 	const char *op = op_names[ev->op <= DBS_OP_DELETE ? ev->op : 0];
@@ -1413,14 +1415,17 @@ static int dead_letter_write(my_target *t, const dbs_batch *batch, my_table *tb,
 	    (rc = dbs__textbuf_append_str(b, ", UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE "
 	                                     "stream_id = stream_id")))
 		goto oom;
-	/* The message is logged first: a failing insert overwrites it. */
+	/* Formatted now: a failing insert overwrites t->err_msg. */
+	dbs__fmt(line, sizeof line, "%s, key %s: row rejected (error %s: %s), written to %s "
+	         "(%" PRIu64 " so far)", tb->qname, key, t->err_code, t->err_msg, t->dlq_qname,
+	         nth);
 	dbs__fmt(where, sizeof where, "%s, key %s: writing the rejected row to %s", tb->qname, key,
 	         t->dlq_qname);
-	tlog(t, DBS_LOG_WARN, "%s, key %s: row rejected (error %s: %s), written to %s", tb->qname,
-	     key, t->err_code, t->err_msg, t->dlq_qname);
 	rc = exec_sql(t, b->data, b->len, where, err, errlen);
 	if (rc)
 		t->data_error = 0; /* the dead-letter table itself failed: fail the batch */
+	else
+		tlog(t, DBS_LOG_WARN, "%s", line);
 	packet_reset(t);
 	return rc;
 oom:
@@ -1483,7 +1488,8 @@ static int apply_rowwise(my_target *t, const dbs_batch *batch, char *err, size_t
 		if (rc == DBS_ENOMEM || t->lost || !t->data_error || !t->dlq_qname)
 			goto fail;
 		if ((rc = exec_str(t, "ROLLBACK TO SAVEPOINT dbs_row", "savepoint", err, errlen)) ||
-		    (rc = dead_letter_write(t, batch, tb, ev, err, errlen)))
+		    (rc = dead_letter_write(t, batch, tb, ev, t->dead_letters + rejected + 1, err,
+		                            errlen)))
 			goto fail;
 		rejected++;
 	}

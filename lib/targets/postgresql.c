@@ -2008,9 +2008,10 @@ done:
  * Write the event the target just rejected (t->err_code, t->err_msg) to
  * the dead-letter table, in the apply's transaction: it commits with the
  * checkpoint, so a replayed batch skips it like every applied event.
+ * `nth` counts it among the target's dead letters, for the log.
  */
 static int dead_letter_write(pg_target *t, const dbs_batch *batch, pg_table *tb,
-                             const dbs_event *ev, char *err, size_t errlen)
+                             const dbs_event *ev, uint64_t nth, char *err, size_t errlen)
 {
 	int rc = DBS_ENOMEM;
 	PGresult *res = NULL;
@@ -2065,8 +2066,9 @@ static int dead_letter_write(pg_target *t, const dbs_batch *batch, pg_table *tb,
 	}
 	if (t->host->log)
 		t->host->log(t->host, DBS_LOG_WARN,
-		             "postgresql target: %s: row rejected (%s %s), written to %s",
-		             event_label(t, tb, ev), t->err_code, t->err_msg, t->dlq_qname);
+		             "postgresql target: %s: row rejected (%s %s), written to %s (%" PRIu64
+		             " so far)",
+		             event_label(t, tb, ev), t->err_code, t->err_msg, t->dlq_qname, nth);
 	rc = 0;
 	goto done;
 oom:
@@ -2120,7 +2122,8 @@ static int apply_rowwise(pg_target *t, const dbs_batch *batch, char *err, size_t
 			goto fail;
 		if ((rc = exec_command(t, "ROLLBACK TO SAVEPOINT dbs_row", "savepoint", err,
 		                       errlen)) ||
-		    (rc = dead_letter_write(t, batch, tb, ev, err, errlen)))
+		    (rc = dead_letter_write(t, batch, tb, ev, t->dead_letters + rejected + 1, err,
+		                            errlen)))
 			goto fail;
 		rejected++;
 	}

@@ -31,7 +31,8 @@ enum { BAD_INSERT = 0, BAD_UPDATE = 1, BAD_DELETE = 2, NCASES = 3 };
 
 static char src_db[NRUNS][64], dst_db[NRUNS][64], slot[NRUNS][64], pub[NRUNS][64];
 
-static atomic_int rejected_lines;
+/* WARN lines about rejected rows, and those naming the table and key. */
+static atomic_int rejected_lines, rejected_named;
 
 static void setup(void)
 {
@@ -64,9 +65,12 @@ static void teardown(void)
 static void log_line(dbs_log_level level, const char *line, void *user_data)
 {
 	(void)user_data;
-	if (level <= DBS_LOG_WARN && strstr(line, "row rejected"))
+	if (level <= DBS_LOG_WARN && strstr(line, "row rejected")) {
 		atomic_fetch_add(&rejected_lines, 1);
-	else if (level <= DBS_LOG_WARN)
+		if ((strstr(line, "public.t (id=") || strstr(line, "`.`t`, key (id=")) &&
+		    strstr(line, "written to"))
+			atomic_fetch_add(&rejected_named, 1);
+	} else if (level <= DBS_LOG_WARN)
 		fprintf(stderr, "stream: %s\n", line);
 }
 
@@ -366,6 +370,7 @@ START_TEST(dead_letter_table)
 
 	make_tables(run, target);
 	atomic_store(&rejected_lines, 0);
+	atomic_store(&rejected_named, 0);
 	config_for(config, sizeof config, run, target, dlq, 150);
 	s = start(config, NULL);
 	snprintf(id, sizeof id, "%s", dbs_stream_id(s));
@@ -394,6 +399,7 @@ START_TEST(dead_letter_table)
 	              "the second stream must replay T1 and apply the rest: %s", buf);
 	dbs_stream_free(s);
 	ck_assert_int_eq(atomic_load(&rejected_lines), 31);
+	ck_assert_int_eq(atomic_load(&rejected_named), 31);
 
 	a = itest_pg_rows(src, expected_sql);
 	b = target_rows(run, target);
