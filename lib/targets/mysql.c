@@ -193,9 +193,10 @@ static void db_error(my_target *t, char *err, size_t errlen, const char *where)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
 	/* Client errors (server gone, lost, refused), shutdown in progress
-	 * (1053) and a killed connection (1927) say the session is gone, not
+	 * (1053), a killed connection (MariaDB 1927, MySQL 3169) and MySQL's
+	 * disconnect of an idle client (4031) say the session is gone, not
 	 * the row. */
-	if (!t->conn || client_errno(no) || no == 1053 || no == 1927)
+	if (!t->conn || client_errno(no) || no == 1053 || no == 1927 || no == 3169 || no == 4031)
 		t->lost = 1;
 	dbs__fmt(err, errlen, "%s%s%s (error %u)", where ? where : "", where ? ": " : "",
 	         msg && msg[0] ? msg : "unknown error", no);
