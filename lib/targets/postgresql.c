@@ -1761,15 +1761,24 @@ static int dead_letter_prepare(pg_target *t, char *err, size_t errlen)
 	if ((rc = relation_exists(t, t->dlq_qname, dot ? schema : NULL, &exists, &schema_exists,
 	                          "the dead-letter table", err, errlen)))
 		goto done;
-	rc = DBS_ENOMEM;
-	dbs__textbuf_reset(s);
 	if (!exists) {
-		if (dot && !schema_exists &&
+		/* Under the lock of table creation: writers sharing a stream
+		 * start together and would collide. */
+		if ((rc = exec_command(t, "BEGIN; SELECT pg_advisory_xact_lock(" CREATE_LOCK_KEY ")",
+		                       "creating the dead-letter table", err, errlen)) ||
+		    (rc = relation_exists(t, t->dlq_qname, dot ? schema : NULL, &exists,
+		                          &schema_exists, "the dead-letter table", err, errlen)))
+			goto done;
+		rc = DBS_ENOMEM;
+		dbs__textbuf_reset(s);
+		if (!exists && dot && !schema_exists &&
 		    (dbs__textbuf_append_str(s, "CREATE SCHEMA IF NOT EXISTS ") ||
 		     dbs__textbuf_append_ident(s, schema) || dbs__textbuf_append_str(s, "; ")))
 			goto oom;
-		if (dbs__textbuf_appendf(s, "CREATE TABLE IF NOT EXISTS %s%s", t->dlq_qname,
-		                         dead_letter_columns))
+		if (!exists && dbs__textbuf_appendf(s, "CREATE TABLE IF NOT EXISTS %s%s; ",
+		                                    t->dlq_qname, dead_letter_columns))
+			goto oom;
+		if (dbs__textbuf_append_str(s, "COMMIT"))
 			goto oom;
 		if ((rc = exec_command(t, s->data, "creating the dead-letter table", err, errlen)))
 			goto done;
