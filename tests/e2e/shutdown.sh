@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# SIGTERM while a stream is RUNNING stops it gracefully and exits 0; a new
-# server with the same configuration resumes from the confirmed position,
-# so rows committed while no server ran still arrive, once. Requests in
+# SIGTERM while a stream is RUNNING stops it gracefully and exits 0; the
+# next server (same --state-dir) resumes it from the confirmed position,
+# so rows committed while no server ran still arrive, once. A stream the
+# user stopped is not resumed, until it is created again with ?id=. Requests in
 # flight during a stop do not block or break the server.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -42,6 +43,7 @@ expect_status 200
 # A second stream on the same slot, stopped by SIGTERM while RUNNING.
 http POST /api/v1/streams -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/stream.json"
 expect_status 200
+ID2=$(jget 'j["data"]["id"]')
 insert_products "$SRC" 101 150
 wait_until 30 target_rows 150 || fail "rows 101-150 did not arrive"
 http GET /api/v1/streams/stat
@@ -50,13 +52,34 @@ stop_server
 grep -q 'SIGTERM: shutting down' "$SERVER_LOG" || fail "no shutdown line"
 grep -q '\[source\] STOPPED' "$SERVER_LOG" || fail "the source was not stopped gracefully"
 
-# Rows committed while nothing runs.
+# Rows committed while nothing runs. The new server resumes the stream by
+# itself, under its id, from its state directory.
 insert_products "$SRC" 151 200
 start_server
-http POST /api/v1/streams -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/stream.json"
+http GET "/api/v1/streams/$ID2/stat"
 expect_status 200
 wait_until 30 target_rows 200 || fail "rows committed while stopped did not arrive: $(pg "$TGT" -c 'SELECT count(*) FROM products')"
 [ "$(pg "$TGT" -c 'SELECT count(DISTINCT id) FROM products')" = 200 ] || fail "duplicate rows"
+grep -q "stream $ID2 resumed" "$SERVER_LOG" || fail "no 'resumed' line for $ID2"
+
+# Stopped by the user: not resumed by the next server ...
+http DELETE /api/v1/streams
+expect_status 200
+stop_server
+insert_products "$SRC" 201 220
+start_server
+http GET "/api/v1/streams/$ID2/stat"
+expect_status 404
+# ... until it is created again under its id: it resumes from its
+# checkpoint, so the rows of the pause arrive, once.
+http POST "/api/v1/streams?id=$ID2" -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/stream.json"
+expect_status 200
+expect_json 'j["data"]["id"] == "'"$ID2"'"'
+wait_until 30 target_rows 220 || fail "rows committed while the stream was stopped did not arrive: $(pg "$TGT" -c 'SELECT count(*) FROM products')"
+[ "$(pg "$TGT" -c 'SELECT count(DISTINCT id) FROM products')" = 220 ] || fail "duplicate rows"
+# One writer per id.
+http POST "/api/v1/streams?id=$ID2" -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/stream.json"
+expect_status 409
 http DELETE /api/v1/streams
 expect_status 200
 stop_server
