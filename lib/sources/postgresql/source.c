@@ -1359,7 +1359,10 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 	uint64_t from = resume ? resume->resume : 0;
 	if (from)
 		atomic_store_explicit(&s->acked, from, memory_order_relaxed);
-	rc = setup_slot(s, slot, from != 0, from, err, errlen);
+	/* A checkpoint inside a transaction (resume 0) starts at the slot's
+	 * confirmed position, which never passes what the target committed;
+	 * it is still a resume, so a dropped slot is reported. */
+	rc = setup_slot(s, slot, resume != NULL, from, err, errlen);
 	if (rc == DBS_ENOTFOUND)
 		rc = DBS_ESOURCE;
 	if (rc != 0)
