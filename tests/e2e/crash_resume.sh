@@ -36,6 +36,12 @@ SEED=${DBS_CRASH_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 CATCHUP_S=300
 echo "crash_resume: seed $SEED, $EVENTS events per stream, $KILLS kills (DBS_CRASH_SEED=$SEED repeats them)"
 RANDOM=$SEED
+# DBS_CRASH_KEEP=1: keep the server's log (and, on a difference, the
+# databases) for a look afterwards.
+if [ -n "${DBS_CRASH_KEEP:-}" ]; then
+	SERVER_LOG=${DBS_TEST_TMPDIR:-/tmp}/crash_resume.$$.log
+	note "server log: $SERVER_LOG"
+fi
 
 SERVER=${DBS_CRASH_SERVER:-}
 if [ -z "$SERVER" ] && [ -n "${DBS_RELEASE_CLI:-}" ]; then
@@ -223,24 +229,31 @@ done
 note "workloads done at +$(($(date +%s) - t0)) s"
 
 # ---- caught up ----
-for i in 0 1 2 3; do
-	caught_up() { [ "$(applied "$i")" = "${LEDGERS[i]}" ]; }
+# (wait_until has a local i of its own: the stream goes by another name.)
+caught_up() { [ "$(applied "$CUR")" = "${LEDGERS[CUR]}" ]; }
+for CUR in 0 1 2 3; do
 	if ! wait_until "$CATCHUP_S" caught_up; then
-		http GET "/api/v1/streams/${IDS[i]}/stat"
-		fail "${NAMES[i]}: the target holds $(applied "$i") of ${LEDGERS[i]} ledger rows $CATCHUP_S s after the workload; stat: $BODY"
+		http GET "/api/v1/streams/${IDS[CUR]}/stat"
+		fail "${NAMES[CUR]}: the target holds $(applied "$CUR") of ${LEDGERS[CUR]} ledger rows $CATCHUP_S s after the workload; stat: $BODY"
 	fi
 done
 note "caught up at +$(($(date +%s) - t0)) s"
 for i in 0 1 2 3; do
 	http GET "/api/v1/streams/${IDS[i]}/stat"
-	expect_json 'j["source"]["status"] == "RUNNING" and j["target"]["status"] == "RUNNING"'
+	expect_json 'j["source"]["status"] in ("READY", "RUNNING") and j["target"]["status"] in ("READY", "RUNNING")'
 done
 
 # ---- zero differences ----
+# Every direction is checked before the test fails, so one run shows
+# which of them lost or duplicated.
+FAILURES=()
 for i in 0 1 2 3; do
 	rc=0
 	"$DBS_CLI_BIN" verify "$E2E_TMP/${NAMES[i]}.json" >"$E2E_TMP/${NAMES[i]}.verify" 2>&1 || rc=$?
-	[ "$rc" -eq 0 ] || fail "${NAMES[i]}: dbs-cli verify exit $rc: $(head -n 30 "$E2E_TMP/${NAMES[i]}.verify")"
+	if [ "$rc" -ne 0 ]; then
+		FAILURES+=("${NAMES[i]}: dbs-cli verify exit $rc: $(head -n 12 "$E2E_TMP/${NAMES[i]}.verify")")
+		continue
+	fi
 	note "${NAMES[i]}: $(tail -n 1 "$E2E_TMP/${NAMES[i]}.verify")"
 done
 
@@ -255,10 +268,21 @@ for i in 0 1 2 3; do
 		dup=$(pg "${TGT_DB[i]}" -F ' ' -c "SELECT txn, seq, applies FROM \"${TGT_SCHEMA[i]}\".ledger_applied WHERE applies <> 1 ORDER BY txn, seq LIMIT 5" | tr '\n' ';')
 	fi
 	want="${LEDGERS[i]} ${LEDGERS[i]} 1 1"
-	[ "$got" = "$want" ] ||
-		fail "${NAMES[i]}: ledger rows applied (rows, applications, min, max) = $got, want $want; first rows applied more than once (txn seq applies): $dup"
+	if [ "$got" != "$want" ]; then
+		FAILURES+=("${NAMES[i]}: ledger rows applied (rows, applications, min, max) = $got, want $want; first rows not applied once (txn seq applies): $dup")
+		continue
+	fi
 	note "${NAMES[i]}: ${LEDGERS[i]} ledger rows, each applied exactly once"
 done
+if [ "${#FAILURES[@]}" -gt 0 ]; then
+	printf '%s\n' "${FAILURES[@]}" >&2
+	if [ -n "${DBS_CRASH_KEEP:-}" ]; then
+		E2E_CLEANUPS=()
+		note "DBS_CRASH_KEEP: databases kept: ${SRC_DB[*]} ${TGT_DB[*]}; configs in $E2E_TMP (kept)"
+		cp -r "$E2E_TMP" "$E2E_TMP.kept"
+	fi
+	fail "${#FAILURES[@]} check(s) failed with seed $SEED"
+fi
 
 stop_server
 echo "crash_resume: 4 streams x $EVENTS events, $KILLS SIGKILLs, seed $SEED: zero differences, every transaction applied once ($(($(date +%s) - t0)) s)"
