@@ -71,10 +71,26 @@ start_server
 http GET "/api/v1/streams/$ID2/stat"
 expect_status 404
 # ... until it is created again under its id: it resumes from its
-# checkpoint, so the rows of the pause arrive, once.
+# checkpoint, so the rows of the pause arrive, once. Meanwhile another
+# session still holds the slot for 2 s, as the walsender of a killed
+# server does until it notices: the resumed source waits for it instead
+# of failing.
+PG_RECVLOGICAL=$(command -v pg_recvlogical || ls /usr/lib/postgresql/*/bin/pg_recvlogical | tail -n 1)
+"$PG_RECVLOGICAL" -h "$DBS_TEST_PG_HOST" -p "$DBS_TEST_PG_PORT" -U "$DBS_TEST_PG_USER" -d "$SRC" \
+	-S "$SLOT" --start -o proto_version=1 -o publication_names="$PUB" -f /dev/null &
+HOLDER=$!
+at_exit "kill $HOLDER 2>/dev/null || true"
+slot_held() {
+	[ "$(pg postgres -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$SLOT' AND active")" = 1 ]
+}
+wait_until 10 slot_held || fail "pg_recvlogical did not take the slot"
+(sleep 2; kill "$HOLDER") &
 http POST "/api/v1/streams?id=$ID2" -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/stream.json"
 expect_status 200
 expect_json 'j["data"]["id"] == "'"$ID2"'"'
+http GET "/api/v1/streams/$ID2/stat"
+expect_json 'j["source"]["status"] in ("READY", "RUNNING")'
+grep -q "replication slot \"$SLOT\" is held by server process" "$SERVER_LOG" || fail "no line about the held slot"
 wait_until 30 target_rows 220 || fail "rows committed while the stream was stopped did not arrive: $(pg "$TGT" -c 'SELECT count(*) FROM products')"
 [ "$(pg "$TGT" -c 'SELECT count(DISTINCT id) FROM products')" = 220 ] || fail "duplicate rows"
 # One writer per id.
