@@ -355,6 +355,22 @@ out:
 	return status;
 }
 
+/*
+ * Whether the configuration has a top-level "name" that a stream in the
+ * state directory had: its id into id. A configuration that is not JSON
+ * is left to the library to refuse.
+ */
+static bool config_name_known(const srv_app *app, const char *text, size_t len, char id[28])
+{
+	cJSON *j = cJSON_ParseWithLength(text, len);
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+	bool found = cJSON_IsString(name) && name->valuestring[0] != '\0' &&
+	             srv_state_find_name(app->state, name->valuestring, id);
+
+	cJSON_Delete(j);
+	return found;
+}
+
 static int stream_create(struct mg_connection *conn, srv_app *app)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -368,6 +384,7 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 	char err[1024];
 	int has_file = -1;
 	int has_id = -1;
+	bool by_name = false;
 	bool locked = false;
 	int status;
 	int rc;
@@ -409,6 +426,12 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		status = reply_error(conn, 400, "empty configuration: send it as the body or name it with ?file=");
 		goto out;
 	}
+	if (has_id < 0 && app->role == SRV_ROLE_ALL && app->state != NULL &&
+	    config_name_known(app, text, len, resume_id)) {
+		/* The same name means the same stream: it resumes. */
+		has_id = 27;
+		by_name = true;
+	}
 	if (has_id == -2 || (has_id >= 0 && dbs_ksuid_check(resume_id) != 0)) {
 		status = reply_error(conn, 400, "id: must be a stream id (27 base62 characters)");
 		goto out;
@@ -436,7 +459,8 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		pthread_mutex_lock(&app->create_lock);
 		locked = true;
 		if (srv_streams_active(&app->streams, resume_id)) {
-			status = reply_error(conn, 409, "stream %s is running: stop it before creating it again", resume_id);
+			status = reply_error(conn, 409, "stream %s%s is running: stop it before creating it again",
+			                     resume_id, by_name ? " (same name)" : "");
 			goto out;
 		}
 		memcpy(entry->id, resume_id, sizeof entry->id);
@@ -472,7 +496,10 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		status = reply_error(conn, 503, "the server is shutting down");
 		goto out;
 	}
-	srv_log(DBS_LOG_INFO, "stream %s %s", entry->id, has_id >= 0 ? "created again (resumes from its checkpoint)" : "created");
+	srv_log(DBS_LOG_INFO, "stream %s %s", entry->id,
+	        by_name    ? "created again by name (resumes from its checkpoint)"
+	        : has_id >= 0 ? "created again (resumes from its checkpoint)"
+	                      : "created");
 	srv_streams_release(&app->streams, entry);
 	entry = NULL;
 	status = reply_json(conn, 200, render_created(config));

@@ -347,6 +347,44 @@ out:
 	return rc;
 }
 
+int srv_state_find_name(const srv_state *st, const char *name, char id[28])
+{
+	DIR *d = opendir(st->streams_dir);
+	struct dirent *de;
+	int found = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char rid[ID_LEN + 1];
+		char err[256];
+		char *path, *text = NULL;
+		size_t len = 0;
+		cJSON *j = NULL;
+		const cJSON *n;
+
+		/* KSUIDs sort by time: a later one is a newer stream. */
+		if (!record_name(de->d_name, rid) || (found && strcmp(rid, id) <= 0))
+			continue;
+		path = join(st->streams_dir, de->d_name);
+		if (path != NULL)
+			text = read_file(path, &len, err, sizeof err);
+		if (text != NULL)
+			j = cJSON_ParseWithLength(text, len);
+		n = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "config"),
+		                                     "name");
+		if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) {
+			memcpy(id, rid, ID_LEN + 1);
+			found = 1;
+		}
+		cJSON_Delete(j);
+		free(text);
+		free(path);
+	}
+	closedir(d);
+	return found;
+}
+
 static int by_id(const void *a, const void *b)
 {
 	return strcmp(((const record *)a)->id, ((const record *)b)->id);

@@ -59,6 +59,13 @@ typedef struct srv_state_end {
 int srv_state_save(const srv_state *st, const char *id, const char *config, size_t len,
                    const srv_state_end *end, char *err, size_t errlen);
 
+/*
+ * The id of the newest record (running or ended) whose configuration has
+ * the top-level "name" `name`, into id. 1 when found, 0 otherwise (also
+ * when the directory cannot be read). Unreadable records are passed over.
+ */
+int srv_state_find_name(const srv_state *st, const char *name, char id[28]);
+
 /* Called for every running record, oldest id first; config is a
  * NUL-terminated JSON text that lives for the call only. */
 typedef void (*srv_state_resume_fn)(const char *id, const char *config, size_t len,

@@ -98,5 +98,30 @@ http POST "/api/v1/streams?id=$ID2" -H 'Content-Type:application/json' --data-bi
 expect_status 409
 http DELETE /api/v1/streams
 expect_status 200
+
+# A configuration with a "name" the state directory knows is that stream
+# again: it resumes under its id (409 while it runs).
+python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); c["name"] = "orders"; print(json.dumps(c))' \
+	"$E2E_TMP/stream.json" >"$E2E_TMP/named.json"
+http POST /api/v1/streams -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/named.json"
+expect_status 200
+ID3=$(jget 'j["data"]["id"]')
+[ "$ID3" != "$ID2" ] || fail "a new name reused $ID2"
+insert_products "$SRC" 221 230
+wait_until 30 target_rows 230 || fail "rows 221-230 did not arrive"
+http POST /api/v1/streams -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/named.json"
+expect_status 409
+expect_json '"'"$ID3"'" in j["message"] and "same name" in j["message"]'
+http DELETE "/api/v1/streams/$ID3"
+expect_status 200
+insert_products "$SRC" 231 240
+http POST /api/v1/streams -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/named.json"
+expect_status 200
+expect_json 'j["data"]["id"] == "'"$ID3"'"'
+wait_until 30 target_rows 240 || fail "rows committed while the named stream was stopped did not arrive"
+[ "$(pg "$TGT" -c 'SELECT count(DISTINCT id) FROM products')" = 240 ] || fail "duplicate rows"
+grep -q "stream $ID3 created again by name" "$SERVER_LOG" || fail "no 'created again by name' line"
+http DELETE /api/v1/streams
+expect_status 200
 stop_server
 note "ok"
