@@ -292,7 +292,7 @@ START_TEST(end_of_stream_marker)
 	ck_assert_uint_eq(h.flags, DBS_CODEC_END_OF_STREAM);
 	ck_assert(h.seq == 9);
 	/* The documented bytes, exactly. */
-	static const uint8_t want[] = {'D', 'B', 'S', 'B', 1, 1, 3, 'a', 'b', 'c', 9, 0, 0};
+	static const uint8_t want[] = {'D', 'B', 'S', 'B', 2, 1, 3, 'a', 'b', 'c', 9, 0, 0};
 	ck_assert_uint_eq(buf.len, sizeof want);
 	ck_assert(memcmp(buf.data, want, sizeof want) == 0);
 	/* A failed publisher says so in its marker; the flag alone is refused. */

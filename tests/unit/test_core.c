@@ -330,7 +330,7 @@ START_TEST(position_order_by_gtid)
 	uint64_t seq = 9;
 	ck_assert_int_eq(dbs__gtid_text(text, sizeof text, &ck), 0);
 	ck_assert_str_eq(text, "0-1-50");
-	ck_assert_int_eq(dbs__gtid_parse("4294967295-2-18446744073709551615", 32, &d, &sv, &seq), 0);
+	ck_assert_int_eq(dbs__gtid_parse("4294967295-2-18446744073709551615", 33, &d, &sv, &seq), 0);
 	ck_assert(d == UINT32_MAX && sv == 2 && seq == UINT64_MAX);
 	static const char *const bad[] = {"", "1-2", "1-2-0", "1-2-3-", "a-1-2", "4294967296-1-1",
 	                                  "1--2", "1-2-18446744073709551616", " 1-2-3"};
