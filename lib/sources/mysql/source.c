@@ -1271,7 +1271,7 @@ static int purged_error(my_source *s, const char *where, const char *msg, char *
 	if (connect_db(s, &m, ignore, sizeof ignore) == 0)
 		query_row(m, "SHOW BINARY LOGS", 1, &oldest, ignore, sizeof ignore);
 	dbs__fmt(err, errlen,
-	         "the binlog this stream needs was purged: it must resume at %s but the oldest "
+	         "the binlog this stream needs was purged: it must resume %s but the oldest "
 	         "binlog the server still has is %s (server: %s). The changes in between are lost "
 	         "to this stream: re-create it with a fresh copy of the data (a new stream id over "
 	         "emptied target tables), and keep binlogs longer than a stream may stay stopped "
@@ -1299,14 +1299,14 @@ static int dump_refused(my_source *s, const char *where, const char *gtid_state,
 	} else if (gtid_state && e == 1236) {
 		/* Not a connection problem: retrying cannot help. */
 		dbs__fmt(err, errlen,
-		         "this server cannot start the binlog at %s (server: %s): its binlog does "
+		         "this server cannot start the binlog %s (server: %s): its binlog does "
 		         "not hold the stream's last transaction. Point the source at a server that "
 		         "replicated it (a replica with log_slave_updates, caught up), or re-create "
 		         "the stream with a fresh copy of the data",
 		         where, msg);
 		return DBS_ENOTFOUND;
 	} else {
-		dbs__fmt(err, errlen, "starting the binlog dump at %s: %s", where, msg);
+		dbs__fmt(err, errlen, "starting the binlog dump %s: %s", where, msg);
 	}
 	return DBS_ESOURCE;
 }
@@ -1343,10 +1343,10 @@ static int dump_open(my_source *s, uint64_t at, const char *gtid_state, char *er
 			goto fail;
 		file[0] = '\0';
 		start = 4;
-		dbs__fmt(where, sizeof where, "GTID state '%s'", gtid_state);
+		dbs__fmt(where, sizeof where, "after GTID %s", gtid_state[0] ? gtid_state : "(none)");
 	} else {
 		dbs__fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, at >> 32);
-		dbs__fmt(where, sizeof where, "%s:%lu", file, start);
+		dbs__fmt(where, sizeof where, "at %s:%lu", file, start);
 	}
 	s->rpl = mariadb_rpl_init(s->repl);
 	if (!s->rpl) {
@@ -1653,7 +1653,7 @@ static int my_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		rc = DBS_ESOURCE;
 	if (rc != 0)
 		goto fail;
-	slog(s, DBS_LOG_INFO, "mysql source: %s binlog from %s as replica %u",
+	slog(s, DBS_LOG_INFO, "mysql source: %s binlog %s as replica %u",
 	     s->mariadb ? "MariaDB" : "MySQL", s->start_desc, s->replica_id);
 	*out = &s->base;
 	return 0;
