@@ -22,7 +22,10 @@
  *  4. on R (the failover: resumes after the checkpoint's GTID on another
  *     server) with an event limit inside the large transaction;
  *  5. on P (failing back: resumes inside a transaction whose checkpoint
- *     was taken on R), more transactions.
+ *     was taken on R), more transactions;
+ *  6, 7. on P with transactions in GTID domains 0 and 1, stopped and
+ *     resumed on the same server;
+ * and last, the stream on R, whose binlog then has two domains: refused.
  * Every transaction ends with one row in an insert-only `ledger`; a
  * trigger on the target counts how many times each ledger row is written.
  * At the end the target equals P value for value, every ledger row
@@ -176,7 +179,7 @@ static void log_line(dbs_log_level level, const char *line, void *user_data)
 		fprintf(stderr, "stream: %s\n", line);
 }
 
-static dbs_stream *stream_on(int i, unsigned events_limit)
+static dbs_stream *stream_on(int i, unsigned events_limit, int must_start)
 {
 	char config[2048];
 	dbs_stream_options opts = DBS_STREAM_OPTIONS_INIT;
@@ -192,7 +195,8 @@ static dbs_stream *stream_on(int i, unsigned events_limit)
 	              "dbs_stream_create: %s", dbs_error_last());
 	itest_stat(s, &st);
 	itest_stat_format(buf, sizeof buf, &st);
-	ck_assert_msg(st.source.status == DBS_STATUS_READY || st.source.status == DBS_STATUS_RUNNING,
+	ck_assert_msg(!must_start || st.source.status == DBS_STATUS_READY ||
+	                  st.source.status == DBS_STATUS_RUNNING,
 	              "the stream on the %s must start: %s", i ? "replica" : "primary", buf);
 	return s;
 }
@@ -460,7 +464,7 @@ START_TEST(stream_follows_failover_by_gtid)
 
 	/* Leg 1, on P: ten transactions of three inserts, then one of 301
 	 * events; the limit stops the stream at its 150th. */
-	s = stream_on(0, 30 + 150);
+	s = stream_on(0, 30 + 150, 1);
 	for (int i = 0; i < 10; i++)
 		events += write_txn(p, 0);
 	ck_assert_uint_eq(events, 30);
@@ -493,7 +497,7 @@ START_TEST(stream_follows_failover_by_gtid)
 	itest_pg_exec(dst, sql);
 
 	/* Leg 2, on P again: the rest of the large transaction, and more. */
-	s = stream_on(0, 0);
+	s = stream_on(0, 0, 1);
 	for (int i = 0; i < 8; i++)
 		write_txn(p, i % 4);
 	wait_caught_up(s, p, dst, 60);
@@ -517,7 +521,7 @@ START_TEST(stream_follows_failover_by_gtid)
 	free(gtid);
 
 	/* Leg 4, on R: the failover. */
-	s = stream_on(1, (unsigned)events + 100);
+	s = stream_on(1, (unsigned)events + 100, 1);
 	wait_limit(s, events + 100);
 	dbs_stream_free(s);
 	checkpoint_of(dst, &gtid, &txn, &txn_end);
@@ -530,7 +534,7 @@ START_TEST(stream_follows_failover_by_gtid)
 	free(big_gtid);
 
 	/* Leg 5, back on P: resumes inside the transaction R stopped in. */
-	s = stream_on(0, 0);
+	s = stream_on(0, 0, 1);
 	for (int i = 0; i < 4; i++)
 		write_txn(p, i % 4);
 	wait_caught_up(s, p, dst, 60);
@@ -544,6 +548,29 @@ START_TEST(stream_follows_failover_by_gtid)
 	free(gtid);
 	free(pos);
 
+	/* Legs 6 and 7, on P with a second domain: transactions of domains 1
+	 * and 0 while the stream runs and while it is stopped. Resuming on
+	 * the same server takes its whole GTID state at the checkpoint, so
+	 * neither domain is read again or skipped. */
+	itest_my_exec(p, "SET SESSION gtid_domain_id = 1");
+	s = stream_on(0, 0, 1);
+	for (int i = 0; i < 4; i++)
+		write_txn(p, i % 4);
+	itest_my_exec(p, "SET SESSION gtid_domain_id = 0");
+	write_txn(p, 3);
+	wait_caught_up(s, p, dst, 60);
+	stop_stream(s);
+	for (int i = 0; i < 6; i++) {
+		itest_my_exec(p, i % 2 ? "SET SESSION gtid_domain_id = 0"
+		                       : "SET SESSION gtid_domain_id = 1");
+		write_txn(p, i % 4);
+	}
+	s = stream_on(0, 0, 1);
+	wait_caught_up(s, p, dst, 60);
+	stop_stream(s);
+	compare_all(p, dst);
+	itest_my_exec(p, "SET SESSION gtid_domain_id = 0");
+
 	/* Each ledger row written after leg 1 was written once, none of leg 1
 	 * was written again. */
 	snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM applied WHERE id <= %d", leg1_last);
@@ -551,6 +578,27 @@ START_TEST(stream_follows_failover_by_gtid)
 	ck_assert_uint_eq(pg_count_of(dst, "SELECT COUNT(*) FROM applied WHERE n <> 1"), 0);
 	ck_assert_uint_eq(pg_count_of(dst, "SELECT COUNT(*) FROM applied"),
 	                  (uint64_t)(next_ledger - 1 - leg1_last));
+
+	/* Another server whose binlog has a second domain: the checkpoint's
+	 * GTID names one domain only, so the source refuses rather than guess
+	 * where to resume in the other. */
+	{
+		dbs_stat st;
+		char buf[2048];
+
+		itest_my_exec(r, "SET SESSION gtid_domain_id = 1");
+		itest_my_exec(r, "CREATE DATABASE fo_other_domain");
+		itest_my_exec(r, "CREATE TABLE fo_other_domain.t (id INT PRIMARY KEY)");
+		itest_my_exec(r, "INSERT INTO fo_other_domain.t VALUES (1)");
+		s = stream_on(1, 0, 0);
+		itest_wait_node_status(s, 0, DBS_STATUS_INIT_FAILED, 30, &st);
+		itest_stat_format(buf, sizeof buf, &st);
+		ck_assert_msg(strstr(st.source.message, "also has domain") != NULL,
+		              "the source must refuse a second domain: %s", buf);
+		fprintf(stderr, "failover: two domains: %s\n", st.source.message);
+		dbs_stream_stop(s);
+		dbs_stream_free(s);
+	}
 	mysql_close(r);
 	PQfinish(dst);
 	mysql_close(p);
