@@ -1414,6 +1414,7 @@ static int dump_start(my_source *s, const dbs_position *at, char *err, size_t er
 	uint64_t filepos = at->resume ? at->resume : at->txn;
 	char *v[6] = {0}, *here = NULL, *binlog_state = NULL;
 	char gtid[48], state[64], q[800], esc[600], file[300], ignore[DBS_ERRMSG_MAX];
+	char why[DBS_ERRMSG_MAX / 2] = "it holds another event there";
 	int inside = !at->resume; /* a checkpoint inside a transaction: read it again */
 	uint32_t d, sv;
 	uint64_t n;
@@ -1429,9 +1430,10 @@ static int dump_start(my_source *s, const dbs_position *at, char *err, size_t er
 	mysql_real_escape_string(s->sql, esc, file, (unsigned long)strlen(file));
 	dbs__fmt(q, sizeof q, "SHOW BINLOG EVENTS IN '%s' FROM %" PRIu64 " LIMIT 1", esc,
 	         at->txn & 0xffffffffu);
-	if (query_row(s->sql, q, 6, v, ignore, sizeof ignore) == 0 && v[2] &&
-	    strcmp(v[2], "Gtid") == 0 && v[3] && strtoul(v[3], NULL, 10) == at->gtid_server &&
-	    v[5] && has_word(v[5], gtid)) {
+	if (query_row(s->sql, q, 6, v, ignore, sizeof ignore) != 0)
+		dbs__fmt(why, sizeof why, "%s", ignore);
+	else if (v[2] && strcmp(v[2], "Gtid") == 0 && v[3] &&
+	         strtoul(v[3], NULL, 10) == at->gtid_server && v[5] && has_word(v[5], gtid)) {
 		dbs__fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, filepos >> 32);
 		mysql_real_escape_string(s->sql, esc, file, (unsigned long)strlen(file));
 		dbs__fmt(q, sizeof q, "SELECT BINLOG_GTID_POS('%s', %" PRIu64 ")", esc,
@@ -1445,6 +1447,7 @@ static int dump_start(my_source *s, const dbs_position *at, char *err, size_t er
 			rc = dump_open(s, 0, here, err, errlen);
 			goto done;
 		}
+		dbs__fmt(why, sizeof why, "BINLOG_GTID_POS gives %.200s", here ? here : ignore);
 	}
 
 	/* Another server: the recorded GTID is the whole state only when the
@@ -1458,11 +1461,12 @@ static int dump_start(my_source *s, const dbs_position *at, char *err, size_t er
 		dbs__fmt(err, errlen,
 		         "the stream resumes after GTID %s, of domain %" PRIu32
 		         " only, on a server whose binlog also has domain %" PRIu32
-		         " (gtid_binlog_state %.300s) and not the binlog file and offset the "
-		         "checkpoint recorded: where to resume in the other domains is unknown. "
-		         "Resume on the server the stream was reading from, or re-create the stream "
-		         "with a fresh copy of the data",
-		         gtid, at->gtid_domain, d, binlog_state);
+		         " (gtid_binlog_state %.200s), and its binlog at the file and offset the "
+		         "checkpoint recorded (%s:%" PRIu64 ") is not where that GTID is (%s): "
+		         "where to resume in the other domains is unknown. Resume on the server "
+		         "the stream was reading from, or re-create the stream with a fresh copy "
+		         "of the data",
+		         gtid, at->gtid_domain, d, binlog_state, file, at->txn & 0xffffffffu, why);
 		rc = DBS_ENOTFOUND;
 		goto done;
 	}
