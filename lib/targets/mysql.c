@@ -981,7 +981,7 @@ static int checkpoint_read(my_target *t, char *err, size_t errlen)
 	MYSQL_RES *res = NULL;
 	dbs_textbuf *b = &t->tmp;
 	dbs__textbuf_reset(b);
-	if (dbs__textbuf_appendf(b, "SELECT txn, resume, event, txn_end FROM " CHECKPOINT_TABLE
+	if (dbs__textbuf_appendf(b, "SELECT txn, resume, event, txn_end, gtid FROM " CHECKPOINT_TABLE
 	                         " WHERE stream_id = %s", t->stream_literal)) {
 		rc = DBS_ENOMEM;
 		dbs__fmt(err, errlen, "out of memory");
@@ -1012,6 +1012,14 @@ static int checkpoint_read(my_target *t, char *err, size_t errlen)
 		}
 		t->checkpoint.event = (uint32_t)ev;
 		t->checkpoint.txn_end = (uint32_t)end;
+		if (row[4] && row[4][0] &&
+		    dbs__gtid_parse(row[4], strlen(row[4]), &t->checkpoint.gtid_domain,
+		                    &t->checkpoint.gtid_server, &t->checkpoint.gtid_seq) != 0) {
+			dbs__fmt(err, errlen,
+			         CHECKPOINT_TABLE " row of stream %s has a malformed gtid \"%.64s\"",
+			         t->host->stream_id, row[4]);
+			goto done;
+		}
 	}
 	rc = 0;
 done:
@@ -1020,25 +1028,54 @@ done:
 	return rc;
 }
 
+/* A checkpoint table made before positions carried a GTID gains the
+ * column (MySQL has no ADD COLUMN IF NOT EXISTS: a stream opening at the
+ * same time may add it first, error 1060). */
+static int checkpoint_add_gtid(my_target *t, char *err, size_t errlen)
+{
+	static const char q[] = "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+	                        "DATABASE() AND TABLE_NAME = '" CHECKPOINT_TABLE
+	                        "' AND COLUMN_NAME = 'gtid'";
+	static const char alter[] = "ALTER TABLE " CHECKPOINT_TABLE " ADD COLUMN gtid varchar(64) NULL";
+	MYSQL_RES *res = NULL;
+	if (mysql_real_query(t->conn, q, sizeof q - 1) || !(res = mysql_store_result(t->conn))) {
+		db_error(t, err, errlen, "reading the columns of " CHECKPOINT_TABLE);
+		return DBS_ETARGET;
+	}
+	int has = mysql_num_rows(res) > 0;
+	mysql_free_result(res);
+	if (has)
+		return 0;
+	if (mysql_real_query(t->conn, alter, sizeof alter - 1) && mysql_errno(t->conn) != 1060) {
+		db_error(t, err, errlen, "adding the gtid column to " CHECKPOINT_TABLE);
+		return DBS_ETARGET;
+	}
+	return 0;
+}
+
 static int add_checkpoint_commit(my_target *t, const dbs_batch *batch)
 {
 	const dbs_position *last = dbs_batch_last(batch);
-	char pos[64];
+	char pos[96], gtid[48], gtid_sql[52] = "NULL";
 	dbs__position_text(pos, sizeof pos, batch, last);
+	if (last->gtid_seq && dbs__gtid_text(gtid, sizeof gtid, last) == 0)
+		dbs__fmt(gtid_sql, sizeof gtid_sql, "'%s'", gtid);
 	int rc;
 	if ((rc = close_open(t)) || (rc = sep(t)))
 		return rc;
 	if ((rc = dbs__textbuf_appendf(&t->sql,
 	                               "INSERT INTO " CHECKPOINT_TABLE
 	                               " (stream_id, txn, resume, event, txn_end, hub_seq, position, "
-	                               "updated_at) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu32
-	                               ", %" PRIu32 ", %" PRIu64 ", '%s', UTC_TIMESTAMP(6)) "
+	                               "gtid, updated_at) VALUES (%s, %" PRIu64 ", %" PRIu64
+	                               ", %" PRIu32 ", %" PRIu32 ", %" PRIu64
+	                               ", '%s', %s, UTC_TIMESTAMP(6)) "
 	                               "ON DUPLICATE KEY UPDATE txn=VALUES(txn), "
 	                               "resume=VALUES(resume), event=VALUES(event), "
 	                               "txn_end=VALUES(txn_end), hub_seq=VALUES(hub_seq), "
-	                               "position=VALUES(position), updated_at=VALUES(updated_at)",
+	                               "position=VALUES(position), gtid=VALUES(gtid), "
+	                               "updated_at=VALUES(updated_at)",
 	                               t->stream_literal, last->txn, last->resume, last->event,
-	                               last->txn_end, dbs_batch_seq(batch), pos)) ||
+	                               last->txn_end, dbs_batch_seq(batch), pos, gtid_sql)) ||
 	    (rc = stmt_push(t, NULL, 0, 0, "writing the checkpoint")) ||
 	    (rc = dbs__textbuf_append_str(&t->sql, ";COMMIT")) ||
 	    (rc = stmt_push(t, NULL, 0, 0, "commit")))
@@ -1093,7 +1130,9 @@ static const char checkpoint_ddl[] =
 	"txn_end bigint NOT NULL, "
 	"hub_seq bigint unsigned NOT NULL, "
 	"position varchar(255) NOT NULL, "
-	"updated_at datetime(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+	"updated_at datetime(6) NOT NULL, "
+	"gtid varchar(64) NULL" /* MariaDB GTID of the position, "0-1-42" */
+	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
 
 /* The dead-letter table: one row per rejected event, keyed by the
  * event's place in the source so that it is written once. */
@@ -1239,7 +1278,8 @@ static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_
 		db_error(t, err, errlen, "selecting the database");
 		goto fail;
 	}
-	if ((rc = exec_str(t, checkpoint_ddl, "creating " CHECKPOINT_TABLE, err, errlen)))
+	if ((rc = exec_str(t, checkpoint_ddl, "creating " CHECKPOINT_TABLE, err, errlen)) ||
+	    (rc = checkpoint_add_gtid(t, err, errlen)))
 		goto fail;
 	if (config->dead_letter_table && (rc = dead_letter_prepare(t, err, errlen)))
 		goto fail;

@@ -1594,7 +1594,7 @@ static int checkpoint_read(pg_target *t, char *err, size_t errlen)
 	int rc = DBS_ETARGET;
 	const char *params[1] = {t->host->stream_id};
 	PGresult *res = PQexecParams(t->conn,
-	                             "SELECT txn::text, resume::text, event, txn_end "
+	                             "SELECT txn::text, resume::text, event, txn_end, gtid "
 	                             "FROM " CHECKPOINT_TABLE " WHERE stream_id = $1",
 	                             1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -1615,8 +1615,40 @@ static int checkpoint_read(pg_target *t, char *err, size_t errlen)
 		}
 		t->checkpoint.event = (uint32_t)ev;
 		t->checkpoint.txn_end = (uint32_t)end;
+		const char *gtid = PQgetvalue(res, 0, 4);
+		if (!PQgetisnull(res, 0, 4) && gtid[0] &&
+		    dbs__gtid_parse(gtid, strlen(gtid), &t->checkpoint.gtid_domain,
+		                    &t->checkpoint.gtid_server, &t->checkpoint.gtid_seq) != 0) {
+			dbs__fmt(err, errlen,
+			         CHECKPOINT_TABLE " row of stream %s has a malformed gtid \"%.64s\"",
+			         t->host->stream_id, gtid);
+			goto done;
+		}
 	}
 	rc = 0;
+done:
+	PQclear(res);
+	return rc;
+}
+
+/* A checkpoint table made before positions carried a GTID gains the
+ * column; IF NOT EXISTS keeps two streams opening at once apart. */
+static int checkpoint_add_gtid(pg_target *t, char *err, size_t errlen)
+{
+	int rc = DBS_ETARGET;
+	PGresult *res = PQexec(t->conn, "SELECT 1 FROM pg_attribute WHERE attrelid = "
+	                                "to_regclass('" CHECKPOINT_TABLE "') AND attname = 'gtid' "
+	                                "AND NOT attisdropped");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_error(t, res, err, errlen, "reading the columns of " CHECKPOINT_TABLE);
+		goto done;
+	}
+	rc = PQntuples(res) ? 0
+	                    : exec_command(t,
+	                                   "ALTER TABLE " CHECKPOINT_TABLE
+	                                   " ADD COLUMN IF NOT EXISTS gtid text",
+	                                   "adding the gtid column to " CHECKPOINT_TABLE, err,
+	                                   errlen);
 done:
 	PQclear(res);
 	return rc;
@@ -1629,20 +1661,23 @@ static int commit_with_checkpoint(pg_target *t, const dbs_batch *batch, char *er
 	int rc = DBS_ENOMEM;
 	PGresult *res = NULL;
 	const dbs_position *last = dbs_batch_last(batch);
-	char pos[64];
+	char pos[96], gtid[48], gtid_sql[52] = "NULL";
 	dbs__position_text(pos, sizeof pos, batch, last);
+	if (last->gtid_seq && dbs__gtid_text(gtid, sizeof gtid, last) == 0)
+		dbs__fmt(gtid_sql, sizeof gtid_sql, "'%s'", gtid);
 	dbs_textbuf *s = &t->sql;
 	dbs__textbuf_reset(s);
 	if (dbs__textbuf_appendf(s, "INSERT INTO " CHECKPOINT_TABLE
 	                         " (stream_id, txn, resume, event, txn_end, hub_seq, position, "
-	                         "updated_at) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu32
-	                         ", %" PRIu32 ", %" PRIu64 ", '%s', now()) ON CONFLICT (stream_id) "
-	                         "DO UPDATE SET txn = EXCLUDED.txn, resume = EXCLUDED.resume, "
-	                         "event = EXCLUDED.event, txn_end = EXCLUDED.txn_end, "
-	                         "hub_seq = EXCLUDED.hub_seq, position = EXCLUDED.position, "
+	                         "gtid, updated_at) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu32
+	                         ", %" PRIu32 ", %" PRIu64 ", '%s', %s, now()) ON CONFLICT "
+	                         "(stream_id) DO UPDATE SET txn = EXCLUDED.txn, "
+	                         "resume = EXCLUDED.resume, event = EXCLUDED.event, "
+	                         "txn_end = EXCLUDED.txn_end, hub_seq = EXCLUDED.hub_seq, "
+	                         "position = EXCLUDED.position, gtid = EXCLUDED.gtid, "
 	                         "updated_at = EXCLUDED.updated_at; COMMIT",
 	                         t->stream_literal, last->txn, last->resume, last->event,
-	                         last->txn_end, dbs_batch_seq(batch), pos)) {
+	                         last->txn_end, dbs_batch_seq(batch), pos, gtid_sql)) {
 		dbs__fmt(err, errlen, "out of memory");
 		goto done;
 	}
@@ -1719,7 +1754,8 @@ static const char checkpoint_ddl[] =
 	"txn_end bigint NOT NULL, "
 	"hub_seq numeric(20,0) NOT NULL, "
 	"position text NOT NULL, "
-	"updated_at timestamptz NOT NULL DEFAULT now())";
+	"updated_at timestamptz NOT NULL DEFAULT now(), "
+	"gtid text)"; /* MariaDB GTID of the position, "0-1-42"; NULL without one */
 
 /* The dead-letter table: one row per rejected event, keyed by the
  * event's place in the source so that it is written once. */
@@ -1870,6 +1906,7 @@ static int pg_open(dbs_target **out, const dbs_target_config *config, const dbs_
 	                         "creating " CHECKPOINT_TABLE, err, errlen)) ||
 	      (rc = exec_command(t, checkpoint_ddl, "creating " CHECKPOINT_TABLE, err, errlen)) ||
 	      (rc = exec_command(t, "COMMIT", "creating " CHECKPOINT_TABLE, err, errlen)))) ||
+	    (ck_exists && (rc = checkpoint_add_gtid(t, err, errlen))) ||
 	    (rc = checkpoint_read(t, err, errlen)))
 		goto fail;
 	if (config->dead_letter_table && (rc = dead_letter_prepare(t, err, errlen)))
