@@ -168,6 +168,7 @@ typedef struct publisher {
 	uint32_t events;
 	int rc;
 	char err[DBS_ERRMSG_MAX];
+	atomic_int done; /* publish_all returned */
 } publisher;
 
 static void *publish_all(void *arg)
@@ -186,6 +187,7 @@ static void *publish_all(void *arg)
 	}
 	p->hub->ops->close_publish(p->hub);
 	dbs_table_unref(t);
+	atomic_store(&p->done, 1);
 	return NULL;
 }
 
@@ -371,24 +373,37 @@ START_TEST(slow_target_holds_back_the_publisher)
 	test_host th;
 	host_init(&th, "slow");
 	dbs_hub *hub = hub_open(&th);
-	publisher p = {hub, 1200000, 0, ""};
+	publisher p = {hub, 1200000, 0, "", 0};
 	pthread_t thread;
 	ck_assert_int_eq(pthread_create(&thread, NULL, publish_all, &p), 0);
-	sleep(4);
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
-	jsStreamInfo *si = NULL;
 	char stream[128];
 	dbs__fmt(stream, sizeof stream, "DBS_%s", th.id);
 	ck_assert_int_eq(natsConnection_ConnectTo(&nc, nats_url()), NATS_OK);
 	ck_assert_int_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
-	ck_assert_int_eq(js_GetStreamInfo(&si, js, stream, NULL, NULL), NATS_OK);
-	uint64_t held = si->State.Bytes;
-	jsStreamInfo_Destroy(si);
+	/* However slow the machine: the stream fills past 32 MB, then stops
+	 * growing below its limit while the publisher, not done, waits. */
+	uint64_t held = 0, peak = 0;
+	int still = 0;
+	for (int tick = 0; tick < 1200 && still < 20; tick++) {
+		jsStreamInfo *si = NULL;
+		if (js_GetStreamInfo(&si, js, stream, NULL, NULL) == NATS_OK) {
+			held = si->State.Bytes;
+			jsStreamInfo_Destroy(si);
+		}
+		still = held > 32u * 1024 * 1024 && held == peak ? still + 1 : 0;
+		if (held > peak)
+			peak = held;
+		ck_assert_msg(!atomic_load(&p.done), "the publisher finished with nobody fetching: %d %s",
+		              p.rc, p.err);
+		usleep(100 * 1000);
+	}
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
-	ck_assert_msg(held > 32u * 1024 * 1024 && held < 100u * 1024 * 1024,
-	              "stream holds %llu bytes while the target is idle", (unsigned long long)held);
+	ck_assert_msg(still >= 20 && peak < 100u * 1024 * 1024,
+	              "stream holds %llu bytes (peak %llu) while the target is idle",
+	              (unsigned long long)held, (unsigned long long)peak);
 	ck_assert_msg(p.rc == 0, "publish: %d %s", p.rc, p.err);
 	ck_assert_uint_eq(drain(hub, 0, 0), 1200000);
 	pthread_join(thread, NULL);
