@@ -228,7 +228,7 @@ START_TEST(hundred_thousand_events_once_in_order)
 	test_host th;
 	host_init(&th, "order");
 	dbs_hub *hub = hub_open(&th);
-	publisher p = {hub, TOTAL_EVENTS, 0, ""};
+	publisher p = {hub, TOTAL_EVENTS, 0, "", 0};
 	pthread_t thread;
 	ck_assert_int_eq(pthread_create(&thread, NULL, publish_all, &p), 0);
 	uint32_t seen = drain(hub, 0, 1);
