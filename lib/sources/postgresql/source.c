@@ -58,9 +58,8 @@
 #define NAMEDATALEN_MAX 128
 #define STATUS_INTERVAL_NS INT64_C(1000000000)
 /* A lost replication connection is retried with exponential backoff from
- * the first delay, doubling up to the longest, until the give-up time has
- * passed since the loss (proposed keys source.reconnect.initialDelay,
- * maxDelay, giveUpAfter). */
+ * the first delay, doubling up to the longest, until the give-up time
+ * (reconnect.giveUpAfter) has passed since the loss. */
 /* While emit() blocks on a full hub, the keepalive thread sends a status
  * update this often, well inside the default wal_sender_timeout (60 s),
  * so the walsender does not drop a connection that is only waiting; a
@@ -131,6 +130,9 @@ typedef struct pg_source {
 	uint64_t idle_lsn;       /* confirmable when everything emitted is acked */
 	uint64_t sent_flush;     /* guarded by repl_lock */
 	int64_t last_status_ns;  /* guarded by repl_lock */
+	/* The server's WAL end as the stream reports it (XLogData and
+	 * keepalive headers), for the slot lag; run thread. */
+	uint64_t wal_end;
 
 	/* For reconnecting: borrowed from the configuration, which outlives
 	 * the source. */
@@ -841,6 +843,9 @@ static int send_status(pg_source *s, int64_t now, char *err, size_t errlen)
 		s->sent_flush = flush;
 		s->last_status_ns = now;
 	}
+	/* What the slot holds back: everything the server has past the
+	 * position this stream confirms. */
+	dbs__source_lag(s->host, s->wal_end > flush ? s->wal_end - flush : 0);
 	return rc;
 }
 
@@ -1306,10 +1311,10 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 	dbs__fmt(cause, sizeof cause, "%s", err);
 	decoding_reset(s);
 	for (;;) {
-		if ((dbs__monotonic_ns() - lost_at) / 1000000 >= DBS_RECONNECT_GIVE_UP_MS) {
-			dbs__fmt(err, errlen,
-			         "postgresql source: gave up reconnecting after %u attempts: %s",
-			         attempt, cause);
+		dbs__conn_lost(s->host, cause);
+		if (dbs__reconnect_expired(s->host, lost_at)) {
+			dbs__reconnect_give_up_text(err, errlen, s->host, "postgresql source", attempt,
+			                            cause);
 			rc = DBS_ESOURCE;
 			goto done;
 		}
@@ -1356,6 +1361,7 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 			continue;
 		slog(s, DBS_LOG_INFO, "reconnected after %u attempts; replicating again from %X/%X",
 		     attempt, (unsigned)(from >> 32), (unsigned)from);
+		dbs__conn_restored(s->host);
 		rc = 0;
 		goto done;
 	}
@@ -1418,6 +1424,8 @@ static int read_stream(pg_source *s, char *err, size_t errlen)
 		}
 		dbs_pgo_frame f;
 		rc = dbs__pgo_frame_decode(&f, (const uint8_t *)buf, (size_t)n, err, errlen);
+		if (rc == 0 && f.wal_end > s->wal_end)
+			s->wal_end = f.wal_end;
 		if (rc == 0 && f.kind == 'w')
 			rc = handle(s, f.data, f.len, s->in_stream, err, errlen);
 		else if (rc == 0 && f.kind == 'k') {
