@@ -558,7 +558,13 @@ START_TEST(nats_server_killed_and_restarted)
 	own_nats_kill();
 	/* Changes committed while the hub is down. */
 	hot_row(src, 500);
-	sleep_ms(1500);
+	int seen_reconnecting = 0;
+	for (int64_t t = itest_now_ms() + 1500; itest_now_ms() < t;) {
+		dbs_stat st = DBS_STAT_INIT;
+		itest_stat(s, &st);
+		seen_reconnecting |= st.hub_conn.reconnecting;
+		sleep_ms(20);
+	}
 	own_nats_start(port);
 	hot_row_more(src, 501, 1000);
 	pg_mixed_workload(src, 1000000);
@@ -600,6 +606,16 @@ START_TEST(nats_server_killed_and_restarted)
 	char *v = itest_pg_value(dst, "SELECT v FROM hot WHERE id = 1");
 	ck_assert_str_eq(v, "1000");
 	free(v);
+	if (!restarted) {
+		/* It rode the outage out: the stat showed it, and shows it over. */
+		dbs_stat st = DBS_STAT_INIT;
+		itest_stat(s, &st);
+		itest_stat_format(buf, sizeof buf, &st);
+		ck_assert_msg(seen_reconnecting, "the hub outage never showed: %s", buf);
+		ck_assert_msg(st.hub_conn.reconnects >= 1 && !st.hub_conn.reconnecting &&
+		                  st.hub_conn.last_error[0],
+		              "the hub's reconnect must be counted and over: %s", buf);
+	}
 	dbs_stream_free(s);
 	own_nats_kill();
 	PQfinish(dst);

@@ -1088,12 +1088,15 @@ static int txn_end(my_source *s, uint64_t end_pos, uint64_t xid, char *err, size
 		last->pos.txn_end = 1;
 		last->pos.resume = end_pos;
 		s->emitted = end_pos;
+		/* Before emit may wait on a full hub: a target that blocks
+		 * shows as a growing lag. */
+		report_lag(s);
 		rc = emit_batch(s, err, errlen);
 	}
 	s->committed = end_pos;
 	s->in_txn = 0;
 	s->standalone = 0;
-	report_lag(s);
+	report_lag(s); /* a skipped transaction counts as confirmed */
 	return rc;
 }
 

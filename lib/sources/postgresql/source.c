@@ -625,6 +625,8 @@ fail:
 	return rc;
 }
 
+static void report_lag(pg_source *s);
+
 static int txn_end(pg_source *s, uint64_t end_lsn, char *err, size_t errlen)
 {
 	if (s->batch && dbs_batch_count(s->batch)) {
@@ -635,6 +637,9 @@ static int txn_end(pg_source *s, uint64_t end_lsn, char *err, size_t errlen)
 		s->idle_lsn = end_lsn;
 	}
 	s->in_txn = 0;
+	/* Once per transaction, before emit may wait on a full hub: a target
+	 * that blocks shows as a growing lag. */
+	report_lag(s);
 	return emit_batch(s, err, errlen);
 }
 
@@ -821,10 +826,10 @@ done:
 
 /* ---- feedback ---- */
 
-static int send_status(pg_source *s, int64_t now, char *err, size_t errlen)
+/* The position the slot may be confirmed up to. sent_flush is read
+ * without repl_lock: only the run thread writes it. */
+static uint64_t confirmable(pg_source *s)
 {
-	int rc = 0;
-	uint8_t msg[DBS_PGO_STATUS_LEN];
 	uint64_t acked = atomic_load_explicit(&s->acked, memory_order_acquire);
 	uint64_t flush = acked;
 
@@ -834,6 +839,23 @@ static int send_status(pg_source *s, int64_t now, char *err, size_t errlen)
 		flush = s->idle_lsn;
 	if (flush < s->sent_flush)
 		flush = s->sent_flush;
+	return flush;
+}
+
+/* What the slot holds back: everything the server has past the position
+ * this stream confirms. */
+static void report_lag(pg_source *s)
+{
+	uint64_t flush = confirmable(s);
+	dbs__source_lag(s->host, s->wal_end > flush ? s->wal_end - flush : 0);
+}
+
+static int send_status(pg_source *s, int64_t now, char *err, size_t errlen)
+{
+	int rc = 0;
+	uint8_t msg[DBS_PGO_STATUS_LEN];
+	uint64_t flush = confirmable(s);
+
 	dbs__pgo_status_encode(msg, flush, flush, flush,
 	                       dbs__now_ns() / 1000 - DBS_PGO_EPOCH_OFFSET_US, 0);
 	if (PQputCopyData(s->repl, (const char *)msg, sizeof msg) != 1 || PQflush(s->repl) < 0) {
@@ -843,9 +865,7 @@ static int send_status(pg_source *s, int64_t now, char *err, size_t errlen)
 		s->sent_flush = flush;
 		s->last_status_ns = now;
 	}
-	/* What the slot holds back: everything the server has past the
-	 * position this stream confirms. */
-	dbs__source_lag(s->host, s->wal_end > flush ? s->wal_end - flush : 0);
+	report_lag(s);
 	return rc;
 }
 
