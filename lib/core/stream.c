@@ -264,7 +264,7 @@ int dbs__retry_lost(const dbs_host *host, const char *what, int *lost, dbs_attem
 		if (dbs__reconnect_expired(host, lost_at)) {
 			dbs__reconnect_give_up_text(err, errlen, host, what, tries, err);
 			host->log(host, DBS_LOG_ERROR, "%s", err);
-			return rc;
+			break;
 		}
 		tries++;
 		host->log(host, DBS_LOG_WARN, "%s: connection lost (%s); reconnect attempt %u in %d ms",
