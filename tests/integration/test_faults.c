@@ -56,6 +56,7 @@ static server_set set_c;
 #define ID_GIVE_UP_DST "2FaultsGiveUpTarget00000001"
 #define ID_GIVE_UP_SRC "2FaultsGiveUpSource00000001"
 #define ID_MY_LAG "2FaultsMyLagWhileBlocked001"
+#define ID_MY_GIVE_UP_SRC "2FaultsMyGiveUpSource000001"
 
 /* Lines the source logged about a lost connection (keepalive test). */
 static int lost_lines;
@@ -766,6 +767,47 @@ START_TEST(mysql_binlog_purged)
 END_TEST
 
 /*
+ * The database of the source (`source_down`) or of the target is down for
+ * good: the node shows the outage while it retries, then ends FAILED
+ * saying it gave up (reconnect.giveUpAfter is 3), and the other stops.
+ */
+static void assert_gives_up(dbs_stream *s, int source_down, const char *engine)
+{
+	char buf[4096], what[64];
+	dbs_stat st;
+	int seen_reconnecting = 0;
+
+	for (int64_t deadline = itest_now_ms() + 60000; itest_now_ms() < deadline;) {
+		itest_stat(s, &st);
+		const dbs_conn_stat *c = source_down ? &st.source_conn : &st.target_conn;
+		if (c->reconnecting) {
+			seen_reconnecting = 1;
+			ck_assert_int_gt(c->lost_since_ns, 0);
+			ck_assert_int_eq(source_down ? st.source.status : st.target.status,
+			                 DBS_STATUS_RUNNING);
+		}
+		if (dbs_status_is_terminal(st.source.status) &&
+		    dbs_status_is_terminal(st.target.status))
+			break;
+		usleep(20 * 1000);
+	}
+	itest_stat_format(buf, sizeof buf, &st);
+	const dbs_node_stat *down = source_down ? &st.source : &st.target;
+	const dbs_node_stat *up = source_down ? &st.target : &st.source;
+	const dbs_conn_stat *conn = source_down ? &st.source_conn : &st.target_conn;
+	snprintf(what, sizeof what, "%s %s: connection lost for 3 s, gave up after", engine,
+	         source_down ? "source" : "target");
+	ck_assert_msg(seen_reconnecting, "the outage never showed as reconnecting: %s", buf);
+	ck_assert_msg(down->status == DBS_STATUS_FAILED, "the node must fail: %s", buf);
+	ck_assert_msg(strstr(down->message, what) && strstr(down->message, "(reconnect.giveUpAfter)"),
+	              "the reason must say it gave up reconnecting: %s", buf);
+	ck_assert_msg(up->status == DBS_STATUS_STOPPED, "the other node must stop: %s", buf);
+	ck_assert_msg(conn->reconnects == 1 && !conn->reconnecting && conn->last_error[0],
+	              "one outage, over: %s", buf);
+	fprintf(stderr, "faults: gave up: %s\n", down->message);
+}
+
+/*
  * A database that stays down: with reconnect.giveUpAfter 3, the node that
  * lost it shows the outage while it retries, then ends FAILED with the
  * reason; the other node stops. `source_down`: the source's PostgreSQL
@@ -773,13 +815,11 @@ END_TEST
  */
 static void give_up_case(int source_down, const char *tag, const char *id)
 {
-	char src_db[64], dst_db[64], slot[64], pub[64], config[2048], t[80], buf[4096];
+	char src_db[64], dst_db[64], slot[64], pub[64], config[2048], t[80];
 	char src_uri[512], dst_uri[512], port_c[16];
 	uint64_t events = 0;
 	dbs_stream *s;
-	dbs_stat st;
 	PGconn *src;
-	int seen_reconnecting = 0;
 
 	check_setup();
 	ck_assert_msg(run_harness("start", set_c.dir, "pg", NULL) == 0,
@@ -825,33 +865,7 @@ static void give_up_case(int source_down, const char *tag, const char *id)
 	ck_assert_int_eq(run_harness("stop", set_c.dir, NULL, NULL), 0);
 	if (!source_down) /* the target notices when it has something to apply */
 		itest_pg_exec(src, "INSERT INTO t SELECT g, 'y', g FROM generate_series(301, 400) g");
-	for (int64_t deadline = itest_now_ms() + 60000; itest_now_ms() < deadline;) {
-		itest_stat(s, &st);
-		const dbs_conn_stat *c = source_down ? &st.source_conn : &st.target_conn;
-		if (c->reconnecting) {
-			seen_reconnecting = 1;
-			ck_assert_int_gt(c->lost_since_ns, 0);
-			ck_assert_int_eq(source_down ? st.source.status : st.target.status,
-			                 DBS_STATUS_RUNNING);
-		}
-		if (dbs_status_is_terminal(st.source.status) &&
-		    dbs_status_is_terminal(st.target.status))
-			break;
-		usleep(20 * 1000);
-	}
-	itest_stat_format(buf, sizeof buf, &st);
-	const dbs_node_stat *down = source_down ? &st.source : &st.target;
-	const dbs_node_stat *up = source_down ? &st.target : &st.source;
-	const dbs_conn_stat *conn = source_down ? &st.source_conn : &st.target_conn;
-	ck_assert_msg(seen_reconnecting, "the outage never showed as reconnecting: %s", buf);
-	ck_assert_msg(down->status == DBS_STATUS_FAILED, "the node must fail: %s", buf);
-	ck_assert_msg(strstr(down->message, "connection lost for 3 s, gave up after") &&
-	                  strstr(down->message, "(reconnect.giveUpAfter)"),
-	              "the reason must say it gave up reconnecting: %s", buf);
-	ck_assert_msg(up->status == DBS_STATUS_STOPPED, "the other node must stop: %s", buf);
-	ck_assert_msg(conn->reconnects == 1 && !conn->reconnecting && conn->last_error[0],
-	              "one outage, over: %s", buf);
-	fprintf(stderr, "faults: gave up: %s\n", down->message);
+	assert_gives_up(s, source_down, "postgresql");
 	dbs_stream_free(s);
 	PQfinish(src);
 	sets[SET_A] = keep_a;
@@ -877,6 +891,50 @@ END_TEST
 START_TEST(pg_source_down_gives_up)
 {
 	give_up_case(1, "fgus", ID_GIVE_UP_SRC);
+}
+END_TEST
+
+/* The MariaDB source's server (set C) goes for good. */
+START_TEST(mysql_source_down_gives_up)
+{
+	char src_db[64], dst_db[64], config[2048], dst[512], port_c[16];
+	dbs_stream *s;
+	MYSQL *src;
+	uint64_t events = 0;
+
+	check_setup();
+	ck_assert_msg(run_harness("start", set_c.dir, "mysql", NULL) == 0,
+	              "could not start a third MariaDB in %s", set_c.dir);
+	ck_assert(env_value(set_c.dir, "DBS_TEST_MYSQL_PORT", port_c, sizeof port_c));
+	itest_name(src_db, sizeof src_db, "fmgu_src");
+	itest_name(dst_db, sizeof dst_db, "fmgu_dst");
+	use_set(SET_B);
+	itest_pg_create_db(dst_db);
+	setenv("DBS_TEST_MYSQL_PORT", port_c, 1);
+	unsetenv("DBS_TEST_MYSQL_SOCKET");
+	itest_my_create_db(src_db);
+	src = itest_my_connect(src_db);
+	itest_my_exec(src, "CREATE TABLE t (id bigint PRIMARY KEY, v varchar(200), n int)");
+	itest_pg_uri(dst, sizeof dst, dst_db, NULL, NULL, atoi(sets[SET_B].pg_port));
+	ck_assert(snprintf(config, sizeof config,
+	                   "{\"source\": {\"type\": \"mysql\", \"connection\": "
+	                   "\"root:@tcp(127.0.0.1:%s)/%s\", "
+	                   "\"filter\": {\"tables\": [{\"name\": \"%s.t\"}]}}, "
+	                   "\"target\": {\"type\": \"postgresql\", \"connection\": \"%s\"}, "
+	                   "\"reconnect\": {\"giveUpAfter\": 3}}",
+	                   port_c, src_db, src_db, dst) < (int)sizeof config);
+
+	s = stream_start_id(config, ID_MY_GIVE_UP_SRC);
+	events += itest_my_exec_count(src, "INSERT INTO t (id, v, n) SELECT seq, 'x', seq "
+	                                   "FROM seq_1_to_300");
+	itest_wait_target_counter(s, events, 60);
+	mysql_close(src);
+	ck_assert_int_eq(run_harness("stop", set_c.dir, NULL, NULL), 0);
+	assert_gives_up(s, 1, "mysql");
+	dbs_stream_free(s);
+	use_set(SET_B);
+	itest_pg_drop_db(dst_db);
+	use_set(SET_A);
 }
 END_TEST
 
@@ -940,6 +998,7 @@ int main(void)
 	tcase_add_test(tc, mysql_lag_while_blocked);
 	tcase_add_test(tc, pg_target_down_gives_up);
 	tcase_add_test(tc, pg_source_down_gives_up);
+	tcase_add_test(tc, mysql_source_down_gives_up);
 	suite_add_tcase(suite, tc);
 	sr = srunner_create(suite);
 	srunner_run_all(sr, CK_NORMAL);
