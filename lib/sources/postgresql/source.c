@@ -172,7 +172,10 @@ static void pq_err(char *err, size_t errlen, const char *what, PGconn *conn)
 	size_t n = strlen(m);
 	while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
 		n--;
-	dbs__fmt(err, errlen, "%s: %.*s", what, (int)n, m);
+	if (n == 0) /* a walsender ending at shutdown leaves no message */
+		dbs__fmt(err, errlen, "%s: the server closed the connection", what);
+	else
+		dbs__fmt(err, errlen, "%s: %.*s", what, (int)n, m);
 }
 
 static char *dupn(const char *s, size_t n)
