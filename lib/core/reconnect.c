@@ -29,10 +29,15 @@ void dbs__reconnect_give_up_text(char *buf, size_t size, const dbs_host *host, c
 	char copy[DBS_ERRMSG_MAX];
 	/* cause may be buf itself */
 	dbs__fmt(copy, sizeof copy, "%s", cause ? cause : "");
-	dbs__fmt(buf, size,
-	         "%s: connection lost for %" PRIu64 " s, gave up after %u reconnect attempts "
-	         "(reconnect.giveUpAfter): %s",
-	         what, limit / 1000, attempts, copy);
+	if (attempts)
+		dbs__fmt(buf, size,
+		         "%s: connection lost for %" PRIu64 " s, gave up after %u reconnect attempts "
+		         "(reconnect.giveUpAfter): %s",
+		         what, limit / 1000, attempts, copy);
+	else
+		dbs__fmt(buf, size,
+		         "%s: connection lost for %" PRIu64 " s, gave up (reconnect.giveUpAfter): %s",
+		         what, limit / 1000, copy);
 }
 
 void dbs__conn_lost(const dbs_host *host, const char *message)

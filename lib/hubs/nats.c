@@ -501,7 +501,7 @@ static int outage_expired(nats_hub *h, char *err, size_t errlen)
 	if (!since || !dbs__reconnect_expired(h->host, since))
 		return 0;
 	dbs__reconnect_give_up_text(err, errlen, h->host, "nats hub", 0,
-	                            "the server did not come back");
+	                            "no NATS server answered at the hub's URL");
 	return DBS_EHUB;
 }
 
