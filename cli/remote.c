@@ -251,8 +251,8 @@ int cli_stat(const cli_options *opt, const char *id)
 		print_conn("target", target);
 		print_conn("hub", cJSON_GetObjectItemCaseSensitive(json, "hub"));
 		if (cJSON_IsNumber(lag_bytes))
-			printf("lag %.0f bytes of source log, target %s behind\n", lag_bytes->valuedouble,
-			       string_at(target, "lag", "?"));
+			printf("lag %.0f bytes of source log, target %s behind\n",
+			       lag_bytes->valuedouble, string_at(target, "lag", "?"));
 	}
 	code = CLI_OK;
 out:

@@ -28,8 +28,8 @@ typedef struct report {
 	int is_source;
 	unsigned partition;
 	dbs_node_stat stat;
-	dbs_conn_stat conn, hub; /* the part's node's and its hub's connections */
-	uint64_t lag_bytes;      /* source parts */
+	dbs_conn_stat conn, hub;        /* the part's node's and its hub's connections */
+	uint64_t lag_bytes;             /* source parts */
 	int64_t lag_ns, last_commit_ns; /* target parts */
 	char *config; /* source reports: the masked configuration */
 } report;
@@ -298,7 +298,8 @@ static void merge_conn(dbs_conn_stat *into, const dbs_conn_stat *from)
 {
 	into->reconnects += from->reconnects;
 	into->reconnecting |= from->reconnecting;
-	if (from->lost_since_ns && (!into->lost_since_ns || from->lost_since_ns < into->lost_since_ns))
+	if (from->lost_since_ns &&
+	    (!into->lost_since_ns || from->lost_since_ns < into->lost_since_ns))
 		into->lost_since_ns = from->lost_since_ns;
 	if (!into->last_error[0] && from->last_error[0])
 		memcpy(into->last_error, from->last_error, sizeof into->last_error);

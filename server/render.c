@@ -124,9 +124,8 @@ static int add_conn(cJSON *obj, const dbs_conn_stat *conn)
 	if (add_u64(obj, "reconnects", conn->reconnects) != 0 ||
 	    cJSON_AddBoolToObject(obj, "reconnecting", conn->reconnecting != 0) == NULL)
 		return -1;
-	if (conn->reconnecting &&
-	    (dbs_format_time(since, sizeof since, conn->lost_since_ns) != 0 ||
-	     cJSON_AddStringToObject(obj, "lostSince", since) == NULL))
+	if (conn->reconnecting && (dbs_format_time(since, sizeof since, conn->lost_since_ns) != 0 ||
+	                           cJSON_AddStringToObject(obj, "lostSince", since) == NULL))
 		return -1;
 	if (memchr(conn->last_error, '\0', sizeof conn->last_error) != NULL &&
 	    conn->last_error[0] != '\0' &&
@@ -321,7 +320,7 @@ static void metrics_node(render_buf *buf, enum render_node node, const dbs_stat 
 
 static const dbs_conn_stat *conn_of(const dbs_stat *stat, enum render_node node)
 {
-	return node == RENDER_SOURCE ? &stat->source_conn
+	return node == RENDER_SOURCE   ? &stat->source_conn
 	       : node == RENDER_TARGET ? &stat->target_conn
 	                               : &stat->hub_conn;
 }
@@ -329,7 +328,9 @@ static const dbs_conn_stat *conn_of(const dbs_stat *stat, enum render_node node)
 /* `<prefix>_reconnects_total` and `<prefix>_reconnecting` for one node. */
 static void metrics_conn(render_buf *buf, enum render_node node, const dbs_stat *stats, size_t n)
 {
-	const char *prefix = node == RENDER_SOURCE ? "source" : node == RENDER_TARGET ? "target" : "hub";
+	const char *prefix = node == RENDER_SOURCE   ? "source"
+	                     : node == RENDER_TARGET ? "target"
+	                                             : "hub";
 	char id[64];
 
 	render_buf_printf(buf,
@@ -357,13 +358,14 @@ static void metrics_lag(render_buf *buf, enum render_node node, const dbs_stat *
 	char id[64];
 
 	if (node == RENDER_SOURCE) {
-		render_buf_printf(buf, "# HELP source_lag_bytes Bytes of the source's WAL or binlog "
-		                       "past the position the target confirmed.\n"
-		                       "# TYPE source_lag_bytes gauge\n");
+		render_buf_printf(buf,
+		                  "# HELP source_lag_bytes Bytes of the source's WAL or binlog "
+		                  "past the position the target confirmed.\n"
+		                  "# TYPE source_lag_bytes gauge\n");
 		for (size_t i = 0; i < n; i++) {
 			label_escape(id, sizeof id, stats[i].stream_id);
-			render_buf_printf(buf, "source_lag_bytes{streamID=\"%s\"} %" PRIu64 "\n", id,
-			                  stats[i].source_lag_bytes);
+			render_buf_printf(buf, "source_lag_bytes{streamID=\"%s\"} %" PRIu64 "\n",
+			                  id, stats[i].source_lag_bytes);
 		}
 		return;
 	}
@@ -374,7 +376,8 @@ static void metrics_lag(render_buf *buf, enum render_node node, const dbs_stat *
 		int64_t lag = stats[i].lag_ns < 0 ? 0 : stats[i].lag_ns;
 
 		label_escape(id, sizeof id, stats[i].stream_id);
-		render_buf_printf(buf, "target_lag_seconds{streamID=\"%s\"} %" PRId64 ".%09" PRId64 "\n",
+		render_buf_printf(buf,
+		                  "target_lag_seconds{streamID=\"%s\"} %" PRId64 ".%09" PRId64 "\n",
 		                  id, lag / 1000000000, lag % 1000000000);
 	}
 	render_buf_printf(buf, "# HELP target_last_commit_timestamp_seconds Source commit time "

@@ -65,8 +65,8 @@ int dbs__reconnect_expired(const dbs_host *host, int64_t lost_at_mono_ns);
 /* The reason a node fails with once it gave up: "<what>: connection lost
  * for 30 s, gave up after 7 reconnect attempts (reconnect.giveUpAfter):
  * <cause>" (without the count when `attempts` is 0: not counted here). */
-void dbs__reconnect_give_up_text(char *buf, size_t size, const dbs_host *host,
-                                 const char *what, unsigned attempts, const char *cause);
+void dbs__reconnect_give_up_text(char *buf, size_t size, const dbs_host *host, const char *what,
+                                 unsigned attempts, const char *cause);
 
 /* Report a lost connection / a restored one to the host (version 2),
  * for stat and metrics; no-ops with an older or NULL host. */

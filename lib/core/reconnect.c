@@ -31,12 +31,14 @@ void dbs__reconnect_give_up_text(char *buf, size_t size, const dbs_host *host, c
 	dbs__fmt(copy, sizeof copy, "%s", cause ? cause : "");
 	if (attempts)
 		dbs__fmt(buf, size,
-		         "%s: connection lost for %" PRIu64 " s, gave up after %u reconnect attempts "
+		         "%s: connection lost for %" PRIu64
+		         " s, gave up after %u reconnect attempts "
 		         "(reconnect.giveUpAfter): %s",
 		         what, limit / 1000, attempts, copy);
 	else
 		dbs__fmt(buf, size,
-		         "%s: connection lost for %" PRIu64 " s, gave up (reconnect.giveUpAfter): %s",
+		         "%s: connection lost for %" PRIu64
+		         " s, gave up (reconnect.giveUpAfter): %s",
 		         what, limit / 1000, copy);
 }
 

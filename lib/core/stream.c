@@ -56,7 +56,7 @@ typedef struct node {
  * from any thread. */
 typedef struct conn_health {
 	atomic_uint_fast64_t reconnects;
-	atomic_int_fast64_t lost_since_ns;      /* wall clock; 0 while connected */
+	atomic_int_fast64_t lost_since_ns;     /* wall clock; 0 while connected */
 	char last_error[DBS_NODE_MESSAGE_MAX]; /* guarded by dbs_stream.lock */
 } conn_health;
 
@@ -256,7 +256,7 @@ static void host_log(const dbs_host *host, dbs_log_level level, const char *fmt,
 static conn_health *host_conn(const dbs_host *host)
 {
 	dbs_stream *s = host->core;
-	return host == &s->source_host ? &s->source_conn
+	return host == &s->source_host   ? &s->source_conn
 	       : host == &s->target_host ? &s->target_conn
 	                                 : &s->hub_conn;
 }
@@ -431,7 +431,8 @@ static void *target_main(void *arg)
 		uint32_t n = dbs_batch_count(batch);
 		uint64_t bytes = dbs_batch_bytes(batch);
 		if (n)
-			atomic_store(&s->applying_commit_us, dbs_batch_event(batch, 0)->commit_time_us);
+			atomic_store(&s->applying_commit_us,
+			             dbs_batch_event(batch, 0)->commit_time_us);
 		rc = s->target_ops->apply(s->target, batch, err, sizeof err);
 		if (rc < 0) {
 			dbs_batch_free(batch);

@@ -799,7 +799,8 @@ static void assert_gives_up(dbs_stream *s, int source_down, const char *engine)
 	         source_down ? "source" : "target");
 	ck_assert_msg(seen_reconnecting, "the outage never showed as reconnecting: %s", buf);
 	ck_assert_msg(down->status == DBS_STATUS_FAILED, "the node must fail: %s", buf);
-	ck_assert_msg(strstr(down->message, what) && strstr(down->message, "(reconnect.giveUpAfter)"),
+	ck_assert_msg(strstr(down->message, what) &&
+	                  strstr(down->message, "(reconnect.giveUpAfter)"),
 	              "the reason must say it gave up reconnecting: %s", buf);
 	ck_assert_msg(up->status == DBS_STATUS_STOPPED, "the other node must stop: %s", buf);
 	ck_assert_msg(conn->reconnects == 1 && !conn->reconnecting && conn->last_error[0],
@@ -864,7 +865,8 @@ static void give_up_case(int source_down, const char *tag, const char *id)
 	itest_wait_target_counter(s, events, 60);
 	ck_assert_int_eq(run_harness("stop", set_c.dir, NULL, NULL), 0);
 	if (!source_down) /* the target notices when it has something to apply */
-		itest_pg_exec(src, "INSERT INTO t SELECT g, 'y', g FROM generate_series(301, 400) g");
+		itest_pg_exec(src,
+		              "INSERT INTO t SELECT g, 'y', g FROM generate_series(301, 400) g");
 	assert_gives_up(s, source_down, "postgresql");
 	dbs_stream_free(s);
 	PQfinish(src);

@@ -686,8 +686,8 @@ static dbs_stream *start_json(dbs_registry *r, const char *cfg)
 	return s;
 }
 
-#define SINK_CONFIG(extra)                                                                  \
-	"{\"source\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\"},"               \
+#define SINK_CONFIG(extra)                                                                         \
+	"{\"source\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\"},"                   \
 	"\"target\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\"}" extra "}"
 
 /* A lost target connection is retried: the stat counts one outage,

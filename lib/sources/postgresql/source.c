@@ -1336,8 +1336,8 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 	for (;;) {
 		dbs__conn_lost(s->host, cause);
 		if (dbs__reconnect_expired(s->host, lost_at)) {
-			dbs__reconnect_give_up_text(err, errlen, s->host, "postgresql source", attempt,
-			                            cause);
+			dbs__reconnect_give_up_text(err, errlen, s->host, "postgresql source",
+			                            attempt, cause);
 			rc = DBS_ESOURCE;
 			goto done;
 		}
