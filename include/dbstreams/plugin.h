@@ -381,9 +381,10 @@ typedef struct dbs_hub {
 	const struct dbs_hub_ops *ops;
 } dbs_hub;
 
-/* 2 appended `acked` and the dbs_hub_config fields after `capacity`;
- * version 1 plugins stay accepted (the core reads no slot past `close`). */
-#define DBS_HUB_OPS_VERSION 2
+/* 2 appended `acked` and the dbs_hub_config fields after `capacity`; 3
+ * appended `resume_point`. Older plugins stay accepted (the core reads no
+ * slot past the last one of their version). */
+#define DBS_HUB_OPS_VERSION 3
 
 typedef struct dbs_hub_ops {
 	unsigned version;
@@ -415,6 +416,12 @@ typedef struct dbs_hub_ops {
 	 * failure. With part SOURCE the core calls it every 100 ms and hands
 	 * the position to source->ack. */
 	int (*acked)(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen);
+	/* ---- version 3: optional (NULL) ---- */
+	/* Publisher side opened with part SOURCE, called once after open:
+	 * the newest position `acked` reported in an earlier run of this
+	 * stream id, kept by the hub, where the source resumes (1 and *pos);
+	 * 0 when there is none; negative on failure. */
+	int (*resume_point)(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen);
 } dbs_hub_ops;
 
 /* ------------------------------------------------------------------ */

@@ -559,9 +559,26 @@ static void open_plugins(dbs_stream *s)
 	if (part == DBS_PART_TARGET)
 		return;
 	err[0] = '\0';
-	/* Alone, the source resumes where its database says the remote
-	 * writers' acknowledgements brought it (slot, stored position). */
-	const dbs_position *resume = s->checkpoint.resume ? &s->checkpoint : NULL;
+	/* The source resumes at the target's checkpoint, even one inside a
+	 * transaction (the source then reads that transaction again and the
+	 * target skips what it applied). Alone, it resumes where the remote
+	 * writers' acknowledgements brought it, as the hub kept it. */
+	const dbs_position *resume = NULL;
+	dbs_position acked = {0};
+	if (part == DBS_PART_SOURCE) {
+		rc = s->hub_ops->version >= 3 && s->hub_ops->resume_point
+		         ? s->hub_ops->resume_point(s->hub, &acked, err, sizeof err)
+		         : 0;
+		if (rc < 0) {
+			node_end(s, &s->source_node, DBS_STATUS_INIT_FAILED,
+			         err[0] ? err : dbs_strerror(rc));
+			return;
+		}
+		if (rc > 0)
+			resume = &acked;
+	} else if (s->checkpoint.txn || s->checkpoint.resume) {
+		resume = &s->checkpoint;
+	}
 	rc = s->source_ops->open(&s->source, &s->config->source, &s->source_host, resume, err,
 	                         sizeof err);
 	if (rc < 0) {

@@ -17,6 +17,12 @@
  * NATS); a publisher opened alone (part SOURCE) keeps the list of what it
  * published and reports, through `acked`, the newest position before
  * which every message is committed. See docs/nats.md.
+ *
+ * Resume of a source part: the acked position is also stored in the
+ * key-value bucket DBS_<id>_pos, so a source part started again (after a
+ * crash or a stop) resumes there. A binlog has no server-side cursor like
+ * a PostgreSQL slot: without it, the changes made while the source part
+ * was down would be skipped.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -81,6 +87,7 @@ typedef struct nats_hub {
 	char filter[NAME_MAX_LEN];      /* dbs.<id>.* */
 	char durable[NAME_MAX_LEN];     /* DBS_<id>_writer (one partition) */
 	char acks_subject[NAME_MAX_LEN]; /* dbs.<id>.acks */
+	char pos_bucket[NAME_MAX_LEN];  /* key-value bucket of the source part: DBS_<id>_pos */
 	uint32_t partitions;            /* >= 1 */
 	unsigned part;                  /* dbs_hub_part */
 	uint32_t partition;             /* the fetcher's partition */
@@ -112,6 +119,10 @@ typedef struct nats_hub {
 	size_t sent_head, sent_len, sent_cap;
 	dbs_position part_acked[MAX_PARTITIONS];
 	uint8_t part_has_ack[MAX_PARTITIONS];
+	/* Part SOURCE, acker thread only: the stored resume position. */
+	kvStore *pos_kv;
+	dbs_position stored;
+	int has_stored;
 
 	/* fetcher side (target thread) */
 	natsConnection *sub_nc;
@@ -381,22 +392,48 @@ static int delete_end_markers(nats_hub *h, char *err, size_t errlen)
 	return rc;
 }
 
+/* An acknowledgement message, also the stored resume position
+ * (docs/hub-format.md): 'A', version 1, partition (u16), event (u32),
+ * txn, resume and txn_end (u64 each), little-endian. */
+static void ack_encode(uint8_t d[ACK_MSG_LEN], uint32_t partition, const dbs_position *pos)
+{
+	uint64_t f[3] = {pos->txn, pos->resume, pos->txn_end};
+	memset(d, 0, ACK_MSG_LEN);
+	d[0] = 'A';
+	d[1] = 1;
+	d[2] = (uint8_t)partition;
+	d[3] = (uint8_t)(partition >> 8);
+	for (int i = 0; i < 4; i++)
+		d[4 + i] = (uint8_t)(pos->event >> (8 * i));
+	for (int i = 0; i < 24; i++)
+		d[8 + i] = (uint8_t)(f[i / 8] >> (8 * (i % 8)));
+}
+
+/* 0 and the fields, or -1 when `d` is not an acknowledgement. */
+static int ack_decode(const uint8_t *d, size_t len, uint32_t *partition, dbs_position *pos)
+{
+	if (!d || len != ACK_MSG_LEN || d[0] != 'A' || d[1] != 1)
+		return -1;
+	uint64_t f[3] = {0, 0, 0};
+	for (int i = 0; i < 24; i++)
+		f[i / 8] |= (uint64_t)d[8 + i] << (8 * (i % 8));
+	*partition = (uint32_t)d[2] | (uint32_t)d[3] << 8;
+	*pos = (dbs_position){.txn = f[0], .resume = f[1], .txn_end = (uint32_t)f[2]};
+	pos->event = (uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16 |
+	             (uint32_t)d[7] << 24;
+	return 0;
+}
+
 /* cnats's thread: a writer committed up to a position of its partition. */
 static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
 	(void)nc;
 	(void)sub;
 	nats_hub *h = closure;
-	const uint8_t *d = (const uint8_t *)natsMsg_GetData(msg);
-	if (natsMsg_GetDataLength(msg) == ACK_MSG_LEN && d[0] == 'A' && d[1] == 1) {
-		uint64_t f[4] = {0, 0, 0, 0};
-		for (int i = 0; i < 24; i++)
-			f[i / 8] |= (uint64_t)d[8 + i] << (8 * (i % 8));
-		uint32_t p = (uint32_t)d[2] | (uint32_t)d[3] << 8;
-		uint32_t ev = (uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16 |
-		              (uint32_t)d[7] << 24;
-		dbs_position pos = {.txn = f[0], .resume = f[1], .event = ev,
-		                    .txn_end = (uint32_t)f[2]};
+	uint32_t p;
+	dbs_position pos;
+	if (ack_decode((const uint8_t *)natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg),
+	               &p, &pos) == 0) {
 		pthread_mutex_lock(&h->ack_lock);
 		if (p < h->partitions &&
 		    (!h->part_has_ack[p] || dbs_position_cmp(&pos, &h->part_acked[p]) > 0)) {
@@ -411,14 +448,8 @@ static void on_ack(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 /* The acknowledgement of one committed batch (docs/hub-format.md). */
 static void publish_ack(nats_hub *h, const dbs_position *pos)
 {
-	uint8_t d[ACK_MSG_LEN] = {'A', 1};
-	uint64_t f[3] = {pos->txn, pos->resume, pos->txn_end};
-	d[2] = (uint8_t)h->partition;
-	d[3] = (uint8_t)(h->partition >> 8);
-	for (int i = 0; i < 4; i++)
-		d[4 + i] = (uint8_t)(pos->event >> (8 * i));
-	for (int i = 0; i < 24; i++)
-		d[8 + i] = (uint8_t)(f[i / 8] >> (8 * (i % 8)));
+	uint8_t d[ACK_MSG_LEN];
+	ack_encode(d, h->partition, pos);
 	/* Lost acks cost nothing but delay: the next one covers them. */
 	natsConnection_Publish(h->sub_nc, h->acks_subject, d, ACK_MSG_LEN);
 }
@@ -462,6 +493,25 @@ static void remember_batch_end(nats_hub *h, const dbs_position *last)
 		e->batch_pos = *last;
 	}
 	pthread_mutex_unlock(&h->ack_lock);
+}
+
+/* Keep `pos` as the source part's resume position. A failure only costs
+ * a longer replay after a restart (the writers' checkpoints skip what
+ * they applied), so it is logged, not fatal. */
+static void store_position(nats_hub *h, const dbs_position *pos)
+{
+	if (!h->pos_kv || (h->has_stored && dbs_position_cmp(pos, &h->stored) <= 0))
+		return;
+	uint8_t d[ACK_MSG_LEN];
+	ack_encode(d, 0, pos);
+	natsStatus s = kvStore_Put(NULL, h->pos_kv, "source", d, ACK_MSG_LEN);
+	if (s != NATS_OK) {
+		h->host->log(h->host, DBS_LOG_WARN, "nats hub: store the resume position in %s: %s",
+		             h->pos_bucket, natsStatus_GetText(s));
+		return;
+	}
+	h->stored = *pos;
+	h->has_stored = 1;
 }
 
 /*
@@ -533,7 +583,58 @@ static int nats_acked(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen)
 		h->sent_len--;
 	}
 	pthread_mutex_unlock(&h->ack_lock);
+	if (moved)
+		store_position(h, pos);
 	return moved;
+}
+
+/* Part SOURCE: the bucket of the resume position, and what it holds. */
+static int open_position_store(nats_hub *h, char *err, size_t errlen)
+{
+	kvConfig kc;
+	kvConfig_Init(&kc);
+	kc.Bucket = h->pos_bucket;
+	kc.History = 1;
+	kc.StorageType = js_FileStorage;
+	natsStatus s = js_CreateKeyValue(&h->pos_kv, h->pub_js, &kc);
+	if (s != NATS_OK) {
+		/* An existing bucket made with other settings is still ours. */
+		s = js_KeyValue(&h->pos_kv, h->pub_js, h->pos_bucket);
+		if (s != NATS_OK) {
+			fail_nats(err, errlen, "open the resume position bucket", s, 0);
+			return DBS_EHUB;
+		}
+	}
+	kvEntry *e = NULL;
+	s = kvStore_Get(&e, h->pos_kv, "source");
+	if (s == NATS_NOT_FOUND)
+		return 0;
+	if (s != NATS_OK) {
+		fail_nats(err, errlen, "read the resume position", s, 0);
+		return DBS_EHUB;
+	}
+	uint32_t p;
+	int bad = ack_decode(kvEntry_Value(e), (size_t)kvEntry_ValueLen(e), &p, &h->stored);
+	kvEntry_Destroy(e);
+	if (bad) {
+		dbs__fmt(err, errlen,
+		         "nats hub: the resume position in bucket %s is not in a known format",
+		         h->pos_bucket);
+		return DBS_EPROTO;
+	}
+	h->has_stored = 1;
+	return 0;
+}
+
+static int nats_resume_point(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen)
+{
+	nats_hub *h = (nats_hub *)hub;
+	(void)err;
+	(void)errlen;
+	if (!h->has_stored)
+		return 0;
+	*pos = h->stored;
+	return 1;
 }
 
 /* The source side: its connection, the JetStream stream, stale markers. */
@@ -572,6 +673,8 @@ static int open_publisher(nats_hub *h, const dbs_hub_config *config, char *err, 
 			fail_nats(err, errlen, "subscribe to acknowledgements", s, 0);
 			return DBS_EHUB;
 		}
+		if ((rc = open_position_store(h, err, errlen)) != 0)
+			return rc;
 	}
 	int64_t max_payload = natsConnection_GetMaxPayload(h->pub_nc);
 	if (max_payload <= HEADER_ROOM * 2) {
@@ -653,6 +756,7 @@ static int nats_open(dbs_hub **out, const dbs_hub_config *config, const dbs_host
 	batch_subject(h, h->partition, 1, h->end_subject, sizeof h->end_subject);
 	consumer_names(h, h->partition, h->durable, h->filter);
 	dbs__fmt(h->acks_subject, sizeof h->acks_subject, "dbs.%s.acks", id);
+	dbs__fmt(h->pos_bucket, sizeof h->pos_bucket, "DBS_%s_pos", id);
 	if (dbs__codec_decoder_new(&h->dec) != 0) {
 		dbs__fmt(err, errlen, "nats hub: out of memory");
 		goto fail;
@@ -1152,6 +1256,7 @@ static void nats_close(dbs_hub *hub)
 		natsSubscription_Unsubscribe(h->ack_sub);
 		natsSubscription_Destroy(h->ack_sub);
 	}
+	kvStore_Destroy(h->pos_kv);
 	close_connection(h->pub_nc, h->pub_js);
 	free(h->sent);
 	free(h->by_part);
@@ -1172,4 +1277,5 @@ const dbs_hub_ops dbs__nats_hub_ops = {
     .ack = nats_ack,
     .close = nats_close,
     .acked = nats_acked,
+    .resume_point = nats_resume_point,
 };

@@ -40,6 +40,9 @@
 /* Longest value shown in an error message's key. */
 #define ERR_VALUE_MAX 64u
 #define CHECKPOINT_TABLE "dbstreams_checkpoint"
+/* Advisory lock key serialising table creation among writers
+ * ('dbs' 'ctbl' as ASCII). */
+#define CREATE_LOCK_KEY "7233558787207724"
 /* Insert runs into a table that just met a duplicate key go through the
  * upsert for this many runs before COPY straight into it is tried again. */
 #define UPSERT_RUNS_AFTER_DUPLICATE 64u
@@ -782,6 +785,15 @@ static int table_create(pg_target *t, pg_table *tb, const dbs_table *def, char *
 
 	table_label(tb, label, sizeof label);
 	if ((rc = relation_exists(t, tb->qname, def->schema, &table_exists, &schema_exists, label,
+	                          err, errlen)) || table_exists)
+		goto out;
+	/* Writers sharing a stream may create the same table at once, and two
+	 * concurrent CREATE ... IF NOT EXISTS can still collide: the lock,
+	 * held until this transaction ends, lets one create and the other
+	 * find the table. */
+	if ((rc = exec_command(t, "SELECT pg_advisory_xact_lock(" CREATE_LOCK_KEY ")", label, err,
+	                       errlen)) ||
+	    (rc = relation_exists(t, tb->qname, def->schema, &table_exists, &schema_exists, label,
 	                          err, errlen)) || table_exists)
 		goto out;
 	rc = DBS_ENOMEM;
@@ -1748,7 +1760,10 @@ static int pg_open(dbs_target **out, const dbs_target_config *config, const dbs_
 	    (rc = relation_exists(t, CHECKPOINT_TABLE, NULL, &ck_exists, &schema_exists,
 	                          CHECKPOINT_TABLE, err, errlen)) ||
 	    (!ck_exists &&
-	     (rc = exec_command(t, checkpoint_ddl, "creating " CHECKPOINT_TABLE, err, errlen))) ||
+	     ((rc = exec_command(t, "BEGIN; SELECT pg_advisory_xact_lock(" CREATE_LOCK_KEY ")",
+	                         "creating " CHECKPOINT_TABLE, err, errlen)) ||
+	      (rc = exec_command(t, checkpoint_ddl, "creating " CHECKPOINT_TABLE, err, errlen)) ||
+	      (rc = exec_command(t, "COMMIT", "creating " CHECKPOINT_TABLE, err, errlen)))) ||
 	    (rc = checkpoint_read(t, err, errlen)))
 		goto fail;
 

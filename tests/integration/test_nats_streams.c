@@ -6,7 +6,10 @@
  *   - the source part and the target part in two processes (fork);
  *   - two writers on a partitioned stream, one of them killed (SIGKILL)
  *     mid-stream and started again: same result, and a row updated 1,000
- *     times ends with its last value.
+ *     times ends with its last value;
+ *   - a MySQL source part killed mid-stream, rows written while it is
+ *     down, then started again: it resumes at the position the writer
+ *     acknowledged (a binlog has no slot to remember it).
  * Equality is row counts plus an md5 over every row's text, per table.
  */
 #include <signal.h>
@@ -356,17 +359,10 @@ START_TEST(two_writers_one_killed_and_restarted)
 	ck_assert_int_eq(dbs_ksuid_new(id), 0);
 
 	PGconn *dst = itest_pg_connect(dst_db);
-	/* Writers race to create missing tables on a fresh target (the
-	 * PostgreSQL target does not take that race yet): the tables are made
-	 * beforehand, and the second writer starts once the first made the
-	 * checkpoint table. */
-	create_pg_tables(dst);
+	/* Both writers start on an empty target at once: they create the
+	 * checkpoint table and the tables of their partitions concurrently. */
 	pid_t w0 = spawn_part(config, id, DBS_PART_TARGET, 0);
-	int64_t until = itest_now_ms() + 30000;
-	while (itest_pg_count(dst, "pg_tables WHERE tablename = 'dbstreams_checkpoint'") == 0) {
-		ck_assert_msg(itest_now_ms() < until, "writer 0 did not open");
-		sleep_ms(50);
-	}
+	int64_t until;
 	pid_t w1 = spawn_part(config, id, DBS_PART_TARGET, 1);
 	dbs_stream *s = start_source_part(config, id);
 
@@ -764,6 +760,109 @@ START_TEST(mysql_to_pg_over_nats)
 }
 END_TEST
 
+/* "count:md5" of the MySQL-to-PostgreSQL copy of items (schema = db). */
+static void my_target_digest(PGconn *dst, char *out, size_t size)
+{
+	char sql[512];
+	snprintf(sql, sizeof sql,
+	         "SELECT count(*) || ':' || coalesce(md5(string_agg(concat_ws(',', id, txt, num, "
+	         "n), '|' ORDER BY id)), '') FROM \"%s\".items",
+	         src_db);
+	PGresult *r = PQexec(dst, sql);
+	out[0] = '\0';
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		snprintf(out, size, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+}
+
+/* Rows [from, to] in transactions of 500 rows, one in five of them updated. */
+static void my_items_rows(MYSQL *src, long from, long to)
+{
+	char sql[1024];
+	for (long k = from; k <= to; k += 500) {
+		long last = k + 499 > to ? to : k + 499;
+		snprintf(sql, sizeof sql,
+		         "INSERT INTO items WITH RECURSIVE g(i) AS (SELECT %ld UNION ALL SELECT i + 1 "
+		         "FROM g WHERE i < %ld) SELECT i, CONCAT('row ', i), i * 1.25, i FROM g",
+		         k, last);
+		itest_my_exec(src, sql);
+		snprintf(sql, sizeof sql,
+		         "UPDATE items SET txt = CONCAT(txt, ' upd'), n = -n WHERE id BETWEEN %ld AND "
+		         "%ld AND id %% 5 = 0",
+		         k, last);
+		itest_my_exec(src, sql);
+	}
+}
+
+START_TEST(mysql_source_part_killed_and_restarted)
+{
+	char src_dsn[512], dst_uri[512], config[4096], id[28], a[128], b[128] = "", seen[128] = "";
+	itest_my_create_db(src_db);
+	itest_pg_create_db(dst_db);
+	MYSQL *src = itest_my_connect(src_db);
+	itest_my_exec(src, "CREATE TABLE items (id bigint PRIMARY KEY, txt varchar(100), "
+	                   "num decimal(20,4), n int)");
+	itest_my_exec(src, "SET SESSION max_recursive_iterations = 1000000");
+	itest_my_exec(src, "SET SESSION group_concat_max_len = 1073741824");
+	itest_my_dsn(src_dsn, sizeof src_dsn, src_db);
+	itest_pg_uri(dst_uri, sizeof dst_uri, dst_db, NULL, NULL, 0);
+	int n = snprintf(config, sizeof config,
+	                 "{\"source\": {\"type\": \"mysql\", \"connection\": \"%s\", "
+	                 "\"filter\": {\"tables\": [{\"name\": \"%s.items\"}]}}, "
+	                 "\"target\": {\"type\": \"postgresql\", \"connection\": \"%s\"}, "
+	                 "\"hub\": {\"type\": \"nats\", \"url\": \"%s\"}}",
+	                 src_dsn, src_db, dst_uri, nats_url());
+	ck_assert(n > 0 && (size_t)n < sizeof config);
+	ck_assert_int_eq(dbs_ksuid_new(id), 0);
+
+	pid_t writer = spawn_part(config, id, DBS_PART_TARGET, 0);
+	pid_t reader = spawn_part(config, id, DBS_PART_SOURCE, 0);
+	PGconn *dst = itest_pg_connect(dst_db);
+	/* The source part is capturing once its binlog dump is open (this
+	 * suite runs alone, so the dump is the source part's). */
+	int64_t until = itest_now_ms() + 60000;
+	while (itest_my_count(src, "information_schema.processlist WHERE command LIKE "
+	                           "'Binlog Dump%'") == 0) {
+		ck_assert_msg(itest_now_ms() < until, "the source part did not open its binlog dump");
+		sleep_ms(100);
+	}
+	my_items_rows(src, 10001, 30000);
+	/* Killed while it reads; the rows below are written while it is down. */
+	kill(reader, SIGKILL);
+	waitpid(reader, NULL, 0);
+	my_items_rows(src, 30001, 40000);
+	itest_my_exec(src, "DELETE FROM items WHERE id BETWEEN 12000 AND 12999");
+	reader = spawn_part(config, id, DBS_PART_SOURCE, 0);
+	my_items_rows(src, 40001, 50000);
+
+	my_digest(src, a, sizeof a);
+	int64_t progress = itest_now_ms();
+	until = progress + 240000;
+	for (;;) {
+		my_target_digest(dst, b, sizeof b);
+		if (strcmp(a, b) == 0)
+			break;
+		if (strcmp(b, seen) != 0) {
+			memcpy(seen, b, sizeof seen);
+			progress = itest_now_ms();
+		}
+		ck_assert_msg(itest_now_ms() < until || itest_now_ms() - progress < STILL_MS,
+		              "target differs: source %s, target %s", a, b);
+		sleep_ms(200);
+	}
+	/* Killed once more, then stopped through a source part started again:
+	 * the writer drains and removes the stream's JetStream data. */
+	kill(reader, SIGKILL);
+	waitpid(reader, NULL, 0);
+	dbs_stream *s = start_source_part(config, id);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+	expect_exit(writer, 60, "writer");
+	PQfinish(dst);
+	mysql_close(src);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	if (argc == 6 && strcmp(argv[1], "--part") == 0)
@@ -782,6 +881,8 @@ int main(int argc, char **argv)
 	    {"two_processes", source_and_target_in_two_processes, setup, teardown},
 	    {"two_writers", two_writers_one_killed_and_restarted, setup, teardown},
 	    {"mysql_to_pg", mysql_to_pg_over_nats, setup, my_teardown},
+	    {"mysql_source_part_killed", mysql_source_part_killed_and_restarted, setup,
+	     my_teardown},
 	    {"nats_restart", nats_server_killed_and_restarted, own_setup, own_teardown},
 	    {"nats_gone", nats_server_gone_gives_up, own_setup, own_teardown},
 	};

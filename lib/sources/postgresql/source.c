@@ -24,8 +24,11 @@
  * in-progress transaction arrive in stream blocks before it commits. They
  * are buffered in memory per top-level xid and emitted at Stream Commit
  * with the commit's positions, or dropped at Stream Abort (only the
- * subtransaction's changes when subxid != xid). The buffer is not bounded:
- * spilling it to disk is a later issue.
+ * subtransaction's changes when subxid != xid). Each transaction keeps at
+ * most STREAM_MEMORY_MAX bytes in memory; beyond, its messages go to an
+ * unlinked temporary file (in $TMPDIR, else /tmp), read back in order at
+ * Stream Commit: the memory of a source does not grow with the size of
+ * the transactions it reads.
  *
  * TRUNCATE is not replicated: a publication this source creates publishes
  * insert, update and delete only; Truncate messages from an existing
@@ -39,6 +42,8 @@
  * does not make the server keep WAL forever.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -47,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -54,6 +60,8 @@
 #include "sources/postgresql/pgoutput.h"
 
 #define POLL_MS 100
+/* Bytes of one streamed transaction held in memory before it spills. */
+#define STREAM_MEMORY_MAX ((size_t)4 << 20)
 /* Room for one identifier (PostgreSQL truncates them to 63 bytes). */
 #define NAMEDATALEN_MAX 128
 #define STATUS_INTERVAL_NS INT64_C(1000000000)
@@ -87,11 +95,15 @@ typedef struct rel_entry {
 
 /* Buffered messages of one streamed transaction: records of
  * [u32 subxid][u32 len][len bytes], subxid 0 for records an aborted
- * subtransaction must not drop (Relation, Type). */
+ * subtransaction must not drop (Relation, Type). The older records are in
+ * `spill` (NULL until the memory part first overflowed), the newer ones
+ * in `buf`. */
 typedef struct stream_txn {
 	uint32_t xid;
 	uint8_t *buf;
 	size_t len, cap;
+	FILE *spill;
+	uint64_t spilled; /* bytes in spill */
 } stream_txn;
 
 typedef struct pg_source {
@@ -121,6 +133,8 @@ typedef struct pg_source {
 	uint32_t stream_xid;
 	stream_txn *streams;
 	size_t nstreams, streams_cap;
+	uint8_t *spill_buf; /* one spilled record read back */
+	size_t spill_cap;
 
 	int truncate_warned;
 
@@ -669,17 +683,77 @@ static stream_txn *stream_find(pg_source *s, uint32_t xid, int create)
 	return t;
 }
 
-static void stream_drop(pg_source *s, stream_txn *t)
+static void stream_txn_free(stream_txn *t)
 {
 	free(t->buf);
+	if (t->spill)
+		fclose(t->spill);
+}
+
+static void stream_drop(pg_source *s, stream_txn *t)
+{
+	stream_txn_free(t);
 	*t = s->streams[--s->nstreams];
 }
 
-static int stream_keep(stream_txn *t, uint32_t subxid, const uint8_t *msg, size_t len)
+/* A new unlinked temporary file for spilled records; NULL and errno. */
+static FILE *spill_file(void)
+{
+	const char *dir = getenv("TMPDIR");
+	if (!dir || !*dir)
+		dir = "/tmp";
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		/* A file system without O_TMPFILE: name it, then unlink it. */
+		char path[4096];
+		if (snprintf(path, sizeof path, "%s/dbstreams-txn-XXXXXX", dir) >= (int)sizeof path) {
+			errno = ENAMETOOLONG;
+			return NULL;
+		}
+		fd = mkstemp(path);
+		if (fd < 0)
+			return NULL;
+		unlink(path);
+	}
+	FILE *f = fdopen(fd, "w+b");
+	if (!f)
+		close(fd);
+	return f;
+}
+
+static void spill_error(char *err, size_t errlen, const char *what)
+{
+	const char *dir = getenv("TMPDIR");
+	dbs__fmt(err, errlen, "%s a streamed transaction's spill file in %s: %s", what,
+	         dir && *dir ? dir : "/tmp", strerror(errno));
+}
+
+/* Move the memory part to the end of the spill file. */
+static int stream_spill(stream_txn *t, char *err, size_t errlen)
+{
+	if (!t->spill && !(t->spill = spill_file())) {
+		spill_error(err, errlen, "creating");
+		return DBS_EIO;
+	}
+	if (t->len && fwrite(t->buf, 1, t->len, t->spill) != t->len) {
+		spill_error(err, errlen, "writing");
+		return DBS_EIO;
+	}
+	t->spilled += t->len;
+	t->len = 0;
+	return 0;
+}
+
+static int stream_keep(stream_txn *t, uint32_t subxid, const uint8_t *msg, size_t len,
+                       char *err, size_t errlen)
 {
 	int rc = DBS_ENOMEM;
 	if (len > UINT32_MAX || len > SIZE_MAX - 8 - t->len)
 		goto fail;
+	if (t->len && t->len + 8 + len > STREAM_MEMORY_MAX &&
+	    (rc = stream_spill(t, err, errlen)) != 0)
+		return rc;
+	rc = DBS_ENOMEM;
 	size_t need = t->len + 8 + len;
 	if (need > t->cap) {
 		size_t cap = t->cap ? t->cap : 4096;
@@ -698,13 +772,43 @@ static int stream_keep(stream_txn *t, uint32_t subxid, const uint8_t *msg, size_
 	memcpy(t->buf + t->len, hdr, sizeof hdr);
 	memcpy(t->buf + t->len + 8, msg, len);
 	t->len = need;
-	rc = 0;
+	return 0;
 fail:
+	dbs__fmt(err, errlen, "out of memory buffering a streamed transaction");
 	return rc;
 }
 
+/* Read the next spilled record into s->spill_buf: 1 and its header, 0 at
+ * the end, negative on a read failure. */
+static int spill_next(pg_source *s, FILE *f, uint32_t hdr[2], char *err, size_t errlen)
+{
+	size_t got = fread(hdr, 1, 2 * sizeof hdr[0], f);
+	if (got == 0 && feof(f))
+		return 0;
+	if (got != 2 * sizeof hdr[0])
+		goto fail;
+	if (hdr[1] > s->spill_cap) {
+		uint8_t *b = realloc(s->spill_buf, hdr[1]);
+		if (!b) {
+			dbs__fmt(err, errlen, "out of memory reading a streamed transaction");
+			return DBS_ENOMEM;
+		}
+		s->spill_buf = b;
+		s->spill_cap = hdr[1];
+	}
+	if (hdr[1] && fread(s->spill_buf, 1, hdr[1], f) != hdr[1])
+		goto fail;
+	return 1;
+fail:
+	if (!ferror(f))
+		errno = EIO;
+	spill_error(err, errlen, "reading");
+	return DBS_EIO;
+}
+
 /* Drop the records of an aborted subtransaction, keeping the others in order. */
-static void stream_forget_subxact(stream_txn *t, uint32_t subxid)
+static int stream_forget_subxact(pg_source *s, stream_txn *t, uint32_t subxid, char *err,
+                                 size_t errlen)
 {
 	size_t r = 0, w = 0;
 	while (r < t->len) {
@@ -719,6 +823,42 @@ static void stream_forget_subxact(stream_txn *t, uint32_t subxid)
 		r += rec;
 	}
 	t->len = w;
+	if (!t->spill)
+		return 0;
+	/* The spilled part is copied without those records to a new file. */
+	FILE *kept = spill_file();
+	int rc;
+	uint32_t hdr[2];
+	if (!kept) {
+		spill_error(err, errlen, "creating");
+		return DBS_EIO;
+	}
+	uint64_t kept_bytes = 0;
+	if (fflush(t->spill) != 0 || fseek(t->spill, 0, SEEK_SET) != 0) {
+		spill_error(err, errlen, "rewinding");
+		rc = DBS_EIO;
+		goto done;
+	}
+	while ((rc = spill_next(s, t->spill, hdr, err, errlen)) == 1) {
+		if (hdr[0] == subxid)
+			continue;
+		if (fwrite(hdr, 1, sizeof hdr, kept) != sizeof hdr ||
+		    fwrite(s->spill_buf, 1, hdr[1], kept) != hdr[1]) {
+			spill_error(err, errlen, "writing");
+			rc = DBS_EIO;
+			goto done;
+		}
+		kept_bytes += 8 + (uint64_t)hdr[1];
+	}
+done:
+	if (rc == 0) {
+		fclose(t->spill);
+		t->spill = kept;
+		t->spilled = kept_bytes;
+	} else {
+		fclose(kept);
+	}
+	return rc;
 }
 
 static int handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream, char *err,
@@ -735,8 +875,19 @@ static int stream_commit(pg_source *s, const dbs_pgo_msg *m, char *err, size_t e
 	s->xid = m->u.stream_commit.xid;
 	s->nevents = 0;
 	if (t) {
-		slog(s, DBS_LOG_DEBUG, "streamed transaction %u committed: %zu bytes buffered",
-		     t->xid, t->len);
+		slog(s, DBS_LOG_DEBUG,
+		     "streamed transaction %u committed: %" PRIu64 " bytes spilled, %zu in memory",
+		     t->xid, t->spilled, t->len);
+		if (t->spill) {
+			uint32_t hdr[2];
+			if (fflush(t->spill) != 0 || fseek(t->spill, 0, SEEK_SET) != 0) {
+				spill_error(err, errlen, "rewinding");
+				rc = DBS_EIO;
+			}
+			while (rc == 0 && !s->stop &&
+			       (rc = spill_next(s, t->spill, hdr, err, errlen)) == 1)
+				rc = handle(s, s->spill_buf, hdr[1], 2, err, errlen);
+		}
 		for (size_t at = 0; at < t->len && rc == 0 && !s->stop;) {
 			uint32_t hdr[2];
 			memcpy(hdr, t->buf + at, sizeof hdr);
@@ -772,9 +923,11 @@ static int handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream, c
 		 * if the subtransaction that needed them aborts: never drop them. */
 		uint32_t sub = (m.kind == DBS_PGO_RELATION || m.kind == DBS_PGO_TYPE) ? 0 : m.xid;
 		t = stream_find(s, s->stream_xid, 1);
-		if (!t || stream_keep(t, sub, buf, len) != 0) {
+		if (!t) {
 			dbs__fmt(err, errlen, "out of memory buffering a streamed transaction");
 			rc = DBS_ENOMEM;
+		} else {
+			rc = stream_keep(t, sub, buf, len, err, errlen);
 		}
 		goto done;
 	}
@@ -819,7 +972,7 @@ static int handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream, c
 		if (t && m.u.stream_abort.subxid == m.u.stream_abort.xid)
 			stream_drop(s, t);
 		else if (t)
-			stream_forget_subxact(t, m.u.stream_abort.subxid);
+			rc = stream_forget_subxact(s, t, m.u.stream_abort.subxid, err, errlen);
 		break;
 	default: /* Origin, Type, Message: nothing to replicate */ break;
 	}
@@ -1311,7 +1464,7 @@ static void decoding_reset(pg_source *s)
 	s->in_stream = 0;
 	s->nevents = 0;
 	for (size_t i = 0; i < s->nstreams; i++)
-		free(s->streams[i].buf);
+		stream_txn_free(&s->streams[i]);
 	s->nstreams = 0;
 }
 
@@ -1541,8 +1694,9 @@ static void pg_close(dbs_source *src)
 		dbs_table_unref(s->rels[i].table);
 	free(s->rels);
 	for (size_t i = 0; i < s->nstreams; i++)
-		free(s->streams[i].buf);
+		stream_txn_free(&s->streams[i]);
 	free(s->streams);
+	free(s->spill_buf);
 	for (uint32_t i = 0; i < s->nfilter; i++) {
 		free(s->filter[i].schema);
 		free(s->filter[i].name);
