@@ -15,6 +15,7 @@ typedef struct cli_options {
 	double stat_interval; /* seconds between stat lines of `run` */
 	dbs_log_level log_level;
 	const char *server_file; /* `create --server-file NAME`: POST ?file=NAME */
+	const char *stream_id;   /* `create --id ID`: POST ?id=ID (resume) */
 } cli_options;
 
 /* Exit codes. */

@@ -25,6 +25,8 @@ static void usage(FILE *out)
 	        "                         exit 1 if its source or target INIT FAILED\n"
 	        "  create --server-file NAME\n"
 	        "                         ... from NAME in the server's config directory\n"
+	        "  create --id KSUID FILE ... again under an earlier stream's id: it resumes\n"
+	        "                         from that stream's checkpoint\n"
 	        "  stat [ID]              statuses and counters (current stream by default)\n"
 	        "  stop [ID]              stop the stream gracefully\n"
 	        "  config [ID]            the stream's configuration (passwords masked)\n"
@@ -46,7 +48,8 @@ static void usage(FILE *out)
 	        "                         run: only the source side (reader and hub\n"
 	        "                         publisher) or the target side (hub fetcher and\n"
 	        "                         writer); both give the same --id\n"
-	        "  --id KSUID             run: the stream id (required with --part)\n"
+	        "  --id KSUID             run: the stream id (required with --part); create:\n"
+	        "                         the id of the stream to create again (resume)\n"
 	        "  --partition N          run --part target: the writer of partition N of a\n"
 	        "                         stream with hub.partitions > 1\n"
 	        "  --nats URL             run: NATS hub for a config without a hub section\n"
@@ -162,7 +165,6 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'I':
-			run_flags = 1;
 			run.stream_id = optarg;
 			break;
 		case 'N': {
@@ -212,9 +214,18 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (run_flags && strcmp(cmd, "run") != 0) {
-		fprintf(stderr, "dbs-cli: --part, --id, --partition and --nats* go with run\n");
+		fprintf(stderr, "dbs-cli: --part, --partition and --nats* go with run\n");
 		goto out;
 	}
+	if (run.stream_id != NULL && strcmp(cmd, "run") != 0 && strcmp(cmd, "create") != 0) {
+		fprintf(stderr, "dbs-cli: --id goes with run or create\n");
+		goto out;
+	}
+	if (run.stream_id != NULL && dbs_ksuid_check(run.stream_id) != 0) {
+		fprintf(stderr, "dbs-cli: --id wants a stream id (27 base62 characters)\n");
+		goto out;
+	}
+	opt.stream_id = run.stream_id;
 	if (run.part != DBS_PART_ALL && run.stream_id == NULL) {
 		fprintf(stderr, "dbs-cli: --part %s needs --id, the same on every part\n",
 		        run.part == DBS_PART_SOURCE ? "source" : "target");

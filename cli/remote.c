@@ -158,16 +158,22 @@ int cli_create(const cli_options *opt, const char *file)
 			}
 		}
 		escaped[o] = '\0';
-		o = (size_t)snprintf(path, sizeof path, "%s?file=%s", API, escaped);
+		o = (size_t)snprintf(path, sizeof path, "%s?file=%s%s%s", API, escaped,
+		                     opt->stream_id ? "&id=" : "", opt->stream_id ? opt->stream_id : "");
 		free(escaped);
 		if (o >= sizeof path)
 			goto out;
 		if (request(opt, "POST", path, NULL, 0, &resp) != 0)
 			goto out;
 	} else {
+		int n = snprintf(path, sizeof path, "%s%s%s", API, opt->stream_id ? "?id=" : "",
+		                 opt->stream_id ? opt->stream_id : "");
+
+		if (n < 0 || (size_t)n >= sizeof path)
+			goto out;
 		if (cli_read_file(file, &text, &len) != 0)
 			goto out;
-		if (request(opt, "POST", API, text, len, &resp) != 0)
+		if (request(opt, "POST", path, text, len, &resp) != 0)
 			goto out;
 	}
 	if (opt->json) {

@@ -15,6 +15,7 @@
 #include <civetweb.h>
 
 #include "log.h"
+#include "persist.h"
 #include "routes.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8020"
@@ -31,6 +32,10 @@ static void usage(FILE *out)
 	        "  --listen HOST:PORT    address to listen on (default " DEFAULT_LISTEN ")\n"
 	        "  --config-dir DIR      where POST /api/v1/streams?file=NAME reads NAME\n"
 	        "                        (default: the current directory)\n"
+	        "  --state-dir DIR       where streams are recorded, to be resumed after a\n"
+	        "                        restart (default /var/lib/dbstreams for root, else\n"
+	        "                        $XDG_STATE_HOME/dbstreams or ~/.local/state/dbstreams;\n"
+	        "                        created with mode 0700; --role all only)\n"
 	        "  --log-level LEVEL     error, warn, info or debug (default info)\n"
 	        "  --threads N           HTTP worker threads (default 8)\n"
 	        "  --nats URL            NATS server(s): the default hub of streams whose\n"
@@ -74,6 +79,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"listen", required_argument, NULL, 'l'},
 		{"config-dir", required_argument, NULL, 'c'},
+		{"state-dir", required_argument, NULL, 'S'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"threads", required_argument, NULL, 't'},
 		{"nats", required_argument, NULL, 'n'},
@@ -91,7 +97,11 @@ int main(int argc, char **argv)
 	struct mg_callbacks callbacks;
 	struct mg_context *ctx = NULL;
 	srv_app app;
+	srv_state state;
+	const char *state_dir = NULL;
+	char default_state_dir[4096];
 	bool streams_ready = false;
+	bool state_open = false;
 	sigset_t sigs;
 	int sig = 0;
 	int code = 1;
@@ -114,6 +124,9 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			app.config_dir = optarg;
+			break;
+		case 'S':
+			state_dir = optarg;
 			break;
 		case 'L': {
 			dbs_log_level level;
@@ -225,7 +238,27 @@ int main(int argc, char **argv)
 		snprintf(node, sizeof node, "%s_%ld", host, (long)getpid());
 		copts.node = node;
 	}
-	if (srv_streams_init(&app.streams) != 0) {
+	if (copts.role == SRV_ROLE_ALL) {
+		if (state_dir == NULL) {
+			if (srv_state_default_dir(default_state_dir, sizeof default_state_dir) != 0) {
+				fprintf(stderr, "dbs-server: no default state directory (HOME is not set): give --state-dir DIR\n");
+				code = 2;
+				goto out;
+			}
+			state_dir = default_state_dir;
+		}
+		if (srv_state_open(&state, state_dir, err, sizeof err) != 0) {
+			fprintf(stderr, "dbs-server: %s\n", err);
+			goto out;
+		}
+		state_open = true;
+		app.state = &state;
+	} else if (state_dir != NULL) {
+		fprintf(stderr, "dbs-server: --state-dir applies to --role all only\n");
+		code = 2;
+		goto out;
+	}
+	if (srv_streams_init(&app.streams) != 0 || pthread_mutex_init(&app.create_lock, NULL) != 0) {
 		fprintf(stderr, "dbs-server: cannot initialise a mutex\n");
 		goto out;
 	}
@@ -273,6 +306,16 @@ int main(int argc, char **argv)
 		        copts.role == SRV_ROLE_API ? "api" : copts.role == SRV_ROLE_SOURCE ? "source" : "target",
 		        copts.node, app.nats_url);
 	}
+	if (app.state != NULL) {
+		srv_log(DBS_LOG_INFO, "state dir %s", app.state->dir);
+		/* Before the first request, so a POST cannot race a resumed id. */
+		srv_persist_resume(&app);
+		if (srv_persist_watch_start(&app) != 0) {
+			srv_log(DBS_LOG_ERROR, "cannot start the state watcher thread");
+			mg_stop(ctx);
+			goto out_lib;
+		}
+	}
 	mg_set_request_handler(ctx, "/", srv_routes_handle, &app);
 	srv_log(DBS_LOG_INFO, "dbs-server %s, config dir %s", dbs_version(), app.config_dir);
 	log_ports(ctx, listen);
@@ -288,6 +331,9 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	/* Finish in-flight requests first, so no handler holds a stream. */
 	mg_stop(ctx);
+	/* The streams stopped below stay "running" in the state directory, to
+	 * be resumed at the next start. */
+	srv_persist_watch_stop(&app);
 	/* No new streams from the control stream while these stop. */
 	srv_cluster_stop(app.cluster);
 	app.cluster = NULL;
@@ -296,9 +342,13 @@ out_lib:
 	mg_exit_library();
 out:
 	if (streams_ready) {
+		srv_persist_watch_stop(&app);
 		srv_streams_shutdown(&app.streams);
+		pthread_mutex_destroy(&app.create_lock);
 		if (code == 0)
 			srv_log(DBS_LOG_INFO, "stopped");
 	}
+	if (state_open)
+		srv_state_close(&state);
 	return code;
 }

@@ -12,6 +12,7 @@
 #include <civetweb.h>
 
 #include "log.h"
+#include "persist.h"
 #include "render.h"
 
 #define JSON_TYPE "application/json"
@@ -354,23 +355,46 @@ out:
 	return status;
 }
 
+/*
+ * Whether the configuration has a top-level "name" that a stream in the
+ * state directory had: its id into id. A configuration that is not JSON
+ * is left to the library to refuse.
+ */
+static bool config_name_known(const srv_app *app, const char *text, size_t len, char id[28])
+{
+	cJSON *j = cJSON_ParseWithLength(text, len);
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+	bool found = cJSON_IsString(name) && name->valuestring[0] != '\0' &&
+	             srv_state_find_name(app->state, name->valuestring, id);
+
+	cJSON_Delete(j);
+	return found;
+}
+
 static int stream_create(struct mg_connection *conn, srv_app *app)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	dbs_stream_options opts = DBS_STREAM_OPTIONS_INIT;
+	dbs_stream_options opts;
 	srv_entry *entry = NULL;
 	char *text = NULL;
 	char *config = NULL;
 	size_t len = 0;
 	char file[FILE_NAME_MAX + 2];
+	char resume_id[64];
 	char err[1024];
 	int has_file = -1;
+	int has_id = -1;
+	bool by_name = false;
+	bool locked = false;
 	int status;
 	int rc;
 
-	if (ri->query_string != NULL)
+	if (ri->query_string != NULL) {
 		has_file = mg_get_var(ri->query_string, strlen(ri->query_string), "file", file,
 		                      sizeof file);
+		has_id = mg_get_var(ri->query_string, strlen(ri->query_string), "id", resume_id,
+		                    sizeof resume_id);
+	}
 	status = read_body(conn, app->body_limit, &text, &len);
 	if (status == 413) {
 		status = reply_error(conn, 413, "request body larger than %zu bytes", app->body_limit);
@@ -402,6 +426,20 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		status = reply_error(conn, 400, "empty configuration: send it as the body or name it with ?file=");
 		goto out;
 	}
+	if (has_id < 0 && app->role == SRV_ROLE_ALL && app->state != NULL &&
+	    config_name_known(app, text, len, resume_id)) {
+		/* The same name means the same stream: it resumes. */
+		has_id = 27;
+		by_name = true;
+	}
+	if (has_id == -2 || (has_id >= 0 && dbs_ksuid_check(resume_id) != 0)) {
+		status = reply_error(conn, 400, "id: must be a stream id (27 base62 characters)");
+		goto out;
+	}
+	if (has_id >= 0 && app->role != SRV_ROLE_ALL) {
+		status = reply_error(conn, 400, "id: resuming a stream by id needs --role all");
+		goto out;
+	}
 
 	if (app->role == SRV_ROLE_API) {
 		status = stream_create_remote(conn, app, text, len);
@@ -416,16 +454,18 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		status = reply_error(conn, 500, "could not allocate a stream");
 		goto out;
 	}
-	if (app->nats_url != NULL) {
-		opts.default_hub = "nats";
-		opts.default_hub_url = app->nats_url;
-		opts.default_hub_credentials = app->nats_creds;
-		opts.default_hub_tls_ca = app->nats_ca;
+	if (has_id >= 0) {
+		/* Two writers under one id would apply every change twice. */
+		pthread_mutex_lock(&app->create_lock);
+		locked = true;
+		if (srv_streams_active(&app->streams, resume_id)) {
+			status = reply_error(conn, 409, "stream %s%s is running: stop it before creating it again",
+			                     resume_id, by_name ? " (same name)" : "");
+			goto out;
+		}
+		memcpy(entry->id, resume_id, sizeof entry->id);
 	}
-	opts.log = srv_log_stream;
-	opts.log_user_data = entry->id;
-	opts.log_level = srv_log_level();
-	opts.stream_id = entry->id;
+	srv_stream_options(app, entry, &opts);
 	rc = dbs_stream_create(&entry->stream, text, len, &opts);
 	if (rc != 0) {
 		/* dbs_error_last() lives until the next library call here. */
@@ -441,15 +481,31 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		status = reply_error(conn, 500, "%s", err);
 		goto out;
 	}
+	entry->config = text;
+	entry->config_len = len;
+	text = NULL;
+	/* A stream the state directory does not know would not come back
+	 * after a restart: refuse rather than run it. */
+	if (srv_persist_running(app, entry, err, sizeof err) != 0) {
+		srv_log(DBS_LOG_ERROR, "stream %s refused: %s", entry->id, err);
+		dbs_stream_stop(entry->stream);
+		status = reply_error(conn, 500, "cannot record the stream in the state directory: %s", err);
+		goto out;
+	}
 	if (srv_streams_add(&app->streams, entry) != 0) {
 		status = reply_error(conn, 503, "the server is shutting down");
 		goto out;
 	}
-	srv_log(DBS_LOG_INFO, "stream %s created", entry->id);
+	srv_log(DBS_LOG_INFO, "stream %s %s", entry->id,
+	        by_name    ? "created again by name (resumes from its checkpoint)"
+	        : has_id >= 0 ? "created again (resumes from its checkpoint)"
+	                      : "created");
 	srv_streams_release(&app->streams, entry);
 	entry = NULL;
 	status = reply_json(conn, 200, render_created(config));
 out:
+	if (locked)
+		pthread_mutex_unlock(&app->create_lock);
 	srv_entry_discard(entry);
 	dbs_free(config);
 	free(text);
@@ -594,6 +650,14 @@ static int stream_stop(struct mg_connection *conn, srv_app *app, const char *id)
 		status = stop_remote(conn, app, entry);
 		goto out;
 	}
+	/* Recorded first: a server killed while the stream drains must not
+	 * resume what the user stopped. One that ended by itself keeps the
+	 * reason it ended for (a resumed stream whose database was not up is
+	 * still recorded as running until now). */
+	if (!both_ended(&stat))
+		srv_persist_ended(app, entry, "stopped", &stat);
+	else if (entry->resumed || srv_streams_set_recorded(&app->streams, entry, false))
+		srv_persist_ended(app, entry, NULL, &stat);
 	/* Blocks while the stream drains; the list lock is not held here. */
 	if (dbs_stream_stop(entry->stream) != 0 || entry_stat(app, entry, &stat) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "cluster.h"
+#include "state.h"
 #include "streams.h"
 
 struct mg_connection;
@@ -20,6 +21,12 @@ typedef struct srv_app {
 	/* The default hub for streams whose configuration names none
 	 * (--nats); NULL keeps the memory hub. */
 	const char *nats_url, *nats_creds, *nats_ca;
+	/* The state directory (--state-dir) with role all; NULL otherwise. */
+	srv_state *state;
+	/* Held while a stream is created under an id the caller chose, so two
+	 * requests cannot both start the same id. */
+	pthread_mutex_t create_lock;
+	struct srv_watch *watch; /* persist.c: records streams that end */
 } srv_app;
 
 /* CivetWeb request handler; cbdata is the srv_app. Runs on CivetWeb worker

@@ -34,6 +34,7 @@ void srv_entry_discard(srv_entry *entry)
 	if (entry == NULL)
 		return;
 	dbs_stream_free(entry->stream);
+	free(entry->config);
 	free(entry);
 }
 
@@ -123,6 +124,29 @@ bool srv_streams_mark_stopped(srv_streams *list, srv_entry *entry)
 	entry->user_stopped = true;
 	pthread_mutex_unlock(&list->lock);
 	return was;
+}
+
+bool srv_streams_set_recorded(srv_streams *list, srv_entry *entry, bool value)
+{
+	bool was;
+
+	pthread_mutex_lock(&list->lock);
+	was = entry->recorded;
+	entry->recorded = value;
+	pthread_mutex_unlock(&list->lock);
+	return was;
+}
+
+bool srv_streams_active(srv_streams *list, const char *id)
+{
+	bool active = false;
+
+	pthread_mutex_lock(&list->lock);
+	for (srv_entry *e = list->head; e != NULL && !active; e = e->next)
+		if (strcmp(e->id, id) == 0 && e->stream != NULL && !entry_ended(e))
+			active = true;
+	pthread_mutex_unlock(&list->lock);
+	return active;
 }
 
 long srv_streams_acquire_all(srv_streams *list, srv_entry ***out)

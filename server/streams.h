@@ -18,9 +18,13 @@ typedef struct srv_entry {
 	/* Immutable once the entry is in the list. */
 	dbs_stream *stream;
 	char id[28];
+	char *config;       /* the configuration as posted (passwords in clear) */
+	size_t config_len;  /* for the state directory; NULL on the API node */
+	bool resumed;       /* resumed from the state directory at start */
 	/* Guarded by srv_streams.lock. */
 	unsigned refs;
 	bool user_stopped; /* a DELETE already stopped it */
+	bool recorded;     /* its state record says "running" */
 	struct srv_entry *next;
 } srv_entry;
 
@@ -52,6 +56,13 @@ void srv_streams_release(srv_streams *list, srv_entry *entry);
 
 /* Mark as stopped by the user; returns whether it already was. */
 bool srv_streams_mark_stopped(srv_streams *list, srv_entry *entry);
+
+/* Set entry->recorded to `value`; returns what it was. */
+bool srv_streams_set_recorded(srv_streams *list, srv_entry *entry, bool value);
+
+/* Whether a stream with this id is in the list and has not ended (both
+ * nodes terminal). */
+bool srv_streams_active(srv_streams *list, const char *id);
 
 /*
  * Every stream, newest first, each with a reference: *out is a new array

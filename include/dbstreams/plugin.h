@@ -130,7 +130,15 @@ typedef enum dbs_op {
 
 /**
  * Where an event sits in the source's commit order. Positions compare by
- * (txn, event): a later transaction has a larger `txn`.
+ * (txn, event): a later transaction has a larger `txn`; except that two
+ * positions carrying a GTID of the same domain compare by (gtid_seq,
+ * event), because a GTID names a transaction on every server of a
+ * replication topology while `txn` is one server's binlog offset.
+ *
+ * The gtid_* fields were appended in 0.x (the struct is embedded by value
+ * in dbs_event: code built against the older, shorter struct must be
+ * rebuilt). They are zero when the source has no GTID for the event
+ * (PostgreSQL, MySQL flavor, MariaDB binlogs written before GTIDs).
  */
 typedef struct dbs_position {
 	uint64_t txn;    /* PostgreSQL commit LSN; MySQL (binlog file number << 32 | pos) */
@@ -138,6 +146,10 @@ typedef struct dbs_position {
 	                    (PostgreSQL: commit end LSN; MySQL: next event's pos) */
 	uint32_t event;  /* 1-based index of the event inside its transaction */
 	uint32_t txn_end;/* nonzero: the transaction ends with this event */
+	/* MariaDB GTID of the event's transaction, domain-server-seq. */
+	uint32_t gtid_domain;
+	uint32_t gtid_server;
+	uint64_t gtid_seq; /* 0: no GTID (MariaDB numbers from 1) */
 } dbs_position;
 
 /** -1, 0 or 1 as a is before, at, or after b. */
@@ -258,6 +270,10 @@ typedef struct dbs_target_config {
 	/* options.zeroDates: what a MySQL zero date ('0000-00-00') becomes
 	 * in an engine without one: "fail" (default), "null" or "-infinity". */
 	const char *zero_dates;
+	/* options.deadLetterTable: NULL, or "table" / "schema.table" in the
+	 * target where rows the target database rejects for their data are
+	 * written instead of failing the stream. */
+	const char *dead_letter_table;
 } dbs_target_config;
 
 /** Which side of a stream a hub instance serves (dbs_hub_config.part). */

@@ -7,6 +7,7 @@
  */
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,7 +161,12 @@ DBS_API int dbs_table_add_index(dbs_table *table, const char *name, uint32_t fla
 
 DBS_API int dbs_position_cmp(const dbs_position *a, const dbs_position *b)
 {
-	if (a->txn != b->txn)
+	/* After a failover the binlog offsets of the new server have nothing
+	 * to do with the old one's; the GTID still orders the domain. */
+	if (a->gtid_seq && b->gtid_seq && a->gtid_domain == b->gtid_domain) {
+		if (a->gtid_seq != b->gtid_seq)
+			return a->gtid_seq < b->gtid_seq ? -1 : 1;
+	} else if (a->txn != b->txn)
 		return a->txn < b->txn ? -1 : 1;
 	if (a->event != b->event)
 		return a->event < b->event ? -1 : 1;
@@ -171,12 +177,52 @@ void dbs__position_text(char *buf, size_t size, const dbs_batch *batch, const db
 {
 	uint32_t n = dbs_batch_count(batch);
 	const dbs_event *ev = n ? dbs_batch_event(batch, n - 1) : NULL;
-	if (ev && ev->table && ev->table->dialect == DBS_DIALECT_MYSQL)
+	if (ev && ev->table && ev->table->dialect == DBS_DIALECT_MYSQL && pos->gtid_seq)
+		dbs__fmt(buf, size, "%06" PRIu32 ":%" PRIu32 "#%" PRIu32 " gtid %" PRIu32 "-%" PRIu32
+		         "-%" PRIu64, (uint32_t)(pos->txn >> 32), (uint32_t)pos->txn, pos->event,
+		         pos->gtid_domain, pos->gtid_server, pos->gtid_seq);
+	else if (ev && ev->table && ev->table->dialect == DBS_DIALECT_MYSQL)
 		dbs__fmt(buf, size, "%06" PRIu32 ":%" PRIu32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
 		         (uint32_t)pos->txn, pos->event);
 	else
 		dbs__fmt(buf, size, "%" PRIX32 "/%" PRIX32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
 		         (uint32_t)pos->txn, pos->event);
+}
+
+int dbs__gtid_text(char *buf, size_t size, const dbs_position *pos)
+{
+	if (!pos->gtid_seq) {
+		if (size)
+			buf[0] = '\0';
+		return 0;
+	}
+	int n = snprintf(buf, size, "%" PRIu32 "-%" PRIu32 "-%" PRIu64, pos->gtid_domain,
+	                 pos->gtid_server, pos->gtid_seq);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int dbs__gtid_parse(const char *text, size_t len, uint32_t *domain, uint32_t *server,
+                    uint64_t *seq)
+{
+	uint64_t part[3] = {0, 0, 0};
+	size_t i = 0;
+	for (int k = 0; k < 3; k++) {
+		size_t digits = 0;
+		for (; i < len && text[i] >= '0' && text[i] <= '9'; i++, digits++) {
+			unsigned d = (unsigned)(text[i] - '0');
+			if (part[k] > (UINT64_MAX - d) / 10)
+				return -1;
+			part[k] = part[k] * 10 + d;
+		}
+		if (!digits || (k < 2 && (i >= len || text[i++] != '-')))
+			return -1;
+	}
+	if (i != len || part[0] > UINT32_MAX || part[1] > UINT32_MAX || part[2] == 0)
+		return -1;
+	*domain = (uint32_t)part[0];
+	*server = (uint32_t)part[1];
+	*seq = part[2];
+	return 0;
 }
 
 /* ---- batches ---- */

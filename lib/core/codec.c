@@ -276,7 +276,7 @@ static int encode(dbs_codec_buf *buf, const dbs_batch *batch, const uint32_t *in
 	for (uint32_t i = 0; i < count; i++) {
 		const dbs_event *ev = slice_event(batch, index, first, i);
 		int tindex = table_index(buf, ev->table, &hint);
-		if (reserve(buf, 3 + 7 * VARINT_MAX) != 0)
+		if (reserve(buf, 3 + 10 * VARINT_MAX) != 0)
 			goto fail;
 		put_u8(buf, ev->op);
 		put_uvarint(buf, (uint64_t)tindex);
@@ -287,6 +287,9 @@ static int encode(dbs_codec_buf *buf, const dbs_batch *batch, const uint32_t *in
 		put_uvarint(buf, ev->pos.txn_end);
 		put_svarint(buf, ev->commit_time_us);
 		put_uvarint(buf, ev->xid);
+		put_uvarint(buf, ev->pos.gtid_domain);
+		put_uvarint(buf, ev->pos.gtid_server);
+		put_uvarint(buf, ev->pos.gtid_seq);
 		uint32_t ncol = ev->table->ncolumns;
 		if (ev->before && (rc = put_row(buf, ev->before, ncol, err, errlen)) != 0)
 			goto fail;
@@ -700,7 +703,8 @@ static int get_row(reader *r, dbs_batch *batch, dbs_value *row, uint32_t ncolumn
 	return 0;
 }
 
-static int get_event(reader *r, dbs_codec_decoder *dec, uint32_t ntables, dbs_batch *batch)
+static int get_event(reader *r, dbs_codec_decoder *dec, uint32_t ntables, unsigned version,
+                     dbs_batch *batch)
 {
 	uint8_t op, images;
 	uint32_t index;
@@ -730,6 +734,11 @@ static int get_event(reader *r, dbs_codec_decoder *dec, uint32_t ntables, dbs_ba
 	    get_u32(r, &ev->pos.txn_end, UINT32_MAX, "position txn end") != 0 ||
 	    get_svarint(r, &ev->commit_time_us, "commit time") != 0 ||
 	    get_uvarint(r, &ev->xid, "xid") != 0)
+		return DBS_EPROTO;
+	if (version >= 2 &&
+	    (get_u32(r, &ev->pos.gtid_domain, UINT32_MAX, "gtid domain") != 0 ||
+	     get_u32(r, &ev->pos.gtid_server, UINT32_MAX, "gtid server") != 0 ||
+	     get_uvarint(r, &ev->pos.gtid_seq, "gtid seq") != 0))
 		return DBS_EPROTO;
 	if (!(images & 1))
 		ev->before = NULL;
@@ -782,9 +791,9 @@ int dbs__codec_decode(dbs_codec_decoder *dec, const void *data, size_t len, dbs_
 	r.p += 4;
 	if (get_u8(&r, &version, "format version") != 0)
 		goto fail;
-	if (version != DBS_CODEC_VERSION) {
-		dbs__fmt(err, errlen, "hub message: format version %u, this reader knows %d",
-		         version, DBS_CODEC_VERSION);
+	if (version < DBS_CODEC_OLDEST_VERSION || version > DBS_CODEC_VERSION) {
+		dbs__fmt(err, errlen, "hub message: format version %u, this reader knows %d to %d",
+		         version, DBS_CODEC_OLDEST_VERSION, DBS_CODEC_VERSION);
 		goto fail;
 	}
 	if (get_u8(&r, &flags, "flags") != 0)
@@ -843,7 +852,7 @@ int dbs__codec_decode(dbs_codec_decoder *dec, const void *data, size_t len, dbs_
 		if ((rc = dbs_batch_new(&batch, h.nevents)) != 0)
 			goto fail;
 		for (uint32_t i = 0; i < h.nevents; i++)
-			if ((rc = get_event(&r, dec, h.ntables, batch)) != 0)
+			if ((rc = get_event(&r, dec, h.ntables, version, batch)) != 0)
 				goto fail;
 		dbs_batch_set_seq(batch, h.seq);
 	}

@@ -17,7 +17,10 @@
 #include <dbstreams/plugin.h>
 
 #define DBS_CODEC_MAGIC "DBSB"
-#define DBS_CODEC_VERSION 1
+/* 2 appended the GTID to every event's position; version 1 messages
+ * (no GTID) are still read. */
+#define DBS_CODEC_VERSION 2
+#define DBS_CODEC_OLDEST_VERSION 1
 
 /* Header flags. */
 enum {

@@ -444,6 +444,7 @@ static int check_mode(struct parse *p, const cJSON *v);
 static int check_slot_name(struct parse *p, const cJSON *v);
 static int check_pg_name(struct parse *p, const cJSON *v);
 static int check_query(struct parse *p, const cJSON *v);
+static int check_table_name(struct parse *p, const cJSON *v);
 static int check_hub_url(struct parse *p, const cJSON *v);
 
 #define SRC(f) offsetof(dbs_source_config, f)
@@ -532,7 +533,7 @@ static const struct option options[] = {
 	{.section = SEC_TARGET, .key = "settings", .kind = K_OBJECT, .child = SEC_TARGET_SETTINGS,
 	 .doc = "TLS files"},
 	{.section = SEC_TARGET, .key = "options", .kind = K_OBJECT, .child = SEC_TARGET_OPTIONS,
-	 .doc = "structure creation"},
+	 .doc = "structure creation, zero dates, rejected rows"},
 	{.section = SEC_TARGET, .key = "reportingInterval", .kind = K_U32, .max = UINT32_MAX,
 	 .offset = TGT(reporting_interval), .doc = "seconds between progress lines, 0 = quiet"},
 
@@ -550,6 +551,10 @@ static const struct option options[] = {
 	 .offset = TGT(zero_dates),
 	 .doc = "a MySQL zero date bound for PostgreSQL: fail the stream, write NULL, "
 	        "or write -infinity"},
+	{.section = SEC_TARGET_OPTIONS, .key = "deadLetterTable", .kind = K_STRING,
+	 .flags = F_NONEMPTY, .offset = TGT(dead_letter_table), .check = check_table_name,
+	 .doc = "table (or schema.table) in the target that receives rows the target rejects "
+	        "for their data, instead of failing the stream"},
 	{.section = SEC_TARGET_OPTIONS, .key = "tables", .kind = K_TABLES,
 	 .child = SEC_TARGET_TABLE, .offset = TGT(tables), .count_offset = TGT(ntables),
 	 .item_size = sizeof(dbs_target_table_option), .doc = "per-table options"},
@@ -772,6 +777,27 @@ static int check_slot_name(struct parse *p, const cJSON *v)
 	return fail(p,
 	            "\"%s\" is not a valid slot name (lower-case letters, digits and underscores, "
 	            "at most 63)",
+	            shown(s, buf, sizeof buf));
+}
+
+/* "table" or "schema.table": each part a name both engines take (at most
+ * 63 bytes, PostgreSQL's limit; MySQL's is 64), quoted by the target. */
+static int check_table_name(struct parse *p, const cJSON *v)
+{
+	char buf[96];
+	const char *s = v->valuestring;
+	const char *dot = strchr(s, '.');
+	size_t first = dot ? (size_t)(dot - s) : strlen(s);
+	size_t second = dot ? strlen(dot + 1) : 1;
+	if (strcmp(dot ? dot + 1 : s, "dbstreams_checkpoint") == 0)
+		return fail(p, "\"%s\" is the table of the stream checkpoints",
+		            shown(s, buf, sizeof buf));
+	if (first >= 1 && first <= 63 && second >= 1 && second <= 63 &&
+	    !(dot && strchr(dot + 1, '.')))
+		return 0;
+	return fail(p,
+	            "\"%s\" is not a table name (expected \"table\" or \"schema.table\", each "
+	            "part 1 to 63 bytes)",
 	            shown(s, buf, sizeof buf));
 }
 

@@ -36,6 +36,14 @@ int64_t dbs__monotonic_ns(void); /* CLOCK_MONOTONIC */
  * "000003:4567#3" (MySQL binlog file number and offset, event). */
 void dbs__position_text(char *buf, size_t size, const dbs_batch *batch, const dbs_position *pos);
 
+/* The position's GTID as MariaDB spells it ("0-1-42"), or "" without one;
+ * 0, or -1 when `size` is too small. */
+int dbs__gtid_text(char *buf, size_t size, const dbs_position *pos);
+/* Parse exactly "domain-server-seq" (decimal, seq > 0) from `len` bytes;
+ * 0, or -1 (outputs untouched). */
+int dbs__gtid_parse(const char *text, size_t len, uint32_t *domain, uint32_t *server,
+                    uint64_t *seq);
+
 /* ---- ids (ksuid.c) ---- */
 
 /* Encode a KSUID from its parts (tests use it for exact values). */

@@ -87,6 +87,13 @@ typedef struct my_target {
 	size_t capdone;
 	dbs_mysql_tls tls;     /* what the first connect settled on */
 	int lost;              /* the last failure was the connection, not the data */
+	/* The last failure was a row's data (constraint, value): the batch
+	 * is applied again row by row to find it (apply_rowwise). */
+	int data_error;
+	char err_code[16];            /* the server's error number, or "value" */
+	char err_msg[DBS_ERRMSG_MAX]; /* the server's message alone */
+	char *dlq_qname;              /* options.deadLetterTable, quoted; NULL: none */
+	uint64_t dead_letters;        /* rows written to the dead-letter table so far */
 } my_target;
 
 /* ------------------------------------------------------------------ */
@@ -133,15 +140,63 @@ static int append_ident(dbs_textbuf *b, const char *ident)
 	return 0;
 }
 
+/* Errors the client library raises itself (server gone, lost, refused,
+ * a broken packet): Connector/C numbers them 2000-2999 and 5000-5999.
+ * Server errors are below 2000 or from 3000 (MySQL 8, MariaDB 4000+). */
+static int client_errno(unsigned no)
+{
+	return (no >= 2000 && no <= 2999) || (no >= 5000 && no <= 5999);
+}
+
+/*
+ * Whether server error `no` (SQLSTATE `state`) is about the row's values:
+ * SQLSTATE classes 22 (data exception) and 23 (integrity constraint), and
+ * the strict-mode and constraint errors MySQL files under other states.
+ */
+static int data_errno(unsigned no, const char *state)
+{
+	switch (no) {
+	case 1048: /* column cannot be null */
+	case 1062: /* duplicate entry */
+	case 1169: /* unique constraint */
+	case 1216: case 1217: case 1451: case 1452: /* foreign key */
+	case 1264: /* out of range */
+	case 1265: /* data truncated (ENUM, SET) */
+	case 1292: /* incorrect date/time value */
+	case 1300: /* invalid character string */
+	case 1366: /* incorrect value for a column (integer, string encoding) */
+	case 1367: /* illegal value */
+	case 1406: /* data too long */
+	case 1411: /* incorrect value for a function */
+	case 1557: case 1586: case 1761: case 1762: /* duplicate keys */
+	case 1644: /* a trigger that signals */
+	case 1690: /* value out of range */
+	case 3140: /* invalid JSON (MySQL) */
+	case 3819: /* check constraint (MySQL) */
+	case 4025: /* check constraint (MariaDB) */
+		return 1;
+	default:
+		return state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0);
+	}
+}
+
 /* "<where>: <server message> (error N)" on one line. */
 static void db_error(my_target *t, char *err, size_t errlen, const char *where)
 {
 	const char *msg = t->conn ? mysql_error(t->conn) : "no connection";
 	unsigned no = t->conn ? mysql_errno(t->conn) : 0;
-	/* Client errors (2000+: server gone, lost, refused), shutdown in
-	 * progress (1053) and a killed connection (1927) say the session is
-	 * gone, not the row. */
-	if (!t->conn || no >= 2000 || no == 1053 || no == 1927)
+	t->data_error =
+	    t->conn && no && !client_errno(no) && data_errno(no, mysql_sqlstate(t->conn));
+	dbs__fmt(t->err_code, sizeof t->err_code, "%u", no);
+	dbs__fmt(t->err_msg, sizeof t->err_msg, "%s", msg && msg[0] ? msg : "unknown error");
+	for (char *p = t->err_msg; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	/* Client errors (server gone, lost, refused), shutdown in progress
+	 * (1053), a killed connection (MariaDB 1927, MySQL 3169) and MySQL's
+	 * disconnect of an idle client (4031) say the session is gone, not
+	 * the row. */
+	if (!t->conn || client_errno(no) || no == 1053 || no == 1927 || no == 3169 || no == 4031)
 		t->lost = 1;
 	dbs__fmt(err, errlen, "%s%s%s (error %u)", where ? where : "", where ? ": " : "",
 	         msg && msg[0] ? msg : "unknown error", no);
@@ -339,7 +394,7 @@ static int index_create(my_target *t, my_table *tb, const dbs_index *ix, char *e
 	if (dbs__textbuf_append_char(b, ')'))
 		goto nomem;
 	if (exec_sql(t, b->data, b->len, "creating an index", ierr, sizeof ierr) != 0) {
-		if (!t->conn || mysql_errno(t->conn) >= 2000) { /* client side: connection lost */
+		if (!t->conn || client_errno(mysql_errno(t->conn))) { /* connection lost */
 			dbs__fmt(err, errlen, "%s", ierr);
 			rc = DBS_ETARGET;
 		} else {
@@ -656,15 +711,18 @@ static int skipped(const my_target *t, const dbs_event *ev)
 	return dbs_position_cmp(&ev->pos, &t->checkpoint) <= 0;
 }
 
-/* Format one image's value of column c into the row buffer. */
-static int put_value(my_table *tb, const dbs_value *img, uint32_t c,
-                     dbs_textbuf *b, char *err, size_t errlen)
+/* Format one value of event `ev` (column c of `img`, one of its images)
+ * into `b`. A value MySQL cannot hold is a data error named by the key. */
+static int put_value(my_target *t, my_table *tb, const dbs_event *ev, const dbs_value *img,
+                     uint32_t c, dbs_textbuf *b, char *err, size_t errlen)
 {
-	int rc = dbs__sqlmap_value_mysql(b, &tb->types[c], &img[c], err, errlen);
+	int rc = dbs__sqlmap_value_mysql(b, &tb->types[c], &img[c], t->err_msg, sizeof t->err_msg);
 	if (rc == DBS_EINVAL) {
-		char msg[DBS_ERRMSG_MAX];
-		dbs__fmt(msg, sizeof msg, "%s", err);
-		dbs__fmt(err, errlen, "table %s: %s", tb->qname, msg);
+		char key[ERR_KEY_MAX + 16];
+		t->data_error = img[c].kind != DBS_VALUE_UNCHANGED;
+		dbs__fmt(t->err_code, sizeof t->err_code, "value");
+		key_text(t, tb, ev, key, sizeof key);
+		dbs__fmt(err, errlen, "table %s, key %s: %s", tb->qname, key, t->err_msg);
 	} else if (rc) {
 		dbs__fmt(err, errlen, "out of memory");
 	}
@@ -683,7 +741,7 @@ static int add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_table
 	for (uint32_t c = 0; c < tb->def->ncolumns; c++) {
 		if (c && (rc = dbs__textbuf_append_char(row, ',')))
 			goto nomem;
-		if ((rc = put_value(tb, ev->after, c, row, err, errlen)))
+		if ((rc = put_value(t, tb, ev, ev->after, c, row, err, errlen)))
 			return rc;
 	}
 	if ((rc = dbs__textbuf_append_char(row, ')')))
@@ -775,8 +833,8 @@ static int add_insert_segment(my_target *t, const dbs_batch *batch, uint32_t *at
 
 /* WHERE clause naming the row of `img`: key columns, or every column
  * (null-safe) for a table without a primary key. */
-static int append_where(dbs_textbuf *s, my_table *tb, const dbs_value *img, char *err,
-                        size_t errlen)
+static int append_where(my_target *t, dbs_textbuf *s, my_table *tb, const dbs_event *ev,
+                        const dbs_value *img, char *err, size_t errlen)
 {
 	int rc;
 	if ((rc = dbs__textbuf_append_str(s, " WHERE ")))
@@ -788,7 +846,7 @@ static int append_where(dbs_textbuf *s, my_table *tb, const dbs_value *img, char
 			    (rc = append_ident(s, tb->def->columns[c].name)) ||
 			    (rc = dbs__textbuf_append_char(s, '=')))
 				goto nomem;
-			if ((rc = put_value(tb, img, c, s, err, errlen)))
+			if ((rc = put_value(t, tb, ev, img, c, s, err, errlen)))
 				return rc;
 		}
 		return 0;
@@ -801,7 +859,7 @@ static int append_where(dbs_textbuf *s, my_table *tb, const dbs_value *img, char
 		    (rc = append_ident(s, tb->def->columns[c].name)) ||
 		    (rc = dbs__textbuf_append_str(s, "<=>")))
 			goto nomem;
-		if ((rc = put_value(tb, img, c, s, err, errlen)))
+		if ((rc = put_value(t, tb, ev, img, c, s, err, errlen)))
 			return rc;
 		any = 1;
 	}
@@ -824,7 +882,7 @@ static int add_delete_by_key(my_target *t, const dbs_batch *batch, uint32_t i, m
 	dbs_textbuf *row = &t->row;
 	int rc;
 	dbs__textbuf_reset(row);
-	if ((rc = put_value(tb, img, tb->keys[0], row, err, errlen)))
+	if ((rc = put_value(t, tb, dbs_batch_event(batch, i), img, tb->keys[0], row, err, errlen)))
 		return rc;
 	if (t->open_delete == tb && t->sql.len + row->len + 2 <= t->packet_limit) {
 		if ((rc = dbs__textbuf_append_char(&t->sql, ',')) ||
@@ -890,14 +948,14 @@ static int add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_table
 			    (rc = append_ident(s, tb->def->columns[c].name)) ||
 			    (rc = dbs__textbuf_append_char(s, '=')))
 				goto nomem;
-			if ((rc = put_value(tb, ev->after, c, s, err, errlen)))
+			if ((rc = put_value(t, tb, ev, ev->after, c, s, err, errlen)))
 				return rc;
 			any = 1;
 		}
 		if (!any)
 			return 0; /* nothing sent changed */
 	}
-	if ((rc = append_where(s, tb, where_img, err, errlen)))
+	if ((rc = append_where(t, s, tb, ev, where_img, err, errlen)))
 		return rc;
 	if ((rc = close_open(t)))
 		goto nomem;
@@ -923,7 +981,7 @@ static int checkpoint_read(my_target *t, char *err, size_t errlen)
 	MYSQL_RES *res = NULL;
 	dbs_textbuf *b = &t->tmp;
 	dbs__textbuf_reset(b);
-	if (dbs__textbuf_appendf(b, "SELECT txn, resume, event, txn_end FROM " CHECKPOINT_TABLE
+	if (dbs__textbuf_appendf(b, "SELECT txn, resume, event, txn_end, gtid FROM " CHECKPOINT_TABLE
 	                         " WHERE stream_id = %s", t->stream_literal)) {
 		rc = DBS_ENOMEM;
 		dbs__fmt(err, errlen, "out of memory");
@@ -954,6 +1012,14 @@ static int checkpoint_read(my_target *t, char *err, size_t errlen)
 		}
 		t->checkpoint.event = (uint32_t)ev;
 		t->checkpoint.txn_end = (uint32_t)end;
+		if (row[4] && row[4][0] &&
+		    dbs__gtid_parse(row[4], strlen(row[4]), &t->checkpoint.gtid_domain,
+		                    &t->checkpoint.gtid_server, &t->checkpoint.gtid_seq) != 0) {
+			dbs__fmt(err, errlen,
+			         CHECKPOINT_TABLE " row of stream %s has a malformed gtid \"%.64s\"",
+			         t->host->stream_id, row[4]);
+			goto done;
+		}
 	}
 	rc = 0;
 done:
@@ -962,25 +1028,54 @@ done:
 	return rc;
 }
 
+/* A checkpoint table made before positions carried a GTID gains the
+ * column (MySQL has no ADD COLUMN IF NOT EXISTS: a stream opening at the
+ * same time may add it first, error 1060). */
+static int checkpoint_add_gtid(my_target *t, char *err, size_t errlen)
+{
+	static const char q[] = "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+	                        "DATABASE() AND TABLE_NAME = '" CHECKPOINT_TABLE
+	                        "' AND COLUMN_NAME = 'gtid'";
+	static const char alter[] = "ALTER TABLE " CHECKPOINT_TABLE " ADD COLUMN gtid varchar(64) NULL";
+	MYSQL_RES *res = NULL;
+	if (mysql_real_query(t->conn, q, sizeof q - 1) || !(res = mysql_store_result(t->conn))) {
+		db_error(t, err, errlen, "reading the columns of " CHECKPOINT_TABLE);
+		return DBS_ETARGET;
+	}
+	int has = mysql_num_rows(res) > 0;
+	mysql_free_result(res);
+	if (has)
+		return 0;
+	if (mysql_real_query(t->conn, alter, sizeof alter - 1) && mysql_errno(t->conn) != 1060) {
+		db_error(t, err, errlen, "adding the gtid column to " CHECKPOINT_TABLE);
+		return DBS_ETARGET;
+	}
+	return 0;
+}
+
 static int add_checkpoint_commit(my_target *t, const dbs_batch *batch)
 {
 	const dbs_position *last = dbs_batch_last(batch);
-	char pos[64];
+	char pos[96], gtid[48], gtid_sql[52] = "NULL";
 	dbs__position_text(pos, sizeof pos, batch, last);
+	if (last->gtid_seq && dbs__gtid_text(gtid, sizeof gtid, last) == 0)
+		dbs__fmt(gtid_sql, sizeof gtid_sql, "'%s'", gtid);
 	int rc;
 	if ((rc = close_open(t)) || (rc = sep(t)))
 		return rc;
 	if ((rc = dbs__textbuf_appendf(&t->sql,
 	                               "INSERT INTO " CHECKPOINT_TABLE
 	                               " (stream_id, txn, resume, event, txn_end, hub_seq, position, "
-	                               "updated_at) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu32
-	                               ", %" PRIu32 ", %" PRIu64 ", '%s', UTC_TIMESTAMP(6)) "
+	                               "gtid, updated_at) VALUES (%s, %" PRIu64 ", %" PRIu64
+	                               ", %" PRIu32 ", %" PRIu32 ", %" PRIu64
+	                               ", '%s', %s, UTC_TIMESTAMP(6)) "
 	                               "ON DUPLICATE KEY UPDATE txn=VALUES(txn), "
 	                               "resume=VALUES(resume), event=VALUES(event), "
 	                               "txn_end=VALUES(txn_end), hub_seq=VALUES(hub_seq), "
-	                               "position=VALUES(position), updated_at=VALUES(updated_at)",
+	                               "position=VALUES(position), gtid=VALUES(gtid), "
+	                               "updated_at=VALUES(updated_at)",
 	                               t->stream_literal, last->txn, last->resume, last->event,
-	                               last->txn_end, dbs_batch_seq(batch), pos)) ||
+	                               last->txn_end, dbs_batch_seq(batch), pos, gtid_sql)) ||
 	    (rc = stmt_push(t, NULL, 0, 0, "writing the checkpoint")) ||
 	    (rc = dbs__textbuf_append_str(&t->sql, ";COMMIT")) ||
 	    (rc = stmt_push(t, NULL, 0, 0, "commit")))
@@ -1009,6 +1104,7 @@ static void my_close(dbs_target *base)
 	dbs__textbuf_free(&t->sql);
 	dbs__textbuf_free(&t->row);
 	dbs__textbuf_free(&t->tmp);
+	free(t->dlq_qname);
 	free(t);
 }
 
@@ -1034,7 +1130,53 @@ static const char checkpoint_ddl[] =
 	"txn_end bigint NOT NULL, "
 	"hub_seq bigint unsigned NOT NULL, "
 	"position varchar(255) NOT NULL, "
-	"updated_at datetime(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+	"updated_at datetime(6) NOT NULL, "
+	"gtid varchar(64) NULL" /* MariaDB GTID of the position, "0-1-42" */
+	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+/* The dead-letter table: one row per rejected event, keyed by the
+ * event's place in the source so that it is written once. */
+static const char dead_letter_columns[] =
+	" (stream_id varchar(64) NOT NULL, "
+	"source_txn bigint unsigned NOT NULL, "
+	"source_event bigint unsigned NOT NULL, "
+	"source_position varchar(255) NOT NULL, "
+	"source_table varchar(512) NOT NULL, "
+	"operation varchar(8) NOT NULL, "
+	"row_key json NULL, "
+	"row_before json NULL, "
+	"row_after json NULL, "
+	"error_code varchar(16) NOT NULL, "
+	"error_message text NOT NULL, "
+	"rejected_at datetime(6) NOT NULL, "
+	"PRIMARY KEY (stream_id, source_txn, source_event)) "
+	"ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
+
+/* Quote options.deadLetterTable ("t" in the connection's database, or
+ * "db.t") and create it when missing. */
+static int dead_letter_prepare(my_target *t, char *err, size_t errlen)
+{
+	int rc = DBS_ENOMEM;
+	const char *name = t->config->dead_letter_table;
+	const char *dot = strchr(name, '.');
+	char db[64];
+	dbs_textbuf *b = &t->tmp;
+	dbs__fmt(db, sizeof db, "%.*s", dot ? (int)(dot - name) : 0, name);
+	dbs__textbuf_reset(b);
+	if (append_ident(b, dot ? db : t->dsn.database) || dbs__textbuf_append_char(b, '.') ||
+	    append_ident(b, dot ? dot + 1 : name) || !(t->dlq_qname = dup_n(b->data, b->len)))
+		goto oom;
+	dbs__textbuf_reset(b);
+	if (dbs__textbuf_appendf(b, "CREATE TABLE IF NOT EXISTS %s%s", t->dlq_qname,
+	                         dead_letter_columns))
+		goto oom;
+	rc = exec_sql(t, b->data, b->len, "creating the dead-letter table", err, errlen);
+	goto done;
+oom:
+	dbs__fmt(err, errlen, "out of memory");
+done:
+	return rc;
+}
 
 static int connect_server(my_target *t, dbs_mysql_tls tls, char *err, size_t errlen)
 {
@@ -1136,7 +1278,10 @@ static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_
 		db_error(t, err, errlen, "selecting the database");
 		goto fail;
 	}
-	if ((rc = exec_str(t, checkpoint_ddl, "creating " CHECKPOINT_TABLE, err, errlen)))
+	if ((rc = exec_str(t, checkpoint_ddl, "creating " CHECKPOINT_TABLE, err, errlen)) ||
+	    (rc = checkpoint_add_gtid(t, err, errlen)))
+		goto fail;
+	if (config->dead_letter_table && (rc = dead_letter_prepare(t, err, errlen)))
 		goto fail;
 
 	rc = DBS_ETARGET;
@@ -1190,6 +1335,7 @@ static int apply_once(my_target *t, const dbs_batch *batch, char *err, size_t er
 		if (!skipped(t, ev) && (rc = table_get(t, ev->table, &tb, err, errlen)))
 			goto fail;
 	}
+	t->data_error = 0; /* an index left out above is only a warning */
 	dbs__textbuf_reset(&t->sql);
 	t->nstmts = 0;
 	t->open_insert = NULL;
@@ -1243,6 +1389,172 @@ done:
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* Rejected rows: the batch again, one row at a time                  */
+/* ------------------------------------------------------------------ */
+
+static void packet_reset(my_target *t)
+{
+	dbs__textbuf_reset(&t->sql);
+	t->nstmts = 0;
+	t->open_insert = NULL;
+	t->open_delete = NULL;
+}
+
+/* Append the JSON of `cols` of `img` as a literal, or NULL. */
+static int json_literal(my_target *t, const dbs_table *def, const dbs_value *img,
+                        const uint32_t *cols, uint32_t ncols)
+{
+	if (!img)
+		return dbs__textbuf_append_str(&t->sql, "NULL");
+	dbs__textbuf_reset(&t->row);
+	int rc = dbs__row_json(&t->row, def, img, cols, ncols);
+	return rc ? rc : dbs__textbuf_append_literal(&t->sql, t->row.data, t->row.len);
+}
+
+/*
+ * Write the event the target just rejected (t->err_code, t->err_msg) to
+ * the dead-letter table, in the apply's transaction: it commits with the
+ * checkpoint, so a replayed batch skips it like every applied event.
+ * `nth` counts it among the target's dead letters, for the log.
+ */
+static int dead_letter_write(my_target *t, const dbs_batch *batch, my_table *tb,
+                             const dbs_event *ev, uint64_t nth, char *err, size_t errlen)
+{
+	static const char *const op_names[] = {"", "insert", "update", "delete"};
+	char pos[64], key[ERR_KEY_MAX + 16], where[ERR_KEY_MAX + 600];
+	char line[DBS_ERRMSG_MAX + ERR_KEY_MAX + 600];
+	const dbs_value *key_img = key_image(tb, ev);
+	dbs_textbuf *b = &t->sql;
+	const char *op = op_names[ev->op <= DBS_OP_DELETE ? ev->op : 0];
+	const char *schema = ev->table->schema ? ev->table->schema : "";
+	int rc;
+
+	dbs__position_text(pos, sizeof pos, batch, &ev->pos);
+	key_text(t, tb, ev, key, sizeof key);
+	packet_reset(t);
+	if ((rc = dbs__textbuf_appendf(b, "INSERT INTO %s (stream_id, source_txn, source_event, "
+	                               "source_position, source_table, operation, row_key, "
+	                               "row_before, row_after, error_code, error_message, "
+	                               "rejected_at) VALUES (%s, %" PRIu64 ", %" PRIu32 ", '%s', ",
+	                               t->dlq_qname, t->stream_literal, ev->pos.txn, ev->pos.event,
+	                               pos)))
+		goto oom;
+	dbs__textbuf_reset(&t->row);
+	if ((rc = dbs__textbuf_appendf(&t->row, "%s.%s", schema, ev->table->name)) ||
+	    (rc = dbs__textbuf_append_literal(b, t->row.data, t->row.len)) ||
+	    (rc = dbs__textbuf_appendf(b, ", '%s', ", op)) ||
+	    (rc = json_literal(t, ev->table, tb->nkeys ? key_img : NULL, tb->keys, tb->nkeys)) ||
+	    (rc = dbs__textbuf_append(b, ", ", 2)) ||
+	    (rc = json_literal(t, ev->table, ev->before, NULL, 0)) ||
+	    (rc = dbs__textbuf_append(b, ", ", 2)) ||
+	    (rc = json_literal(t, ev->table, ev->after, NULL, 0)) ||
+	    (rc = dbs__textbuf_append(b, ", ", 2)) ||
+	    (rc = dbs__textbuf_append_literal(b, t->err_code, strlen(t->err_code))) ||
+	    (rc = dbs__textbuf_append(b, ", ", 2)) ||
+	    (rc = dbs__textbuf_append_literal(b, t->err_msg, strlen(t->err_msg))) ||
+	    (rc = dbs__textbuf_append_str(b, ", UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE "
+	                                     "stream_id = stream_id")))
+		goto oom;
+	/* Formatted now: a failing insert overwrites t->err_msg. */
+	dbs__fmt(line, sizeof line, "%s, key %s: row rejected (error %s: %s), written to %s "
+	         "(%" PRIu64 " so far)", tb->qname, key, t->err_code, t->err_msg, t->dlq_qname,
+	         nth);
+	dbs__fmt(where, sizeof where, "%s, key %s: writing the rejected row to %s", tb->qname, key,
+	         t->dlq_qname);
+	rc = exec_sql(t, b->data, b->len, where, err, errlen);
+	if (rc)
+		t->data_error = 0; /* the dead-letter table itself failed: fail the batch */
+	else
+		tlog(t, DBS_LOG_WARN, "%s", line);
+	packet_reset(t);
+	return rc;
+oom:
+	packet_reset(t);
+	dbs__fmt(err, errlen, "out of memory");
+	return DBS_ENOMEM;
+}
+
+/*
+ * The batch failed on a row's data: apply it again in a new transaction,
+ * each event under its own savepoint, to find the rows the target
+ * rejects. Without a dead-letter table the first one fails the apply,
+ * named by its table and key; with one, each goes to that table and the
+ * rest of the batch commits with the checkpoint. Only a failing batch
+ * comes here, so the normal path pays nothing for it.
+ */
+static int apply_rowwise(my_target *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	int rc = 0, in_txn = 0;
+	uint32_t n = dbs_batch_count(batch);
+	uint64_t rejected = 0;
+	const dbs_position *last = dbs_batch_last(batch);
+	my_table *tb = NULL;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const dbs_event *ev = dbs_batch_event(batch, i);
+		if (!skipped(t, ev) && (rc = table_get(t, ev->table, &tb, err, errlen)))
+			goto fail;
+	}
+	if ((rc = exec_str(t, "START TRANSACTION", "starting the transaction", err, errlen)))
+		goto fail;
+	in_txn = 1;
+	for (uint32_t i = 0; i < n; i++) {
+		const dbs_event *ev = dbs_batch_event(batch, i);
+		if (skipped(t, ev))
+			continue;
+		if ((rc = table_get(t, ev->table, &tb, err, errlen)) ||
+		    (rc = exec_str(t, "SAVEPOINT dbs_row", "savepoint", err, errlen)))
+			goto fail;
+		t->data_error = 0;
+		packet_reset(t);
+		if (ev->op == DBS_OP_INSERT && ev->after)
+			rc = add_insert(t, batch, i, tb, err, errlen);
+		else if ((ev->op == DBS_OP_UPDATE && ev->after) || ev->op == DBS_OP_DELETE)
+			rc = add_change(t, batch, i, tb, err, errlen);
+		else {
+			dbs__fmt(err, errlen, "table %s: event %u has op %u without its row image",
+			         tb->qname, (unsigned)i, (unsigned)ev->op);
+			rc = DBS_EINTERNAL;
+		}
+		if (rc == 0 && close_open(t)) {
+			dbs__fmt(err, errlen, "out of memory");
+			rc = DBS_ENOMEM;
+		}
+		if (rc == 0)
+			rc = flush(t, batch, err, errlen);
+		packet_reset(t);
+		if (rc == 0)
+			continue;
+		if (rc == DBS_ENOMEM || t->lost || !t->data_error || !t->dlq_qname)
+			goto fail;
+		if ((rc = exec_str(t, "ROLLBACK TO SAVEPOINT dbs_row", "savepoint", err, errlen)) ||
+		    (rc = dead_letter_write(t, batch, tb, ev, t->dead_letters + rejected + 1, err,
+		                            errlen)))
+			goto fail;
+		rejected++;
+	}
+	if ((rc = add_checkpoint_commit(t, batch))) {
+		dbs__fmt(err, errlen, "out of memory");
+		goto fail;
+	}
+	if ((rc = flush(t, batch, err, errlen)))
+		goto fail;
+	t->checkpoint = *last;
+	t->dead_letters += rejected;
+	goto done;
+fail:
+	if (in_txn && t->conn) {
+		char ignore[64];
+		exec_str(t, "ROLLBACK", "rollback", ignore, sizeof ignore);
+	}
+	packet_reset(t);
+	if (rc != DBS_ENOMEM)
+		rc = DBS_ETARGET;
+done:
+	return rc;
+}
+
 /*
  * A new session in place of a lost one, with the settings and database
  * of the first; the checkpoint is read again because the lost
@@ -1277,7 +1589,10 @@ struct apply_try {
 static int try_apply(void *ctx, char *err, size_t errlen)
 {
 	struct apply_try *a = ctx;
-	return apply_once(a->t, a->batch, err, errlen);
+	int rc = apply_once(a->t, a->batch, err, errlen);
+	if (rc == DBS_ETARGET && a->t->data_error && !a->t->lost)
+		rc = apply_rowwise(a->t, a->batch, err, errlen);
+	return rc;
 }
 
 static int try_restore(void *ctx, char *err, size_t errlen)

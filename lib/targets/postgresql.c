@@ -132,6 +132,15 @@ typedef struct pg_target {
 	uint64_t missed[2];   /* updates, deletes of this apply that found no row */
 	uint32_t savepoints;  /* taken in this apply's transaction */
 	int lost;             /* the last failure was the connection, not the data */
+	/* The last failure was a row's data (constraint, value): the batch
+	 * is applied again row by row to find it (apply_rowwise). */
+	int data_error;
+	char err_code[16];            /* its SQLSTATE, or "value" */
+	char err_msg[DBS_ERRMSG_MAX]; /* the database's message alone */
+	char *dlq_qname;              /* options.deadLetterTable, quoted; NULL: none */
+	char *dlq_insert_sql;
+	dbs_textbuf dlq_buf;   /* a rejected row's JSON documents */
+	uint64_t dead_letters; /* rows written to the dead-letter table so far */
 } pg_target;
 
 /* ------------------------------------------------------------------ */
@@ -186,6 +195,14 @@ static void db_error(pg_target *t, const PGresult *res, char *err, size_t errlen
 	 * shutdown, crash recovery) say the session is gone, not the row;
 	 * a dropped database (57P04) does not come back by reconnecting. */
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	/* Class 22 (data exception: out of range, invalid input, too long),
+	 * 23 (integrity constraint: not-null, foreign key, unique, check),
+	 * 54000 (a value too large for an index entry) and P0001 (a trigger
+	 * that raises) are about the row's values; anything else is not. */
+	t->data_error = state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
+	                          strcmp(state, "54000") == 0 || strcmp(state, "P0001") == 0);
+	dbs__fmt(t->err_code, sizeof t->err_code, "%s", state ? state : "");
+	put_oneline(t->err_msg, sizeof t->err_msg, 0, msg);
 	if ((t->conn && PQstatus(t->conn) == CONNECTION_BAD) ||
 	    (state && (strncmp(state, "08", 2) == 0 ||
 	               (strncmp(state, "57P", 3) == 0 && strcmp(state, "57P04") != 0))))
@@ -405,6 +422,9 @@ static int put_value(pg_target *t, const pg_table *tb, const dbs_event *ev, uint
 		dbs__fmt(err, errlen, "out of memory");
 	} else if (rc && tb->types && msg[0]) {
 		rc = DBS_ETARGET; /* sqlmap's message names the column, its type and the value */
+		t->data_error = 1;
+		dbs__fmt(t->err_code, sizeof t->err_code, "value");
+		put_oneline(t->err_msg, sizeof t->err_msg, 0, msg);
 		dbs__fmt(err, errlen, "%s: %s", event_label(t, tb, ev), msg);
 	} else if (rc) {
 		rc = DBS_ETARGET;
@@ -759,6 +779,7 @@ static int index_create(pg_target *t, pg_table *tb, const dbs_table *def, const 
 	if (exec_command(t, s->data, label, ierr, sizeof ierr) != 0) {
 		if ((rc = exec_command(t, "ROLLBACK TO SAVEPOINT dbs_index", label, err, errlen)))
 			goto out;
+		t->data_error = 0; /* handled: a warning, the rows still replicate */
 		if (t->host->log)
 			t->host->log(t->host, DBS_LOG_WARN,
 			             "postgresql target: index %s not created: %s", ix->name, ierr);
@@ -1128,6 +1149,7 @@ static int apply_insert_run(pg_target *t, const dbs_batch *batch, uint32_t *inde
 			goto done;
 		if ((rc = exec_command(t, "ROLLBACK TO SAVEPOINT dbs_copy", label, err, errlen)))
 			goto done;
+		t->data_error = 0; /* handled: the upsert takes the run */
 		tb->upsert_runs = UPSERT_RUNS_AFTER_DUPLICATE;
 	} else if (tb->upsert_runs) {
 		tb->upsert_runs--;
@@ -1572,7 +1594,7 @@ static int checkpoint_read(pg_target *t, char *err, size_t errlen)
 	int rc = DBS_ETARGET;
 	const char *params[1] = {t->host->stream_id};
 	PGresult *res = PQexecParams(t->conn,
-	                             "SELECT txn::text, resume::text, event, txn_end "
+	                             "SELECT txn::text, resume::text, event, txn_end, gtid "
 	                             "FROM " CHECKPOINT_TABLE " WHERE stream_id = $1",
 	                             1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -1593,8 +1615,40 @@ static int checkpoint_read(pg_target *t, char *err, size_t errlen)
 		}
 		t->checkpoint.event = (uint32_t)ev;
 		t->checkpoint.txn_end = (uint32_t)end;
+		const char *gtid = PQgetvalue(res, 0, 4);
+		if (!PQgetisnull(res, 0, 4) && gtid[0] &&
+		    dbs__gtid_parse(gtid, strlen(gtid), &t->checkpoint.gtid_domain,
+		                    &t->checkpoint.gtid_server, &t->checkpoint.gtid_seq) != 0) {
+			dbs__fmt(err, errlen,
+			         CHECKPOINT_TABLE " row of stream %s has a malformed gtid \"%.64s\"",
+			         t->host->stream_id, gtid);
+			goto done;
+		}
 	}
 	rc = 0;
+done:
+	PQclear(res);
+	return rc;
+}
+
+/* A checkpoint table made before positions carried a GTID gains the
+ * column; IF NOT EXISTS keeps two streams opening at once apart. */
+static int checkpoint_add_gtid(pg_target *t, char *err, size_t errlen)
+{
+	int rc = DBS_ETARGET;
+	PGresult *res = PQexec(t->conn, "SELECT 1 FROM pg_attribute WHERE attrelid = "
+	                                "to_regclass('" CHECKPOINT_TABLE "') AND attname = 'gtid' "
+	                                "AND NOT attisdropped");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_error(t, res, err, errlen, "reading the columns of " CHECKPOINT_TABLE);
+		goto done;
+	}
+	rc = PQntuples(res) ? 0
+	                    : exec_command(t,
+	                                   "ALTER TABLE " CHECKPOINT_TABLE
+	                                   " ADD COLUMN IF NOT EXISTS gtid text",
+	                                   "adding the gtid column to " CHECKPOINT_TABLE, err,
+	                                   errlen);
 done:
 	PQclear(res);
 	return rc;
@@ -1607,20 +1661,23 @@ static int commit_with_checkpoint(pg_target *t, const dbs_batch *batch, char *er
 	int rc = DBS_ENOMEM;
 	PGresult *res = NULL;
 	const dbs_position *last = dbs_batch_last(batch);
-	char pos[64];
+	char pos[96], gtid[48], gtid_sql[52] = "NULL";
 	dbs__position_text(pos, sizeof pos, batch, last);
+	if (last->gtid_seq && dbs__gtid_text(gtid, sizeof gtid, last) == 0)
+		dbs__fmt(gtid_sql, sizeof gtid_sql, "'%s'", gtid);
 	dbs_textbuf *s = &t->sql;
 	dbs__textbuf_reset(s);
 	if (dbs__textbuf_appendf(s, "INSERT INTO " CHECKPOINT_TABLE
 	                         " (stream_id, txn, resume, event, txn_end, hub_seq, position, "
-	                         "updated_at) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu32
-	                         ", %" PRIu32 ", %" PRIu64 ", '%s', now()) ON CONFLICT (stream_id) "
-	                         "DO UPDATE SET txn = EXCLUDED.txn, resume = EXCLUDED.resume, "
-	                         "event = EXCLUDED.event, txn_end = EXCLUDED.txn_end, "
-	                         "hub_seq = EXCLUDED.hub_seq, position = EXCLUDED.position, "
+	                         "gtid, updated_at) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu32
+	                         ", %" PRIu32 ", %" PRIu64 ", '%s', %s, now()) ON CONFLICT "
+	                         "(stream_id) DO UPDATE SET txn = EXCLUDED.txn, "
+	                         "resume = EXCLUDED.resume, event = EXCLUDED.event, "
+	                         "txn_end = EXCLUDED.txn_end, hub_seq = EXCLUDED.hub_seq, "
+	                         "position = EXCLUDED.position, gtid = EXCLUDED.gtid, "
 	                         "updated_at = EXCLUDED.updated_at; COMMIT",
 	                         t->stream_literal, last->txn, last->resume, last->event,
-	                         last->txn_end, dbs_batch_seq(batch), pos)) {
+	                         last->txn_end, dbs_batch_seq(batch), pos, gtid_sql)) {
 		dbs__fmt(err, errlen, "out of memory");
 		goto done;
 	}
@@ -1663,6 +1720,9 @@ static void pg_close(dbs_target *base)
 	free(t->params);
 	free(t->mask);
 	free(t->pending);
+	free(t->dlq_qname);
+	free(t->dlq_insert_sql);
+	dbs__textbuf_free(&t->dlq_buf);
 	free(t);
 }
 
@@ -1694,7 +1754,89 @@ static const char checkpoint_ddl[] =
 	"txn_end bigint NOT NULL, "
 	"hub_seq numeric(20,0) NOT NULL, "
 	"position text NOT NULL, "
-	"updated_at timestamptz NOT NULL DEFAULT now())";
+	"updated_at timestamptz NOT NULL DEFAULT now(), "
+	"gtid text)"; /* MariaDB GTID of the position, "0-1-42"; NULL without one */
+
+/* The dead-letter table: one row per rejected event, keyed by the
+ * event's place in the source so that it is written once. */
+static const char dead_letter_columns[] =
+	" (stream_id text NOT NULL, "
+	"source_txn numeric(20,0) NOT NULL, "
+	"source_event bigint NOT NULL, "
+	"source_position text NOT NULL, "
+	"source_table text NOT NULL, "
+	"operation text NOT NULL, "
+	"row_key jsonb, "
+	"row_before jsonb, "
+	"row_after jsonb, "
+	"error_code text NOT NULL, "
+	"error_message text NOT NULL, "
+	"rejected_at timestamptz NOT NULL DEFAULT now(), "
+	"PRIMARY KEY (stream_id, source_txn, source_event))";
+
+/*
+ * Quote options.deadLetterTable ("t" or "schema.t"), create it (and its
+ * schema) when missing, and keep its INSERT.
+ */
+static int dead_letter_prepare(pg_target *t, char *err, size_t errlen)
+{
+	int rc = DBS_ENOMEM;
+	const char *name = t->config->dead_letter_table;
+	const char *dot = strchr(name, '.');
+	char schema[64] = "";
+	int exists = 0, schema_exists = 0;
+	dbs_textbuf *s = &t->sql;
+	dbs__textbuf_reset(s);
+	if (dot) {
+		dbs__fmt(schema, sizeof schema, "%.*s", (int)(dot - name), name);
+		if (dbs__textbuf_append_ident(s, schema) || dbs__textbuf_append_char(s, '.'))
+			goto oom;
+	}
+	if (dbs__textbuf_append_ident(s, dot ? dot + 1 : name) || !(t->dlq_qname = dup_buf(s)))
+		goto oom;
+	if ((rc = relation_exists(t, t->dlq_qname, dot ? schema : NULL, &exists, &schema_exists,
+	                          "the dead-letter table", err, errlen)))
+		goto done;
+	if (!exists) {
+		/* Under the lock of table creation: writers sharing a stream
+		 * start together and would collide. */
+		if ((rc = exec_command(t, "BEGIN; SELECT pg_advisory_xact_lock(" CREATE_LOCK_KEY ")",
+		                       "creating the dead-letter table", err, errlen)) ||
+		    (rc = relation_exists(t, t->dlq_qname, dot ? schema : NULL, &exists,
+		                          &schema_exists, "the dead-letter table", err, errlen)))
+			goto done;
+		rc = DBS_ENOMEM;
+		dbs__textbuf_reset(s);
+		if (!exists && dot && !schema_exists &&
+		    (dbs__textbuf_append_str(s, "CREATE SCHEMA IF NOT EXISTS ") ||
+		     dbs__textbuf_append_ident(s, schema) || dbs__textbuf_append_str(s, "; ")))
+			goto oom;
+		if (!exists && dbs__textbuf_appendf(s, "CREATE TABLE IF NOT EXISTS %s%s; ",
+		                                    t->dlq_qname, dead_letter_columns))
+			goto oom;
+		if (dbs__textbuf_append_str(s, "COMMIT"))
+			goto oom;
+		if ((rc = exec_command(t, s->data, "creating the dead-letter table", err, errlen)))
+			goto done;
+	}
+	rc = DBS_ENOMEM;
+	dbs__textbuf_reset(s);
+	if (dbs__textbuf_appendf(s, "INSERT INTO %s (stream_id, source_txn, source_event, "
+	                         "source_position, source_table, operation, row_key, "
+	                         "row_before, row_after, error_code, error_message, rejected_at) "
+	                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now()) "
+	                         "ON CONFLICT (stream_id, source_txn, source_event) DO NOTHING",
+	                         t->dlq_qname) ||
+	    !(t->dlq_insert_sql = dup_buf(s)))
+		goto oom;
+	rc = 0;
+	goto done;
+oom:
+	rc = DBS_ENOMEM;
+	dbs__fmt(err, errlen, "out of memory");
+done:
+	return rc;
+}
 
 /* A new session with the user's connection string and TLS files. */
 static PGconn *connect_target(const dbs_target_config *config)
@@ -1764,7 +1906,10 @@ static int pg_open(dbs_target **out, const dbs_target_config *config, const dbs_
 	                         "creating " CHECKPOINT_TABLE, err, errlen)) ||
 	      (rc = exec_command(t, checkpoint_ddl, "creating " CHECKPOINT_TABLE, err, errlen)) ||
 	      (rc = exec_command(t, "COMMIT", "creating " CHECKPOINT_TABLE, err, errlen)))) ||
+	    (ck_exists && (rc = checkpoint_add_gtid(t, err, errlen))) ||
 	    (rc = checkpoint_read(t, err, errlen)))
+		goto fail;
+	if (config->dead_letter_table && (rc = dead_letter_prepare(t, err, errlen)))
 		goto fail;
 
 	dbs__textbuf_reset(&t->sql);
@@ -1780,6 +1925,16 @@ static int pg_open(dbs_target **out, const dbs_target_config *config, const dbs_
 fail:
 	pg_close(t ? &t->base : NULL);
 	return rc;
+}
+
+/* After a commit: say when updates or deletes found no row to change. */
+static void log_missed(const pg_target *t)
+{
+	if ((t->missed[0] || t->missed[1]) && t->host->log)
+		t->host->log(t->host, DBS_LOG_WARN,
+		             "postgresql target: %" PRIu64 " updates and %" PRIu64 " deletes found "
+		             "no row: the target differs from the source",
+		             t->missed[0], t->missed[1]);
 }
 
 static int apply_once(pg_target *t, const dbs_batch *batch, char *err, size_t errlen)
@@ -1800,6 +1955,7 @@ static int apply_once(pg_target *t, const dbs_batch *batch, char *err, size_t er
 	t->txn_no++;
 	t->missed[0] = t->missed[1] = 0;
 	t->savepoints = 0;
+	t->data_error = 0;
 	/* A failure that could not roll back leaves a transaction open. */
 	if (PQtransactionStatus(t->conn) == PQTRANS_INERROR ||
 	    PQtransactionStatus(t->conn) == PQTRANS_INTRANS)
@@ -1830,10 +1986,7 @@ static int apply_once(pg_target *t, const dbs_batch *batch, char *err, size_t er
 		goto fail;
 	tables_committed(t);
 	t->checkpoint = *last;
-	if ((t->missed[0] || t->missed[1]) && t->host->log)
-		t->host->log(t->host, DBS_LOG_WARN,
-		             "postgresql target: %" PRIu64 " updates and %" PRIu64 " deletes found "
-		             "no row: the target differs from the source", t->missed[0], t->missed[1]);
+	log_missed(t);
 	goto done;
 fail:
 	if (in_txn && PQstatus(t->conn) == CONNECTION_OK &&
@@ -1841,6 +1994,195 @@ fail:
 		PGresult *res = PQexec(t->conn, "ROLLBACK");
 		PQclear(res);
 	}
+	tables_rollback(t);
+	if (rc != DBS_ENOMEM)
+		rc = DBS_ETARGET;
+done:
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Rejected rows: the batch again, one row at a time                  */
+/* ------------------------------------------------------------------ */
+
+/* One event as one statement, prepared once per shape, without the
+ * pipeline: the caller has a savepoint around it. */
+static int apply_row(pg_target *t, pg_table *tb, const dbs_event *ev, char *err, size_t errlen)
+{
+	int rc;
+	PGresult *res = NULL;
+	pg_stmt *st;
+	if ((rc = stmt_for_event(t, tb, ev, &st, err, errlen)))
+		goto done;
+	if (st->op == DBS_OP_UPDATE && mask_empty(st->masks, tb->words))
+		goto done; /* nothing sent but unchanged values */
+	if (st->state != STMT_READY) {
+		if ((rc = build_stmt_sql(t, tb, ev->table, st))) {
+			dbs__fmt(err, errlen, "out of memory");
+			goto done;
+		}
+		dbs__fmt(st->name, sizeof st->name, "dbs_%c%" PRIu32 "_%" PRIu32,
+		         st->op == DBS_OP_UPDATE ? 'u' : st->op == DBS_OP_DELETE ? 'd' : 'i', tb->id,
+		         tb->next_stmt++);
+		rc = DBS_ETARGET;
+		res = PQprepare(t->conn, st->name, t->sql.data, (int)st->nparams, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			db_error(t, res, err, errlen, event_label(t, tb, ev));
+			goto done;
+		}
+		PQclear(res);
+		res = NULL;
+		st->state = STMT_READY;
+	}
+	if ((rc = event_params(t, tb, ev, st, err, errlen)))
+		goto done;
+	rc = DBS_ETARGET;
+	res = PQexecPrepared(t->conn, st->name, (int)st->nparams, t->params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		db_error(t, res, err, errlen, event_label(t, tb, ev));
+		goto done;
+	}
+	if (st->op != DBS_OP_INSERT && strcmp(PQcmdTuples(res), "0") == 0)
+		t->missed[st->op == DBS_OP_UPDATE ? 0 : 1]++;
+	rc = 0;
+done:
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * Write the event the target just rejected (t->err_code, t->err_msg) to
+ * the dead-letter table, in the apply's transaction: it commits with the
+ * checkpoint, so a replayed batch skips it like every applied event.
+ * `nth` counts it among the target's dead letters, for the log.
+ */
+static int dead_letter_write(pg_target *t, const dbs_batch *batch, pg_table *tb,
+                             const dbs_event *ev, uint64_t nth, char *err, size_t errlen)
+{
+	int rc = DBS_ENOMEM;
+	PGresult *res = NULL;
+	dbs_textbuf *j = &t->dlq_buf;
+	char txn[24], event[16], pos[64], table[512];
+	size_t off[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
+	static const char *const op_names[] = {"", "insert", "update", "delete"};
+	/* The key as the row was (before image) when the source sent it. */
+	const dbs_value *key_img = ev->after ? ev->after : ev->before;
+	if (ev->before && tb->nkeys && !is_missing(&ev->before[tb->keys[0]]))
+		key_img = ev->before;
+
+	dbs__textbuf_reset(j);
+	if (tb->nkeys && key_img) {
+		off[0] = j->len;
+		if (dbs__row_json(j, ev->table, key_img, tb->keys, tb->nkeys) ||
+		    dbs__textbuf_append_char(j, '\0'))
+			goto oom;
+	}
+	if (ev->before) {
+		off[1] = j->len;
+		if (dbs__row_json(j, ev->table, ev->before, NULL, 0) ||
+		    dbs__textbuf_append_char(j, '\0'))
+			goto oom;
+	}
+	if (ev->after) {
+		off[2] = j->len;
+		if (dbs__row_json(j, ev->table, ev->after, NULL, 0) ||
+		    dbs__textbuf_append_char(j, '\0'))
+			goto oom;
+	}
+	dbs__fmt(txn, sizeof txn, "%" PRIu64, ev->pos.txn);
+	dbs__fmt(event, sizeof event, "%" PRIu32, ev->pos.event);
+	dbs__position_text(pos, sizeof pos, batch, &ev->pos);
+	dbs__fmt(table, sizeof table, "%s.%s", ev->table->schema, ev->table->name);
+	const char *params[11] = {
+		t->host->stream_id, txn, event, pos, table,
+		op_names[ev->op <= DBS_OP_DELETE ? ev->op : 0],
+		off[0] == SIZE_MAX ? NULL : j->data + off[0],
+		off[1] == SIZE_MAX ? NULL : j->data + off[1],
+		off[2] == SIZE_MAX ? NULL : j->data + off[2],
+		t->err_code, t->err_msg};
+	rc = DBS_ETARGET;
+	res = PQexecParams(t->conn, t->dlq_insert_sql, 11, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		char where[DBS_ERRMSG_MAX];
+		dbs__fmt(where, sizeof where, "%s: writing the rejected row to %s",
+		         event_label(t, tb, ev), t->dlq_qname);
+		db_error(t, res, err, errlen, where);
+		t->data_error = 0; /* the dead-letter table itself failed: no retry row by row */
+		goto done;
+	}
+	if (t->host->log)
+		t->host->log(t->host, DBS_LOG_WARN,
+		             "postgresql target: %s: row rejected (%s %s), written to %s (%" PRIu64
+		             " so far)",
+		             event_label(t, tb, ev), t->err_code, t->err_msg, t->dlq_qname, nth);
+	rc = 0;
+	goto done;
+oom:
+	dbs__fmt(err, errlen, "out of memory");
+done:
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * The batch failed on a row's data: apply it again in a new transaction,
+ * each event under its own savepoint, to find the rows the target
+ * rejects. Without a dead-letter table the first one fails the apply,
+ * named by its table and key; with one, each goes to that table and the
+ * rest of the batch commits with the checkpoint. Only a failing batch
+ * comes here, so the normal path pays nothing for it.
+ */
+static int apply_rowwise(pg_target *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	int rc = 0, in_txn = 0;
+	uint32_t n = dbs_batch_count(batch);
+	uint64_t rejected = 0;
+	const dbs_position *last = dbs_batch_last(batch);
+
+	t->txn_no++;
+	t->missed[0] = t->missed[1] = 0;
+	if (PQtransactionStatus(t->conn) == PQTRANS_INERROR ||
+	    PQtransactionStatus(t->conn) == PQTRANS_INTRANS)
+		PQclear(PQexec(t->conn, "ROLLBACK"));
+	if ((rc = exec_command(t, "BEGIN", "begin", err, errlen)))
+		goto fail;
+	in_txn = 1;
+	for (uint32_t i = 0; i < n; i++) {
+		const dbs_event *ev = dbs_batch_event(batch, i);
+		if (position_skipped(t, ev))
+			continue;
+		pg_table *tb;
+		if ((rc = table_lookup(t, ev->table, &tb, err, errlen)) ||
+		    (rc = table_ensure(t, tb, ev->table, err, errlen)) ||
+		    (rc = exec_command(t, "SAVEPOINT dbs_row", "savepoint", err, errlen)))
+			goto fail;
+		t->data_error = 0;
+		rc = apply_row(t, tb, ev, err, errlen);
+		if (rc == 0) {
+			rc = exec_command(t, "RELEASE SAVEPOINT dbs_row", "savepoint", err, errlen);
+			if (rc)
+				goto fail;
+			continue;
+		}
+		if (rc == DBS_ENOMEM || t->lost || !t->data_error || !t->dlq_qname)
+			goto fail;
+		if ((rc = exec_command(t, "ROLLBACK TO SAVEPOINT dbs_row", "savepoint", err,
+		                       errlen)) ||
+		    (rc = dead_letter_write(t, batch, tb, ev, t->dead_letters + rejected + 1, err,
+		                            errlen)))
+			goto fail;
+		rejected++;
+	}
+	if ((rc = commit_with_checkpoint(t, batch, err, errlen)))
+		goto fail;
+	tables_committed(t);
+	t->checkpoint = *last;
+	t->dead_letters += rejected;
+	log_missed(t);
+	goto done;
+fail:
+	if (in_txn && PQstatus(t->conn) == CONNECTION_OK)
+		PQclear(PQexec(t->conn, "ROLLBACK"));
 	tables_rollback(t);
 	if (rc != DBS_ENOMEM)
 		rc = DBS_ETARGET;
@@ -1897,7 +2239,10 @@ struct apply_try {
 static int try_apply(void *ctx, char *err, size_t errlen)
 {
 	struct apply_try *a = ctx;
-	return apply_once(a->t, a->batch, err, errlen);
+	int rc = apply_once(a->t, a->batch, err, errlen);
+	if (rc == DBS_ETARGET && a->t->data_error && !a->t->lost)
+		rc = apply_rowwise(a->t, a->batch, err, errlen);
+	return rc;
 }
 
 static int try_restore(void *ctx, char *err, size_t errlen)

@@ -336,3 +336,165 @@ int dbs__value_text_pg(dbs_textbuf *b, const dbs_value *v, unsigned flags)
 	}
 	return rc;
 }
+
+/* ------------------------------------------------------------------ */
+/* Row images as JSON                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2, cp = s[0] & 0x1F;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3, cp = s[0] & 0x0F;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	/* Overlong forms, surrogates and code points past U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+/* `s` as a JSON string: quotes, backslashes and control characters
+ * escaped, invalid UTF-8 and NUL as U+FFFD. */
+static int json_string(dbs_textbuf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	int rc = dbs__textbuf_append_char(b, '"');
+	size_t i = 0;
+	while (rc == 0 && i < n) {
+		size_t run = i;
+		/* Copy plain ASCII and whole valid sequences in one piece. */
+		while (run < n && u[run] >= 0x20 && u[run] != '"' && u[run] != '\\') {
+			size_t k = utf8_seq(u + run, n - run);
+			if (k == 0)
+				break;
+			run += k;
+		}
+		if (run > i) {
+			rc = dbs__textbuf_append(b, s + i, run - i);
+			i = run;
+			continue;
+		}
+		unsigned char c = u[i];
+		if (c == '"' || c == '\\') {
+			char esc[2] = {'\\', (char)c};
+			rc = dbs__textbuf_append(b, esc, 2);
+		} else if (c == 0 || c >= 0x80) {
+			rc = dbs__textbuf_append_str(b, "\\ufffd");
+		} else if (c == '\n') {
+			rc = dbs__textbuf_append_str(b, "\\n");
+		} else if (c == '\t') {
+			rc = dbs__textbuf_append_str(b, "\\t");
+		} else if (c == '\r') {
+			rc = dbs__textbuf_append_str(b, "\\r");
+		} else {
+			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			rc = dbs__textbuf_append(b, esc, 6);
+		}
+		i++;
+	}
+	if (rc == 0)
+		rc = dbs__textbuf_append_char(b, '"');
+	return rc;
+}
+
+/* A PostgreSQL source's integer column (its values arrive as text) whose
+ * value is a plain integer: written as a JSON number like MySQL's. */
+static int pg_integer_text(const dbs_column *col, const dbs_value *v)
+{
+	static const char *const types[] = {"smallint", "integer", "bigint", NULL};
+	int known = 0;
+	for (int i = 0; types[i] && !known; i++)
+		known = col->type_name && strcmp(col->type_name, types[i]) == 0;
+	if (!known || v->len == 0 || v->len > 20)
+		return 0;
+	for (uint32_t i = v->v.s[0] == '-'; i < v->len; i++)
+		if (v->v.s[i] < '0' || v->v.s[i] > '9')
+			return 0;
+	return v->len > (uint32_t)(v->v.s[0] == '-');
+}
+
+static int json_value(dbs_textbuf *b, dbs_textbuf *tmp, const dbs_column *col,
+                      const dbs_value *v)
+{
+	int rc;
+	const dbs_time_value *t = &v->v.t;
+	switch (v->kind) {
+	case DBS_VALUE_TEXT:
+		if (pg_integer_text(col, v))
+			return dbs__textbuf_append(b, v->v.s, v->len);
+		break;
+	case DBS_VALUE_NULL:
+		return dbs__textbuf_append_str(b, "null");
+	case DBS_VALUE_INT:
+	case DBS_VALUE_UINT:
+		return dbs__value_text_pg(b, v, 0);
+	case DBS_VALUE_DOUBLE:
+		if (isfinite(v->v.d))
+			return dbs__value_text_pg(b, v, 0);
+		break;
+	case DBS_VALUE_DATE:
+	case DBS_VALUE_DATETIME:
+	case DBS_VALUE_TIMESTAMP:
+		if (t->month && t->day)
+			break;
+		/* A MySQL zero date has no PostgreSQL form: keep MySQL's. */
+		dbs__textbuf_reset(tmp);
+		rc = dbs__textbuf_appendf(tmp, "%04ld-%02u-%02u", (long)t->year, (unsigned)t->month,
+		                          (unsigned)t->day);
+		if (rc == 0 && v->kind != DBS_VALUE_DATE)
+			rc = dbs__textbuf_appendf(tmp, " %02u:%02u:%02u.%06lu", (unsigned)t->hour,
+			                          (unsigned)t->minute, (unsigned)t->second,
+			                          (unsigned long)(t->usec % 1000000u));
+		return rc ? rc : json_string(b, tmp->data, tmp->len);
+	default:
+		break;
+	}
+	dbs__textbuf_reset(tmp);
+	rc = dbs__value_text_pg(tmp, v, 0);
+	if (rc == DBS_EINVAL)
+		return dbs__textbuf_append_str(b, "null"); /* a kind without a text form */
+	return rc ? rc : json_string(b, tmp->data ? tmp->data : "", tmp->len);
+}
+
+int dbs__row_json(dbs_textbuf *b, const dbs_table *table, const dbs_value *img,
+                  const uint32_t *cols, uint32_t ncols)
+{
+	dbs_textbuf tmp = {0};
+	uint32_t n = cols ? ncols : table->ncolumns;
+	int rc = dbs__textbuf_append_char(b, '{');
+	int first = 1;
+	for (uint32_t k = 0; rc == 0 && k < n; k++) {
+		uint32_t c = cols ? cols[k] : k;
+		if (c >= table->ncolumns || img[c].kind == DBS_VALUE_UNCHANGED)
+			continue;
+		const char *name = table->columns[c].name ? table->columns[c].name : "";
+		if ((!first && (rc = dbs__textbuf_append_char(b, ','))) ||
+		    (rc = json_string(b, name, strlen(name))) ||
+		    (rc = dbs__textbuf_append_char(b, ':')))
+			break;
+		rc = json_value(b, &tmp, &table->columns[c], &img[c]);
+		first = 0;
+	}
+	if (rc == 0)
+		rc = dbs__textbuf_append_char(b, '}');
+	dbs__textbuf_free(&tmp);
+	return rc;
+}

@@ -7,6 +7,7 @@
 #define DBS_TARGETS_VALUE_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <dbstreams/plugin.h>
 
@@ -52,5 +53,19 @@ enum {
  * carries NULL as a null pointer); DBS_ENOMEM when the buffer cannot grow.
  */
 int dbs__value_text_pg(dbs_textbuf *b, const dbs_value *v, unsigned flags);
+
+/*
+ * Append a JSON object of columns of `img`, a row image of `table`: the
+ * `ncols` columns listed in `cols`, or every column when `cols` is NULL.
+ * NULL is null, integers (with a PostgreSQL source's smallint, integer
+ * and bigint text) and finite doubles are numbers, every other
+ * value is a string of its PostgreSQL text form (bytes as \x hex, a
+ * MySQL zero date as 0000-00-00). Unsent (unchanged) values are left out.
+ * Bytes that are not UTF-8, and NUL, become U+FFFD, so the document is
+ * valid for any engine's JSON type. For rejected rows, not the per-event
+ * path. DBS_ENOMEM when the buffer cannot grow.
+ */
+int dbs__row_json(dbs_textbuf *b, const dbs_table *table, const dbs_value *img,
+                  const uint32_t *cols, uint32_t ncols);
 
 #endif

@@ -116,7 +116,38 @@ grep -q '^# TYPE target_duration_seconds gauge$' <<<"$BODY" || fail "/metrics: $
 http GET /healthz/
 expect_status 200
 
+# ?id= must be a stream id.
+http POST '/api/v1/streams?id=nope' -H 'Content-Type:application/json' -d '{"source":{}}'
+expect_status 400
+expect_json 'j["message"].startswith("id:")'
+
+# One server per state directory.
+rc=0
+"$DBS_SERVER_BIN" --listen 127.0.0.1:0 --state-dir "$E2E_STATE_DIR" >"$E2E_TMP/second.log" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "a second server on the same state directory started"
+grep -q 'in use by another dbs-server' "$E2E_TMP/second.log" || fail "second server: $(cat "$E2E_TMP/second.log")"
+
 # Nothing made a stream, so nothing to stop: SIGTERM exits 0.
+stop_server
+
+# Records that cannot be read are skipped with a clear error; the server
+# starts anyway. (Not JSON; JSON without a configuration; a name that is
+# not a stream id is only warned about; a write cut short is removed.)
+mkdir -p "$E2E_STATE_DIR/streams"
+echo 'garbage{' >"$E2E_STATE_DIR/streams/2Fdj6JALDAm53S7Q4NxzH3sffzM.json"
+echo '{"format":1,"id":"2Fdj6JALDAm53S7Q4NxzH3sffzN","state":"running"}' \
+	>"$E2E_STATE_DIR/streams/2Fdj6JALDAm53S7Q4NxzH3sffzN.json"
+echo 'x' >"$E2E_STATE_DIR/streams/notes.txt"
+echo '{' >"$E2E_STATE_DIR/streams/.2Fdj6JALDAm53S7Q4NxzH3sffzP.Ab12Cd.tmp"
+start_server
+grep -q 'state: stream 2Fdj6JALDAm53S7Q4NxzH3sffzM skipped: .*not a JSON object' "$SERVER_LOG" ||
+	fail "no error for the corrupt record"
+grep -q 'state: stream 2Fdj6JALDAm53S7Q4NxzH3sffzN skipped: .*"config" is missing' "$SERVER_LOG" ||
+	fail "no error for the record without a configuration"
+grep -q '2 stream record(s) .* could not be read and were skipped' "$SERVER_LOG" || fail "no summary of skipped records"
+[ ! -e "$E2E_STATE_DIR/streams/.2Fdj6JALDAm53S7Q4NxzH3sffzP.Ab12Cd.tmp" ] || fail "the unfinished write was not removed"
+http GET /healthz
+expect_status 200
 stop_server
 grep -q 'shutting down' "$SERVER_LOG" || fail "no shutdown line in the log"
 # Log lines carry a timestamp.

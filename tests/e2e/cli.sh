@@ -104,6 +104,14 @@ ID2=$(sed -n 's/^stream \([0-9A-Za-z]\{27\}\) created$/\1/p' "$OUT")
 [ -n "$ID2" ] || fail "create - output: $(cat "$OUT")"
 cli stop "$ID2" || fail "stop ID: $(cat "$ERR")"
 grep -q "stream $ID2 stopped" "$OUT" || fail "stop ID output: $(cat "$OUT")"
+# create --id: the same stream again, under its id.
+cli_fails create --id not-an-id "$E2E_TMP/stream2.json"
+grep -q -- '--id wants a stream id' "$ERR" || fail "create --id not-an-id: $(cat "$ERR")"
+cli create --id "$ID2" "$E2E_TMP/stream2.json" || fail "create --id: $(cat "$ERR")"
+grep -q "^stream $ID2 created$" "$OUT" || fail "create --id output: $(cat "$OUT")"
+cli_fails create --id "$ID2" "$E2E_TMP/stream2.json"
+grep -q "stream $ID2 is running" "$ERR" || fail "second create --id: $(cat "$ERR")"
+cli stop "$ID2" || fail "stop ID: $(cat "$ERR")"
 
 # create reports a target that could not be opened, and fails.
 sed "s#/$TGT2\"#/dbs_e2e_missing_$E2E_UID\"#" "$E2E_TMP/stream2.json" >"$E2E_TMP/broken2.json"

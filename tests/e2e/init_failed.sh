@@ -94,4 +94,21 @@ if grep -qF "$PASSWORD" "$E2E_RESPONSES"; then
 	fail "a response contains the password"
 fi
 stop_server
+
+# The state directory: 0700, one record per stream, 0600 (it holds the
+# password), each of these recorded as ended ("failed"), so the next
+# server resumes none of them.
+[ "$(stat -c %a "$E2E_STATE_DIR")" = 700 ] || fail "state dir mode $(stat -c %a "$E2E_STATE_DIR")"
+records=("$E2E_STATE_DIR"/streams/*.json)
+[ "${#records[@]}" = 4 ] || fail "expected 4 stream records, found: ${records[*]}"
+for f in "${records[@]}"; do
+	[ "$(stat -c %a "$f")" = 600 ] || fail "$f has mode $(stat -c %a "$f")"
+	expect_json 'j["state"] == "ended" and j["ended"] in ("failed", "stopped") and j["config"]["source"]["connection"]' "$(cat "$f")"
+done
+grep -qF "$PASSWORD" "$E2E_STATE_DIR/streams/$ID.json" || fail "the record of $ID lacks the password it needs to resume"
+start_server
+http GET /api/v1/streams/stat
+expect_status 400
+grep -q 'resumed' "$SERVER_LOG" && fail "an ended stream was resumed"
+stop_server
 note "ok"

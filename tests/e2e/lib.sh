@@ -73,13 +73,22 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# The state directory of the tests' servers: each test has its own, never
+# the machine's default, so no test resumes another's streams.
+E2E_STATE_DIR="$E2E_TMP/state"
+
 # start_server [extra dbs-server options]: listens on a free port, waits
 # for /healthz. Retries with another port if that one was taken meanwhile.
+# Servers of --role all get --state-dir $E2E_STATE_DIR unless one is given.
 start_server() {
 	local attempt port i
+	local state=(--state-dir "$E2E_STATE_DIR")
+	case " $* " in
+	*" --role "* | *" --state-dir "*) state=() ;;
+	esac
 	for attempt in 1 2 3; do
 		port=$(free_port)
-		"$DBS_SERVER_BIN" --listen "127.0.0.1:$port" --log-level debug "$@" >>"$SERVER_LOG" 2>&1 &
+		"$DBS_SERVER_BIN" --listen "127.0.0.1:$port" --log-level debug "${state[@]}" "$@" >>"$SERVER_LOG" 2>&1 &
 		SERVER_PID=$!
 		SERVER_URL="http://127.0.0.1:$port"
 		for i in $(seq 1 100); do

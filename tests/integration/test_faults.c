@@ -747,7 +747,20 @@ START_TEST(mysql_binlog_purged)
 		snprintf(sql, sizeof sql, "PURGE BINARY LOGS TO '%s'", r->cells[0]);
 		itest_rows_free(r);
 	}
-	itest_my_exec(src, sql);
+	/* MariaDB keeps a binlog until InnoDB's checkpoint has passed it
+	 * (silently), and a stream resuming by GTID needs only the files
+	 * after its checkpoint, here the one with the 'lost' rows: purge
+	 * until the current file is the only one left. */
+	for (int i = 0;; i++) {
+		itest_my_exec(src, sql);
+		itest_rows *r = itest_my_rows(src, "SHOW BINARY LOGS");
+		size_t n = r->nrows;
+		itest_rows_free(r);
+		if (n == 1)
+			break;
+		ck_assert_msg(i < 100, "PURGE BINARY LOGS left %zu files after 20 s", n);
+		usleep(200 * 1000);
+	}
 
 	s = stream_start_id(config, ID_PURGE);
 	itest_wait_node_status(s, 0, DBS_STATUS_FAILED, 30, &st);

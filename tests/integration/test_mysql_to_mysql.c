@@ -40,9 +40,18 @@ START_TEST(mysql_to_mysql_all_types)
 	int n;
 
 	itest_my_create_db(src_db);
-	itest_my_drop_db(dst_db);
+	itest_my_create_db(dst_db);
 	src = itest_my_connect(src_db);
 	itest_my_workload_tables(src);
+	/* A checkpoint table as versions without GTIDs made it: the target
+	 * adds the column. */
+	dst = itest_my_connect(dst_db);
+	itest_my_exec(dst, "CREATE TABLE dbstreams_checkpoint (stream_id varchar(64) NOT NULL "
+	                   "PRIMARY KEY, txn bigint unsigned NOT NULL, resume bigint unsigned NOT "
+	                   "NULL, event bigint NOT NULL, txn_end bigint NOT NULL, hub_seq bigint "
+	                   "unsigned NOT NULL, position varchar(255) NOT NULL, updated_at "
+	                   "datetime(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
+	mysql_close(dst);
 
 	itest_my_dsn(src_dsn, sizeof src_dsn, src_db);
 	itest_my_dsn(dst_dsn, sizeof dst_dsn, dst_db);
@@ -67,6 +76,9 @@ START_TEST(mysql_to_mysql_all_types)
 
 	itest_my_workload_run(src, &events);
 	ck_assert_uint_eq(events, 165260);
+	/* The GTID of the workload's last transaction, its INSERT ... SELECT. */
+	char *last_gtid = itest_my_value(src, "SELECT @@last_gtid");
+	ck_assert_ptr_nonnull(last_gtid);
 
 	itest_wait_target_counter(s, events, 240);
 	ck_assert_int_eq(dbs_stream_stop(s), 0);
@@ -97,6 +109,14 @@ START_TEST(mysql_to_mysql_all_types)
 	ck_assert_uint_eq(itest_my_count(dst, "t1 WHERE id BETWEEN 200001 AND 300000"), 100000);
 	/* Nothing the target wrote came back through the source. */
 	ck_assert_uint_eq(itest_my_count(src, "t1"), itest_my_count(dst, "t1"));
+	/* The checkpoint, in the table made without a gtid column, holds the
+	 * GTID of the last transaction applied. */
+	char *ck_gtid = itest_my_value(dst, "SELECT gtid FROM dbstreams_checkpoint");
+	ck_assert_msg(ck_gtid && strcmp(ck_gtid, last_gtid) == 0,
+	              "the checkpoint's gtid is %s, the last transaction's %s",
+	              ck_gtid ? ck_gtid : "NULL", last_gtid);
+	free(ck_gtid);
+	free(last_gtid);
 
 	PQfinish(pg);
 	mysql_close(dst);

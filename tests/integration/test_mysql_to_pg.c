@@ -42,6 +42,15 @@ START_TEST(mysql_to_pg_all_types)
 	itest_pg_create_db(dst_db);
 	src = itest_my_connect(src_db);
 	itest_my_workload_tables(src);
+	/* A checkpoint table as versions without GTIDs made it: the target
+	 * adds the column. */
+	dst = itest_pg_connect(dst_db);
+	itest_pg_exec(dst, "CREATE TABLE dbstreams_checkpoint (stream_id text PRIMARY KEY, "
+	                   "txn numeric(20,0) NOT NULL, resume numeric(20,0) NOT NULL, event "
+	                   "bigint NOT NULL, txn_end bigint NOT NULL, hub_seq numeric(20,0) NOT "
+	                   "NULL, position text NOT NULL, updated_at timestamptz NOT NULL DEFAULT "
+	                   "now())");
+	PQfinish(dst);
 
 	itest_my_dsn(src_dsn, sizeof src_dsn, src_db);
 	itest_pg_uri(dst_uri, sizeof dst_uri, dst_db, NULL, NULL, 0);
@@ -66,6 +75,9 @@ START_TEST(mysql_to_pg_all_types)
 
 	itest_my_workload_run(src, &events);
 	ck_assert_uint_eq(events, 165260);
+	/* The GTID of the workload's last transaction, its INSERT ... SELECT. */
+	char *last_gtid = itest_my_value(src, "SELECT @@last_gtid");
+	ck_assert_ptr_nonnull(last_gtid);
 
 	itest_wait_target_counter(s, events, 240);
 	ck_assert_int_eq(dbs_stream_stop(s), 0);
@@ -97,6 +109,14 @@ START_TEST(mysql_to_pg_all_types)
 	ck_assert_uint_eq(itest_pg_count(dst, sql), 10);
 	snprintf(sql, sizeof sql, "\"%s\".t1 WHERE id BETWEEN 200001 AND 300000", src_db);
 	ck_assert_uint_eq(itest_pg_count(dst, sql), 100000);
+	/* The checkpoint, in the table made without a gtid column, holds the
+	 * GTID of the last transaction applied. */
+	char *ck_gtid = itest_pg_value(dst, "SELECT gtid FROM dbstreams_checkpoint");
+	ck_assert_msg(ck_gtid && strcmp(ck_gtid, last_gtid) == 0,
+	              "the checkpoint's gtid is %s, the last transaction's %s",
+	              ck_gtid ? ck_gtid : "NULL", last_gtid);
+	free(ck_gtid);
+	free(last_gtid);
 
 	PQfinish(dst);
 	mysql_close(src);

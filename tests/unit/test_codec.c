@@ -138,6 +138,9 @@ static void assert_events_eq(const dbs_batch *a, uint32_t first, const dbs_batch
 		assert_table_eq(x->table, y->table);
 		ck_assert(x->pos.txn == y->pos.txn && x->pos.resume == y->pos.resume);
 		ck_assert(x->pos.event == y->pos.event && x->pos.txn_end == y->pos.txn_end);
+		ck_assert(x->pos.gtid_domain == y->pos.gtid_domain &&
+		          x->pos.gtid_server == y->pos.gtid_server &&
+		          x->pos.gtid_seq == y->pos.gtid_seq);
 		ck_assert(x->commit_time_us == y->commit_time_us);
 		ck_assert(x->xid == y->xid);
 		ck_assert_int_eq(!x->before, !y->before);
@@ -165,6 +168,11 @@ static dbs_batch *sample_batch(uint32_t n)
 		ev->pos.resume = ev->pos.txn + 1;
 		ev->pos.event = i == 2 ? UINT32_MAX : i + 1;
 		ev->pos.txn_end = i % 2;
+		if (i % 3) { /* some with a GTID, at the edges of its fields */
+			ev->pos.gtid_domain = i == 1 ? UINT32_MAX : i;
+			ev->pos.gtid_server = i == 2 ? UINT32_MAX : 1;
+			ev->pos.gtid_seq = i == 4 ? UINT64_MAX : (uint64_t)i * 1000;
+		}
 		ev->commit_time_us = i == 4 ? INT64_MIN : -(int64_t)i * 1000003;
 		ev->xid = i == 5 ? UINT64_MAX : i;
 		if (ev->before)
@@ -284,7 +292,7 @@ START_TEST(end_of_stream_marker)
 	ck_assert_uint_eq(h.flags, DBS_CODEC_END_OF_STREAM);
 	ck_assert(h.seq == 9);
 	/* The documented bytes, exactly. */
-	static const uint8_t want[] = {'D', 'B', 'S', 'B', 1, 1, 3, 'a', 'b', 'c', 9, 0, 0};
+	static const uint8_t want[] = {'D', 'B', 'S', 'B', 2, 1, 3, 'a', 'b', 'c', 9, 0, 0};
 	ck_assert_uint_eq(buf.len, sizeof want);
 	ck_assert(memcmp(buf.data, want, sizeof want) == 0);
 	/* A failed publisher says so in its marker; the flag alone is refused. */
@@ -327,6 +335,26 @@ START_TEST(documented_example_bytes)
 	ck_assert(ev->commit_time_us == -2 && ev->xid == 42);
 	ck_assert(ev->after[0].kind == DBS_VALUE_INT && ev->after[0].v.i == 42);
 	ck_assert(ev->after[1].kind == DBS_VALUE_TEXT && ev->after[1].len == 2);
+	ck_assert(ev->pos.gtid_seq == 0); /* version 1: no GTID */
+	dbs_batch_free(d);
+
+	/* Version 2: the same with the GTID 0-1-7 after the xid. */
+	static const uint8_t msg2[] = {
+	    'D', 'B', 'S', 'B', 2, 0, 1, 'x', 5, 1, 1,
+	    1, 's', 1, 't', 1, 0, 0, 2, 1, 'i', 3, 'i', 'n', 't', 23, 1, 3, 1, 'v', 4, 't', 'e',
+	    'x', 't', 25, 1, 0,
+	    1, 0, 2, 0x80, 0x01, 0x81, 0x01, 1, 1, 0x03, 42, 0, 1, 7, 4, 0x54, 2, 2, 'h', 'i'};
+	ck_assert_int_eq(dbs__codec_decode(NULL, msg2, sizeof msg2, &d, NULL, err, sizeof err), 0);
+	ev = dbs_batch_event(d, 0);
+	ck_assert(ev->pos.txn == 128 && ev->pos.resume == 129 && ev->xid == 42);
+	ck_assert(ev->pos.gtid_domain == 0 && ev->pos.gtid_server == 1 && ev->pos.gtid_seq == 7);
+	ck_assert(ev->after[1].kind == DBS_VALUE_TEXT && ev->after[1].len == 2);
+	/* And the encoder writes exactly these bytes. */
+	dbs_codec_buf buf = {0};
+	ck_assert_int_eq(dbs__codec_encode(&buf, d, 0, 1, "x", 5, 0, err, sizeof err), 0);
+	ck_assert_uint_eq(buf.len, sizeof msg2);
+	ck_assert(memcmp(buf.data, msg2, sizeof msg2) == 0);
+	dbs__codec_buf_free(&buf);
 	dbs_batch_free(d);
 }
 END_TEST
@@ -388,10 +416,10 @@ START_TEST(corrupted_bytes_never_crash)
 	                               0,   0xff, 0xff, 0xff, 0xff, 0x0f, 1};
 	ck_assert_int_eq(dbs__codec_decode(dec, huge, sizeof huge, &d, NULL, err, sizeof err),
 	                 DBS_EPROTO);
-	static const uint8_t v2[] = {'D', 'B', 'S', 'B', 2, 0, 0, 0, 0, 0};
-	ck_assert_int_eq(dbs__codec_decode(dec, v2, sizeof v2, &d, NULL, err, sizeof err),
+	static const uint8_t v3[] = {'D', 'B', 'S', 'B', 3, 0, 0, 0, 0, 0};
+	ck_assert_int_eq(dbs__codec_decode(dec, v3, sizeof v3, &d, NULL, err, sizeof err),
 	                 DBS_EPROTO);
-	ck_assert_ptr_nonnull(strstr(err, "version 2"));
+	ck_assert_ptr_nonnull(strstr(err, "version 3"));
 	static const uint8_t longvar[] = {'D',  'B',  'S',  'B',  1,    0,    0,
 	                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	                                  0xff, 0xff, 0x02, 0,    0};

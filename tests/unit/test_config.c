@@ -163,6 +163,19 @@ static const struct bad bad_configs[] = {
      "target.options.noCreateTables: expected true or false, got a string"},
     {"{" SRC "," TGTX("'options':{'zeroDates':'now'}") "}",
      "target.options.zeroDates: unknown zero-date policy \"now\" (expected fail, null or -infinity)"},
+    {"{" SRC "," TGTX("'options':{'deadLetterTable':'a.b.c'}") "}",
+     "target.options.deadLetterTable: \"a.b.c\" is not a table name (expected \"table\" or "
+     "\"schema.table\", each part 1 to 63 bytes)"},
+    {"{" SRC "," TGTX("'options':{'deadLetterTable':'s.'}") "}",
+     "target.options.deadLetterTable: \"s.\" is not a table name (expected \"table\" or "
+     "\"schema.table\", each part 1 to 63 bytes)"},
+    {"{" SRC "," TGTX("'options':{'deadLetterTable':'dbstreams_checkpoint'}") "}",
+     "target.options.deadLetterTable: \"dbstreams_checkpoint\" is the table of the stream "
+     "checkpoints"},
+    {"{" SRC "," TGTX("'options':{'deadLetterTable':''}") "}",
+     "target.options.deadLetterTable: must not be empty"},
+    {"{" SRC "," TGTX("'options':{'deadLetterTable':true}") "}",
+     "target.options.deadLetterTable: expected a string, got a boolean"},
     {"{" SRC "," TGTX("'options':{'tables':[{'name':'t','noCreateIndexes':1}]}") "}",
      "target.options.tables[0].noCreateIndexes: expected true or false, got a number"},
     {"{" SRC "," TGTX("'options':{'tables':[{'name':'t'},{'name':'public.t'}]}") "}",
@@ -354,8 +367,9 @@ START_TEST(test_every_field)
 	    "{'name':'items'},{'name':'s.t','operations':['update']}]}},"
 	    "'target':{'type':'mysql','connection':'root:secret@tcp(h:3306)/"
 	    "x','settings':{'sslCA':'tca',"
-	    "'sslCert':'tcert','sslKey':'tkey'},'options':{'noCreateTables':true,'tables':[{'name':"
-	    "'orders',"
+	    "'sslCert':'tcert','sslKey':'tkey'},'options':{'noCreateTables':true,"
+	    "'deadLetterTable':'ops.rejected',"
+	    "'tables':[{'name':'orders',"
 	    "'noCreateIndexes':true},{'name':'items'}]},'reportingInterval':10},"
 	    "'limits':{'numberOfEvents':9007199254740992,'elapsedTime':9223372036},"
 	    "'hub':{'type':'nats','url':'nats://u:secret@127.0.0.1:4222','capacity':65536},"
@@ -381,6 +395,7 @@ START_TEST(test_every_field)
 	ck_assert_str_eq(c->target.ssl_cert, "tcert");
 	ck_assert_str_eq(c->target.ssl_key, "tkey");
 	ck_assert_int_eq(c->target.no_create_tables, 1);
+	ck_assert_str_eq(c->target.dead_letter_table, "ops.rejected");
 	ck_assert_uint_eq(c->target.ntables, 2);
 	ck_assert_str_eq(c->target.tables[0].name, "orders");
 	ck_assert_int_eq(c->target.tables[0].no_create_indexes, 1);

@@ -341,11 +341,53 @@ END_TEST
 
 START_TEST(position_order)
 {
-	dbs_position a = {10, 0, 1, 0}, b = {10, 0, 2, 0}, c = {11, 0, 1, 1};
+	dbs_position a = {.txn = 10, .event = 1}, b = {.txn = 10, .event = 2},
+	             c = {.txn = 11, .event = 1, .txn_end = 1};
 	ck_assert_int_eq(dbs_position_cmp(&a, &b), -1);
 	ck_assert_int_eq(dbs_position_cmp(&b, &c), -1);
 	ck_assert_int_eq(dbs_position_cmp(&c, &a), 1);
 	ck_assert_int_eq(dbs_position_cmp(&a, &a), 0);
+}
+END_TEST
+
+START_TEST(position_order_by_gtid)
+{
+	/* One domain's GTIDs order positions whatever the binlog offsets: a
+	 * checkpoint from one server against events read from its replica. */
+	dbs_position ck = {.txn = 7ull << 32 | 90000, .event = 3, .txn_end = 1,
+	                   .gtid_domain = 0, .gtid_server = 1, .gtid_seq = 50};
+	dbs_position next = {.txn = 1ull << 32 | 400, .event = 1,
+	                     .gtid_domain = 0, .gtid_server = 1, .gtid_seq = 51};
+	dbs_position same = {.txn = 1ull << 32 | 300, .event = 3,
+	                     .gtid_domain = 0, .gtid_server = 1, .gtid_seq = 50};
+	dbs_position before = {.txn = 9ull << 32, .event = 9,
+	                       .gtid_domain = 0, .gtid_server = 2, .gtid_seq = 49};
+	ck_assert_int_eq(dbs_position_cmp(&next, &ck), 1);
+	ck_assert_int_eq(dbs_position_cmp(&same, &ck), 0);
+	ck_assert_int_eq(dbs_position_cmp(&before, &ck), -1);
+	same.event = 4;
+	ck_assert_int_eq(dbs_position_cmp(&same, &ck), 1);
+	/* Another domain, or no GTID on one side: the binlog order. */
+	next.gtid_domain = 1;
+	ck_assert_int_eq(dbs_position_cmp(&next, &ck), -1);
+	before.gtid_seq = 0;
+	ck_assert_int_eq(dbs_position_cmp(&before, &ck), 1);
+
+	char text[64];
+	uint32_t d = 9, sv = 9;
+	uint64_t seq = 9;
+	ck_assert_int_eq(dbs__gtid_text(text, sizeof text, &ck), 0);
+	ck_assert_str_eq(text, "0-1-50");
+	ck_assert_int_eq(dbs__gtid_parse("4294967295-2-18446744073709551615", 33, &d, &sv, &seq), 0);
+	ck_assert(d == UINT32_MAX && sv == 2 && seq == UINT64_MAX);
+	static const char *const bad[] = {"", "1-2", "1-2-0", "1-2-3-", "a-1-2", "4294967296-1-1",
+	                                  "1--2", "1-2-18446744073709551616", " 1-2-3"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		ck_assert_msg(dbs__gtid_parse(bad[i], strlen(bad[i]), &d, &sv, &seq) == -1, "%s",
+		              bad[i]);
+	ck.gtid_seq = 0;
+	ck_assert_int_eq(dbs__gtid_text(text, sizeof text, &ck), 0);
+	ck_assert_str_eq(text, "");
 }
 END_TEST
 
@@ -837,6 +879,7 @@ int main(void)
 	tcase_add_test(tc, registry_refuses_bad_plugins);
 	tcase_add_test(tc, batch_holds_values_and_tables);
 	tcase_add_test(tc, position_order);
+	tcase_add_test(tc, position_order_by_gtid);
 	tcase_add_test(tc, table_indexes);
 	tcase_add_test(tc, status_names);
 	tcase_add_test(tc, stream_ready_then_running_then_stopped);

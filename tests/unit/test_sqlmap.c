@@ -1,5 +1,6 @@
 /* Type mapping both ways and value conversion edge cases (no servers). */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -546,6 +547,65 @@ START_TEST(test_typed_values_to_mysql)
 END_TEST
 
 /* docs/type-mapping.md carries the tables the rule table renders. */
+/* Row images as the JSON a dead-letter row keeps: numbers stay numbers,
+ * the rest is text; any engine's JSON type must take the document. */
+START_TEST(test_row_json)
+{
+	dbs_column cols[] = {{"id", "int", 0, -1, DBS_COLUMN_KEY},
+	                     {"s\"q", "text", 0, -1, 0},
+	                     {"u", "bigint unsigned", 0, -1, 0},
+	                     {"d", "double", 0, -1, 0},
+	                     {"nan", "double", 0, -1, 0},
+	                     {"b", "blob", 0, -1, 0},
+	                     {"z", "date", 0, -1, 0},
+	                     {"ts", "timestamp", 0, -1, 0},
+	                     {"n", "text", 0, -1, 0},
+	                     {"t", "text", 0, -1, 0}};
+	dbs_table *def = NULL;
+	ck_assert_int_eq(dbs_table_new(&def, DBS_DIALECT_MYSQL, "s", "t", cols, 10), 0);
+	static const char text[] = "a\"b\\c\n\t\x01\0\xff\xc3\xa9\xe2\x82"; /* NUL, bad UTF-8 */
+	dbs_value img[10];
+	memset(img, 0, sizeof img);
+	img[0] = (dbs_value){.kind = DBS_VALUE_INT, .v.i = -42};
+	img[1] = (dbs_value){.kind = DBS_VALUE_TEXT, .len = sizeof text - 1, .v.s = text};
+	img[2] = (dbs_value){.kind = DBS_VALUE_UINT, .v.u = UINT64_MAX};
+	img[3] = (dbs_value){.kind = DBS_VALUE_DOUBLE, .v.d = 0.5};
+	img[4] = (dbs_value){.kind = DBS_VALUE_DOUBLE, .v.d = NAN};
+	img[5] = (dbs_value){.kind = DBS_VALUE_BYTES, .len = 2, .v.s = "\x00\xfe"};
+	img[6] = (dbs_value){.kind = DBS_VALUE_DATE}; /* MySQL zero date */
+	img[7] = (dbs_value){.kind = DBS_VALUE_TIMESTAMP,
+	                     .v.t = {.year = 2024, .month = 2, .day = 29, .hour = 23, .usec = 5}};
+	img[8] = (dbs_value){.kind = DBS_VALUE_NULL};
+	img[9] = (dbs_value){.kind = DBS_VALUE_UNCHANGED};
+	dbs_textbuf b = {0};
+	ck_assert_int_eq(dbs__row_json(&b, def, img, NULL, 0), 0);
+	ck_assert_str_eq(b.data, "{\"id\":-42,\"s\\\"q\":\"a\\\"b\\\\c\\n\\t\\u0001\\ufffd"
+	                         "\\ufffd\u00e9\\ufffd\\ufffd\",\"u\":18446744073709551615,"
+	                         "\"d\":0.5,\"nan\":\"NaN\",\"b\":\"\\\\x00fe\","
+	                         "\"z\":\"0000-00-00\",\"ts\":\"2024-02-29 23:00:00.000005+00\","
+	                         "\"n\":null}");
+	dbs__textbuf_reset(&b);
+	uint32_t key[] = {0};
+	ck_assert_int_eq(dbs__row_json(&b, def, img, key, 1), 0);
+	ck_assert_str_eq(b.data, "{\"id\":-42}");
+	dbs_table_unref(def);
+
+	/* A PostgreSQL source's integers arrive as text. */
+	dbs_column pcols[] = {{"i", "integer", 23, -1, DBS_COLUMN_KEY},
+	                      {"n", "numeric", 1700, -1, 0},
+	                      {"x", "bigint", 20, -1, 0}};
+	ck_assert_int_eq(dbs_table_new(&def, DBS_DIALECT_POSTGRESQL, "s", "t", pcols, 3), 0);
+	img[0] = (dbs_value){.kind = DBS_VALUE_TEXT, .len = 3, .v.s = "-20"};
+	img[1] = (dbs_value){.kind = DBS_VALUE_TEXT, .len = 3, .v.s = "1.5"};
+	img[2] = (dbs_value){.kind = DBS_VALUE_TEXT, .len = 1, .v.s = "-"};
+	dbs__textbuf_reset(&b);
+	ck_assert_int_eq(dbs__row_json(&b, def, img, NULL, 0), 0);
+	ck_assert_str_eq(b.data, "{\"i\":-20,\"n\":\"1.5\",\"x\":\"-\"}");
+	dbs__textbuf_free(&b);
+	dbs_table_unref(def);
+}
+END_TEST
+
 START_TEST(test_doc_in_sync)
 {
 	const char *path = DBS_TEST_DATA "/../../../docs/type-mapping.md";
@@ -599,6 +659,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_pg_text_forms);
 	tcase_add_test(tc, test_pg_arrays);
 	tcase_add_test(tc, test_typed_values_to_mysql);
+	tcase_add_test(tc, test_row_json);
 	tcase_add_test(tc, test_doc_in_sync);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

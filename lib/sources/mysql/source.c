@@ -20,6 +20,27 @@
  * carries txn_end. open(resume) restarts the dump at resume->resume (the
  * file name rebuilt from the current file's base name).
  *
+ * GTIDs (MariaDB). Every event also carries the GTID of its transaction
+ * (domain-server-seq), so a checkpoint names the transaction on every
+ * server of a replication topology, not only on the one whose binlog
+ * offsets it holds. A resume position with a GTID starts the dump by GTID
+ * (@slave_connect_state and an empty file name), from a state chosen so
+ * that nothing is lost or read twice:
+ *   - the server holds that GTID's event at the recorded file and offset
+ *     (it is the server the checkpoint was read from): its own state at
+ *     that point, BINLOG_GTID_POS(file, offset), every domain included;
+ *   - another server (a replica after a failover): the recorded GTID
+ *     alone, which is the whole state only when the server's binlog has
+ *     no other domain; with other domains the position in them is unknown
+ *     and open() refuses, saying so. A checkpoint inside a transaction
+ *     starts after seq - 1 of the same domain and server, and the first
+ *     GTID of that domain the server sends must be the recorded one.
+ * Positions then compare by GTID within a domain (dbs_position_cmp), so a
+ * target's checkpoint still skips exactly what it applied; the source
+ * fails rather than emit a domain's sequence numbers out of order.
+ * A reconnect during a run starts the same way from the last transaction
+ * read, so a server replaced behind the same address is followed too.
+ *
  * xid: the XID event's number, set on the events still held when the
  * transaction commits (a transaction larger than one batch has xid 0 on
  * its earlier batches).
@@ -128,7 +149,6 @@ typedef struct my_source {
 
 	char base_name[256]; /* binlog file name without ".NNNNNN" */
 	uint64_t file_no;    /* current file's sequence number */
-	uint64_t start;      /* where the dump (re)starts: file_no << 32 | pos */
 
 	dbs_batch *batch;
 	dbs_emit_fn emit;
@@ -142,7 +162,23 @@ typedef struct my_source {
 	int64_t commit_time_us;
 	int standalone; /* GTID without COMMIT/XID: the next statement ends it */
 
-	uint64_t committed;     /* end of the last transaction emitted or skipped */
+	/* Where a (re)connect starts: the end of the last transaction emitted
+	 * or skipped, or the position open() was given until one ends. */
+	dbs_position restart;
+	char start_desc[160]; /* that start as a log shows it */
+	/* GTID of the transaction in progress (seq 0: none). */
+	uint32_t gtid_domain, gtid_server;
+	uint64_t gtid_seq;
+	/* Resuming inside a transaction on another server: the first GTID of
+	 * this domain must be this one (seq 0: no check pending). */
+	uint32_t expect_domain, expect_server;
+	uint64_t expect_seq;
+	/* The last sequence number seen per domain in this dump. */
+	struct gtid_seen {
+		uint32_t domain;
+		uint64_t seq;
+	} *seen;
+	size_t nseen, seen_cap;
 	_Atomic uint64_t acked; /* written by ack() on the target thread */
 	uint64_t events_seen;
 
@@ -1010,12 +1046,17 @@ static int new_event(my_source *s, table_entry *e, dbs_op op, dbs_event **out, c
 	ev->commit_time_us = s->commit_time_us;
 	ev->pos.txn = s->txn_pos;
 	ev->pos.event = ++s->nevents;
+	ev->pos.gtid_domain = s->gtid_domain;
+	ev->pos.gtid_server = s->gtid_server;
+	ev->pos.gtid_seq = s->gtid_seq;
 	rc = 0;
 fail:
 	return rc;
 }
 
 static int txn_end(my_source *s, uint64_t end_pos, uint64_t xid, char *err, size_t errlen);
+static int on_gtid(my_source *s, uint32_t domain, uint32_t server, uint64_t seq, char *err,
+                   size_t errlen);
 
 static int txn_begin(my_source *s, uint64_t pos, uint32_t timestamp, char *err, size_t errlen)
 {
@@ -1033,6 +1074,7 @@ static int txn_begin(my_source *s, uint64_t pos, uint32_t timestamp, char *err, 
 	s->in_txn = 1;
 	s->txn_pos = pos;
 	s->nevents = 0;
+	s->gtid_seq = 0; /* the GTID event sets it after this */
 	s->commit_time_us = (int64_t)timestamp * 1000000;
 	return rc;
 }
@@ -1072,8 +1114,8 @@ static void report_lag(my_source *s)
 {
 	uint64_t acked = atomic_load(&s->acked);
 	uint64_t done = acked;
-	if (acked >= s->emitted && s->committed > done)
-		done = s->committed;
+	if (acked >= s->emitted && s->restart.resume > done)
+		done = s->restart.resume;
 	dbs__source_lag(s->host, binlog_distance(s, done, s->server_end));
 }
 
@@ -1093,7 +1135,12 @@ static int txn_end(my_source *s, uint64_t end_pos, uint64_t xid, char *err, size
 		report_lag(s);
 		rc = emit_batch(s, err, errlen);
 	}
-	s->committed = end_pos;
+	if (end_pos) {
+		s->restart = (dbs_position){.txn = s->txn_pos, .resume = end_pos, .txn_end = 1,
+		                            .gtid_domain = s->gtid_domain,
+		                            .gtid_server = s->gtid_server,
+		                            .gtid_seq = s->gtid_seq};
+	}
 	s->in_txn = 0;
 	s->standalone = 0;
 	report_lag(s); /* a skipped transaction counts as confirmed */
@@ -1137,6 +1184,63 @@ static int on_rows(my_source *s, const dbs_mysql_rows *rows, uint64_t start, uin
 	}
 fail:
 	return rc;
+}
+
+/*
+ * The GTID of the transaction that begins. Positions compare by sequence
+ * number within a domain, so one going backwards would make a target skip
+ * it as applied already: fail instead (MariaDB logs them in order unless
+ * gtid_strict_mode is off and replication fed it out of order).
+ */
+static int on_gtid(my_source *s, uint32_t domain, uint32_t server, uint64_t seq, char *err,
+                   size_t errlen)
+{
+	if (s->expect_seq && domain == s->expect_domain) {
+		if (server != s->expect_server || seq != s->expect_seq) {
+			dbs__fmt(err, errlen,
+			         "the checkpoint is inside transaction GTID %" PRIu32 "-%" PRIu32
+			         "-%" PRIu64 ", but on this server the transaction after %" PRIu32
+			         "-%" PRIu32 "-%" PRIu64 " is %" PRIu32 "-%" PRIu32 "-%" PRIu64
+			         ": resume on the server the stream was reading from, or re-create "
+			         "the stream with a fresh copy of the data",
+			         s->expect_domain, s->expect_server, s->expect_seq, s->expect_domain,
+			         s->expect_server, s->expect_seq - 1, domain, server, seq);
+			return DBS_ESOURCE;
+		}
+		s->expect_seq = 0;
+	}
+	struct gtid_seen *e = NULL;
+	for (size_t i = 0; i < s->nseen; i++)
+		if (s->seen[i].domain == domain)
+			e = &s->seen[i];
+	if (e && seq <= e->seq) {
+		dbs__fmt(err, errlen,
+		         "GTID %" PRIu32 "-%" PRIu32 "-%" PRIu64 " follows sequence number %" PRIu64
+		         " of the same domain in the binlog; positions are ordered by GTID, so "
+		         "sequence numbers must grow: run SET GLOBAL gtid_strict_mode=ON on the "
+		         "source server (and set it in my.cnf)",
+		         domain, server, seq, e->seq);
+		return DBS_ESOURCE;
+	}
+	if (!e) {
+		if (s->nseen == s->seen_cap) {
+			size_t cap = s->seen_cap ? s->seen_cap * 2 : 4;
+			struct gtid_seen *n = realloc(s->seen, cap * sizeof *n);
+			if (!n) {
+				dbs__fmt(err, errlen, "out of memory");
+				return DBS_ENOMEM;
+			}
+			s->seen = n;
+			s->seen_cap = cap;
+		}
+		e = &s->seen[s->nseen++];
+		e->domain = domain;
+	}
+	e->seq = seq;
+	s->gtid_domain = domain;
+	s->gtid_server = server;
+	s->gtid_seq = seq;
+	return 0;
 }
 
 /* A DDL statement makes the next TABLE_MAP of any table re-read
@@ -1218,27 +1322,60 @@ static int binlog_purged(unsigned e, const char *msg)
  * resume, what the server still has, and what to do. DBS_ENOTFOUND, so
  * no reconnect loop retries it.
  */
-static int purged_error(my_source *s, const char *file, unsigned long start, const char *msg,
-                        char *err, size_t errlen)
+static int purged_error(my_source *s, const char *where, const char *msg, char *err,
+                        size_t errlen)
 {
 	MYSQL *m = NULL;
 	char *oldest = NULL, ignore[DBS_ERRMSG_MAX];
 	if (connect_db(s, &m, ignore, sizeof ignore) == 0)
 		query_row(m, "SHOW BINARY LOGS", 1, &oldest, ignore, sizeof ignore);
 	dbs__fmt(err, errlen,
-	         "the binlog this stream needs was purged: it must resume at %s:%lu but the oldest "
+	         "the binlog this stream needs was purged: it must resume %s but the oldest "
 	         "binlog the server still has is %s (server: %s). The changes in between are lost "
 	         "to this stream: re-create it with a fresh copy of the data (a new stream id over "
 	         "emptied target tables), and keep binlogs longer than a stream may stay stopped "
 	         "(binlog_expire_logs_seconds)",
-	         file, start, oldest ? oldest : "unknown", msg ? msg : "");
+	         where, oldest ? oldest : "unknown", msg ? msg : "");
 	free(oldest);
 	if (m)
 		mysql_close(m);
 	return DBS_ENOTFOUND;
 }
 
-static int dump_open(my_source *s, uint64_t at, char *err, size_t errlen)
+/* Why the server refused to start the dump, in words that say what to do. */
+static int dump_refused(my_source *s, const char *where, const char *gtid_state, char *err,
+                        size_t errlen)
+{
+	unsigned e = mysql_errno(s->repl);
+	const char *msg = mysql_error(s->repl);
+	if (binlog_purged(e, msg))
+		return purged_error(s, where, msg, err, errlen);
+	if (e == 1227 || e == 1045 || e == 1044) {
+		dbs__fmt(err, errlen,
+		         "reading the binlog was refused (%s): grant the privilege with "
+		         "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'",
+		         msg, s->dsn.user);
+	} else if (gtid_state && e == 1236) {
+		/* Not a connection problem: retrying cannot help. */
+		dbs__fmt(err, errlen,
+		         "this server cannot start the binlog %s (server: %s): its binlog does "
+		         "not hold the stream's last transaction. Point the source at a server that "
+		         "replicated it (a replica with log_slave_updates, caught up), or re-create "
+		         "the stream with a fresh copy of the data",
+		         where, msg);
+		return DBS_ENOTFOUND;
+	} else {
+		dbs__fmt(err, errlen, "starting the binlog dump %s: %s", where, msg);
+	}
+	return DBS_ESOURCE;
+}
+
+/*
+ * Start the dump at binlog position `at` (file number << 32 | offset), or,
+ * when `gtid_state` is not NULL, after the MariaDB GTID state it holds
+ * (the file name then comes with the first ROTATE event).
+ */
+static int dump_open(my_source *s, uint64_t at, const char *gtid_state, char *err, size_t errlen)
 {
 	int rc = connect_db(s, &s->repl, err, errlen);
 	if (rc != 0)
@@ -1248,57 +1385,173 @@ static int dump_open(my_source *s, uint64_t at, char *err, size_t errlen)
 	    exec(s->repl, "SET @mariadb_slave_capability = 4", err, errlen) ||
 	    exec(s->repl, "SET @master_heartbeat_period = " HEARTBEAT_NS, err, errlen))
 		goto fail;
-	char file[300];
-	dbs__fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, at >> 32);
+	char file[300], where[400];
+	unsigned long start = (unsigned long)(at & 0xffffffffu);
+	if (start < 4)
+		start = 4;
+	if (gtid_state) {
+		char q[600], esc[2 * 200 + 1];
+		size_t n = strlen(gtid_state);
+		if (n > 200) {
+			dbs__fmt(err, errlen, "GTID state too long: %.64s...", gtid_state);
+			goto fail;
+		}
+		mysql_real_escape_string(s->repl, esc, gtid_state, (unsigned long)n);
+		dbs__fmt(q, sizeof q, "SET @slave_connect_state = '%s'", esc);
+		if (exec(s->repl, q, err, errlen))
+			goto fail;
+		file[0] = '\0';
+		start = 4;
+		dbs__fmt(where, sizeof where, "after GTID %s", gtid_state[0] ? gtid_state : "(none)");
+	} else {
+		dbs__fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, at >> 32);
+		dbs__fmt(where, sizeof where, "at %s:%lu", file, start);
+	}
 	s->rpl = mariadb_rpl_init(s->repl);
 	if (!s->rpl) {
 		dbs__fmt(err, errlen, "mariadb_rpl_init failed");
 		goto fail;
 	}
-	unsigned long start = (unsigned long)(at & 0xffffffffu);
-	if (start < 4)
-		start = 4;
 	mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_FILENAME, file, strlen(file));
 	mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_START, start);
 	mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_SERVER_ID, s->replica_id);
 	mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_FLAGS, 0);
-	if (mariadb_rpl_open(s->rpl) != 0) {
-		unsigned e = mysql_errno(s->repl);
-		if (binlog_purged(e, mysql_error(s->repl)))
-			rc = purged_error(s, file, start, mysql_error(s->repl), err, errlen);
-		else if (e == 1227 || e == 1045 || e == 1044)
-			dbs__fmt(err, errlen,
-			         "reading the binlog was refused (%s): grant the privilege with "
-			         "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'",
-			         mysql_error(s->repl), s->dsn.user);
-		else
-			dbs__fmt(err, errlen, "starting the binlog dump at %s:%lu: %s", file, start,
-			         mysql_error(s->repl));
-		goto fail;
-	}
 	/* The server checks privileges and the start position only when it
 	 * starts sending: read the first event now so open() reports them. */
-	s->ev = mariadb_rpl_fetch(s->rpl, NULL);
-	if (!s->ev) {
-		unsigned e = mysql_errno(s->repl);
-		if (binlog_purged(e, mysql_error(s->repl)))
-			rc = purged_error(s, file, start, mysql_error(s->repl), err, errlen);
-		else if (e == 1227 || e == 1045 || e == 1044)
-			dbs__fmt(err, errlen,
-			         "reading the binlog was refused (%s): grant the privilege with "
-			         "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'",
-			         mysql_error(s->repl), s->dsn.user);
-		else
-			dbs__fmt(err, errlen, "starting the binlog dump at %s:%lu: %s", file, start,
-			         mysql_error(s->repl));
+	if (mariadb_rpl_open(s->rpl) != 0 || !(s->ev = mariadb_rpl_fetch(s->rpl, NULL))) {
+		rc = dump_refused(s, where, gtid_state, err, errlen);
 		goto fail;
 	}
 	s->pending = 1;
-	s->file_no = at >> 32;
-	s->start = at;
+	s->nseen = 0;
+	if (!gtid_state)
+		s->file_no = at >> 32;
+	dbs__fmt(s->start_desc, sizeof s->start_desc, "%s", where);
 	return 0;
 fail:
 	dump_close(s);
+	return rc;
+}
+
+/* Nonzero when `word` occurs in `text` with no digit or '-' next to it. */
+static int has_word(const char *text, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = strstr(text, word); p; p = strstr(p + 1, word)) {
+		char before = p == text ? ' ' : p[-1], after = p[n];
+		if (!(before >= '0' && before <= '9') && before != '-' &&
+		    !(after >= '0' && after <= '9') && after != '-')
+			return 1;
+	}
+	return 0;
+}
+
+/* Each domain-server-seq of a comma-separated GTID list, in turn: 1 and
+ * the next one, or 0 at the end. Malformed entries are skipped. */
+static int state_next(const char **p, uint32_t *domain, uint32_t *server, uint64_t *seq)
+{
+	while (*p && **p) {
+		const char *at = *p, *comma = strchr(at, ',');
+		size_t len = comma ? (size_t)(comma - at) : strlen(at);
+		*p = comma ? comma + 1 : NULL;
+		while (len && *at == ' ')
+			at++, len--;
+		if (dbs__gtid_parse(at, len, domain, server, seq) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Start the dump at `at` (see "GTIDs" at the top). DBS_ENOTFOUND when the
+ * server cannot serve it (purged, another history, other domains):
+ * retrying would not help.
+ */
+static int dump_start(my_source *s, const dbs_position *at, char *err, size_t errlen)
+{
+	int rc = DBS_ESOURCE;
+	uint64_t filepos = at->resume ? at->resume : at->txn;
+	char *v[6] = {0}, *here = NULL, *binlog_state = NULL;
+	char gtid[48], state[64], q[800], esc[600], file[300], ignore[DBS_ERRMSG_MAX];
+	char why[DBS_ERRMSG_MAX / 2] = "it holds another event there";
+	int inside = !at->resume; /* a checkpoint inside a transaction: read it again */
+	uint32_t d, sv;
+	uint64_t n;
+	const char *p;
+	s->expect_seq = 0;
+	if (!s->mariadb || !at->gtid_seq || dbs__gtid_text(gtid, sizeof gtid, at) != 0)
+		return dump_open(s, filepos, NULL, err, errlen);
+
+	/* The server the position was read from has our GTID event at its
+	 * recorded offset (an error, such as a missing file, means not): its
+	 * state there covers every domain. */
+	dbs__fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, at->txn >> 32);
+	mysql_real_escape_string(s->sql, esc, file, (unsigned long)strlen(file));
+	dbs__fmt(q, sizeof q, "SHOW BINLOG EVENTS IN '%s' FROM %" PRIu64 " LIMIT 1", esc,
+	         at->txn & 0xffffffffu);
+	if (query_row(s->sql, q, 6, v, ignore, sizeof ignore) != 0)
+		dbs__fmt(why, sizeof why, "%s", ignore);
+	else if (v[2] && strcmp(v[2], "Gtid") == 0 && v[3] &&
+	         strtoul(v[3], NULL, 10) == at->gtid_server && v[5] && has_word(v[5], gtid)) {
+		dbs__fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, filepos >> 32);
+		mysql_real_escape_string(s->sql, esc, file, (unsigned long)strlen(file));
+		dbs__fmt(q, sizeof q, "SELECT BINLOG_GTID_POS('%s', %" PRIu64 ")", esc,
+		         filepos & 0xffffffffu);
+		int ours = inside;
+		if (query_row(s->sql, q, 1, &here, ignore, sizeof ignore) == 0 && here)
+			for (p = here; !ours && state_next(&p, &d, &sv, &n);)
+				ours = d == at->gtid_domain && sv == at->gtid_server &&
+				       n == at->gtid_seq;
+		if (here && ours) {
+			rc = dump_open(s, 0, here, err, errlen);
+			goto done;
+		}
+		dbs__fmt(why, sizeof why, "BINLOG_GTID_POS gives %.200s", here ? here : ignore);
+	}
+
+	/* Another server: the recorded GTID is the whole state only when the
+	 * server's binlog has no other domain. */
+	if ((rc = query_row(s->sql, "SELECT @@global.gtid_binlog_state", 1, &binlog_state, err,
+	                    errlen)) != 0)
+		goto done;
+	for (p = binlog_state; state_next(&p, &d, &sv, &n);) {
+		if (d == at->gtid_domain)
+			continue;
+		dbs__fmt(err, errlen,
+		         "the stream resumes after GTID %s, of domain %" PRIu32
+		         " only, on a server whose binlog also has domain %" PRIu32
+		         " (gtid_binlog_state %.200s), and its binlog at the file and offset the "
+		         "checkpoint recorded (%s:%" PRIu64 ") is not where that GTID is (%s): "
+		         "where to resume in the other domains is unknown. Resume on the server "
+		         "the stream was reading from, or re-create the stream with a fresh copy "
+		         "of the data",
+		         gtid, at->gtid_domain, d, binlog_state, file, at->txn & 0xffffffffu, why);
+		rc = DBS_ENOTFOUND;
+		goto done;
+	}
+	if (!inside) {
+		rc = dump_open(s, 0, gtid, err, errlen);
+		goto done;
+	}
+	/* Read the transaction again: start after the one before it, which
+	 * with one writer is seq - 1 of the same server; the first GTID the
+	 * server sends must then be ours. */
+	if (at->gtid_seq > 1)
+		dbs__fmt(state, sizeof state, "%" PRIu32 "-%" PRIu32 "-%" PRIu64, at->gtid_domain,
+		         at->gtid_server, at->gtid_seq - 1);
+	else
+		state[0] = '\0';
+	rc = dump_open(s, 0, state, err, errlen);
+	if (rc == 0) {
+		s->expect_domain = at->gtid_domain;
+		s->expect_server = at->gtid_server;
+		s->expect_seq = at->gtid_seq;
+	}
+done:
+	for (int i = 0; i < 6; i++)
+		free(v[i]);
+	free(here);
+	free(binlog_state);
 	return rc;
 }
 
@@ -1452,21 +1705,19 @@ static int my_open(dbs_source **out, const dbs_source_config *config, const dbs_
 	uint64_t at = s->file_no << 32 | (strtoull(v[1], NULL, 10) & 0xffffffffu);
 	free(v[0]);
 	free(v[1]);
-	if (resume && resume->resume)
-		at = resume->resume;
-	else if (resume && resume->txn) /* mid-transaction checkpoint: redo that transaction */
-		at = resume->txn;
-	s->committed = at;
-	s->txn_pos = at;
-	rc = dump_open(s, at, err, errlen);
+	/* A checkpoint inside a transaction (resume 0) reads it again. */
+	if (resume && (resume->resume || resume->txn))
+		s->restart = *resume;
+	else
+		s->restart = (dbs_position){.txn = at, .resume = at, .txn_end = 1};
+	s->txn_pos = s->restart.resume ? s->restart.resume : s->restart.txn;
+	rc = dump_start(s, &s->restart, err, errlen);
 	if (rc == DBS_ENOTFOUND)
 		rc = DBS_ESOURCE;
 	if (rc != 0)
 		goto fail;
-	slog(s, DBS_LOG_INFO,
-	     "mysql source: %s binlog from %s.%06" PRIu64 ":%" PRIu64 " as replica %u",
-	     s->mariadb ? "MariaDB" : "MySQL", s->base_name, at >> 32, at & 0xffffffffu,
-	     s->replica_id);
+	slog(s, DBS_LOG_INFO, "mysql source: %s binlog %s as replica %u",
+	     s->mariadb ? "MariaDB" : "MySQL", s->start_desc, s->replica_id);
 	*out = &s->base;
 	return 0;
 fail:
@@ -1528,6 +1779,9 @@ static int on_event(my_source *s, MARIADB_RPL_EVENT *ev, char *err, size_t errle
 	case GTID_EVENT:
 		rc = txn_begin(s, start, ev->timestamp, err, errlen);
 		s->standalone = (ev->event.gtid.flags & FL_STANDALONE) != 0;
+		if (rc == 0)
+			rc = on_gtid(s, ev->event.gtid.domain_id, ev->server_id,
+			             ev->event.gtid.sequence_nr, err, errlen);
 		break;
 	case GTID_LOG_EVENT:
 	case ANONYMOUS_GTID_LOG_EVENT: rc = txn_begin(s, start, ev->timestamp, err, errlen); break;
@@ -1659,7 +1913,7 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 						          errlen);
 				}
 				if (rc == 0)
-					rc = dump_open(s, s->committed, err, errlen);
+					rc = dump_start(s, &s->restart, err, errlen);
 				if (rc == 0 || stopping(s))
 					break;
 				if (rc == DBS_ENOTFOUND) { /* purged: retrying cannot help */
@@ -1683,9 +1937,7 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 			if (rc != 0)
 				break;
 			dbs__conn_restored(s->host);
-			slog(s, DBS_LOG_INFO,
-			     "mysql source: reconnected at %s.%06" PRIu64 ":%" PRIu64, s->base_name,
-			     s->committed >> 32, s->committed & 0xffffffffu);
+			slog(s, DBS_LOG_INFO, "mysql source: reconnected at %s", s->start_desc);
 		}
 		MARIADB_RPL_EVENT *ev = s->pending ? s->ev : mariadb_rpl_fetch(s->rpl, s->ev);
 		s->pending = 0;
@@ -1759,6 +2011,7 @@ static void my_close(dbs_source *src)
 	}
 	free(s->filter);
 	free(s->collations);
+	free(s->seen);
 	if (s->batch)
 		dbs_batch_free(s->batch);
 	dbs__mysql_scratch_free(&s->scratch);

@@ -1312,6 +1312,42 @@ fail:
 	return rc;
 }
 
+/* How long open() waits for a slot that another session still holds. */
+#define SLOT_BUSY_WAIT_MS 15000
+
+/*
+ * A process of this stream that was killed leaves its walsender holding
+ * the slot until the server notices the closed connection: wait for that
+ * (up to SLOT_BUSY_WAIT_MS) rather than fail the resumed stream at once.
+ * A slot still held afterwards makes START_REPLICATION fail with the
+ * server's own message. Returns nonzero when the stream is stopping.
+ */
+static int wait_slot_free(pg_source *s, const char *slot)
+{
+	const char *params[1] = {slot};
+	int64_t start = dbs__monotonic_ns();
+	int logged = 0;
+	for (;;) {
+		PGresult *res = PQexecParams(s->sql,
+		                             "SELECT active_pid FROM pg_replication_slots"
+		                             " WHERE slot_name = $1 AND active",
+		                             1, NULL, params, NULL, NULL, 0);
+		int busy = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+		if (busy && !logged) {
+			slog(s, DBS_LOG_WARN,
+			     "replication slot \"%s\" is held by server process %s (a previous run of "
+			     "this stream?); waiting up to %d s for it to be released",
+			     slot, PQgetvalue(res, 0, 0), SLOT_BUSY_WAIT_MS / 1000);
+			logged = 1;
+		}
+		PQclear(res);
+		if (!busy || (dbs__monotonic_ns() - start) / 1000000 >= SLOT_BUSY_WAIT_MS)
+			return 0;
+		if (dbs__sleep_unless_stopping(s->host, 100))
+			return 1;
+	}
+}
+
 static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_host *host,
                    const dbs_position *resume, char *err, size_t errlen)
 {
@@ -1387,12 +1423,19 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 	uint64_t from = resume ? resume->resume : 0;
 	if (from)
 		atomic_store_explicit(&s->acked, from, memory_order_relaxed);
-	rc = setup_slot(s, slot, from != 0, from, err, errlen);
+	/* A checkpoint inside a transaction (resume 0) starts at the slot's
+	 * confirmed position, which never passes what the target committed;
+	 * it is still a resume, so a dropped slot is reported. */
+	rc = setup_slot(s, slot, resume != NULL, from, err, errlen);
 	if (rc == DBS_ENOTFOUND)
 		rc = DBS_ESOURCE;
 	if (rc != 0)
 		goto fail;
 	rc = DBS_ESOURCE;
+	if (resume && wait_slot_free(s, slot)) {
+		dbs__fmt(err, errlen, "stopped while waiting for replication slot \"%s\"", slot);
+		goto fail;
+	}
 	s->repl = connect_db(config, 1);
 	if (PQstatus(s->repl) != CONNECTION_OK) {
 		pq_err(err, errlen, "opening replication connection", s->repl);

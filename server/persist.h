@@ -1,0 +1,40 @@
+/*
+ * The server's streams and its state directory together: recording a
+ * stream when it is created and when it ends, resuming the running ones at
+ * start, and a watcher that notices streams ending by themselves.
+ */
+#ifndef DBS_SERVER_PERSIST_H
+#define DBS_SERVER_PERSIST_H
+
+#include "routes.h"
+
+/* Library options of a stream this server runs (log, id, default hub).
+ * The id is entry->id, which must outlive the stream. */
+void srv_stream_options(const srv_app *app, srv_entry *entry, dbs_stream_options *opts);
+
+/*
+ * Record `entry` as running (app->state NULL: nothing to do). 0, or -1
+ * with the reason in err. Takes no ownership.
+ */
+int srv_persist_running(srv_app *app, srv_entry *entry, char *err, size_t errlen);
+
+/*
+ * Record `entry` as ended (how: "stopped", "failed", "limit", "finished";
+ * NULL: from its statuses). Logs a failure; the stream is then resumed at
+ * the next start.
+ */
+void srv_persist_ended(srv_app *app, srv_entry *entry, const char *how, const dbs_stat *stat);
+
+/* Resume every stream the state directory records as running. Call before
+ * requests are served. */
+void srv_persist_resume(srv_app *app);
+
+/*
+ * Start / stop the thread that records streams ending by themselves
+ * (failed, limit reached). Stop it before the streams are stopped at
+ * shutdown: those stay "running" in the state, to be resumed.
+ */
+int srv_persist_watch_start(srv_app *app);
+void srv_persist_watch_stop(srv_app *app);
+
+#endif
