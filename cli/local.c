@@ -140,15 +140,33 @@ static void print_node(const char *name, const dbs_node_stat *node)
 		printf(" (%.*s)", (int)sizeof node->message, node->message);
 }
 
+/* ", 2 reconnects (reconnecting)" when the node ever lost its connection. */
+static void print_conn(const dbs_conn_stat *conn)
+{
+	if (conn->reconnects == 0)
+		return;
+	printf(", %llu reconnects%s", (unsigned long long)conn->reconnects,
+	       conn->reconnecting ? " (reconnecting)" : "");
+}
+
 static void print_stat(const dbs_stat *stat)
 {
 	char ts[48];
+	char lag[64];
 
 	stamp(ts, sizeof ts);
+	if (dbs_format_duration(lag, sizeof lag, stat->lag_ns) != 0)
+		snprintf(lag, sizeof lag, "?");
 	printf("%s %s | ", ts, stat->stream_id);
 	print_node("source", &stat->source);
+	print_conn(&stat->source_conn);
 	printf(" | ");
 	print_node("target", &stat->target);
+	print_conn(&stat->target_conn);
+	printf(" | lag %llu bytes, %s", (unsigned long long)stat->source_lag_bytes, lag);
+	if (stat->hub_conn.reconnects)
+		printf(" | hub %llu reconnects%s", (unsigned long long)stat->hub_conn.reconnects,
+		       stat->hub_conn.reconnecting ? " (reconnecting)" : "");
 	printf("\n");
 	fflush(stdout);
 }

@@ -210,6 +210,22 @@ static void print_node_row(const char *name, const cJSON *node)
 	       message[0] ? " " : "", message);
 }
 
+/* "source: 2 reconnects" and, while it lasts, "(reconnecting since …)". */
+static void print_conn(const char *name, const cJSON *node)
+{
+	const cJSON *reconnects = cJSON_GetObjectItemCaseSensitive(node, "reconnects");
+	const char *error = string_at(node, "connectionError", "");
+
+	if (!cJSON_IsNumber(reconnects))
+		return;
+	printf("%s %.0f reconnects", name, reconnects->valuedouble);
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(node, "reconnecting")))
+		printf(", reconnecting since %s", string_at(node, "lostSince", "?"));
+	if (error[0] != '\0')
+		printf(", last error: %s", error);
+	printf("\n");
+}
+
 int cli_stat(const cli_options *opt, const char *id)
 {
 	cli_response resp = {0};
@@ -230,8 +246,19 @@ int cli_stat(const cli_options *opt, const char *id)
 		printf("stream %s\n", string_at(json, "streamID", "?"));
 		printf("%-7s %-20s %12s  %-22s %-36s %s\n", "NODE", "STATUS", "EVENTS", "ELAPSED",
 		       "STARTED", "MESSAGE");
-		print_node_row("source", cJSON_GetObjectItemCaseSensitive(json, "source"));
-		print_node_row("target", cJSON_GetObjectItemCaseSensitive(json, "target"));
+		const cJSON *source = cJSON_GetObjectItemCaseSensitive(json, "source");
+		const cJSON *target = cJSON_GetObjectItemCaseSensitive(json, "target");
+		const cJSON *lag_bytes = cJSON_GetObjectItemCaseSensitive(source, "lagBytes");
+
+		print_node_row("source", source);
+		print_node_row("target", target);
+		/* Beyond 0.x: connection health and lag, when the server has them. */
+		print_conn("source", source);
+		print_conn("target", target);
+		print_conn("hub", cJSON_GetObjectItemCaseSensitive(json, "hub"));
+		if (cJSON_IsNumber(lag_bytes))
+			printf("lag %.0f bytes of source log, target %s behind\n",
+			       lag_bytes->valuedouble, string_at(target, "lag", "?"));
 	}
 	code = CLI_OK;
 out:

@@ -28,6 +28,9 @@ typedef struct report {
 	int is_source;
 	unsigned partition;
 	dbs_node_stat stat;
+	dbs_conn_stat conn, hub;        /* the part's node's and its hub's connections */
+	uint64_t lag_bytes;             /* source parts */
+	int64_t lag_ns, last_commit_ns; /* target parts */
 	char *config; /* source reports: the masked configuration */
 } report;
 
@@ -180,6 +183,18 @@ static cJSON *node_json(const dbs_node_stat *n)
 	return o;
 }
 
+static cJSON *conn_json(const dbs_conn_stat *n)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	cJSON_AddNumberToObject(o, "reconnects", (double)n->reconnects);
+	cJSON_AddBoolToObject(o, "reconnecting", n->reconnecting != 0);
+	cJSON_AddNumberToObject(o, "lost_since_ns", (double)n->lost_since_ns);
+	cJSON_AddStringToObject(o, "last_error", n->last_error);
+	return o;
+}
+
 static void report_one(srv_cluster *c, srv_entry *e)
 {
 	dbs_stat st = DBS_STAT_INIT;
@@ -195,6 +210,11 @@ static void report_one(srv_cluster *c, srv_entry *e)
 	cJSON_AddStringToObject(j, "part", is_source ? "source" : "target");
 	cJSON_AddNumberToObject(j, "partition", c->opts.partition);
 	cJSON_AddItemToObject(j, "stat", node_json(is_source ? &st.source : &st.target));
+	cJSON_AddItemToObject(j, "conn", conn_json(is_source ? &st.source_conn : &st.target_conn));
+	cJSON_AddItemToObject(j, "hub", conn_json(&st.hub_conn));
+	cJSON_AddNumberToObject(j, "lag_bytes", (double)st.source_lag_bytes);
+	cJSON_AddNumberToObject(j, "lag_ns", (double)st.lag_ns);
+	cJSON_AddNumberToObject(j, "last_commit_ns", (double)st.last_commit_ns);
 	char *config = NULL;
 	if (is_source && dbs_stream_config_json(&config, e->stream) == 0) {
 		cJSON_AddItemToObject(j, "config", cJSON_Parse(config));
@@ -253,6 +273,38 @@ static void read_node(const cJSON *o, dbs_node_stat *n)
 		snprintf(n->message, sizeof n->message, "%s", v->valuestring);
 }
 
+static void read_conn(const cJSON *o, dbs_conn_stat *n)
+{
+	const cJSON *v;
+	memset(n, 0, sizeof *n);
+	if ((v = cJSON_GetObjectItemCaseSensitive(o, "reconnects")) && cJSON_IsNumber(v))
+		n->reconnects = (uint64_t)v->valuedouble;
+	n->reconnecting = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "reconnecting"));
+	if ((v = cJSON_GetObjectItemCaseSensitive(o, "lost_since_ns")) && cJSON_IsNumber(v))
+		n->lost_since_ns = (int64_t)v->valuedouble;
+	if ((v = cJSON_GetObjectItemCaseSensitive(o, "last_error")) && cJSON_IsString(v))
+		snprintf(n->last_error, sizeof n->last_error, "%s", v->valuestring);
+}
+
+static double number_at(const cJSON *j, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+	return cJSON_IsNumber(v) && v->valuedouble > 0 ? v->valuedouble : 0;
+}
+
+/* Several writers' connections as one: outages add up, one reconnecting
+ * is enough, the earliest outage and the first error show. */
+static void merge_conn(dbs_conn_stat *into, const dbs_conn_stat *from)
+{
+	into->reconnects += from->reconnects;
+	into->reconnecting |= from->reconnecting;
+	if (from->lost_since_ns &&
+	    (!into->lost_since_ns || from->lost_since_ns < into->lost_since_ns))
+		into->lost_since_ns = from->lost_since_ns;
+	if (!into->last_error[0] && from->last_error[0])
+		memcpy(into->last_error, from->last_error, sizeof into->last_error);
+}
+
 static void on_report(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
 {
 	(void)nc;
@@ -289,6 +341,11 @@ static void on_report(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
 		r->is_source = is_source;
 		r->partition = cJSON_IsNumber(partition) ? (unsigned)partition->valuedouble : 0;
 		read_node(stat, &r->stat);
+		read_conn(cJSON_GetObjectItemCaseSensitive(j, "conn"), &r->conn);
+		read_conn(cJSON_GetObjectItemCaseSensitive(j, "hub"), &r->hub);
+		r->lag_bytes = (uint64_t)number_at(j, "lag_bytes");
+		r->lag_ns = (int64_t)number_at(j, "lag_ns");
+		r->last_commit_ns = (int64_t)number_at(j, "last_commit_ns");
 		if (config) {
 			free(r->config);
 			r->config = config;
@@ -319,8 +376,10 @@ static int rank(dbs_status s)
 int srv_cluster_stat(srv_cluster *c, const char *id, dbs_stat *stat)
 {
 	int found = 0, writers = 0;
-	memset(&stat->source, 0, sizeof stat->source);
-	memset(&stat->target, 0, sizeof stat->target);
+	dbs_stat empty = DBS_STAT_INIT;
+	unsigned version = stat->version;
+	*stat = empty;
+	stat->version = version;
 	snprintf(stat->stream_id, sizeof stat->stream_id, "%s", id);
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < c->nreports; i++) {
@@ -328,10 +387,18 @@ int srv_cluster_stat(srv_cluster *c, const char *id, dbs_stat *stat)
 		if (strcmp(r->id, id) != 0)
 			continue;
 		found = 1;
+		merge_conn(&stat->hub_conn, &r->hub);
 		if (r->is_source) {
 			stat->source = r->stat;
+			stat->source_conn = r->conn;
+			stat->source_lag_bytes = r->lag_bytes;
 			continue;
 		}
+		merge_conn(&stat->target_conn, &r->conn);
+		if (r->lag_ns > stat->lag_ns)
+			stat->lag_ns = r->lag_ns;
+		if (r->last_commit_ns > stat->last_commit_ns)
+			stat->last_commit_ns = r->last_commit_ns;
 		dbs_node_stat *t = &stat->target;
 		if (!writers++ || rank(r->stat.status) > rank(t->status) ||
 		    (rank(r->stat.status) == rank(t->status) && r->stat.status != t->status &&

@@ -44,8 +44,9 @@ int srv_cluster_create(srv_cluster *c, const char *id, const char *config, size_
 /* API node: tell every node the stream is deleted. */
 int srv_cluster_delete(srv_cluster *c, const char *id, char *err, size_t errlen);
 /* API node: the stream as one: source from the source node, target
- * combined from the writers. Returns 0, or -1 when no node reported yet
- * (stat then holds READY for both). */
+ * combined from the writers (reconnects added up, the largest lag).
+ * `stat` is a current one (DBS_STAT_INIT). Returns 0, or -1 when no node
+ * reported yet (stat then holds READY for both). */
 int srv_cluster_stat(srv_cluster *c, const char *id, dbs_stat *stat);
 /* API node: the configuration as the source node reported it (passwords
  * masked), a new string (free()), or NULL when none reported yet. */

@@ -112,19 +112,59 @@ fail:
 	return NULL;
 }
 
+/*
+ * Beyond 0.x, after its fields: the node's connection health
+ * ("reconnects", "reconnecting", while reconnecting "lostSince", and the
+ * last "connectionError" once there was one).
+ */
+static int add_conn(cJSON *obj, const dbs_conn_stat *conn)
+{
+	char since[64];
+
+	if (add_u64(obj, "reconnects", conn->reconnects) != 0 ||
+	    cJSON_AddBoolToObject(obj, "reconnecting", conn->reconnecting != 0) == NULL)
+		return -1;
+	if (conn->reconnecting && (dbs_format_time(since, sizeof since, conn->lost_since_ns) != 0 ||
+	                           cJSON_AddStringToObject(obj, "lostSince", since) == NULL))
+		return -1;
+	if (memchr(conn->last_error, '\0', sizeof conn->last_error) != NULL &&
+	    conn->last_error[0] != '\0' &&
+	    cJSON_AddStringToObject(obj, "connectionError", conn->last_error) == NULL)
+		return -1;
+	return 0;
+}
+
 char *render_stat(const dbs_stat *stat)
 {
 	cJSON *obj = cJSON_CreateObject();
 	cJSON *node;
+	cJSON *source;
+	cJSON *target;
+	char lag[64];
+	char last[64];
 
 	if (obj == NULL || cJSON_AddStringToObject(obj, "streamID", stat->stream_id) == NULL)
 		goto fail;
-	if ((node = node_object(&stat->source)) == NULL)
+	if ((source = node_object(&stat->source)) == NULL)
 		goto fail;
-	cJSON_AddItemToObject(obj, "source", node);
-	if ((node = node_object(&stat->target)) == NULL)
+	cJSON_AddItemToObject(obj, "source", source);
+	if ((target = node_object(&stat->target)) == NULL)
 		goto fail;
-	cJSON_AddItemToObject(obj, "target", node);
+	cJSON_AddItemToObject(obj, "target", target);
+	if ((node = cJSON_CreateObject()) == NULL)
+		goto fail;
+	cJSON_AddItemToObject(obj, "hub", node);
+	/* The source's log lag in bytes; the target's lag in time, and the
+	 * commit time of what it applied last. */
+	if (add_conn(source, &stat->source_conn) != 0 ||
+	    add_u64(source, "lagBytes", stat->source_lag_bytes) != 0 ||
+	    add_conn(target, &stat->target_conn) != 0 ||
+	    dbs_format_duration(lag, sizeof lag, stat->lag_ns) != 0 ||
+	    cJSON_AddStringToObject(target, "lag", lag) == NULL ||
+	    dbs_format_time(last, sizeof last, stat->last_commit_ns) != 0 ||
+	    cJSON_AddStringToObject(target, "lastCommit", last) == NULL ||
+	    add_conn(node, &stat->hub_conn) != 0)
+		goto fail;
 	return print_and_free(obj);
 fail:
 	cJSON_Delete(obj);
@@ -278,10 +318,93 @@ static void metrics_node(render_buf *buf, enum render_node node, const dbs_stat 
 	}
 }
 
+static const dbs_conn_stat *conn_of(const dbs_stat *stat, enum render_node node)
+{
+	return node == RENDER_SOURCE   ? &stat->source_conn
+	       : node == RENDER_TARGET ? &stat->target_conn
+	                               : &stat->hub_conn;
+}
+
+/* `<prefix>_reconnects_total` and `<prefix>_reconnecting` for one node. */
+static void metrics_conn(render_buf *buf, enum render_node node, const dbs_stat *stats, size_t n)
+{
+	const char *prefix = node == RENDER_SOURCE   ? "source"
+	                     : node == RENDER_TARGET ? "target"
+	                                             : "hub";
+	char id[64];
+
+	render_buf_printf(buf,
+	                  "# HELP %s_reconnects_total Connections of the %s lost and retried.\n"
+	                  "# TYPE %s_reconnects_total counter\n",
+	                  prefix, prefix, prefix);
+	for (size_t i = 0; i < n; i++) {
+		label_escape(id, sizeof id, stats[i].stream_id);
+		render_buf_printf(buf, "%s_reconnects_total{streamID=\"%s\"} %" PRIu64 "\n", prefix,
+		                  id, conn_of(&stats[i], node)->reconnects);
+	}
+	render_buf_printf(buf,
+	                  "# HELP %s_reconnecting 1 while a lost connection of the %s is being "
+	                  "retried.\n# TYPE %s_reconnecting gauge\n",
+	                  prefix, prefix, prefix);
+	for (size_t i = 0; i < n; i++) {
+		label_escape(id, sizeof id, stats[i].stream_id);
+		render_buf_printf(buf, "%s_reconnecting{streamID=\"%s\"} %d\n", prefix, id,
+		                  conn_of(&stats[i], node)->reconnecting ? 1 : 0);
+	}
+}
+
+static void metrics_lag(render_buf *buf, enum render_node node, const dbs_stat *stats, size_t n)
+{
+	char id[64];
+
+	if (node == RENDER_SOURCE) {
+		render_buf_printf(buf,
+		                  "# HELP source_lag_bytes Bytes of the source's WAL or binlog "
+		                  "past the position the target confirmed.\n"
+		                  "# TYPE source_lag_bytes gauge\n");
+		for (size_t i = 0; i < n; i++) {
+			label_escape(id, sizeof id, stats[i].stream_id);
+			render_buf_printf(buf, "source_lag_bytes{streamID=\"%s\"} %" PRIu64 "\n",
+			                  id, stats[i].source_lag_bytes);
+		}
+		return;
+	}
+	render_buf_printf(buf, "# HELP target_lag_seconds Now minus the source commit time of "
+	                       "the oldest change being applied; 0 when idle.\n"
+	                       "# TYPE target_lag_seconds gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		int64_t lag = stats[i].lag_ns < 0 ? 0 : stats[i].lag_ns;
+
+		label_escape(id, sizeof id, stats[i].stream_id);
+		render_buf_printf(buf,
+		                  "target_lag_seconds{streamID=\"%s\"} %" PRId64 ".%09" PRId64 "\n",
+		                  id, lag / 1000000000, lag % 1000000000);
+	}
+	render_buf_printf(buf, "# HELP target_last_commit_timestamp_seconds Source commit time "
+	                       "of the last change applied (Unix seconds; 0 before the first).\n"
+	                       "# TYPE target_last_commit_timestamp_seconds gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		int64_t t = stats[i].last_commit_ns < 0 ? 0 : stats[i].last_commit_ns;
+
+		label_escape(id, sizeof id, stats[i].stream_id);
+		render_buf_printf(buf,
+		                  "target_last_commit_timestamp_seconds{streamID=\"%s\"} %" PRId64
+		                  ".%06" PRId64 "\n",
+		                  id, t / 1000000000, t % 1000000000 / 1000);
+	}
+}
+
 void render_metrics(render_buf *buf, unsigned nodes, const dbs_stat *stats, size_t n)
 {
-	if (nodes & RENDER_SOURCE)
-		metrics_node(buf, RENDER_SOURCE, stats, n);
-	if (nodes & RENDER_TARGET)
-		metrics_node(buf, RENDER_TARGET, stats, n);
+	static const enum render_node order[] = {RENDER_SOURCE, RENDER_TARGET};
+
+	for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+		if (!(nodes & order[k]))
+			continue;
+		metrics_node(buf, order[k], stats, n);
+		metrics_conn(buf, order[k], stats, n);
+		metrics_lag(buf, order[k], stats, n);
+	}
+	if (nodes & RENDER_HUB)
+		metrics_conn(buf, RENDER_HUB, stats, n);
 }

@@ -16,7 +16,12 @@ char *render_error(const char *message);
 /* {"status":"success","data":<config>}; config is JSON text. */
 char *render_created(const char *config_json);
 
-/* {"streamID":…,"source":{counter,elapsed,started,status[,message]},"target":{…}} */
+/*
+ * {"streamID":…,"source":{counter,elapsed,started,status[,message]},"target":{…}}
+ * as 0.x, each node followed by reconnects, reconnecting[, lostSince]
+ * [, connectionError]; source lagBytes; target lag and lastCommit; and
+ * "hub":{reconnects,reconnecting,…}.
+ */
 char *render_stat(const dbs_stat *stat);
 
 /* {"streamID":…,"Source":{"status":…},"Target":{"status":…}} */
@@ -41,11 +46,12 @@ void render_buf_printf(render_buf *buf, const char *fmt, ...) __attribute__((for
 /* Hands over the text (NULL if any append failed) and resets the buffer. */
 char *render_buf_take(render_buf *buf, size_t *len);
 
-enum render_node { RENDER_SOURCE = 1, RENDER_TARGET = 2 };
+enum render_node { RENDER_SOURCE = 1, RENDER_TARGET = 2, RENDER_HUB = 4 };
 
 /*
  * Prometheus text for `n` streams: for each node in the `nodes` mask, the
- * events counter family then the duration gauge family, each family's
+ * events counter family, the duration gauge family, then the reconnect
+ * and lag families (RENDER_HUB: the hub's reconnect families), each family's
  * HELP/TYPE once followed by one sample per stream (the format wants a
  * family's samples together). n may be 0: the families stay declared.
  */

@@ -732,7 +732,7 @@ static int all_metrics(struct mg_connection *conn, srv_app *app)
 		if (entry_stat(app, entries[i], &stats[used]) == 0)
 			used++;
 	}
-	status = reply_metrics(conn, RENDER_SOURCE | RENDER_TARGET, stats, used);
+	status = reply_metrics(conn, RENDER_SOURCE | RENDER_TARGET | RENDER_HUB, stats, used);
 out:
 	srv_streams_release_all(&app->streams, entries, n);
 	free(entries);

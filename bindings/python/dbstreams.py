@@ -25,12 +25,28 @@ class _NodeStat(ctypes.Structure):
     ]
 
 
+class _ConnStat(ctypes.Structure):
+    _fields_ = [
+        ("reconnects", ctypes.c_uint64),
+        ("reconnecting", ctypes.c_int),
+        ("lost_since_ns", ctypes.c_int64),
+        ("last_error", ctypes.c_char * _NODE_MESSAGE_MAX),
+    ]
+
+
 class _Stat(ctypes.Structure):
+    """dbs_stat version 2."""
     _fields_ = [
         ("version", ctypes.c_uint),
         ("stream_id", ctypes.c_char * 28),
         ("source", _NodeStat),
         ("target", _NodeStat),
+        ("source_conn", _ConnStat),
+        ("target_conn", _ConnStat),
+        ("hub_conn", _ConnStat),
+        ("source_lag_bytes", ctypes.c_uint64),
+        ("lag_ns", ctypes.c_int64),
+        ("last_commit_ns", ctypes.c_int64),
     ]
 
 
@@ -106,17 +122,32 @@ class Stream:
         return _lib.dbs_stream_id(self._h).decode()
 
     def stat(self):
-        """{"streamID", "source": {...}, "target": {...}} with raw numbers."""
+        """{"streamID", "source": {...}, "target": {...}, "hub": {...}} with raw
+        numbers: each node's status and counters, its connection health
+        (reconnects, reconnecting, lost_since_ns, connection_error), the
+        source's lag_bytes and the target's lag_ns and last_commit_ns."""
         st = _Stat()
-        st.version = 1
+        st.version = 2
         _check(_lib.dbs_stream_stat(self._h, ctypes.byref(st)))
 
-        def node(n):
-            return {"status": _lib.dbs_status_name(n.status).decode(), "counter": n.counter,
-                    "started_ns": n.started_ns, "elapsed_ns": n.elapsed_ns,
-                    "message": n.message.decode()}
-        return {"streamID": st.stream_id.decode(), "source": node(st.source),
-                "target": node(st.target)}
+        def conn(c):
+            return {"reconnects": c.reconnects, "reconnecting": bool(c.reconnecting),
+                    "lost_since_ns": c.lost_since_ns,
+                    "connection_error": c.last_error.decode(errors="replace")}
+
+        def node(n, c):
+            d = {"status": _lib.dbs_status_name(n.status).decode(), "counter": n.counter,
+                 "started_ns": n.started_ns, "elapsed_ns": n.elapsed_ns,
+                 "message": n.message.decode(errors="replace")}
+            d.update(conn(c))
+            return d
+        source = node(st.source, st.source_conn)
+        source["lag_bytes"] = st.source_lag_bytes
+        target = node(st.target, st.target_conn)
+        target["lag_ns"] = st.lag_ns
+        target["last_commit_ns"] = st.last_commit_ns
+        return {"streamID": st.stream_id.decode(), "source": source, "target": target,
+                "hub": conn(st.hub_conn)}
 
     def config(self):
         out = ctypes.c_void_p()

@@ -27,6 +27,10 @@ def main():
         if st["target"]["status"] != "INIT FAILED" or "refused" not in st["target"]["message"]:
             print("FAIL: expected target INIT FAILED with the refusal:", st)
             failures += 1
+        if st["target"]["reconnects"] != 0 or st["target"]["reconnecting"] or \
+                st["hub"]["reconnects"] != 0 or st["source"]["lag_bytes"] != 0:
+            print("FAIL: a stream that never connected shows reconnects or lag:", st)
+            failures += 1
         if s.config()["id"] != s.id:
             print("FAIL: config id", s.config())
             failures += 1

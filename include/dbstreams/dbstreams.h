@@ -161,7 +161,24 @@ typedef struct dbs_node_stat {
 	char message[DBS_NODE_MESSAGE_MAX]; /* reason of FAILED / INIT FAILED, else "" */
 } dbs_node_stat;
 
-#define DBS_STAT_VERSION 1
+/**
+ * Connection health of one node (dbs_stat version 2). A lost connection
+ * is retried with backoff while the node keeps its status (RUNNING or
+ * READY); once it has been lost for reconnect.giveUpAfter seconds the node
+ * ends FAILED with the reason.
+ */
+typedef struct dbs_conn_stat {
+	uint64_t reconnects;   /* outages since the start: connections lost and retried */
+	int reconnecting;      /* nonzero while a lost connection is being retried */
+	int64_t lost_since_ns; /* Unix ns when the current outage began; 0 when connected */
+	/* The newest connection error, kept after the connection came back;
+	 * "" when the connection was never lost. */
+	char last_error[DBS_NODE_MESSAGE_MAX];
+} dbs_conn_stat;
+
+/* 2 appended the connection and lag fields after `target`; a version 1
+ * caller (the struct ending at `target`) is still filled up to there. */
+#define DBS_STAT_VERSION 2
 
 /** Snapshot of a stream. Initialise with DBS_STAT_INIT. */
 typedef struct dbs_stat {
@@ -169,9 +186,29 @@ typedef struct dbs_stat {
 	char stream_id[28];
 	dbs_node_stat source;
 	dbs_node_stat target;
+	/* ---- version 2 ---- */
+	dbs_conn_stat source_conn; /* the source's database connections */
+	dbs_conn_stat target_conn; /* the target's database connection */
+	dbs_conn_stat hub_conn;    /* the hub's server connections (nats) */
+	/* Bytes of the source's change log (PostgreSQL WAL, MySQL binlog)
+	 * between the newest position the server reported and the position
+	 * the target confirmed: how much the slot or binlog holds back for
+	 * this stream. 0 when caught up or not known (no source here, or the
+	 * server reported nothing yet). */
+	uint64_t source_lag_bytes;
+	/* How far behind the target is in time: now minus the source commit
+	 * time of the oldest change it is applying; 0 when it has nothing to
+	 * apply. */
+	int64_t lag_ns;
+	/* Source commit time of the last change the target applied, Unix ns;
+	 * 0 before the first. */
+	int64_t last_commit_ns;
 } dbs_stat;
 
-#define DBS_STAT_INIT {DBS_STAT_VERSION, {0}, {0}, {0}}
+/* The fields after `target` came with version 2: listed so that callers
+ * compiled against it get their defaults. */
+#define DBS_STAT_INIT                                                                     \
+	{DBS_STAT_VERSION, {0}, {0}, {0}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, 0, 0, 0}
 
 /**
  * Validate `config` (DBConvert Streams 0.x JSON, `len` bytes, not
@@ -189,7 +226,11 @@ typedef struct dbs_stat {
 DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
                               const dbs_stream_options *opts);
 
-/** Fill *stat with a consistent snapshot. Thread-safe; never blocks on I/O. */
+/**
+ * Fill *stat with a consistent snapshot. stat->version says how much of
+ * the struct the caller has: 1 (up to `target`) or 2. Thread-safe; never
+ * blocks on I/O.
+ */
 DBS_API int dbs_stream_stat(dbs_stream *stream, dbs_stat *stat);
 
 /**

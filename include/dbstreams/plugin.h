@@ -318,9 +318,29 @@ typedef struct dbs_host {
 #endif
 		;
 	void *core; /* private to the core */
+	/* ---- version 2 ---- */
+	/* Connection health for stat and metrics; callable from any thread.
+	 * connection_lost: the plugin's connection to its server failed and
+	 * is being retried; `message` (borrowed) says why. Called again for
+	 * every failed attempt, which updates the message; the first call of
+	 * an outage counts one reconnect. connection_restored: connected
+	 * again. The core's retry helpers call both, so a plugin that
+	 * reconnects through them reports for free. */
+	void (*connection_lost)(const struct dbs_host *host, const char *message);
+	void (*connection_restored)(const struct dbs_host *host);
+	/* Sources: bytes of the change log between the newest server position
+	 * the source knows of and what the target confirmed (see
+	 * dbs_stat.source_lag_bytes). Cheap (one atomic store): call it when
+	 * either end moves, not per event. Any thread. */
+	void (*source_lag)(const struct dbs_host *host, uint64_t bytes);
+	/* How long a lost connection is retried before the plugin gives up
+	 * and fails, in ms (reconnect.giveUpAfter); 0 = never give up. */
+	uint64_t reconnect_give_up_ms;
 } dbs_host;
 
-#define DBS_HOST_VERSION 1
+/* 2 appended connection_lost, connection_restored, source_lag and
+ * reconnect_give_up_ms; check host->version before using them. */
+#define DBS_HOST_VERSION 2
 
 /**
  * Error text buffer every open/run/apply call fills on failure. A plugin

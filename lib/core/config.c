@@ -378,7 +378,8 @@ enum section {
 	SEC_TARGET_OPTIONS,
 	SEC_TARGET_TABLE,
 	SEC_LIMITS,
-	SEC_HUB
+	SEC_HUB,
+	SEC_RECONNECT
 };
 
 enum kind {
@@ -434,6 +435,8 @@ static const unsigned op_bits[] = {1u << DBS_OP_INSERT, 1u << DBS_OP_UPDATE, 1u 
 #define JSON_INT_MAX 9007199254740992.0
 /* elapsedTime in ns must fit int64_t. */
 #define ELAPSED_MAX 9223372036.0
+/* giveUpAfter in ms must fit int64_t: ten years is plenty anyway. */
+#define GIVE_UP_MAX 315360000.0
 
 static int check_id(struct parse *p, const cJSON *v);
 static int check_initial_load(struct parse *p, const cJSON *v);
@@ -448,6 +451,7 @@ static int check_hub_url(struct parse *p, const cJSON *v);
 #define TGT(f) offsetof(dbs_target_config, f)
 #define HUB(f) offsetof(dbs_hub_config, f)
 #define LIM(f) offsetof(dbs_limits, f)
+#define REC(f) offsetof(dbs_reconnect, f)
 #define FLT(f) offsetof(dbs_table_filter, f)
 #define TTO(f) offsetof(dbs_target_table_option, f)
 
@@ -468,6 +472,8 @@ static const struct option options[] = {
 	 .doc = "when the stream stops by itself"},
 	{.section = SEC_ROOT, .key = "hub", .kind = K_OBJECT, .child = SEC_HUB,
 	 .doc = "how events travel from source to target"},
+	{.section = SEC_ROOT, .key = "reconnect", .kind = K_OBJECT, .child = SEC_RECONNECT,
+	 .doc = "how lost connections to the databases and the hub are retried"},
 
 	/* source */
 	{.section = SEC_SOURCE, .key = "type", .kind = K_ENUM, .flags = F_REQUIRED | F_NONEMPTY,
@@ -564,6 +570,12 @@ static const struct option options[] = {
 	 .doc = "stop after this many events, 0 = unlimited"},
 	{.section = SEC_LIMITS, .key = "elapsedTime", .kind = K_U64, .max = ELAPSED_MAX,
 	 .offset = LIM(elapsed_time_s), .doc = "stop after this many seconds, 0 = unlimited"},
+
+	/* reconnect */
+	{.section = SEC_RECONNECT, .key = "giveUpAfter", .kind = K_U64, .max = GIVE_UP_MAX,
+	 .def_num = DBS_RECONNECT_GIVE_UP_MS / 1000, .offset = REC(give_up_after_s),
+	 .doc = "seconds a lost source, target or hub connection is retried (with backoff) "
+	        "before the stream fails with the reason; 0 = retry forever"},
 
 	/* hub */
 	{.section = SEC_HUB, .key = "type", .kind = K_ENUM, .flags = F_NONEMPTY,
@@ -820,6 +832,7 @@ static void *section_base(struct parse *p, enum section sec, void *item)
 	case SEC_TARGET_OPTIONS: return &p->cfg->target;
 	case SEC_LIMITS: return &p->cfg->limits;
 	case SEC_HUB: return &p->cfg->hub;
+	case SEC_RECONNECT: return &p->cfg->reconnect;
 	case SEC_FILTER_TABLE:
 	case SEC_TARGET_TABLE: return item;
 	case SEC_ROOT:

@@ -57,13 +57,31 @@ int dbs__sleep_unless_stopping(const dbs_host *host, int ms);
 
 /* Reconnect policy of every plugin: exponential backoff from the first
  * delay to the largest, giving up once the connection has been lost for
- * DBS_RECONNECT_GIVE_UP_MS. */
+ * host->reconnect_give_up_ms (reconnect.giveUpAfter, by default
+ * DBS_RECONNECT_GIVE_UP_MS). */
 #define DBS_RECONNECT_FIRST_DELAY_MS 500
 #define DBS_RECONNECT_MAX_DELAY_MS 10000
 #define DBS_RECONNECT_GIVE_UP_MS (5 * 60 * 1000)
 
 /* The next backoff delay after `delay`. */
 int dbs__backoff_next(int delay);
+
+/* Nonzero when a connection lost at `lost_at_mono_ns` (dbs__monotonic_ns)
+ * has been retried for as long as the host allows. */
+int dbs__reconnect_expired(const dbs_host *host, int64_t lost_at_mono_ns);
+
+/* The reason a node fails with once it gave up: "<what>: connection lost
+ * for 30 s, gave up after 7 reconnect attempts (reconnect.giveUpAfter):
+ * <cause>" (without the count when `attempts` is 0: not counted here). */
+void dbs__reconnect_give_up_text(char *buf, size_t size, const dbs_host *host, const char *what,
+                                 unsigned attempts, const char *cause);
+
+/* Report a lost connection / a restored one to the host (version 2),
+ * for stat and metrics; no-ops with an older or NULL host. */
+void dbs__conn_lost(const dbs_host *host, const char *message);
+void dbs__conn_restored(const dbs_host *host);
+/* Report the source's change-log lag in bytes (dbs_host.source_lag). */
+void dbs__source_lag(const dbs_host *host, uint64_t bytes);
 
 typedef int (*dbs_attempt_fn)(void *ctx, char *err, size_t errlen);
 
@@ -72,7 +90,9 @@ typedef int (*dbs_attempt_fn)(void *ctx, char *err, size_t errlen);
  * data, failed), wait with the reconnect backoff, run `restore` (a new
  * session) and `attempt` again, until it succeeds, fails for another
  * reason, the stream stops, or the reconnect policy gives up. Each retry
- * is logged as `what`. Returns the last attempt's code with err filled.
+ * is logged as `what` and reported to the host (connection_lost, then
+ * connection_restored once through). Returns the last attempt's code with
+ * err filled; on giving up err says so and why.
  */
 int dbs__retry_lost(const dbs_host *host, const char *what, int *lost, dbs_attempt_fn attempt,
                     dbs_attempt_fn restore, void *ctx, char *err, size_t errlen);
@@ -84,6 +104,10 @@ typedef struct dbs_limits {
 	uint64_t elapsed_time_s;   /* 0 = unlimited */
 } dbs_limits;
 
+typedef struct dbs_reconnect {
+	uint64_t give_up_after_s; /* retry a lost connection this long; 0 = forever */
+} dbs_reconnect;
+
 /*
  * A validated stream configuration. Every string points into storage the
  * config owns; the plugin-facing structs are ready to hand to plugins.
@@ -93,6 +117,7 @@ typedef struct dbs_config {
 	dbs_target_config target;
 	dbs_hub_config hub;
 	dbs_limits limits;
+	dbs_reconnect reconnect;
 	/* The configuration as given (normalised: "destination" stored as
 	 * "target", "numberOfevents" as "numberOfEvents"), for GET /streams. */
 	struct cJSON *json;

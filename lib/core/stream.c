@@ -52,6 +52,14 @@ typedef struct node {
 	const char *label;
 } node;
 
+/* Connection health of a node's plugin, fed by the host's v2 callbacks
+ * from any thread. */
+typedef struct conn_health {
+	atomic_uint_fast64_t reconnects;
+	atomic_int_fast64_t lost_since_ns;     /* wall clock; 0 while connected */
+	char last_error[DBS_NODE_MESSAGE_MAX]; /* guarded by dbs_stream.lock */
+} conn_health;
+
 struct dbs_stream {
 	char id[28];
 	dbs_config *config;
@@ -84,6 +92,12 @@ struct dbs_stream {
 	char errmsg[DBS_ERRMSG_MAX];
 
 	node source_node, target_node;
+	conn_health source_conn, target_conn, hub_conn;
+	/* Lag: set by the source (bytes) and the target thread (commit
+	 * times of what it applies, Unix µs; 0 = none). */
+	atomic_uint_fast64_t source_lag_bytes;
+	atomic_int_fast64_t applying_commit_us; /* oldest change being applied */
+	atomic_int_fast64_t applied_commit_us;  /* last change applied */
 	int64_t last_report_mono_ns;
 	atomic_int source_done;     /* part SOURCE: the source thread returned */
 };
@@ -201,9 +215,10 @@ int dbs__retry_lost(const dbs_host *host, const char *what, int *lost, dbs_attem
 		int64_t now = dbs__monotonic_ns();
 		if (!lost_at)
 			lost_at = now;
-		if ((now - lost_at) / 1000000 >= DBS_RECONNECT_GIVE_UP_MS) {
-			host->log(host, DBS_LOG_ERROR, "%s: giving up after %u reconnect attempts: %s",
-			          what, tries, err);
+		dbs__conn_lost(host, err);
+		if (dbs__reconnect_expired(host, lost_at)) {
+			dbs__reconnect_give_up_text(err, errlen, host, what, tries, err);
+			host->log(host, DBS_LOG_ERROR, "%s", err);
 			break;
 		}
 		tries++;
@@ -217,6 +232,9 @@ int dbs__retry_lost(const dbs_host *host, const char *what, int *lost, dbs_attem
 		host->log(host, DBS_LOG_INFO, "%s: reconnected; trying again", what);
 		rc = attempt(ctx, err, errlen);
 	}
+	/* Through, or failed for a reason other than the connection. */
+	if (lost_at && !(rc && *lost))
+		dbs__conn_restored(host);
 	return rc;
 }
 
@@ -235,6 +253,40 @@ static void host_log(const dbs_host *host, dbs_log_level level, const char *fmt,
 	           line);
 }
 
+static conn_health *host_conn(const dbs_host *host)
+{
+	dbs_stream *s = host->core;
+	return host == &s->source_host   ? &s->source_conn
+	       : host == &s->target_host ? &s->target_conn
+	                                 : &s->hub_conn;
+}
+
+static void host_connection_lost(const dbs_host *host, const char *message)
+{
+	dbs_stream *s = host->core;
+	conn_health *c = host_conn(host);
+	int_fast64_t connected = 0;
+	/* The first report of an outage counts it; later ones (each failed
+	 * attempt) only refresh the message. */
+	if (atomic_compare_exchange_strong(&c->lost_since_ns, &connected, dbs__now_ns()))
+		atomic_fetch_add(&c->reconnects, 1);
+	pthread_mutex_lock(&s->lock);
+	dbs__fmt(c->last_error, sizeof c->last_error, "%s",
+	         message && message[0] ? message : "connection lost");
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void host_connection_restored(const dbs_host *host)
+{
+	atomic_store(&host_conn(host)->lost_since_ns, 0);
+}
+
+static void host_source_lag(const dbs_host *host, uint64_t bytes)
+{
+	dbs_stream *s = host->core;
+	atomic_store(&s->source_lag_bytes, bytes);
+}
+
 static void host_init(dbs_host *host, dbs_stream *s)
 {
 	host->version = DBS_HOST_VERSION;
@@ -242,6 +294,10 @@ static void host_init(dbs_host *host, dbs_stream *s)
 	host->stopping = host_stopping;
 	host->log = host_log;
 	host->core = s;
+	host->connection_lost = host_connection_lost;
+	host->connection_restored = host_connection_restored;
+	host->source_lag = host_source_lag;
+	host->reconnect_give_up_ms = s->config->reconnect.give_up_after_s * 1000;
 }
 
 /* ---- source thread ---- */
@@ -374,6 +430,9 @@ static void *target_main(void *arg)
 		}
 		uint32_t n = dbs_batch_count(batch);
 		uint64_t bytes = dbs_batch_bytes(batch);
+		if (n)
+			atomic_store(&s->applying_commit_us,
+			             dbs_batch_event(batch, 0)->commit_time_us);
 		rc = s->target_ops->apply(s->target, batch, err, sizeof err);
 		if (rc < 0) {
 			dbs_batch_free(batch);
@@ -382,6 +441,10 @@ static void *target_main(void *arg)
 		}
 		if (s->source)
 			s->source_ops->ack(s->source, dbs_batch_last(batch));
+		if (n)
+			atomic_store(&s->applied_commit_us,
+			             dbs_batch_event(batch, n - 1)->commit_time_us);
+		atomic_store(&s->applying_commit_us, 0);
 		node_progress(&s->target_node, n, bytes);
 		rc = s->hub_ops->ack(s->hub, batch, err, sizeof err);
 		if (rc < 0) {
@@ -736,16 +799,29 @@ fail:
 	return rc;
 }
 
+static void conn_stat(dbs_stream *s, const conn_health *c, const node *n, dbs_conn_stat *o)
+{
+	o->reconnects = atomic_load(&c->reconnects);
+	o->lost_since_ns = atomic_load(&c->lost_since_ns);
+	/* A node that ended retries nothing any more. */
+	o->reconnecting =
+	    o->lost_since_ns != 0 && !dbs_status_is_terminal((dbs_status)atomic_load(&n->status));
+	pthread_mutex_lock(&s->lock);
+	memcpy(o->last_error, c->last_error, sizeof o->last_error);
+	pthread_mutex_unlock(&s->lock);
+}
+
 DBS_API int dbs_stream_stat(dbs_stream *s, dbs_stat *stat)
 {
 	if (!s || !stat)
 		return dbs__error_set(DBS_EINVAL, "dbs_stream_stat: NULL argument");
-	if (stat->version != DBS_STAT_VERSION)
+	if (stat->version != 1 && stat->version != DBS_STAT_VERSION)
 		return dbs__error_set(DBS_EINVAL, "dbs_stream_stat: stat version %u unknown",
 		                      stat->version);
-	memcpy(stat->stream_id, s->id, sizeof stat->stream_id);
+	dbs_stat full = DBS_STAT_INIT;
+	memcpy(full.stream_id, s->id, sizeof full.stream_id);
 	node *nodes[2] = {&s->source_node, &s->target_node};
-	dbs_node_stat *outs[2] = {&stat->source, &stat->target};
+	dbs_node_stat *outs[2] = {&full.source, &full.target};
 	int64_t now = dbs__now_ns();
 	for (int i = 0; i < 2; i++) {
 		node *n = nodes[i];
@@ -761,6 +837,21 @@ DBS_API int dbs_stream_stat(dbs_stream *s, dbs_stat *stat)
 		memcpy(o->message, n->message, sizeof o->message);
 		pthread_mutex_unlock(&s->lock);
 	}
+	conn_stat(s, &s->source_conn, &s->source_node, &full.source_conn);
+	conn_stat(s, &s->target_conn, &s->target_node, &full.target_conn);
+	/* The hub serves both sides: it is done when both are. */
+	conn_stat(s, &s->hub_conn,
+	          dbs_status_is_terminal(full.source.status) ? &s->target_node : &s->source_node,
+	          &full.hub_conn);
+	full.source_lag_bytes = atomic_load(&s->source_lag_bytes);
+	int64_t applying = atomic_load(&s->applying_commit_us);
+	int64_t lag = applying ? now - applying * 1000 : 0;
+	full.lag_ns = lag > 0 && !dbs_status_is_terminal(full.target.status) ? lag : 0;
+	full.last_commit_ns = atomic_load(&s->applied_commit_us) * 1000;
+	/* A version 1 caller's struct ends at `target`. */
+	unsigned version = stat->version;
+	memcpy(stat, &full, version == 1 ? offsetof(dbs_stat, source_conn) : sizeof full);
+	stat->version = version;
 	return 0;
 }
 

@@ -138,6 +138,12 @@ typedef struct nats_hub {
 	int drained; /* 1: end marker seen; -1: it said the publisher failed */
 	char seen_session[20]; /* Dbs-Pub of the last message fetched */
 	uint64_t seen_count;
+
+	/* Connection health: since when a connection has been reconnecting
+	 * (monotonic ns, 0 while both are up). Written by watch_connections
+	 * on the one thread that polls (fetch, or acked in a source part),
+	 * read by publish on the source thread. */
+	atomic_int_fast64_t down_since;
 } nats_hub;
 
 /* Header naming the publisher session and the message's number in its
@@ -508,12 +514,54 @@ static void store_position(nats_hub *h, const dbs_position *pos)
 	h->has_stored = 1;
 }
 
+/*
+ * cnats reconnects by itself (forever); the hub reports what it sees to
+ * the host each time the core polls it (fetch, or acked in a source part:
+ * every 100 ms at least).
+ */
+static void watch_connections(nats_hub *h)
+{
+	natsConnection *ncs[2] = {h->pub_nc, h->sub_nc};
+	int down = 0;
+	for (int i = 0; i < 2; i++)
+		if (ncs[i] && natsConnection_Status(ncs[i]) == NATS_CONN_STATUS_RECONNECTING)
+			down = 1;
+	int64_t since = atomic_load(&h->down_since);
+	if (!down) {
+		if (since) {
+			atomic_store(&h->down_since, 0);
+			dbs__conn_restored(h->host);
+			h->host->log(h->host, DBS_LOG_INFO, "nats hub: reconnected to the server");
+		}
+		return;
+	}
+	if (!since) {
+		since = dbs__monotonic_ns();
+		atomic_store(&h->down_since, since);
+		dbs__conn_lost(h->host, "nats hub: connection to the server lost; reconnecting");
+		h->host->log(h->host, DBS_LOG_WARN,
+		             "nats hub: connection to the server lost; reconnecting");
+	}
+}
+
+/* Any thread: the outage outlasted reconnect.giveUpAfter. */
+static int outage_expired(nats_hub *h, char *err, size_t errlen)
+{
+	int64_t since = atomic_load(&h->down_since);
+	if (!since || !dbs__reconnect_expired(h->host, since))
+		return 0;
+	dbs__reconnect_give_up_text(err, errlen, h->host, "nats hub", 0,
+	                            "no NATS server answered at the hub's URL");
+	return DBS_EHUB;
+}
+
 static int nats_acked(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen)
 {
 	nats_hub *h = (nats_hub *)hub;
 	int moved = 0;
 	(void)err;
 	(void)errlen;
+	watch_connections(h);
 	pthread_mutex_lock(&h->ack_lock);
 	/* Every message up to the front one committed: a position the source
 	 * may forget. Partitions are acked independently, so the oldest
@@ -904,7 +952,7 @@ static int nats_publish(dbs_hub *hub, dbs_batch *batch, char *err, size_t errlen
 		rc = DBS_ESTATE;
 		goto done;
 	}
-	if (publish_failed(h, err, errlen)) {
+	if (publish_failed(h, err, errlen) || outage_expired(h, err, errlen)) {
 		rc = DBS_EHUB;
 		goto done;
 	}
@@ -1014,6 +1062,9 @@ static int nats_fetch(dbs_hub *hub, dbs_batch **out, int timeout_ms, char *err, 
 		dbs__fmt(err, errlen, "nats hub: fetch on a source part");
 		return DBS_ESTATE;
 	}
+	watch_connections(h);
+	if ((rc = outage_expired(h, err, errlen)))
+		return rc;
 	if (h->drained < 0) {
 		dbs__fmt(
 		    err, errlen,

@@ -70,6 +70,10 @@ cli stat || fail "stat: $(cat "$ERR")"
 grep -q "$ID" "$OUT" || fail "stat lacks the id: $(cat "$OUT")"
 grep -Eq '^source +READY +0 +0s +0001-01-01T00:00:00Z' "$OUT" || fail "stat table: $(cat "$OUT")"
 grep -Eq '^target +READY +0 ' "$OUT" || fail "stat table: $(cat "$OUT")"
+grep -Eq '^source 0 reconnects$' "$OUT" || fail "stat lacks the source's reconnects: $(cat "$OUT")"
+grep -Eq '^target 0 reconnects$' "$OUT" || fail "stat lacks the target's reconnects: $(cat "$OUT")"
+grep -Eq '^hub 0 reconnects$' "$OUT" || fail "stat lacks the hub's reconnects: $(cat "$OUT")"
+grep -Eq '^lag [0-9]+ bytes of source log, target 0s behind$' "$OUT" || fail "stat lacks the lag: $(cat "$OUT")"
 cli --json stat || fail "stat --json"
 expect_json 'j["streamID"] == "'"$ID"'" and j["source"]["status"] == "READY"' "$(cat "$OUT")"
 cli stat "$ID" || fail "stat ID"
@@ -133,7 +137,7 @@ run_started() {
 wait_until 30 run_started || fail "run did not start: $(cat "$ERR")"
 insert_products "$SRC" 100 119
 run_counted() {
-	grep -Eq 'target RUNNING, [0-9]+ events' "$OUT"
+	grep -Eq 'target RUNNING, [0-9]+ events.* \| lag [0-9]+ bytes, ' "$OUT"
 }
 wait_until 30 run_counted || fail "run printed no RUNNING stat line: $(cat "$OUT") $(cat "$ERR")"
 kill -INT "$RUN_PID"

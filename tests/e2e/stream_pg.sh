@@ -47,8 +47,12 @@ http GET /api/v1/streams/stat
 expect_status 200
 expect_json 'j["streamID"] == "'"$ID"'"'
 for node in source target; do
-	expect_json 'j["'$node'"] == {"counter": 0, "elapsed": "0s", "started": "0001-01-01T00:00:00Z", "status": "READY"}'
+	# The 0.x fields first and as 0.x has them, then the connection health.
+	expect_json '{k: j["'$node'"][k] for k in list(j["'$node'"])[:4]} == {"counter": 0, "elapsed": "0s", "started": "0001-01-01T00:00:00Z", "status": "READY"}'
+	expect_json 'j["'$node'"]["reconnects"] == 0 and j["'$node'"]["reconnecting"] is False and "connectionError" not in j["'$node'"]'
 done
+expect_json 'j["source"]["lagBytes"] >= 0 and j["target"]["lag"] == "0s" and j["target"]["lastCommit"] == "0001-01-01T00:00:00Z"'
+expect_json 'j["hub"] == {"reconnects": 0, "reconnecting": False}'
 
 # GET /streams: the current stream's configuration.
 http GET /api/v1/streams
@@ -86,9 +90,29 @@ http GET /api/v1/streams/source/metrics
 expect_status 200
 grep -Eq '^source_events_in\{streamID="'"$ID"'"\} [0-9]+$' <<<"$BODY" || fail "source metrics: $BODY"
 grep -Eq '^source_duration_seconds\{status="RUNNING",streamID="'"$ID"'"\} [0-9.]+$' <<<"$BODY" || fail "source metrics: $BODY"
+grep -Eq '^source_reconnects_total\{streamID="'"$ID"'"\} 0$' <<<"$BODY" || fail "source metrics: $BODY"
+grep -Eq '^source_reconnecting\{streamID="'"$ID"'"\} 0$' <<<"$BODY" || fail "source metrics: $BODY"
+grep -Eq '^source_lag_bytes\{streamID="'"$ID"'"\} [0-9]+$' <<<"$BODY" || fail "source metrics: $BODY"
+grep -q '^target_' <<<"$BODY" && fail "source metrics show target families: $BODY"
 http GET /api/v1/streams/target/metrics
 expect_status 200
 grep -Eq '^target_events_out\{streamID="'"$ID"'"\} [0-9]+$' <<<"$BODY" || fail "target metrics: $BODY"
+grep -Eq '^target_reconnects_total\{streamID="'"$ID"'"\} 0$' <<<"$BODY" || fail "target metrics: $BODY"
+grep -Eq '^target_reconnecting\{streamID="'"$ID"'"\} 0$' <<<"$BODY" || fail "target metrics: $BODY"
+grep -Eq '^target_lag_seconds\{streamID="'"$ID"'"\} [0-9]+\.[0-9]{9}$' <<<"$BODY" || fail "target metrics: $BODY"
+grep -Eq '^target_last_commit_timestamp_seconds\{streamID="'"$ID"'"\} [1-9][0-9]{9}\.[0-9]{6}$' <<<"$BODY" || fail "target metrics: $BODY"
+grep -q '^source_' <<<"$BODY" && fail "target metrics show source families: $BODY"
+http GET /metrics
+expect_status 200
+for family in source_events_in source_reconnects_total source_reconnecting source_lag_bytes \
+	target_events_out target_reconnects_total target_lag_seconds hub_reconnects_total hub_reconnecting; do
+	grep -Eq '^'$family'\{streamID="'"$ID"'"\} [0-9.]+$' <<<"$BODY" || fail "/metrics lacks $family: $BODY"
+	[ "$(grep -c "^# TYPE $family " <<<"$BODY")" = 1 ] || fail "/metrics declares $family other than once: $BODY"
+done
+# Caught up: the commit time of the last change is known, nothing is behind.
+http GET /api/v1/streams/stat
+expect_json 'j["target"]["lastCommit"] != "0001-01-01T00:00:00Z" and j["target"]["lag"] == "0s"'
+expect_json 'j["source"]["reconnects"] == 0 and j["target"]["reconnects"] == 0 and j["hub"]["reconnects"] == 0'
 
 # ---- stop ----
 http DELETE /api/v1/streams

@@ -307,12 +307,19 @@ dbs_stream *itest_stream_start(const char *config)
 void itest_stat_format(char *buf, size_t size, const dbs_stat *st)
 {
 	snprintf(buf, size,
-	         "stream %s: source %s counter %llu%s%s / target %s counter %llu%s%s",
+	         "stream %s: source %s counter %llu%s%s / target %s counter %llu%s%s / "
+	         "reconnects source %llu%s target %llu%s hub %llu%s / lag %llu bytes, %lld ms",
 	         st->stream_id, dbs_status_name(st->source.status),
 	         (unsigned long long)st->source.counter, st->source.message[0] ? " message: " : "",
 	         st->source.message, dbs_status_name(st->target.status),
 	         (unsigned long long)st->target.counter, st->target.message[0] ? " message: " : "",
-	         st->target.message);
+	         st->target.message, (unsigned long long)st->source_conn.reconnects,
+	         st->source_conn.reconnecting ? " (reconnecting)" : "",
+	         (unsigned long long)st->target_conn.reconnects,
+	         st->target_conn.reconnecting ? " (reconnecting)" : "",
+	         (unsigned long long)st->hub_conn.reconnects,
+	         st->hub_conn.reconnecting ? " (reconnecting)" : "",
+	         (unsigned long long)st->source_lag_bytes, (long long)(st->lag_ns / 1000000));
 }
 
 void itest_stat(dbs_stream *s, dbs_stat *st)

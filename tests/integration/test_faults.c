@@ -4,6 +4,12 @@
  *     with pg_ctl restart -m fast, MariaDB killed by pid and started again
  *     on the same port and datadir): the stream stays RUNNING, catches up,
  *     and verify finds zero differences;
+ *     the stat counts the reconnect of the node that lost its server
+ *     and shows it no longer reconnecting;
+ *   - a database that stays down longer than reconnect.giveUpAfter: the
+ *     node that lost it ends FAILED with the reason;
+ *   - the target blocked: the source's lag (bytes of WAL or binlog not yet
+ *     confirmed) grows, and returns to zero once the target caught up;
  *   - the PostgreSQL slot dropped, or the MariaDB binlog purged, while a
  *     stream was stopped: the stream created again with the same id fails
  *     with a message that says so instead of silently starting from "now".
@@ -36,6 +42,9 @@ static char setup_error[2048];
 
 enum { SET_A = 0, SET_B = 1 };
 
+/* Set C: a PostgreSQL started and stopped for good by one test. */
+static server_set set_c;
+
 /* Fixed ids, so a stream created again finds its checkpoint row. */
 #define ID_PG_SRC "2FaultsPgSourceRestart00001"
 #define ID_PG_DST "2FaultsPgTargetRestart00001"
@@ -44,6 +53,10 @@ enum { SET_A = 0, SET_B = 1 };
 #define ID_SLOT "2FaultsPgSlotDropped0000001"
 #define ID_PURGE "2FaultsMyBinlogPurged000001"
 #define ID_KEEPALIVE "2FaultsPgKeepalive000000001"
+#define ID_GIVE_UP_DST "2FaultsGiveUpTarget00000001"
+#define ID_GIVE_UP_SRC "2FaultsGiveUpSource00000001"
+#define ID_MY_LAG "2FaultsMyLagWhileBlocked001"
+#define ID_MY_GIVE_UP_SRC "2FaultsMyGiveUpSource000001"
 
 /* Lines the source logged about a lost connection (keepalive test). */
 static int lost_lines;
@@ -118,6 +131,8 @@ static void start_sets(void)
 {
 	const char *tmp = getenv("TMPDIR");
 
+	snprintf(set_c.dir, sizeof set_c.dir, "%s/dbs-faults-%ld-c", tmp ? tmp : "/tmp",
+	         (long)getpid());
 	for (int i = 0; i < 2; i++) {
 		server_set *s = &sets[i];
 		snprintf(s->dir, sizeof s->dir, "%s/dbs-faults-%ld-%c", tmp ? tmp : "/tmp",
@@ -152,6 +167,8 @@ static void stop_sets(void)
 	for (int i = 0; i < 2; i++)
 		if (sets[i].dir[0])
 			run_harness("stop", sets[i].dir, NULL, NULL);
+	/* Set C is stopped by its tests; this is for one that failed first. */
+	run_harness("stop", set_c.dir, NULL, NULL);
 }
 
 static void check_setup(void)
@@ -233,6 +250,29 @@ static void wait_caught_up(dbs_stream *s, const char *config, uint64_t events, i
 	ck_assert_msg(diffs == 0, "verify still finds %llu differences: %s",
 	              (unsigned long long)diffs, buf);
 	fprintf(stderr, "faults: caught up: %s\n", buf);
+}
+
+/*
+ * After a restart the stream caught up from: the node whose server was
+ * restarted (`source` or the target) counted at least one reconnect, is
+ * no longer reconnecting, and kept the error; the other one lost nothing.
+ */
+static void assert_reconnected(dbs_stream *s, int source)
+{
+	dbs_stat st;
+	char buf[4096];
+
+	itest_stat(s, &st);
+	itest_stat_format(buf, sizeof buf, &st);
+	const dbs_conn_stat *hit = source ? &st.source_conn : &st.target_conn;
+	const dbs_conn_stat *other = source ? &st.target_conn : &st.source_conn;
+	ck_assert_msg(hit->reconnects >= 1, "the restart must count a reconnect: %s", buf);
+	ck_assert_msg(!hit->reconnecting && hit->lost_since_ns == 0,
+	              "reconnected, yet still reconnecting: %s", buf);
+	ck_assert_msg(hit->last_error[0] != '\0', "no connection error kept: %s", buf);
+	ck_assert_msg(other->reconnects == 0 && !other->reconnecting,
+	              "the other node's server was not restarted: %s", buf);
+	fprintf(stderr, "faults: reconnected: %s (last error: %s)\n", buf, hit->last_error);
 }
 
 /* ---- PostgreSQL sources ---- */
@@ -343,6 +383,7 @@ static void pg_restart_case(int restart_set, const char *tag, const char *id)
 	pg_workload(src, 1, &events);
 	ck_assert_uint_eq(events, 20000);
 	wait_caught_up(s, config, events, 150);
+	assert_reconnected(s, restart_set == SET_A);
 	ck_assert_int_eq(dbs_stream_stop(s), 0);
 	dbs_stream_free(s);
 	PQfinish(src);
@@ -422,6 +463,53 @@ START_TEST(pg_slot_dropped)
 END_TEST
 
 /*
+ * While the target is blocked with most of the workload unapplied: the
+ * source has read past what the target confirmed (the rows are there in
+ * the WAL or binlog: at least a few bytes each), and the target's time lag
+ * shows the change it is stuck on.
+ */
+static void assert_lag_grew(dbs_stream *s)
+{
+	dbs_stat st;
+	char buf[4096];
+	int64_t deadline = itest_now_ms() + 30000;
+
+	/* The source reports its lag when it learns of a new server end. */
+	do {
+		itest_stat(s, &st);
+		if (st.source_lag_bytes >= 10000)
+			break;
+		usleep(100 * 1000);
+	} while (itest_now_ms() < deadline);
+	itest_stat_format(buf, sizeof buf, &st);
+	ck_assert_msg(st.source_lag_bytes >= 10000,
+	              "the source's lag must show what the blocked target has not confirmed: %s",
+	              buf);
+	ck_assert_msg(st.lag_ns > 0, "the blocked target must show a time lag: %s", buf);
+	fprintf(stderr, "faults: lag while blocked: %s\n", buf);
+}
+
+/* Caught up: nothing unconfirmed, nothing being applied. */
+static void assert_lag_back_to_zero(dbs_stream *s)
+{
+	dbs_stat st;
+	char buf[4096];
+	int64_t deadline = itest_now_ms() + 30000;
+
+	do {
+		itest_stat(s, &st);
+		if (st.source_lag_bytes == 0 && st.lag_ns == 0)
+			break;
+		usleep(100 * 1000);
+	} while (itest_now_ms() < deadline);
+	itest_stat_format(buf, sizeof buf, &st);
+	ck_assert_msg(st.source_lag_bytes == 0 && st.lag_ns == 0,
+	              "the lag must return to zero once the target caught up: %s", buf);
+	ck_assert_msg(st.last_commit_ns > 0, "no commit time of the last change: %s", buf);
+	fprintf(stderr, "faults: lag after catching up: %s\n", buf);
+}
+
+/*
  * The target blocked (a lock held on its table) for several times the
  * source server's wal_sender_timeout: the hub fills, the source waits in
  * emit and reads nothing, and its keepalive must hold the replication
@@ -466,8 +554,10 @@ START_TEST(pg_source_keepalive_while_blocked)
 		events += itest_pg_exec_count(src, sql);
 	}
 	sleep(12); /* four times wal_sender_timeout */
+	assert_lag_grew(s);
 	itest_pg_exec(lock, "COMMIT");
 	wait_caught_up(s, config, events, 120);
+	assert_lag_back_to_zero(s);
 	ck_assert_int_eq(dbs_stream_stop(s), 0);
 	dbs_stream_free(s);
 	itest_pg_exec(admin, "ALTER SYSTEM RESET wal_sender_timeout");
@@ -603,6 +693,7 @@ static void my_restart_case(int restart_set, int pg_target, const char *tag, con
 	my_workload(src, 1, &events);
 	ck_assert_uint_eq(events, 20000);
 	wait_caught_up(s, config, events, 150);
+	assert_reconnected(s, restart_set == SET_A);
 	ck_assert_int_eq(dbs_stream_stop(s), 0);
 	dbs_stream_free(s);
 	mysql_close(src);
@@ -688,6 +779,221 @@ START_TEST(mysql_binlog_purged)
 }
 END_TEST
 
+/*
+ * The database of the source (`source_down`) or of the target is down for
+ * good: the node shows the outage while it retries, then ends FAILED
+ * saying it gave up (reconnect.giveUpAfter is 3), and the other stops.
+ */
+static void assert_gives_up(dbs_stream *s, int source_down, const char *engine)
+{
+	char buf[4096], what[64];
+	dbs_stat st;
+	int seen_reconnecting = 0;
+
+	for (int64_t deadline = itest_now_ms() + 60000; itest_now_ms() < deadline;) {
+		itest_stat(s, &st);
+		const dbs_conn_stat *c = source_down ? &st.source_conn : &st.target_conn;
+		if (c->reconnecting) {
+			seen_reconnecting = 1;
+			ck_assert_int_gt(c->lost_since_ns, 0);
+			ck_assert_int_eq(source_down ? st.source.status : st.target.status,
+			                 DBS_STATUS_RUNNING);
+		}
+		if (dbs_status_is_terminal(st.source.status) &&
+		    dbs_status_is_terminal(st.target.status))
+			break;
+		usleep(20 * 1000);
+	}
+	itest_stat_format(buf, sizeof buf, &st);
+	const dbs_node_stat *down = source_down ? &st.source : &st.target;
+	const dbs_node_stat *up = source_down ? &st.target : &st.source;
+	const dbs_conn_stat *conn = source_down ? &st.source_conn : &st.target_conn;
+	snprintf(what, sizeof what, "%s %s: connection lost for 3 s, gave up after", engine,
+	         source_down ? "source" : "target");
+	ck_assert_msg(seen_reconnecting, "the outage never showed as reconnecting: %s", buf);
+	ck_assert_msg(down->status == DBS_STATUS_FAILED, "the node must fail: %s", buf);
+	ck_assert_msg(strstr(down->message, what) &&
+	                  strstr(down->message, "(reconnect.giveUpAfter)"),
+	              "the reason must say it gave up reconnecting: %s", buf);
+	ck_assert_msg(up->status == DBS_STATUS_STOPPED, "the other node must stop: %s", buf);
+	ck_assert_msg(conn->reconnects == 1 && !conn->reconnecting && conn->last_error[0],
+	              "one outage, over: %s", buf);
+	fprintf(stderr, "faults: gave up: %s\n", down->message);
+}
+
+/*
+ * A database that stays down: with reconnect.giveUpAfter 3, the node that
+ * lost it shows the outage while it retries, then ends FAILED with the
+ * reason; the other node stops. `source_down`: the source's PostgreSQL
+ * (set C) goes, else the target's.
+ */
+static void give_up_case(int source_down, const char *tag, const char *id)
+{
+	char src_db[64], dst_db[64], slot[64], pub[64], config[2048], t[80];
+	char src_uri[512], dst_uri[512], port_c[16];
+	uint64_t events = 0;
+	dbs_stream *s;
+	PGconn *src;
+
+	check_setup();
+	ck_assert_msg(run_harness("start", set_c.dir, "pg", NULL) == 0,
+	              "could not start a third PostgreSQL in %s", set_c.dir);
+	ck_assert(env_value(set_c.dir, "DBS_TEST_PG_PORT", port_c, sizeof port_c));
+	snprintf(t, sizeof t, "%s_src", tag);
+	itest_name(src_db, sizeof src_db, t);
+	snprintf(t, sizeof t, "%s_dst", tag);
+	itest_name(dst_db, sizeof dst_db, t);
+	snprintf(t, sizeof t, "%s_slot", tag);
+	itest_name(slot, sizeof slot, t);
+	snprintf(t, sizeof t, "%s_pub", tag);
+	itest_name(pub, sizeof pub, t);
+	/* The side that goes down lives on set C, the other on set A or B. */
+	snprintf(set_c.pg_port, sizeof set_c.pg_port, "%s", port_c);
+	server_set keep_a = sets[SET_A], keep_b = sets[SET_B];
+	if (source_down)
+		sets[SET_A] = set_c;
+	else
+		sets[SET_B] = set_c;
+	use_set(SET_A);
+	itest_pg_create_db(src_db);
+	use_set(SET_B);
+	itest_pg_create_db(dst_db);
+	use_set(SET_A);
+	src = itest_pg_connect(src_db);
+	itest_pg_exec(src, "CREATE TABLE t (id bigint PRIMARY KEY, v text, n int)");
+	itest_pg_uri(src_uri, sizeof src_uri, src_db, NULL, NULL, atoi(sets[SET_A].pg_port));
+	itest_pg_uri(dst_uri, sizeof dst_uri, dst_db, NULL, NULL, atoi(sets[SET_B].pg_port));
+	ck_assert(snprintf(config, sizeof config,
+	                   "{\"source\": {\"type\": \"postgresql\", \"connection\": \"%s\", "
+	                   "\"settings\": {\"replicationSlotName\": \"%s\", "
+	                   "\"publicationName\": \"%s\"}, "
+	                   "\"filter\": {\"tables\": [{\"name\": \"t\"}]}}, "
+	                   "\"target\": {\"type\": \"postgresql\", \"connection\": \"%s\"}, "
+	                   "\"reconnect\": {\"giveUpAfter\": 3}}",
+	                   src_uri, slot, pub, dst_uri) < (int)sizeof config);
+
+	s = stream_start_id(config, id);
+	events += itest_pg_exec_count(src, "INSERT INTO t SELECT g, 'x', g FROM "
+	                                   "generate_series(1, 300) g");
+	itest_wait_target_counter(s, events, 60);
+	ck_assert_int_eq(run_harness("stop", set_c.dir, NULL, NULL), 0);
+	if (!source_down) /* the target notices when it has something to apply */
+		itest_pg_exec(src,
+		              "INSERT INTO t SELECT g, 'y', g FROM generate_series(301, 400) g");
+	assert_gives_up(s, source_down, "postgresql");
+	dbs_stream_free(s);
+	PQfinish(src);
+	sets[SET_A] = keep_a;
+	sets[SET_B] = keep_b;
+	use_set(SET_A);
+	if (source_down) {
+		use_set(SET_B);
+		itest_pg_drop_db(dst_db);
+	} else {
+		itest_pg_drop_slot(slot);
+		itest_pg_drop_publication(src_db, pub);
+		itest_pg_drop_db(src_db);
+	}
+	use_set(SET_A);
+}
+
+START_TEST(pg_target_down_gives_up)
+{
+	give_up_case(0, "fgud", ID_GIVE_UP_DST);
+}
+END_TEST
+
+START_TEST(pg_source_down_gives_up)
+{
+	give_up_case(1, "fgus", ID_GIVE_UP_SRC);
+}
+END_TEST
+
+/* The MariaDB source's server (set C) goes for good. */
+START_TEST(mysql_source_down_gives_up)
+{
+	char src_db[64], dst_db[64], config[2048], dst[512], port_c[16];
+	dbs_stream *s;
+	MYSQL *src;
+	uint64_t events = 0;
+
+	check_setup();
+	ck_assert_msg(run_harness("start", set_c.dir, "mysql", NULL) == 0,
+	              "could not start a third MariaDB in %s", set_c.dir);
+	ck_assert(env_value(set_c.dir, "DBS_TEST_MYSQL_PORT", port_c, sizeof port_c));
+	itest_name(src_db, sizeof src_db, "fmgu_src");
+	itest_name(dst_db, sizeof dst_db, "fmgu_dst");
+	use_set(SET_B);
+	itest_pg_create_db(dst_db);
+	setenv("DBS_TEST_MYSQL_PORT", port_c, 1);
+	unsetenv("DBS_TEST_MYSQL_SOCKET");
+	itest_my_create_db(src_db);
+	src = itest_my_connect(src_db);
+	itest_my_exec(src, "CREATE TABLE t (id bigint PRIMARY KEY, v varchar(200), n int)");
+	itest_pg_uri(dst, sizeof dst, dst_db, NULL, NULL, atoi(sets[SET_B].pg_port));
+	ck_assert(snprintf(config, sizeof config,
+	                   "{\"source\": {\"type\": \"mysql\", \"connection\": "
+	                   "\"root:@tcp(127.0.0.1:%s)/%s\", "
+	                   "\"filter\": {\"tables\": [{\"name\": \"%s.t\"}]}}, "
+	                   "\"target\": {\"type\": \"postgresql\", \"connection\": \"%s\"}, "
+	                   "\"reconnect\": {\"giveUpAfter\": 3}}",
+	                   port_c, src_db, src_db, dst) < (int)sizeof config);
+
+	s = stream_start_id(config, ID_MY_GIVE_UP_SRC);
+	events += itest_my_exec_count(src, "INSERT INTO t (id, v, n) SELECT seq, 'x', seq "
+	                                   "FROM seq_1_to_300");
+	itest_wait_target_counter(s, events, 60);
+	mysql_close(src);
+	ck_assert_int_eq(run_harness("stop", set_c.dir, NULL, NULL), 0);
+	assert_gives_up(s, 1, "mysql");
+	dbs_stream_free(s);
+	use_set(SET_B);
+	itest_pg_drop_db(dst_db);
+	use_set(SET_A);
+}
+END_TEST
+
+/* MySQL → MySQL with the target's table locked: the binlog lag grows and
+ * goes back to zero once the lock is released and the target caught up. */
+START_TEST(mysql_lag_while_blocked)
+{
+	char src_db[64], dst_db[64], config[2048], sql[256], lock_sql[160];
+	uint64_t events = 0;
+	dbs_stream *s;
+	MYSQL *src, *lock;
+
+	check_setup();
+	itest_name(src_db, sizeof src_db, "fmlag_src");
+	itest_name(dst_db, sizeof dst_db, "fmlag_dst");
+	my_prepare(src_db, dst_db, 0, &src);
+	my_config(config, sizeof config, src_db, dst_db, 0);
+
+	s = stream_start_id(config, ID_MY_LAG);
+	events += itest_my_exec_count(src, "INSERT INTO t (id, v, n) VALUES (0, 'first', 0)");
+	itest_wait_target_counter(s, events, 60);
+	use_set(SET_B);
+	lock = itest_my_connect(dst_db);
+	use_set(SET_A);
+	snprintf(lock_sql, sizeof lock_sql, "LOCK TABLES t WRITE");
+	itest_my_exec(lock, lock_sql);
+	for (int k = 0; k < 100; k++) {
+		snprintf(sql, sizeof sql,
+		         "INSERT INTO t (id, v, n) SELECT seq, 'b', seq FROM seq_%d_to_%d",
+		         k * 10 + 1, k * 10 + 10);
+		events += itest_my_exec_count(src, sql);
+	}
+	assert_lag_grew(s);
+	itest_my_exec(lock, "UNLOCK TABLES");
+	wait_caught_up(s, config, events, 120);
+	assert_lag_back_to_zero(s);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+	mysql_close(lock);
+	mysql_close(src);
+	my_drop_all(src_db, dst_db, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("integration_faults");
@@ -704,6 +1010,10 @@ int main(void)
 	tcase_add_test(tc, pg_source_keepalive_while_blocked);
 	tcase_add_test(tc, mysql_source_restarted);
 	tcase_add_test(tc, mysql_target_restarted);
+	tcase_add_test(tc, mysql_lag_while_blocked);
+	tcase_add_test(tc, pg_target_down_gives_up);
+	tcase_add_test(tc, pg_source_down_gives_up);
+	tcase_add_test(tc, mysql_source_down_gives_up);
 	suite_add_tcase(suite, tc);
 	sr = srunner_create(suite);
 	srunner_run_all(sr, CK_NORMAL);

@@ -554,8 +554,20 @@ START_TEST(nats_server_killed_and_restarted)
 	own_nats_kill();
 	/* Changes committed while the hub is down. */
 	hot_row(src, 500);
-	sleep_ms(1500);
+	int seen_reconnecting = 0;
+	for (int64_t t = itest_now_ms() + 1500; itest_now_ms() < t;) {
+		dbs_stat st = DBS_STAT_INIT;
+		itest_stat(s, &st);
+		seen_reconnecting |= st.hub_conn.reconnecting;
+		sleep_ms(20);
+	}
 	own_nats_start(port);
+	{
+		dbs_stat st = DBS_STAT_INIT;
+		itest_stat(s, &st);
+		itest_stat_format(buf, sizeof buf, &st);
+		ck_assert_msg(seen_reconnecting, "the hub outage never showed: %s", buf);
+	}
 	hot_row_more(src, 501, 1000);
 	pg_mixed_workload(src, 1000000);
 
@@ -596,9 +608,81 @@ START_TEST(nats_server_killed_and_restarted)
 	char *v = itest_pg_value(dst, "SELECT v FROM hot WHERE id = 1");
 	ck_assert_str_eq(v, "1000");
 	free(v);
+	if (!restarted) {
+		/* It rode the outage out: the stat showed it, and shows it over. */
+		dbs_stat st = DBS_STAT_INIT;
+		itest_stat(s, &st);
+		itest_stat_format(buf, sizeof buf, &st);
+		ck_assert_msg(st.hub_conn.reconnects >= 1 && !st.hub_conn.reconnecting &&
+		                  st.hub_conn.last_error[0],
+		              "the hub's reconnect must be counted and over: %s", buf);
+	}
 	dbs_stream_free(s);
 	own_nats_kill();
 	PQfinish(dst);
+	PQfinish(src);
+}
+END_TEST
+
+/* The NATS server gone for good: with reconnect.giveUpAfter 3 the stat
+ * shows the hub reconnecting, then the stream fails saying it gave up. */
+START_TEST(nats_server_gone_gives_up)
+{
+	char config[4096], id[28], buf[2048];
+	ck_assert_int_eq(mkdir(own_dir, 0755), 0);
+	int port = free_port();
+	snprintf(own_url, sizeof own_url, "nats://127.0.0.1:%d", port);
+	own_nats_start(port);
+
+	itest_pg_create_db(src_db);
+	itest_pg_create_db(dst_db);
+	PGconn *src = itest_pg_connect(src_db);
+	create_pg_tables(src);
+	char src_uri[512], dst_uri[512];
+	itest_pg_uri(src_uri, sizeof src_uri, src_db, NULL, NULL, 0);
+	itest_pg_uri(dst_uri, sizeof dst_uri, dst_db, NULL, NULL, 0);
+	int n = snprintf(config, sizeof config,
+	                 "{\"source\": {\"type\": \"postgresql\", \"connection\": \"%s\", "
+	                 "\"settings\": {\"replicationSlotName\": \"%s\", "
+	                 "\"publicationName\": \"%s\"}, "
+	                 "\"filter\": {\"tables\": [{\"name\": \"hot\"}]}}, "
+	                 "\"target\": {\"type\": \"postgresql\", \"connection\": \"%s\"}, "
+	                 "\"hub\": {\"type\": \"nats\", \"url\": \"%s\"}, "
+	                 "\"reconnect\": {\"giveUpAfter\": 3}}",
+	                 src_uri, slot, pub, dst_uri, own_url);
+	ck_assert(n > 0 && (size_t)n < sizeof config);
+	ck_assert_int_eq(dbs_ksuid_new(id), 0);
+	dbs_stream_options o = DBS_STREAM_OPTIONS_INIT;
+	o.stream_id = id;
+	o.log = log_line;
+	o.log_level = DBS_LOG_INFO;
+	dbs_stream *s = NULL;
+	ck_assert_msg(dbs_stream_create(&s, config, strlen(config), &o) == 0, "%s",
+	              dbs_error_last());
+	hot_row(src, 50);
+	itest_wait_target_counter(s, 50, 60);
+	own_nats_kill();
+
+	dbs_stat st = DBS_STAT_INIT;
+	int seen_reconnecting = 0;
+	for (int64_t until = itest_now_ms() + 60000; itest_now_ms() < until;) {
+		itest_stat(s, &st);
+		seen_reconnecting |= st.hub_conn.reconnecting;
+		if (dbs_status_is_terminal(st.source.status) &&
+		    dbs_status_is_terminal(st.target.status))
+			break;
+		sleep_ms(20);
+	}
+	itest_stat_format(buf, sizeof buf, &st);
+	ck_assert_msg(seen_reconnecting, "the hub outage never showed: %s", buf);
+	const char *why = "nats hub: connection lost for 3 s, gave up";
+	ck_assert_msg(st.target.status == DBS_STATUS_FAILED && strstr(st.target.message, why) &&
+	                  strstr(st.target.message, "(reconnect.giveUpAfter)"),
+	              "the writer must fail saying it gave up: %s", buf);
+	ck_assert_msg(st.hub_conn.reconnects == 1 && !st.hub_conn.reconnecting,
+	              "one hub outage, over: %s", buf);
+	fprintf(stderr, "# gave up: %s\n", st.target.message);
+	dbs_stream_free(s);
 	PQfinish(src);
 }
 END_TEST
@@ -800,6 +884,7 @@ int main(int argc, char **argv)
 	    {"mysql_source_part_killed", mysql_source_part_killed_and_restarted, setup,
 	     my_teardown},
 	    {"nats_restart", nats_server_killed_and_restarted, own_setup, own_teardown},
+	    {"nats_gone", nats_server_gone_gives_up, own_setup, own_teardown},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		TCase *tc = tcase_create(cases[i].name);

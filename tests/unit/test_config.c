@@ -197,6 +197,16 @@ static const struct bad bad_configs[] = {
      "limits.elapsedTime: expected a number, got a string"},
     {"{" SRC "," TGT ",'limits':{'elapsedTime':1e10}}",
      "limits.elapsedTime: 10000000000 is too large (at most 9223372036)"},
+    {"{" SRC "," TGT ",'reconnect':{'giveUpAfter':'60'}}",
+     "reconnect.giveUpAfter: expected a number, got a string"},
+    {"{" SRC "," TGT ",'reconnect':{'giveUpAfter':-1}}",
+     "reconnect.giveUpAfter: -1 is out of range (expected 0 to 315360000)"},
+    {"{" SRC "," TGT ",'reconnect':{'giveUpAfter':2.5}}",
+     "reconnect.giveUpAfter: 2.5 is not a whole number"},
+    {"{" SRC "," TGT ",'reconnect':{'giveUpAfter':1e12}}",
+     "reconnect.giveUpAfter: 1000000000000 is out of range (expected 0 to 315360000)"},
+    {"{" SRC "," TGT ",'reconnect':{'giveup':60}}", "reconnect.giveup: unknown key"},
+    {"{" SRC "," TGT ",'reconnect':60}", "reconnect: expected an object, got a number"},
     {"{" SRC "," TGT ",'limits':{'numberOfEvents':1,'numberOfevents':2}}",
      "limits.numberOfevents: \"numberOfEvents\" is given too; use one of them"},
     {"{" SRC "," TGT ",'limits':{'numberOfevents':1,'numberOfevents':2}}",
@@ -289,6 +299,7 @@ static void assert_defaults(const dbs_config *c)
 	ck_assert_str_eq(c->hub.type, "memory");
 	ck_assert_ptr_null(c->hub.url);
 	ck_assert_uint_eq(c->hub.capacity, 64);
+	ck_assert_uint_eq(c->reconnect.give_up_after_s, 300);
 }
 
 START_TEST(test_getting_started)
@@ -361,7 +372,9 @@ START_TEST(test_every_field)
 	    "'tables':[{'name':'orders',"
 	    "'noCreateIndexes':true},{'name':'items'}]},'reportingInterval':10},"
 	    "'limits':{'numberOfEvents':9007199254740992,'elapsedTime':9223372036},"
-	    "'hub':{'type':'nats','url':'nats://u:secret@127.0.0.1:4222','capacity':65536}}");
+	    "'hub':{'type':'nats','url':'nats://u:secret@127.0.0.1:4222','capacity':65536},"
+	    "'reconnect':{'giveUpAfter':0}}");
+	ck_assert_uint_eq(c->reconnect.give_up_after_s, 0);
 	ck_assert_str_eq(c->source.type, "postgresql");
 	ck_assert_uint_eq(c->source.data_bundle_size, 1000);
 	ck_assert_uint_eq(c->source.reporting_interval, 5);

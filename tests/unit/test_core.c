@@ -21,6 +21,9 @@ static struct {
 	atomic_int source_closed, target_closed;
 	int per_batch;
 	uint64_t max_events; /* 0: unlimited */
+	/* Apply attempts that lose the connection before one goes through
+	 * (-1: every one); restores that fail before one works. */
+	atomic_int lose_attempts, fail_restores;
 } t;
 
 typedef struct gen_source {
@@ -102,6 +105,8 @@ static const dbs_source_ops gen_source_ops = {
 
 typedef struct sink_target {
 	dbs_target base;
+	const dbs_host *host;
+	int lost;
 } sink_target;
 
 static const dbs_target_ops sink_target_ops;
@@ -119,11 +124,54 @@ static int sink_open(dbs_target **out, const dbs_target_config *cfg, const dbs_h
 	}
 	sink_target *s = calloc(1, sizeof *s);
 	s->base.ops = &sink_target_ops;
+	s->host = host;
 	*out = &s->base;
 	return 0;
 }
 
+static int sink_apply_once(dbs_target *tgt, const dbs_batch *b, char *err, size_t errlen);
+
+struct sink_try {
+	sink_target *s;
+	const dbs_batch *b;
+};
+
+static int sink_try_apply(void *ctx, char *err, size_t errlen)
+{
+	struct sink_try *a = ctx;
+	int left = atomic_load(&t.lose_attempts);
+	if (left != 0) {
+		if (left > 0)
+			atomic_fetch_sub(&t.lose_attempts, 1);
+		a->s->lost = 1;
+		dbs__fmt(err, errlen, "server closed the connection unexpectedly");
+		return DBS_ETARGET;
+	}
+	return sink_apply_once(&a->s->base, a->b, err, errlen);
+}
+
+static int sink_try_restore(void *ctx, char *err, size_t errlen)
+{
+	struct sink_try *a = ctx;
+	a->s->lost = 0;
+	if (atomic_load(&t.fail_restores) > 0) {
+		atomic_fetch_sub(&t.fail_restores, 1);
+		a->s->lost = 1;
+		dbs__fmt(err, errlen, "connection refused");
+		return DBS_ETARGET;
+	}
+	return 0;
+}
+
+/* Through the core's reconnect policy, as the real targets apply. */
 static int sink_apply(dbs_target *tgt, const dbs_batch *b, char *err, size_t errlen)
+{
+	struct sink_try a = {(sink_target *)tgt, b};
+	return dbs__retry_lost(a.s->host, "sink", &a.s->lost, sink_try_apply, sink_try_restore, &a,
+	                       err, errlen);
+}
+
+static int sink_apply_once(dbs_target *tgt, const dbs_batch *b, char *err, size_t errlen)
 {
 	(void)tgt;
 	int fail_at = atomic_load(&t.fail_apply_at);
@@ -670,6 +718,119 @@ START_TEST(source_part_confirms_what_remote_writers_acked)
 }
 END_TEST
 
+static dbs_stream *start_json(dbs_registry *r, const char *cfg)
+{
+	dbs_stream_options o = DBS_STREAM_OPTIONS_INIT;
+	o.registry = r;
+	dbs_stream *s = NULL;
+	int rc = dbs_stream_create(&s, cfg, strlen(cfg), &o);
+	ck_assert_msg(rc == 0, "create: %s", dbs_error_last());
+	return s;
+}
+
+#define SINK_CONFIG(extra)                                                                         \
+	"{\"source\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\"},"                   \
+	"\"target\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\"}" extra "}"
+
+/* A lost target connection is retried: the stat counts one outage,
+ * shows it while it lasts, keeps the last error, and the stream goes on
+ * without losing or repeating an event. */
+START_TEST(stream_reconnect_shows_in_stat)
+{
+	reset(10);
+	t.max_events = 30;
+	atomic_store(&t.lose_attempts, 1);
+	atomic_store(&t.fail_restores, 2); /* 0.5 s + 1 s + 2 s of backoff */
+	dbs_registry *r = test_registry();
+	dbs_stream *s = start_json(r, SINK_CONFIG(""));
+	dbs_stat st = DBS_STAT_INIT;
+	int seen_reconnecting = 0;
+	for (int i = 0; i < 1000 && atomic_load(&t.applied) < 30; i++) {
+		ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+		if (st.target_conn.reconnecting) {
+			seen_reconnecting = 1;
+			ck_assert_uint_eq(st.target_conn.reconnects, 1);
+			ck_assert_int_gt(st.target_conn.lost_since_ns, 0);
+			ck_assert_int_ne(st.target.status, DBS_STATUS_FAILED);
+		}
+		usleep(10000);
+	}
+	ck_assert_uint_eq(atomic_load(&t.applied), 30);
+	ck_assert_int_eq(seen_reconnecting, 1);
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_uint_eq(st.target_conn.reconnects, 1);
+	ck_assert_int_eq(st.target_conn.reconnecting, 0);
+	ck_assert_int_eq(st.target_conn.lost_since_ns, 0);
+	ck_assert_str_eq(st.target_conn.last_error, "connection refused");
+	ck_assert_uint_eq(st.source_conn.reconnects, 0);
+	ck_assert_str_eq(st.source_conn.last_error, "");
+	ck_assert_int_eq(st.target.status, DBS_STATUS_RUNNING);
+	ck_assert_uint_eq(st.target.counter, 30);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
+/* A connection that stays lost past reconnect.giveUpAfter fails the
+ * target with the reason. */
+START_TEST(stream_reconnect_gives_up)
+{
+	reset(10);
+	t.max_events = 10;
+	atomic_store(&t.lose_attempts, -1);
+	dbs_registry *r = test_registry();
+	dbs_stream *s = start_json(r, SINK_CONFIG(",\"reconnect\":{\"giveUpAfter\":1}"));
+	ck_assert_int_eq(dbs_stream_wait(s, 20000), 0);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_FAILED);
+	ck_assert_msg(strstr(st.target.message, "sink: connection lost for 1 s, gave up after") &&
+	                  strstr(st.target.message, "(reconnect.giveUpAfter): server closed the "
+	                                            "connection unexpectedly"),
+	              "%s", st.target.message);
+	ck_assert_uint_eq(st.target_conn.reconnects, 1);
+	ck_assert_int_eq(st.target_conn.reconnecting, 0); /* FAILED retries nothing */
+	ck_assert_uint_eq(atomic_load(&t.applied), 0);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
+/* A caller built against the first stat struct (it ends at `target`)
+ * gets that much and nothing written past it. */
+START_TEST(stat_version_1_accepted)
+{
+	reset(10);
+	t.max_events = 20;
+	dbs_registry *r = test_registry();
+	dbs_stream *s = start_json(r, SINK_CONFIG(""));
+	for (int i = 0; i < 300 && atomic_load(&t.applied) < 20; i++)
+		usleep(10000);
+	struct {
+		unsigned version;
+		char stream_id[28];
+		dbs_node_stat source;
+		dbs_node_stat target;
+		unsigned char guard[64];
+	} v1;
+	memset(&v1, 0xA5, sizeof v1);
+	v1.version = 1;
+	ck_assert_int_eq(dbs_stream_stat(s, (dbs_stat *)(void *)&v1), 0);
+	ck_assert_uint_eq(v1.version, 1);
+	ck_assert_str_eq(v1.stream_id, dbs_stream_id(s));
+	ck_assert_int_eq(v1.target.status, DBS_STATUS_RUNNING);
+	ck_assert_uint_eq(v1.target.counter, 20);
+	for (size_t i = 0; i < sizeof v1.guard; i++)
+		ck_assert_uint_eq(v1.guard[i], 0xA5);
+	dbs_stat st = DBS_STAT_INIT;
+	st.version = 3;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), DBS_EINVAL);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+}
+END_TEST
+
 /* A caller built against the first options struct (it ends at
  * `registry`) still gets a stream, with defaults for the rest. */
 START_TEST(options_version_1_accepted)
@@ -731,6 +892,9 @@ int main(void)
 	tcase_add_test(tc, stream_parts_are_checked);
 	tcase_add_test(tc, source_part_confirms_what_remote_writers_acked);
 	tcase_add_test(tc, options_version_1_accepted);
+	tcase_add_test(tc, stream_reconnect_shows_in_stat);
+	tcase_add_test(tc, stream_reconnect_gives_up);
+	tcase_add_test(tc, stat_version_1_accepted);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

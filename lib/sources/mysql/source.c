@@ -79,8 +79,11 @@
 #define CONNECT_TIMEOUT_S 10u
 /* A lost binlog connection (server restart, network cut) is retried with
  * exponential backoff from the first delay, doubling up to the longest,
- * until the give-up time has passed since the loss (proposed keys
- * source.reconnect.initialDelay, maxDelay, giveUpAfter). */
+ * until the give-up time (reconnect.giveUpAfter) has passed since the
+ * loss. */
+/* Binlog files whose size is remembered (from their closing ROTATE), to
+ * measure the lag across a file switch. */
+#define FILE_SIZES 8
 
 typedef struct filter_entry {
 	char *db;
@@ -178,6 +181,17 @@ typedef struct my_source {
 	size_t nseen, seen_cap;
 	_Atomic uint64_t acked; /* written by ack() on the target thread */
 	uint64_t events_seen;
+
+	/* Lag (run thread): the newest position the server reported (event
+	 * ends, heartbeats), the end of the last emitted transaction, and
+	 * the sizes of the last files left. */
+	uint64_t server_end;
+	uint64_t emitted;
+	struct {
+		uint64_t file_no;
+		uint64_t size;
+	} file_sizes[FILE_SIZES];
+	unsigned file_sizes_next;
 } my_source;
 
 static void slog(my_source *s, dbs_log_level level, const char *fmt, ...)
@@ -1065,6 +1079,46 @@ static int txn_begin(my_source *s, uint64_t pos, uint32_t timestamp, char *err, 
 	return rc;
 }
 
+/* Size of binlog file `file_no` if this source saw it end; 0 if not. */
+static uint64_t file_size(const my_source *s, uint64_t file_no)
+{
+	for (unsigned i = 0; i < FILE_SIZES; i++)
+		if (s->file_sizes[i].size && s->file_sizes[i].file_no == file_no)
+			return s->file_sizes[i].size;
+	return 0;
+}
+
+/* Binlog bytes from `from` to `to` (file_no << 32 | offset). Across files
+ * it adds the sizes this source saw at rotation; a file it did not see
+ * end counts from its start only, so the figure is then a lower bound. */
+static uint64_t binlog_distance(const my_source *s, uint64_t from, uint64_t to)
+{
+	if (to <= from)
+		return 0;
+	uint64_t ff = from >> 32, tf = to >> 32;
+	if (ff == tf)
+		return to - from;
+	uint64_t bytes = to & 0xffffffffu;
+	uint64_t size = file_size(s, ff);
+	if (size > (from & 0xffffffffu))
+		bytes += size - (from & 0xffffffffu);
+	for (uint64_t f = ff + 1; f < tf && f - ff <= FILE_SIZES; f++)
+		bytes += file_size(s, f);
+	return bytes;
+}
+
+/* Report how far the confirmed position is behind the server's end:
+ * when every emitted transaction is acked, what was skipped since counts
+ * as confirmed too. */
+static void report_lag(my_source *s)
+{
+	uint64_t acked = atomic_load(&s->acked);
+	uint64_t done = acked;
+	if (acked >= s->emitted && s->restart.resume > done)
+		done = s->restart.resume;
+	dbs__source_lag(s->host, binlog_distance(s, done, s->server_end));
+}
+
 static int txn_end(my_source *s, uint64_t end_pos, uint64_t xid, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -1075,6 +1129,10 @@ static int txn_end(my_source *s, uint64_t end_pos, uint64_t xid, char *err, size
 		dbs_event *last = dbs_batch_event(s->batch, n - 1);
 		last->pos.txn_end = 1;
 		last->pos.resume = end_pos;
+		s->emitted = end_pos;
+		/* Before emit may wait on a full hub: a target that blocks
+		 * shows as a growing lag. */
+		report_lag(s);
 		rc = emit_batch(s, err, errlen);
 	}
 	if (end_pos) {
@@ -1085,6 +1143,7 @@ static int txn_end(my_source *s, uint64_t end_pos, uint64_t xid, char *err, size
 	}
 	s->in_txn = 0;
 	s->standalone = 0;
+	report_lag(s); /* a skipped transaction counts as confirmed */
 	return rc;
 }
 
@@ -1677,6 +1736,8 @@ static int on_event(my_source *s, MARIADB_RPL_EVENT *ev, char *err, size_t errle
 		start = ev->next_event_pos >= ev->event_length
 		            ? s->file_no << 32 | (ev->next_event_pos - ev->event_length)
 		            : next;
+		if (next > s->server_end)
+			s->server_end = next;
 	}
 	/* The body: raw_data holds the packet's OK byte, the 19-byte header,
 	 * the body and (with checksums) 4 CRC bytes. */
@@ -1705,6 +1766,11 @@ static int on_event(my_source *s, MARIADB_RPL_EVENT *ev, char *err, size_t errle
 		uint64_t rpos = 0;
 		for (unsigned k = 8; k-- > 0;)
 			rpos = rpos << 8 | body[k];
+		if (!artificial) { /* the last event of the file being left */
+			unsigned i = s->file_sizes_next++ % FILE_SIZES;
+			s->file_sizes[i].file_no = s->file_no;
+			s->file_sizes[i].size = ev->next_event_pos;
+		}
 		set_base_name(s, (const char *)body + 8, blen - 8);
 		if (!s->in_txn)
 			s->txn_pos = s->file_no << 32 | (rpos & 0xffffffffu);
@@ -1814,7 +1880,7 @@ static int on_event(my_source *s, MARIADB_RPL_EVENT *ev, char *err, size_t errle
 		rc = on_rows(s, &rows, start, ev->timestamp, err, errlen);
 		break;
 	}
-	case HEARTBEAT_LOG_EVENT:
+	case HEARTBEAT_LOG_EVENT: report_lag(s); break;
 	default: break;
 	}
 out:
@@ -1855,14 +1921,10 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 					goto out;
 				}
 				attempt++;
-				if ((dbs__monotonic_ns() - lost_at) / 1000000 >=
-				    DBS_RECONNECT_GIVE_UP_MS) {
-					char cause[DBS_ERRMSG_MAX];
-					dbs__fmt(cause, sizeof cause, "%s", err);
-					dbs__fmt(err, errlen,
-					         "mysql source: gave up reconnecting after %u "
-					         "attempts: %s",
-					         attempt, cause);
+				dbs__conn_lost(s->host, err);
+				if (dbs__reconnect_expired(s->host, lost_at)) {
+					dbs__reconnect_give_up_text(err, errlen, s->host,
+					                            "mysql source", attempt, err);
 					goto out;
 				}
 				slog(s, DBS_LOG_WARN,
@@ -1874,6 +1936,7 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 			}
 			if (rc != 0)
 				break;
+			dbs__conn_restored(s->host);
 			slog(s, DBS_LOG_INFO, "mysql source: reconnected at %s", s->start_desc);
 		}
 		MARIADB_RPL_EVENT *ev = s->pending ? s->ev : mariadb_rpl_fetch(s->rpl, s->ev);
@@ -1885,6 +1948,12 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 			slog(s, DBS_LOG_WARN,
 			     "mysql source: binlog connection lost (%s); reconnecting",
 			     mysql_error(s->repl));
+			{
+				char lost[DBS_ERRMSG_MAX];
+				dbs__fmt(lost, sizeof lost, "binlog connection lost: %s",
+				         mysql_error(s->repl));
+				dbs__conn_lost(s->host, lost);
+			}
 			/* The transaction in progress is read again from its start. */
 			if (s->batch) {
 				dbs_batch_free(s->batch);

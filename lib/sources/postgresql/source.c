@@ -66,9 +66,8 @@
 #define NAMEDATALEN_MAX 128
 #define STATUS_INTERVAL_NS INT64_C(1000000000)
 /* A lost replication connection is retried with exponential backoff from
- * the first delay, doubling up to the longest, until the give-up time has
- * passed since the loss (proposed keys source.reconnect.initialDelay,
- * maxDelay, giveUpAfter). */
+ * the first delay, doubling up to the longest, until the give-up time
+ * (reconnect.giveUpAfter) has passed since the loss. */
 /* While emit() blocks on a full hub, the keepalive thread sends a status
  * update this often, well inside the default wal_sender_timeout (60 s),
  * so the walsender does not drop a connection that is only waiting; a
@@ -145,6 +144,9 @@ typedef struct pg_source {
 	uint64_t idle_lsn;       /* confirmable when everything emitted is acked */
 	uint64_t sent_flush;     /* guarded by repl_lock */
 	int64_t last_status_ns;  /* guarded by repl_lock */
+	/* The server's WAL end as the stream reports it (XLogData and
+	 * keepalive headers), for the slot lag; run thread. */
+	uint64_t wal_end;
 
 	/* For reconnecting: borrowed from the configuration, which outlives
 	 * the source. */
@@ -184,7 +186,10 @@ static void pq_err(char *err, size_t errlen, const char *what, PGconn *conn)
 	size_t n = strlen(m);
 	while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
 		n--;
-	dbs__fmt(err, errlen, "%s: %.*s", what, (int)n, m);
+	if (n == 0) /* a walsender ending at shutdown leaves no message */
+		dbs__fmt(err, errlen, "%s: the server closed the connection", what);
+	else
+		dbs__fmt(err, errlen, "%s: %.*s", what, (int)n, m);
 }
 
 static char *dupn(const char *s, size_t n)
@@ -637,6 +642,8 @@ fail:
 	return rc;
 }
 
+static void report_lag(pg_source *s);
+
 static int txn_end(pg_source *s, uint64_t end_lsn, char *err, size_t errlen)
 {
 	if (s->batch && dbs_batch_count(s->batch)) {
@@ -647,6 +654,9 @@ static int txn_end(pg_source *s, uint64_t end_lsn, char *err, size_t errlen)
 		s->idle_lsn = end_lsn;
 	}
 	s->in_txn = 0;
+	/* Once per transaction, before emit may wait on a full hub: a target
+	 * that blocks shows as a growing lag. */
+	report_lag(s);
 	return emit_batch(s, err, errlen);
 }
 
@@ -972,10 +982,10 @@ done:
 
 /* ---- feedback ---- */
 
-static int send_status(pg_source *s, int64_t now, char *err, size_t errlen)
+/* The position the slot may be confirmed up to. sent_flush is read
+ * without repl_lock: only the run thread writes it. */
+static uint64_t confirmable(pg_source *s)
 {
-	int rc = 0;
-	uint8_t msg[DBS_PGO_STATUS_LEN];
 	uint64_t acked = atomic_load_explicit(&s->acked, memory_order_acquire);
 	uint64_t flush = acked;
 
@@ -985,6 +995,23 @@ static int send_status(pg_source *s, int64_t now, char *err, size_t errlen)
 		flush = s->idle_lsn;
 	if (flush < s->sent_flush)
 		flush = s->sent_flush;
+	return flush;
+}
+
+/* What the slot holds back: everything the server has past the position
+ * this stream confirms. */
+static void report_lag(pg_source *s)
+{
+	uint64_t flush = confirmable(s);
+	dbs__source_lag(s->host, s->wal_end > flush ? s->wal_end - flush : 0);
+}
+
+static int send_status(pg_source *s, int64_t now, char *err, size_t errlen)
+{
+	int rc = 0;
+	uint8_t msg[DBS_PGO_STATUS_LEN];
+	uint64_t flush = confirmable(s);
+
 	dbs__pgo_status_encode(msg, flush, flush, flush,
 	                       dbs__now_ns() / 1000 - DBS_PGO_EPOCH_OFFSET_US, 0);
 	if (PQputCopyData(s->repl, (const char *)msg, sizeof msg) != 1 || PQflush(s->repl) < 0) {
@@ -994,6 +1021,7 @@ static int send_status(pg_source *s, int64_t now, char *err, size_t errlen)
 		s->sent_flush = flush;
 		s->last_status_ns = now;
 	}
+	report_lag(s);
 	return rc;
 }
 
@@ -1502,10 +1530,10 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 	dbs__fmt(cause, sizeof cause, "%s", err);
 	decoding_reset(s);
 	for (;;) {
-		if ((dbs__monotonic_ns() - lost_at) / 1000000 >= DBS_RECONNECT_GIVE_UP_MS) {
-			dbs__fmt(err, errlen,
-			         "postgresql source: gave up reconnecting after %u attempts: %s",
-			         attempt, cause);
+		dbs__conn_lost(s->host, cause);
+		if (dbs__reconnect_expired(s->host, lost_at)) {
+			dbs__reconnect_give_up_text(err, errlen, s->host, "postgresql source",
+			                            attempt, cause);
 			rc = DBS_ESOURCE;
 			goto done;
 		}
@@ -1552,6 +1580,7 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 			continue;
 		slog(s, DBS_LOG_INFO, "reconnected after %u attempts; replicating again from %X/%X",
 		     attempt, (unsigned)(from >> 32), (unsigned)from);
+		dbs__conn_restored(s->host);
 		rc = 0;
 		goto done;
 	}
@@ -1614,6 +1643,8 @@ static int read_stream(pg_source *s, char *err, size_t errlen)
 		}
 		dbs_pgo_frame f;
 		rc = dbs__pgo_frame_decode(&f, (const uint8_t *)buf, (size_t)n, err, errlen);
+		if (rc == 0 && f.wal_end > s->wal_end)
+			s->wal_end = f.wal_end;
 		if (rc == 0 && f.kind == 'w')
 			rc = handle(s, f.data, f.len, s->in_stream, err, errlen);
 		else if (rc == 0 && f.kind == 'k') {
