@@ -31,6 +31,7 @@ typedef struct report {
 	dbs_conn_stat conn, hub;        /* the part's node's and its hub's connections */
 	uint64_t lag_bytes;             /* source parts */
 	int64_t lag_ns, last_commit_ns; /* target parts */
+	uint64_t dead_letters;          /* target parts */
 	char *config; /* source reports: the masked configuration */
 } report;
 
@@ -215,6 +216,7 @@ static void report_one(srv_cluster *c, srv_entry *e)
 	cJSON_AddNumberToObject(j, "lag_bytes", (double)st.source_lag_bytes);
 	cJSON_AddNumberToObject(j, "lag_ns", (double)st.lag_ns);
 	cJSON_AddNumberToObject(j, "last_commit_ns", (double)st.last_commit_ns);
+	cJSON_AddNumberToObject(j, "dead_letters", (double)st.target_dead_letters);
 	char *config = NULL;
 	if (is_source && dbs_stream_config_json(&config, e->stream) == 0) {
 		cJSON_AddItemToObject(j, "config", cJSON_Parse(config));
@@ -346,6 +348,7 @@ static void on_report(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
 		r->lag_bytes = (uint64_t)number_at(j, "lag_bytes");
 		r->lag_ns = (int64_t)number_at(j, "lag_ns");
 		r->last_commit_ns = (int64_t)number_at(j, "last_commit_ns");
+		r->dead_letters = (uint64_t)number_at(j, "dead_letters");
 		if (config) {
 			free(r->config);
 			r->config = config;
@@ -399,6 +402,7 @@ int srv_cluster_stat(srv_cluster *c, const char *id, dbs_stat *stat)
 			stat->lag_ns = r->lag_ns;
 		if (r->last_commit_ns > stat->last_commit_ns)
 			stat->last_commit_ns = r->last_commit_ns;
+		stat->target_dead_letters += r->dead_letters;
 		dbs_node_stat *t = &stat->target;
 		if (!writers++ || rank(r->stat.status) > rank(t->status) ||
 		    (rank(r->stat.status) == rank(t->status) && r->stat.status != t->status &&

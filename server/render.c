@@ -163,6 +163,7 @@ char *render_stat(const dbs_stat *stat)
 	    cJSON_AddStringToObject(target, "lag", lag) == NULL ||
 	    dbs_format_time(last, sizeof last, stat->last_commit_ns) != 0 ||
 	    cJSON_AddStringToObject(target, "lastCommit", last) == NULL ||
+	    add_u64(target, "deadLetters", stat->target_dead_letters) != 0 ||
 	    add_conn(node, &stat->hub_conn) != 0)
 		goto fail;
 	return print_and_free(obj);
@@ -379,6 +380,14 @@ static void metrics_lag(render_buf *buf, enum render_node node, const dbs_stat *
 		render_buf_printf(buf,
 		                  "target_lag_seconds{streamID=\"%s\"} %" PRId64 ".%09" PRId64 "\n",
 		                  id, lag / 1000000000, lag % 1000000000);
+	}
+	render_buf_printf(buf, "# HELP target_dead_letters_total Rows the target database "
+	                       "rejected that went to the dead-letter table.\n"
+	                       "# TYPE target_dead_letters_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		label_escape(id, sizeof id, stats[i].stream_id);
+		render_buf_printf(buf, "target_dead_letters_total{streamID=\"%s\"} %" PRIu64 "\n", id,
+		                  stats[i].target_dead_letters);
 	}
 	render_buf_printf(buf, "# HELP target_last_commit_timestamp_seconds Source commit time "
 	                       "of the last change applied (Unix seconds; 0 before the first).\n"

@@ -47,6 +47,7 @@ class _Stat(ctypes.Structure):
         ("source_lag_bytes", ctypes.c_uint64),
         ("lag_ns", ctypes.c_int64),
         ("last_commit_ns", ctypes.c_int64),
+        ("target_dead_letters", ctypes.c_uint64),
     ]
 
 
@@ -125,7 +126,7 @@ class Stream:
         """{"streamID", "source": {...}, "target": {...}, "hub": {...}} with raw
         numbers: each node's status and counters, its connection health
         (reconnects, reconnecting, lost_since_ns, connection_error), the
-        source's lag_bytes and the target's lag_ns and last_commit_ns."""
+        source's lag_bytes and the target's lag_ns, last_commit_ns and dead_letters."""
         st = _Stat()
         st.version = 2
         _check(_lib.dbs_stream_stat(self._h, ctypes.byref(st)))
@@ -146,6 +147,7 @@ class Stream:
         target = node(st.target, st.target_conn)
         target["lag_ns"] = st.lag_ns
         target["last_commit_ns"] = st.last_commit_ns
+        target["dead_letters"] = st.target_dead_letters
         return {"streamID": st.stream_id.decode(), "source": source, "target": target,
                 "hub": conn(st.hub_conn)}
 

@@ -203,12 +203,16 @@ typedef struct dbs_stat {
 	/* Source commit time of the last change the target applied, Unix ns;
 	 * 0 before the first. */
 	int64_t last_commit_ns;
+	/* Rows the target database rejected that went to the dead-letter
+	 * table (target.options.deadLetterTable) instead of failing the
+	 * stream; they are missing from the target tables. */
+	uint64_t target_dead_letters;
 } dbs_stat;
 
 /* The fields after `target` came with version 2: listed so that callers
  * compiled against it get their defaults. */
 #define DBS_STAT_INIT                                                                     \
-	{DBS_STAT_VERSION, {0}, {0}, {0}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, 0, 0, 0}
+	{DBS_STAT_VERSION, {0}, {0}, {0}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, 0, 0, 0, 0}
 
 /**
  * Validate `config` (DBConvert Streams 0.x JSON, `len` bytes, not

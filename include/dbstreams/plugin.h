@@ -336,10 +336,14 @@ typedef struct dbs_host {
 	/* How long a lost connection is retried before the plugin gives up
 	 * and fails, in ms (reconnect.giveUpAfter); 0 = never give up. */
 	uint64_t reconnect_give_up_ms;
+	/* Targets: `rows` more rejected rows were committed to the
+	 * dead-letter table (target.options.deadLetterTable). Any thread. */
+	void (*rows_dead_lettered)(const struct dbs_host *host, uint64_t rows);
 } dbs_host;
 
-/* 2 appended connection_lost, connection_restored, source_lag and
- * reconnect_give_up_ms; check host->version before using them. */
+/* 2 appended connection_lost, connection_restored, source_lag,
+ * reconnect_give_up_ms and rows_dead_lettered; check host->version
+ * before using them. */
 #define DBS_HOST_VERSION 2
 
 /**

@@ -82,6 +82,8 @@ void dbs__conn_lost(const dbs_host *host, const char *message);
 void dbs__conn_restored(const dbs_host *host);
 /* Report the source's change-log lag in bytes (dbs_host.source_lag). */
 void dbs__source_lag(const dbs_host *host, uint64_t bytes);
+/* A target committed `rows` more rows to its dead-letter table. */
+void dbs__rows_dead_lettered(const dbs_host *host, uint64_t rows);
 
 typedef int (*dbs_attempt_fn)(void *ctx, char *err, size_t errlen);
 

@@ -59,3 +59,9 @@ void dbs__source_lag(const dbs_host *host, uint64_t bytes)
 	if (host_v2(host) && host->source_lag)
 		host->source_lag(host, bytes);
 }
+
+void dbs__rows_dead_lettered(const dbs_host *host, uint64_t rows)
+{
+	if (rows && host_v2(host) && host->rows_dead_lettered)
+		host->rows_dead_lettered(host, rows);
+}

@@ -96,6 +96,7 @@ struct dbs_stream {
 	/* Lag: set by the source (bytes) and the target thread (commit
 	 * times of what it applies, Unix µs; 0 = none). */
 	atomic_uint_fast64_t source_lag_bytes;
+	atomic_uint_fast64_t dead_letters; /* target rows sent to the dead-letter table */
 	atomic_int_fast64_t applying_commit_us; /* oldest change being applied */
 	atomic_int_fast64_t applied_commit_us;  /* last change applied */
 	int64_t last_report_mono_ns;
@@ -287,6 +288,12 @@ static void host_source_lag(const dbs_host *host, uint64_t bytes)
 	atomic_store(&s->source_lag_bytes, bytes);
 }
 
+static void host_rows_dead_lettered(const dbs_host *host, uint64_t rows)
+{
+	dbs_stream *s = host->core;
+	atomic_fetch_add(&s->dead_letters, rows);
+}
+
 static void host_init(dbs_host *host, dbs_stream *s)
 {
 	host->version = DBS_HOST_VERSION;
@@ -298,6 +305,7 @@ static void host_init(dbs_host *host, dbs_stream *s)
 	host->connection_restored = host_connection_restored;
 	host->source_lag = host_source_lag;
 	host->reconnect_give_up_ms = s->config->reconnect.give_up_after_s * 1000;
+	host->rows_dead_lettered = host_rows_dead_lettered;
 }
 
 /* ---- source thread ---- */
@@ -848,6 +856,7 @@ DBS_API int dbs_stream_stat(dbs_stream *s, dbs_stat *stat)
 	int64_t lag = applying ? now - applying * 1000 : 0;
 	full.lag_ns = lag > 0 && !dbs_status_is_terminal(full.target.status) ? lag : 0;
 	full.last_commit_ns = atomic_load(&s->applied_commit_us) * 1000;
+	full.target_dead_letters = atomic_load(&s->dead_letters);
 	/* A version 1 caller's struct ends at `target`. */
 	unsigned version = stat->version;
 	memcpy(stat, &full, version == 1 ? offsetof(dbs_stat, source_conn) : sizeof full);

@@ -1542,6 +1542,7 @@ static int apply_rowwise(my_target *t, const dbs_batch *batch, char *err, size_t
 		goto fail;
 	t->checkpoint = *last;
 	t->dead_letters += rejected;
+	dbs__rows_dead_lettered(t->host, rejected);
 	goto done;
 fail:
 	if (in_txn && t->conn) {

@@ -2178,6 +2178,7 @@ static int apply_rowwise(pg_target *t, const dbs_batch *batch, char *err, size_t
 	tables_committed(t);
 	t->checkpoint = *last;
 	t->dead_letters += rejected;
+	dbs__rows_dead_lettered(t->host, rejected);
 	log_missed(t);
 	goto done;
 fail:

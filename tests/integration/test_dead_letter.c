@@ -431,6 +431,7 @@ START_TEST(dead_letter_table)
 	ck_assert_msg(st.target.status == DBS_STATUS_EVENT_LIMIT_REACHED &&
 	                  st.target.counter == 150,
 	              "the first stream must stop at 150 events: %s", buf);
+	ck_assert_uint_eq(st.target_dead_letters, 8);
 	dbs_stream_stop(s);
 	dbs_stream_free(s);
 	r = dead_letters(run, target);
@@ -447,6 +448,7 @@ START_TEST(dead_letter_table)
 	itest_stat_format(buf, sizeof buf, &st);
 	ck_assert_msg(st.target.status == DBS_STATUS_STOPPED && st.target.counter == DL_EVENTS,
 	              "the second stream must replay T1 and apply the rest: %s", buf);
+	ck_assert_uint_eq(st.target_dead_letters, 31 - 8);
 	dbs_stream_free(s);
 	ck_assert_int_eq(atomic_load(&rejected_lines), 31);
 	ck_assert_int_eq(atomic_load(&rejected_named), 31);
