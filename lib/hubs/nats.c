@@ -71,7 +71,9 @@
 /* hub.partitions is bounded by the configuration to this. */
 #define MAX_PARTITIONS 64
 /* Bytes of one acknowledgement message (docs/hub-format.md). */
-#define ACK_MSG_LEN 32
+#define ACK_MSG_LEN 48
+/* Version 1 of it, without the GTID. */
+#define ACK_MSG_V1_LEN 32
 
 typedef struct fetched {
 	dbs_batch *batch;
@@ -395,32 +397,52 @@ static int delete_end_markers(nats_hub *h, char *err, size_t errlen)
 /* An acknowledgement message, also the stored resume position
  * (docs/hub-format.md): 'A', version 1, partition (u16), event (u32),
  * txn, resume and txn_end (u64 each), little-endian. */
-static void ack_encode(uint8_t d[ACK_MSG_LEN], uint32_t partition, const dbs_position *pos)
+static void put_le(uint8_t *d, uint64_t v, int bytes)
 {
-	uint64_t f[3] = {pos->txn, pos->resume, pos->txn_end};
-	memset(d, 0, ACK_MSG_LEN);
-	d[0] = 'A';
-	d[1] = 1;
-	d[2] = (uint8_t)partition;
-	d[3] = (uint8_t)(partition >> 8);
-	for (int i = 0; i < 4; i++)
-		d[4 + i] = (uint8_t)(pos->event >> (8 * i));
-	for (int i = 0; i < 24; i++)
-		d[8 + i] = (uint8_t)(f[i / 8] >> (8 * (i % 8)));
+	for (int i = 0; i < bytes; i++)
+		d[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* 0 and the fields, or -1 when `d` is not an acknowledgement. */
+static uint64_t get_le(const uint8_t *d, int bytes)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v |= (uint64_t)d[i] << (8 * i);
+	return v;
+}
+
+static void ack_encode(uint8_t d[ACK_MSG_LEN], uint32_t partition, const dbs_position *pos)
+{
+	d[0] = 'A';
+	d[1] = 2;
+	put_le(d + 2, partition, 2);
+	put_le(d + 4, pos->event, 4);
+	put_le(d + 8, pos->txn, 8);
+	put_le(d + 16, pos->resume, 8);
+	put_le(d + 24, pos->txn_end, 8);
+	put_le(d + 32, pos->gtid_domain, 4);
+	put_le(d + 36, pos->gtid_server, 4);
+	put_le(d + 40, pos->gtid_seq, 8);
+}
+
+/* 0 and the fields, or -1 when `d` is not an acknowledgement. Version 1
+ * (32 bytes, no GTID) is still read: a writer or a stored position from
+ * before version 2. */
 static int ack_decode(const uint8_t *d, size_t len, uint32_t *partition, dbs_position *pos)
 {
-	if (!d || len != ACK_MSG_LEN || d[0] != 'A' || d[1] != 1)
+	if (!d || len < ACK_MSG_V1_LEN || d[0] != 'A' ||
+	    !((d[1] == 1 && len == ACK_MSG_V1_LEN) || (d[1] == 2 && len == ACK_MSG_LEN)))
 		return -1;
-	uint64_t f[3] = {0, 0, 0};
-	for (int i = 0; i < 24; i++)
-		f[i / 8] |= (uint64_t)d[8 + i] << (8 * (i % 8));
-	*partition = (uint32_t)d[2] | (uint32_t)d[3] << 8;
-	*pos = (dbs_position){.txn = f[0], .resume = f[1], .txn_end = (uint32_t)f[2]};
-	pos->event = (uint32_t)d[4] | (uint32_t)d[5] << 8 | (uint32_t)d[6] << 16 |
-	             (uint32_t)d[7] << 24;
+	*partition = (uint32_t)get_le(d + 2, 2);
+	*pos = (dbs_position){.txn = get_le(d + 8, 8),
+	                      .resume = get_le(d + 16, 8),
+	                      .event = (uint32_t)get_le(d + 4, 4),
+	                      .txn_end = (uint32_t)get_le(d + 24, 8)};
+	if (d[1] == 2) {
+		pos->gtid_domain = (uint32_t)get_le(d + 32, 4);
+		pos->gtid_server = (uint32_t)get_le(d + 36, 4);
+		pos->gtid_seq = get_le(d + 40, 8);
+	}
 	return 0;
 }
 
