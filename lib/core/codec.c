@@ -156,6 +156,19 @@ static int put_table(dbs_codec_buf *buf, const dbs_table *t)
 		put_svarint(buf, c->type_mod);
 		put_uvarint(buf, c->flags);
 	}
+	/* Version 2: the secondary indexes, for targets that create tables. */
+	if (reserve(buf, VARINT_MAX))
+		return DBS_ENOMEM;
+	put_uvarint(buf, t->nindexes);
+	for (uint32_t i = 0; i < t->nindexes; i++) {
+		const dbs_index *ix = &t->indexes[i];
+		if (put_cstr(buf, ix->name) || reserve(buf, (2 + (size_t)ix->ncolumns) * VARINT_MAX))
+			return DBS_ENOMEM;
+		put_uvarint(buf, ix->flags);
+		put_uvarint(buf, ix->ncolumns);
+		for (uint32_t k = 0; k < ix->ncolumns; k++)
+			put_uvarint(buf, ix->columns[k]);
+	}
 	return 0;
 }
 
@@ -412,6 +425,10 @@ struct dbs_codec_decoder {
 	size_t scratch_cap;
 	dbs_column *columns;
 	uint32_t columns_cap;
+	dbs_index *indexes;     /* one table's indexes while decoding it */
+	uint32_t indexes_cap;
+	uint32_t *index_cols;   /* their column positions, one after another */
+	uint32_t index_cols_cap;
 };
 
 int dbs__codec_decoder_new(dbs_codec_decoder **out)
@@ -430,6 +447,8 @@ void dbs__codec_decoder_free(dbs_codec_decoder *dec)
 	free(dec->msg_tables);
 	free(dec->scratch);
 	free(dec->columns);
+	free(dec->indexes);
+	free(dec->index_cols);
 	free(dec);
 }
 
@@ -540,6 +559,14 @@ static int same_table(const dbs_table *a, const dbs_table *b)
 		    strcmp(x->type_name, y->type_name) != 0)
 			return 0;
 	}
+	if (a->nindexes != b->nindexes)
+		return 0;
+	for (uint32_t i = 0; i < a->nindexes; i++) {
+		const dbs_index *x = &a->indexes[i], *y = &b->indexes[i];
+		if (x->flags != y->flags || x->ncolumns != y->ncolumns || strcmp(x->name, y->name) != 0 ||
+		    memcmp(x->columns, y->columns, (size_t)x->ncolumns * sizeof *x->columns) != 0)
+			return 0;
+	}
 	return 1;
 }
 
@@ -558,6 +585,13 @@ static int cached_table(dbs_codec_decoder *dec, const dbs_table *want, const dbs
 		return rc;
 	t->version = want->version;
 	t->source_id = want->source_id;
+	for (uint32_t i = 0; i < want->nindexes; i++) {
+		const dbs_index *ix = &want->indexes[i];
+		if ((rc = dbs_table_add_index(t, ix->name, ix->flags, ix->columns, ix->ncolumns))) {
+			dbs_table_unref(t);
+			return rc;
+		}
+	}
 	if (!dec->cache && !(dec->cache = malloc(CACHE_MAX * sizeof *dec->cache))) {
 		dbs_table_unref(t);
 		return DBS_ENOMEM;
@@ -573,7 +607,53 @@ static int cached_table(dbs_codec_decoder *dec, const dbs_table *want, const dbs
 	return 0;
 }
 
-static int get_table(reader *r, dbs_codec_decoder *dec, const dbs_table **out)
+/* Version 2: the table's secondary indexes into want->indexes. */
+static int get_indexes(reader *r, dbs_codec_decoder *dec, size_t *used, dbs_table *want)
+{
+	uint32_t n, total = 0;
+	if (get_u32(r, &n, 65535, "index count") != 0)
+		return DBS_EPROTO;
+	/* An index takes at least three bytes. */
+	if (n > left(r) / 3)
+		return bad(r, "index count beyond the message");
+	if (dec->indexes_cap < n) {
+		dbs_index *x = realloc(dec->indexes, (size_t)n * sizeof *x);
+		if (!x)
+			return DBS_ENOMEM;
+		dec->indexes = x;
+		dec->indexes_cap = n;
+	}
+	/* Column positions: at most one per byte left. */
+	size_t most = left(r);
+	if (dec->index_cols_cap < most) {
+		uint32_t *c = realloc(dec->index_cols, most * sizeof *c);
+		if (!c && most)
+			return DBS_ENOMEM;
+		dec->index_cols = c;
+		dec->index_cols_cap = most;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		dbs_index *ix = &dec->indexes[i];
+		if (get_name(r, dec, used, &ix->name, "index name") != 0 ||
+		    get_u32(r, &ix->flags, UINT32_MAX, "index flags") != 0 ||
+		    get_u32(r, &ix->ncolumns, want->ncolumns, "index column count") != 0)
+			return DBS_EPROTO;
+		if (ix->ncolumns == 0 || ix->ncolumns > left(r) || total + ix->ncolumns > most)
+			return bad(r, "index columns beyond the message");
+		uint32_t *cols = dec->index_cols + total;
+		for (uint32_t k = 0; k < ix->ncolumns; k++)
+			if (get_u32(r, &cols[k], want->ncolumns ? want->ncolumns - 1 : 0,
+			            "index column") != 0)
+				return DBS_EPROTO;
+		ix->columns = cols;
+		total += ix->ncolumns;
+	}
+	want->nindexes = n;
+	want->indexes = dec->indexes;
+	return 0;
+}
+
+static int get_table(reader *r, dbs_codec_decoder *dec, unsigned version, const dbs_table **out)
 {
 	/* Every name is shorter than the bytes left, and there are at most
 	 * 2 + 2 * ncolumns of them: room for all of them, reserved once. */
@@ -623,6 +703,11 @@ static int get_table(reader *r, dbs_codec_decoder *dec, const dbs_table **out)
 		c->type_mod = (int32_t)mod;
 	}
 	want.columns = dec->columns;
+	if (version >= 2) {
+		int rc = get_indexes(r, dec, &used, &want);
+		if (rc != 0)
+			return rc;
+	}
 	return cached_table(dec, &want, out);
 }
 
@@ -843,7 +928,7 @@ int dbs__codec_decode(dbs_codec_decoder *dec, const void *data, size_t len, dbs_
 		dec->msg_tables_cap = h.ntables;
 	}
 	for (; held < h.ntables; held++) {
-		if ((rc = get_table(&r, dec, &dec->msg_tables[held])) != 0)
+		if ((rc = get_table(&r, dec, version, &dec->msg_tables[held])) != 0)
 			goto fail;
 		dbs_table_ref(dec->msg_tables[held]);
 	}

@@ -5,7 +5,8 @@
  * docs/type-mapping.md says. A table configured with noCreateIndexes gets
  * its primary key only; a table that already exists at the target is left
  * as it is; with noCreateTables a pre-created target table keeps exactly
- * its own indexes.
+ * its own indexes. PostgreSQL -> PostgreSQL and MySQL -> MySQL run their
+ * first stream through the NATS hub, whose messages carry the indexes.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -262,9 +263,9 @@ static uint64_t dst_count(idx_case *c, const char *table)
 }
 
 static void stream_config(idx_case *c, char *buf, size_t size, const char *dst_db, const char *slot,
-                          const char *pub, const char *tables, const char *options)
+                          const char *pub, const char *tables, const char *options, int nats)
 {
-	char src_conn[512], dst_conn[512], settings[512] = "";
+	char src_conn[512], dst_conn[512], settings[512] = "", hub[512] = "";
 	int n;
 	if (c->src == PG) {
 		itest_pg_uri(src_conn, sizeof src_conn, c->src_db, NULL, NULL, 0);
@@ -279,13 +280,16 @@ static void stream_config(idx_case *c, char *buf, size_t size, const char *dst_d
 		itest_pg_uri(dst_conn, sizeof dst_conn, dst_db, NULL, NULL, 0);
 	else
 		itest_my_dsn(dst_conn, sizeof dst_conn, dst_db);
+	if (nats)
+		snprintf(hub, sizeof hub, "\"hub\": {\"type\": \"nats\", \"url\": \"%s\"}, ",
+		         itest_env("DBS_TEST_NATS_URL"));
 	n = snprintf(buf, size,
 	             "{\"source\": {\"type\": \"%s\", \"connection\": \"%s\", %s"
 	             "\"filter\": {\"tables\": [%s]}}, "
-	             "\"target\": {\"type\": \"%s\", \"connection\": \"%s\", \"options\": %s}, "
+	             "\"target\": {\"type\": \"%s\", \"connection\": \"%s\", \"options\": %s}, %s"
 	             "\"limits\": {\"numberOfEvents\": 0, \"elapsedTime\": 0}}",
 	             c->src == PG ? "postgresql" : "mysql", src_conn, settings, tables,
-	             c->dst == PG ? "postgresql" : "mysql", dst_conn, options);
+	             c->dst == PG ? "postgresql" : "mysql", dst_conn, options, hub);
 	ck_assert(n > 0 && (size_t)n < size);
 }
 
@@ -353,7 +357,8 @@ static void run_case(int which)
 	         : which == 2 ? "public"
 	                      : "",
 	         which == 1 || which == 2 ? "." : "", "plain");
-	stream_config(c, config, sizeof config, c->dst_db, c->slot, c->pub, tables, options);
+	stream_config(c, config, sizeof config, c->dst_db, c->slot, c->pub, tables, options,
+	              c->src == c->dst);
 
 	dbs_stream *s = stream_start(config);
 	src_sql(c, "INSERT INTO items VALUES (1, 'a1', 1, 2, 'first title', 'first body', 't1'), "
@@ -391,7 +396,7 @@ static void run_case(int which)
 	          "title varchar(200), body text, tag text");
 	snprintf(tables, sizeof tables, "%s", f1);
 	stream_config(c, config, sizeof config, c->dst2_db, c->slot2, c->pub2, tables,
-	              "{\"noCreateTables\": true}");
+	              "{\"noCreateTables\": true}", 0);
 	s = stream_start(config);
 	src_sql(c, "INSERT INTO items VALUES (3, 'a3', 5, 6, 'third', 'y', 't3')");
 	itest_wait_target_counter(s, 1, 60);

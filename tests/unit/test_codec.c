@@ -338,11 +338,12 @@ START_TEST(documented_example_bytes)
 	ck_assert(ev->pos.gtid_seq == 0); /* version 1: no GTID */
 	dbs_batch_free(d);
 
-	/* Version 2: the same with the GTID 0-1-7 after the xid. */
+	/* Version 2: the same with no secondary index after the columns and
+	 * the GTID 0-1-7 after the xid. */
 	static const uint8_t msg2[] = {
 	    'D', 'B', 'S', 'B', 2, 0, 1, 'x', 5, 1, 1,
 	    1, 's', 1, 't', 1, 0, 0, 2, 1, 'i', 3, 'i', 'n', 't', 23, 1, 3, 1, 'v', 4, 't', 'e',
-	    'x', 't', 25, 1, 0,
+	    'x', 't', 25, 1, 0, 0,
 	    1, 0, 2, 0x80, 0x01, 0x81, 0x01, 1, 1, 0x03, 42, 0, 1, 7, 4, 0x54, 2, 2, 'h', 'i'};
 	ck_assert_int_eq(dbs__codec_decode(NULL, msg2, sizeof msg2, &d, NULL, err, sizeof err), 0);
 	ev = dbs_batch_event(d, 0);
