@@ -274,6 +274,13 @@ typedef struct dbs_target_config {
 	 * target where rows the target database rejects for their data are
 	 * written instead of failing the stream. */
 	const char *dead_letter_table;
+	/* Set by the core, not by the configuration; read only by version 2
+	 * targets. Nonzero: apply may keep a source transaction's database
+	 * transaction open across batches (DBS_APPLY_OPEN) and commit it with
+	 * the batch that ends it. The core sets it only where an applied but
+	 * uncommitted batch can be read again from the source after a failure
+	 * (source and target in one process). */
+	int span_transactions;
 } dbs_target_config;
 
 /** Which side of a stream a hub instance serves (dbs_hub_config.part). */
@@ -452,7 +459,24 @@ typedef struct dbs_target {
 	const struct dbs_target_ops *ops;
 } dbs_target;
 
-#define DBS_TARGET_OPS_VERSION 1
+/* 2 appended `flush` and the apply results below. Version 1 targets stay
+ * accepted: the core then commits every batch (they never see
+ * span_transactions). */
+#define DBS_TARGET_OPS_VERSION 2
+
+/* What a version 2 apply returns besides 0 and a negative failure, only
+ * when config->span_transactions is set. */
+enum {
+	/* Applied, and the batch does not end its source transaction: the
+	 * database transaction (with this batch's checkpoint row) stays open
+	 * for the next batch; nothing of it is committed yet. */
+	DBS_APPLY_OPEN = 1,
+	/* The connection was lost while a transaction carried earlier batches:
+	 * they are gone with it (rolled back) and cannot be applied again from
+	 * here. err says why. The core closes the target and resumes the whole
+	 * stream from the committed checkpoint. */
+	DBS_APPLY_LOST = 2
+};
 
 typedef struct dbs_target_ops {
 	unsigned version;
@@ -465,10 +489,22 @@ typedef struct dbs_target_ops {
 	 * one target transaction together with the checkpoint row for the
 	 * batch's last position, creating missing tables first. Idempotent:
 	 * applying the same batch again changes nothing. Returns 0 once
-	 * committed. Required. */
+	 * committed. With config->span_transactions (version 2), a batch whose
+	 * last event does not end its source transaction (pos.txn_end 0) is
+	 * applied in the transaction still open from the earlier batches of
+	 * that source transaction, or a new one, which stays open:
+	 * DBS_APPLY_OPEN; the batch that ends it commits everything: 0. A
+	 * failure rolls back what is open. Required. */
 	int (*apply)(dbs_target *tgt, const dbs_batch *batch, char *err, size_t errlen);
-	/* Required. */
+	/* Required. Rolls back what is open. */
 	void (*close)(dbs_target *tgt);
+	/* ---- version 2: optional (NULL: the core never sets span_transactions) ---- */
+	/* Commit the open transaction, if any, with the checkpoint row of the
+	 * last batch applied: the stream stops (user stop, time or event
+	 * limit) inside a source transaction, and the target keeps exactly
+	 * what was counted; a later run resumes inside that transaction. 0
+	 * when committed or nothing was open. */
+	int (*flush)(dbs_target *tgt, char *err, size_t errlen);
 } dbs_target_ops;
 
 /* ------------------------------------------------------------------ */

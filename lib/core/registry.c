@@ -85,7 +85,7 @@ DBS_API int dbs_registry_add_target(dbs_registry *r, const dbs_target_ops *ops)
 	int rc = check_name("target", ops->name);
 	if (rc)
 		return rc;
-	if (ops->version != DBS_TARGET_OPS_VERSION)
+	if (ops->version < 1 || ops->version > DBS_TARGET_OPS_VERSION)
 		return dbs__error_set(DBS_EINVAL, "target plugin \"%s\": unsupported version %u",
 		                      ops->name, ops->version);
 	if (!ops->open || !ops->apply || !ops->close)

@@ -8,6 +8,21 @@
  * joins the source thread and closes every plugin. dbs_stream_stop and
  * dbs_stream_free only request the stop and join the target thread.
  *
+ * Source transactions larger than one batch (part ALL, a version 2
+ * target): the target keeps its database transaction open across the
+ * batches of one source transaction and commits it with the batch that
+ * ends it, so readers of the target never see part of it. Each batch is
+ * freed (and acked to the hub) once applied, so memory does not grow with
+ * the transaction; only committed positions reach source->ack. Should the
+ * target lose its connection with such a transaction open, the batches it
+ * held are gone: the target thread resumes the stream from the target's
+ * checkpoint (resume_from_checkpoint: stop the source thread, drop what the
+ * hub holds, reopen target, hub and source, with the reconnect backoff),
+ * and the source reads the transaction again. The nodes stay RUNNING.
+ * Apart (part TARGET, NATS) a JetStream message acked before the commit
+ * would be lost with the writer, and holding thousands unacked is what the
+ * consumer's ack limit forbids: there every batch is committed on its own.
+ *
  * Parts (dbs_stream_options.part): with DBS_PART_SOURCE there is no target;
  * the second thread is the ack relay, which hands the positions the hub
  * reports as committed by remote writers to source->ack, and ends the
@@ -101,6 +116,14 @@ struct dbs_stream {
 	atomic_int_fast64_t applied_commit_us;  /* last change applied */
 	int64_t last_report_mono_ns;
 	atomic_int source_done;     /* part SOURCE: the source thread returned */
+
+	/* Target thread only, except where said. */
+	int source_running;         /* the source thread is to be joined */
+	atomic_int restarting;      /* stops the source side while the stream
+	                               resumes from the checkpoint (any thread) */
+	int txn_open;               /* the target holds applied, uncommitted batches */
+	dbs_position applied;       /* last position applied (committed or not) */
+	uint64_t committed_events;  /* target counter at the last commit */
 };
 
 /* ---- logging and status ---- */
@@ -183,6 +206,10 @@ static int host_stopping(const dbs_host *host)
 	if (s->deadline_mono_ns && atomic_load(&s->stop_reason) == STOP_NONE &&
 	    dbs__monotonic_ns() >= s->deadline_mono_ns)
 		request_stop(s, STOP_TIME_LIMIT);
+	/* A resume from the checkpoint stops the source and the hub, never
+	 * the target thread that runs it. */
+	if (host != &s->target_host && atomic_load(&s->restarting))
+		return 1;
 	return atomic_load(&s->stop_reason) != STOP_NONE;
 }
 
@@ -357,6 +384,10 @@ static void *source_main(void *arg)
 	dbs_stream *s = arg;
 	char err[DBS_ERRMSG_MAX] = "";
 	int rc = s->source_ops->run(s->source, emit_batch, s, err, sizeof err);
+	/* Stopped for a resume from the checkpoint: the target thread closes
+	 * and reopens everything; this run ends no node. */
+	if (atomic_load(&s->restarting))
+		return NULL;
 	atomic_store(&s->source_done, 1);
 	s->hub_ops->close_publish(s->hub);
 	if (rc < 0) {
@@ -411,6 +442,120 @@ static void mark_ended(dbs_stream *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* ---- resuming from the target's checkpoint ---- */
+
+static int open_target(dbs_stream *s, char *err, size_t errlen);
+static int open_source(dbs_stream *s, char *err, size_t errlen);
+
+/* Hub, target and source opened again, as open_plugins does; on failure
+ * err says which and why, and what was opened is closed. */
+static int reopen_plugins(dbs_stream *s, char *err, size_t errlen)
+{
+	char msg[DBS_ERRMSG_MAX] = "";
+	int rc = s->hub_ops->open(&s->hub, &s->hub_config, &s->hub_host, msg, sizeof msg);
+	if (rc < 0) {
+		s->hub = NULL;
+		dbs__fmt(err, errlen, "hub \"%s\": %s", s->hub_config.type, msg);
+		goto fail;
+	}
+	if ((rc = open_target(s, msg, sizeof msg)) < 0) {
+		dbs__fmt(err, errlen, "target: %s", msg[0] ? msg : dbs_strerror(rc));
+		goto fail;
+	}
+	if ((rc = open_source(s, msg, sizeof msg)) < 0) {
+		dbs__fmt(err, errlen, "source: %s", msg[0] ? msg : dbs_strerror(rc));
+		goto fail;
+	}
+	return 0;
+fail:
+	close_plugins(s);
+	return rc;
+}
+
+/*
+ * The target lost its connection with a source transaction open: the
+ * batches it held are gone, so the stream starts over from the target's
+ * checkpoint. The source thread is stopped and joined, every plugin closed
+ * (the hub drops what it holds; NATS in one process purges its stream),
+ * then target, hub and source are opened again with the reconnect
+ * backoff, the source at the checkpoint, and the source thread restarted.
+ * Counters go back to what is committed, since the source reads the rest
+ * again. 0 when running again, 1 when the stream is stopping, negative
+ * with err filled when the reconnect policy gave up.
+ */
+static int resume_from_checkpoint(dbs_stream *s, const char *cause, char *err, size_t errlen)
+{
+	char last[DBS_ERRMSG_MAX];
+	int delay = DBS_RECONNECT_FIRST_DELAY_MS;
+	unsigned tries = 0;
+	int64_t lost_at = dbs__monotonic_ns();
+	int rc;
+
+	stream_log(s, DBS_LOG_WARN,
+	           "[target] connection lost inside a source transaction (%s): resuming the "
+	           "stream from the target's checkpoint",
+	           cause);
+	atomic_store(&s->restarting, 1);
+	if (s->source_running) {
+		pthread_join(s->source_thread, NULL);
+		s->source_running = 0;
+	}
+	close_plugins(s);
+	/* Nothing runs on the source side now: opening it again must not see
+	 * the stop that ended it. */
+	atomic_store(&s->restarting, 0);
+	s->txn_open = 0;
+	dbs__fmt(last, sizeof last, "%s", cause);
+	/* Counted and shown as a reconnect of the target (stat, metrics). */
+	dbs__conn_lost(&s->target_host, cause);
+	for (;;) {
+		if (dbs__sleep_unless_stopping(&s->target_host, delay))
+			return 1;
+		tries++;
+		if ((rc = reopen_plugins(s, last, sizeof last)) == 0)
+			break;
+		dbs__conn_lost(&s->target_host, last);
+		if (dbs__reconnect_expired(&s->target_host, lost_at)) {
+			dbs__reconnect_give_up_text(err, errlen, &s->target_host,
+			                            "resuming from the checkpoint after the target's "
+			                            "connection was lost inside a source transaction",
+			                            tries, last);
+			return rc;
+		}
+		stream_log(s, DBS_LOG_WARN, "[target] resuming from the checkpoint: %s; attempt %u in "
+		           "%d ms", last, tries + 1, dbs__backoff_next(delay));
+		delay = dbs__backoff_next(delay);
+	}
+	atomic_store(&s->target_node.counter, s->committed_events);
+	atomic_store(&s->source_node.counter, s->committed_events);
+	atomic_store(&s->source_done, 0);
+	if (pthread_create(&s->source_thread, NULL, source_main, s) != 0) {
+		dbs__fmt(err, errlen, "cannot start the source thread again");
+		return DBS_EINTERNAL;
+	}
+	s->source_running = 1;
+	dbs__conn_restored(&s->target_host);
+	stream_log(s, DBS_LOG_INFO, "[target] resumed from the checkpoint after %u attempts", tries);
+	return 0;
+}
+
+/* The stream stops inside a source transaction (user stop, limit): what
+ * the target applied of it is committed, so it holds what was counted. */
+static int flush_open(dbs_stream *s, char *err, size_t errlen)
+{
+	if (!s->txn_open)
+		return 0;
+	int rc = s->target_ops->flush(s->target, err, errlen);
+	if (rc < 0)
+		return rc;
+	s->txn_open = 0;
+	s->committed_events = atomic_load(&s->target_node.counter);
+	atomic_store(&s->applying_commit_us, 0);
+	if (s->source)
+		s->source_ops->ack(s->source, &s->applied);
+	return 0;
+}
+
 static void *target_main(void *arg)
 {
 	dbs_stream *s = arg;
@@ -438,22 +583,52 @@ static void *target_main(void *arg)
 		}
 		uint32_t n = dbs_batch_count(batch);
 		uint64_t bytes = dbs_batch_bytes(batch);
-		if (n)
+		/* The lag counts from the oldest change not yet committed: in a
+		 * transaction left open, from its first batch. */
+		if (n && !s->txn_open)
 			atomic_store(&s->applying_commit_us,
 			             dbs_batch_event(batch, 0)->commit_time_us);
 		rc = s->target_ops->apply(s->target, batch, err, sizeof err);
-		if (rc < 0) {
+		if (rc == DBS_APPLY_LOST && s->config->target.span_transactions) {
+			char cause[DBS_ERRMSG_MAX];
+			dbs__fmt(cause, sizeof cause, "%s", err);
+			err[0] = '\0';
+			s->hub_ops->ack(s->hub, batch, err, sizeof err); /* frees it */
+			rc = resume_from_checkpoint(s, cause, err, sizeof err);
+			if (rc > 0)
+				break;
+			if (rc < 0) {
+				failed = 1;
+				break;
+			}
+			continue;
+		}
+		if (rc < 0 || rc > DBS_APPLY_OPEN ||
+		    (rc == DBS_APPLY_OPEN && !s->config->target.span_transactions)) {
+			if (rc >= 0)
+				dbs__fmt(err, sizeof err, "target plugin \"%s\": apply returned %d",
+				         s->target_ops->name, rc);
 			dbs_batch_free(batch);
 			failed = 1;
 			break;
 		}
-		if (s->source)
-			s->source_ops->ack(s->source, dbs_batch_last(batch));
-		if (n)
-			atomic_store(&s->applied_commit_us,
-			             dbs_batch_event(batch, n - 1)->commit_time_us);
-		atomic_store(&s->applying_commit_us, 0);
 		node_progress(&s->target_node, n, bytes);
+		if (n)
+			s->applied = *dbs_batch_last(batch);
+		s->txn_open = rc == DBS_APPLY_OPEN;
+		if (!s->txn_open) {
+			/* Only what is committed may be confirmed to the source. */
+			s->committed_events = atomic_load(&s->target_node.counter);
+			if (s->source)
+				s->source_ops->ack(s->source, dbs_batch_last(batch));
+			if (n)
+				atomic_store(&s->applied_commit_us,
+				             dbs_batch_event(batch, n - 1)->commit_time_us);
+			atomic_store(&s->applying_commit_us, 0);
+		}
+		/* With the batch open in the target, the hub may forget it: in one
+		 * process a failure resumes from the target's checkpoint, never
+		 * from the hub. */
 		rc = s->hub_ops->ack(s->hub, batch, err, sizeof err);
 		if (rc < 0) {
 			failed = 1;
@@ -463,14 +638,23 @@ static void *target_main(void *arg)
 		if (limit && atomic_load(&s->target_node.counter) >= limit)
 			break;
 	}
+	/* After a failure what is open rolls back with the target's close. */
+	if (!failed && atomic_load(&s->stop_reason) != STOP_FAILURE && s->target &&
+	    flush_open(s, err, sizeof err) < 0)
+		failed = 1;
 	if (failed) {
 		if (!err[0])
 			dbs__fmt(err, sizeof err, "target failed");
 		node_end(s, &s->target_node, DBS_STATUS_FAILED, err);
 		request_stop(s, STOP_FAILURE);
 	}
-	if (s->opts.part != DBS_PART_TARGET)
+	if (s->source_running) {
 		pthread_join(s->source_thread, NULL);
+		s->source_running = 0;
+	} else if (s->opts.part == DBS_PART_ALL) {
+		/* Stopped or failed while resuming: no source thread to end it. */
+		node_end(s, &s->source_node, status_for(atomic_load(&s->stop_reason)), NULL);
+	}
 	if (!failed) {
 		enum stop_reason reason = (enum stop_reason)atomic_load(&s->stop_reason);
 		node_end(s, &s->target_node, status_for(reason), NULL);
@@ -506,6 +690,7 @@ static void *acker_main(void *arg)
 		nanosleep(&ts, NULL);
 	}
 	pthread_join(s->source_thread, NULL);
+	s->source_running = 0;
 	close_plugins(s);
 	mark_ended(s);
 	return NULL;
@@ -538,6 +723,43 @@ static char *dup_or_null(const char *text)
 	return text ? strdup(text) : NULL;
 }
 
+/* Open the target; it reads this stream's checkpoint into s->checkpoint. */
+static int open_target(dbs_stream *s, char *err, size_t errlen)
+{
+	int rc = s->target_ops->open(&s->target, &s->config->target, &s->target_host,
+	                             &s->checkpoint, err, errlen);
+	if (rc < 0)
+		s->target = NULL;
+	return rc;
+}
+
+/* Open the source where it resumes: at the target's checkpoint, even one
+ * inside a transaction (the source then reads that transaction again and
+ * the target skips what it applied). Alone, it resumes where the remote
+ * writers' acknowledgements brought it, as the hub kept it. */
+static int open_source(dbs_stream *s, char *err, size_t errlen)
+{
+	const dbs_position *resume = NULL;
+	dbs_position acked = {0};
+	int rc;
+	if (s->opts.part == DBS_PART_SOURCE) {
+		rc = s->hub_ops->version >= 3 && s->hub_ops->resume_point
+		         ? s->hub_ops->resume_point(s->hub, &acked, err, errlen)
+		         : 0;
+		if (rc < 0)
+			return rc;
+		if (rc > 0)
+			resume = &acked;
+	} else if (s->checkpoint.txn || s->checkpoint.resume) {
+		resume = &s->checkpoint;
+	}
+	rc = s->source_ops->open(&s->source, &s->config->source, &s->source_host, resume, err,
+	                         errlen);
+	if (rc < 0)
+		s->source = NULL;
+	return rc;
+}
+
 /* Open the plugins; a failure marks the node INIT FAILED, not an error. */
 static void open_plugins(dbs_stream *s)
 {
@@ -553,10 +775,13 @@ static void open_plugins(dbs_stream *s)
 	}
 	err[0] = '\0';
 	if (part != DBS_PART_SOURCE) {
-		rc = s->target_ops->open(&s->target, &s->config->target, &s->target_host,
-		                         &s->checkpoint, err, sizeof err);
+		/* Spanning a source transaction needs the source in this process
+		 * to read it again after a failure (see the top of this file). */
+		s->config->target.span_transactions = part == DBS_PART_ALL &&
+		                                      s->target_ops->version >= 2 &&
+		                                      s->target_ops->flush != NULL;
+		rc = open_target(s, err, sizeof err);
 		if (rc < 0) {
-			s->target = NULL;
 			node_end(s, &s->target_node, DBS_STATUS_INIT_FAILED,
 			         err[0] ? err : dbs_strerror(rc));
 			if (part == DBS_PART_ALL)
@@ -567,30 +792,8 @@ static void open_plugins(dbs_stream *s)
 	if (part == DBS_PART_TARGET)
 		return;
 	err[0] = '\0';
-	/* The source resumes at the target's checkpoint, even one inside a
-	 * transaction (the source then reads that transaction again and the
-	 * target skips what it applied). Alone, it resumes where the remote
-	 * writers' acknowledgements brought it, as the hub kept it. */
-	const dbs_position *resume = NULL;
-	dbs_position acked = {0};
-	if (part == DBS_PART_SOURCE) {
-		rc = s->hub_ops->version >= 3 && s->hub_ops->resume_point
-		         ? s->hub_ops->resume_point(s->hub, &acked, err, sizeof err)
-		         : 0;
-		if (rc < 0) {
-			node_end(s, &s->source_node, DBS_STATUS_INIT_FAILED,
-			         err[0] ? err : dbs_strerror(rc));
-			return;
-		}
-		if (rc > 0)
-			resume = &acked;
-	} else if (s->checkpoint.txn || s->checkpoint.resume) {
-		resume = &s->checkpoint;
-	}
-	rc = s->source_ops->open(&s->source, &s->config->source, &s->source_host, resume, err,
-	                         sizeof err);
+	rc = open_source(s, err, sizeof err);
 	if (rc < 0) {
-		s->source = NULL;
 		node_end(s, &s->source_node, DBS_STATUS_INIT_FAILED, err[0] ? err : dbs_strerror(rc));
 		if (part == DBS_PART_ALL)
 			node_end(s, &s->target_node, DBS_STATUS_STOPPED, NULL);
@@ -785,10 +988,12 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 	stream_log(s, DBS_LOG_INFO, "stream %s: %s -> %s through %s hub%s, READY", s->id,
 	           s->config->source.type, s->config->target.type, hub,
 	           part_names[s->opts.part]);
-	if (s->opts.part != DBS_PART_TARGET &&
-	    pthread_create(&s->source_thread, NULL, source_main, s) != 0) {
-		rc = dbs__error_set(DBS_EINTERNAL, "cannot start the source thread");
-		goto fail;
+	if (s->opts.part != DBS_PART_TARGET) {
+		if (pthread_create(&s->source_thread, NULL, source_main, s) != 0) {
+			rc = dbs__error_set(DBS_EINTERNAL, "cannot start the source thread");
+			goto fail;
+		}
+		s->source_running = 1;
 	}
 	if (pthread_create(&s->target_thread, NULL,
 	                   s->opts.part == DBS_PART_SOURCE ? acker_main : target_main, s) != 0) {

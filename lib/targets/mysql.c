@@ -94,6 +94,12 @@ typedef struct my_target {
 	char err_msg[DBS_ERRMSG_MAX]; /* the server's message alone */
 	char *dlq_qname;              /* options.deadLetterTable, quoted; NULL: none */
 	uint64_t dead_letters;        /* rows written to the dead-letter table so far */
+	/* With config->span_transactions: a transaction left open by the
+	 * earlier batches of a source transaction, and where they end. */
+	int open;
+	dbs_position open_last;
+	uint64_t open_seq;     /* hub sequence of the last batch applied */
+	char open_pos[96];     /* open_last as the checkpoint row spells it */
 } my_target;
 
 /* ------------------------------------------------------------------ */
@@ -565,20 +571,24 @@ fail:
 	return rc;
 }
 
+/* The cached table for a definition, or NULL when it is new here. */
+static my_table *table_find(const my_target *t, const dbs_table *def)
+{
+	for (size_t i = t->ntables; i-- > 0;)
+		if (t->tables[i]->def == def)
+			return t->tables[i];
+	/* A copy of a definition already known: no second CREATE, no growth. */
+	for (size_t i = t->ntables; i-- > 0;)
+		if (same_def(t->tables[i]->def, def))
+			return t->tables[i];
+	return NULL;
+}
+
 /* The cached table for a definition, creating it on the server if new. */
 static int table_get(my_target *t, const dbs_table *def, my_table **out, char *err, size_t errlen)
 {
-	for (size_t i = t->ntables; i-- > 0;)
-		if (t->tables[i]->def == def) {
-			*out = t->tables[i];
-			return 0;
-		}
-	/* A copy of a definition already known: no second CREATE, no growth. */
-	for (size_t i = t->ntables; i-- > 0;)
-		if (same_def(t->tables[i]->def, def)) {
-			*out = t->tables[i];
-			return 0;
-		}
+	if ((*out = table_find(t, def)) != NULL)
+		return 0;
 	if (t->ntables == t->captables) {
 		size_t cap = t->captables ? t->captables * 2 : 8;
 		my_table **p = realloc(t->tables, cap * sizeof *p);
@@ -1053,11 +1063,11 @@ static int checkpoint_add_gtid(my_target *t, char *err, size_t errlen)
 	return 0;
 }
 
-static int add_checkpoint_commit(my_target *t, const dbs_batch *batch)
+/* Append the checkpoint upsert for `last` (hub sequence `seq`, printed
+ * as `pos`) and COMMIT to the packet. */
+static int add_commit_at(my_target *t, const dbs_position *last, uint64_t seq, const char *pos)
 {
-	const dbs_position *last = dbs_batch_last(batch);
-	char pos[96], gtid[48], gtid_sql[52] = "NULL";
-	dbs__position_text(pos, sizeof pos, batch, last);
+	char gtid[48], gtid_sql[52] = "NULL";
 	if (last->gtid_seq && dbs__gtid_text(gtid, sizeof gtid, last) == 0)
 		dbs__fmt(gtid_sql, sizeof gtid_sql, "'%s'", gtid);
 	int rc;
@@ -1075,11 +1085,38 @@ static int add_checkpoint_commit(my_target *t, const dbs_batch *batch)
 	                               "position=VALUES(position), gtid=VALUES(gtid), "
 	                               "updated_at=VALUES(updated_at)",
 	                               t->stream_literal, last->txn, last->resume, last->event,
-	                               last->txn_end, dbs_batch_seq(batch), pos, gtid_sql)) ||
+	                               last->txn_end, seq, pos, gtid_sql)) ||
 	    (rc = stmt_push(t, NULL, 0, 0, "writing the checkpoint")) ||
 	    (rc = dbs__textbuf_append_str(&t->sql, ";COMMIT")) ||
 	    (rc = stmt_push(t, NULL, 0, 0, "commit")))
 		return rc;
+	return 0;
+}
+
+static int add_checkpoint_commit(my_target *t, const dbs_batch *batch)
+{
+	const dbs_position *last = dbs_batch_last(batch);
+	char pos[96];
+	dbs__position_text(pos, sizeof pos, batch, last);
+	return add_commit_at(t, last, dbs_batch_seq(batch), pos);
+}
+
+/* Commit what is open with the checkpoint row of the last batch applied. */
+static int commit_open(my_target *t, char *err, size_t errlen)
+{
+	int rc;
+	dbs__textbuf_reset(&t->sql);
+	t->nstmts = 0;
+	t->open_insert = NULL;
+	t->open_delete = NULL;
+	t->open = 0;
+	if ((rc = add_commit_at(t, &t->open_last, t->open_seq, t->open_pos))) {
+		dbs__fmt(err, errlen, "out of memory");
+		return rc;
+	}
+	if ((rc = flush(t, NULL, err, errlen)))
+		return rc;
+	t->checkpoint = t->open_last;
 	return 0;
 }
 
@@ -1327,8 +1364,30 @@ static int apply_once(my_target *t, const dbs_batch *batch, char *err, size_t er
 	const dbs_position *last = dbs_batch_last(batch);
 	my_table *tb = NULL;
 
-	if (n == 0 || dbs_position_cmp(last, &t->checkpoint) <= 0)
+	if (n == 0 || dbs_position_cmp(last, &t->checkpoint) <= 0) {
+		rc = t->open ? DBS_APPLY_OPEN : 0;
 		goto done;
+	}
+	in_txn = t->open;
+	if (t->open) {
+		/* A table new here must be created, and MySQL DDL commits what
+		 * is open: commit it first, with the checkpoint row it holds, so
+		 * the target stays consistent (this part of the source
+		 * transaction becomes visible before its end). */
+		uint32_t i = 0;
+		while (i < n && (skipped(t, dbs_batch_event(batch, i)) ||
+		                 table_find(t, dbs_batch_event(batch, i)->table)))
+			i++;
+		if (i < n) {
+			if ((rc = commit_open(t, err, errlen)))
+				goto fail;
+			tlog(t, DBS_LOG_INFO, "mysql target: committed the source transaction so far "
+			     "to create table %s.%s (MySQL DDL commits)",
+			     dbs_batch_event(batch, i)->table->schema,
+			     dbs_batch_event(batch, i)->table->name);
+			in_txn = 0;
+		}
+	}
 	/* Tables first, outside the transaction: DDL would commit it. */
 	for (uint32_t i = 0; i < n; i++) {
 		const dbs_event *ev = dbs_batch_event(batch, i);
@@ -1340,8 +1399,8 @@ static int apply_once(my_target *t, const dbs_batch *batch, char *err, size_t er
 	t->nstmts = 0;
 	t->open_insert = NULL;
 	t->open_delete = NULL;
-	if ((rc = dbs__textbuf_append_str(&t->sql, "START TRANSACTION")) ||
-	    (rc = stmt_push(t, NULL, 0, 0, "starting the transaction"))) {
+	if (!t->open && ((rc = dbs__textbuf_append_str(&t->sql, "START TRANSACTION")) ||
+	                 (rc = stmt_push(t, NULL, 0, 0, "starting the transaction")))) {
 		dbs__fmt(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -1364,13 +1423,29 @@ static int apply_once(my_target *t, const dbs_batch *batch, char *err, size_t er
 		if (rc)
 			goto fail;
 	}
-	if ((rc = add_checkpoint_commit(t, batch))) {
+	/* Inside a source transaction that goes on, the transaction stays
+	 * open; the checkpoint row is written when it commits (with the last
+	 * batch, by flush, or before DDL). With a dead-letter table every
+	 * batch commits on its own: a rejected row is found by applying its
+	 * batch again row by row, which needs the batch's transaction to
+	 * start with the batch. */
+	int commit = !t->config->span_transactions || t->dlq_qname || last->txn_end;
+	if (commit && (rc = add_checkpoint_commit(t, batch))) {
 		dbs__fmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	if ((rc = flush(t, batch, err, errlen)))
 		goto fail;
-	t->checkpoint = *last;
+	if (commit) {
+		t->checkpoint = *last;
+		t->open = 0;
+	} else {
+		t->open = 1;
+		t->open_last = *last;
+		t->open_seq = dbs_batch_seq(batch);
+		dbs__position_text(t->open_pos, sizeof t->open_pos, batch, last);
+		rc = DBS_APPLY_OPEN;
+	}
 	goto done;
 fail:
 	if (in_txn && t->conn) {
@@ -1379,6 +1454,7 @@ fail:
 		char ignore[64];
 		exec_str(t, "ROLLBACK", "rollback", ignore, sizeof ignore);
 	}
+	t->open = 0;
 	dbs__textbuf_reset(&t->sql);
 	t->nstmts = 0;
 	t->open_insert = NULL;
@@ -1610,9 +1686,30 @@ static int try_restore(void *ctx, char *err, size_t errlen)
 static int my_apply(dbs_target *base, const dbs_batch *batch, char *err, size_t errlen)
 {
 	my_target *t = (my_target *)base;
+	/* The open transaction held earlier batches this target no longer
+	 * has: lost with the connection, they can only be read again from
+	 * the source, which the core arranges. */
+	if (t->open) {
+		int rc = apply_once(t, batch, err, errlen);
+		if (rc < 0 && t->lost) {
+			t->lost = 0;
+			rc = DBS_APPLY_LOST;
+		}
+		return rc;
+	}
 	struct apply_try a = {t, batch};
 	return dbs__retry_lost(t->host, "mysql target", &t->lost, try_apply, try_restore, &a, err,
 	                       errlen);
+}
+
+/* The stream stops inside a source transaction: commit what is open with
+ * the checkpoint row of the last batch applied. */
+static int my_flush(dbs_target *base, char *err, size_t errlen)
+{
+	my_target *t = (my_target *)base;
+	if (!t || !t->open)
+		return 0;
+	return commit_open(t, err, errlen);
 }
 
 const dbs_target_ops dbs__mysql_target_ops = {
@@ -1621,4 +1718,5 @@ const dbs_target_ops dbs__mysql_target_ops = {
 	.open = my_open,
 	.apply = my_apply,
 	.close = my_close,
+	.flush = my_flush,
 };

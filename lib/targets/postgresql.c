@@ -141,6 +141,12 @@ typedef struct pg_target {
 	char *dlq_insert_sql;
 	dbs_textbuf dlq_buf;   /* a rejected row's JSON documents */
 	uint64_t dead_letters; /* rows written to the dead-letter table so far */
+	/* With config->span_transactions: a transaction left open by the
+	 * earlier batches of a source transaction, and where they end. */
+	int open;
+	dbs_position open_last;
+	uint64_t open_seq;    /* hub sequence of the last batch applied */
+	char open_pos[96];    /* open_last as the checkpoint row spells it */
 } pg_target;
 
 /* ------------------------------------------------------------------ */
@@ -489,8 +495,17 @@ static int table_build_sql(pg_target *t, pg_table *tb, const dbs_table *def)
 	if (!(tb->qname = dup_buf(s)))
 		goto done;
 
+	/* Each run into staging takes a new run number, which its rows get as
+	 * their default (see stage_ensure). */
 	dbs__textbuf_reset(s);
-	if (dbs__textbuf_appendf(s, "COPY pg_temp.dbs_stage_%" PRIu32 " FROM STDIN", tb->id))
+	if (dbs__textbuf_appendf(s, "SELECT nextval('pg_temp.dbs_run'); COPY pg_temp.dbs_stage_%" PRIu32
+	                         " (", tb->id))
+		goto done;
+	for (uint32_t i = 0; i < def->ncolumns; i++)
+		if ((i && dbs__textbuf_append_char(s, ',')) ||
+		    dbs__textbuf_append_ident(s, def->columns[i].name))
+			goto done;
+	if (dbs__textbuf_append_str(s, ") FROM STDIN"))
 		goto done;
 	if (!(tb->copy_sql = dup_buf(s)))
 		goto done;
@@ -542,10 +557,14 @@ static int table_build_sql(pg_target *t, pg_table *tb, const dbs_table *def)
 
 	/* The staging rows are deleted by the same statement, so staging is
 	 * empty for the next run of the transaction (ON COMMIT DELETE ROWS
-	 * then only has dead rows to drop). Keyless tables never come here. */
+	 * then only has dead rows to drop). They are found by their run
+	 * number through an index: a transaction spanning thousands of
+	 * batches leaves as many runs of dead rows, which a scan of the whole
+	 * table would read again at every run. Keyless tables never come here. */
 	dbs__textbuf_reset(s);
 	if (dbs__textbuf_appendf(s, "WITH d AS (DELETE FROM pg_temp.dbs_stage_%" PRIu32
-	                         " RETURNING *) INSERT INTO %s (", tb->id, tb->qname))
+	                         " WHERE dbs__run = (SELECT currval('pg_temp.dbs_run')) RETURNING *) "
+	                         "INSERT INTO %s (", tb->id, tb->qname))
 		goto done;
 	for (uint32_t i = 0; i < def->ncolumns; i++)
 		if ((i && dbs__textbuf_append_char(s, ',')) ||
@@ -878,7 +897,9 @@ done:
 }
 
 /* The session's staging table, shaped by the target table's own column
- * types so COPY parses each value exactly as the final INSERT would. */
+ * types so COPY parses each value exactly as the final INSERT would, plus
+ * the run number of its rows (dbs__run, indexed; the session's sequence
+ * dbs_run counts the runs). */
 static int stage_ensure(pg_target *t, pg_table *tb, const dbs_table *def, char *err,
                         size_t errlen)
 {
@@ -889,14 +910,19 @@ static int stage_ensure(pg_target *t, pg_table *tb, const dbs_table *def, char *
 	dbs_textbuf *s = &t->sql;
 	dbs__textbuf_reset(s);
 	rc = DBS_ENOMEM;
-	if (dbs__textbuf_appendf(s, "CREATE TEMP TABLE IF NOT EXISTS dbs_stage_%" PRIu32
+	if (dbs__textbuf_appendf(s, "CREATE TEMP SEQUENCE IF NOT EXISTS dbs_run; "
+	                         "CREATE TEMP TABLE IF NOT EXISTS dbs_stage_%" PRIu32
 	                         " ON COMMIT DELETE ROWS AS SELECT ", tb->id))
 		goto oom;
 	for (uint32_t i = 0; i < def->ncolumns; i++)
 		if ((i && dbs__textbuf_append_char(s, ',')) ||
 		    dbs__textbuf_append_ident(s, def->columns[i].name))
 			goto oom;
-	if (dbs__textbuf_appendf(s, " FROM %s WITH NO DATA", tb->qname))
+	if (dbs__textbuf_appendf(s, " FROM %s WITH NO DATA; ALTER TABLE pg_temp.dbs_stage_%" PRIu32
+	                         " ADD COLUMN IF NOT EXISTS dbs__run bigint DEFAULT "
+	                         "currval('pg_temp.dbs_run'); CREATE INDEX IF NOT EXISTS "
+	                         "dbs_stage_%" PRIu32 "_run ON pg_temp.dbs_stage_%" PRIu32
+	                         " (dbs__run)", tb->qname, tb->id, tb->id, tb->id))
 		goto oom;
 	if ((rc = exec_command(t, s->data, table_label(tb, label, sizeof label), err, errlen)))
 		goto done;
@@ -1654,15 +1680,14 @@ done:
 	return rc;
 }
 
-/* Upsert the checkpoint and COMMIT in one round trip. */
-static int commit_with_checkpoint(pg_target *t, const dbs_batch *batch, char *err,
-                                  size_t errlen)
+/* Upsert the checkpoint row for `last` (hub sequence `seq`, printed as
+ * `pos`) and COMMIT in one round trip. */
+static int commit_at(pg_target *t, const dbs_position *last, uint64_t seq, const char *pos,
+                     char *err, size_t errlen)
 {
 	int rc = DBS_ENOMEM;
 	PGresult *res = NULL;
-	const dbs_position *last = dbs_batch_last(batch);
-	char pos[96], gtid[48], gtid_sql[52] = "NULL";
-	dbs__position_text(pos, sizeof pos, batch, last);
+	char gtid[48], gtid_sql[52] = "NULL";
 	if (last->gtid_seq && dbs__gtid_text(gtid, sizeof gtid, last) == 0)
 		dbs__fmt(gtid_sql, sizeof gtid_sql, "'%s'", gtid);
 	dbs_textbuf *s = &t->sql;
@@ -1677,7 +1702,7 @@ static int commit_with_checkpoint(pg_target *t, const dbs_batch *batch, char *er
 	                         "position = EXCLUDED.position, gtid = EXCLUDED.gtid, "
 	                         "updated_at = EXCLUDED.updated_at; COMMIT",
 	                         t->stream_literal, last->txn, last->resume, last->event,
-	                         last->txn_end, dbs_batch_seq(batch), pos, gtid_sql)) {
+	                         last->txn_end, seq, pos, gtid_sql)) {
 		dbs__fmt(err, errlen, "out of memory");
 		goto done;
 	}
@@ -1696,6 +1721,15 @@ static int commit_with_checkpoint(pg_target *t, const dbs_batch *batch, char *er
 done:
 	PQclear(res);
 	return rc;
+}
+
+static int commit_with_checkpoint(pg_target *t, const dbs_batch *batch, char *err,
+                                  size_t errlen)
+{
+	const dbs_position *last = dbs_batch_last(batch);
+	char pos[96];
+	dbs__position_text(pos, sizeof pos, batch, last);
+	return commit_at(t, last, dbs_batch_seq(batch), pos, err, errlen);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1937,6 +1971,16 @@ static void log_missed(const pg_target *t)
 		             t->missed[0], t->missed[1]);
 }
 
+/* What the open transaction did is committed: the session's caches
+ * keep it, the checkpoint moves, and rows that were missing are told. */
+static void txn_committed(pg_target *t, const dbs_position *last)
+{
+	tables_committed(t);
+	t->checkpoint = *last;
+	t->open = 0;
+	log_missed(t);
+}
+
 static int apply_once(pg_target *t, const dbs_batch *batch, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -1950,19 +1994,23 @@ static int apply_once(pg_target *t, const dbs_batch *batch, char *err, size_t er
 		goto done;
 	}
 	/* A batch wholly at or before the checkpoint was applied already. */
-	if (n == 0 || dbs_position_cmp(last, &t->checkpoint) <= 0)
+	if (n == 0 || dbs_position_cmp(last, &t->checkpoint) <= 0) {
+		rc = t->open ? DBS_APPLY_OPEN : 0;
 		goto done;
-	t->txn_no++;
-	t->missed[0] = t->missed[1] = 0;
-	t->savepoints = 0;
-	t->data_error = 0;
-	/* A failure that could not roll back leaves a transaction open. */
-	if (PQtransactionStatus(t->conn) == PQTRANS_INERROR ||
-	    PQtransactionStatus(t->conn) == PQTRANS_INTRANS)
-		PQclear(PQexec(t->conn, "ROLLBACK"));
-	if ((rc = exec_command(t, "BEGIN", "begin", err, errlen)))
-		goto fail;
+	}
 	in_txn = 1;
+	t->data_error = 0;
+	if (!t->open) {
+		t->txn_no++;
+		t->missed[0] = t->missed[1] = 0;
+		t->savepoints = 0;
+		/* A failure that could not roll back leaves a transaction open. */
+		if (PQtransactionStatus(t->conn) == PQTRANS_INERROR ||
+		    PQtransactionStatus(t->conn) == PQTRANS_INTRANS)
+			PQclear(PQexec(t->conn, "ROLLBACK"));
+		if ((rc = exec_command(t, "BEGIN", "begin", err, errlen)))
+			goto fail;
+	}
 	uint32_t i = 0;
 	while (i < n) {
 		const dbs_event *ev = dbs_batch_event(batch, i);
@@ -1982,11 +2030,24 @@ static int apply_once(pg_target *t, const dbs_batch *batch, char *err, size_t er
 		if (rc)
 			goto fail;
 	}
-	if ((rc = commit_with_checkpoint(t, batch, err, errlen)))
-		goto fail;
-	tables_committed(t);
-	t->checkpoint = *last;
-	log_missed(t);
+	/* Inside a source transaction that goes on, the transaction stays
+	 * open; the checkpoint row is written only when it commits (with the
+	 * last batch, or by flush): the same row updated once per batch in
+	 * one transaction would leave a chain of versions every later update
+	 * walks again. With a dead-letter table every batch commits on its
+	 * own: a rejected row is found by applying its batch again row by
+	 * row, which needs the batch's transaction to start with the batch. */
+	if (!t->config->span_transactions || t->dlq_qname || last->txn_end) {
+		if ((rc = commit_with_checkpoint(t, batch, err, errlen)))
+			goto fail;
+		txn_committed(t, last);
+	} else {
+		t->open = 1;
+		t->open_last = *last;
+		t->open_seq = dbs_batch_seq(batch);
+		dbs__position_text(t->open_pos, sizeof t->open_pos, batch, last);
+		rc = DBS_APPLY_OPEN;
+	}
 	goto done;
 fail:
 	if (in_txn && PQstatus(t->conn) == CONNECTION_OK &&
@@ -1995,6 +2056,7 @@ fail:
 		PQclear(res);
 	}
 	tables_rollback(t);
+	t->open = 0;
 	if (rc != DBS_ENOMEM)
 		rc = DBS_ETARGET;
 done:
@@ -2264,9 +2326,38 @@ static int pg_apply(dbs_target *base, const dbs_batch *batch, char *err, size_t 
 		dbs__fmt(err, errlen, "postgresql target: apply without a target or batch");
 		return DBS_EINVAL;
 	}
+	/* The open transaction held earlier batches this target no longer
+	 * has: lost with the connection, they can only be read again from
+	 * the source, which the core arranges. */
+	if (t->open) {
+		int rc = apply_once(t, batch, err, errlen);
+		if (rc < 0 && t->lost) {
+			t->lost = 0;
+			rc = DBS_APPLY_LOST;
+		}
+		return rc;
+	}
 	struct apply_try a = {t, batch};
 	return dbs__retry_lost(t->host, "postgresql target", &t->lost, try_apply, try_restore, &a, err,
 	                       errlen);
+}
+
+/* The stream stops inside a source transaction: commit what is open with
+ * the checkpoint row of the last batch applied. */
+static int pg_flush(dbs_target *base, char *err, size_t errlen)
+{
+	pg_target *t = (pg_target *)base;
+	int rc = 0;
+	if (!t || !t->open)
+		goto done;
+	if ((rc = commit_at(t, &t->open_last, t->open_seq, t->open_pos, err, errlen))) {
+		tables_rollback(t);
+		t->open = 0;
+		goto done;
+	}
+	txn_committed(t, &t->open_last);
+done:
+	return rc;
 }
 
 const dbs_target_ops dbs__postgresql_target_ops = {
@@ -2275,4 +2366,5 @@ const dbs_target_ops dbs__postgresql_target_ops = {
 	.open = pg_open,
 	.apply = pg_apply,
 	.close = pg_close,
+	.flush = pg_flush,
 };

@@ -192,8 +192,13 @@ static void sink_close(dbs_target *tgt)
 	atomic_fetch_add(&t.target_closed, 1);
 }
 
-static const dbs_target_ops sink_target_ops = {DBS_TARGET_OPS_VERSION, "postgresql", sink_open,
-                                               sink_apply, sink_close};
+/* A version 1 target (no flush): still accepted, and every batch is its
+ * own commit. */
+static const dbs_target_ops sink_target_ops = {.version = 1,
+                                               .name = "postgresql",
+                                               .open = sink_open,
+                                               .apply = sink_apply,
+                                               .close = sink_close};
 
 static dbs_registry *test_registry(void)
 {
