@@ -1,6 +1,8 @@
 /*
  * MySQL/MariaDB target: applies batches with Connector/C, one transaction
- * each, together with the stream's checkpoint row.
+ * each, together with the stream's checkpoint row; with span_transactions,
+ * the batches of one source transaction share one target transaction, left
+ * open between them and committed with the last (docs/transactions.md).
  *
  * A batch becomes SQL text: consecutive inserts into one table as
  * multi-row INSERT … ON DUPLICATE KEY UPDATE (a replay overwrites, never

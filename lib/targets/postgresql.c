@@ -1,6 +1,8 @@
 /*
  * PostgreSQL target: applies batches with libpq, one transaction each,
- * together with the stream's checkpoint row.
+ * together with the stream's checkpoint row; with span_transactions, the
+ * batches of one source transaction share one target transaction, left
+ * open between them and committed with the last (docs/transactions.md).
  *
  * Inserts go in runs (consecutive inserts into one table). A run is
  * COPYed straight into the table under a savepoint; when a key already
