@@ -1,0 +1,365 @@
+/*
+ * The core with a target that keeps a source transaction open across
+ * batches (target ops version 2), without databases: an in-test source
+ * of multi-batch transactions that resumes where it is told, and an
+ * in-test target that "commits" into counters standing for its database
+ * (they survive its close, as a database would).
+ *   - every event is committed once, transactions only whole;
+ *   - only committed positions reach source->ack;
+ *   - an event limit inside a transaction flushes what was applied;
+ *   - a connection lost with a transaction open (DBS_APPLY_LOST) resumes
+ *     the stream from the checkpoint: the source reads the transaction
+ *     again, the nodes stay RUNNING, nothing is lost or doubled.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+#define TXN_EVENTS 55u   /* 6 batches of 10 (the last one 5) */
+#define MAX_EVENTS 4000u
+
+static struct {
+	/* The "database": what is committed, and the checkpoint. */
+	pthread_mutex_t lock;
+	unsigned hits[MAX_EVENTS + 1]; /* commits of each event id */
+	uint64_t committed;
+	dbs_position checkpoint;
+	/* Test knobs and observations. */
+	uint32_t txns;            /* transactions the source has to give */
+	uint64_t lose_txn;        /* the transaction in which the connection drops; 0 never */
+	atomic_int source_opens, target_opens, flushes, span_seen;
+	atomic_uint_fast64_t acked_txn;
+	atomic_int acked_mid_txn; /* an ack of a position inside a transaction */
+	dbs_position first_resume[4];
+} db = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- source: transactions of TXN_EVENTS inserts, id = (txn-1)*TXN_EVENTS + event ---- */
+
+typedef struct txn_source {
+	dbs_source base;
+	const dbs_host *host;
+	dbs_table *table;
+	uint32_t bundle;
+	uint64_t next_txn; /* 1-based */
+} txn_source;
+
+static const dbs_source_ops txn_source_ops;
+
+static int src_open(dbs_source **out, const dbs_source_config *cfg, const dbs_host *host,
+                    const dbs_position *resume, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	txn_source *g = calloc(1, sizeof *g);
+	dbs_column cols[1] = {{"id", "bigint", 20, -1, DBS_COLUMN_KEY | DBS_COLUMN_NOT_NULL}};
+	ck_assert_int_eq(dbs_table_new(&g->table, DBS_DIALECT_POSTGRESQL, "public", "t", cols, 1), 0);
+	g->base.ops = &txn_source_ops;
+	g->host = host;
+	g->bundle = cfg->data_bundle_size;
+	/* Like a binlog: after a whole transaction at the next one, inside
+	 * one at its start (the target skips what it has). */
+	g->next_txn = !resume ? 1 : resume->txn_end ? resume->resume : resume->txn;
+	int n = atomic_fetch_add(&db.source_opens, 1);
+	if (n < 4)
+		db.first_resume[n] = resume ? *resume : (dbs_position){0};
+	*out = &g->base;
+	return 0;
+}
+
+static int src_run(dbs_source *src, dbs_emit_fn emit, void *data, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	txn_source *g = (txn_source *)src;
+	while (!g->host->stopping(g->host)) {
+		if (g->next_txn > db.txns) {
+			usleep(5000);
+			continue;
+		}
+		uint64_t txn = g->next_txn++;
+		for (uint32_t e = 1; e <= TXN_EVENTS;) {
+			dbs_batch *b;
+			ck_assert_int_eq(dbs_batch_new(&b, g->bundle), 0);
+			for (uint32_t i = 0; i < g->bundle && e <= TXN_EVENTS; i++, e++) {
+				dbs_event *ev;
+				ck_assert_int_eq(dbs_batch_add(b, DBS_OP_INSERT, g->table, &ev), 0);
+				ev->after[0].kind = DBS_VALUE_INT;
+				ev->after[0].v.i = (int64_t)((txn - 1) * TXN_EVENTS + e);
+				ev->pos.txn = txn;
+				ev->pos.event = e;
+				ev->pos.txn_end = e == TXN_EVENTS;
+				ev->pos.resume = e == TXN_EVENTS ? txn + 1 : 0;
+			}
+			int rc = emit(b, data);
+			if (rc)
+				return rc < 0 ? rc : 0;
+		}
+	}
+	return 0;
+}
+
+static void src_ack(dbs_source *src, const dbs_position *pos)
+{
+	(void)src;
+	if (!pos->txn_end)
+		atomic_store(&db.acked_mid_txn, 1);
+	atomic_store(&db.acked_txn, pos->txn);
+}
+
+static void src_close(dbs_source *src)
+{
+	txn_source *g = (txn_source *)src;
+	dbs_table_unref(g->table);
+	free(g);
+}
+
+static const dbs_source_ops txn_source_ops = {DBS_SOURCE_OPS_VERSION, "postgresql", src_open,
+                                              src_run, src_ack, src_close};
+
+/* ---- target: an open list of ids, committed into db ---- */
+
+typedef struct txn_target {
+	dbs_target base;
+	const dbs_target_config *config;
+	dbs_position checkpoint;
+	uint32_t open[MAX_EVENTS];
+	uint32_t nopen;
+	dbs_position open_last;
+} txn_target;
+
+static const dbs_target_ops txn_target_ops;
+
+static int tgt_open(dbs_target **out, const dbs_target_config *cfg, const dbs_host *host,
+                    dbs_position *checkpoint, char *err, size_t errlen)
+{
+	(void)host;
+	(void)err;
+	(void)errlen;
+	txn_target *g = calloc(1, sizeof *g);
+	g->base.ops = &txn_target_ops;
+	g->config = cfg;
+	if (cfg->span_transactions)
+		atomic_store(&db.span_seen, 1);
+	pthread_mutex_lock(&db.lock);
+	g->checkpoint = db.checkpoint;
+	pthread_mutex_unlock(&db.lock);
+	*checkpoint = g->checkpoint;
+	atomic_fetch_add(&db.target_opens, 1);
+	*out = &g->base;
+	return 0;
+}
+
+static void commit(txn_target *g)
+{
+	pthread_mutex_lock(&db.lock);
+	for (uint32_t i = 0; i < g->nopen; i++)
+		db.hits[g->open[i]]++;
+	db.committed += g->nopen;
+	db.checkpoint = g->open_last;
+	pthread_mutex_unlock(&db.lock);
+	g->checkpoint = g->open_last;
+	g->nopen = 0;
+}
+
+static int tgt_apply(dbs_target *tgt, const dbs_batch *b, char *err, size_t errlen)
+{
+	txn_target *g = (txn_target *)tgt;
+	int carried = g->nopen > 0;
+	for (uint32_t i = 0; i < dbs_batch_count(b); i++) {
+		const dbs_event *ev = dbs_batch_event(b, i);
+		if (dbs_position_cmp(&ev->pos, &g->checkpoint) <= 0)
+			continue;
+		g->open[g->nopen++] = (uint32_t)ev->after[0].v.i;
+		g->open_last = ev->pos;
+	}
+	if (carried && db.lose_txn && g->open_last.txn == db.lose_txn && g->nopen >= 40) {
+		db.lose_txn = 0; /* once */
+		g->nopen = 0;   /* rolled back with the connection */
+		dbs__fmt(err, errlen, "server closed the connection");
+		return DBS_APPLY_LOST;
+	}
+	if (g->config->span_transactions && !dbs_batch_last(b)->txn_end)
+		return DBS_APPLY_OPEN;
+	commit(g);
+	return 0;
+}
+
+static int tgt_flush(dbs_target *tgt, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	txn_target *g = (txn_target *)tgt;
+	atomic_fetch_add(&db.flushes, 1);
+	if (g->nopen)
+		commit(g);
+	return 0;
+}
+
+static void tgt_close(dbs_target *tgt)
+{
+	free(tgt); /* what is open is rolled back */
+}
+
+static const dbs_target_ops txn_target_ops = {.version = DBS_TARGET_OPS_VERSION,
+                                              .name = "postgresql",
+                                              .open = tgt_open,
+                                              .apply = tgt_apply,
+                                              .close = tgt_close,
+                                              .flush = tgt_flush};
+
+/* ---- helpers ---- */
+
+static void reset(uint32_t txns)
+{
+	pthread_mutex_lock(&db.lock);
+	memset(db.hits, 0, sizeof db.hits);
+	db.committed = 0;
+	memset(&db.checkpoint, 0, sizeof db.checkpoint);
+	pthread_mutex_unlock(&db.lock);
+	db.txns = txns;
+	db.lose_txn = 0;
+	atomic_store(&db.source_opens, 0);
+	atomic_store(&db.target_opens, 0);
+	atomic_store(&db.flushes, 0);
+	atomic_store(&db.span_seen, 0);
+	atomic_store(&db.acked_txn, 0);
+	atomic_store(&db.acked_mid_txn, 0);
+}
+
+static dbs_stream *start(dbs_registry **r, unsigned limit)
+{
+	char cfg[512];
+	snprintf(cfg, sizeof cfg,
+	         "{\"source\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\","
+	         "\"dataBundleSize\":10},"
+	         "\"target\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\"},"
+	         "\"limits\":{\"numberOfEvents\":%u}}",
+	         limit);
+	ck_assert_int_eq(dbs_registry_new(r, 0), 0);
+	ck_assert_int_eq(dbs_registry_add_source(*r, &txn_source_ops), 0);
+	ck_assert_int_eq(dbs_registry_add_target(*r, &txn_target_ops), 0);
+	ck_assert_int_eq(dbs_registry_add_hub(*r, &dbs__memory_hub_ops), 0);
+	dbs_stream_options o = DBS_STREAM_OPTIONS_INIT;
+	o.registry = *r;
+	dbs_stream *s = NULL;
+	int rc = dbs_stream_create(&s, cfg, strlen(cfg), &o);
+	ck_assert_msg(rc == 0, "create: %s", dbs_error_last());
+	return s;
+}
+
+static uint64_t committed(void)
+{
+	pthread_mutex_lock(&db.lock);
+	uint64_t n = db.committed;
+	pthread_mutex_unlock(&db.lock);
+	return n;
+}
+
+static void wait_committed(uint64_t n)
+{
+	for (int i = 0; i < 1000 && committed() < n; i++)
+		usleep(10000);
+	ck_assert_uint_eq(committed(), n);
+}
+
+/* Every event from 1 to n committed exactly once, none after. */
+static void each_once(uint64_t n)
+{
+	pthread_mutex_lock(&db.lock);
+	for (uint64_t id = 1; id <= MAX_EVENTS; id++)
+		ck_assert_msg(db.hits[id] == (id <= n ? 1u : 0u), "event %llu committed %u times",
+		              (unsigned long long)id, db.hits[id]);
+	pthread_mutex_unlock(&db.lock);
+}
+
+/* ---- tests ---- */
+
+START_TEST(transactions_committed_whole_and_acked_only_then)
+{
+	reset(20);
+	dbs_registry *r;
+	dbs_stream *s = start(&r, 0);
+	wait_committed(20 * TXN_EVENTS);
+	ck_assert_int_eq(atomic_load(&db.span_seen), 1);
+	/* A commit only ever at a transaction's end. */
+	ck_assert_uint_eq(db.checkpoint.txn_end, 1);
+	ck_assert_uint_eq(db.checkpoint.txn, 20);
+	ck_assert_int_eq(atomic_load(&db.acked_mid_txn), 0);
+	ck_assert_uint_eq(atomic_load(&db.acked_txn), 20);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+	each_once(20 * TXN_EVENTS);
+}
+END_TEST
+
+START_TEST(event_limit_inside_a_transaction_flushes)
+{
+	reset(20);
+	dbs_registry *r;
+	dbs_stream *s = start(&r, 123); /* inside the third transaction */
+	ck_assert_int_eq(dbs_stream_wait(s, 10000), 0);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.source.status, DBS_STATUS_EVENT_LIMIT_REACHED);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_EVENT_LIMIT_REACHED);
+	ck_assert_uint_eq(st.target.counter, 123);
+	ck_assert_int_ge(atomic_load(&db.flushes), 1);
+	ck_assert_uint_eq(committed(), 123);
+	ck_assert_uint_eq(db.checkpoint.txn, 3);
+	ck_assert_uint_eq(db.checkpoint.event, 123 - 2 * TXN_EVENTS);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+	each_once(123);
+}
+END_TEST
+
+START_TEST(lost_connection_inside_a_transaction_resumes_from_checkpoint)
+{
+	reset(20);
+	db.lose_txn = 2; /* at its fourth batch */
+	dbs_registry *r;
+	dbs_stream *s = start(&r, 0);
+	wait_committed(20 * TXN_EVENTS);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.source.status, DBS_STATUS_RUNNING);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_RUNNING);
+	ck_assert_int_eq(atomic_load(&db.source_opens), 2);
+	ck_assert_int_eq(atomic_load(&db.target_opens), 2);
+	/* The second source began after the first transaction, the last
+	 * one committed when the connection dropped inside the second. */
+	ck_assert_uint_eq(db.first_resume[1].txn, 1);
+	ck_assert_uint_eq(db.first_resume[1].txn_end, 1);
+	for (int i = 0; i < 200 && st.target.counter < 20 * TXN_EVENTS; i++) {
+		usleep(10000);
+		ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	}
+	ck_assert_uint_eq(st.target.counter, 20 * TXN_EVENTS);
+	ck_assert_int_eq(atomic_load(&db.acked_mid_txn), 0);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+	each_once(20 * TXN_EVENTS);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("txn_span");
+	TCase *tc = tcase_create("txn_span");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, transactions_committed_whole_and_acked_only_then);
+	tcase_add_test(tc, event_limit_inside_a_transaction_flushes);
+	tcase_add_test(tc, lost_connection_inside_a_transaction_resumes_from_checkpoint);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
