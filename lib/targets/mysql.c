@@ -1432,7 +1432,7 @@ static int apply_once(my_target *t, const dbs_batch *batch, char *err, size_t er
 	 * batch again row by row, which needs the batch's transaction to
 	 * start with the batch. */
 	int commit = !t->config->span_transactions || t->dlq_qname || last->txn_end;
-	if (commit && (rc = add_checkpoint_commit(t, batch))) {
+	if ((rc = commit ? add_checkpoint_commit(t, batch) : close_open(t))) {
 		dbs__fmt(err, errlen, "out of memory");
 		goto fail;
 	}

@@ -29,8 +29,9 @@
 #define BIG_ROWS 300000
 /* Rows committed before it, which the target holds from the start. */
 #define SMALL_ROWS 10
-/* Updates in the large transaction, after its inserts. */
+/* Updates in the large transaction after its inserts, then deletes. */
 #define BIG_UPDATES 1000
+#define BIG_DELETES 1000
 
 #define ID_MY_PG "2TxnFaultMyPgTargetRestart1"
 #define ID_PG_MY "2TxnFaultPgMyTargetRestart1"
@@ -278,7 +279,7 @@ static void restart_inside_transaction(dbs_stream *s, const char *config, const 
 	              (unsigned long long)diffs, buf);
 	ck_assert_msg(__atomic_load_n(&resumed_lines, __ATOMIC_SEQ_CST) >= 1,
 	              "the stream did not resume from the checkpoint after the restart: %s", buf);
-	ck_assert_int_eq(count(dst_db, schema), SMALL_ROWS + BIG_ROWS);
+	ck_assert_int_eq(count(dst_db, schema), SMALL_ROWS + BIG_ROWS - BIG_DELETES);
 	fprintf(stderr, "txn faults: caught up: %s\n", buf);
 }
 
@@ -317,8 +318,10 @@ START_TEST(mysql_to_pg_target_restarted_inside_transaction)
 	snprintf(sql, sizeof sql, "UPDATE t SET n = -n WHERE id BETWEEN %d AND %d", SMALL_ROWS + 1,
 	         SMALL_ROWS + BIG_UPDATES);
 	events += itest_my_exec_count(c, sql);
+	snprintf(sql, sizeof sql, "DELETE FROM t WHERE id > %d", SMALL_ROWS + BIG_ROWS - BIG_DELETES);
+	events += itest_my_exec_count(c, sql);
 	itest_my_exec(c, "COMMIT");
-	ck_assert_uint_eq(events, SMALL_ROWS + BIG_ROWS + BIG_UPDATES);
+	ck_assert_uint_eq(events, SMALL_ROWS + BIG_ROWS + BIG_UPDATES + BIG_DELETES);
 
 	restart_inside_transaction(s, config, "pg", pg_target_count, dst_db, src_db, events);
 
@@ -368,8 +371,10 @@ START_TEST(pg_to_mysql_target_restarted_inside_transaction)
 	snprintf(sql, sizeof sql, "UPDATE t SET n = -n WHERE id BETWEEN %d AND %d", SMALL_ROWS + 1,
 	         SMALL_ROWS + BIG_UPDATES);
 	events += itest_pg_exec_count(c, sql);
+	snprintf(sql, sizeof sql, "DELETE FROM t WHERE id > %d", SMALL_ROWS + BIG_ROWS - BIG_DELETES);
+	events += itest_pg_exec_count(c, sql);
 	itest_pg_exec(c, "COMMIT");
-	ck_assert_uint_eq(events, SMALL_ROWS + BIG_ROWS + BIG_UPDATES);
+	ck_assert_uint_eq(events, SMALL_ROWS + BIG_ROWS + BIG_UPDATES + BIG_DELETES);
 
 	restart_inside_transaction(s, config, "mysql", my_target_count, dst_db, NULL, events);
 
