@@ -280,6 +280,12 @@ static void restart_inside_transaction(dbs_stream *s, const char *config, const 
 	ck_assert_msg(__atomic_load_n(&resumed_lines, __ATOMIC_SEQ_CST) >= 1,
 	              "the stream did not resume from the checkpoint after the restart: %s", buf);
 	ck_assert_int_eq(count(dst_db, schema), SMALL_ROWS + BIG_ROWS - BIG_DELETES);
+	/* The outage shows in the stat as a reconnect of the target, over. */
+	itest_stat(s, &st);
+	ck_assert_msg(st.target_conn.reconnects >= 1 && !st.target_conn.reconnecting,
+	              "the stat must show the target's reconnect (%llu, reconnecting %d, %s)",
+	              (unsigned long long)st.target_conn.reconnects, st.target_conn.reconnecting,
+	              st.target_conn.last_error);
 	fprintf(stderr, "txn faults: caught up: %s\n", buf);
 }
 
