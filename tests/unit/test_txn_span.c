@@ -33,6 +33,8 @@ static struct {
 	/* Test knobs and observations. */
 	uint32_t txns;            /* transactions the source has to give */
 	uint64_t lose_txn;        /* the transaction in which the connection drops; 0 never */
+	atomic_int refuse_opens;  /* the target's database is down: open fails */
+	int down_after_loss;      /* and stays down once the connection dropped */
 	atomic_int source_opens, target_opens, flushes, span_seen;
 	atomic_uint_fast64_t acked_txn;
 	atomic_int acked_mid_txn; /* an ack of a position inside a transaction */
@@ -139,8 +141,10 @@ static int tgt_open(dbs_target **out, const dbs_target_config *cfg, const dbs_ho
                     dbs_position *checkpoint, char *err, size_t errlen)
 {
 	(void)host;
-	(void)err;
-	(void)errlen;
+	if (atomic_load(&db.refuse_opens)) {
+		dbs__fmt(err, errlen, "could not connect to server: Connection refused");
+		return DBS_ETARGET;
+	}
 	txn_target *g = calloc(1, sizeof *g);
 	g->base.ops = &txn_target_ops;
 	g->config = cfg;
@@ -180,6 +184,8 @@ static int tgt_apply(dbs_target *tgt, const dbs_batch *b, char *err, size_t errl
 	}
 	if (carried && db.lose_txn && g->open_last.txn == db.lose_txn && g->nopen >= 40) {
 		db.lose_txn = 0; /* once */
+		if (db.down_after_loss)
+			atomic_store(&db.refuse_opens, 1);
 		g->nopen = 0;   /* rolled back with the connection */
 		dbs__fmt(err, errlen, "server closed the connection");
 		return DBS_APPLY_LOST;
@@ -224,6 +230,8 @@ static void reset(uint32_t txns)
 	pthread_mutex_unlock(&db.lock);
 	db.txns = txns;
 	db.lose_txn = 0;
+	db.down_after_loss = 0;
+	atomic_store(&db.refuse_opens, 0);
 	atomic_store(&db.source_opens, 0);
 	atomic_store(&db.target_opens, 0);
 	atomic_store(&db.flushes, 0);
@@ -239,7 +247,7 @@ static dbs_stream *start(dbs_registry **r, unsigned limit)
 	         "{\"source\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\","
 	         "\"dataBundleSize\":10},"
 	         "\"target\":{\"type\":\"postgresql\",\"connection\":\"host=nowhere\"},"
-	         "\"limits\":{\"numberOfEvents\":%u}}",
+	         "\"limits\":{\"numberOfEvents\":%u},\"reconnect\":{\"giveUpAfter\":2}}",
 	         limit);
 	ck_assert_int_eq(dbs_registry_new(r, 0), 0);
 	ck_assert_int_eq(dbs_registry_add_source(*r, &txn_source_ops), 0);
@@ -348,6 +356,32 @@ START_TEST(lost_connection_inside_a_transaction_resumes_from_checkpoint)
 }
 END_TEST
 
+START_TEST(lost_connection_gives_up_after_the_reconnect_limit)
+{
+	reset(20);
+	db.lose_txn = 2;
+	db.down_after_loss = 1;
+	dbs_registry *r;
+	dbs_stream *s = start(&r, 0);
+	ck_assert_int_eq(dbs_stream_wait(s, 20000), 0);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_FAILED);
+	ck_assert_int_eq(st.source.status, DBS_STATUS_STOPPED);
+	ck_assert_msg(strstr(st.target.message, "gave up") &&
+	                  strstr(st.target.message, "Connection refused"),
+	              "the message must say it gave up and why: %s", st.target.message);
+	fprintf(stderr, "give-up message: %s\n", st.target.message);
+	ck_assert_uint_ge(st.target_conn.reconnects, 1);
+	/* Only the first transaction was committed; nothing of the second. */
+	ck_assert_uint_eq(committed(), TXN_EVENTS);
+	ck_assert_int_eq(atomic_load(&db.acked_mid_txn), 0);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+	each_once(TXN_EVENTS);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("txn_span");
@@ -356,6 +390,7 @@ int main(void)
 	tcase_add_test(tc, transactions_committed_whole_and_acked_only_then);
 	tcase_add_test(tc, event_limit_inside_a_transaction_flushes);
 	tcase_add_test(tc, lost_connection_inside_a_transaction_resumes_from_checkpoint);
+	tcase_add_test(tc, lost_connection_gives_up_after_the_reconnect_limit);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
