@@ -1373,9 +1373,9 @@ static int apply_once(my_target *t, const dbs_batch *batch, char *err, size_t er
 	in_txn = t->open;
 	if (t->open) {
 		/* A table new here must be created, and MySQL DDL commits what
-		 * is open: commit it first, with the checkpoint row it holds, so
-		 * the target stays consistent (this part of the source
-		 * transaction becomes visible before its end). */
+		 * is open: commit it first, with the checkpoint row of the last
+		 * batch applied, so the target stays consistent (this part of
+		 * the source transaction becomes visible before its end). */
 		uint32_t i = 0;
 		while (i < n && (skipped(t, dbs_batch_event(batch, i)) ||
 		                 table_find(t, dbs_batch_event(batch, i)->table)))
