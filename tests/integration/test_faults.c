@@ -57,6 +57,8 @@ static server_set set_c;
 #define ID_GIVE_UP_SRC "2FaultsGiveUpSource00000001"
 #define ID_MY_LAG "2FaultsMyLagWhileBlocked001"
 #define ID_MY_GIVE_UP_SRC "2FaultsMyGiveUpSource000001"
+#define ID_STOP_DST "2FaultsStopReconnectTarget1"
+#define ID_STOP_SRC "2FaultsStopReconnectSource1"
 
 /* Lines the source logged about a lost connection (keepalive test). */
 static int lost_lines;
@@ -822,12 +824,47 @@ static void assert_gives_up(dbs_stream *s, int source_down, const char *engine)
 }
 
 /*
+ * The user stops the stream while a node retries its lost connection
+ * (reconnect.giveUpAfter 0: retry for ever): the stop ends the retries
+ * and nothing leaks or is used after its release (AddressSanitizer). A
+ * source stopped so ends STOPPED; a target ends FAILED with the connection
+ * error, since it could not apply what it held before the stop (the
+ * checkpoint did not move: a resume applies it).
+ */
+static void assert_stops_while_reconnecting(dbs_stream *s, int source_down)
+{
+	char buf[4096];
+	dbs_stat st;
+	int64_t deadline = itest_now_ms() + 60000;
+	for (;;) {
+		itest_stat(s, &st);
+		if ((source_down ? &st.source_conn : &st.target_conn)->reconnecting)
+			break;
+		itest_stat_format(buf, sizeof buf, &st);
+		ck_assert_msg(itest_now_ms() < deadline, "the outage never showed: %s", buf);
+		usleep(20 * 1000);
+	}
+	usleep(1500 * 1000); /* inside the backoff, between two attempts */
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	itest_stat(s, &st);
+	itest_stat_format(buf, sizeof buf, &st);
+	ck_assert_msg(st.source.status == DBS_STATUS_STOPPED, "the source stops: %s", buf);
+	if (source_down)
+		ck_assert_msg(st.target.status == DBS_STATUS_STOPPED, "the target stops: %s", buf);
+	else
+		ck_assert_msg(st.target.status == DBS_STATUS_FAILED &&
+		                  strstr(st.target.message, "reconnecting to the target"),
+		              "the target fails with what kept it from applying: %s", buf);
+}
+
+/*
  * A database that stays down: with reconnect.giveUpAfter 3, the node that
  * lost it shows the outage while it retries, then ends FAILED with the
  * reason; the other node stops. `source_down`: the source's PostgreSQL
- * (set C) goes, else the target's.
+ * (set C) goes, else the target's. With `stop`, giveUpAfter is 0 and the
+ * user stops the stream while it retries instead.
  */
-static void give_up_case(int source_down, const char *tag, const char *id)
+static void give_up_case(int source_down, const char *tag, const char *id, int stop)
 {
 	char src_db[64], dst_db[64], slot[64], pub[64], config[2048], t[80];
 	char src_uri[512], dst_uri[512], port_c[16];
@@ -869,8 +906,8 @@ static void give_up_case(int source_down, const char *tag, const char *id)
 	                   "\"publicationName\": \"%s\"}, "
 	                   "\"filter\": {\"tables\": [{\"name\": \"t\"}]}}, "
 	                   "\"target\": {\"type\": \"postgresql\", \"connection\": \"%s\"}, "
-	                   "\"reconnect\": {\"giveUpAfter\": 3}}",
-	                   src_uri, slot, pub, dst_uri) < (int)sizeof config);
+	                   "\"reconnect\": {\"giveUpAfter\": %d}}",
+	                   src_uri, slot, pub, dst_uri, stop ? 0 : 3) < (int)sizeof config);
 
 	s = stream_start_id(config, id);
 	events += itest_pg_exec_count(src, "INSERT INTO t SELECT g, 'x', g FROM "
@@ -880,7 +917,10 @@ static void give_up_case(int source_down, const char *tag, const char *id)
 	if (!source_down) /* the target notices when it has something to apply */
 		itest_pg_exec(src,
 		              "INSERT INTO t SELECT g, 'y', g FROM generate_series(301, 400) g");
-	assert_gives_up(s, source_down, "postgresql");
+	if (stop)
+		assert_stops_while_reconnecting(s, source_down);
+	else
+		assert_gives_up(s, source_down, "postgresql");
 	dbs_stream_free(s);
 	PQfinish(src);
 	sets[SET_A] = keep_a;
@@ -899,13 +939,25 @@ static void give_up_case(int source_down, const char *tag, const char *id)
 
 START_TEST(pg_target_down_gives_up)
 {
-	give_up_case(0, "fgud", ID_GIVE_UP_DST);
+	give_up_case(0, "fgud", ID_GIVE_UP_DST, 0);
+}
+END_TEST
+
+START_TEST(pg_target_down_stopped)
+{
+	give_up_case(0, "fsrd", ID_STOP_DST, 1);
+}
+END_TEST
+
+START_TEST(pg_source_down_stopped)
+{
+	give_up_case(1, "fsrs", ID_STOP_SRC, 1);
 }
 END_TEST
 
 START_TEST(pg_source_down_gives_up)
 {
-	give_up_case(1, "fgus", ID_GIVE_UP_SRC);
+	give_up_case(1, "fgus", ID_GIVE_UP_SRC, 0);
 }
 END_TEST
 
@@ -1014,6 +1066,8 @@ int main(void)
 	tcase_add_test(tc, pg_target_down_gives_up);
 	tcase_add_test(tc, pg_source_down_gives_up);
 	tcase_add_test(tc, mysql_source_down_gives_up);
+	tcase_add_test(tc, pg_target_down_stopped);
+	tcase_add_test(tc, pg_source_down_stopped);
 	suite_add_tcase(suite, tc);
 	sr = srunner_create(suite);
 	srunner_run_all(sr, CK_NORMAL);
