@@ -1,5 +1,7 @@
 #include "itest.h"
 
+#include <dbstreams/verify.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,14 +296,35 @@ void itest_pg_drop_role(const char *role)
 
 dbs_stream *itest_stream_start(const char *config)
 {
+	return itest_stream_start_logged(config, NULL, NULL, DBS_LOG_INFO);
+}
+
+dbs_stream *itest_stream_start_logged(const char *config, const char *id, dbs_log_fn log,
+                                      dbs_log_level level)
+{
 	dbs_stream_options opts = DBS_STREAM_OPTIONS_INIT;
 	dbs_stream *s = NULL;
-	int rc = dbs_stream_create(&s, config, strlen(config), &opts);
 
+	opts.stream_id = id;
+	opts.log = log;
+	opts.log_level = level;
+	int rc = dbs_stream_create(&s, config, strlen(config), &opts);
 	ck_assert_msg(rc == 0, "dbs_stream_create: %d (%s): %s\nconfig: %s", rc, dbs_strerror(rc),
 	              dbs_error_last(), config);
 	ck_assert_ptr_nonnull(s);
 	return s;
+}
+
+uint64_t itest_verify_differences(const char *config)
+{
+	dbs_verify_options opts = DBS_VERIFY_OPTIONS_INIT;
+	dbs_verify_report *r = NULL;
+	int rc = dbs_verify_run(&r, config, strlen(config), &opts);
+
+	ck_assert_msg(rc == 0, "dbs_verify_run: %d %s", rc, dbs_error_last());
+	uint64_t d = r->differences;
+	dbs_verify_report_free(r);
+	return d;
 }
 
 void itest_stat_format(char *buf, size_t size, const dbs_stat *st)

@@ -49,6 +49,15 @@ void itest_pg_drop_role(const char *role);
 /* dbs_stream_create that fails the test unless it returns 0. */
 dbs_stream *itest_stream_start(const char *config);
 
+/* The same with a fixed stream id (NULL: a new one) and the stream's log
+ * lines sent to `log` (NULL: none) from `level` up. */
+dbs_stream *itest_stream_start_logged(const char *config, const char *id, dbs_log_fn log,
+                                      dbs_log_level level);
+
+/* Differences dbs_verify_run finds now between the configuration's source
+ * and target (every table of the stream); fails the test if it cannot run. */
+uint64_t itest_verify_differences(const char *config);
+
 /* "source STATUS counter N [message] / target …" for failure messages. */
 void itest_stat_format(char *buf, size_t size, const dbs_stat *st);
 void itest_stat(dbs_stream *s, dbs_stat *st);

@@ -27,7 +27,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <dbstreams/verify.h>
 
 #include "itest.h"
 
@@ -199,31 +198,9 @@ static void log_line(dbs_log_level level, const char *line, void *user_data)
 
 static dbs_stream *stream_start_id(const char *config, const char *id)
 {
-	dbs_stream_options opts = DBS_STREAM_OPTIONS_INIT;
-	dbs_stream *s = NULL;
-	int rc;
-
-	opts.stream_id = id;
-	opts.log = log_line;
-	opts.log_level = DBS_LOG_WARN;
-	rc = dbs_stream_create(&s, config, strlen(config), &opts);
-	ck_assert_msg(rc == 0 && s, "dbs_stream_create: %d %s", rc, dbs_error_last());
-	return s;
+	return itest_stream_start_logged(config, id, log_line, DBS_LOG_WARN);
 }
 
-/* Differences verify finds now (every table of the stream). */
-static uint64_t differences(const char *config)
-{
-	dbs_verify_options opts = DBS_VERIFY_OPTIONS_INIT;
-	dbs_verify_report *r = NULL;
-	uint64_t d;
-	int rc = dbs_verify_run(&r, config, strlen(config), &opts);
-
-	ck_assert_msg(rc == 0, "dbs_verify_run: %d %s", rc, dbs_error_last());
-	d = r->differences;
-	dbs_verify_report_free(r);
-	return d;
-}
 
 /*
  * Wait until the stream caught up: the target has applied at least
@@ -244,7 +221,7 @@ static void wait_caught_up(dbs_stream *s, const char *config, uint64_t events, i
 		ck_assert_msg(st.source.status == DBS_STATUS_RUNNING &&
 		                  st.target.status == DBS_STATUS_RUNNING,
 		              "the stream must stay RUNNING through the restart: %s", buf);
-		diffs = differences(config);
+		diffs = itest_verify_differences(config);
 		if (diffs == 0 || itest_now_ms() > deadline)
 			break;
 		usleep(500 * 1000);
