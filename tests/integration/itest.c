@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 const char *itest_env(const char *name)
 {
@@ -313,6 +314,58 @@ dbs_stream *itest_stream_start_logged(const char *config, const char *id, dbs_lo
 	              dbs_error_last(), config);
 	ck_assert_ptr_nonnull(s);
 	return s;
+}
+
+int itest_harness(const char *cmd, const char *dir, const char *what1, const char *what2,
+                  const char *extra)
+{
+	const char *harness = getenv("DBS_HARNESS_SERVERS");
+	int status;
+
+	if (!harness)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (extra)
+			setenv("DBS_HARNESS_MYSQL_EXTRA", extra, 1);
+		else
+			unsetenv("DBS_HARNESS_MYSQL_EXTRA");
+		execl(harness, harness, cmd, dir, what1, what2, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+int itest_harness_env(const char *dir, const char *key, char *out, size_t size)
+{
+	char path[600], line[1024];
+	int found = 0;
+	size_t klen = strlen(key);
+
+	if (snprintf(path, sizeof path, "%s/env", dir) >= (int)sizeof path)
+		return 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, "export ", 7) != 0 || strncmp(line + 7, key, klen) != 0 ||
+		    line[7 + klen] != '=')
+			continue;
+		char *v = line + 8 + klen, *end = v + strcspn(v, "\n");
+		*end = '\0';
+		if (*v == '\'' && end > v + 1 && end[-1] == '\'') {
+			v++;
+			end[-1] = '\0';
+		}
+		found = snprintf(out, size, "%s", v) < (int)size;
+		break;
+	}
+	fclose(f);
+	return found;
 }
 
 uint64_t itest_verify_differences(const char *config)

@@ -83,6 +83,20 @@ void itest_pg_compare_table(PGconn *src, PGconn *dst, const char *table, const c
 
 int64_t itest_now_ms(void);
 
+/* ---- servers of a test's own (tests/harness/servers) ---- */
+
+/*
+ * Run `$DBS_HARNESS_SERVERS cmd dir [what1 [what2]]` ("start DIR pg mysql",
+ * "restart DIR pg", "stop DIR") with `extra` as DBS_HARNESS_MYSQL_EXTRA
+ * (NULL: none). Returns its exit status, -1 when it could not run.
+ */
+int itest_harness(const char *cmd, const char *dir, const char *what1, const char *what2,
+                  const char *extra);
+
+/* `value` of "export KEY=value" or "export KEY='value'" in DIR/env: 1 and
+ * the value in out, 0 when absent or too long. */
+int itest_harness_env(const char *dir, const char *key, char *out, size_t size);
+
 /* ---- MySQL/MariaDB (Connector/C, DBS_TEST_MYSQL_*) ---- */
 
 /* go-sql-driver DSN of database `db` on the harness server, as root

@@ -62,60 +62,6 @@ static server_set set_c;
 /* Lines the source logged about a lost connection (keepalive test). */
 static int lost_lines;
 
-static int run_harness(const char *cmd, const char *dir, const char *what1, const char *what2)
-{
-	const char *harness = getenv("DBS_HARNESS_SERVERS");
-	pid_t pid;
-	int status;
-
-	if (!harness)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		unsetenv("DBS_HARNESS_MYSQL_EXTRA");
-		execl(harness, harness, cmd, dir, what1, what2, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
-}
-
-/* `value` of "export KEY=value" or "export KEY='value'" in DIR/env. */
-static int env_value(const char *dir, const char *key, char *out, size_t size)
-{
-	char path[600], line[1024];
-	FILE *f;
-	int found = 0;
-	size_t klen = strlen(key);
-
-	if (snprintf(path, sizeof path, "%s/env", dir) >= (int)sizeof path)
-		return 0;
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f)) {
-		char *v, *end;
-
-		if (strncmp(line, "export ", 7) != 0 || strncmp(line + 7, key, klen) != 0 ||
-		    line[7 + klen] != '=')
-			continue;
-		v = line + 8 + klen;
-		end = v + strcspn(v, "\n");
-		*end = '\0';
-		if (*v == '\'' && end > v + 1 && end[-1] == '\'') {
-			v++;
-			end[-1] = '\0';
-		}
-		found = snprintf(out, size, "%s", v) < (int)size;
-		break;
-	}
-	fclose(f);
-	return found;
-}
-
 /* Point the itest helpers (DBS_TEST_*) at server set `i`. */
 static void use_set(int i)
 {
@@ -138,7 +84,7 @@ static void start_sets(void)
 		server_set *s = &sets[i];
 		snprintf(s->dir, sizeof s->dir, "%s/dbs-faults-%ld-%c", tmp ? tmp : "/tmp",
 		         (long)getpid(), 'a' + i);
-		if (run_harness("start", s->dir, "pg", "mysql") != 0) {
+		if (itest_harness("start", s->dir, "pg", "mysql", NULL) != 0) {
 			snprintf(setup_error, sizeof setup_error,
 			         "could not start servers in %.400s with %.400s (run through "
 			         "scripts/test)",
@@ -147,9 +93,9 @@ static void start_sets(void)
 			                                       : "(DBS_HARNESS_SERVERS unset)");
 			return;
 		}
-		if (!env_value(s->dir, "DBS_TEST_PG_PORT", s->pg_port, sizeof s->pg_port) ||
-		    !env_value(s->dir, "DBS_TEST_MYSQL_PORT", s->my_port, sizeof s->my_port) ||
-		    !env_value(s->dir, "DBS_TEST_MYSQL_SOCKET", s->my_socket,
+		if (!itest_harness_env(s->dir, "DBS_TEST_PG_PORT", s->pg_port, sizeof s->pg_port) ||
+		    !itest_harness_env(s->dir, "DBS_TEST_MYSQL_PORT", s->my_port, sizeof s->my_port) ||
+		    !itest_harness_env(s->dir, "DBS_TEST_MYSQL_SOCKET", s->my_socket,
 		               sizeof s->my_socket)) {
 			snprintf(setup_error, sizeof setup_error, "no ports in %.400s/env", s->dir);
 			return;
@@ -167,9 +113,9 @@ static void stop_sets(void)
 {
 	for (int i = 0; i < 2; i++)
 		if (sets[i].dir[0])
-			run_harness("stop", sets[i].dir, NULL, NULL);
+			itest_harness("stop", sets[i].dir, NULL, NULL, NULL);
 	/* Set C is stopped by its tests; this is for one that failed first. */
-	run_harness("stop", set_c.dir, NULL, NULL);
+	itest_harness("stop", set_c.dir, NULL, NULL, NULL);
 }
 
 static void check_setup(void)
@@ -180,7 +126,7 @@ static void check_setup(void)
 static void restart(int set, const char *what)
 {
 	int64_t t0 = itest_now_ms();
-	int rc = run_harness("restart", sets[set].dir, what, NULL);
+	int rc = itest_harness("restart", sets[set].dir, what, NULL, NULL);
 
 	ck_assert_msg(rc == 0, "restarting %s of set %c failed (%d)", what, 'A' + set, rc);
 	fprintf(stderr, "faults: restarted %s of set %c in %lld ms\n", what, 'A' + set,
@@ -850,9 +796,9 @@ static void give_up_case(int source_down, const char *tag, const char *id, int s
 	PGconn *src;
 
 	check_setup();
-	ck_assert_msg(run_harness("start", set_c.dir, "pg", NULL) == 0,
+	ck_assert_msg(itest_harness("start", set_c.dir, "pg", NULL, NULL) == 0,
 	              "could not start a third PostgreSQL in %s", set_c.dir);
-	ck_assert(env_value(set_c.dir, "DBS_TEST_PG_PORT", port_c, sizeof port_c));
+	ck_assert(itest_harness_env(set_c.dir, "DBS_TEST_PG_PORT", port_c, sizeof port_c));
 	snprintf(t, sizeof t, "%s_src", tag);
 	itest_name(src_db, sizeof src_db, t);
 	snprintf(t, sizeof t, "%s_dst", tag);
@@ -890,7 +836,7 @@ static void give_up_case(int source_down, const char *tag, const char *id, int s
 	events += itest_pg_exec_count(src, "INSERT INTO t SELECT g, 'x', g FROM "
 	                                   "generate_series(1, 300) g");
 	itest_wait_target_counter(s, events, 60);
-	ck_assert_int_eq(run_harness("stop", set_c.dir, NULL, NULL), 0);
+	ck_assert_int_eq(itest_harness("stop", set_c.dir, NULL, NULL, NULL), 0);
 	if (!source_down) /* the target notices when it has something to apply */
 		itest_pg_exec(src,
 		              "INSERT INTO t SELECT g, 'y', g FROM generate_series(301, 400) g");
@@ -947,9 +893,9 @@ START_TEST(mysql_source_down_gives_up)
 	uint64_t events = 0;
 
 	check_setup();
-	ck_assert_msg(run_harness("start", set_c.dir, "mysql", NULL) == 0,
+	ck_assert_msg(itest_harness("start", set_c.dir, "mysql", NULL, NULL) == 0,
 	              "could not start a third MariaDB in %s", set_c.dir);
-	ck_assert(env_value(set_c.dir, "DBS_TEST_MYSQL_PORT", port_c, sizeof port_c));
+	ck_assert(itest_harness_env(set_c.dir, "DBS_TEST_MYSQL_PORT", port_c, sizeof port_c));
 	itest_name(src_db, sizeof src_db, "fmgu_src");
 	itest_name(dst_db, sizeof dst_db, "fmgu_dst");
 	use_set(SET_B);
@@ -973,7 +919,7 @@ START_TEST(mysql_source_down_gives_up)
 	                                   "FROM seq_1_to_300");
 	itest_wait_target_counter(s, events, 60);
 	mysql_close(src);
-	ck_assert_int_eq(run_harness("stop", set_c.dir, NULL, NULL), 0);
+	ck_assert_int_eq(itest_harness("stop", set_c.dir, NULL, NULL, NULL), 0);
 	assert_gives_up(s, 1, "mysql");
 	dbs_stream_free(s);
 	use_set(SET_B);

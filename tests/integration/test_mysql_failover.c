@@ -47,55 +47,6 @@ static char dirs[2][512]; /* 0: primary, 1: replica */
 static int ports[2];
 static char db[64], dst_db[64];
 
-/* `servers CMD DIR [mysql]` with extra mariadbd options. */
-static int run_harness(const char *cmd, const char *dir, const char *extra)
-{
-	const char *harness = getenv("DBS_HARNESS_SERVERS");
-	pid_t pid;
-	int status;
-
-	if (!harness)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		if (extra)
-			setenv("DBS_HARNESS_MYSQL_EXTRA", extra, 1);
-		else
-			unsetenv("DBS_HARNESS_MYSQL_EXTRA");
-		if (strcmp(cmd, "start") == 0)
-			execl(harness, harness, cmd, dir, "mysql", (char *)NULL);
-		else
-			execl(harness, harness, cmd, dir, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
-}
-
-static int read_port(const char *dir)
-{
-	char path[600], line[512];
-	static const char key[] = "export DBS_TEST_MYSQL_PORT=";
-	FILE *f;
-	int port = 0;
-
-	if (snprintf(path, sizeof path, "%s/env", dir) >= (int)sizeof path)
-		return 0;
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (strncmp(line, key, sizeof key - 1) == 0) {
-			port = atoi(line + sizeof key - 1);
-			break;
-		}
-	fclose(f);
-	return port;
-}
-
 static void setup(void)
 {
 	static const char *const extra[2] = {"--server-id=1",
@@ -113,13 +64,16 @@ static void setup(void)
 	for (int i = 0; i < 2; i++) {
 		snprintf(dirs[i], sizeof dirs[i], "%s/failover_%ld_%c", tmp, (long)getpid(),
 		         i ? 'r' : 'p');
-		if (run_harness("start", dirs[i], extra[i]) != 0) {
+		if (itest_harness("start", dirs[i], "mysql", NULL, extra[i]) != 0) {
 			snprintf(setup_error, sizeof setup_error,
 			         "starting a MariaDB in %.400s failed: see its output above", dirs[i]);
 			dirs[i][0] = '\0';
 			return;
 		}
-		ports[i] = read_port(dirs[i]);
+		char port[16] = "";
+		ports[i] = itest_harness_env(dirs[i], "DBS_TEST_MYSQL_PORT", port, sizeof port)
+		               ? atoi(port)
+		               : 0;
 		if (ports[i] <= 0) {
 			snprintf(setup_error, sizeof setup_error, "no DBS_TEST_MYSQL_PORT in %.400s/env",
 			         dirs[i]);
@@ -133,7 +87,7 @@ static void teardown(void)
 	itest_pg_drop_db(dst_db);
 	for (int i = 0; i < 2; i++)
 		if (dirs[i][0])
-			run_harness("stop", dirs[i], NULL);
+			itest_harness("stop", dirs[i], NULL, NULL, NULL);
 }
 
 /* Root on server `i` (0 primary, 1 replica), in `database` (NULL: none). */

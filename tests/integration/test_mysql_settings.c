@@ -27,56 +27,6 @@ static int my_port;
 static char src_db[64], dst_db[64], user[64], monitor_user[64];
 static const char password[] = "settings-Pw-9f3a";
 
-/* Run the harness: `servers CMD servers_dir [mysql]`, extra mariadbd
- * options in DBS_HARNESS_MYSQL_EXTRA. Returns the exit status, -1 when it
- * could not run. */
-static int run_harness(const char *harness, const char *cmd, const char *extra)
-{
-	pid_t pid = fork();
-	int status;
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		if (extra)
-			setenv("DBS_HARNESS_MYSQL_EXTRA", extra, 1);
-		else
-			unsetenv("DBS_HARNESS_MYSQL_EXTRA");
-		if (strcmp(cmd, "start") == 0)
-			execl(harness, harness, cmd, servers_dir, "mysql", (char *)NULL);
-		else
-			execl(harness, harness, cmd, servers_dir, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
-}
-
-/* The port from the harness's env file ("export DBS_TEST_MYSQL_PORT=N"). */
-static int read_port(void)
-{
-	char path[600], line[512];
-	static const char key[] = "export DBS_TEST_MYSQL_PORT=";
-	FILE *f;
-	int port = 0;
-	int n = snprintf(path, sizeof path, "%s/env", servers_dir);
-
-	if (n < 0 || (size_t)n >= sizeof path)
-		return 0;
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f)) {
-		if (strncmp(line, key, sizeof key - 1) == 0) {
-			port = atoi(line + sizeof key - 1);
-			break;
-		}
-	}
-	fclose(f);
-	return port;
-}
-
 static void setup(void)
 {
 	const char *harness = getenv("DBS_HARNESS_SERVERS");
@@ -99,14 +49,17 @@ static void setup(void)
 		snprintf(setup_error, sizeof setup_error, "DBS_TEST_TMPDIR is too long");
 		return;
 	}
-	if (run_harness(harness, "start", "--binlog-format=STATEMENT") != 0) {
+	if (itest_harness("start", servers_dir, "mysql", NULL, "--binlog-format=STATEMENT") != 0) {
 		snprintf(setup_error, sizeof setup_error,
 		         "%s start %s mysql (binlog_format=STATEMENT) failed: see its output above",
 		         harness, servers_dir);
 		servers_dir[0] = '\0';
 		return;
 	}
-	my_port = read_port();
+	char port[16] = "";
+	my_port = itest_harness_env(servers_dir, "DBS_TEST_MYSQL_PORT", port, sizeof port)
+	              ? atoi(port)
+	              : 0;
 	if (my_port <= 0)
 		snprintf(setup_error, sizeof setup_error, "no DBS_TEST_MYSQL_PORT in %s/env",
 		         servers_dir);
@@ -119,7 +72,7 @@ static void teardown(void)
 
 	itest_pg_drop_db(dst_db);
 	if (servers_dir[0] && harness)
-		run_harness(harness, "stop", NULL);
+		itest_harness("stop", servers_dir, NULL, NULL, NULL);
 }
 
 /* Root on this suite's own MariaDB, in `db` (NULL: none). */

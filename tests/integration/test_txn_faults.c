@@ -39,59 +39,6 @@ static char set_dir[512];
 static char setup_error[1024];
 static int resumed_lines; /* the core's "resumed from the checkpoint" log lines */
 
-static int run_harness(const char *cmd, const char *what1, const char *what2)
-{
-	const char *harness = getenv("DBS_HARNESS_SERVERS");
-	pid_t pid;
-	int status;
-
-	if (!harness)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		unsetenv("DBS_HARNESS_MYSQL_EXTRA");
-		execl(harness, harness, cmd, set_dir, what1, what2, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
-		return -1;
-	return WEXITSTATUS(status);
-}
-
-/* `value` of "export KEY=value" or "export KEY='value'" in DIR/env. */
-static int env_value(const char *key, char *out, size_t size)
-{
-	char path[600], line[1024];
-	FILE *f;
-	int found = 0;
-	size_t klen = strlen(key);
-
-	if (snprintf(path, sizeof path, "%s/env", set_dir) >= (int)sizeof path)
-		return 0;
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof line, f)) {
-		char *p = line;
-		if (strncmp(p, "export ", 7) == 0)
-			p += 7;
-		if (strncmp(p, key, klen) != 0 || p[klen] != '=')
-			continue;
-		p += klen + 1;
-		p[strcspn(p, "\n")] = '\0';
-		if (*p == '\'') {
-			p++;
-			p[strcspn(p, "'")] = '\0';
-		}
-		snprintf(out, size, "%s", p);
-		found = 1;
-	}
-	fclose(f);
-	return found;
-}
-
 /* Start the suite's own servers and point the itest helpers at them. */
 static void start_set(void)
 {
@@ -100,7 +47,7 @@ static void start_set(void)
 	const char *tmp = getenv("TMPDIR");
 
 	snprintf(set_dir, sizeof set_dir, "%s/dbs-txnf-%ld", tmp ? tmp : "/tmp", (long)getpid());
-	if (run_harness("start", "pg", "mysql") != 0) {
+	if (itest_harness("start", set_dir, "pg", "mysql", NULL) != 0) {
 		snprintf(setup_error, sizeof setup_error,
 		         "could not start servers in %.400s with %.300s (run through scripts/test)",
 		         set_dir, getenv("DBS_HARNESS_SERVERS") ? getenv("DBS_HARNESS_SERVERS")
@@ -109,7 +56,7 @@ static void start_set(void)
 	}
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		char value[512];
-		if (!env_value(keys[i], value, sizeof value)) {
+		if (!itest_harness_env(set_dir, keys[i], value, sizeof value)) {
 			snprintf(setup_error, sizeof setup_error, "no %s in %.400s/env", keys[i], set_dir);
 			return;
 		}
@@ -129,7 +76,7 @@ static void check_setup(void)
 static void restart(const char *what)
 {
 	int64_t t0 = itest_now_ms();
-	int rc = run_harness("restart", what, NULL);
+	int rc = itest_harness("restart", set_dir, what, NULL, NULL);
 
 	ck_assert_msg(rc == 0, "restarting %s failed (%d)", what, rc);
 	fprintf(stderr, "txn faults: restarted %s in %lld ms\n", what,
@@ -389,6 +336,6 @@ int main(void)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	if (set_dir[0])
-		run_harness("stop", NULL, NULL);
+		itest_harness("stop", set_dir, NULL, NULL, NULL);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
