@@ -14,7 +14,7 @@
  * whatever transaction is open.
  *
  * The connection string is the go-sql-driver DSN, read by the parser the
- * MySQL source shares (sources/mysql/dsn.h).
+ * MySQL source shares (sql/mysql_dsn.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,10 +26,10 @@
 #include <mysql.h>
 
 #include "core/core.h"
-#include "sources/mysql/dsn.h"
-#include "targets/sqlmap.h"
+#include "sql/mysql_dsn.h"
+#include "sql/checkpoint.h"
+#include "sql/sqlmap.h"
 
-#define CHECKPOINT_TABLE "dbstreams_checkpoint"
 /* Upper bound of one COM_QUERY when the server allows more: bigger packets
  * buy nothing once a round trip carries thousands of rows. */
 #define PACKET_CAP (4u * 1024u * 1024u)
@@ -78,9 +78,9 @@ typedef struct my_target {
 	size_t packet_limit;
 	my_table **tables;
 	size_t ntables, captables;
-	dbs_textbuf sql;   /* the packet being built */
-	dbs_textbuf row;   /* one row's values */
-	dbs_textbuf tmp;   /* DDL, error keys */
+	dbs_buf sql;   /* the packet being built */
+	dbs_buf row;   /* one row's values */
+	dbs_buf tmp;   /* DDL, error keys */
 	my_stmt *stmts;
 	size_t nstmts, capstmts;
 	my_table *open_insert; /* table of the INSERT statement being filled */
@@ -127,25 +127,9 @@ static int same_def(const dbs_table *a, const dbs_table *b)
 	                  strcmp(a->schema ? a->schema : "", b->schema ? b->schema : "") == 0);
 }
 
-/* `ident` with inner backticks doubled. */
-static int append_ident(dbs_textbuf *b, const char *ident)
+static int append_ident(dbs_buf *b, const char *ident)
 {
-	size_t n = strlen(ident), extra = 2;
-	for (size_t i = 0; i < n; i++)
-		extra += ident[i] == '`';
-	if (n > SIZE_MAX - extra || dbs__textbuf_reserve(b, n + extra))
-		return DBS_ENOMEM;
-	char *d = b->data + b->len;
-	*d++ = '`';
-	for (size_t i = 0; i < n; i++) {
-		if (ident[i] == '`')
-			*d++ = '`';
-		*d++ = ident[i];
-	}
-	*d++ = '`';
-	*d = '\0';
-	b->len = (size_t)(d - b->data);
-	return 0;
+	return dbs__sql_append_ident_in(b, DBS_DIALECT_MYSQL, ident);
 }
 
 /* Errors the client library raises itself (server gone, lost, refused,
@@ -276,24 +260,24 @@ static const dbs_value *key_image(const my_table *tb, const dbs_event *ev)
 /* "(id=5, k='x')" of an event's key, for messages. */
 static void key_text(my_target *t, my_table *tb, const dbs_event *ev, char *buf, size_t size)
 {
-	dbs_textbuf *b = &t->tmp;
+	dbs_buf *b = &t->tmp;
 	const dbs_value *img = key_image(tb, ev);
 	char scratch[8];
-	dbs__textbuf_reset(b);
+	dbs_buf_reset(b);
 	if (!img || tb->nkeys == 0) {
 		dbs__fmt(buf, size, "(no key)");
 		return;
 	}
-	dbs__textbuf_append_char(b, '(');
+	dbs_buf_append_char(b, '(');
 	for (uint32_t k = 0; k < tb->nkeys; k++) {
 		uint32_t c = tb->keys[k];
 		if (k)
-			dbs__textbuf_append(b, ", ", 2);
-		dbs__textbuf_appendf(b, "%s=", tb->def->columns[c].name);
+			dbs_buf_append(b, ", ", 2);
+		dbs_buf_appendf(b, "%s=", tb->def->columns[c].name);
 		if (dbs__sqlmap_value_mysql(b, &tb->types[c], &img[c], scratch, sizeof scratch))
-			dbs__textbuf_append_str(b, "?");
+			dbs_buf_append_str(b, "?");
 	}
-	dbs__textbuf_append_char(b, ')');
+	dbs_buf_append_char(b, ')');
 	dbs__fmt(buf, size, "%.*s%s", (int)(b->len > ERR_KEY_MAX ? ERR_KEY_MAX : b->len),
 	         b->data ? b->data : "", b->len > ERR_KEY_MAX ? "…)" : "");
 }
@@ -367,7 +351,7 @@ static int index_create(my_target *t, my_table *tb, const dbs_index *ix, char *e
 {
 	int rc = 0;
 	const dbs_table *def = tb->def;
-	dbs_textbuf *b = &t->tmp;
+	dbs_buf *b = &t->tmp;
 	int fulltext = (ix->flags & DBS_INDEX_FULLTEXT) != 0;
 	int unique = !fulltext && (ix->flags & DBS_INDEX_UNIQUE);
 	int32_t budget = (int32_t)(3072 / (ix->ncolumns ? ix->ncolumns : 1));
@@ -377,11 +361,11 @@ static int index_create(my_target *t, my_table *tb, const dbs_index *ix, char *e
 		     tb->qname, ix->name);
 		goto done;
 	}
-	dbs__textbuf_reset(b);
-	if (dbs__textbuf_append_str(b, unique     ? "CREATE UNIQUE INDEX "
+	dbs_buf_reset(b);
+	if (dbs_buf_append_str(b, unique     ? "CREATE UNIQUE INDEX "
 	                               : fulltext ? "CREATE FULLTEXT INDEX "
 	                                          : "CREATE INDEX ") ||
-	    append_ident(b, ix->name) || dbs__textbuf_appendf(b, " ON %s (", tb->qname))
+	    append_ident(b, ix->name) || dbs_buf_appendf(b, " ON %s (", tb->qname))
 		goto nomem;
 	for (uint32_t k = 0; k < ix->ncolumns; k++) {
 		uint32_t c = ix->columns[k];
@@ -394,12 +378,12 @@ static int index_create(my_target *t, my_table *tb, const dbs_index *ix, char *e
 			     tb->qname, ix->name, def->columns[c].name);
 			goto done;
 		}
-		if ((k && dbs__textbuf_append_char(b, ',')) ||
+		if ((k && dbs_buf_append_char(b, ',')) ||
 		    append_ident(b, def->columns[c].name) ||
-		    (prefix > 0 && !unique && dbs__textbuf_appendf(b, "(%" PRId32 ")", prefix)))
+		    (prefix > 0 && !unique && dbs_buf_appendf(b, "(%" PRId32 ")", prefix)))
 			goto nomem;
 	}
-	if (dbs__textbuf_append_char(b, ')'))
+	if (dbs_buf_append_char(b, ')'))
 		goto nomem;
 	if (exec_sql(t, b->data, b->len, "creating an index", ierr, sizeof ierr) != 0) {
 		if (!t->conn || client_errno(mysql_errno(t->conn))) { /* connection lost */
@@ -423,14 +407,14 @@ done:
 static int table_exists(my_target *t, const dbs_table *def, int *exists, char *err, size_t errlen)
 {
 	int rc = DBS_ETARGET;
-	dbs_textbuf *b = &t->tmp;
+	dbs_buf *b = &t->tmp;
 	MYSQL_RES *res = NULL;
-	dbs__textbuf_reset(b);
-	if (dbs__textbuf_append_str(b, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+	dbs_buf_reset(b);
+	if (dbs_buf_append_str(b, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
 	                               "TABLE_SCHEMA = ") ||
-	    dbs__textbuf_append_literal(b, t->dsn.database, strlen(t->dsn.database)) ||
-	    dbs__textbuf_append_str(b, " AND TABLE_NAME = ") ||
-	    dbs__textbuf_append_literal(b, def->name, strlen(def->name))) {
+	    dbs__sql_append_literal(b, t->dsn.database, strlen(t->dsn.database)) ||
+	    dbs_buf_append_str(b, " AND TABLE_NAME = ") ||
+	    dbs__sql_append_literal(b, def->name, strlen(def->name))) {
 		dbs__fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
@@ -453,18 +437,18 @@ done:
 static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 {
 	const dbs_table *def = tb->def;
-	dbs_textbuf *b = &t->tmp;
+	dbs_buf *b = &t->tmp;
 	int rc = DBS_ENOMEM, exists = 0;
 	if ((rc = table_exists(t, def, &exists, err, errlen)) != 0 || exists)
 		return rc;
 	rc = DBS_ENOMEM;
-	dbs__textbuf_reset(b);
-	if (dbs__textbuf_append_str(b, "CREATE TABLE IF NOT EXISTS ") ||
-	    dbs__textbuf_append_str(b, tb->qname) || dbs__textbuf_append_str(b, " ("))
+	dbs_buf_reset(b);
+	if (dbs_buf_append_str(b, "CREATE TABLE IF NOT EXISTS ") ||
+	    dbs_buf_append_str(b, tb->qname) || dbs_buf_append_str(b, " ("))
 		goto fail;
 	for (uint32_t i = 0; i < def->ncolumns; i++) {
-		if ((i && dbs__textbuf_append(b, ", ", 2)) ||
-		    append_ident(b, def->columns[i].name) || dbs__textbuf_append_char(b, ' '))
+		if ((i && dbs_buf_append(b, ", ", 2)) ||
+		    append_ident(b, def->columns[i].name) || dbs_buf_append_char(b, ' '))
 			goto fail;
 		if ((rc = dbs__sqlmap_target_type(b, &tb->types[i], DBS_DIALECT_MYSQL)) == DBS_EINVAL) {
 			dbs__fmt(err, errlen, "creating table %s: column %s has no type name", tb->qname,
@@ -474,20 +458,20 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 		if (rc)
 			goto fail;
 		if ((def->columns[i].flags & (DBS_COLUMN_NOT_NULL | DBS_COLUMN_KEY)) &&
-		    dbs__textbuf_append_str(b, " NOT NULL"))
+		    dbs_buf_append_str(b, " NOT NULL"))
 			goto fail;
 	}
 	if (tb->nkeys) {
-		if (dbs__textbuf_append_str(b, ", PRIMARY KEY ("))
+		if (dbs_buf_append_str(b, ", PRIMARY KEY ("))
 			goto fail;
 		for (uint32_t k = 0; k < tb->nkeys; k++)
-			if ((k && dbs__textbuf_append_char(b, ',')) ||
+			if ((k && dbs_buf_append_char(b, ',')) ||
 			    append_ident(b, def->columns[tb->keys[k]].name))
 				goto fail;
-		if (dbs__textbuf_append_char(b, ')'))
+		if (dbs_buf_append_char(b, ')'))
 			goto fail;
 	}
-	if (dbs__textbuf_appendf(b, ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=%s",
+	if (dbs_buf_appendf(b, ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=%s",
 	                         t->collation))
 		goto fail;
 	char where[256];
@@ -507,7 +491,7 @@ static int table_build(my_target *t, const dbs_table *def, my_table **out, char 
 {
 	int rc = DBS_ENOMEM;
 	my_table *tb = calloc(1, sizeof *tb);
-	dbs_textbuf *b = &t->tmp;
+	dbs_buf *b = &t->tmp;
 	*out = NULL;
 	if (!tb)
 		goto nomem;
@@ -521,39 +505,39 @@ static int table_build(my_target *t, const dbs_table *def, my_table **out, char 
 			tb->keys[tb->nkeys++] = i;
 	}
 	dbs__sqlmap_key_widths(tb->types, def->ncolumns);
-	dbs__textbuf_reset(b);
-	if (append_ident(b, t->dsn.database) || dbs__textbuf_append_char(b, '.') ||
+	dbs_buf_reset(b);
+	if (append_ident(b, t->dsn.database) || dbs_buf_append_char(b, '.') ||
 	    append_ident(b, def->name) || !(tb->qname = dup_n(b->data, b->len)))
 		goto nomem;
 
-	dbs__textbuf_reset(b);
-	if (dbs__textbuf_appendf(b, "INSERT INTO %s (", tb->qname))
+	dbs_buf_reset(b);
+	if (dbs_buf_appendf(b, "INSERT INTO %s (", tb->qname))
 		goto nomem;
 	for (uint32_t i = 0; i < def->ncolumns; i++)
-		if ((i && dbs__textbuf_append_char(b, ',')) || append_ident(b, def->columns[i].name))
+		if ((i && dbs_buf_append_char(b, ',')) || append_ident(b, def->columns[i].name))
 			goto nomem;
-	if (dbs__textbuf_append_str(b, ") VALUES ") || !(tb->insert_head = dup_n(b->data, b->len)))
+	if (dbs_buf_append_str(b, ") VALUES ") || !(tb->insert_head = dup_n(b->data, b->len)))
 		goto nomem;
 	tb->head_len = b->len;
 
-	dbs__textbuf_reset(b);
+	dbs_buf_reset(b);
 	if (tb->nkeys) {
 		/* Replays overwrite: the row ends as the last insert wrote it. */
 		int any = 0;
-		if (dbs__textbuf_append_str(b, " ON DUPLICATE KEY UPDATE "))
+		if (dbs_buf_append_str(b, " ON DUPLICATE KEY UPDATE "))
 			goto nomem;
 		for (uint32_t i = 0; i < def->ncolumns; i++) {
 			if (def->columns[i].flags & DBS_COLUMN_KEY)
 				continue;
-			if ((any && dbs__textbuf_append_char(b, ',')) ||
-			    append_ident(b, def->columns[i].name) || dbs__textbuf_append_str(b, "=VALUES(") ||
-			    append_ident(b, def->columns[i].name) || dbs__textbuf_append_char(b, ')'))
+			if ((any && dbs_buf_append_char(b, ',')) ||
+			    append_ident(b, def->columns[i].name) || dbs_buf_append_str(b, "=VALUES(") ||
+			    append_ident(b, def->columns[i].name) || dbs_buf_append_char(b, ')'))
 				goto nomem;
 			any = 1;
 		}
 		if (!any) {
 			const char *k = def->columns[tb->keys[0]].name;
-			if (append_ident(b, k) || dbs__textbuf_append_char(b, '=') || append_ident(b, k))
+			if (append_ident(b, k) || dbs_buf_append_char(b, '=') || append_ident(b, k))
 				goto nomem;
 		}
 	}
@@ -686,14 +670,14 @@ failed:
 		db_error(t, err, errlen, where[0] ? where : "applying the batch");
 	}
 done:
-	dbs__textbuf_reset(&t->sql);
+	dbs_buf_reset(&t->sql);
 	t->nstmts = 0;
 	return rc;
 }
 
 static int sep(my_target *t)
 {
-	return t->sql.len ? dbs__textbuf_append_char(&t->sql, ';') : 0;
+	return t->sql.len ? dbs_buf_append_char(&t->sql, ';') : 0;
 }
 
 /* Finish the INSERT or DELETE … IN statement still taking rows. */
@@ -701,9 +685,9 @@ static int close_open(my_target *t)
 {
 	int rc = 0;
 	if (t->open_insert)
-		rc = dbs__textbuf_append(&t->sql, t->open_insert->insert_tail, t->open_insert->tail_len);
+		rc = dbs_buf_append(&t->sql, t->open_insert->insert_tail, t->open_insert->tail_len);
 	else if (t->open_delete)
-		rc = dbs__textbuf_append_char(&t->sql, ')');
+		rc = dbs_buf_append_char(&t->sql, ')');
 	t->open_insert = NULL;
 	t->open_delete = NULL;
 	t->open_delete = NULL;
@@ -726,7 +710,7 @@ static int skipped(const my_target *t, const dbs_event *ev)
 /* Format one value of event `ev` (column c of `img`, one of its images)
  * into `b`. A value MySQL cannot hold is a data error named by the key. */
 static int put_value(my_target *t, my_table *tb, const dbs_event *ev, const dbs_value *img,
-                     uint32_t c, dbs_textbuf *b, char *err, size_t errlen)
+                     uint32_t c, dbs_buf *b, char *err, size_t errlen)
 {
 	int rc = dbs__sqlmap_value_mysql(b, &tb->types[c], &img[c], t->err_msg, sizeof t->err_msg);
 	if (rc == DBS_EINVAL) {
@@ -745,18 +729,18 @@ static int add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_table
                       char *err, size_t errlen)
 {
 	const dbs_event *ev = dbs_batch_event(batch, i);
-	dbs_textbuf *row = &t->row;
+	dbs_buf *row = &t->row;
 	int rc;
-	dbs__textbuf_reset(row);
-	if ((rc = dbs__textbuf_append_char(row, '(')))
+	dbs_buf_reset(row);
+	if ((rc = dbs_buf_append_char(row, '(')))
 		goto nomem;
 	for (uint32_t c = 0; c < tb->def->ncolumns; c++) {
-		if (c && (rc = dbs__textbuf_append_char(row, ',')))
+		if (c && (rc = dbs_buf_append_char(row, ',')))
 			goto nomem;
 		if ((rc = put_value(t, tb, ev, ev->after, c, row, err, errlen)))
 			return rc;
 	}
-	if ((rc = dbs__textbuf_append_char(row, ')')))
+	if ((rc = dbs_buf_append_char(row, ')')))
 		goto nomem;
 	/* Close the statement (and maybe send the packet) before this row
 	 * would push it past the server's packet size. */
@@ -777,16 +761,16 @@ static int add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_table
 		if ((rc = maybe_flush(t, batch, err, errlen)))
 			return rc;
 		if ((rc = sep(t)) ||
-		    (rc = dbs__textbuf_append(&t->sql, tb->insert_head, tb->head_len)) ||
+		    (rc = dbs_buf_append(&t->sql, tb->insert_head, tb->head_len)) ||
 		    (rc = stmt_push(t, tb, i, i, "inserting into")))
 			goto nomem;
 		t->open_insert = tb;
 	} else {
-		if ((rc = dbs__textbuf_append_char(&t->sql, ',')))
+		if ((rc = dbs_buf_append_char(&t->sql, ',')))
 			goto nomem;
 		t->stmts[t->nstmts - 1].last = i;
 	}
-	if ((rc = dbs__textbuf_append(&t->sql, row->data, row->len)))
+	if ((rc = dbs_buf_append(&t->sql, row->data, row->len)))
 		goto nomem;
 	return 0;
 nomem:
@@ -845,18 +829,18 @@ static int add_insert_segment(my_target *t, const dbs_batch *batch, uint32_t *at
 
 /* WHERE clause naming the row of `img`: key columns, or every column
  * (null-safe) for a table without a primary key. */
-static int append_where(my_target *t, dbs_textbuf *s, my_table *tb, const dbs_event *ev,
+static int append_where(my_target *t, dbs_buf *s, my_table *tb, const dbs_event *ev,
                         const dbs_value *img, char *err, size_t errlen)
 {
 	int rc;
-	if ((rc = dbs__textbuf_append_str(s, " WHERE ")))
+	if ((rc = dbs_buf_append_str(s, " WHERE ")))
 		goto nomem;
 	if (tb->nkeys) {
 		for (uint32_t k = 0; k < tb->nkeys; k++) {
 			uint32_t c = tb->keys[k];
-			if ((k && (rc = dbs__textbuf_append_str(s, " AND "))) ||
+			if ((k && (rc = dbs_buf_append_str(s, " AND "))) ||
 			    (rc = append_ident(s, tb->def->columns[c].name)) ||
-			    (rc = dbs__textbuf_append_char(s, '=')))
+			    (rc = dbs_buf_append_char(s, '=')))
 				goto nomem;
 			if ((rc = put_value(t, tb, ev, img, c, s, err, errlen)))
 				return rc;
@@ -867,17 +851,17 @@ static int append_where(my_target *t, dbs_textbuf *s, my_table *tb, const dbs_ev
 	for (uint32_t c = 0; c < tb->def->ncolumns; c++) {
 		if (img[c].kind == DBS_VALUE_UNCHANGED)
 			continue;
-		if ((any && (rc = dbs__textbuf_append_str(s, " AND "))) ||
+		if ((any && (rc = dbs_buf_append_str(s, " AND "))) ||
 		    (rc = append_ident(s, tb->def->columns[c].name)) ||
-		    (rc = dbs__textbuf_append_str(s, "<=>")))
+		    (rc = dbs_buf_append_str(s, "<=>")))
 			goto nomem;
 		if ((rc = put_value(t, tb, ev, img, c, s, err, errlen)))
 			return rc;
 		any = 1;
 	}
-	if (!any && (rc = dbs__textbuf_append_str(s, "FALSE")))
+	if (!any && (rc = dbs_buf_append_str(s, "FALSE")))
 		goto nomem;
-	return dbs__textbuf_append_str(s, " LIMIT 1");
+	return dbs_buf_append_str(s, " LIMIT 1");
 nomem:
 	dbs__fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
@@ -891,14 +875,14 @@ nomem:
 static int add_delete_by_key(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
                              const dbs_value *img, char *err, size_t errlen)
 {
-	dbs_textbuf *row = &t->row;
+	dbs_buf *row = &t->row;
 	int rc;
-	dbs__textbuf_reset(row);
+	dbs_buf_reset(row);
 	if ((rc = put_value(t, tb, dbs_batch_event(batch, i), img, tb->keys[0], row, err, errlen)))
 		return rc;
 	if (t->open_delete == tb && t->sql.len + row->len + 2 <= t->packet_limit) {
-		if ((rc = dbs__textbuf_append_char(&t->sql, ',')) ||
-		    (rc = dbs__textbuf_append(&t->sql, row->data, row->len)))
+		if ((rc = dbs_buf_append_char(&t->sql, ',')) ||
+		    (rc = dbs_buf_append(&t->sql, row->data, row->len)))
 			goto nomem;
 		t->stmts[t->nstmts - 1].last = i;
 		return 0;
@@ -910,12 +894,12 @@ static int add_delete_by_key(my_target *t, const dbs_batch *batch, uint32_t i, m
 	if (t->sql.len && t->sql.len + row->len + 256 + strlen(tb->qname) > t->packet_limit &&
 	    (rc = flush(t, batch, err, errlen)))
 		return rc;
-	if ((rc = sep(t)) || (rc = dbs__textbuf_append_str(&t->sql, "DELETE FROM ")) ||
-	    (rc = dbs__textbuf_append_str(&t->sql, tb->qname)) ||
-	    (rc = dbs__textbuf_append_str(&t->sql, " WHERE ")) ||
+	if ((rc = sep(t)) || (rc = dbs_buf_append_str(&t->sql, "DELETE FROM ")) ||
+	    (rc = dbs_buf_append_str(&t->sql, tb->qname)) ||
+	    (rc = dbs_buf_append_str(&t->sql, " WHERE ")) ||
 	    (rc = append_ident(&t->sql, tb->def->columns[tb->keys[0]].name)) ||
-	    (rc = dbs__textbuf_append_str(&t->sql, " IN (")) ||
-	    (rc = dbs__textbuf_append(&t->sql, row->data, row->len)) ||
+	    (rc = dbs_buf_append_str(&t->sql, " IN (")) ||
+	    (rc = dbs_buf_append(&t->sql, row->data, row->len)) ||
 	    (rc = stmt_push(t, tb, i, i, "deleting from")))
 		goto nomem;
 	t->open_delete = tb;
@@ -929,7 +913,7 @@ static int add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_table
                       char *err, size_t errlen)
 {
 	const dbs_event *ev = dbs_batch_event(batch, i);
-	dbs_textbuf *s = &t->row; /* built aside, so the packet's size is known before it grows */
+	dbs_buf *s = &t->row; /* built aside, so the packet's size is known before it grows */
 	int rc;
 	const dbs_value *where_img = key_image(tb, ev);
 	if (!where_img || (tb->nkeys == 0 && !ev->before)) {
@@ -941,24 +925,24 @@ static int add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_table
 	}
 	if (ev->op == DBS_OP_DELETE && tb->nkeys == 1)
 		return add_delete_by_key(t, batch, i, tb, where_img, err, errlen);
-	dbs__textbuf_reset(s);
+	dbs_buf_reset(s);
 	if (ev->op == DBS_OP_DELETE) {
-		if ((rc = dbs__textbuf_append_str(s, "DELETE FROM ")) ||
-		    (rc = dbs__textbuf_append_str(s, tb->qname)))
+		if ((rc = dbs_buf_append_str(s, "DELETE FROM ")) ||
+		    (rc = dbs_buf_append_str(s, tb->qname)))
 			goto nomem;
 	} else {
 		int any = 0;
-		if ((rc = dbs__textbuf_append_str(s, "UPDATE ")) ||
-		    (rc = dbs__textbuf_append_str(s, tb->qname)) ||
-		    (rc = dbs__textbuf_append_str(s, " SET ")))
+		if ((rc = dbs_buf_append_str(s, "UPDATE ")) ||
+		    (rc = dbs_buf_append_str(s, tb->qname)) ||
+		    (rc = dbs_buf_append_str(s, " SET ")))
 			goto nomem;
 		for (uint32_t c = 0; c < tb->def->ncolumns; c++) {
 			/* An unchanged TOAST value is not sent: keep the target's. */
 			if (ev->after[c].kind == DBS_VALUE_UNCHANGED)
 				continue;
-			if ((any && (rc = dbs__textbuf_append_char(s, ','))) ||
+			if ((any && (rc = dbs_buf_append_char(s, ','))) ||
 			    (rc = append_ident(s, tb->def->columns[c].name)) ||
-			    (rc = dbs__textbuf_append_char(s, '=')))
+			    (rc = dbs_buf_append_char(s, '=')))
 				goto nomem;
 			if ((rc = put_value(t, tb, ev, ev->after, c, s, err, errlen)))
 				return rc;
@@ -974,7 +958,7 @@ static int add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_table
 	if (t->sql.len && t->sql.len + 1 + s->len > t->packet_limit &&
 	    (rc = flush(t, batch, err, errlen)))
 		return rc;
-	if ((rc = sep(t)) || (rc = dbs__textbuf_append(&t->sql, s->data, s->len)) ||
+	if ((rc = sep(t)) || (rc = dbs_buf_append(&t->sql, s->data, s->len)) ||
 	    (rc = stmt_push(t, tb, i, i, ev->op == DBS_OP_DELETE ? "deleting from" : "updating")))
 		goto nomem;
 	return maybe_flush(t, batch, err, errlen);
@@ -991,10 +975,9 @@ static int checkpoint_read(my_target *t, char *err, size_t errlen)
 {
 	int rc = DBS_ETARGET;
 	MYSQL_RES *res = NULL;
-	dbs_textbuf *b = &t->tmp;
-	dbs__textbuf_reset(b);
-	if (dbs__textbuf_appendf(b, "SELECT txn, resume, event, txn_end, gtid FROM " CHECKPOINT_TABLE
-	                         " WHERE stream_id = %s", t->stream_literal)) {
+	dbs_buf *b = &t->tmp;
+	dbs_buf_reset(b);
+	if (dbs__checkpoint_select_sql(b, t->stream_literal)) {
 		rc = DBS_ENOMEM;
 		dbs__fmt(err, errlen, "out of memory");
 		goto done;
@@ -1006,33 +989,11 @@ static int checkpoint_read(my_target *t, char *err, size_t errlen)
 	}
 	memset(&t->checkpoint, 0, sizeof t->checkpoint);
 	MYSQL_ROW row = mysql_fetch_row(res);
-	if (row) {
-		if (!row[0] || !row[1] || !row[2] || !row[3]) {
-			dbs__fmt(err, errlen, CHECKPOINT_TABLE " row of stream %s has NULLs",
-			         t->host->stream_id);
-			goto done;
-		}
-		errno = 0;
-		t->checkpoint.txn = strtoull(row[0], NULL, 10);
-		t->checkpoint.resume = strtoull(row[1], NULL, 10);
-		unsigned long long ev = strtoull(row[2], NULL, 10);
-		unsigned long long end = strtoull(row[3], NULL, 10);
-		if (errno || ev > UINT32_MAX || end > UINT32_MAX) {
-			dbs__fmt(err, errlen, CHECKPOINT_TABLE " row of stream %s is out of range",
-			         t->host->stream_id);
-			goto done;
-		}
-		t->checkpoint.event = (uint32_t)ev;
-		t->checkpoint.txn_end = (uint32_t)end;
-		if (row[4] && row[4][0] &&
-		    dbs__gtid_parse(row[4], strlen(row[4]), &t->checkpoint.gtid_domain,
-		                    &t->checkpoint.gtid_server, &t->checkpoint.gtid_seq) != 0) {
-			dbs__fmt(err, errlen,
-			         CHECKPOINT_TABLE " row of stream %s has a malformed gtid \"%.64s\"",
-			         t->host->stream_id, row[4]);
-			goto done;
-		}
-	}
+	const char *f[5];
+	for (int i = 0; row && i < 5; i++)
+		f[i] = row[i];
+	if (row && (rc = dbs__checkpoint_parse(&t->checkpoint, f, t->host->stream_id, err, errlen)))
+		goto done;
 	rc = 0;
 done:
 	if (res)
@@ -1046,20 +1007,25 @@ done:
 static int checkpoint_add_gtid(my_target *t, char *err, size_t errlen)
 {
 	static const char q[] = "SELECT 1 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
-	                        "DATABASE() AND TABLE_NAME = '" CHECKPOINT_TABLE
-	                        "' AND COLUMN_NAME = 'gtid'";
-	static const char alter[] = "ALTER TABLE " CHECKPOINT_TABLE " ADD COLUMN gtid varchar(64) NULL";
+	                        "DATABASE() AND TABLE_NAME = '" DBS_CHECKPOINT_TABLE
+	                        "' AND COLUMN_NAME = '" DBS_CHECKPOINT_GTID_COLUMN "'";
 	MYSQL_RES *res = NULL;
 	if (mysql_real_query(t->conn, q, sizeof q - 1) || !(res = mysql_store_result(t->conn))) {
-		db_error(t, err, errlen, "reading the columns of " CHECKPOINT_TABLE);
+		db_error(t, err, errlen, "reading the columns of " DBS_CHECKPOINT_TABLE);
 		return DBS_ETARGET;
 	}
 	int has = mysql_num_rows(res) > 0;
 	mysql_free_result(res);
 	if (has)
 		return 0;
-	if (mysql_real_query(t->conn, alter, sizeof alter - 1) && mysql_errno(t->conn) != 1060) {
-		db_error(t, err, errlen, "adding the gtid column to " CHECKPOINT_TABLE);
+	dbs_buf_reset(&t->tmp);
+	if (dbs__checkpoint_add_gtid_sql(&t->tmp, DBS_DIALECT_MYSQL)) {
+		dbs__fmt(err, errlen, "out of memory");
+		return DBS_ENOMEM;
+	}
+	if (mysql_real_query(t->conn, t->tmp.data, (unsigned long)t->tmp.len) &&
+	    mysql_errno(t->conn) != 1060) {
+		db_error(t, err, errlen, "adding the gtid column to " DBS_CHECKPOINT_TABLE);
 		return DBS_ETARGET;
 	}
 	return 0;
@@ -1069,27 +1035,12 @@ static int checkpoint_add_gtid(my_target *t, char *err, size_t errlen)
  * as `pos`) and COMMIT to the packet. */
 static int add_commit_at(my_target *t, const dbs_position *last, uint64_t seq, const char *pos)
 {
-	char gtid[48], gtid_sql[52] = "NULL";
-	if (last->gtid_seq && dbs__gtid_text(gtid, sizeof gtid, last) == 0)
-		dbs__fmt(gtid_sql, sizeof gtid_sql, "'%s'", gtid);
 	int rc;
-	if ((rc = close_open(t)) || (rc = sep(t)))
-		return rc;
-	if ((rc = dbs__textbuf_appendf(&t->sql,
-	                               "INSERT INTO " CHECKPOINT_TABLE
-	                               " (stream_id, txn, resume, event, txn_end, hub_seq, position, "
-	                               "gtid, updated_at) VALUES (%s, %" PRIu64 ", %" PRIu64
-	                               ", %" PRIu32 ", %" PRIu32 ", %" PRIu64
-	                               ", '%s', %s, UTC_TIMESTAMP(6)) "
-	                               "ON DUPLICATE KEY UPDATE txn=VALUES(txn), "
-	                               "resume=VALUES(resume), event=VALUES(event), "
-	                               "txn_end=VALUES(txn_end), hub_seq=VALUES(hub_seq), "
-	                               "position=VALUES(position), gtid=VALUES(gtid), "
-	                               "updated_at=VALUES(updated_at)",
-	                               t->stream_literal, last->txn, last->resume, last->event,
-	                               last->txn_end, seq, pos, gtid_sql)) ||
+	if ((rc = close_open(t)) || (rc = sep(t)) ||
+	    (rc = dbs__checkpoint_upsert_sql(&t->sql, DBS_DIALECT_MYSQL, t->stream_literal, last,
+	                                     seq, pos)) ||
 	    (rc = stmt_push(t, NULL, 0, 0, "writing the checkpoint")) ||
-	    (rc = dbs__textbuf_append_str(&t->sql, ";COMMIT")) ||
+	    (rc = dbs_buf_append_str(&t->sql, ";COMMIT")) ||
 	    (rc = stmt_push(t, NULL, 0, 0, "commit")))
 		return rc;
 	return 0;
@@ -1107,7 +1058,7 @@ static int add_checkpoint_commit(my_target *t, const dbs_batch *batch)
 static int commit_open(my_target *t, char *err, size_t errlen)
 {
 	int rc;
-	dbs__textbuf_reset(&t->sql);
+	dbs_buf_reset(&t->sql);
 	t->nstmts = 0;
 	t->open_insert = NULL;
 	t->open_delete = NULL;
@@ -1140,9 +1091,9 @@ static void my_close(dbs_target *base)
 	free(t->stmts);
 	free(t->done);
 	dbs__mysql_dsn_free(&t->dsn);
-	dbs__textbuf_free(&t->sql);
-	dbs__textbuf_free(&t->row);
-	dbs__textbuf_free(&t->tmp);
+	dbs_buf_free(&t->sql);
+	dbs_buf_free(&t->row);
+	dbs_buf_free(&t->tmp);
 	free(t->dlq_qname);
 	free(t);
 }
@@ -1159,19 +1110,6 @@ static const char session_sql[] =
 	"NO_AUTO_VALUE_ON_ZERO,ERROR_FOR_DIVISION_BY_ZERO', time_zone = '+00:00', autocommit = 1, "
 	"character_set_client = utf8mb4, character_set_connection = utf8mb4, "
 	"character_set_results = utf8mb4";
-
-static const char checkpoint_ddl[] =
-	"CREATE TABLE IF NOT EXISTS " CHECKPOINT_TABLE " ("
-	"stream_id varchar(64) NOT NULL PRIMARY KEY, "
-	"txn bigint unsigned NOT NULL, "
-	"resume bigint unsigned NOT NULL, "
-	"event bigint NOT NULL, "
-	"txn_end bigint NOT NULL, "
-	"hub_seq bigint unsigned NOT NULL, "
-	"position varchar(255) NOT NULL, "
-	"updated_at datetime(6) NOT NULL, "
-	"gtid varchar(64) NULL" /* MariaDB GTID of the position, "0-1-42" */
-	") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4";
 
 /* The dead-letter table: one row per rejected event, keyed by the
  * event's place in the source so that it is written once. */
@@ -1199,14 +1137,14 @@ static int dead_letter_prepare(my_target *t, char *err, size_t errlen)
 	const char *name = t->config->dead_letter_table;
 	const char *dot = strchr(name, '.');
 	char db[64];
-	dbs_textbuf *b = &t->tmp;
+	dbs_buf *b = &t->tmp;
 	dbs__fmt(db, sizeof db, "%.*s", dot ? (int)(dot - name) : 0, name);
-	dbs__textbuf_reset(b);
-	if (append_ident(b, dot ? db : t->dsn.database) || dbs__textbuf_append_char(b, '.') ||
+	dbs_buf_reset(b);
+	if (append_ident(b, dot ? db : t->dsn.database) || dbs_buf_append_char(b, '.') ||
 	    append_ident(b, dot ? dot + 1 : name) || !(t->dlq_qname = dup_n(b->data, b->len)))
 		goto oom;
-	dbs__textbuf_reset(b);
-	if (dbs__textbuf_appendf(b, "CREATE TABLE IF NOT EXISTS %s%s", t->dlq_qname,
+	dbs_buf_reset(b);
+	if (dbs_buf_appendf(b, "CREATE TABLE IF NOT EXISTS %s%s", t->dlq_qname,
 	                         dead_letter_columns))
 		goto oom;
 	rc = exec_sql(t, b->data, b->len, "creating the dead-letter table", err, errlen);
@@ -1300,11 +1238,11 @@ static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_
 	else
 		t->collation = "utf8mb4_bin";
 
-	dbs_textbuf *b = &t->tmp;
-	dbs__textbuf_reset(b);
-	if (dbs__textbuf_append_str(b, "CREATE DATABASE IF NOT EXISTS ") ||
+	dbs_buf *b = &t->tmp;
+	dbs_buf_reset(b);
+	if (dbs_buf_append_str(b, "CREATE DATABASE IF NOT EXISTS ") ||
 	    append_ident(b, t->dsn.database) ||
-	    dbs__textbuf_appendf(b, " CHARACTER SET utf8mb4 COLLATE %s", t->collation)) {
+	    dbs_buf_appendf(b, " CHARACTER SET utf8mb4 COLLATE %s", t->collation)) {
 		rc = DBS_ENOMEM;
 		dbs__fmt(err, errlen, "out of memory");
 		goto fail;
@@ -1317,7 +1255,13 @@ static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_
 		db_error(t, err, errlen, "selecting the database");
 		goto fail;
 	}
-	if ((rc = exec_str(t, checkpoint_ddl, "creating " CHECKPOINT_TABLE, err, errlen)) ||
+	dbs_buf_reset(b);
+	if (dbs__checkpoint_ddl(b, DBS_DIALECT_MYSQL)) {
+		rc = DBS_ENOMEM;
+		dbs__fmt(err, errlen, "out of memory");
+		goto fail;
+	}
+	if ((rc = exec_sql(t, b->data, b->len, "creating " DBS_CHECKPOINT_TABLE, err, errlen)) ||
 	    (rc = checkpoint_add_gtid(t, err, errlen)))
 		goto fail;
 	if (config->dead_letter_table && (rc = dead_letter_prepare(t, err, errlen)))
@@ -1340,8 +1284,8 @@ static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_
 	if (t->packet_limit > PACKET_CAP)
 		t->packet_limit = PACKET_CAP;
 
-	dbs__textbuf_reset(b);
-	if (dbs__textbuf_append_literal(b, host->stream_id, strlen(host->stream_id)) ||
+	dbs_buf_reset(b);
+	if (dbs__sql_append_literal(b, host->stream_id, strlen(host->stream_id)) ||
 	    !(t->stream_literal = dup_n(b->data, b->len))) {
 		rc = DBS_ENOMEM;
 		dbs__fmt(err, errlen, "out of memory");
@@ -1397,11 +1341,11 @@ static int apply_once(my_target *t, const dbs_batch *batch, char *err, size_t er
 			goto fail;
 	}
 	t->data_error = 0; /* an index left out above is only a warning */
-	dbs__textbuf_reset(&t->sql);
+	dbs_buf_reset(&t->sql);
 	t->nstmts = 0;
 	t->open_insert = NULL;
 	t->open_delete = NULL;
-	if (!t->open && ((rc = dbs__textbuf_append_str(&t->sql, "START TRANSACTION")) ||
+	if (!t->open && ((rc = dbs_buf_append_str(&t->sql, "START TRANSACTION")) ||
 	                 (rc = stmt_push(t, NULL, 0, 0, "starting the transaction")))) {
 		dbs__fmt(err, errlen, "out of memory");
 		goto fail;
@@ -1457,7 +1401,7 @@ fail:
 		exec_str(t, "ROLLBACK", "rollback", ignore, sizeof ignore);
 	}
 	t->open = 0;
-	dbs__textbuf_reset(&t->sql);
+	dbs_buf_reset(&t->sql);
 	t->nstmts = 0;
 	t->open_insert = NULL;
 	t->open_delete = NULL;
@@ -1473,7 +1417,7 @@ done:
 
 static void packet_reset(my_target *t)
 {
-	dbs__textbuf_reset(&t->sql);
+	dbs_buf_reset(&t->sql);
 	t->nstmts = 0;
 	t->open_insert = NULL;
 	t->open_delete = NULL;
@@ -1484,10 +1428,10 @@ static int json_literal(my_target *t, const dbs_table *def, const dbs_value *img
                         const uint32_t *cols, uint32_t ncols)
 {
 	if (!img)
-		return dbs__textbuf_append_str(&t->sql, "NULL");
-	dbs__textbuf_reset(&t->row);
+		return dbs_buf_append_str(&t->sql, "NULL");
+	dbs_buf_reset(&t->row);
 	int rc = dbs__row_json(&t->row, def, img, cols, ncols);
-	return rc ? rc : dbs__textbuf_append_literal(&t->sql, t->row.data, t->row.len);
+	return rc ? rc : dbs__sql_append_literal(&t->sql, t->row.data, t->row.len);
 }
 
 /*
@@ -1503,7 +1447,7 @@ static int dead_letter_write(my_target *t, const dbs_batch *batch, my_table *tb,
 	char pos[64], key[ERR_KEY_MAX + 16], where[ERR_KEY_MAX + 600];
 	char line[DBS_ERRMSG_MAX + ERR_KEY_MAX + 600];
 	const dbs_value *key_img = key_image(tb, ev);
-	dbs_textbuf *b = &t->sql;
+	dbs_buf *b = &t->sql;
 	const char *op = op_names[ev->op <= DBS_OP_DELETE ? ev->op : 0];
 	const char *schema = ev->table->schema ? ev->table->schema : "";
 	int rc;
@@ -1511,27 +1455,27 @@ static int dead_letter_write(my_target *t, const dbs_batch *batch, my_table *tb,
 	dbs__position_text(pos, sizeof pos, batch, &ev->pos);
 	key_text(t, tb, ev, key, sizeof key);
 	packet_reset(t);
-	if ((rc = dbs__textbuf_appendf(b, "INSERT INTO %s (stream_id, source_txn, source_event, "
+	if ((rc = dbs_buf_appendf(b, "INSERT INTO %s (stream_id, source_txn, source_event, "
 	                               "source_position, source_table, operation, row_key, "
 	                               "row_before, row_after, error_code, error_message, "
 	                               "rejected_at) VALUES (%s, %" PRIu64 ", %" PRIu32 ", '%s', ",
 	                               t->dlq_qname, t->stream_literal, ev->pos.txn, ev->pos.event,
 	                               pos)))
 		goto oom;
-	dbs__textbuf_reset(&t->row);
-	if ((rc = dbs__textbuf_appendf(&t->row, "%s.%s", schema, ev->table->name)) ||
-	    (rc = dbs__textbuf_append_literal(b, t->row.data, t->row.len)) ||
-	    (rc = dbs__textbuf_appendf(b, ", '%s', ", op)) ||
+	dbs_buf_reset(&t->row);
+	if ((rc = dbs_buf_appendf(&t->row, "%s.%s", schema, ev->table->name)) ||
+	    (rc = dbs__sql_append_literal(b, t->row.data, t->row.len)) ||
+	    (rc = dbs_buf_appendf(b, ", '%s', ", op)) ||
 	    (rc = json_literal(t, ev->table, tb->nkeys ? key_img : NULL, tb->keys, tb->nkeys)) ||
-	    (rc = dbs__textbuf_append(b, ", ", 2)) ||
+	    (rc = dbs_buf_append(b, ", ", 2)) ||
 	    (rc = json_literal(t, ev->table, ev->before, NULL, 0)) ||
-	    (rc = dbs__textbuf_append(b, ", ", 2)) ||
+	    (rc = dbs_buf_append(b, ", ", 2)) ||
 	    (rc = json_literal(t, ev->table, ev->after, NULL, 0)) ||
-	    (rc = dbs__textbuf_append(b, ", ", 2)) ||
-	    (rc = dbs__textbuf_append_literal(b, t->err_code, strlen(t->err_code))) ||
-	    (rc = dbs__textbuf_append(b, ", ", 2)) ||
-	    (rc = dbs__textbuf_append_literal(b, t->err_msg, strlen(t->err_msg))) ||
-	    (rc = dbs__textbuf_append_str(b, ", UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE "
+	    (rc = dbs_buf_append(b, ", ", 2)) ||
+	    (rc = dbs__sql_append_literal(b, t->err_code, strlen(t->err_code))) ||
+	    (rc = dbs_buf_append(b, ", ", 2)) ||
+	    (rc = dbs__sql_append_literal(b, t->err_msg, strlen(t->err_msg))) ||
+	    (rc = dbs_buf_append_str(b, ", UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE "
 	                                     "stream_id = stream_id")))
 		goto oom;
 	/* Formatted now: a failing insert overwrites t->err_msg. */

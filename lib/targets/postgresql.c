@@ -27,8 +27,9 @@
 #include <libpq-fe.h>
 
 #include "core/core.h"
-#include "targets/sqlmap.h"
-#include "targets/value_text.h"
+#include "sql/checkpoint.h"
+#include "sql/sqlmap.h"
+#include "sql/value_text.h"
 
 /* Rows formatted before handing them to libpq during a COPY. */
 #define COPY_CHUNK_BYTES (256u * 1024u)
@@ -41,7 +42,6 @@
 #define COPY_MIN_ROWS 32u
 /* Longest value shown in an error message's key. */
 #define ERR_VALUE_MAX 64u
-#define CHECKPOINT_TABLE "dbstreams_checkpoint"
 /* Advisory lock key serialising table creation among writers
  * ('dbs' 'ctbl' as ASCII). */
 #define CREATE_LOCK_KEY "7233558787207724"
@@ -121,9 +121,9 @@ typedef struct pg_target {
 	pg_table *last_table;
 	uint32_t next_table_id;
 	uint64_t txn_no;      /* counts applies, so a rollback can undo what it created */
-	dbs_textbuf buf;      /* row text and parameters */
-	dbs_textbuf sql;      /* statements being built */
-	dbs_textbuf errbuf;   /* key text for error messages */
+	dbs_buf buf;      /* row text and parameters */
+	dbs_buf sql;      /* statements being built */
+	dbs_buf errbuf;   /* key text for error messages */
 	size_t *param_off;
 	const char **params;
 	size_t cap_params;
@@ -141,7 +141,7 @@ typedef struct pg_target {
 	char err_msg[DBS_ERRMSG_MAX]; /* the database's message alone */
 	char *dlq_qname;              /* options.deadLetterTable, quoted; NULL: none */
 	char *dlq_insert_sql;
-	dbs_textbuf dlq_buf;   /* a rejected row's JSON documents */
+	dbs_buf dlq_buf;   /* a rejected row's JSON documents */
 	uint64_t dead_letters; /* rows written to the dead-letter table so far */
 	/* With config->span_transactions: a transaction left open by the
 	 * earlier batches of a source transaction, and where they end. */
@@ -239,7 +239,7 @@ static char *dup_str(const char *s)
 	return d;
 }
 
-static char *dup_buf(const dbs_textbuf *b)
+static char *dup_buf(const dbs_buf *b)
 {
 	char *d = malloc(b->len + 1);
 	if (d) {
@@ -354,7 +354,7 @@ static const dbs_value *before_value(const dbs_event *ev, uint32_t i)
  * as format_type() does, which PostgreSQL reads back as is; another
  * dialect's types go through the mapping of sqlmap.h.
  */
-static int target_column_type(dbs_textbuf *s, const pg_table *tb, const dbs_table *def,
+static int target_column_type(dbs_buf *s, const pg_table *tb, const dbs_table *def,
                               uint32_t i, char *err, size_t errlen)
 {
 	int rc;
@@ -362,7 +362,7 @@ static int target_column_type(dbs_textbuf *s, const pg_table *tb, const dbs_tabl
 	if (tb->types)
 		rc = dbs__sqlmap_target_type(s, &tb->types[i], DBS_DIALECT_POSTGRESQL);
 	else if (col->type_name && col->type_name[0])
-		rc = dbs__textbuf_append_str(s, col->type_name);
+		rc = dbs_buf_append_str(s, col->type_name);
 	else
 		rc = DBS_EINVAL;
 	if (rc == DBS_EINVAL) {
@@ -419,7 +419,7 @@ static int put_value(pg_target *t, const pg_table *tb, const dbs_event *ev, uint
 	} else if (v->kind == DBS_VALUE_NULL) {
 		*is_null = 1;
 		if (flags & DBS_VALUE_TEXT_COPY)
-			rc = dbs__textbuf_append(&t->buf, "\\N", 2);
+			rc = dbs_buf_append(&t->buf, "\\N", 2);
 	} else {
 		rc = dbs__value_text_pg(&t->buf, v, flags);
 		if (rc == DBS_EINVAL)
@@ -488,43 +488,43 @@ static const dbs_target_table_option *table_option(const pg_target *t, const pg_
 static int table_build_sql(pg_target *t, pg_table *tb, const dbs_table *def)
 {
 	int rc = DBS_ENOMEM;
-	dbs_textbuf *s = &t->sql;
+	dbs_buf *s = &t->sql;
 
-	dbs__textbuf_reset(s);
-	if (dbs__textbuf_append_ident(s, def->schema) || dbs__textbuf_append_char(s, '.') ||
-	    dbs__textbuf_append_ident(s, def->name))
+	dbs_buf_reset(s);
+	if (dbs__sql_append_ident(s, def->schema) || dbs_buf_append_char(s, '.') ||
+	    dbs__sql_append_ident(s, def->name))
 		goto done;
 	if (!(tb->qname = dup_buf(s)))
 		goto done;
 
 	/* Each run into staging takes a new run number, which its rows get as
 	 * their default (see stage_ensure). */
-	dbs__textbuf_reset(s);
-	if (dbs__textbuf_appendf(s, "SELECT nextval('pg_temp.dbs_run'); COPY pg_temp.dbs_stage_%" PRIu32
+	dbs_buf_reset(s);
+	if (dbs_buf_appendf(s, "SELECT nextval('pg_temp.dbs_run'); COPY pg_temp.dbs_stage_%" PRIu32
 	                         " (", tb->id))
 		goto done;
 	for (uint32_t i = 0; i < def->ncolumns; i++)
-		if ((i && dbs__textbuf_append_char(s, ',')) ||
-		    dbs__textbuf_append_ident(s, def->columns[i].name))
+		if ((i && dbs_buf_append_char(s, ',')) ||
+		    dbs__sql_append_ident(s, def->columns[i].name))
 			goto done;
-	if (dbs__textbuf_append_str(s, ") FROM STDIN"))
+	if (dbs_buf_append_str(s, ") FROM STDIN"))
 		goto done;
 	if (!(tb->copy_sql = dup_buf(s)))
 		goto done;
 
-	dbs__textbuf_reset(s);
-	if (dbs__textbuf_appendf(s, "COPY %s (", tb->qname))
+	dbs_buf_reset(s);
+	if (dbs_buf_appendf(s, "COPY %s (", tb->qname))
 		goto done;
 	for (uint32_t i = 0; i < def->ncolumns; i++)
-		if ((i && dbs__textbuf_append_char(s, ',')) ||
-		    dbs__textbuf_append_ident(s, def->columns[i].name))
+		if ((i && dbs_buf_append_char(s, ',')) ||
+		    dbs__sql_append_ident(s, def->columns[i].name))
 			goto done;
-	if (dbs__textbuf_append_str(s, ") FROM STDIN"))
+	if (dbs_buf_append_str(s, ") FROM STDIN"))
 		goto done;
 	if (!(tb->copy_direct_sql = dup_buf(s)))
 		goto done;
-	dbs__textbuf_reset(s);
-	if (dbs__textbuf_appendf(s, "SAVEPOINT dbs_copy; %s", tb->copy_direct_sql))
+	dbs_buf_reset(s);
+	if (dbs_buf_appendf(s, "SAVEPOINT dbs_copy; %s", tb->copy_direct_sql))
 		goto done;
 	if (!(tb->copy_savepoint_sql = dup_buf(s)))
 		goto done;
@@ -532,26 +532,26 @@ static int table_build_sql(pg_target *t, pg_table *tb, const dbs_table *def)
 	/* Replays and overlaps must not duplicate rows: upsert on the key
 	 * (empty for a keyless table, whose inserts are plain and so not
 	 * idempotent). */
-	dbs__textbuf_reset(s);
+	dbs_buf_reset(s);
 	if (tb->nkeys) {
-		if (dbs__textbuf_append_str(s, " ON CONFLICT ("))
+		if (dbs_buf_append_str(s, " ON CONFLICT ("))
 			goto done;
 		for (uint32_t k = 0; k < tb->nkeys; k++)
-			if ((k && dbs__textbuf_append_char(s, ',')) ||
-			    dbs__textbuf_append_ident(s, def->columns[tb->keys[k]].name))
+			if ((k && dbs_buf_append_char(s, ',')) ||
+			    dbs__sql_append_ident(s, def->columns[tb->keys[k]].name))
 				goto done;
 		int any = 0;
 		for (uint32_t i = 0; i < def->ncolumns; i++) {
 			if (def->columns[i].flags & DBS_COLUMN_KEY)
 				continue;
-			if (dbs__textbuf_append_str(s, any ? "," : ") DO UPDATE SET ") ||
-			    dbs__textbuf_append_ident(s, def->columns[i].name) ||
-			    dbs__textbuf_append_str(s, "=EXCLUDED.") ||
-			    dbs__textbuf_append_ident(s, def->columns[i].name))
+			if (dbs_buf_append_str(s, any ? "," : ") DO UPDATE SET ") ||
+			    dbs__sql_append_ident(s, def->columns[i].name) ||
+			    dbs_buf_append_str(s, "=EXCLUDED.") ||
+			    dbs__sql_append_ident(s, def->columns[i].name))
 				goto done;
 			any = 1;
 		}
-		if (!any && dbs__textbuf_append_str(s, ") DO NOTHING"))
+		if (!any && dbs_buf_append_str(s, ") DO NOTHING"))
 			goto done;
 	}
 	if (!(tb->conflict_sql = dup_buf(s)))
@@ -563,22 +563,22 @@ static int table_build_sql(pg_target *t, pg_table *tb, const dbs_table *def)
 	 * number through an index: a transaction spanning thousands of
 	 * batches leaves as many runs of dead rows, which a scan of the whole
 	 * table would read again at every run. Keyless tables never come here. */
-	dbs__textbuf_reset(s);
-	if (dbs__textbuf_appendf(s, "WITH d AS (DELETE FROM pg_temp.dbs_stage_%" PRIu32
+	dbs_buf_reset(s);
+	if (dbs_buf_appendf(s, "WITH d AS (DELETE FROM pg_temp.dbs_stage_%" PRIu32
 	                         " WHERE dbs__run = (SELECT currval('pg_temp.dbs_run')) RETURNING *) "
 	                         "INSERT INTO %s (", tb->id, tb->qname))
 		goto done;
 	for (uint32_t i = 0; i < def->ncolumns; i++)
-		if ((i && dbs__textbuf_append_char(s, ',')) ||
-		    dbs__textbuf_append_ident(s, def->columns[i].name))
+		if ((i && dbs_buf_append_char(s, ',')) ||
+		    dbs__sql_append_ident(s, def->columns[i].name))
 			goto done;
-	if (dbs__textbuf_append_str(s, ") SELECT "))
+	if (dbs_buf_append_str(s, ") SELECT "))
 		goto done;
 	for (uint32_t i = 0; i < def->ncolumns; i++)
-		if ((i && dbs__textbuf_append_char(s, ',')) ||
-		    dbs__textbuf_append_ident(s, def->columns[i].name))
+		if ((i && dbs_buf_append_char(s, ',')) ||
+		    dbs__sql_append_ident(s, def->columns[i].name))
 			goto done;
-	if (dbs__textbuf_append_str(s, " FROM d") || dbs__textbuf_append_str(s, tb->conflict_sql))
+	if (dbs_buf_append_str(s, " FROM d") || dbs_buf_append_str(s, tb->conflict_sql))
 		goto done;
 	if (!(tb->upsert_sql = dup_buf(s)))
 		goto done;
@@ -714,7 +714,7 @@ done:
  * PostgreSQL's 63 bytes is cut and ends with a hash of the whole, so two
  * long names stay apart.
  */
-static int index_name(dbs_textbuf *s, const dbs_table *def, const dbs_index *ix)
+static int index_name(dbs_buf *s, const dbs_table *def, const dbs_index *ix)
 {
 	char name[256] = {0};
 	size_t tl = strlen(def->name);
@@ -732,7 +732,7 @@ static int index_name(dbs_textbuf *s, const dbs_table *def, const dbs_index *ix)
 		dbs__fmt(tail, sizeof tail, "_%08" PRIx32, (uint32_t)(h ^ (h >> 32)));
 		dbs__fmt(name + cut, sizeof name - cut, "%s", tail);
 	}
-	return dbs__textbuf_append_ident(s, name);
+	return dbs__sql_append_ident(s, name);
 }
 
 /*
@@ -761,7 +761,7 @@ static int index_create(pg_target *t, pg_table *tb, const dbs_table *def, const 
                         char *err, size_t errlen)
 {
 	int rc = DBS_ENOMEM;
-	dbs_textbuf *s = &t->sql;
+	dbs_buf *s = &t->sql;
 	char label[256], ierr[DBS_ERRMSG_MAX];
 	table_label(tb, label, sizeof label);
 	if (ix->flags & DBS_INDEX_FULLTEXT) {
@@ -785,17 +785,17 @@ static int index_create(pg_target *t, pg_table *tb, const dbs_table *def, const 
 		rc = 0;
 		goto out;
 	}
-	dbs__textbuf_reset(s);
-	if (dbs__textbuf_append_str(s, "SAVEPOINT dbs_index; CREATE ") ||
-	    ((ix->flags & DBS_INDEX_UNIQUE) && dbs__textbuf_append_str(s, "UNIQUE ")) ||
-	    dbs__textbuf_append_str(s, "INDEX IF NOT EXISTS ") || index_name(s, def, ix) ||
-	    dbs__textbuf_appendf(s, " ON %s (", tb->qname))
+	dbs_buf_reset(s);
+	if (dbs_buf_append_str(s, "SAVEPOINT dbs_index; CREATE ") ||
+	    ((ix->flags & DBS_INDEX_UNIQUE) && dbs_buf_append_str(s, "UNIQUE ")) ||
+	    dbs_buf_append_str(s, "INDEX IF NOT EXISTS ") || index_name(s, def, ix) ||
+	    dbs_buf_appendf(s, " ON %s (", tb->qname))
 		goto done;
 	for (uint32_t k = 0; k < ix->ncolumns; k++)
-		if ((k && dbs__textbuf_append_char(s, ',')) ||
-		    dbs__textbuf_append_ident(s, def->columns[ix->columns[k]].name))
+		if ((k && dbs_buf_append_char(s, ',')) ||
+		    dbs__sql_append_ident(s, def->columns[ix->columns[k]].name))
 			goto done;
-	if (dbs__textbuf_append_str(s, "); RELEASE SAVEPOINT dbs_index"))
+	if (dbs_buf_append_str(s, "); RELEASE SAVEPOINT dbs_index"))
 		goto done;
 	if (exec_command(t, s->data, label, ierr, sizeof ierr) != 0) {
 		if ((rc = exec_command(t, "ROLLBACK TO SAVEPOINT dbs_index", label, err, errlen)))
@@ -818,7 +818,7 @@ static int table_create(pg_target *t, pg_table *tb, const dbs_table *def, char *
                         size_t errlen)
 {
 	int rc = DBS_ENOMEM;
-	dbs_textbuf *s = &t->sql;
+	dbs_buf *s = &t->sql;
 	char label[256];
 	/* The primary key is always made (the upsert needs it);
 	 * noCreateIndexes skips the secondary indexes only. */
@@ -839,37 +839,37 @@ static int table_create(pg_target *t, pg_table *tb, const dbs_table *def, char *
 	                          err, errlen)) || table_exists)
 		goto out;
 	rc = DBS_ENOMEM;
-	dbs__textbuf_reset(s);
+	dbs_buf_reset(s);
 	if (!schema_exists &&
-	    (dbs__textbuf_append_str(s, "CREATE SCHEMA IF NOT EXISTS ") ||
-	     dbs__textbuf_append_ident(s, def->schema) || dbs__textbuf_append_str(s, "; ")))
+	    (dbs_buf_append_str(s, "CREATE SCHEMA IF NOT EXISTS ") ||
+	     dbs__sql_append_ident(s, def->schema) || dbs_buf_append_str(s, "; ")))
 		goto done;
-	if (dbs__textbuf_appendf(s, "CREATE TABLE IF NOT EXISTS %s (", tb->qname))
+	if (dbs_buf_appendf(s, "CREATE TABLE IF NOT EXISTS %s (", tb->qname))
 		goto done;
 	for (uint32_t i = 0; i < def->ncolumns; i++) {
 		const dbs_column *c = &def->columns[i];
 		rc = DBS_ENOMEM;
-		if ((i && dbs__textbuf_append_str(s, ", ")) || dbs__textbuf_append_ident(s, c->name) ||
-		    dbs__textbuf_append_char(s, ' '))
+		if ((i && dbs_buf_append_str(s, ", ")) || dbs__sql_append_ident(s, c->name) ||
+		    dbs_buf_append_char(s, ' '))
 			goto done;
 		if ((rc = target_column_type(s, tb, def, i, err, errlen)) != 0)
 			goto out;
 		rc = DBS_ENOMEM;
 		if ((c->flags & (DBS_COLUMN_NOT_NULL | DBS_COLUMN_KEY)) &&
-		    dbs__textbuf_append_str(s, " NOT NULL"))
+		    dbs_buf_append_str(s, " NOT NULL"))
 			goto done;
 	}
 	if (tb->nkeys) {
-		if (dbs__textbuf_append_str(s, ", PRIMARY KEY ("))
+		if (dbs_buf_append_str(s, ", PRIMARY KEY ("))
 			goto done;
 		for (uint32_t k = 0; k < tb->nkeys; k++)
-			if ((k && dbs__textbuf_append_char(s, ',')) ||
-			    dbs__textbuf_append_ident(s, def->columns[tb->keys[k]].name))
+			if ((k && dbs_buf_append_char(s, ',')) ||
+			    dbs__sql_append_ident(s, def->columns[tb->keys[k]].name))
 				goto done;
-		if (dbs__textbuf_append_char(s, ')'))
+		if (dbs_buf_append_char(s, ')'))
 			goto done;
 	}
-	if (dbs__textbuf_append_char(s, ')'))
+	if (dbs_buf_append_char(s, ')'))
 		goto done;
 	if ((rc = exec_command(t, s->data, label, err, errlen)) != 0)
 		goto out;
@@ -909,18 +909,18 @@ static int stage_ensure(pg_target *t, pg_table *tb, const dbs_table *def, char *
 	char label[256];
 	if (tb->stage_ready)
 		goto done;
-	dbs_textbuf *s = &t->sql;
-	dbs__textbuf_reset(s);
+	dbs_buf *s = &t->sql;
+	dbs_buf_reset(s);
 	rc = DBS_ENOMEM;
-	if (dbs__textbuf_appendf(s, "CREATE TEMP SEQUENCE IF NOT EXISTS dbs_run; "
+	if (dbs_buf_appendf(s, "CREATE TEMP SEQUENCE IF NOT EXISTS dbs_run; "
 	                         "CREATE TEMP TABLE IF NOT EXISTS dbs_stage_%" PRIu32
 	                         " ON COMMIT DELETE ROWS AS SELECT ", tb->id))
 		goto oom;
 	for (uint32_t i = 0; i < def->ncolumns; i++)
-		if ((i && dbs__textbuf_append_char(s, ',')) ||
-		    dbs__textbuf_append_ident(s, def->columns[i].name))
+		if ((i && dbs_buf_append_char(s, ',')) ||
+		    dbs__sql_append_ident(s, def->columns[i].name))
 			goto oom;
-	if (dbs__textbuf_appendf(s, " FROM %s WITH NO DATA; ALTER TABLE pg_temp.dbs_stage_%" PRIu32
+	if (dbs_buf_appendf(s, " FROM %s WITH NO DATA; ALTER TABLE pg_temp.dbs_stage_%" PRIu32
 	                         " ADD COLUMN IF NOT EXISTS dbs__run bigint DEFAULT "
 	                         "currval('pg_temp.dbs_run'); CREATE INDEX IF NOT EXISTS "
 	                         "dbs_stage_%" PRIu32 "_run ON pg_temp.dbs_stage_%" PRIu32
@@ -969,10 +969,10 @@ static void tables_committed(pg_target *t)
 
 static const char *event_label(pg_target *t, const pg_table *tb, const dbs_event *ev)
 {
-	dbs_textbuf *b = &t->errbuf;
+	dbs_buf *b = &t->errbuf;
 	const dbs_table *def = ev->table;
-	dbs__textbuf_reset(b);
-	if (dbs__textbuf_appendf(b, "%s.%s (", tb->schema, tb->name))
+	dbs_buf_reset(b);
+	if (dbs_buf_appendf(b, "%s.%s (", tb->schema, tb->name))
 		goto done;
 	/* Key columns, or every column of a table without a key. */
 	uint32_t n = tb->nkeys ? tb->nkeys : def->ncolumns;
@@ -983,23 +983,23 @@ static const char *event_label(pg_target *t, const pg_table *tb, const dbs_event
 			v = &ev->before[i];
 		else if (ev->after)
 			v = &ev->after[i];
-		if (k && dbs__textbuf_append_str(b, ", "))
+		if (k && dbs_buf_append_str(b, ", "))
 			goto done;
-		if (dbs__textbuf_appendf(b, "%s=", def->columns[i].name))
+		if (dbs_buf_appendf(b, "%s=", def->columns[i].name))
 			goto done;
 		size_t at = b->len;
 		if (!v || v->kind == DBS_VALUE_NULL)
-			dbs__textbuf_append_str(b, "NULL");
+			dbs_buf_append_str(b, "NULL");
 		else if (v->kind == DBS_VALUE_UNCHANGED)
-			dbs__textbuf_append_str(b, "(unchanged)");
+			dbs_buf_append_str(b, "(unchanged)");
 		/* COPY escaping keeps tabs and line breaks of a key visible. */
 		else if (dbs__value_text_pg(b, v, DBS_VALUE_TEXT_COPY) == 0 &&
 		         b->len - at > ERR_VALUE_MAX) {
 			b->len = at + ERR_VALUE_MAX;
-			dbs__textbuf_append_str(b, "...");
+			dbs_buf_append_str(b, "...");
 		}
 	}
-	dbs__textbuf_append_char(b, ')');
+	dbs_buf_append_char(b, ')');
 done:
 	return b->data ? b->data : "";
 }
@@ -1050,7 +1050,7 @@ static int copy_send(pg_target *t, char *err, size_t errlen)
 		rc = DBS_ETARGET;
 		goto done;
 	}
-	dbs__textbuf_reset(&t->buf);
+	dbs_buf_reset(&t->buf);
 done:
 	return rc;
 }
@@ -1082,7 +1082,7 @@ static int copy_run(pg_target *t, const dbs_batch *batch, uint32_t first, uint32
 	res = NULL;
 	copying = 1;
 
-	dbs__textbuf_reset(&t->buf);
+	dbs_buf_reset(&t->buf);
 	for (; i < n; i++) {
 		const dbs_event *ev = dbs_batch_event(batch, i);
 		if (position_skipped(t, ev))
@@ -1098,7 +1098,7 @@ static int copy_run(pg_target *t, const dbs_batch *batch, uint32_t first, uint32
 				break;
 		}
 		for (uint32_t c = 0; c < def->ncolumns; c++) {
-			if (c && dbs__textbuf_append_char(&t->buf, '\t'))
+			if (c && dbs_buf_append_char(&t->buf, '\t'))
 				goto oom;
 			int is_null;
 			if ((rc = put_value(t, tb, ev, c, &ev->after[c], DBS_VALUE_TEXT_COPY, &is_null,
@@ -1106,7 +1106,7 @@ static int copy_run(pg_target *t, const dbs_batch *batch, uint32_t first, uint32
 				goto done;
 			rc = DBS_ETARGET;
 		}
-		if (dbs__textbuf_append_char(&t->buf, '\n'))
+		if (dbs_buf_append_char(&t->buf, '\n'))
 			goto oom;
 		if (t->buf.len >= COPY_CHUNK_BYTES && (rc = copy_send(t, err, errlen)))
 			goto done;
@@ -1271,68 +1271,68 @@ done:
 static int build_stmt_sql(pg_target *t, pg_table *tb, const dbs_table *def, pg_stmt *st)
 {
 	int rc = DBS_ENOMEM;
-	dbs_textbuf *s = &t->sql;
+	dbs_buf *s = &t->sql;
 	const uint64_t *set = st->masks, *where = st->masks + tb->words;
 	uint32_t p = 0;
 	int first = 1;
-	dbs__textbuf_reset(s);
+	dbs_buf_reset(s);
 	if (st->op == DBS_OP_INSERT) {
 		/* The upsert of the staging path, one row at a time; a keyless
 		 * table gets a plain INSERT (not idempotent). */
-		if (dbs__textbuf_appendf(s, "INSERT INTO %s (", tb->qname))
+		if (dbs_buf_appendf(s, "INSERT INTO %s (", tb->qname))
 			goto done;
 		for (uint32_t i = 0; i < def->ncolumns; i++)
-			if ((i && dbs__textbuf_append_char(s, ',')) ||
-			    dbs__textbuf_append_ident(s, def->columns[i].name))
+			if ((i && dbs_buf_append_char(s, ',')) ||
+			    dbs__sql_append_ident(s, def->columns[i].name))
 				goto done;
-		if (dbs__textbuf_append_str(s, ") VALUES ("))
+		if (dbs_buf_append_str(s, ") VALUES ("))
 			goto done;
 		for (uint32_t i = 0; i < def->ncolumns; i++)
-			if (dbs__textbuf_appendf(s, i ? ",$%" PRIu32 : "$%" PRIu32, ++p))
+			if (dbs_buf_appendf(s, i ? ",$%" PRIu32 : "$%" PRIu32, ++p))
 				goto done;
-		if (dbs__textbuf_append_char(s, ')'))
+		if (dbs_buf_append_char(s, ')'))
 			goto done;
-		if (dbs__textbuf_append_str(s, tb->conflict_sql))
+		if (dbs_buf_append_str(s, tb->conflict_sql))
 			goto done;
 		st->nparams = p;
 		rc = 0;
 		goto done;
 	}
 	if (st->op == DBS_OP_UPDATE) {
-		if (dbs__textbuf_appendf(s, "UPDATE %s SET ", tb->qname))
+		if (dbs_buf_appendf(s, "UPDATE %s SET ", tb->qname))
 			goto done;
 		for (uint32_t i = 0; i < def->ncolumns; i++) {
 			if (!mask_has(set, i))
 				continue;
-			if ((!first && dbs__textbuf_append_char(s, ',')) ||
-			    dbs__textbuf_append_ident(s, def->columns[i].name) ||
-			    dbs__textbuf_appendf(s, "=$%" PRIu32, ++p))
+			if ((!first && dbs_buf_append_char(s, ',')) ||
+			    dbs__sql_append_ident(s, def->columns[i].name) ||
+			    dbs_buf_appendf(s, "=$%" PRIu32, ++p))
 				goto done;
 			first = 0;
 		}
-	} else if (dbs__textbuf_appendf(s, "DELETE FROM %s", tb->qname)) {
+	} else if (dbs_buf_appendf(s, "DELETE FROM %s", tb->qname)) {
 		goto done;
 	}
 	/* Without a key, match every sent old value (NULLs included) and touch
 	 * one row only, as the source changed one: the ctid subquery gives
 	 * LIMIT 1. Columns of types without equality (json, point) cannot be
 	 * matched this way; the server says so when the statement is prepared. */
-	if (tb->nkeys ? dbs__textbuf_append_str(s, " WHERE ")
-	              : dbs__textbuf_appendf(s, " WHERE ctid = (SELECT ctid FROM %s WHERE ",
+	if (tb->nkeys ? dbs_buf_append_str(s, " WHERE ")
+	              : dbs_buf_appendf(s, " WHERE ctid = (SELECT ctid FROM %s WHERE ",
 	                                     tb->qname))
 		goto done;
 	first = 1;
 	for (uint32_t i = 0; i < def->ncolumns; i++) {
 		if (!mask_has(where, i))
 			continue;
-		if ((!first && dbs__textbuf_append_str(s, " AND ")) ||
-		    dbs__textbuf_append_ident(s, def->columns[i].name) ||
-		    dbs__textbuf_appendf(s, tb->nkeys ? "=$%" PRIu32 : " IS NOT DISTINCT FROM $%" PRIu32,
+		if ((!first && dbs_buf_append_str(s, " AND ")) ||
+		    dbs__sql_append_ident(s, def->columns[i].name) ||
+		    dbs_buf_appendf(s, tb->nkeys ? "=$%" PRIu32 : " IS NOT DISTINCT FROM $%" PRIu32,
 		                         ++p))
 			goto done;
 		first = 0;
 	}
-	if (!tb->nkeys && dbs__textbuf_append_str(s, " LIMIT 1)"))
+	if (!tb->nkeys && dbs_buf_append_str(s, " LIMIT 1)"))
 		goto done;
 	st->nparams = p;
 	rc = 0;
@@ -1389,7 +1389,7 @@ static int event_params(pg_target *t, pg_table *tb, const dbs_event *ev, const p
 			goto oom;
 		t->cap_params = cap;
 	}
-	dbs__textbuf_reset(&t->buf);
+	dbs_buf_reset(&t->buf);
 	for (int pass = 0; pass < 2; pass++) {
 		const uint64_t *m = pass ? where : set;
 		for (uint32_t i = 0; i < nc; i++) {
@@ -1411,7 +1411,7 @@ static int event_params(pg_target *t, pg_table *tb, const dbs_event *ev, const p
 				continue;
 			}
 			t->param_off[p++] = at;
-			if (dbs__textbuf_append_char(&t->buf, '\0'))
+			if (dbs_buf_append_char(&t->buf, '\0'))
 				goto oom;
 		}
 	}
@@ -1619,39 +1619,26 @@ done:
 
 static int checkpoint_read(pg_target *t, char *err, size_t errlen)
 {
-	int rc = DBS_ETARGET;
-	const char *params[1] = {t->host->stream_id};
-	PGresult *res = PQexecParams(t->conn,
-	                             "SELECT txn::text, resume::text, event, txn_end, gtid "
-	                             "FROM " CHECKPOINT_TABLE " WHERE stream_id = $1",
-	                             1, NULL, params, NULL, NULL, 0);
+	int rc = DBS_ENOMEM;
+	PGresult *res = NULL;
+	dbs_buf_reset(&t->sql);
+	if (dbs__checkpoint_select_sql(&t->sql, t->stream_literal)) {
+		dbs__fmt(err, errlen, "out of memory");
+		goto done;
+	}
+	rc = DBS_ETARGET;
+	res = PQexec(t->conn, t->sql.data);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		db_error(t, res, err, errlen, "reading the checkpoint");
 		goto done;
 	}
 	memset(&t->checkpoint, 0, sizeof t->checkpoint);
 	if (PQntuples(res) == 1) {
-		errno = 0;
-		t->checkpoint.txn = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-		t->checkpoint.resume = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-		unsigned long long ev = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
-		unsigned long long end = strtoull(PQgetvalue(res, 0, 3), NULL, 10);
-		if (errno || ev > UINT32_MAX || end > UINT32_MAX) {
-			dbs__fmt(err, errlen, CHECKPOINT_TABLE " row of stream %s is out of range",
-			         t->host->stream_id);
+		const char *f[5];
+		for (int i = 0; i < 5; i++)
+			f[i] = PQgetisnull(res, 0, i) ? NULL : PQgetvalue(res, 0, i);
+		if ((rc = dbs__checkpoint_parse(&t->checkpoint, f, t->host->stream_id, err, errlen)))
 			goto done;
-		}
-		t->checkpoint.event = (uint32_t)ev;
-		t->checkpoint.txn_end = (uint32_t)end;
-		const char *gtid = PQgetvalue(res, 0, 4);
-		if (!PQgetisnull(res, 0, 4) && gtid[0] &&
-		    dbs__gtid_parse(gtid, strlen(gtid), &t->checkpoint.gtid_domain,
-		                    &t->checkpoint.gtid_server, &t->checkpoint.gtid_seq) != 0) {
-			dbs__fmt(err, errlen,
-			         CHECKPOINT_TABLE " row of stream %s has a malformed gtid \"%.64s\"",
-			         t->host->stream_id, gtid);
-			goto done;
-		}
 	}
 	rc = 0;
 done:
@@ -1660,23 +1647,27 @@ done:
 }
 
 /* A checkpoint table made before positions carried a GTID gains the
- * column; IF NOT EXISTS keeps two streams opening at once apart. */
+ * column. */
 static int checkpoint_add_gtid(pg_target *t, char *err, size_t errlen)
 {
 	int rc = DBS_ETARGET;
 	PGresult *res = PQexec(t->conn, "SELECT 1 FROM pg_attribute WHERE attrelid = "
-	                                "to_regclass('" CHECKPOINT_TABLE "') AND attname = 'gtid' "
-	                                "AND NOT attisdropped");
+	                                "to_regclass('" DBS_CHECKPOINT_TABLE "') AND attname = '"
+	                                DBS_CHECKPOINT_GTID_COLUMN "' AND NOT attisdropped");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		db_error(t, res, err, errlen, "reading the columns of " CHECKPOINT_TABLE);
+		db_error(t, res, err, errlen, "reading the columns of " DBS_CHECKPOINT_TABLE);
 		goto done;
 	}
-	rc = PQntuples(res) ? 0
-	                    : exec_command(t,
-	                                   "ALTER TABLE " CHECKPOINT_TABLE
-	                                   " ADD COLUMN IF NOT EXISTS gtid text",
-	                                   "adding the gtid column to " CHECKPOINT_TABLE, err,
-	                                   errlen);
+	rc = 0;
+	if (PQntuples(res))
+		goto done;
+	dbs_buf_reset(&t->sql);
+	if ((rc = dbs__checkpoint_add_gtid_sql(&t->sql, DBS_DIALECT_POSTGRESQL))) {
+		dbs__fmt(err, errlen, "out of memory");
+		goto done;
+	}
+	rc = exec_command(t, t->sql.data, "adding the gtid column to " DBS_CHECKPOINT_TABLE, err,
+	                  errlen);
 done:
 	PQclear(res);
 	return rc;
@@ -1689,22 +1680,11 @@ static int commit_at(pg_target *t, const dbs_position *last, uint64_t seq, const
 {
 	int rc = DBS_ENOMEM;
 	PGresult *res = NULL;
-	char gtid[48], gtid_sql[52] = "NULL";
-	if (last->gtid_seq && dbs__gtid_text(gtid, sizeof gtid, last) == 0)
-		dbs__fmt(gtid_sql, sizeof gtid_sql, "'%s'", gtid);
-	dbs_textbuf *s = &t->sql;
-	dbs__textbuf_reset(s);
-	if (dbs__textbuf_appendf(s, "INSERT INTO " CHECKPOINT_TABLE
-	                         " (stream_id, txn, resume, event, txn_end, hub_seq, position, "
-	                         "gtid, updated_at) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu32
-	                         ", %" PRIu32 ", %" PRIu64 ", '%s', %s, now()) ON CONFLICT "
-	                         "(stream_id) DO UPDATE SET txn = EXCLUDED.txn, "
-	                         "resume = EXCLUDED.resume, event = EXCLUDED.event, "
-	                         "txn_end = EXCLUDED.txn_end, hub_seq = EXCLUDED.hub_seq, "
-	                         "position = EXCLUDED.position, gtid = EXCLUDED.gtid, "
-	                         "updated_at = EXCLUDED.updated_at; COMMIT",
-	                         t->stream_literal, last->txn, last->resume, last->event,
-	                         last->txn_end, seq, pos, gtid_sql)) {
+	dbs_buf *s = &t->sql;
+	dbs_buf_reset(s);
+	if (dbs__checkpoint_upsert_sql(s, DBS_DIALECT_POSTGRESQL, t->stream_literal, last, seq,
+	                               pos) ||
+	    dbs_buf_append_str(s, "; COMMIT")) {
 		dbs__fmt(err, errlen, "out of memory");
 		goto done;
 	}
@@ -1749,16 +1729,16 @@ static void pg_close(dbs_target *base)
 		table_free(t->tables[i]);
 	free(t->tables);
 	free(t->stream_literal);
-	dbs__textbuf_free(&t->buf);
-	dbs__textbuf_free(&t->sql);
-	dbs__textbuf_free(&t->errbuf);
+	dbs_buf_free(&t->buf);
+	dbs_buf_free(&t->sql);
+	dbs_buf_free(&t->errbuf);
 	free(t->param_off);
 	free(t->params);
 	free(t->mask);
 	free(t->pending);
 	free(t->dlq_qname);
 	free(t->dlq_insert_sql);
-	dbs__textbuf_free(&t->dlq_buf);
+	dbs_buf_free(&t->dlq_buf);
 	free(t);
 }
 
@@ -1780,18 +1760,6 @@ static void forward_notice(void *arg, const char *message)
 	if (t->host->log && n <= INT32_MAX)
 		t->host->log(t->host, DBS_LOG_WARN, "postgresql target: %.*s", (int)n, message);
 }
-
-static const char checkpoint_ddl[] =
-	"CREATE TABLE IF NOT EXISTS " CHECKPOINT_TABLE " ("
-	"stream_id text PRIMARY KEY, "
-	"txn numeric(20,0) NOT NULL, "     /* uint64: bigint would overflow at 2^63 */
-	"resume numeric(20,0) NOT NULL, "
-	"event bigint NOT NULL, "
-	"txn_end bigint NOT NULL, "
-	"hub_seq numeric(20,0) NOT NULL, "
-	"position text NOT NULL, "
-	"updated_at timestamptz NOT NULL DEFAULT now(), "
-	"gtid text)"; /* MariaDB GTID of the position, "0-1-42"; NULL without one */
 
 /* The dead-letter table: one row per rejected event, keyed by the
  * event's place in the source so that it is written once. */
@@ -1821,14 +1789,14 @@ static int dead_letter_prepare(pg_target *t, char *err, size_t errlen)
 	const char *dot = strchr(name, '.');
 	char schema[64] = "";
 	int exists = 0, schema_exists = 0;
-	dbs_textbuf *s = &t->sql;
-	dbs__textbuf_reset(s);
+	dbs_buf *s = &t->sql;
+	dbs_buf_reset(s);
 	if (dot) {
 		dbs__fmt(schema, sizeof schema, "%.*s", (int)(dot - name), name);
-		if (dbs__textbuf_append_ident(s, schema) || dbs__textbuf_append_char(s, '.'))
+		if (dbs__sql_append_ident(s, schema) || dbs_buf_append_char(s, '.'))
 			goto oom;
 	}
-	if (dbs__textbuf_append_ident(s, dot ? dot + 1 : name) || !(t->dlq_qname = dup_buf(s)))
+	if (dbs__sql_append_ident(s, dot ? dot + 1 : name) || !(t->dlq_qname = dup_buf(s)))
 		goto oom;
 	if ((rc = relation_exists(t, t->dlq_qname, dot ? schema : NULL, &exists, &schema_exists,
 	                          "the dead-letter table", err, errlen)))
@@ -1842,22 +1810,22 @@ static int dead_letter_prepare(pg_target *t, char *err, size_t errlen)
 		                          &schema_exists, "the dead-letter table", err, errlen)))
 			goto done;
 		rc = DBS_ENOMEM;
-		dbs__textbuf_reset(s);
+		dbs_buf_reset(s);
 		if (!exists && dot && !schema_exists &&
-		    (dbs__textbuf_append_str(s, "CREATE SCHEMA IF NOT EXISTS ") ||
-		     dbs__textbuf_append_ident(s, schema) || dbs__textbuf_append_str(s, "; ")))
+		    (dbs_buf_append_str(s, "CREATE SCHEMA IF NOT EXISTS ") ||
+		     dbs__sql_append_ident(s, schema) || dbs_buf_append_str(s, "; ")))
 			goto oom;
-		if (!exists && dbs__textbuf_appendf(s, "CREATE TABLE IF NOT EXISTS %s%s; ",
+		if (!exists && dbs_buf_appendf(s, "CREATE TABLE IF NOT EXISTS %s%s; ",
 		                                    t->dlq_qname, dead_letter_columns))
 			goto oom;
-		if (dbs__textbuf_append_str(s, "COMMIT"))
+		if (dbs_buf_append_str(s, "COMMIT"))
 			goto oom;
 		if ((rc = exec_command(t, s->data, "creating the dead-letter table", err, errlen)))
 			goto done;
 	}
 	rc = DBS_ENOMEM;
-	dbs__textbuf_reset(s);
-	if (dbs__textbuf_appendf(s, "INSERT INTO %s (stream_id, source_txn, source_event, "
+	dbs_buf_reset(s);
+	if (dbs_buf_appendf(s, "INSERT INTO %s (stream_id, source_txn, source_event, "
 	                         "source_position, source_table, operation, row_key, "
 	                         "row_before, row_after, error_code, error_message, rejected_at) "
 	                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now()) "
@@ -1933,28 +1901,38 @@ static int pg_open(dbs_target **out, const dbs_target_config *config, const dbs_
 		goto fail;
 	}
 	PQsetNoticeProcessor(t->conn, forward_notice, t);
-	int ck_exists = 0, schema_exists = 0;
-	if ((rc = exec_command(t, session_sql, "session settings", err, errlen)) ||
-	    (rc = relation_exists(t, CHECKPOINT_TABLE, NULL, &ck_exists, &schema_exists,
-	                          CHECKPOINT_TABLE, err, errlen)) ||
-	    (!ck_exists &&
-	     ((rc = exec_command(t, "BEGIN; SELECT pg_advisory_xact_lock(" CREATE_LOCK_KEY ")",
-	                         "creating " CHECKPOINT_TABLE, err, errlen)) ||
-	      (rc = exec_command(t, checkpoint_ddl, "creating " CHECKPOINT_TABLE, err, errlen)) ||
-	      (rc = exec_command(t, "COMMIT", "creating " CHECKPOINT_TABLE, err, errlen)))) ||
-	    (ck_exists && (rc = checkpoint_add_gtid(t, err, errlen))) ||
-	    (rc = checkpoint_read(t, err, errlen)))
-		goto fail;
-	if (config->dead_letter_table && (rc = dead_letter_prepare(t, err, errlen)))
-		goto fail;
-
-	dbs__textbuf_reset(&t->sql);
-	if (dbs__textbuf_append_literal(&t->sql, host->stream_id, strlen(host->stream_id)) ||
+	dbs_buf_reset(&t->sql);
+	if (dbs__sql_append_literal(&t->sql, host->stream_id, strlen(host->stream_id)) ||
 	    !(t->stream_literal = dup_buf(&t->sql))) {
 		rc = DBS_ENOMEM;
 		dbs__fmt(err, errlen, "out of memory");
 		goto fail;
 	}
+	int ck_exists = 0, schema_exists = 0;
+	if ((rc = exec_command(t, session_sql, "session settings", err, errlen)) ||
+	    (rc = relation_exists(t, DBS_CHECKPOINT_TABLE, NULL, &ck_exists, &schema_exists,
+	                          DBS_CHECKPOINT_TABLE, err, errlen)))
+		goto fail;
+	if (!ck_exists) {
+		dbs_buf_reset(&t->sql);
+		if (dbs__checkpoint_ddl(&t->sql, DBS_DIALECT_POSTGRESQL)) {
+			rc = DBS_ENOMEM;
+			dbs__fmt(err, errlen, "out of memory");
+			goto fail;
+		}
+		if ((rc = exec_command(t, "BEGIN; SELECT pg_advisory_xact_lock(" CREATE_LOCK_KEY ")",
+		                       "creating " DBS_CHECKPOINT_TABLE, err, errlen)) ||
+		    (rc = exec_command(t, t->sql.data, "creating " DBS_CHECKPOINT_TABLE, err,
+		                       errlen)) ||
+		    (rc = exec_command(t, "COMMIT", "creating " DBS_CHECKPOINT_TABLE, err, errlen)))
+			goto fail;
+	} else if ((rc = checkpoint_add_gtid(t, err, errlen))) {
+		goto fail;
+	}
+	if ((rc = checkpoint_read(t, err, errlen)))
+		goto fail;
+	if (config->dead_letter_table && (rc = dead_letter_prepare(t, err, errlen)))
+		goto fail;
 	*checkpoint = t->checkpoint;
 	*out = &t->base;
 	return 0;
@@ -2125,7 +2103,7 @@ static int dead_letter_write(pg_target *t, const dbs_batch *batch, pg_table *tb,
 {
 	int rc = DBS_ENOMEM;
 	PGresult *res = NULL;
-	dbs_textbuf *j = &t->dlq_buf;
+	dbs_buf *j = &t->dlq_buf;
 	char txn[24], event[16], pos[64], table[512];
 	size_t off[3] = {SIZE_MAX, SIZE_MAX, SIZE_MAX};
 	static const char *const op_names[] = {"", "insert", "update", "delete"};
@@ -2134,23 +2112,23 @@ static int dead_letter_write(pg_target *t, const dbs_batch *batch, pg_table *tb,
 	if (ev->before && tb->nkeys && !is_missing(&ev->before[tb->keys[0]]))
 		key_img = ev->before;
 
-	dbs__textbuf_reset(j);
+	dbs_buf_reset(j);
 	if (tb->nkeys && key_img) {
 		off[0] = j->len;
 		if (dbs__row_json(j, ev->table, key_img, tb->keys, tb->nkeys) ||
-		    dbs__textbuf_append_char(j, '\0'))
+		    dbs_buf_append_char(j, '\0'))
 			goto oom;
 	}
 	if (ev->before) {
 		off[1] = j->len;
 		if (dbs__row_json(j, ev->table, ev->before, NULL, 0) ||
-		    dbs__textbuf_append_char(j, '\0'))
+		    dbs_buf_append_char(j, '\0'))
 			goto oom;
 	}
 	if (ev->after) {
 		off[2] = j->len;
 		if (dbs__row_json(j, ev->table, ev->after, NULL, 0) ||
-		    dbs__textbuf_append_char(j, '\0'))
+		    dbs_buf_append_char(j, '\0'))
 			goto oom;
 	}
 	dbs__fmt(txn, sizeof txn, "%" PRIu64, ev->pos.txn);

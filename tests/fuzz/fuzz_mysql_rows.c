@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	dbs_mysql_scratch scratch = {0};
+	dbs_buf scratch = {0};
 	char err[256];
 	if (size < 1)
 		return 0;
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t ol;
 		const char *why;
 		dbs__mysql_json_to_text(data + 1, size - 1, &scratch, &ol, &why);
-		dbs__mysql_scratch_free(&scratch);
+		dbs_buf_free(&scratch);
 		return 0;
 	}
 	if (size < 3)
@@ -63,6 +63,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	dbs_batch_free(batch);
 	dbs__mysql_tablemap_free(&tm);
-	dbs__mysql_scratch_free(&scratch);
+	dbs_buf_free(&scratch);
 	return 0;
 }

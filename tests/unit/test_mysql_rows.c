@@ -15,7 +15,7 @@
 
 #include "core/core.h"
 #include "sources/mysql/binlog.h"
-#include "sources/mysql/dsn.h"
+#include "sql/mysql_dsn.h"
 
 /* ---- DSN ---- */
 
@@ -161,7 +161,7 @@ static void load_zoo(void)
 
 static dbs_mysql_tablemap tm;
 static dbs_batch *batch;
-static dbs_mysql_scratch scratch;
+static dbs_buf scratch;
 
 static void setup(void)
 {
@@ -179,7 +179,7 @@ static void teardown(void)
 	dbs__mysql_tablemap_free(&tm);
 	dbs_batch_free(batch);
 	batch = NULL;
-	dbs__mysql_scratch_free(&scratch);
+	dbs_buf_free(&scratch);
 }
 
 static uint32_t col(const char *name)
@@ -635,8 +635,8 @@ static void json_is(const uint8_t *doc, size_t len, const char *want)
 	const char *why = NULL;
 	int rc = dbs__mysql_json_to_text(doc, len, &scratch, &ol, &why);
 	ck_assert_msg(rc == 0, "json: %s", why);
-	ck_assert_msg(ol == strlen(want) && memcmp(scratch.buf, want, ol) == 0, "got %.*s", (int)ol,
-	              scratch.buf);
+	ck_assert_msg(ol == strlen(want) && memcmp(scratch.data, want, ol) == 0, "got %.*s", (int)ol,
+	              scratch.data);
 }
 
 START_TEST(binary_json)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "targets/sqlmap.h"
+#include "sql/sqlmap.h"
 
 /* Map one column type of `from` to the other dialect. */
 static void map_type(dbs_dialect from, const char *type_name, uint32_t flags, char *buf,
@@ -17,11 +17,11 @@ static void map_type(dbs_dialect from, const char *type_name, uint32_t flags, ch
 	ck_assert_int_eq(dbs_table_new(&def, from, "s", "t", &col, 1), 0);
 	dbs_sqltype t;
 	dbs__sqlmap_parse(def, &def->columns[0], &t);
-	dbs_textbuf b = {0};
+	dbs_buf b = {0};
 	dbs_dialect to = from == DBS_DIALECT_MYSQL ? DBS_DIALECT_POSTGRESQL : DBS_DIALECT_MYSQL;
 	ck_assert_int_eq(dbs__sqlmap_target_type(&b, &t, to), 0);
 	snprintf(buf, size, "%s", b.data ? b.data : "");
-	dbs__textbuf_free(&b);
+	dbs_buf_free(&b);
 	dbs_table_unref(def);
 }
 
@@ -167,10 +167,10 @@ START_TEST(test_map_same_dialect)
 		ck_assert_int_eq(dbs_table_new(&def, d[i], "s", "t", &col, 1), 0);
 		dbs_sqltype t;
 		dbs__sqlmap_parse(def, &def->columns[0], &t);
-		dbs_textbuf b = {0};
+		dbs_buf b = {0};
 		ck_assert_int_eq(dbs__sqlmap_target_type(&b, &t, d[i]), 0);
 		ck_assert_str_eq(b.data, names[i]);
-		dbs__textbuf_free(&b);
+		dbs_buf_free(&b);
 		dbs_table_unref(def);
 	}
 }
@@ -191,15 +191,15 @@ START_TEST(test_key_widths)
 	for (int i = 0; i < 4; i++)
 		dbs__sqlmap_parse(def, &def->columns[i], &t[i]);
 	dbs__sqlmap_key_widths(t, 4);
-	dbs_textbuf b = {0};
+	dbs_buf b = {0};
 	for (int i = 0; i < 4; i++) {
 		if (i)
-			dbs__textbuf_append_char(&b, ' ');
+			dbs_buf_append_char(&b, ' ');
 		ck_assert_int_eq(dbs__sqlmap_target_type(&b, &t[i], DBS_DIALECT_MYSQL), 0);
 	}
 	/* (3072 - 32 for the integer) / 2 = 1520 bytes each: 380 characters. */
 	ck_assert_str_eq(b.data, "varchar(380) int varbinary(1520) longtext");
-	dbs__textbuf_free(&b);
+	dbs_buf_free(&b);
 	dbs_table_unref(def);
 
 	/* No type name to copy between servers of one engine: refused. */
@@ -207,7 +207,7 @@ START_TEST(test_key_widths)
 	ck_assert_int_eq(dbs_table_new(&def, DBS_DIALECT_MYSQL, "s", "t", &none, 1), 0);
 	dbs__sqlmap_parse(def, &def->columns[0], &t[0]);
 	ck_assert_int_eq(dbs__sqlmap_target_type(&b, &t[0], DBS_DIALECT_MYSQL), DBS_EINVAL);
-	dbs__textbuf_free(&b);
+	dbs_buf_free(&b);
 	dbs_table_unref(def);
 }
 END_TEST
@@ -217,7 +217,7 @@ END_TEST
 typedef struct vfix {
 	dbs_table *def;
 	dbs_sqltype t;
-	dbs_textbuf b;
+	dbs_buf b;
 	char err[DBS_ERRMSG_MAX];
 } vfix;
 
@@ -231,20 +231,20 @@ static void vfix_init(vfix *f, dbs_dialect d, const char *type_name)
 
 static void vfix_done(vfix *f)
 {
-	dbs__textbuf_free(&f->b);
+	dbs_buf_free(&f->b);
 	dbs_table_unref(f->def);
 }
 
 static int to_mysql(vfix *f, const dbs_value *v)
 {
-	dbs__textbuf_reset(&f->b);
+	dbs_buf_reset(&f->b);
 	f->err[0] = '\0';
 	return dbs__sqlmap_value_mysql(&f->b, &f->t, v, f->err, sizeof f->err);
 }
 
 static int to_pg(vfix *f, const dbs_value *v, dbs_zero_date_policy p, int *is_null)
 {
-	dbs__textbuf_reset(&f->b);
+	dbs_buf_reset(&f->b);
 	f->err[0] = '\0';
 	return dbs__sqlmap_value_pg(&f->b, &f->t, v, p, 0, is_null, f->err, sizeof f->err);
 }
@@ -366,7 +366,7 @@ START_TEST(test_zero_dates)
 	ck_assert_int_eq(to_pg(&f, &zero, DBS_ZERO_DATE_NULL, &is_null), 0);
 	ck_assert_int_eq(is_null, 1);
 	ck_assert_uint_eq(f.b.len, 0);
-	dbs__textbuf_reset(&f.b);
+	dbs_buf_reset(&f.b);
 	ck_assert_int_eq(dbs__sqlmap_value_pg(&f.b, &f.t, &partial, DBS_ZERO_DATE_NULL,
 	                                      DBS_VALUE_TEXT_COPY, &is_null, f.err, sizeof f.err),
 	                 0);
@@ -577,14 +577,14 @@ START_TEST(test_row_json)
 	                     .v.t = {.year = 2024, .month = 2, .day = 29, .hour = 23, .usec = 5}};
 	img[8] = (dbs_value){.kind = DBS_VALUE_NULL};
 	img[9] = (dbs_value){.kind = DBS_VALUE_UNCHANGED};
-	dbs_textbuf b = {0};
+	dbs_buf b = {0};
 	ck_assert_int_eq(dbs__row_json(&b, def, img, NULL, 0), 0);
 	ck_assert_str_eq(b.data, "{\"id\":-42,\"s\\\"q\":\"a\\\"b\\\\c\\n\\t\\u0001\\ufffd"
 	                         "\\ufffd\u00e9\\ufffd\\ufffd\",\"u\":18446744073709551615,"
 	                         "\"d\":0.5,\"nan\":\"NaN\",\"b\":\"\\\\x00fe\","
 	                         "\"z\":\"0000-00-00\",\"ts\":\"2024-02-29 23:00:00.000005+00\","
 	                         "\"n\":null}");
-	dbs__textbuf_reset(&b);
+	dbs_buf_reset(&b);
 	uint32_t key[] = {0};
 	ck_assert_int_eq(dbs__row_json(&b, def, img, key, 1), 0);
 	ck_assert_str_eq(b.data, "{\"id\":-42}");
@@ -598,10 +598,10 @@ START_TEST(test_row_json)
 	img[0] = (dbs_value){.kind = DBS_VALUE_TEXT, .len = 3, .v.s = "-20"};
 	img[1] = (dbs_value){.kind = DBS_VALUE_TEXT, .len = 3, .v.s = "1.5"};
 	img[2] = (dbs_value){.kind = DBS_VALUE_TEXT, .len = 1, .v.s = "-"};
-	dbs__textbuf_reset(&b);
+	dbs_buf_reset(&b);
 	ck_assert_int_eq(dbs__row_json(&b, def, img, NULL, 0), 0);
 	ck_assert_str_eq(b.data, "{\"i\":-20,\"n\":\"1.5\",\"x\":\"-\"}");
-	dbs__textbuf_free(&b);
+	dbs_buf_free(&b);
 	dbs_table_unref(def);
 }
 END_TEST
@@ -622,14 +622,14 @@ START_TEST(test_doc_in_sync)
 	ck_assert_msg(b && e, "%s lacks the generated-section markers", path);
 	b += strlen(begin_mark);
 	*e = '\0';
-	dbs_textbuf want = {0};
+	dbs_buf want = {0};
 	ck_assert_int_eq(dbs__sqlmap_doc(&want), 0);
 	if (strcmp(b, want.data) != 0)
 		fprintf(stderr, "--- expected section of %s ---\n%s--- end ---\n", path, want.data);
 	ck_assert_msg(strcmp(b, want.data) == 0,
-	              "docs/type-mapping.md is out of date with lib/targets/sqlmap.c (the "
+	              "docs/type-mapping.md is out of date with lib/sql/sqlmap.c (the "
 	              "expected section is printed above)");
-	dbs__textbuf_free(&want);
+	dbs_buf_free(&want);
 }
 END_TEST
 
@@ -637,11 +637,11 @@ int main(int argc, char **argv)
 {
 	/* `test_sqlmap --doc` prints the generated section for the docs. */
 	if (argc > 1 && strcmp(argv[1], "--doc") == 0) {
-		dbs_textbuf b = {0};
+		dbs_buf b = {0};
 		if (dbs__sqlmap_doc(&b))
 			return 1;
 		fputs(b.data, stdout);
-		dbs__textbuf_free(&b);
+		dbs_buf_free(&b);
 		return 0;
 	}
 	Suite *s = suite_create("sqlmap");

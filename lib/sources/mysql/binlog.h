@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include <dbstreams/plugin.h>
+#include <dbstreams/sys/buf.h>
 
 /* MySQL field type codes as they appear in TABLE_MAP. */
 enum {
@@ -149,13 +150,6 @@ typedef struct dbs_mysql_rows {
 int dbs__mysql_rows_parse(dbs_mysql_rows *out, unsigned event_type, const uint8_t *body, size_t len,
                           char *err, size_t errlen);
 
-/* Scratch memory a decoder reuses across values (JSON text, charset
- * conversion); free with dbs__mysql_scratch_free. */
-typedef struct dbs_mysql_scratch {
-	char *buf;
-	size_t cap;
-} dbs_mysql_scratch;
-void dbs__mysql_scratch_free(dbs_mysql_scratch *s);
 
 /*
  * Decode the next row of `rows` at *offset into `before` / `after`
@@ -163,17 +157,20 @@ void dbs__mysql_scratch_free(dbs_mysql_scratch *s);
  * a column absent from an image is NULL in a before image and UNCHANGED in
  * an UPDATE's after image, and an error in an insert). Strings are copied
  * into `batch`'s arena. Advances *offset. Returns 0, DBS_EPROTO (err names
- * table and column) or DBS_ENOMEM.
+ * table and column) or DBS_ENOMEM. `scratch` is memory the decoder reuses
+ * across values (charset conversion, JSON text): the caller keeps it
+ * between calls and frees it with dbs_buf_free.
  */
 int dbs__mysql_row_decode(const dbs_mysql_tablemap *tm, const dbs_mysql_rows *rows, size_t *offset,
                           dbs_value *before, dbs_value *after, dbs_batch *batch,
-                          dbs_mysql_scratch *scratch, char *err, size_t errlen);
+                          dbs_buf *scratch, char *err, size_t errlen);
 
 /*
- * MySQL binary JSON to JSON text, appended to scratch starting at *outlen.
+ * MySQL binary JSON to JSON text in `out` (replacing what it held); *outlen
+ * is its length.
  * Returns 0 or -1 (malformed, too deep, or out of memory: `why` says).
  */
-int dbs__mysql_json_to_text(const uint8_t *data, size_t len, dbs_mysql_scratch *out, size_t *outlen,
+int dbs__mysql_json_to_text(const uint8_t *data, size_t len, dbs_buf *out, size_t *outlen,
                             const char **why);
 
 /* Binary NEWDECIMAL(precision, scale) to text; returns the text length, or

@@ -35,37 +35,16 @@ enum {
 };
 
 typedef struct jout {
-	dbs_mysql_scratch *s;
-	size_t len;
+	dbs_buf *s;
 	const char *why;
 } jout;
 
 static int put(jout *o, const void *d, size_t n)
 {
-	if (n > SIZE_MAX - o->len - 1) {
-		o->why = "JSON too large";
+	if (dbs_buf_append(o->s, d, n) != 0) {
+		o->why = "out of memory";
 		return -1;
 	}
-	size_t need = o->len + n + 1;
-	if (need > o->s->cap) {
-		size_t cap = o->s->cap ? o->s->cap : 256;
-		while (cap < need) {
-			if (cap > SIZE_MAX / 2) {
-				o->why = "JSON too large";
-				return -1;
-			}
-			cap *= 2;
-		}
-		char *b = realloc(o->s->buf, cap);
-		if (!b) {
-			o->why = "out of memory";
-			return -1;
-		}
-		o->s->buf = b;
-		o->s->cap = cap;
-	}
-	memcpy(o->s->buf + o->len, d, n);
-	o->len += n;
 	return 0;
 }
 
@@ -363,10 +342,11 @@ static int value(jout *o, uint8_t type, const uint8_t *p, const uint8_t *end, in
 	return -1;
 }
 
-int dbs__mysql_json_to_text(const uint8_t *data, size_t len, dbs_mysql_scratch *out, size_t *outlen,
+int dbs__mysql_json_to_text(const uint8_t *data, size_t len, dbs_buf *out, size_t *outlen,
                             const char **why)
 {
-	jout o = {out, 0, NULL};
+	jout o = {out, NULL};
+	dbs_buf_reset(out);
 	int rc = -1;
 	if (len < 1)
 		o.why = "empty JSON value";
@@ -376,6 +356,6 @@ int dbs__mysql_json_to_text(const uint8_t *data, size_t len, dbs_mysql_scratch *
 		*why = o.why ? o.why : "malformed JSON";
 		return -1;
 	}
-	*outlen = o.len;
+	*outlen = out->len;
 	return 0;
 }

@@ -53,31 +53,12 @@ static int bit_set(const uint8_t *bitmap, uint32_t i)
 	return (bitmap[i / 8] >> (i % 8)) & 1;
 }
 
-static int scratch_reserve(dbs_mysql_scratch *s, size_t need)
+/* The scratch buffer as `need` bytes of room from its start: a value is
+ * built there and copied out before the next one. */
+static int scratch_room(dbs_buf *s, size_t need)
 {
-	if (need <= s->cap)
-		return 0;
-	size_t cap = s->cap ? s->cap : 256;
-	while (cap < need) {
-		if (cap > SIZE_MAX / 2)
-			return -1;
-		cap *= 2;
-	}
-	char *b = realloc(s->buf, cap);
-	if (!b)
-		return -1;
-	s->buf = b;
-	s->cap = cap;
-	return 0;
-}
-
-void dbs__mysql_scratch_free(dbs_mysql_scratch *s)
-{
-	if (!s)
-		return;
-	free(s->buf);
-	s->buf = NULL;
-	s->cap = 0;
+	dbs_buf_reset(s);
+	return dbs_buf_reserve(s, need);
 }
 
 /* ---- table map memory: a list of blocks freed together ---- */
@@ -216,11 +197,11 @@ static const uint16_t latin1_c1[32] = {
 
 /* Convert `len` bytes in c's charset to UTF-8 in scratch; *outlen set.
  * Returns NULL or a reason. */
-static const char *to_utf8(dbs_mysql_col *c, const uint8_t *in, size_t len, dbs_mysql_scratch *s,
+static const char *to_utf8(dbs_mysql_col *c, const uint8_t *in, size_t len, dbs_buf *s,
                            size_t *outlen)
 {
 	if (c->cs == DBS_MYSQL_CS_LATIN1) {
-		if (len > SIZE_MAX / 3 || scratch_reserve(s, len * 3 + 1) != 0)
+		if (len > SIZE_MAX / 3 || scratch_room(s, len * 3 + 1) != 0)
 			return "out of memory";
 		size_t o = 0;
 		for (size_t i = 0; i < len; i++) {
@@ -228,14 +209,14 @@ static const char *to_utf8(dbs_mysql_col *c, const uint8_t *in, size_t len, dbs_
 			if (u >= 0x80 && u < 0xa0)
 				u = latin1_c1[u - 0x80];
 			if (u < 0x80) {
-				s->buf[o++] = (char)u;
+				s->data[o++] = (char)u;
 			} else if (u < 0x800) {
-				s->buf[o++] = (char)(0xc0 | (u >> 6));
-				s->buf[o++] = (char)(0x80 | (u & 0x3f));
+				s->data[o++] = (char)(0xc0 | (u >> 6));
+				s->data[o++] = (char)(0x80 | (u & 0x3f));
 			} else {
-				s->buf[o++] = (char)(0xe0 | (u >> 12));
-				s->buf[o++] = (char)(0x80 | ((u >> 6) & 0x3f));
-				s->buf[o++] = (char)(0x80 | (u & 0x3f));
+				s->data[o++] = (char)(0xe0 | (u >> 12));
+				s->data[o++] = (char)(0x80 | ((u >> 6) & 0x3f));
+				s->data[o++] = (char)(0x80 | (u & 0x3f));
 			}
 		}
 		*outlen = o;
@@ -252,15 +233,15 @@ static const char *to_utf8(dbs_mysql_col *c, const uint8_t *in, size_t len, dbs_
 	iconv_t cd = (iconv_t)c->iconv_cd;
 	iconv(cd, NULL, NULL, NULL, NULL);
 	size_t cap = len * 4 + 16;
-	if (len > SIZE_MAX / 8 || scratch_reserve(s, cap) != 0)
+	if (len > SIZE_MAX / 8 || scratch_room(s, cap) != 0)
 		return "out of memory";
 	char *ip = (char *)(uintptr_t)in;
 	size_t il = len;
-	char *op = s->buf;
+	char *op = s->data;
 	size_t ol = s->cap;
 	if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1)
 		return "invalid bytes for the column's character set";
-	*outlen = (size_t)(op - s->buf);
+	*outlen = (size_t)(op - s->data);
 	return NULL;
 }
 
@@ -485,7 +466,7 @@ int dbs__mysql_tablemap_parse(dbs_mysql_tablemap *out, const uint8_t *body, size
 {
 	int rc = DBS_EPROTO;
 	dbs_mysql_tablemap tm;
-	dbs_mysql_scratch scratch = {0};
+	dbs_buf scratch = {0};
 	memset(&tm, 0, sizeof tm);
 	memset(out, 0, sizeof *out);
 	const uint8_t *p = body, *end = body + len;
@@ -647,14 +628,14 @@ int dbs__mysql_tablemap_parse(dbs_mysql_tablemap *out, const uint8_t *body, size
 				         tm.db, tm.table, i + 1, k + 1);
 				goto fail;
 			}
-			c->members[k] = tm_strndup(&tm, scratch.buf, ol);
+			c->members[k] = tm_strndup(&tm, scratch.data, ol);
 			c->member_lens[k] = (uint32_t)ol;
 			if (!c->members[k])
 				goto nomem;
 		}
 	}
 	*out = tm;
-	dbs__mysql_scratch_free(&scratch);
+	dbs_buf_free(&scratch);
 	return 0;
 nomem:
 	rc = DBS_ENOMEM;
@@ -664,7 +645,7 @@ bad:
 	dbs__fmt(err, errlen, "TABLE_MAP%s%s%s%s: %s", tm.db ? " " : "", tm.db ? tm.db : "",
 	         tm.table ? "." : "", tm.table ? tm.table : "", what);
 fail:
-	dbs__mysql_scratch_free(&scratch);
+	dbs_buf_free(&scratch);
 	dbs__mysql_tablemap_free(&tm);
 	return rc;
 }
@@ -745,101 +726,6 @@ bad:
 
 /* ---- values ---- */
 
-static const unsigned dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
-
-int dbs__mysql_decimal_to_text(const uint8_t *p, size_t avail, unsigned precision, unsigned scale,
-                               char *out, size_t *bytes)
-{
-	if (precision == 0 || precision > 65 || scale > 30 || scale > precision)
-		return -1;
-	unsigned intg = precision - scale;
-	unsigned intg0 = intg / 9, intg_x = intg % 9;
-	unsigned frac0 = scale / 9, frac_x = scale % 9;
-	size_t size = intg0 * 4 + dig2bytes[intg_x] + frac0 * 4 + dig2bytes[frac_x];
-	if (size > avail || size == 0)
-		return -1;
-	uint8_t buf[40];
-	memcpy(buf, p, size);
-	int negative = !(buf[0] & 0x80);
-	buf[0] ^= 0x80;
-	if (negative)
-		for (size_t i = 0; i < size; i++)
-			buf[i] = (uint8_t)~buf[i];
-	size_t o = 0, q = 0;
-	if (negative)
-		out[o++] = '-';
-	size_t digits_start = o;
-	int started = 0;
-	/* Integer part: leading partial group, then full groups. */
-	unsigned groups[8];
-	unsigned widths[8];
-	unsigned ng = 0;
-	if (intg_x) {
-		groups[ng] = (unsigned)be(buf + q, dig2bytes[intg_x]);
-		widths[ng++] = intg_x;
-		q += dig2bytes[intg_x];
-	}
-	for (unsigned g = 0; g < intg0; g++) {
-		groups[ng] = (unsigned)be(buf + q, 4);
-		widths[ng++] = 9;
-		q += 4;
-	}
-	for (unsigned g = 0; g < ng; g++) {
-		char tmp[10];
-		unsigned v = groups[g];
-		if (v >= 1000000000u || widths[g] > sizeof tmp)
-			return -1;
-		for (int k = (int)widths[g] - 1; k >= 0; k--) {
-			tmp[k] = (char)('0' + v % 10);
-			v /= 10;
-		}
-		if (v != 0)
-			return -1;
-		for (unsigned k = 0; k < widths[g]; k++) {
-			if (!started && tmp[k] == '0')
-				continue;
-			started = 1;
-			out[o++] = tmp[k];
-		}
-	}
-	if (!started)
-		out[o++] = '0';
-	if (scale) {
-		out[o++] = '.';
-		for (unsigned g = 0; g < frac0 + (frac_x ? 1 : 0); g++) {
-			unsigned w = g < frac0 ? 9 : frac_x;
-			unsigned nbytes = g < frac0 ? 4 : dig2bytes[frac_x];
-			unsigned v = (unsigned)be(buf + q, nbytes);
-			q += nbytes;
-			char tmp[10];
-			if (w > sizeof tmp)
-				return -1;
-			for (int k = (int)w - 1; k >= 0; k--) {
-				tmp[k] = (char)('0' + v % 10);
-				v /= 10;
-			}
-			if (v != 0)
-				return -1;
-			memcpy(out + o, tmp, w);
-			o += w;
-		}
-	}
-	/* "-0.00" is written by MySQL as "0.00"; keep the sign only when a
-	 * digit is nonzero. */
-	if (negative) {
-		int nonzero = 0;
-		for (size_t k = digits_start; k < o; k++)
-			if (out[k] >= '1' && out[k] <= '9')
-				nonzero = 1;
-		if (!nonzero) {
-			memmove(out, out + 1, o - 1);
-			o--;
-		}
-	}
-	*bytes = size;
-	return (int)o;
-}
-
 static int fsp_bytes(unsigned fsp)
 {
 	return (int)((fsp + 1) / 2);
@@ -861,7 +747,7 @@ static uint32_t frac_usec(const uint8_t *p, unsigned fsp)
 
 typedef struct decode_ctx {
 	dbs_batch *batch;
-	dbs_mysql_scratch *scratch;
+	dbs_buf *scratch;
 	const char *why; /* reason of the last failure */
 	int nomem;
 } decode_ctx;
@@ -892,7 +778,7 @@ static int put_text(decode_ctx *x, dbs_mysql_col *c, dbs_value *v, const uint8_t
 		x->why = why;
 		return -1;
 	}
-	return put_bytes(x, v, DBS_VALUE_TEXT, x->scratch->buf, ol);
+	return put_bytes(x, v, DBS_VALUE_TEXT, x->scratch->data, ol);
 }
 
 #define NEED(n)                                                                                    \
@@ -1259,7 +1145,7 @@ static long decode_value(decode_ctx *x, dbs_mysql_col *c, const uint8_t *p, cons
 			}
 			total += c->member_lens[k] + 1;
 		}
-		if (scratch_reserve(x->scratch, total + 1) != 0) {
+		if (scratch_room(x->scratch, total + 1) != 0) {
 			x->nomem = 1;
 			x->why = "out of memory";
 			return -1;
@@ -1269,11 +1155,11 @@ static long decode_value(decode_ctx *x, dbs_mysql_col *c, const uint8_t *p, cons
 			if (!((u >> k) & 1))
 				continue;
 			if (o)
-				x->scratch->buf[o++] = ',';
-			memcpy(x->scratch->buf + o, c->members[k], c->member_lens[k]);
+				x->scratch->data[o++] = ',';
+			memcpy(x->scratch->data + o, c->members[k], c->member_lens[k]);
 			o += c->member_lens[k];
 		}
-		if (put_bytes(x, v, DBS_VALUE_TEXT, x->scratch->buf, o) != 0)
+		if (put_bytes(x, v, DBS_VALUE_TEXT, x->scratch->data, o) != 0)
 			return -1;
 		break;
 	}
@@ -1287,14 +1173,14 @@ static long decode_value(decode_ctx *x, dbs_mysql_col *c, const uint8_t *p, cons
 		NEED(l);
 		if (c->real_type == MY_T_STRING && c->cs == DBS_MYSQL_CS_BINARY && l < meta) {
 			/* BINARY(n) is logged without its 0x00 padding; restore it. */
-			if (scratch_reserve(x->scratch, meta) != 0) {
+			if (scratch_room(x->scratch, meta) != 0) {
 				x->nomem = 1;
 				x->why = "out of memory";
 				return -1;
 			}
-			memcpy(x->scratch->buf, p, l);
-			memset(x->scratch->buf + l, 0, meta - l);
-			if (put_bytes(x, v, DBS_VALUE_BYTES, x->scratch->buf, meta) != 0)
+			memcpy(x->scratch->data, p, l);
+			memset(x->scratch->data + l, 0, meta - l);
+			if (put_bytes(x, v, DBS_VALUE_BYTES, x->scratch->data, meta) != 0)
 				return -1;
 		} else if (put_text(x, c, v, p, l) != 0) {
 			return -1;
@@ -1329,7 +1215,7 @@ static long decode_value(decode_ctx *x, dbs_mysql_col *c, const uint8_t *p, cons
 			} else if (dbs__mysql_json_to_text(p, l, x->scratch, &ol, &why) != 0) {
 				x->why = why;
 				return -1;
-			} else if (put_bytes(x, v, DBS_VALUE_JSON, x->scratch->buf, ol) != 0) {
+			} else if (put_bytes(x, v, DBS_VALUE_JSON, x->scratch->data, ol) != 0) {
 				return -1;
 			}
 		} else if (put_text(x, c, v, p, l) != 0) {
@@ -1405,7 +1291,7 @@ static int decode_image(const dbs_mysql_tablemap *tm, const uint8_t *present, co
 
 int dbs__mysql_row_decode(const dbs_mysql_tablemap *tm, const dbs_mysql_rows *rows, size_t *offset,
                           dbs_value *before, dbs_value *after, dbs_batch *batch,
-                          dbs_mysql_scratch *scratch, char *err, size_t errlen)
+                          dbs_buf *scratch, char *err, size_t errlen)
 {
 	decode_ctx x = {batch, scratch, NULL, 0};
 	uint32_t bad = UINT32_MAX;

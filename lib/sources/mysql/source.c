@@ -71,7 +71,7 @@
 
 #include "core/core.h"
 #include "sources/mysql/binlog.h"
-#include "sources/mysql/dsn.h"
+#include "sql/mysql_dsn.h"
 #include "sources/mysql/mysql_source.h"
 
 #define HEARTBEAT_NS "100000000" /* 100 ms: run() sees host->stopping at that pace */
@@ -154,7 +154,7 @@ typedef struct my_source {
 	dbs_emit_fn emit;
 	void *emit_data;
 	int stop;
-	dbs_mysql_scratch scratch;
+	dbs_buf scratch;
 
 	int in_txn;
 	uint64_t txn_pos;
@@ -2014,7 +2014,7 @@ static void my_close(dbs_source *src)
 	free(s->seen);
 	if (s->batch)
 		dbs_batch_free(s->batch);
-	dbs__mysql_scratch_free(&s->scratch);
+	dbs_buf_free(&s->scratch);
 	dbs__mysql_dsn_free(&s->dsn);
 	free(s);
 }

@@ -56,6 +56,8 @@
 
 #include <libpq-fe.h>
 
+#include <dbstreams/sys/buf.h>
+
 #include "core/core.h"
 #include "sources/postgresql/pgoutput.h"
 
@@ -100,8 +102,7 @@ typedef struct rel_entry {
  * in `buf`. */
 typedef struct stream_txn {
 	uint32_t xid;
-	uint8_t *buf;
-	size_t len, cap;
+	dbs_buf mem;
 	FILE *spill;
 	uint64_t spilled; /* bytes in spill */
 } stream_txn;
@@ -133,8 +134,7 @@ typedef struct pg_source {
 	uint32_t stream_xid;
 	stream_txn *streams;
 	size_t nstreams, streams_cap;
-	uint8_t *spill_buf; /* one spilled record read back */
-	size_t spill_cap;
+	dbs_buf spill_rec; /* one spilled record read back */
 
 	int truncate_warned;
 
@@ -248,32 +248,24 @@ static rel_entry *rel_find(pg_source *s, uint32_t relid)
 	return NULL;
 }
 
-/* Append `s` as an element of a text[] literal: "..." with " and \ escaped. */
-static int arr_put(char **buf, size_t *len, size_t *cap, const char *str, size_t n, int quote)
+/* Append `str` (`n` bytes) to `b`; with `quote` as an element of a text[]
+ * literal: "..." with " and \ escaped. */
+static int arr_put(dbs_buf *b, const char *str, size_t n, int quote)
 {
-	size_t need = *len + 2 * n + 4;
-	if (need < *len)
+	if (n > (SIZE_MAX - 3) / 2 || dbs_buf_reserve(b, 2 * n + 2))
 		return DBS_ENOMEM;
-	if (need > *cap) {
-		size_t c = *cap ? *cap : 256;
-		while (c < need)
-			c *= 2;
-		char *b = realloc(*buf, c);
-		if (!b)
-			return DBS_ENOMEM;
-		*buf = b;
-		*cap = c;
-	}
+	char *d = b->data + b->len;
 	if (quote)
-		(*buf)[(*len)++] = '"';
+		*d++ = '"';
 	for (size_t i = 0; i < n; i++) {
 		if (quote && (str[i] == '"' || str[i] == '\\'))
-			(*buf)[(*len)++] = '\\';
-		(*buf)[(*len)++] = str[i];
+			*d++ = '\\';
+		*d++ = str[i];
 	}
 	if (quote)
-		(*buf)[(*len)++] = '"';
-	(*buf)[*len] = '\0';
+		*d++ = '"';
+	*d = '\0';
+	b->len = (size_t)(d - b->data);
 	return 0;
 }
 
@@ -399,8 +391,7 @@ fail:
 static int rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errlen)
 {
 	int rc = DBS_ENOMEM;
-	char *names = NULL, *oids = NULL, *mods = NULL;
-	size_t nl = 0, nc = 0, ol = 0, oc = 0, ml = 0, mc = 0;
+	dbs_buf names = DBS_BUF_INIT, oids = DBS_BUF_INIT, mods = DBS_BUF_INIT;
 	PGresult *res = NULL;
 	dbs_column *cols = NULL;
 	char *schema = NULL, *relname = NULL;
@@ -420,29 +411,29 @@ static int rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errl
 		goto fail;
 
 	if (ops) {
-		if (arr_put(&names, &nl, &nc, "{", 1, 0) || arr_put(&oids, &ol, &oc, "{", 1, 0) ||
-		    arr_put(&mods, &ml, &mc, "{", 1, 0))
+		if (arr_put(&names, "{", 1, 0) || arr_put(&oids, "{", 1, 0) ||
+		    arr_put(&mods, "{", 1, 0))
 			goto fail;
 		dbs__pgo_relcols_iter(&it, m);
 		for (uint32_t i = 0; dbs__pgo_relcols_next(&it, &rc_); i++) {
 			const char *sep = i ? "," : "";
-			if (arr_put(&names, &nl, &nc, sep, strlen(sep), 0) ||
-			    arr_put(&names, &nl, &nc, rc_.name.s, rc_.name.len, 1))
+			if (arr_put(&names, sep, strlen(sep), 0) ||
+			    arr_put(&names, rc_.name.s, rc_.name.len, 1))
 				goto fail;
 			int n = snprintf(num, sizeof num, "%s%u", sep, rc_.type_oid);
 			if (n < 0 || (size_t)n >= sizeof num ||
-			    arr_put(&oids, &ol, &oc, num, (size_t)n, 0))
+			    arr_put(&oids, num, (size_t)n, 0))
 				goto fail;
 			n = snprintf(num, sizeof num, "%s%d", sep, (int)rc_.type_mod);
 			if (n < 0 || (size_t)n >= sizeof num ||
-			    arr_put(&mods, &ml, &mc, num, (size_t)n, 0))
+			    arr_put(&mods, num, (size_t)n, 0))
 				goto fail;
 		}
-		if (arr_put(&names, &nl, &nc, "}", 1, 0) || arr_put(&oids, &ol, &oc, "}", 1, 0) ||
-		    arr_put(&mods, &ml, &mc, "}", 1, 0))
+		if (arr_put(&names, "}", 1, 0) || arr_put(&oids, "}", 1, 0) ||
+		    arr_put(&mods, "}", 1, 0))
 			goto fail;
 		snprintf(relid, sizeof relid, "%u", m->u.relation.relid);
-		const char *params[4] = {relid, oids, mods, names};
+		const char *params[4] = {relid, oids.data, mods.data, names.data};
 		res = PQexecParams(
 		    s->sql,
 		    "SELECT format_type(u.t, nullif(u.m, -1)), coalesce(a.attnotnull, false),"
@@ -519,9 +510,9 @@ fail:
 	if (rc == DBS_ENOMEM)
 		dbs__fmt(err, errlen, "out of memory");
 	PQclear(res);
-	free(names);
-	free(oids);
-	free(mods);
+	dbs_buf_free(&names);
+	dbs_buf_free(&oids);
+	dbs_buf_free(&mods);
 	free(cols);
 	free(schema);
 	free(relname);
@@ -685,7 +676,7 @@ static stream_txn *stream_find(pg_source *s, uint32_t xid, int create)
 
 static void stream_txn_free(stream_txn *t)
 {
-	free(t->buf);
+	dbs_buf_free(&t->mem);
 	if (t->spill)
 		fclose(t->spill);
 }
@@ -735,12 +726,12 @@ static int stream_spill(stream_txn *t, char *err, size_t errlen)
 		spill_error(err, errlen, "creating");
 		return DBS_EIO;
 	}
-	if (t->len && fwrite(t->buf, 1, t->len, t->spill) != t->len) {
+	if (t->mem.len && fwrite(t->mem.data, 1, t->mem.len, t->spill) != t->mem.len) {
 		spill_error(err, errlen, "writing");
 		return DBS_EIO;
 	}
-	t->spilled += t->len;
-	t->len = 0;
+	t->spilled += t->mem.len;
+	dbs_buf_reset(&t->mem);
 	return 0;
 }
 
@@ -748,37 +739,23 @@ static int stream_keep(stream_txn *t, uint32_t subxid, const uint8_t *msg, size_
                        char *err, size_t errlen)
 {
 	int rc = DBS_ENOMEM;
-	if (len > UINT32_MAX || len > SIZE_MAX - 8 - t->len)
+	if (len > UINT32_MAX || len > SIZE_MAX - 8 - t->mem.len)
 		goto fail;
-	if (t->len && t->len + 8 + len > STREAM_MEMORY_MAX &&
+	if (t->mem.len && t->mem.len + 8 + len > STREAM_MEMORY_MAX &&
 	    (rc = stream_spill(t, err, errlen)) != 0)
 		return rc;
 	rc = DBS_ENOMEM;
-	size_t need = t->len + 8 + len;
-	if (need > t->cap) {
-		size_t cap = t->cap ? t->cap : 4096;
-		while (cap < need) {
-			if (cap > SIZE_MAX / 2)
-				goto fail;
-			cap *= 2;
-		}
-		uint8_t *b = realloc(t->buf, cap);
-		if (!b)
-			goto fail;
-		t->buf = b;
-		t->cap = cap;
-	}
 	uint32_t hdr[2] = {subxid, (uint32_t)len};
-	memcpy(t->buf + t->len, hdr, sizeof hdr);
-	memcpy(t->buf + t->len + 8, msg, len);
-	t->len = need;
+	if (dbs_buf_reserve(&t->mem, 8 + len) || dbs_buf_append(&t->mem, hdr, sizeof hdr) ||
+	    dbs_buf_append(&t->mem, msg, len))
+		goto fail;
 	return 0;
 fail:
 	dbs__fmt(err, errlen, "out of memory buffering a streamed transaction");
 	return rc;
 }
 
-/* Read the next spilled record into s->spill_buf: 1 and its header, 0 at
+/* Read the next spilled record into s->spill_rec: 1 and its header, 0 at
  * the end, negative on a read failure. */
 static int spill_next(pg_source *s, FILE *f, uint32_t hdr[2], char *err, size_t errlen)
 {
@@ -787,16 +764,12 @@ static int spill_next(pg_source *s, FILE *f, uint32_t hdr[2], char *err, size_t 
 		return 0;
 	if (got != 2 * sizeof hdr[0])
 		goto fail;
-	if (hdr[1] > s->spill_cap) {
-		uint8_t *b = realloc(s->spill_buf, hdr[1]);
-		if (!b) {
-			dbs__fmt(err, errlen, "out of memory reading a streamed transaction");
-			return DBS_ENOMEM;
-		}
-		s->spill_buf = b;
-		s->spill_cap = hdr[1];
+	dbs_buf_reset(&s->spill_rec);
+	if (dbs_buf_reserve(&s->spill_rec, hdr[1])) {
+		dbs__fmt(err, errlen, "out of memory reading a streamed transaction");
+		return DBS_ENOMEM;
 	}
-	if (hdr[1] && fread(s->spill_buf, 1, hdr[1], f) != hdr[1])
+	if (hdr[1] && fread(s->spill_rec.data, 1, hdr[1], f) != hdr[1])
 		goto fail;
 	return 1;
 fail:
@@ -811,18 +784,20 @@ static int stream_forget_subxact(pg_source *s, stream_txn *t, uint32_t subxid, c
                                  size_t errlen)
 {
 	size_t r = 0, w = 0;
-	while (r < t->len) {
+	while (r < t->mem.len) {
 		uint32_t hdr[2];
-		memcpy(hdr, t->buf + r, sizeof hdr);
+		memcpy(hdr, t->mem.data + r, sizeof hdr);
 		size_t rec = 8 + (size_t)hdr[1];
 		if (hdr[0] != subxid) {
 			if (w != r)
-				memmove(t->buf + w, t->buf + r, rec);
+				memmove(t->mem.data + w, t->mem.data + r, rec);
 			w += rec;
 		}
 		r += rec;
 	}
-	t->len = w;
+	t->mem.len = w;
+	if (t->mem.data)
+		t->mem.data[w] = '\0';
 	if (!t->spill)
 		return 0;
 	/* The spilled part is copied without those records to a new file. */
@@ -843,7 +818,7 @@ static int stream_forget_subxact(pg_source *s, stream_txn *t, uint32_t subxid, c
 		if (hdr[0] == subxid)
 			continue;
 		if (fwrite(hdr, 1, sizeof hdr, kept) != sizeof hdr ||
-		    fwrite(s->spill_buf, 1, hdr[1], kept) != hdr[1]) {
+		    fwrite(s->spill_rec.data, 1, hdr[1], kept) != hdr[1]) {
 			spill_error(err, errlen, "writing");
 			rc = DBS_EIO;
 			goto done;
@@ -877,7 +852,7 @@ static int stream_commit(pg_source *s, const dbs_pgo_msg *m, char *err, size_t e
 	if (t) {
 		slog(s, DBS_LOG_DEBUG,
 		     "streamed transaction %u committed: %" PRIu64 " bytes spilled, %zu in memory",
-		     t->xid, t->spilled, t->len);
+		     t->xid, t->spilled, t->mem.len);
 		if (t->spill) {
 			uint32_t hdr[2];
 			if (fflush(t->spill) != 0 || fseek(t->spill, 0, SEEK_SET) != 0) {
@@ -886,12 +861,12 @@ static int stream_commit(pg_source *s, const dbs_pgo_msg *m, char *err, size_t e
 			}
 			while (rc == 0 && !s->stop &&
 			       (rc = spill_next(s, t->spill, hdr, err, errlen)) == 1)
-				rc = handle(s, s->spill_buf, hdr[1], 2, err, errlen);
+				rc = handle(s, (const uint8_t *)s->spill_rec.data, hdr[1], 2, err, errlen);
 		}
-		for (size_t at = 0; at < t->len && rc == 0 && !s->stop;) {
+		for (size_t at = 0; at < t->mem.len && rc == 0 && !s->stop;) {
 			uint32_t hdr[2];
-			memcpy(hdr, t->buf + at, sizeof hdr);
-			rc = handle(s, t->buf + at + 8, hdr[1], 2, err, errlen);
+			memcpy(hdr, t->mem.data + at, sizeof hdr);
+			rc = handle(s, (const uint8_t *)t->mem.data + at + 8, hdr[1], 2, err, errlen);
 			at += 8 + (size_t)hdr[1];
 		}
 		stream_drop(s, t);
@@ -1128,8 +1103,8 @@ static int setup_publication(pg_source *s, const char *pub, char *err, size_t er
 {
 	int rc = DBS_ESOURCE;
 	PGresult *res = NULL;
-	char *qpub = NULL, *sql = NULL;
-	size_t len = 0, cap = 0;
+	char *qpub = NULL;
+	dbs_buf sql = DBS_BUF_INIT;
 	const char *params[1] = {pub};
 
 	res =
@@ -1160,11 +1135,11 @@ static int setup_publication(pg_source *s, const char *pub, char *err, size_t er
 		goto fail;
 	}
 	rc = DBS_ENOMEM;
-	if (arr_put(&sql, &len, &cap, "CREATE PUBLICATION ", 19, 0) ||
-	    arr_put(&sql, &len, &cap, qpub, strlen(qpub), 0))
+	if (arr_put(&sql, "CREATE PUBLICATION ", 19, 0) ||
+	    arr_put(&sql, qpub, strlen(qpub), 0))
 		goto fail;
 	if (s->nfilter == 0) {
-		if (arr_put(&sql, &len, &cap, " FOR ALL TABLES", 15, 0))
+		if (arr_put(&sql, " FOR ALL TABLES", 15, 0))
 			goto fail;
 	}
 	for (uint32_t i = 0; i < s->nfilter; i++) {
@@ -1172,20 +1147,20 @@ static int setup_publication(pg_source *s, const char *pub, char *err, size_t er
 		    PQescapeIdentifier(s->sql, s->filter[i].schema, strlen(s->filter[i].schema));
 		char *qn = PQescapeIdentifier(s->sql, s->filter[i].name, strlen(s->filter[i].name));
 		const char *sep = i ? ", " : " FOR TABLE ";
-		int bad = !qs || !qn || arr_put(&sql, &len, &cap, sep, strlen(sep), 0) ||
-		          arr_put(&sql, &len, &cap, qs, strlen(qs), 0) ||
-		          arr_put(&sql, &len, &cap, ".", 1, 0) ||
-		          arr_put(&sql, &len, &cap, qn, strlen(qn), 0);
+		int bad = !qs || !qn || arr_put(&sql, sep, strlen(sep), 0) ||
+		          arr_put(&sql, qs, strlen(qs), 0) ||
+		          arr_put(&sql, ".", 1, 0) ||
+		          arr_put(&sql, qn, strlen(qn), 0);
 		PQfreemem(qs);
 		PQfreemem(qn);
 		if (bad)
 			goto fail;
 	}
 	const char *with = " WITH (publish = 'insert, update, delete')";
-	if (arr_put(&sql, &len, &cap, with, strlen(with), 0))
+	if (arr_put(&sql, with, strlen(with), 0))
 		goto fail;
 	rc = DBS_ESOURCE;
-	if (!exec_ok(s->sql, sql, PGRES_COMMAND_OK, NULL)) {
+	if (!exec_ok(s->sql, sql.data, PGRES_COMMAND_OK, NULL)) {
 		pq_err(err, errlen, "creating publication", s->sql);
 		goto fail;
 	}
@@ -1196,7 +1171,7 @@ fail:
 		dbs__fmt(err, errlen, "out of memory");
 	PQclear(res);
 	PQfreemem(qpub);
-	free(sql);
+	dbs_buf_free(&sql);
 	return rc;
 }
 
@@ -1261,20 +1236,20 @@ static int start_replication(pg_source *s, const char *slot, const char *pub, ui
                              char *err, size_t errlen)
 {
 	int rc = DBS_ENOMEM;
-	char *qslot = NULL, *qnames = NULL, *names = NULL, *cmd = NULL;
-	size_t nl = 0, ncap = 0;
+	char *qslot = NULL, *qnames = NULL, *cmd = NULL;
+	dbs_buf names = DBS_BUF_INIT;
 
 	/* publication_names is a list of identifiers inside a string literal. */
-	if (arr_put(&names, &nl, &ncap, "\"", 1, 0))
+	if (arr_put(&names, "\"", 1, 0))
 		goto fail;
 	for (const char *p = pub; *p; p++)
-		if (arr_put(&names, &nl, &ncap, p, 1, 0) ||
-		    (*p == '"' && arr_put(&names, &nl, &ncap, p, 1, 0)))
+		if (arr_put(&names, p, 1, 0) ||
+		    (*p == '"' && arr_put(&names, p, 1, 0)))
 			goto fail;
-	if (arr_put(&names, &nl, &ncap, "\"", 1, 0))
+	if (arr_put(&names, "\"", 1, 0))
 		goto fail;
 	qslot = PQescapeIdentifier(s->repl, slot, strlen(slot));
-	qnames = PQescapeLiteral(s->repl, names, nl);
+	qnames = PQescapeLiteral(s->repl, names.data, names.len);
 	if (!qslot || !qnames) {
 		pq_err(err, errlen, "quoting START_REPLICATION arguments", s->repl);
 		rc = DBS_ESOURCE;
@@ -1307,7 +1282,7 @@ fail:
 		dbs__fmt(err, errlen, "out of memory");
 	PQfreemem(qslot);
 	PQfreemem(qnames);
-	free(names);
+	dbs_buf_free(&names);
 	free(cmd);
 	return rc;
 }
@@ -1739,7 +1714,7 @@ static void pg_close(dbs_source *src)
 	for (size_t i = 0; i < s->nstreams; i++)
 		stream_txn_free(&s->streams[i]);
 	free(s->streams);
-	free(s->spill_buf);
+	dbs_buf_free(&s->spill_rec);
 	for (uint32_t i = 0; i < s->nfilter; i++) {
 		free(s->filter[i].schema);
 		free(s->filter[i].name);

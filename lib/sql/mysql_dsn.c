@@ -6,7 +6,7 @@
 #include <strings.h>
 
 #include "core/core.h"
-#include "sources/mysql/dsn.h"
+#include "sql/mysql_dsn.h"
 
 #define DEFAULT_PORT 3306u
 

@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "targets/sqlmap.h"
+#include "sql/civil.h"
+#include "sql/sqlmap.h"
 
 /* When a rule applies, beyond its type name. */
 enum {
@@ -370,16 +371,16 @@ void dbs__sqlmap_parse(const dbs_table *def, const dbs_column *col, dbs_sqltype 
  * standard_conforming_strings). DBS_EINVAL when the list is not such a
  * list.
  */
-static int append_enum_check(dbs_textbuf *out, const dbs_sqltype *t)
+static int append_enum_check(dbs_buf *out, const dbs_sqltype *t)
 {
 	const char *s = t->args;
 	uint32_t n = t->args_len, i = 0;
 	int rc;
 	if (!s || n == 0)
 		return DBS_EINVAL;
-	if ((rc = dbs__textbuf_append_str(out, " CHECK (")) ||
-	    (rc = dbs__textbuf_append_ident(out, t->column)) ||
-	    (rc = dbs__textbuf_append_str(out, " IN (")))
+	if ((rc = dbs_buf_append_str(out, " CHECK (")) ||
+	    (rc = dbs__sql_append_ident(out, t->column)) ||
+	    (rc = dbs_buf_append_str(out, " IN (")))
 		return rc;
 	for (;;) {
 		while (i < n && s[i] == ' ')
@@ -400,7 +401,7 @@ static int append_enum_check(dbs_textbuf *out, const dbs_sqltype *t)
 			i++;
 		}
 		i++;
-		if ((rc = dbs__textbuf_append(out, s + start, i - start)))
+		if ((rc = dbs_buf_append(out, s + start, i - start)))
 			return rc;
 		while (i < n && s[i] == ' ')
 			i++;
@@ -409,34 +410,34 @@ static int append_enum_check(dbs_textbuf *out, const dbs_sqltype *t)
 		if (s[i] != ',')
 			return DBS_EINVAL;
 		i++;
-		if ((rc = dbs__textbuf_append(out, ", ", 2)))
+		if ((rc = dbs_buf_append(out, ", ", 2)))
 			return rc;
 	}
-	return dbs__textbuf_append_str(out, "))");
+	return dbs_buf_append_str(out, "))");
 }
 
-static int append_template(dbs_textbuf *out, const sqlmap_rule *r, const dbs_sqltype *t)
+static int append_template(dbs_buf *out, const sqlmap_rule *r, const dbs_sqltype *t)
 {
 	int rc = 0;
 	for (const char *p = r->target; *p && rc == 0; p++) {
 		if (*p != '%' || !p[1]) {
-			rc = dbs__textbuf_append_char(out, *p);
+			rc = dbs_buf_append_char(out, *p);
 			continue;
 		}
 		p++;
 		switch (*p) {
-		case 'P': rc = dbs__textbuf_appendf(out, "%" PRId32, t->prec > 0 ? t->prec : 10); break;
-		case 'S': rc = dbs__textbuf_appendf(out, "%" PRId32, t->scale > 0 ? t->scale : 0); break;
-		case 'L': rc = dbs__textbuf_appendf(out, "%" PRId32, t->len > 0 ? t->len : 1); break;
+		case 'P': rc = dbs_buf_appendf(out, "%" PRId32, t->prec > 0 ? t->prec : 10); break;
+		case 'S': rc = dbs_buf_appendf(out, "%" PRId32, t->scale > 0 ? t->scale : 0); break;
+		case 'L': rc = dbs_buf_appendf(out, "%" PRId32, t->len > 0 ? t->len : 1); break;
 		case 'F':
-			rc = dbs__textbuf_appendf(out, "%" PRId32,
+			rc = dbs_buf_appendf(out, "%" PRId32,
 			                          t->fsp >= 0 && t->fsp <= 6 ? t->fsp : 0);
 			break;
 		case 'C':
 			rc = append_enum_check(out, t);
 			break;
 		default:
-			rc = dbs__textbuf_append_char(out, *p);
+			rc = dbs_buf_append_char(out, *p);
 			break;
 		}
 	}
@@ -488,22 +489,22 @@ void dbs__sqlmap_key_widths(dbs_sqltype *types, uint32_t n)
 	}
 }
 
-int dbs__sqlmap_target_type(dbs_textbuf *out, const dbs_sqltype *t, dbs_dialect target)
+int dbs__sqlmap_target_type(dbs_buf *out, const dbs_sqltype *t, dbs_dialect target)
 {
 	const sqlmap_rule *r = t->rule;
 	if (target == t->dialect || !r) {
 		if (!t->type_name[0])
 			return DBS_EINVAL; /* nothing to copy: the caller names the column */
-		return dbs__textbuf_append_str(out, t->type_name);
+		return dbs_buf_append_str(out, t->type_name);
 	}
 	/* An index key cannot be a whole longtext/longblob: the widest
 	 * column InnoDB indexes whole (3072 bytes). Longer values fail with
 	 * the server's "data too long", never a silent cut. */
 	if (target == DBS_DIALECT_MYSQL && t->is_key && strcmp(r->target, "longtext") == 0)
-		return dbs__textbuf_appendf(out, "varchar(%" PRId32 ")",
+		return dbs_buf_appendf(out, "varchar(%" PRId32 ")",
 		                            t->key_len > 0 ? t->key_len : KEY_BYTES / 4);
 	if (target == DBS_DIALECT_MYSQL && t->is_key && strcmp(r->target, "longblob") == 0)
-		return dbs__textbuf_appendf(out, "varbinary(%" PRId32 ")",
+		return dbs_buf_appendf(out, "varbinary(%" PRId32 ")",
 		                            t->key_len > 0 ? t->key_len : KEY_BYTES);
 	size_t mark = out->len;
 	int rc = append_template(out, r, t);
@@ -511,7 +512,7 @@ int dbs__sqlmap_target_type(dbs_textbuf *out, const dbs_sqltype *t, dbs_dialect 
 		/* An ENUM whose member list we cannot read: text without CHECK. */
 		out->len = mark;
 		out->data[mark] = '\0';
-		rc = dbs__textbuf_append_str(out, "text");
+		rc = dbs_buf_append_str(out, "text");
 	}
 	return rc;
 }
@@ -519,7 +520,7 @@ int dbs__sqlmap_target_type(dbs_textbuf *out, const dbs_sqltype *t, dbs_dialect 
 int32_t dbs__sqlmap_index_prefix(const dbs_sqltype *t, int32_t budget)
 {
 	int32_t rc = -2;
-	dbs_textbuf b = {0};
+	dbs_buf b = {0};
 	char type[BASE_MAX];
 	size_t n = 0;
 	if (budget < 4)
@@ -546,7 +547,7 @@ int32_t dbs__sqlmap_index_prefix(const dbs_sqltype *t, int32_t budget)
 	else
 		rc = 0;
 done:
-	dbs__textbuf_free(&b);
+	dbs_buf_free(&b);
 	return rc;
 }
 
@@ -556,10 +557,10 @@ done:
 
 static const char hexdigits[] = "0123456789abcdef";
 
-static int append_hex_literal(dbs_textbuf *out, const char *prefix, const void *data, size_t n)
+static int append_hex_literal(dbs_buf *out, const char *prefix, const void *data, size_t n)
 {
 	size_t pl = strlen(prefix);
-	if (n > (SIZE_MAX - pl - 3) / 2 || dbs__textbuf_reserve(out, pl + 3 + 2 * n))
+	if (n > (SIZE_MAX - pl - 3) / 2 || dbs_buf_reserve(out, pl + 3 + 2 * n))
 		return DBS_ENOMEM;
 	char *d = out->data + out->len;
 	memcpy(d, prefix, pl);
@@ -579,11 +580,11 @@ static int append_hex_literal(dbs_textbuf *out, const char *prefix, const void *
 
 /* A string literal; text holding NUL bytes goes as hex so no lexer sees a
  * NUL inside quotes. */
-static int append_string(dbs_textbuf *out, const char *s, size_t n)
+static int append_string(dbs_buf *out, const char *s, size_t n)
 {
 	if (n && memchr(s, '\0', n))
 		return append_hex_literal(out, "_utf8mb4 ", s, n);
-	return dbs__textbuf_append_literal(out, s, n);
+	return dbs__sql_append_literal(out, s, n);
 }
 
 static void value_err(char *err, size_t errlen, const dbs_sqltype *t, const char *what,
@@ -594,17 +595,17 @@ static void value_err(char *err, size_t errlen, const dbs_sqltype *t, const char
 	         s ? s : "", n > 64 ? "…" : "");
 }
 
-static int append_u64(dbs_textbuf *out, uint64_t u)
+static int append_u64(dbs_buf *out, uint64_t u)
 {
-	return dbs__textbuf_appendf(out, "%" PRIu64, u);
+	return dbs_buf_appendf(out, "%" PRIu64, u);
 }
 
-static int append_i64(dbs_textbuf *out, int64_t i)
+static int append_i64(dbs_buf *out, int64_t i)
 {
-	return dbs__textbuf_appendf(out, "%" PRId64, i);
+	return dbs_buf_appendf(out, "%" PRId64, i);
 }
 
-static int append_mysql_time(dbs_textbuf *out, const dbs_value *v, const dbs_sqltype *t,
+static int append_mysql_time(dbs_buf *out, const dbs_value *v, const dbs_sqltype *t,
                              char *err, size_t errlen)
 {
 	const dbs_time_value *tv = &v->v.t;
@@ -631,7 +632,7 @@ static int append_mysql_time(dbs_textbuf *out, const dbs_value *v, const dbs_sql
 	}
 	if (n < 0 || (size_t)n >= sizeof buf)
 		return DBS_EINVAL;
-	return dbs__textbuf_append(out, buf, (size_t)n);
+	return dbs_buf_append(out, buf, (size_t)n);
 }
 
 static int is_infinity_word(const char *s, size_t n)
@@ -654,37 +655,12 @@ static int64_t read_digits(const char *s, size_t n, size_t *i, size_t min, size_
 	return k >= min ? v : -1;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	int64_t era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-	z += 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t yy = (int64_t)yoe + era * 400;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = yy + (*m <= 2);
-}
-
 /*
  * A PostgreSQL ISO date/timestamp[tz] text ("2024-01-02 03:04:05.5+05:30",
  * "… BC", "infinity") as a MySQL literal, converted to UTC when it
  * carries an offset. `want_time` 0 for dates.
  */
-static int pg_datetime_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *s,
+static int pg_datetime_to_mysql(dbs_buf *out, const dbs_sqltype *t, const char *s,
                                 size_t n, int want_time, char *err, size_t errlen)
 {
 	size_t i = 0;
@@ -741,22 +717,17 @@ static int pg_datetime_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const ch
 	if (i != n || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || se > 60)
 		goto bad;
 	if (off) {
-		int64_t secs = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
-		               mi * 60 + se - off;
-		int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-		int64_t rem = secs - days * 86400;
-		unsigned m2, d2;
-		civil_from_days(days, &y, &m2, &d2);
-		mo = m2, d = d2;
-		h = rem / 3600, mi = rem % 3600 / 60, se = rem % 60;
+		dbs_civil c = {y, mo, d, h, mi, se};
+		dbs__civil_add_seconds(&c, -off);
+		y = c.year, mo = c.month, d = c.day, h = c.hour, mi = c.minute, se = c.second;
 	}
 	if (y < 1 || y > 9999) {
 		value_err(err, errlen, t, "year outside MySQL's 1..9999", s, n);
 		return DBS_EINVAL;
 	}
 	if (!want_time)
-		return dbs__textbuf_appendf(out, "'%04" PRId64 "-%02" PRId64 "-%02" PRId64 "'", y, mo, d);
-	return dbs__textbuf_appendf(out,
+		return dbs_buf_appendf(out, "'%04" PRId64 "-%02" PRId64 "-%02" PRId64 "'", y, mo, d);
+	return dbs_buf_appendf(out,
 	                            "'%04" PRId64 "-%02" PRId64 "-%02" PRId64 " %02" PRId64
 	                            ":%02" PRId64 ":%02" PRId64 ".%06" PRId64 "'",
 	                            y, mo, d, h, mi, se, us);
@@ -794,31 +765,31 @@ static int decimal_fits(const char *s, size_t n, int *is_number)
 	return intd <= 35 && fracd - trail_zero <= 30 ? 0 : -1;
 }
 
-static int json_putc(dbs_textbuf *out, char c)
+static int json_putc(dbs_buf *out, char c)
 {
 	/* The JSON text lands inside a SQL literal: double its quotes. */
 	if (c == '\'')
-		return dbs__textbuf_append(out, "''", 2);
-	return dbs__textbuf_append_char(out, c);
+		return dbs_buf_append(out, "''", 2);
+	return dbs_buf_append_char(out, c);
 }
 
 /* One character inside a JSON string. */
-static int json_char(dbs_textbuf *out, unsigned char c)
+static int json_char(dbs_buf *out, unsigned char c)
 {
 	int rc;
 	if (c == '"' || c == '\\') {
-		rc = dbs__textbuf_append_char(out, '\\');
+		rc = dbs_buf_append_char(out, '\\');
 		if (rc == 0)
-			rc = dbs__textbuf_append_char(out, (char)c);
+			rc = dbs_buf_append_char(out, (char)c);
 	} else if (c < 0x20) {
-		rc = dbs__textbuf_appendf(out, "\\u%04x", c);
+		rc = dbs_buf_appendf(out, "\\u%04x", c);
 	} else {
 		rc = json_putc(out, (char)c);
 	}
 	return rc;
 }
 
-static int json_string(dbs_textbuf *out, const char *s, size_t n)
+static int json_string(dbs_buf *out, const char *s, size_t n)
 {
 	int rc = json_putc(out, '"');
 	for (size_t i = 0; i < n && rc == 0; i++)
@@ -844,7 +815,7 @@ static int ci_equal(const char *s, size_t n, const char *word)
  * refused as out of range. Writing the float's exact value as a double
  * ("%.17g") reads back to the same float.
  */
-static int float4_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *s, size_t n,
+static int float4_to_mysql(dbs_buf *out, const dbs_sqltype *t, const char *s, size_t n,
                            char *err, size_t errlen)
 {
 	char text[64], num[40];
@@ -860,25 +831,25 @@ static int float4_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *s
 	int len = snprintf(num, sizeof num, "%.17g", (double)f);
 	if (len <= 0 || (size_t)len >= sizeof num)
 		goto bad;
-	return dbs__textbuf_append(out, num, (size_t)len);
+	return dbs_buf_append(out, num, (size_t)len);
 bad:
 	value_err(err, errlen, t, "not a 4-byte float", s, n);
 	return DBS_EINVAL;
 }
 
 /* One unquoted array element as JSON, by element class. */
-static int json_element(dbs_textbuf *out, uint8_t elem, const char *s, size_t n)
+static int json_element(dbs_buf *out, uint8_t elem, const char *s, size_t n)
 {
 	int is_num = 0;
 	if (ci_equal(s, n, "null"))
-		return dbs__textbuf_append_str(out, "null");
+		return dbs_buf_append_str(out, "null");
 	switch (elem) {
 	case DBS_SQL_INT:
 	case DBS_SQL_DECIMAL:
 	case DBS_SQL_NUMERIC:
 		decimal_fits(s, n, &is_num);
 		if (is_num && n && s[0] != '+' && !(n > 1 && s[0] == '0' && s[1] != '.'))
-			return dbs__textbuf_append(out, s, n);
+			return dbs_buf_append(out, s, n);
 		break;
 	case DBS_SQL_FLOAT: {
 		/* JSON numbers: finite ones only, as the source wrote them. */
@@ -887,12 +858,12 @@ static int json_element(dbs_textbuf *out, uint8_t elem, const char *s, size_t n)
 			if (!strchr("0123456789.-eE+", s[k]))
 				break;
 		if (k == n && n && s[0] != '.' && s[0] != '+')
-			return dbs__textbuf_append(out, s, n);
+			return dbs_buf_append(out, s, n);
 		break;
 	}
 	case DBS_SQL_BOOL:
 		if (n == 1 && (s[0] == 't' || s[0] == 'f'))
-			return dbs__textbuf_append_str(out, s[0] == 't' ? "true" : "false");
+			return dbs_buf_append_str(out, s[0] == 't' ? "true" : "false");
 		break;
 	case DBS_SQL_JSON:
 		for (size_t k = 0; k < n; k++) {
@@ -911,7 +882,7 @@ static int json_element(dbs_textbuf *out, uint8_t elem, const char *s, size_t n)
  * A PostgreSQL array's text form ("{1,NULL,\"a b\"}", nested, maybe with a
  * "[0:1]=" bounds prefix) as a JSON array inside a SQL literal.
  */
-static int pg_array_to_json(dbs_textbuf *out, const dbs_sqltype *t, const char *s, size_t n,
+static int pg_array_to_json(dbs_buf *out, const dbs_sqltype *t, const char *s, size_t n,
                             char *err, size_t errlen)
 {
 	size_t i = 0;
@@ -922,7 +893,7 @@ static int pg_array_to_json(dbs_textbuf *out, const dbs_sqltype *t, const char *
 			goto bad;
 		i = (size_t)(eq - s) + 1;
 	}
-	if ((rc = dbs__textbuf_append_char(out, '\'')))
+	if ((rc = dbs_buf_append_char(out, '\'')))
 		return rc;
 	int expect_value = 1;
 	while (i < n) {
@@ -930,7 +901,7 @@ static int pg_array_to_json(dbs_textbuf *out, const dbs_sqltype *t, const char *
 		if (c == '{') {
 			if (!expect_value)
 				goto bad;
-			if ((rc = dbs__textbuf_append_char(out, '[')))
+			if ((rc = dbs_buf_append_char(out, '[')))
 				return rc;
 			depth++;
 			i++;
@@ -942,7 +913,7 @@ static int pg_array_to_json(dbs_textbuf *out, const dbs_sqltype *t, const char *
 		if (c == '}') {
 			if (depth == 0 || expect_value)
 				goto bad;
-			if ((rc = dbs__textbuf_append_char(out, ']')))
+			if ((rc = dbs_buf_append_char(out, ']')))
 				return rc;
 			depth--;
 			i++;
@@ -954,7 +925,7 @@ static int pg_array_to_json(dbs_textbuf *out, const dbs_sqltype *t, const char *
 		if (c == ',') {
 			if (expect_value || depth == 0)
 				goto bad;
-			if ((rc = dbs__textbuf_append_char(out, ',')))
+			if ((rc = dbs_buf_append_char(out, ',')))
 				return rc;
 			i++;
 			expect_value = 1;
@@ -995,7 +966,7 @@ static int pg_array_to_json(dbs_textbuf *out, const dbs_sqltype *t, const char *
 	}
 	if (depth != 0)
 		goto bad;
-	return dbs__textbuf_append_char(out, '\'');
+	return dbs_buf_append_char(out, '\'');
 bad:
 	value_err(err, errlen, t, "not a PostgreSQL array text", s, n);
 	return DBS_EINVAL;
@@ -1012,14 +983,14 @@ static int hexval(char c)
 }
 
 /* A PostgreSQL text value of column type `t` as a MySQL literal. */
-static int pg_text_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *s, size_t n,
+static int pg_text_to_mysql(dbs_buf *out, const dbs_sqltype *t, const char *s, size_t n,
                             char *err, size_t errlen)
 {
 	int is_num = 0;
 	switch (t->cls) {
 	case DBS_SQL_BOOL:
 		if (n >= 1 && (s[0] == 't' || s[0] == 'f'))
-			return dbs__textbuf_append_char(out, s[0] == 't' ? '1' : '0');
+			return dbs_buf_append_char(out, s[0] == 't' ? '1' : '0');
 		value_err(err, errlen, t, "not a boolean", s, n);
 		return DBS_EINVAL;
 	case DBS_SQL_BINARY:
@@ -1027,8 +998,8 @@ static int pg_text_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *
 			for (size_t i = 2; i < n; i++)
 				if (hexval(s[i]) < 0)
 					goto bad_bytea;
-			if (dbs__textbuf_append(out, "X'", 2) || dbs__textbuf_append(out, s + 2, n - 2) ||
-			    dbs__textbuf_append_char(out, '\''))
+			if (dbs_buf_append(out, "X'", 2) || dbs_buf_append(out, s + 2, n - 2) ||
+			    dbs_buf_append_char(out, '\''))
 				return DBS_ENOMEM;
 			return 0;
 		}
@@ -1042,7 +1013,7 @@ static int pg_text_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *
 		return pg_datetime_to_mysql(out, t, s, n, 1, err, errlen);
 	case DBS_SQL_NUMERIC:
 		if (decimal_fits(s, n, &is_num) == 0)
-			return dbs__textbuf_append(out, s, n);
+			return dbs_buf_append(out, s, n);
 		value_err(err, errlen, t,
 		          is_num ? "does not fit decimal(65,30)" : "MySQL DECIMAL has no such value",
 		          s, n);
@@ -1062,8 +1033,8 @@ static int pg_text_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *
 				value_err(err, errlen, t, "not a bit string", s, n);
 				return DBS_EINVAL;
 			}
-		if (dbs__textbuf_append(out, "b'", 2) || dbs__textbuf_append(out, s, n) ||
-		    dbs__textbuf_append_char(out, '\''))
+		if (dbs_buf_append(out, "b'", 2) || dbs_buf_append(out, s, n) ||
+		    dbs_buf_append_char(out, '\''))
 			return DBS_ENOMEM;
 		return 0;
 	default:
@@ -1071,12 +1042,12 @@ static int pg_text_to_mysql(dbs_textbuf *out, const dbs_sqltype *t, const char *
 	}
 }
 
-int dbs__sqlmap_value_mysql(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value *v,
+int dbs__sqlmap_value_mysql(dbs_buf *out, const dbs_sqltype *t, const dbs_value *v,
                             char *err, size_t errlen)
 {
 	switch (v->kind) {
 	case DBS_VALUE_NULL:
-		return dbs__textbuf_append(out, "NULL", 4);
+		return dbs_buf_append(out, "NULL", 4);
 	case DBS_VALUE_UNCHANGED:
 		dbs__fmt(err, errlen, "column %s: unchanged (TOAST) value where a value is needed",
 		         t->column);
@@ -1104,7 +1075,7 @@ int dbs__sqlmap_value_mysql(dbs_textbuf *out, const dbs_sqltype *t, const dbs_va
 			         t->type_name);
 			return DBS_EINVAL;
 		}
-		return dbs__textbuf_appendf(out, "%.17g", v->v.d);
+		return dbs_buf_appendf(out, "%.17g", v->v.d);
 	case DBS_VALUE_DATE:
 	case DBS_VALUE_TIME:
 	case DBS_VALUE_DATETIME:
@@ -1128,7 +1099,7 @@ static int is_zero_date(const dbs_value *v)
 	return v->v.t.month == 0 || v->v.t.day == 0;
 }
 
-static int bits_pg(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value *v, char *err,
+static int bits_pg(dbs_buf *out, const dbs_sqltype *t, const dbs_value *v, char *err,
                    size_t errlen)
 {
 	uint64_t u = 0;
@@ -1147,8 +1118,8 @@ static int bits_pg(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value *v, c
 		goto bad;
 	if (t->len <= 1 && t->cls == DBS_SQL_BIT && t->rule &&
 	    strcmp(((const sqlmap_rule *)t->rule)->target, "boolean") == 0)
-		return dbs__textbuf_append_char(out, u ? 't' : 'f');
-	if (dbs__textbuf_reserve(out, (size_t)nbits))
+		return dbs_buf_append_char(out, u ? 't' : 'f');
+	if (dbs_buf_reserve(out, (size_t)nbits))
 		return DBS_ENOMEM;
 	for (int32_t b = nbits - 1; b >= 0; b--)
 		out->data[out->len++] = (u >> b) & 1 ? '1' : '0';
@@ -1160,7 +1131,7 @@ bad:
 	return DBS_EINVAL;
 }
 
-int dbs__sqlmap_value_pg(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value *v,
+int dbs__sqlmap_value_pg(dbs_buf *out, const dbs_sqltype *t, const dbs_value *v,
                          dbs_zero_date_policy policy, unsigned flags, int *is_null,
                          char *err, size_t errlen)
 {
@@ -1172,7 +1143,7 @@ int dbs__sqlmap_value_pg(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value
 		case DBS_ZERO_DATE_NULL:
 			goto null;
 		case DBS_ZERO_DATE_NEG_INFINITY:
-			return dbs__textbuf_append_str(out, "-infinity");
+			return dbs_buf_append_str(out, "-infinity");
 		default:
 			dbs__fmt(err, errlen,
 			         "column %s (%s): zero date %04ld-%02u-%02u has no PostgreSQL value "
@@ -1211,7 +1182,7 @@ int dbs__sqlmap_value_pg(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value
 null:
 	*is_null = 1;
 	if (flags & DBS_VALUE_TEXT_COPY)
-		return dbs__textbuf_append(out, "\\N", 2);
+		return dbs_buf_append(out, "\\N", 2);
 	return 0;
 }
 
@@ -1219,33 +1190,33 @@ null:
 /* Documentation                                                       */
 /* ------------------------------------------------------------------ */
 
-static int doc_target(dbs_textbuf *out, const char *tpl)
+static int doc_target(dbs_buf *out, const char *tpl)
 {
 	int rc = 0;
 	for (const char *p = tpl; *p && rc == 0; p++) {
 		if (*p != '%' || !p[1]) {
-			rc = dbs__textbuf_append_char(out, *p);
+			rc = dbs_buf_append_char(out, *p);
 			continue;
 		}
 		p++;
 		switch (*p) {
-		case 'P': rc = dbs__textbuf_append_char(out, 'p'); break;
-		case 'S': rc = dbs__textbuf_append_char(out, 's'); break;
-		case 'L': rc = dbs__textbuf_append_char(out, 'n'); break;
-		case 'F': rc = dbs__textbuf_append_char(out, 'n'); break;
-		case 'C': rc = dbs__textbuf_append_str(out, " CHECK (col IN (members))"); break;
-		default: rc = dbs__textbuf_append_char(out, *p); break;
+		case 'P': rc = dbs_buf_append_char(out, 'p'); break;
+		case 'S': rc = dbs_buf_append_char(out, 's'); break;
+		case 'L': rc = dbs_buf_append_char(out, 'n'); break;
+		case 'F': rc = dbs_buf_append_char(out, 'n'); break;
+		case 'C': rc = dbs_buf_append_str(out, " CHECK (col IN (members))"); break;
+		default: rc = dbs_buf_append_char(out, *p); break;
 		}
 	}
 	return rc;
 }
 
-int dbs__sqlmap_doc(dbs_textbuf *out)
+int dbs__sqlmap_doc(dbs_buf *out)
 {
 	int rc = 0;
 	for (int dir = 0; dir < 2 && rc == 0; dir++) {
 		uint8_t from = dir == 0 ? MY : PG;
-		rc = dbs__textbuf_append_str(out, dir == 0
+		rc = dbs_buf_append_str(out, dir == 0
 		                                      ? "### MySQL / MariaDB → PostgreSQL\n\n"
 		                                        "| MySQL type | PostgreSQL type | why / notes |\n"
 		                                        "|---|---|---|\n"
@@ -1256,13 +1227,13 @@ int dbs__sqlmap_doc(dbs_textbuf *out)
 			const sqlmap_rule *r = &rules[i];
 			if (r->from != from)
 				continue;
-			if ((rc = dbs__textbuf_appendf(out, "| %s | `", r->doc)) ||
+			if ((rc = dbs_buf_appendf(out, "| %s | `", r->doc)) ||
 			    (rc = doc_target(out, r->target)) ||
-			    (rc = dbs__textbuf_appendf(out, "` | %s |\n", r->note)))
+			    (rc = dbs_buf_appendf(out, "` | %s |\n", r->note)))
 				break;
 		}
 		if (rc == 0 && dir == 0)
-			rc = dbs__textbuf_append_char(out, '\n');
+			rc = dbs_buf_append_char(out, '\n');
 	}
 	return rc;
 }

@@ -13,10 +13,10 @@
  * ignored (charset, collation, parseTime, loc, timeout, readTimeout,
  * writeTimeout, ...). Any other parameter is an error.
  *
- * Free of any plugin state: the MySQL source and target both use it.
+ * Free of any plugin state: the MySQL source and target and verify use it.
  */
-#ifndef DBS_MYSQL_DSN_H
-#define DBS_MYSQL_DSN_H
+#ifndef DBS_SQL_MYSQL_DSN_H
+#define DBS_SQL_MYSQL_DSN_H
 
 #include <stddef.h>
 

@@ -1,5 +1,6 @@
 /*
- * Cross-dialect type mapping and value conversion for the SQL targets.
+ * Cross-dialect type mapping and value conversion for the SQL targets
+ * (and verify, which compares what they wrote).
  *
  * One rule table (sqlmap.c) says, for a column type of a source dialect,
  * which type of the other dialect holds every value exactly and how a
@@ -8,20 +9,17 @@
  * equal, so the documentation cannot drift from the code.
  *
  * Nothing here allocates per value: output goes into a caller's reusable
- * dbs_textbuf. Nothing here talks to a server.
+ * dbs_buf. Nothing here talks to a server.
  */
-#ifndef DBS_TARGETS_SQLMAP_H
-#define DBS_TARGETS_SQLMAP_H
+#ifndef DBS_SQL_SQLMAP_H
+#define DBS_SQL_SQLMAP_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include <dbstreams/plugin.h>
 
-#include "targets/value_text.h"
-
-/* The MySQL/MariaDB target (mysql.c); the lead registers it by name. */
-extern const dbs_target_ops dbs__mysql_target_ops;
+#include "sql/value_text.h"
 
 /*
  * What to do with a MySQL zero or partial-zero date ('0000-00-00',
@@ -99,7 +97,7 @@ void dbs__sqlmap_parse(const dbs_table *def, const dbs_column *col, dbs_sqltype 
  * dbs__sqlmap_key_widths). DBS_EINVAL when the source gave no type name
  * to copy (same dialect); DBS_ENOMEM on allocation failure.
  */
-int dbs__sqlmap_target_type(dbs_textbuf *out, const dbs_sqltype *t, dbs_dialect target);
+int dbs__sqlmap_target_type(dbs_buf *out, const dbs_sqltype *t, dbs_dialect target);
 
 /*
  * Share InnoDB's 3072-byte key among the key columns of one table that
@@ -131,7 +129,7 @@ int32_t dbs__sqlmap_index_prefix(const dbs_sqltype *t, int32_t budget);
  * err naming the value; DBS_ENOMEM when the buffer cannot grow.
  * DBS_VALUE_UNCHANGED is DBS_EINVAL: the caller leaves such columns out.
  */
-int dbs__sqlmap_value_mysql(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value *v,
+int dbs__sqlmap_value_mysql(dbs_buf *out, const dbs_sqltype *t, const dbs_value *v,
                             char *err, size_t errlen);
 
 /*
@@ -142,11 +140,11 @@ int dbs__sqlmap_value_mysql(dbs_textbuf *out, const dbs_sqltype *t, const dbs_va
  * policy turned the value into NULL (nothing appended, unless COPY flags
  * ask for \N). DBS_EINVAL with err for a refused value.
  */
-int dbs__sqlmap_value_pg(dbs_textbuf *out, const dbs_sqltype *t, const dbs_value *v,
+int dbs__sqlmap_value_pg(dbs_buf *out, const dbs_sqltype *t, const dbs_value *v,
                          dbs_zero_date_policy policy, unsigned flags, int *is_null,
                          char *err, size_t errlen);
 
 /* Append the mapping tables (both directions) as Markdown. */
-int dbs__sqlmap_doc(dbs_textbuf *out);
+int dbs__sqlmap_doc(dbs_buf *out);
 
 #endif

@@ -1,38 +1,25 @@
 /*
- * A growable text buffer, and dbs_value written as the text input form a
- * SQL target parses. Targets format every value of a batch into one
- * buffer they reuse across batches, so a value costs no allocation.
+ * dbs_value written as the text input form a SQL engine parses, and SQL
+ * quoting. Targets format every value of a batch into one dbs_buf they
+ * reuse across batches, so a value costs no allocation.
  */
-#ifndef DBS_TARGETS_VALUE_TEXT_H
-#define DBS_TARGETS_VALUE_TEXT_H
+#ifndef DBS_SQL_VALUE_TEXT_H
+#define DBS_SQL_VALUE_TEXT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include <dbstreams/plugin.h>
+#include <dbstreams/sys/buf.h>
 
-typedef struct dbs_textbuf {
-	char *data; /* NUL-terminated after every successful append */
-	size_t len;
-	size_t cap;
-} dbs_textbuf;
-
-/* Make room for `extra` more bytes and the terminator; DBS_ENOMEM when the
- * size would overflow or malloc fails (the buffer is left as it was). */
-int dbs__textbuf_reserve(dbs_textbuf *b, size_t extra);
-int dbs__textbuf_append(dbs_textbuf *b, const char *s, size_t n);
-int dbs__textbuf_append_str(dbs_textbuf *b, const char *s);
-int dbs__textbuf_append_char(dbs_textbuf *b, char c);
-/* printf-style append; DBS_ENOMEM or DBS_EINVAL on a formatting failure. */
-int dbs__textbuf_appendf(dbs_textbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 /* SQL identifier in double quotes, inner quotes doubled. */
-int dbs__textbuf_append_ident(dbs_textbuf *b, const char *ident);
+int dbs__sql_append_ident(dbs_buf *b, const char *ident);
+/* An identifier as `dialect` quotes it: MySQL in backticks (inner ones
+ * doubled), PostgreSQL as dbs__sql_append_ident. */
+int dbs__sql_append_ident_in(dbs_buf *b, dbs_dialect dialect, const char *ident);
 /* SQL string literal in single quotes, inner quotes doubled (for servers
  * with standard_conforming_strings on: backslash is an ordinary byte). */
-int dbs__textbuf_append_literal(dbs_textbuf *b, const char *s, size_t n);
-void dbs__textbuf_reset(dbs_textbuf *b);
-void dbs__textbuf_free(dbs_textbuf *b);
+int dbs__sql_append_literal(dbs_buf *b, const char *s, size_t n);
 
 /* How dbs__value_text_pg writes a value. */
 enum {
@@ -52,7 +39,7 @@ enum {
  * value means) and for NULL without DBS_VALUE_TEXT_COPY (a parameter
  * carries NULL as a null pointer); DBS_ENOMEM when the buffer cannot grow.
  */
-int dbs__value_text_pg(dbs_textbuf *b, const dbs_value *v, unsigned flags);
+int dbs__value_text_pg(dbs_buf *b, const dbs_value *v, unsigned flags);
 
 /*
  * Append a JSON object of columns of `img`, a row image of `table`: the
@@ -65,7 +52,7 @@ int dbs__value_text_pg(dbs_textbuf *b, const dbs_value *v, unsigned flags);
  * valid for any engine's JSON type. For rejected rows, not the per-event
  * path. DBS_ENOMEM when the buffer cannot grow.
  */
-int dbs__row_json(dbs_textbuf *b, const dbs_table *table, const dbs_value *img,
+int dbs__row_json(dbs_buf *b, const dbs_table *table, const dbs_value *img,
                   const uint32_t *cols, uint32_t ncols);
 
 #endif

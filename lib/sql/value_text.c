@@ -5,93 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "targets/value_text.h"
-
-#define TEXTBUF_MIN 256u
-
-int dbs__textbuf_reserve(dbs_textbuf *b, size_t extra)
-{
-	int rc = DBS_ENOMEM;
-	if (extra > SIZE_MAX - b->len - 1)
-		goto done;
-	size_t need = b->len + extra + 1;
-	rc = 0;
-	if (need <= b->cap)
-		goto done;
-	rc = DBS_ENOMEM;
-	size_t cap = b->cap ? b->cap : TEXTBUF_MIN;
-	while (cap < need) {
-		if (cap > SIZE_MAX / 2) {
-			cap = need;
-			break;
-		}
-		cap *= 2;
-	}
-	char *p = realloc(b->data, cap);
-	if (!p)
-		goto done;
-	b->data = p;
-	b->cap = cap;
-	rc = 0;
-done:
-	return rc;
-}
-
-int dbs__textbuf_append(dbs_textbuf *b, const char *s, size_t n)
-{
-	int rc = dbs__textbuf_reserve(b, n);
-	if (rc == 0) {
-		if (n)
-			memcpy(b->data + b->len, s, n);
-		b->len += n;
-		b->data[b->len] = '\0';
-	}
-	return rc;
-}
-
-int dbs__textbuf_append_str(dbs_textbuf *b, const char *s)
-{
-	return dbs__textbuf_append(b, s, strlen(s));
-}
-
-int dbs__textbuf_append_char(dbs_textbuf *b, char c)
-{
-	return dbs__textbuf_append(b, &c, 1);
-}
-
-int dbs__textbuf_appendf(dbs_textbuf *b, const char *fmt, ...)
-{
-	int rc = DBS_EINVAL;
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		goto done;
-	rc = DBS_ENOMEM;
-	if (dbs__textbuf_reserve(b, (size_t)n) != 0)
-		goto done;
-	va_start(ap, fmt);
-	int m = vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	rc = DBS_EINVAL;
-	if (m != n)
-		goto done;
-	b->len += (size_t)n;
-	rc = 0;
-done:
-	return rc;
-}
+#include "sql/value_text.h"
 
 /* Append `s` wrapped in `quote`, doubling every inner `quote`. */
-static int append_quoted(dbs_textbuf *b, const char *s, size_t n, char quote)
+static int append_quoted(dbs_buf *b, const char *s, size_t n, char quote)
 {
 	int rc = DBS_ENOMEM;
 	size_t extra = 2;
 	for (size_t i = 0; i < n; i++)
 		if (s[i] == quote)
 			extra++;
-	if (n > SIZE_MAX - extra || dbs__textbuf_reserve(b, n + extra) != 0)
+	if (n > SIZE_MAX - extra || dbs_buf_reserve(b, n + extra) != 0)
 		goto done;
 	char *d = b->data + b->len;
 	*d++ = quote;
@@ -108,32 +32,23 @@ done:
 	return rc;
 }
 
-int dbs__textbuf_append_ident(dbs_textbuf *b, const char *ident)
+int dbs__sql_append_ident(dbs_buf *b, const char *ident)
 {
 	return append_quoted(b, ident, strlen(ident), '"');
 }
 
-int dbs__textbuf_append_literal(dbs_textbuf *b, const char *s, size_t n)
+int dbs__sql_append_literal(dbs_buf *b, const char *s, size_t n)
 {
 	return append_quoted(b, s, n, '\'');
 }
 
-void dbs__textbuf_reset(dbs_textbuf *b)
+int dbs__sql_append_ident_in(dbs_buf *b, dbs_dialect dialect, const char *ident)
 {
-	b->len = 0;
-	if (b->data)
-		b->data[0] = '\0';
-}
-
-void dbs__textbuf_free(dbs_textbuf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
+	return append_quoted(b, ident, strlen(ident), dialect == DBS_DIALECT_MYSQL ? '`' : '"');
 }
 
 /* COPY text format gives backslash, tab, newline and CR a meaning: escape them. */
-static int append_copy_escaped(dbs_textbuf *b, const char *s, size_t n)
+static int append_copy_escaped(dbs_buf *b, const char *s, size_t n)
 {
 	int rc;
 	size_t extra = 0;
@@ -143,11 +58,11 @@ static int append_copy_escaped(dbs_textbuf *b, const char *s, size_t n)
 			extra++;
 	}
 	if (extra == 0) {
-		rc = dbs__textbuf_append(b, s, n);
+		rc = dbs_buf_append(b, s, n);
 		goto done;
 	}
 	rc = DBS_ENOMEM;
-	if (n > SIZE_MAX - extra || dbs__textbuf_reserve(b, n + extra) != 0)
+	if (n > SIZE_MAX - extra || dbs_buf_reserve(b, n + extra) != 0)
 		goto done;
 	char *d = b->data + b->len;
 	for (size_t i = 0; i < n; i++) {
@@ -167,10 +82,10 @@ done:
 	return rc;
 }
 
-static int append_text(dbs_textbuf *b, const char *s, size_t n, unsigned flags)
+static int append_text(dbs_buf *b, const char *s, size_t n, unsigned flags)
 {
 	return (flags & DBS_VALUE_TEXT_COPY) ? append_copy_escaped(b, s, n)
-	                                     : dbs__textbuf_append(b, s, n);
+	                                     : dbs_buf_append(b, s, n);
 }
 
 /* Decimal digits of `u`, written backwards from `end`; returns the start. */
@@ -183,7 +98,7 @@ static char *utoa_back(char *end, uint64_t u)
 	return end;
 }
 
-static int append_int(dbs_textbuf *b, int64_t i)
+static int append_int(dbs_buf *b, int64_t i)
 {
 	char tmp[24];
 	char *end = tmp + sizeof tmp;
@@ -192,37 +107,37 @@ static int append_int(dbs_textbuf *b, int64_t i)
 	char *p = utoa_back(end, u);
 	if (i < 0)
 		*--p = '-';
-	return dbs__textbuf_append(b, p, (size_t)(end - p));
+	return dbs_buf_append(b, p, (size_t)(end - p));
 }
 
-static int append_uint(dbs_textbuf *b, uint64_t u)
+static int append_uint(dbs_buf *b, uint64_t u)
 {
 	char tmp[24];
 	char *end = tmp + sizeof tmp;
 	char *p = utoa_back(end, u);
-	return dbs__textbuf_append(b, p, (size_t)(end - p));
+	return dbs_buf_append(b, p, (size_t)(end - p));
 }
 
-static int append_double(dbs_textbuf *b, double d)
+static int append_double(dbs_buf *b, double d)
 {
 	int rc;
 	if (isnan(d))
-		rc = dbs__textbuf_append_str(b, "NaN");
+		rc = dbs_buf_append_str(b, "NaN");
 	else if (isinf(d))
-		rc = dbs__textbuf_append_str(b, d < 0 ? "-Infinity" : "Infinity");
+		rc = dbs_buf_append_str(b, d < 0 ? "-Infinity" : "Infinity");
 	else /* 17 significant digits read back as the same double. */
-		rc = dbs__textbuf_appendf(b, "%.17g", d);
+		rc = dbs_buf_appendf(b, "%.17g", d);
 	return rc;
 }
 
-static int append_bytea_hex(dbs_textbuf *b, const char *s, size_t n, unsigned flags)
+static int append_bytea_hex(dbs_buf *b, const char *s, size_t n, unsigned flags)
 {
 	static const char hex[] = "0123456789abcdef";
 	int rc = DBS_ENOMEM;
 	/* In COPY text the bytea's own backslash must itself be escaped. */
 	const char *prefix = (flags & DBS_VALUE_TEXT_COPY) ? "\\\\x" : "\\x";
 	size_t plen = strlen(prefix);
-	if (n > (SIZE_MAX - plen) / 2 || dbs__textbuf_reserve(b, plen + 2 * n) != 0)
+	if (n > (SIZE_MAX - plen) / 2 || dbs_buf_reserve(b, plen + 2 * n) != 0)
 		goto done;
 	char *d = b->data + b->len;
 	memcpy(d, prefix, plen);
@@ -246,23 +161,23 @@ static int32_t era_year(int32_t year, int *bc)
 	return *bc ? 1 - year : year;
 }
 
-static int append_date(dbs_textbuf *b, const dbs_time_value *t, int *bc)
+static int append_date(dbs_buf *b, const dbs_time_value *t, int *bc)
 {
 	int32_t y = era_year(t->year, bc);
-	return dbs__textbuf_appendf(b, "%04ld-%02u-%02u", (long)y, (unsigned)t->month,
+	return dbs_buf_appendf(b, "%04ld-%02u-%02u", (long)y, (unsigned)t->month,
 	                            (unsigned)t->day);
 }
 
-static int append_clock(dbs_textbuf *b, const dbs_time_value *t)
+static int append_clock(dbs_buf *b, const dbs_time_value *t)
 {
-	int rc = dbs__textbuf_appendf(b, "%02u:%02u:%02u", (unsigned)t->hour,
+	int rc = dbs_buf_appendf(b, "%02u:%02u:%02u", (unsigned)t->hour,
 	                              (unsigned)t->minute, (unsigned)t->second);
 	if (rc == 0 && t->usec)
-		rc = dbs__textbuf_appendf(b, ".%06lu", (unsigned long)(t->usec % 1000000u));
+		rc = dbs_buf_appendf(b, ".%06lu", (unsigned long)(t->usec % 1000000u));
 	return rc;
 }
 
-static int append_time_kind(dbs_textbuf *b, const dbs_value *v)
+static int append_time_kind(dbs_buf *b, const dbs_value *v)
 {
 	const dbs_time_value *t = &v->v.t;
 	int bc = 0;
@@ -275,7 +190,7 @@ static int append_time_kind(dbs_textbuf *b, const dbs_value *v)
 		/* Signed and beyond 24 h (MySQL TIME): interval reads it; time
 		 * columns refuse what they cannot hold, with the server's message. */
 		if (t->negative)
-			rc = dbs__textbuf_append_char(b, '-');
+			rc = dbs_buf_append_char(b, '-');
 		if (rc == 0)
 			rc = append_clock(b, t);
 		break;
@@ -283,28 +198,28 @@ static int append_time_kind(dbs_textbuf *b, const dbs_value *v)
 	case DBS_VALUE_TIMESTAMP:
 		rc = append_date(b, t, &bc);
 		if (rc == 0)
-			rc = dbs__textbuf_append_char(b, ' ');
+			rc = dbs_buf_append_char(b, ' ');
 		if (rc == 0)
 			rc = append_clock(b, t);
 		if (rc == 0 && v->kind == DBS_VALUE_TIMESTAMP)
-			rc = dbs__textbuf_append(b, "+00", 3);
+			rc = dbs_buf_append(b, "+00", 3);
 		break;
 	default:
 		rc = DBS_EINVAL;
 		break;
 	}
 	if (rc == 0 && bc)
-		rc = dbs__textbuf_append(b, " BC", 3);
+		rc = dbs_buf_append(b, " BC", 3);
 	return rc;
 }
 
-int dbs__value_text_pg(dbs_textbuf *b, const dbs_value *v, unsigned flags)
+int dbs__value_text_pg(dbs_buf *b, const dbs_value *v, unsigned flags)
 {
 	int rc = DBS_EINVAL;
 	switch (v->kind) {
 	case DBS_VALUE_NULL:
 		if (flags & DBS_VALUE_TEXT_COPY)
-			rc = dbs__textbuf_append(b, "\\N", 2);
+			rc = dbs_buf_append(b, "\\N", 2);
 		break;
 	case DBS_VALUE_UNCHANGED:
 		break;
@@ -372,11 +287,11 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 
 /* `s` as a JSON string: quotes, backslashes and control characters
  * escaped, invalid UTF-8 and NUL as U+FFFD. */
-static int json_string(dbs_textbuf *b, const char *s, size_t n)
+static int json_string(dbs_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)s;
-	int rc = dbs__textbuf_append_char(b, '"');
+	int rc = dbs_buf_append_char(b, '"');
 	size_t i = 0;
 	while (rc == 0 && i < n) {
 		size_t run = i;
@@ -388,30 +303,30 @@ static int json_string(dbs_textbuf *b, const char *s, size_t n)
 			run += k;
 		}
 		if (run > i) {
-			rc = dbs__textbuf_append(b, s + i, run - i);
+			rc = dbs_buf_append(b, s + i, run - i);
 			i = run;
 			continue;
 		}
 		unsigned char c = u[i];
 		if (c == '"' || c == '\\') {
 			char esc[2] = {'\\', (char)c};
-			rc = dbs__textbuf_append(b, esc, 2);
+			rc = dbs_buf_append(b, esc, 2);
 		} else if (c == 0 || c >= 0x80) {
-			rc = dbs__textbuf_append_str(b, "\\ufffd");
+			rc = dbs_buf_append_str(b, "\\ufffd");
 		} else if (c == '\n') {
-			rc = dbs__textbuf_append_str(b, "\\n");
+			rc = dbs_buf_append_str(b, "\\n");
 		} else if (c == '\t') {
-			rc = dbs__textbuf_append_str(b, "\\t");
+			rc = dbs_buf_append_str(b, "\\t");
 		} else if (c == '\r') {
-			rc = dbs__textbuf_append_str(b, "\\r");
+			rc = dbs_buf_append_str(b, "\\r");
 		} else {
 			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-			rc = dbs__textbuf_append(b, esc, 6);
+			rc = dbs_buf_append(b, esc, 6);
 		}
 		i++;
 	}
 	if (rc == 0)
-		rc = dbs__textbuf_append_char(b, '"');
+		rc = dbs_buf_append_char(b, '"');
 	return rc;
 }
 
@@ -431,7 +346,7 @@ static int pg_integer_text(const dbs_column *col, const dbs_value *v)
 	return v->len > (uint32_t)(v->v.s[0] == '-');
 }
 
-static int json_value(dbs_textbuf *b, dbs_textbuf *tmp, const dbs_column *col,
+static int json_value(dbs_buf *b, dbs_buf *tmp, const dbs_column *col,
                       const dbs_value *v)
 {
 	int rc;
@@ -439,10 +354,10 @@ static int json_value(dbs_textbuf *b, dbs_textbuf *tmp, const dbs_column *col,
 	switch (v->kind) {
 	case DBS_VALUE_TEXT:
 		if (pg_integer_text(col, v))
-			return dbs__textbuf_append(b, v->v.s, v->len);
+			return dbs_buf_append(b, v->v.s, v->len);
 		break;
 	case DBS_VALUE_NULL:
-		return dbs__textbuf_append_str(b, "null");
+		return dbs_buf_append_str(b, "null");
 	case DBS_VALUE_INT:
 	case DBS_VALUE_UINT:
 		return dbs__value_text_pg(b, v, 0);
@@ -456,45 +371,45 @@ static int json_value(dbs_textbuf *b, dbs_textbuf *tmp, const dbs_column *col,
 		if (t->month && t->day)
 			break;
 		/* A MySQL zero date has no PostgreSQL form: keep MySQL's. */
-		dbs__textbuf_reset(tmp);
-		rc = dbs__textbuf_appendf(tmp, "%04ld-%02u-%02u", (long)t->year, (unsigned)t->month,
+		dbs_buf_reset(tmp);
+		rc = dbs_buf_appendf(tmp, "%04ld-%02u-%02u", (long)t->year, (unsigned)t->month,
 		                          (unsigned)t->day);
 		if (rc == 0 && v->kind != DBS_VALUE_DATE)
-			rc = dbs__textbuf_appendf(tmp, " %02u:%02u:%02u.%06lu", (unsigned)t->hour,
+			rc = dbs_buf_appendf(tmp, " %02u:%02u:%02u.%06lu", (unsigned)t->hour,
 			                          (unsigned)t->minute, (unsigned)t->second,
 			                          (unsigned long)(t->usec % 1000000u));
 		return rc ? rc : json_string(b, tmp->data, tmp->len);
 	default:
 		break;
 	}
-	dbs__textbuf_reset(tmp);
+	dbs_buf_reset(tmp);
 	rc = dbs__value_text_pg(tmp, v, 0);
 	if (rc == DBS_EINVAL)
-		return dbs__textbuf_append_str(b, "null"); /* a kind without a text form */
+		return dbs_buf_append_str(b, "null"); /* a kind without a text form */
 	return rc ? rc : json_string(b, tmp->data ? tmp->data : "", tmp->len);
 }
 
-int dbs__row_json(dbs_textbuf *b, const dbs_table *table, const dbs_value *img,
+int dbs__row_json(dbs_buf *b, const dbs_table *table, const dbs_value *img,
                   const uint32_t *cols, uint32_t ncols)
 {
-	dbs_textbuf tmp = {0};
+	dbs_buf tmp = {0};
 	uint32_t n = cols ? ncols : table->ncolumns;
-	int rc = dbs__textbuf_append_char(b, '{');
+	int rc = dbs_buf_append_char(b, '{');
 	int first = 1;
 	for (uint32_t k = 0; rc == 0 && k < n; k++) {
 		uint32_t c = cols ? cols[k] : k;
 		if (c >= table->ncolumns || img[c].kind == DBS_VALUE_UNCHANGED)
 			continue;
 		const char *name = table->columns[c].name ? table->columns[c].name : "";
-		if ((!first && (rc = dbs__textbuf_append_char(b, ','))) ||
+		if ((!first && (rc = dbs_buf_append_char(b, ','))) ||
 		    (rc = json_string(b, name, strlen(name))) ||
-		    (rc = dbs__textbuf_append_char(b, ':')))
+		    (rc = dbs_buf_append_char(b, ':')))
 			break;
 		rc = json_value(b, &tmp, &table->columns[c], &img[c]);
 		first = 0;
 	}
 	if (rc == 0)
-		rc = dbs__textbuf_append_char(b, '}');
-	dbs__textbuf_free(&tmp);
+		rc = dbs_buf_append_char(b, '}');
+	dbs_buf_free(&tmp);
 	return rc;
 }
