@@ -1,4 +1,4 @@
-/* The growable byte buffer of the plugin SDK (dbstreams/sys/buf.h). */
+/* The growable byte buffer and arrays of the plugin SDK (dbstreams/sys/buf.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,4 +97,28 @@ DBS_API void dbs_buf_free(dbs_buf *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
+}
+
+DBS_API int dbs_array_reserve(void **items, size_t *cap, size_t need, size_t item_size)
+{
+	int rc = 0;
+	size_t n = *cap ? *cap : 16;
+	if (need <= *cap)
+		goto done;
+	rc = DBS_ENOMEM;
+	while (n < need) {
+		if (n > SIZE_MAX / 2)
+			goto done;
+		n *= 2;
+	}
+	if (item_size == 0 || n > SIZE_MAX / item_size)
+		goto done;
+	void *p = realloc(*items, n * item_size);
+	if (!p)
+		goto done;
+	*items = p;
+	*cap = n;
+	rc = 0;
+done:
+	return rc;
 }

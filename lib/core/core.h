@@ -84,6 +84,10 @@ void dbs__conn_restored(const dbs_host *host);
 void dbs__source_lag(const dbs_host *host, uint64_t bytes);
 /* A target committed `rows` more rows to its dead-letter table. */
 void dbs__rows_dead_lettered(const dbs_host *host, uint64_t rows);
+/* Log one line through the host (host or its log may be NULL: nothing
+ * is logged); printf-style, formatted here so the host gets one string. */
+void dbs__host_log(const dbs_host *host, dbs_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 typedef int (*dbs_attempt_fn)(void *ctx, char *err, size_t errlen);
 

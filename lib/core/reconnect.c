@@ -4,6 +4,7 @@
  * source built into a program of its own (bench/) needs only this file.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "core/core.h"
@@ -64,4 +65,16 @@ void dbs__rows_dead_lettered(const dbs_host *host, uint64_t rows)
 {
 	if (rows && host_v2(host) && host->rows_dead_lettered)
 		host->rows_dead_lettered(host, rows);
+}
+
+void dbs__host_log(const dbs_host *host, dbs_log_level level, const char *fmt, ...)
+{
+	char line[2 * DBS_ERRMSG_MAX];
+	va_list ap;
+	if (!host || !host->log)
+		return;
+	va_start(ap, fmt);
+	dbs__vfmt(line, sizeof line, fmt, ap);
+	va_end(ap);
+	host->log(host, level, "%s", line);
 }

@@ -88,6 +88,10 @@ typedef struct dbs_sqltype {
  */
 void dbs__sqlmap_parse(const dbs_table *def, const dbs_column *col, dbs_sqltype *out);
 
+/* The type its rule maps `t` to in the other dialect, as the rule table
+ * spells it ("float", "boolean", "numeric(%P,%S)"). */
+const char *dbs__sqlmap_rule_target(const dbs_sqltype *t);
+
 /*
  * Append the column type to create in `target` for `t` (same dialect: the
  * source's spelling as is). For PostgreSQL a MySQL ENUM becomes

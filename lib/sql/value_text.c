@@ -413,3 +413,15 @@ int dbs__row_json(dbs_buf *b, const dbs_table *table, const dbs_value *img,
 	dbs_buf_free(&tmp);
 	return rc;
 }
+
+const dbs_value *dbs__row_key_image(const dbs_event *ev, const uint32_t *keys, uint32_t nkeys)
+{
+	if (nkeys == 0)
+		return ev->before;
+	if (ev->before) {
+		const dbs_value *k = &ev->before[keys[0]];
+		if (k->kind != DBS_VALUE_NULL && k->kind != DBS_VALUE_UNCHANGED)
+			return ev->before;
+	}
+	return ev->after ? ev->after : ev->before;
+}

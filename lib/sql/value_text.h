@@ -55,4 +55,12 @@ int dbs__value_text_pg(dbs_buf *b, const dbs_value *v, unsigned flags);
 int dbs__row_json(dbs_buf *b, const dbs_table *table, const dbs_value *img,
                   const uint32_t *cols, uint32_t ncols);
 
+/*
+ * The image that names the row an event changes, by its key columns
+ * `keys`: the before image when it carries the key (the row as it was; a
+ * key may change), else the after image. Without a key only the whole
+ * old row names it: the before image. NULL when the event has neither.
+ */
+const dbs_value *dbs__row_key_image(const dbs_event *ev, const uint32_t *keys, uint32_t nkeys);
+
 #endif

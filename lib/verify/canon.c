@@ -417,15 +417,9 @@ int dbs__vchunk_fill(vchunk *c, vres *r, const plan_col *plan, uint32_t ncols, u
 	int rc = 0;
 	while (!rc && dbs__vres_next(r)) {
 		size_t start = c->buf.len, keyend = start;
-		if (c->n == c->cap) {
-			size_t cap = c->cap ? c->cap * 2 : 1024;
-			vrow *nr =
-			    cap < SIZE_MAX / sizeof *nr ? realloc(c->rows, cap * sizeof *nr) : NULL;
-			if (!nr)
-				return DBS_ENOMEM;
-			c->rows = nr;
-			c->cap = cap;
-		}
+		if (dbs_array_reserve((void **)&c->rows, &c->cap, c->n + 1,
+		                      sizeof *c->rows))
+			return DBS_ENOMEM;
 		for (uint32_t j = 0; j < ncols && !rc; j++) {
 			size_t len = 0, at = c->buf.len;
 			const char *v = dbs__vres_get(r, j, &len);

@@ -115,7 +115,7 @@ void dbs__vconn_close(vconn *c)
  * text forms predictable: UTC, ISO dates, hex bytea, shortest exact floats.
  */
 int dbs__vconn_open(vconn *c, const char *type, const char *connection, const char *ssl_ca,
-                      const char *ssl_cert, const char *ssl_key, char *err, size_t errlen)
+                    const char *ssl_cert, const char *ssl_key, char *err, size_t errlen)
 {
 	int rc = DBS_ECONFIG;
 	if (!type || !connection) {
@@ -231,7 +231,7 @@ void dbs__vtabdef_free(vtabdef *t)
 
 /* Columns and primary key of schema.name; t->exists = 0 when absent. */
 int dbs__vtabdef_load(vconn *c, const char *schema, const char *name, vtabdef *t, char *err,
-                       size_t errlen)
+                      size_t errlen)
 {
 	int rc = DBS_ENOMEM;
 	dbs_buf q = {0};
@@ -448,8 +448,8 @@ static int build_select(dbs_buf *b, const side_q *sq, const plan_col *plan, uint
 }
 
 int dbs__vchunk_fetch(const side_q *sq, const plan_col *plan, uint32_t ncols, uint32_t nkey,
-                       int ordered, const vrow *lo, const vrow *hi, uint32_t limit, vchunk *out,
-                       char *err, size_t errlen)
+                      int ordered, const vrow *lo, const vrow *hi, uint32_t limit, vchunk *out,
+                      char *err, size_t errlen)
 {
 	dbs_buf q = {0};
 	vres r = {0};

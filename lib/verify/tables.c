@@ -25,14 +25,9 @@ void dbs__vlist_free(vlist *l)
 static int vlist_add(vlist *l, const vconn *tgt, const char *schema, size_t sl, const char *name,
                      size_t nl)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		vpair *nv = realloc(l->v, cap * sizeof *nv);
-		if (!nv)
-			return DBS_ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
+	if (dbs_array_reserve((void **)&l->v, &l->cap, l->n + 1,
+	                      sizeof *l->v))
+		return DBS_ENOMEM;
 	vpair *p = &l->v[l->n];
 	/* The PostgreSQL target keeps schema.table; the MySQL target puts
 	 * every table into the database its connection names. */
@@ -69,7 +64,7 @@ static void split_name(const vconn *src, const char *n, const char **schema, siz
 }
 
 int dbs__vlist_tables(const dbs_config *cfg, vconn *src, vconn *tgt, vlist *l, char *err,
-                       size_t errlen)
+                      size_t errlen)
 {
 	int rc = 0;
 	vres r = {0};
@@ -146,7 +141,7 @@ out:
 
 /* Keep only the tables opts->tables names; DBS_ENOTFOUND for a stranger. */
 int dbs__vlist_subset(vlist *l, const vconn *src, const dbs_verify_options *opts, char *err,
-                       size_t errlen)
+                      size_t errlen)
 {
 	int rc = 0;
 	char *keep = NULL;

@@ -122,14 +122,9 @@ static int diff_add(vtable_run *t, int kind, const vrow *row, const uint32_t *co
 		t->out->changed++;
 	if (t->ndiffs >= t->opts->max_diffs)
 		return 0;
-	if (t->ndiffs == t->cap_diffs) {
-		size_t cap = t->cap_diffs ? t->cap_diffs * 2 : 16;
-		dbs_verify_diff *nd = realloc(t->diffs, cap * sizeof *nd);
-		if (!nd)
-			return DBS_ENOMEM;
-		t->diffs = nd;
-		t->cap_diffs = cap;
-	}
+	if (dbs_array_reserve((void **)&t->diffs, &t->cap_diffs, t->ndiffs + 1,
+	                      sizeof *t->diffs))
+		return DBS_ENOMEM;
 	const char **key = pool_alloc(t->rep, (t->nkey ? t->nkey : 1) * sizeof *key);
 	const char **names = pool_alloc(t->rep, (ncols ? ncols : 1) * sizeof *names);
 	if (!key || !names)
@@ -179,14 +174,9 @@ static int pending_add(vtable_run *t, int kind, const vrow *row)
 {
 	if (t->npend >= PENDING_MAX)
 		return diff_add(t, kind, row, NULL, 0);
-	if (t->npend == t->cap_pend) {
-		size_t cap = t->cap_pend ? t->cap_pend * 2 : 64;
-		pending *np = realloc(t->pend, cap * sizeof *np);
-		if (!np)
-			return DBS_ENOMEM;
-		t->pend = np;
-		t->cap_pend = cap;
-	}
+	if (dbs_array_reserve((void **)&t->pend, &t->cap_pend, t->npend + 1,
+	                      sizeof *t->pend))
+		return DBS_ENOMEM;
 	pending *p = &t->pend[t->npend];
 	if (!(p->row = malloc(row->len ? row->len : 1)))
 		return DBS_ENOMEM;

@@ -1,5 +1,5 @@
 /*
- * dbstreams plugin SDK: a growable byte buffer.
+ * dbstreams plugin SDK: a growable byte buffer, and growable arrays.
  *
  * The one buffer type of the library and its plugins: SQL text, hub
  * messages, JSON documents and scratch space all grow in it. It is meant
@@ -61,6 +61,15 @@ DBS_API void dbs_buf_reset(dbs_buf *buf);
 
 /** Release the memory; the buffer is empty and usable again. Accepts NULL. */
 DBS_API void dbs_buf_free(dbs_buf *buf);
+
+/**
+ * Make room for `need` items of `item_size` bytes in the array `*items`
+ * that has room for `*cap` (NULL and 0 at first), growing it by doubling
+ * so that appending one at a time stays cheap. 0, or DBS_ENOMEM when the
+ * size would overflow or the allocation fails (the array is left as it
+ * was). Release the array with free().
+ */
+DBS_API int dbs_array_reserve(void **items, size_t *cap, size_t need, size_t item_size);
 
 #ifdef __cplusplus
 }

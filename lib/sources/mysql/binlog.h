@@ -173,6 +173,11 @@ int dbs__mysql_row_decode(const dbs_mysql_tablemap *tm, const dbs_mysql_rows *ro
 int dbs__mysql_json_to_text(const uint8_t *data, size_t len, dbs_buf *out, size_t *outlen,
                             const char **why);
 
+/* Convert `len` bytes in c's charset to UTF-8 in `scratch` (from its
+ * start); *outlen set. Returns NULL, or the reason it cannot. */
+const char *dbs__mysql_to_utf8(dbs_mysql_col *c, const uint8_t *in, size_t len, dbs_buf *scratch,
+                               size_t *outlen);
+
 /* Binary NEWDECIMAL(precision, scale) to text; returns the text length, or
  * -1 when malformed. `bytes` is set to the encoded size. `out` must hold
  * precision + 3 bytes. */

@@ -8,14 +8,7 @@
 #include <string.h>
 
 #include "sources/mysql/binlog.h"
-
-static uint64_t be(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
+#include "sources/mysql/bytes.h"
 
 static const unsigned dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
 

@@ -1,0 +1,152 @@
+/*
+ * The PostgreSQL source's own declarations, shared by its files:
+ * source.c (the plugin's methods: slot, publication, replication
+ * connection, keepalive, reconnect), relations.c (the relation cache and
+ * the catalog reads behind it), decode.c (pgoutput messages into batches,
+ * streamed transactions, status updates).
+ */
+#ifndef DBS_SOURCES_POSTGRESQL_PG_SOURCE_H
+#define DBS_SOURCES_POSTGRESQL_PG_SOURCE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+
+#include <dbstreams/plugin.h>
+#include <dbstreams/sys/buf.h>
+
+#include "sources/postgresql/pgoutput.h"
+#include "sql/filter.h"
+
+#define POLL_MS 100
+/* Bytes of one streamed transaction held in memory before it spills. */
+#define STREAM_MEMORY_MAX ((size_t)4 << 20)
+/* Room for one identifier (PostgreSQL truncates them to 63 bytes). */
+#define NAMEDATALEN_MAX 128
+#define STATUS_INTERVAL_NS INT64_C(1000000000)
+/* A lost replication connection is retried with exponential backoff from
+ * the first delay, doubling up to the longest, until the give-up time
+ * (reconnect.giveUpAfter) has passed since the loss. */
+/* While emit() blocks on a full hub, the keepalive thread sends a status
+ * update this often, well inside the default wal_sender_timeout (60 s),
+ * so the walsender does not drop a connection that is only waiting; a
+ * server with a shorter timeout gets one every third of it. */
+#define KEEPALIVE_NS INT64_C(10000000000)
+#define KEEPALIVE_MIN_NS INT64_C(200000000)
+
+/* Output settings of the walsender session, so values arrive in one
+ * canonical text form whatever the server's configuration. */
+#define SESSION_OPTIONS                                                                            \
+	"-c bytea_output=hex -c DateStyle=ISO -c IntervalStyle=postgres "                          \
+	"-c extra_float_digits=3 -c TimeZone=UTC"
+
+typedef struct rel_entry {
+	uint32_t relid;
+	dbs_table *table;    /* one reference held by the cache */
+	unsigned operations; /* allowed ops; 0: filtered out */
+} rel_entry;
+
+/* Buffered messages of one streamed transaction: records of
+ * [u32 subxid][u32 len][len bytes], subxid 0 for records an aborted
+ * subtransaction must not drop (Relation, Type). The older records are in
+ * `spill` (NULL until the memory part first overflowed), the newer ones
+ * in `buf`. */
+typedef struct stream_txn {
+	uint32_t xid;
+	dbs_buf mem;
+	FILE *spill;
+	uint64_t spilled; /* bytes in spill */
+} stream_txn;
+
+typedef struct pg_source {
+	dbs_source base; /* first */
+	const dbs_host *host;
+	PGconn *repl, *sql;
+	uint32_t bundle;
+	dbs_sql_filter filter;
+
+	rel_entry *rels;
+	size_t nrels, rels_cap;
+
+	dbs_batch *batch; /* events not yet emitted (one transaction's) */
+	dbs_emit_fn emit;
+	void *emit_data;
+	int stop; /* emit returned 1 */
+
+	/* The transaction being decoded. */
+	int in_txn;
+	uint64_t commit_lsn;
+	int64_t commit_time_us;
+	uint32_t xid;
+	uint32_t nevents;
+
+	int in_stream;
+	uint32_t stream_xid;
+	stream_txn *streams;
+	size_t nstreams, streams_cap;
+	dbs_buf spill_rec; /* one spilled record read back */
+
+	int truncate_warned;
+
+	/* Written by ack() on the target thread, read by run(). */
+	_Atomic uint64_t acked;
+	uint64_t emitted_resume; /* resume LSN of the last emitted txn end */
+	uint64_t idle_lsn;       /* confirmable when everything emitted is acked */
+	uint64_t sent_flush;     /* guarded by repl_lock */
+	int64_t last_status_ns;  /* guarded by repl_lock */
+	/* The server's WAL end as the stream reports it (XLogData and
+	 * keepalive headers), for the slot lag; run thread. */
+	uint64_t wal_end;
+
+	/* For reconnecting: borrowed from the configuration, which outlives
+	 * the source. */
+	const dbs_source_config *config;
+	const char *slot, *pub;
+
+	/* Keepalive while emit() blocks. repl_lock guards every libpq call on
+	 * `repl` and the fields marked so; the run thread never holds it
+	 * across emit(). */
+	pthread_mutex_t repl_lock;
+	pthread_cond_t ka_cond;        /* with repl_lock: wakes the keepalive thread to quit */
+	int ka_quit;                   /* guarded by repl_lock */
+	_Atomic int64_t emit_since_ns; /* 0 when not inside emit() */
+	int sync_ready;                /* the mutex and condition exist */
+	int64_t keepalive_ns;          /* status update period while inside emit() */
+} pg_source;
+
+/* The plugin (source.c); the registry lists it. */
+extern const dbs_source_ops dbs__postgresql_source_ops;
+
+/* ---- source.c ---- */
+
+/* "<what>: <libpq's message>" without its trailing newline. */
+void dbs__pgs_pq_err(char *err, size_t errlen, const char *what, PGconn *conn);
+
+/* ---- relations.c ---- */
+
+/* The cached relation `relid`, or NULL. */
+rel_entry *dbs__pgs_rel_find(pg_source *s, uint32_t relid);
+/* A Relation message: the table it defines, with its key and indexes
+ * from the catalog. */
+int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errlen);
+/* Append `str` (`n` bytes) to `b`; with `quote` as an element of a text[]
+ * literal: "..." with " and \ escaped. */
+int dbs__pgs_arr_put(dbs_buf *b, const char *str, size_t n, int quote);
+
+/* ---- decode.c ---- */
+
+/* One pgoutput message (in_stream: from a streamed transaction's
+ * buffer, 2: replayed at its commit). */
+int dbs__pgs_handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream, char *err,
+                    size_t errlen);
+/* The transaction ends: emit what it holds. */
+int dbs__pgs_txn_end(pg_source *s, uint64_t end_lsn, char *err, size_t errlen);
+void dbs__pgs_stream_txn_free(stream_txn *t);
+/* A standby status update confirming what the target committed. */
+int dbs__pgs_send_status(pg_source *s, int64_t now, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,122 @@
+/*
+ * The MySQL/MariaDB target's own declarations, shared by its files:
+ * target.c (the session and the dialect part of the SQL-target skeleton,
+ * lib/sql/target.h), tables.c (table cache and DDL) and statements.c
+ * (the batch as SQL text in packets).
+ */
+#ifndef DBS_TARGETS_MYSQL_MY_TARGET_H
+#define DBS_TARGETS_MYSQL_MY_TARGET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mysql.h>
+
+#include <dbstreams/plugin.h>
+#include <dbstreams/sys/buf.h>
+
+#include "sql/mysql_dsn.h"
+#include "sql/sqlmap.h"
+#include "sql/target.h"
+
+/* Bytes of a key shown in an error. */
+#define ERR_KEY_MAX 160u
+
+typedef struct my_table {
+	const dbs_table *def; /* referenced */
+	dbs_sqltype *types;
+	uint32_t *keys;
+	uint32_t nkeys;
+	char *qname;          /* `db`.`name` */
+	char *insert_head;    /* INSERT INTO q (`a`,…) VALUES */
+	char *insert_tail;    /* ON DUPLICATE KEY UPDATE … */
+	size_t head_len, tail_len;
+} my_table;
+
+/* What one statement of a packet was, to name it in an error. */
+typedef struct my_stmt {
+	my_table *table;   /* NULL: transaction control or checkpoint */
+	uint32_t first, last; /* batch event indexes */
+	const char *what;
+} my_stmt;
+
+typedef struct my_target {
+	dbs_sqltarget common; /* first: the skeleton's state, and the dbs_target */
+	MYSQL *conn;
+	dbs_mysql_dsn dsn;
+	const char *collation;
+	size_t packet_limit;
+	my_table **tables;
+	size_t ntables, captables;
+	dbs_buf sql;   /* the packet being built */
+	dbs_buf row;   /* one row's values */
+	dbs_buf tmp;   /* DDL, error keys */
+	dbs_buf label; /* an event named in a message */
+	my_stmt *stmts;
+	size_t nstmts, capstmts;
+	my_table *open_insert; /* table of the INSERT statement being filled */
+	my_table *open_delete; /* table of the DELETE … IN (…) being filled */
+	uint8_t *done;         /* per event of an insert segment: written */
+	size_t capdone;
+	dbs_mysql_tls tls;     /* what the first connect settled on */
+} my_target;
+
+/* ---- target.c ---- */
+
+/* "<where>: <server message> (error N)" on one line; sets common.lost,
+ * common.data_error, common.err_code and err_msg. */
+void dbs__myt_error(my_target *t, char *err, size_t errlen, const char *where);
+/* Errors the client library raises itself (server gone, lost, refused). */
+int dbs__myt_client_errno(unsigned no);
+/* Run statements whose results carry nothing we need. */
+int dbs__myt_exec(my_target *t, const char *sql, size_t len, const char *where, char *err,
+                  size_t errlen);
+int dbs__myt_exec_str(my_target *t, const char *sql, const char *where, char *err,
+                      size_t errlen);
+
+/* ---- tables.c ---- */
+
+/* `ident` in backticks. */
+int dbs__myt_ident(dbs_buf *b, const char *ident);
+/* Two definitions of one table version (a source may hand out copies). */
+int dbs__myt_same_def(const dbs_table *a, const dbs_table *b);
+/* "(id=5, k='x')" of an event's key, for messages. */
+void dbs__myt_key_text(my_target *t, my_table *tb, const dbs_event *ev, char *buf,
+                       size_t size);
+/* The cached table for a definition, or NULL when it is new here. */
+my_table *dbs__myt_table_find(const my_target *t, const dbs_table *def);
+/* The cached table for a definition, creating it on the server if new. */
+int dbs__myt_table_get(my_target *t, const dbs_table *def, my_table **out, char *err,
+                       size_t errlen);
+void dbs__myt_table_free(my_table *tb);
+/* A log line prefixed "mysql target: ". */
+void dbs__myt_log(my_target *t, dbs_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- statements.c ---- */
+
+/* Remember what the statement just appended to the packet was. */
+int dbs__myt_stmt_push(my_target *t, my_table *tb, uint32_t first, uint32_t last,
+                       const char *what);
+/* Send the packet and read every statement's result; on an error name
+ * the statement that failed (with the rows of `batch`, which may be NULL
+ * when the packet holds none). */
+int dbs__myt_flush(my_target *t, const dbs_batch *batch, char *err, size_t errlen);
+/* ';' before the next statement of a packet. */
+int dbs__myt_sep(my_target *t);
+/* Finish the INSERT or DELETE … IN statement still taking rows. */
+int dbs__myt_close_open(my_target *t);
+/* An empty packet. */
+void dbs__myt_packet_reset(my_target *t);
+/* Event i (an insert) as a row of a multi-row INSERT. */
+int dbs__myt_add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
+                        char *err, size_t errlen);
+/* The inserts from *at up to the next update or delete, grouped by
+ * table; leaves *at on the segment's last event. */
+int dbs__myt_add_insert_segment(my_target *t, const dbs_batch *batch, uint32_t *at, char *err,
+                                size_t errlen);
+/* Event i, an update or delete, by key. */
+int dbs__myt_add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
+                        char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,391 @@
+/*
+ * MySQL target: a batch becomes SQL text. Consecutive inserts into one
+ * table as multi-row INSERT … ON DUPLICATE KEY UPDATE (a replay
+ * overwrites, never duplicates), updates and deletes by key in log order.
+ * Statements travel several per COM_QUERY (CLIENT_MULTI_STATEMENTS), each
+ * packet bounded by the server's max_allowed_packet, so no event costs a
+ * round trip.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "sql/value_text.h"
+#include "targets/mysql/my_target.h"
+
+int dbs__myt_stmt_push(my_target *t, my_table *tb, uint32_t first, uint32_t last, const char *what)
+{
+	if (dbs_array_reserve((void **)&t->stmts, &t->capstmts, t->nstmts + 1,
+	                      sizeof *t->stmts))
+		return DBS_ENOMEM;
+	t->stmts[t->nstmts++] = (my_stmt){tb, first, last, what};
+	return 0;
+}
+
+/* The batch index of row `rowno` (1-based) of INSERT statement `s`: its
+ * rows are the table's unskipped inserts from s->first to s->last. */
+static uint32_t stmt_row_event(const my_target *t, const dbs_batch *batch, const my_stmt *s,
+                               unsigned long rowno)
+{
+	uint32_t found = UINT32_MAX;
+	unsigned long k = 0;
+	if (s->first == s->last || rowno == 0)
+		goto done;
+	for (uint32_t i = s->first; i <= s->last; i++) {
+		const dbs_event *ev = dbs_batch_event(batch, i);
+		if (ev->op != DBS_OP_INSERT || !dbs__myt_same_def(ev->table, s->table->def) || dbs__sqltarget_skipped(&t->common, ev))
+			continue;
+		if (++k == rowno) {
+			found = i;
+			break;
+		}
+	}
+done:
+	return found;
+}
+
+/* Send the packet and read every statement's result; on an error name
+ * the statement that failed. */
+int dbs__myt_flush(my_target *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	int rc = 0;
+	size_t idx = 0;
+	if (t->sql.len == 0)
+		goto done;
+	rc = DBS_ETARGET;
+	if (mysql_real_query(t->conn, t->sql.data, (unsigned long)t->sql.len))
+		goto failed;
+	for (;;) {
+		MYSQL_RES *res = mysql_store_result(t->conn);
+		if (res)
+			mysql_free_result(res);
+		int st = mysql_next_result(t->conn);
+		if (st < 0)
+			break;
+		idx++;
+		if (st > 0)
+			goto failed;
+	}
+	rc = 0;
+	goto done;
+failed:
+	{
+		char where[512] = "";
+		if (idx < t->nstmts && t->stmts[idx].table) {
+			my_stmt *s = &t->stmts[idx];
+			char k1[ERR_KEY_MAX + 16], k2[ERR_KEY_MAX + 16];
+			/* The server names the row of a multi-row INSERT: "… at row N". */
+			const char *at = strstr(mysql_error(t->conn), " at row ");
+			uint32_t row_ev = at ? stmt_row_event(t, batch, s, strtoul(at + 8, NULL, 10)) : UINT32_MAX;
+			dbs__myt_key_text(t, s->table, dbs_batch_event(batch, s->first), k1, sizeof k1);
+			if (row_ev != UINT32_MAX) {
+				dbs__myt_key_text(t, s->table, dbs_batch_event(batch, row_ev), k1, sizeof k1);
+				dbs__fmt(where, sizeof where, "%s %s, key %s", s->what, s->table->qname, k1);
+			} else if (s->last != s->first) {
+				dbs__myt_key_text(t, s->table, dbs_batch_event(batch, s->last), k2, sizeof k2);
+				dbs__fmt(where, sizeof where, "%s %s, rows with keys %s … %s", s->what,
+				         s->table->qname, k1, k2);
+			} else {
+				dbs__fmt(where, sizeof where, "%s %s, key %s", s->what, s->table->qname, k1);
+			}
+		} else if (idx < t->nstmts) {
+			dbs__fmt(where, sizeof where, "%s", t->stmts[idx].what);
+		}
+		dbs__myt_error(t, err, errlen, where[0] ? where : "applying the batch");
+	}
+done:
+	dbs_buf_reset(&t->sql);
+	t->nstmts = 0;
+	return rc;
+}
+
+int dbs__myt_sep(my_target *t)
+{
+	return t->sql.len ? dbs_buf_append_char(&t->sql, ';') : 0;
+}
+
+/* Finish the INSERT or DELETE … IN statement still taking rows. */
+int dbs__myt_close_open(my_target *t)
+{
+	int rc = 0;
+	if (t->open_insert)
+		rc = dbs_buf_append(&t->sql, t->open_insert->insert_tail, t->open_insert->tail_len);
+	else if (t->open_delete)
+		rc = dbs_buf_append_char(&t->sql, ')');
+	t->open_insert = NULL;
+	t->open_delete = NULL;
+	t->open_delete = NULL;
+	return rc;
+}
+
+/* After a whole statement: send when the packet is full enough. */
+static int maybe_flush(my_target *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	if (t->sql.len < t->packet_limit / 2)
+		return 0;
+	return dbs__myt_flush(t, batch, err, errlen);
+}
+
+/* Format one value of event `ev` (column c of `img`, one of its images)
+ * into `b`. A value MySQL cannot hold is a data error named by the key. */
+static int put_value(my_target *t, my_table *tb, const dbs_event *ev, const dbs_value *img,
+                     uint32_t c, dbs_buf *b, char *err, size_t errlen)
+{
+	int rc = dbs__sqlmap_value_mysql(b, &tb->types[c], &img[c], t->common.err_msg, sizeof t->common.err_msg);
+	if (rc == DBS_EINVAL) {
+		char key[ERR_KEY_MAX + 16];
+		t->common.data_error = img[c].kind != DBS_VALUE_UNCHANGED;
+		dbs__fmt(t->common.err_code, sizeof t->common.err_code, "value");
+		dbs__myt_key_text(t, tb, ev, key, sizeof key);
+		dbs__fmt(err, errlen, "table %s, key %s: %s", tb->qname, key, t->common.err_msg);
+	} else if (rc) {
+		dbs__fmt(err, errlen, "out of memory");
+	}
+	return rc;
+}
+
+int dbs__myt_add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
+                        char *err, size_t errlen)
+{
+	const dbs_event *ev = dbs_batch_event(batch, i);
+	dbs_buf *row = &t->row;
+	int rc;
+	dbs_buf_reset(row);
+	if ((rc = dbs_buf_append_char(row, '(')))
+		goto nomem;
+	for (uint32_t c = 0; c < tb->def->ncolumns; c++) {
+		if (c && (rc = dbs_buf_append_char(row, ',')))
+			goto nomem;
+		if ((rc = put_value(t, tb, ev, ev->after, c, row, err, errlen)))
+			return rc;
+	}
+	if ((rc = dbs_buf_append_char(row, ')')))
+		goto nomem;
+	/* Close the statement (and maybe send the packet) before this row
+	 * would push it past the server's packet size. */
+	if (t->open_insert == tb &&
+	    t->sql.len + row->len + 1 + tb->tail_len + 1 > t->packet_limit) {
+		if ((rc = dbs__myt_close_open(t)))
+			goto nomem;
+		if ((rc = dbs__myt_flush(t, batch, err, errlen)))
+			return rc;
+	}
+	if (t->open_insert != tb) {
+		if ((rc = dbs__myt_close_open(t)))
+			goto nomem;
+		if (t->sql.len &&
+		    t->sql.len + 1 + tb->head_len + row->len + tb->tail_len > t->packet_limit &&
+		    (rc = dbs__myt_flush(t, batch, err, errlen)))
+			return rc;
+		if ((rc = maybe_flush(t, batch, err, errlen)))
+			return rc;
+		if ((rc = dbs__myt_sep(t)) ||
+		    (rc = dbs_buf_append(&t->sql, tb->insert_head, tb->head_len)) ||
+		    (rc = dbs__myt_stmt_push(t, tb, i, i, "inserting into")))
+			goto nomem;
+		t->open_insert = tb;
+	} else {
+		if ((rc = dbs_buf_append_char(&t->sql, ',')))
+			goto nomem;
+		t->stmts[t->nstmts - 1].last = i;
+	}
+	if ((rc = dbs_buf_append(&t->sql, row->data, row->len)))
+		goto nomem;
+	return 0;
+nomem:
+	dbs__fmt(err, errlen, "out of memory");
+	return DBS_ENOMEM;
+}
+
+/*
+ * The inserts from event *at up to the next update or delete, grouped by
+ * table (each table's rows keep their order), so rows that interleave
+ * tables still travel as multi-row statements. Only inserts into
+ * different tables change order, which no row's final state depends on
+ * (the tables this target creates have no foreign keys or triggers).
+ * Leaves *at on the segment's last event.
+ */
+int dbs__myt_add_insert_segment(my_target *t, const dbs_batch *batch, uint32_t *at, char *err,
+                                size_t errlen)
+{
+	uint32_t n = dbs_batch_count(batch), start = *at, end = start;
+	while (end < n) {
+		const dbs_event *ev = dbs_batch_event(batch, end);
+		if (ev->op != DBS_OP_INSERT || !ev->after)
+			break;
+		end++;
+	}
+	if (dbs_array_reserve((void **)&t->done, &t->capdone, end - start, sizeof *t->done)) {
+		dbs__fmt(err, errlen, "out of memory");
+		return DBS_ENOMEM;
+	}
+	memset(t->done, 0, end - start);
+	int rc = 0;
+	for (uint32_t i = start; i < end && rc == 0; i++) {
+		if (t->done[i - start])
+			continue;
+		const dbs_table *def = dbs_batch_event(batch, i)->table;
+		my_table *tb;
+		if ((rc = dbs__myt_table_get(t, def, &tb, err, errlen)))
+			break;
+		for (uint32_t j = i; j < end && rc == 0; j++) {
+			const dbs_event *ev = dbs_batch_event(batch, j);
+			if (t->done[j - start] || !dbs__myt_same_def(ev->table, def))
+				continue;
+			t->done[j - start] = 1;
+			if (!dbs__sqltarget_skipped(&t->common, ev))
+				rc = dbs__myt_add_insert(t, batch, j, tb, err, errlen);
+		}
+	}
+	*at = end - 1;
+	return rc;
+}
+
+/* WHERE clause naming the row of `img`: key columns, or every column
+ * (null-safe) for a table without a primary key. */
+static int append_where(my_target *t, dbs_buf *s, my_table *tb, const dbs_event *ev,
+                        const dbs_value *img, char *err, size_t errlen)
+{
+	int rc;
+	if ((rc = dbs_buf_append_str(s, " WHERE ")))
+		goto nomem;
+	if (tb->nkeys) {
+		for (uint32_t k = 0; k < tb->nkeys; k++) {
+			uint32_t c = tb->keys[k];
+			if ((k && (rc = dbs_buf_append_str(s, " AND "))) ||
+			    (rc = dbs__myt_ident(s, tb->def->columns[c].name)) ||
+			    (rc = dbs_buf_append_char(s, '=')))
+				goto nomem;
+			if ((rc = put_value(t, tb, ev, img, c, s, err, errlen)))
+				return rc;
+		}
+		return 0;
+	}
+	int any = 0;
+	for (uint32_t c = 0; c < tb->def->ncolumns; c++) {
+		if (img[c].kind == DBS_VALUE_UNCHANGED)
+			continue;
+		if ((any && (rc = dbs_buf_append_str(s, " AND "))) ||
+		    (rc = dbs__myt_ident(s, tb->def->columns[c].name)) ||
+		    (rc = dbs_buf_append_str(s, "<=>")))
+			goto nomem;
+		if ((rc = put_value(t, tb, ev, img, c, s, err, errlen)))
+			return rc;
+		any = 1;
+	}
+	if (!any && (rc = dbs_buf_append_str(s, "FALSE")))
+		goto nomem;
+	return dbs_buf_append_str(s, " LIMIT 1");
+nomem:
+	dbs__fmt(err, errlen, "out of memory");
+	return DBS_ENOMEM;
+}
+
+/*
+ * Consecutive deletes from one table with a one-column key share one
+ * DELETE … WHERE k IN (…): one statement for the server to parse and
+ * plan instead of one per row.
+ */
+static int add_delete_by_key(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
+                             const dbs_value *img, char *err, size_t errlen)
+{
+	dbs_buf *row = &t->row;
+	int rc;
+	dbs_buf_reset(row);
+	if ((rc = put_value(t, tb, dbs_batch_event(batch, i), img, tb->keys[0], row, err, errlen)))
+		return rc;
+	if (t->open_delete == tb && t->sql.len + row->len + 2 <= t->packet_limit) {
+		if ((rc = dbs_buf_append_char(&t->sql, ',')) ||
+		    (rc = dbs_buf_append(&t->sql, row->data, row->len)))
+			goto nomem;
+		t->stmts[t->nstmts - 1].last = i;
+		return 0;
+	}
+	if ((rc = dbs__myt_close_open(t)))
+		goto nomem;
+	if ((rc = maybe_flush(t, batch, err, errlen)))
+		return rc;
+	if (t->sql.len && t->sql.len + row->len + 256 + strlen(tb->qname) > t->packet_limit &&
+	    (rc = dbs__myt_flush(t, batch, err, errlen)))
+		return rc;
+	if ((rc = dbs__myt_sep(t)) || (rc = dbs_buf_append_str(&t->sql, "DELETE FROM ")) ||
+	    (rc = dbs_buf_append_str(&t->sql, tb->qname)) ||
+	    (rc = dbs_buf_append_str(&t->sql, " WHERE ")) ||
+	    (rc = dbs__myt_ident(&t->sql, tb->def->columns[tb->keys[0]].name)) ||
+	    (rc = dbs_buf_append_str(&t->sql, " IN (")) ||
+	    (rc = dbs_buf_append(&t->sql, row->data, row->len)) ||
+	    (rc = dbs__myt_stmt_push(t, tb, i, i, "deleting from")))
+		goto nomem;
+	t->open_delete = tb;
+	return 0;
+nomem:
+	dbs__fmt(err, errlen, "out of memory");
+	return DBS_ENOMEM;
+}
+
+int dbs__myt_add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
+                        char *err, size_t errlen)
+{
+	const dbs_event *ev = dbs_batch_event(batch, i);
+	dbs_buf *s = &t->row; /* built aside, so the packet's size is known before it grows */
+	int rc;
+	const dbs_value *where_img = dbs__row_key_image(ev, tb->keys, tb->nkeys);
+	if (!where_img || (tb->nkeys == 0 && !ev->before)) {
+		dbs__fmt(err, errlen, "table %s: the %s event carries no old row to find the row by%s",
+		         tb->qname, ev->op == DBS_OP_DELETE ? "delete" : "update",
+		         tb->nkeys ? "" : " (the table has no primary key: the source must send "
+		                          "whole old rows, e.g. REPLICA IDENTITY FULL)");
+		return DBS_ETARGET;
+	}
+	if (ev->op == DBS_OP_DELETE && tb->nkeys == 1)
+		return add_delete_by_key(t, batch, i, tb, where_img, err, errlen);
+	dbs_buf_reset(s);
+	if (ev->op == DBS_OP_DELETE) {
+		if ((rc = dbs_buf_append_str(s, "DELETE FROM ")) ||
+		    (rc = dbs_buf_append_str(s, tb->qname)))
+			goto nomem;
+	} else {
+		int any = 0;
+		if ((rc = dbs_buf_append_str(s, "UPDATE ")) ||
+		    (rc = dbs_buf_append_str(s, tb->qname)) ||
+		    (rc = dbs_buf_append_str(s, " SET ")))
+			goto nomem;
+		for (uint32_t c = 0; c < tb->def->ncolumns; c++) {
+			/* An unchanged TOAST value is not sent: keep the target's. */
+			if (ev->after[c].kind == DBS_VALUE_UNCHANGED)
+				continue;
+			if ((any && (rc = dbs_buf_append_char(s, ','))) ||
+			    (rc = dbs__myt_ident(s, tb->def->columns[c].name)) ||
+			    (rc = dbs_buf_append_char(s, '=')))
+				goto nomem;
+			if ((rc = put_value(t, tb, ev, ev->after, c, s, err, errlen)))
+				return rc;
+			any = 1;
+		}
+		if (!any)
+			return 0; /* nothing sent changed */
+	}
+	if ((rc = append_where(t, s, tb, ev, where_img, err, errlen)))
+		return rc;
+	if ((rc = dbs__myt_close_open(t)))
+		goto nomem;
+	if (t->sql.len && t->sql.len + 1 + s->len > t->packet_limit &&
+	    (rc = dbs__myt_flush(t, batch, err, errlen)))
+		return rc;
+	if ((rc = dbs__myt_sep(t)) || (rc = dbs_buf_append(&t->sql, s->data, s->len)) ||
+	    (rc = dbs__myt_stmt_push(t, tb, i, i, ev->op == DBS_OP_DELETE ? "deleting from" : "updating")))
+		goto nomem;
+	return maybe_flush(t, batch, err, errlen);
+nomem:
+	dbs__fmt(err, errlen, "out of memory");
+	return DBS_ENOMEM;
+}
+
+void dbs__myt_packet_reset(my_target *t)
+{
+	dbs_buf_reset(&t->sql);
+	t->nstmts = 0;
+	t->open_insert = NULL;
+	t->open_delete = NULL;
+}

@@ -1,0 +1,348 @@
+/*
+ * MySQL target: the cache of target tables, created on first sight with
+ * the mapped column types (sqlmap.h), the primary key and the secondary
+ * indexes; and keys as messages show them.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "sql/value_text.h"
+#include "targets/mysql/my_target.h"
+
+/* Two definitions of one table version (a source may hand out copies). */
+int dbs__myt_same_def(const dbs_table *a, const dbs_table *b)
+{
+	return a == b || (a->version == b->version && a->dialect == b->dialect &&
+	                  a->ncolumns == b->ncolumns && strcmp(a->name, b->name) == 0 &&
+	                  strcmp(a->schema ? a->schema : "", b->schema ? b->schema : "") == 0);
+}
+
+int dbs__myt_ident(dbs_buf *b, const char *ident)
+{
+	return dbs__sql_append_ident_in(b, DBS_DIALECT_MYSQL, ident);
+}
+
+/* "(id=5, k='x')" of an event's key, for messages. */
+void dbs__myt_key_text(my_target *t, my_table *tb, const dbs_event *ev, char *buf, size_t size)
+{
+	dbs_buf *b = &t->tmp;
+	const dbs_value *img = dbs__row_key_image(ev, tb->keys, tb->nkeys);
+	char scratch[8];
+	dbs_buf_reset(b);
+	if (!img || tb->nkeys == 0) {
+		dbs__fmt(buf, size, "(no key)");
+		return;
+	}
+	dbs_buf_append_char(b, '(');
+	for (uint32_t k = 0; k < tb->nkeys; k++) {
+		uint32_t c = tb->keys[k];
+		if (k)
+			dbs_buf_append(b, ", ", 2);
+		dbs_buf_appendf(b, "%s=", tb->def->columns[c].name);
+		if (dbs__sqlmap_value_mysql(b, &tb->types[c], &img[c], scratch, sizeof scratch))
+			dbs_buf_append_str(b, "?");
+	}
+	dbs_buf_append_char(b, ')');
+	dbs__fmt(buf, size, "%.*s%s", (int)(b->len > ERR_KEY_MAX ? ERR_KEY_MAX : b->len),
+	         b->data ? b->data : "", b->len > ERR_KEY_MAX ? "…)" : "");
+}
+
+void dbs__myt_table_free(my_table *tb)
+{
+	if (!tb)
+		return;
+	if (tb->def)
+		dbs_table_unref(tb->def);
+	free(tb->types);
+	free(tb->keys);
+	free(tb->qname);
+	free(tb->insert_head);
+	free(tb->insert_tail);
+	free(tb);
+}
+
+/* The per-table option entry for `def`, matched as "t" or "db.t" (the
+ * source's database or the target's). */
+static const dbs_target_table_option *table_option(const my_target *t, const dbs_table *def)
+{
+	const char *dbs[2] = {def->schema ? def->schema : "", t->dsn.database};
+	for (uint32_t i = 0; i < t->common.config->ntables; i++) {
+		const char *n = t->common.config->tables[i].name;
+		if (!n)
+			continue;
+		if (strcmp(n, def->name) == 0)
+			return &t->common.config->tables[i];
+		for (int k = 0; k < 2; k++) {
+			size_t l = strlen(dbs[k]);
+			if (l && strncmp(n, dbs[k], l) == 0 && n[l] == '.' &&
+			    strcmp(n + l + 1, def->name) == 0)
+				return &t->common.config->tables[i];
+		}
+	}
+	return NULL;
+}
+
+void dbs__myt_log(my_target *t, dbs_log_level level, const char *fmt, ...)
+{
+	char line[DBS_ERRMSG_MAX + 256];
+	va_list ap;
+	if (!t->common.host || !t->common.host->log)
+		return;
+	va_start(ap, fmt);
+	dbs__vfmt(line, sizeof line, fmt, ap);
+	va_end(ap);
+	t->common.host->log(t->common.host, level, "mysql target: %s", line);
+}
+
+/*
+ * CREATE [UNIQUE|FULLTEXT] INDEX for one secondary index of a table this
+ * target just created. InnoDB keys hold 3072 bytes: TEXT/BLOB columns and
+ * character columns wider than their share of that are indexed by a
+ * prefix (dbs__sqlmap_index_prefix), which leaves a lookup index as
+ * useful. A unique index takes no prefix (that would refuse distinct
+ * values sharing one): MariaDB keeps long unique keys as a hash; a server
+ * that refuses it, or any index the server refuses, is left out with a
+ * warning and the rows still replicate. JSON and geometry columns cannot
+ * be in a plain index: that index is left out with a warning.
+ */
+static int index_create(my_target *t, my_table *tb, const dbs_index *ix, char *err, size_t errlen)
+{
+	int rc = 0;
+	const dbs_table *def = tb->def;
+	dbs_buf *b = &t->tmp;
+	int fulltext = (ix->flags & DBS_INDEX_FULLTEXT) != 0;
+	int unique = !fulltext && (ix->flags & DBS_INDEX_UNIQUE);
+	int32_t budget = (int32_t)(3072 / (ix->ncolumns ? ix->ncolumns : 1));
+	char ierr[DBS_ERRMSG_MAX];
+	if (fulltext && def->dialect != DBS_DIALECT_MYSQL) {
+		dbs__myt_log(t, DBS_LOG_WARN, "%s: FULLTEXT index %s not created (not a MySQL source)",
+		     tb->qname, ix->name);
+		goto done;
+	}
+	dbs_buf_reset(b);
+	if (dbs_buf_append_str(b, unique     ? "CREATE UNIQUE INDEX "
+	                               : fulltext ? "CREATE FULLTEXT INDEX "
+	                                          : "CREATE INDEX ") ||
+	    dbs__myt_ident(b, ix->name) || dbs_buf_appendf(b, " ON %s (", tb->qname))
+		goto nomem;
+	for (uint32_t k = 0; k < ix->ncolumns; k++) {
+		uint32_t c = ix->columns[k];
+		int32_t prefix = fulltext ? 0 : dbs__sqlmap_index_prefix(&tb->types[c], budget);
+		if (prefix == -2)
+			goto nomem;
+		if (prefix == -1) {
+			dbs__myt_log(t, DBS_LOG_WARN,
+			     "%s: index %s not created (column %s cannot be in a plain MySQL index)",
+			     tb->qname, ix->name, def->columns[c].name);
+			goto done;
+		}
+		if ((k && dbs_buf_append_char(b, ',')) ||
+		    dbs__myt_ident(b, def->columns[c].name) ||
+		    (prefix > 0 && !unique && dbs_buf_appendf(b, "(%" PRId32 ")", prefix)))
+			goto nomem;
+	}
+	if (dbs_buf_append_char(b, ')'))
+		goto nomem;
+	if (dbs__myt_exec(t, b->data, b->len, "creating an index", ierr, sizeof ierr) != 0) {
+		if (!t->conn || dbs__myt_client_errno(mysql_errno(t->conn))) { /* connection lost */
+			dbs__fmt(err, errlen, "%s", ierr);
+			rc = DBS_ETARGET;
+		} else {
+			dbs__myt_log(t, DBS_LOG_WARN, "%s: index %s not created: %s", tb->qname, ix->name,
+			     ierr);
+		}
+	}
+	goto done;
+nomem:
+	dbs__fmt(err, errlen, "out of memory");
+	rc = DBS_ENOMEM;
+done:
+	return rc;
+}
+
+/* Whether the target table exists: indexes are made only for a table
+ * created here (an existing table is left as it is). */
+static int table_exists(my_target *t, const dbs_table *def, int *exists, char *err, size_t errlen)
+{
+	int rc = DBS_ETARGET;
+	dbs_buf *b = &t->tmp;
+	MYSQL_RES *res = NULL;
+	dbs_buf_reset(b);
+	if (dbs_buf_append_str(b, "SELECT COUNT(*) FROM information_schema.TABLES WHERE "
+	                               "TABLE_SCHEMA = ") ||
+	    dbs__sql_append_literal(b, t->dsn.database, strlen(t->dsn.database)) ||
+	    dbs_buf_append_str(b, " AND TABLE_NAME = ") ||
+	    dbs__sql_append_literal(b, def->name, strlen(def->name))) {
+		dbs__fmt(err, errlen, "out of memory");
+		return DBS_ENOMEM;
+	}
+	if (mysql_real_query(t->conn, b->data, (unsigned long)b->len) ||
+	    !(res = mysql_store_result(t->conn))) {
+		dbs__myt_error(t, err, errlen, "looking for a table");
+		goto done;
+	}
+	MYSQL_ROW row = mysql_fetch_row(res);
+	*exists = row && row[0] && strcmp(row[0], "0") != 0;
+	rc = 0;
+done:
+	if (res)
+		mysql_free_result(res);
+	return rc;
+}
+
+/* CREATE TABLE IF NOT EXISTS with the mapped types and the primary key,
+ * then the secondary indexes unless the table's noCreateIndexes. */
+static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
+{
+	const dbs_table *def = tb->def;
+	dbs_buf *b = &t->tmp;
+	int rc = DBS_ENOMEM, exists = 0;
+	if ((rc = table_exists(t, def, &exists, err, errlen)) != 0 || exists)
+		return rc;
+	rc = DBS_ENOMEM;
+	dbs_buf_reset(b);
+	if (dbs_buf_append_str(b, "CREATE TABLE IF NOT EXISTS ") ||
+	    dbs_buf_append_str(b, tb->qname) || dbs_buf_append_str(b, " ("))
+		goto fail;
+	for (uint32_t i = 0; i < def->ncolumns; i++) {
+		if ((i && dbs_buf_append(b, ", ", 2)) ||
+		    dbs__myt_ident(b, def->columns[i].name) || dbs_buf_append_char(b, ' '))
+			goto fail;
+		if ((rc = dbs__sqlmap_target_type(b, &tb->types[i], DBS_DIALECT_MYSQL)) == DBS_EINVAL) {
+			dbs__fmt(err, errlen, "creating table %s: column %s has no type name", tb->qname,
+			         def->columns[i].name);
+			return DBS_ETARGET;
+		}
+		if (rc)
+			goto fail;
+		if ((def->columns[i].flags & (DBS_COLUMN_NOT_NULL | DBS_COLUMN_KEY)) &&
+		    dbs_buf_append_str(b, " NOT NULL"))
+			goto fail;
+	}
+	if (tb->nkeys) {
+		if (dbs_buf_append_str(b, ", PRIMARY KEY ("))
+			goto fail;
+		for (uint32_t k = 0; k < tb->nkeys; k++)
+			if ((k && dbs_buf_append_char(b, ',')) ||
+			    dbs__myt_ident(b, def->columns[tb->keys[k]].name))
+				goto fail;
+		if (dbs_buf_append_char(b, ')'))
+			goto fail;
+	}
+	if (dbs_buf_appendf(b, ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=%s",
+	                         t->collation))
+		goto fail;
+	char where[256];
+	dbs__fmt(where, sizeof where, "creating table %s", tb->qname);
+	rc = dbs__myt_exec(t, b->data, b->len, where, err, errlen);
+	const dbs_target_table_option *opt = table_option(t, def);
+	for (uint32_t x = 0; rc == 0 && x < def->nindexes && !(opt && opt->no_create_indexes); x++)
+		rc = index_create(t, tb, &def->indexes[x], err, errlen);
+	return rc;
+fail:
+	dbs__fmt(err, errlen, "out of memory");
+	return DBS_ENOMEM;
+}
+
+static int table_build(my_target *t, const dbs_table *def, my_table **out, char *err,
+                       size_t errlen)
+{
+	int rc = DBS_ENOMEM;
+	my_table *tb = calloc(1, sizeof *tb);
+	dbs_buf *b = &t->tmp;
+	*out = NULL;
+	if (!tb)
+		goto nomem;
+	tb->def = dbs_table_ref(def);
+	size_t nc = def->ncolumns ? def->ncolumns : 1;
+	if (!(tb->types = calloc(nc, sizeof *tb->types)) || !(tb->keys = calloc(nc, sizeof *tb->keys)))
+		goto nomem;
+	for (uint32_t i = 0; i < def->ncolumns; i++) {
+		dbs__sqlmap_parse(def, &def->columns[i], &tb->types[i]);
+		if (def->columns[i].flags & DBS_COLUMN_KEY)
+			tb->keys[tb->nkeys++] = i;
+	}
+	dbs__sqlmap_key_widths(tb->types, def->ncolumns);
+	dbs_buf_reset(b);
+	if (dbs__myt_ident(b, t->dsn.database) || dbs_buf_append_char(b, '.') ||
+	    dbs__myt_ident(b, def->name) || !(tb->qname = strndup(b->data, b->len)))
+		goto nomem;
+
+	dbs_buf_reset(b);
+	if (dbs_buf_appendf(b, "INSERT INTO %s (", tb->qname))
+		goto nomem;
+	for (uint32_t i = 0; i < def->ncolumns; i++)
+		if ((i && dbs_buf_append_char(b, ',')) || dbs__myt_ident(b, def->columns[i].name))
+			goto nomem;
+	if (dbs_buf_append_str(b, ") VALUES ") || !(tb->insert_head = strndup(b->data, b->len)))
+		goto nomem;
+	tb->head_len = b->len;
+
+	dbs_buf_reset(b);
+	if (tb->nkeys) {
+		/* Replays overwrite: the row ends as the last insert wrote it. */
+		int any = 0;
+		if (dbs_buf_append_str(b, " ON DUPLICATE KEY UPDATE "))
+			goto nomem;
+		for (uint32_t i = 0; i < def->ncolumns; i++) {
+			if (def->columns[i].flags & DBS_COLUMN_KEY)
+				continue;
+			if ((any && dbs_buf_append_char(b, ',')) ||
+			    dbs__myt_ident(b, def->columns[i].name) || dbs_buf_append_str(b, "=VALUES(") ||
+			    dbs__myt_ident(b, def->columns[i].name) || dbs_buf_append_char(b, ')'))
+				goto nomem;
+			any = 1;
+		}
+		if (!any) {
+			const char *k = def->columns[tb->keys[0]].name;
+			if (dbs__myt_ident(b, k) || dbs_buf_append_char(b, '=') || dbs__myt_ident(b, k))
+				goto nomem;
+		}
+	}
+	if (!(tb->insert_tail = strndup(b->data ? b->data : "", b->len)))
+		goto nomem;
+	tb->tail_len = b->len;
+
+	if (!t->common.config->no_create_tables && (rc = table_create(t, tb, err, errlen)))
+		goto fail;
+	*out = tb;
+	return 0;
+nomem:
+	rc = DBS_ENOMEM;
+	dbs__fmt(err, errlen, "out of memory");
+fail:
+	dbs__myt_table_free(tb);
+	return rc;
+}
+
+/* The cached table for a definition, or NULL when it is new here. */
+my_table *dbs__myt_table_find(const my_target *t, const dbs_table *def)
+{
+	for (size_t i = t->ntables; i-- > 0;)
+		if (t->tables[i]->def == def)
+			return t->tables[i];
+	/* A copy of a definition already known: no second CREATE, no growth. */
+	for (size_t i = t->ntables; i-- > 0;)
+		if (dbs__myt_same_def(t->tables[i]->def, def))
+			return t->tables[i];
+	return NULL;
+}
+
+/* The cached table for a definition, creating it on the server if new. */
+int dbs__myt_table_get(my_target *t, const dbs_table *def, my_table **out, char *err, size_t errlen)
+{
+	if ((*out = dbs__myt_table_find(t, def)) != NULL)
+		return 0;
+	if (dbs_array_reserve((void **)&t->tables, &t->captables, t->ntables + 1,
+	                      sizeof *t->tables)) {
+		dbs__fmt(err, errlen, "out of memory");
+		return DBS_ENOMEM;
+	}
+	int rc = table_build(t, def, out, err, errlen);
+	if (rc == 0)
+		t->tables[t->ntables++] = *out;
+	return rc;
+}

@@ -1,0 +1,203 @@
+/*
+ * The PostgreSQL target's own declarations, shared by its files:
+ * target.c (the session and the dialect part of the SQL-target skeleton,
+ * lib/sql/target.h), tables.c (table cache, DDL, value formatting),
+ * copy.c (insert runs by COPY) and pipeline.c (updates and deletes as
+ * prepared statements in pipeline mode).
+ */
+#ifndef DBS_TARGETS_POSTGRESQL_PG_TARGET_H
+#define DBS_TARGETS_POSTGRESQL_PG_TARGET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include <dbstreams/plugin.h>
+#include <dbstreams/sys/buf.h>
+
+#include "sql/sqlmap.h"
+#include "sql/target.h"
+
+/* Shorter insert runs go through the pipeline as single-row upserts: a
+ * COPY costs two round trips, which short interleaved runs (an order, its
+ * items, the next order) would pay again and again. */
+#define COPY_MIN_ROWS 32u
+/* Advisory lock key serialising table creation among writers
+ * ('dbs' 'ctbl' as ASCII). */
+#define CREATE_LOCK_KEY "7233558787207724"
+
+typedef struct pg_stmt {
+	uint8_t op;        /* dbs_op */
+	uint8_t state;     /* STMT_* */
+	uint32_t nparams;
+	uint64_t *masks;   /* set mask then where mask, `words` each */
+	char name[40];
+} pg_stmt;
+
+enum { STMT_NONE = 0, STMT_SENT, STMT_READY };
+
+/* What this session knows about one source table definition. */
+typedef struct pg_table {
+	char *schema, *name;
+	uint32_t version;
+	uint32_t ncolumns;
+	uint64_t shape;          /* hash of column names and types */
+	const dbs_table *last;   /* last definition seen; we hold a reference so its
+	                            address cannot be reused by another table */
+	dbs_sqltype *types;      /* per column, parsed from `last` (they point into
+	                            it); NULL unless the source is another dialect */
+	uint32_t id;             /* names this table's staging table and statements */
+	uint32_t *keys;          /* column indexes of the primary key */
+	uint32_t nkeys;
+	size_t words;            /* uint64 words of a column mask */
+	char *qname;             /* "schema"."name" */
+	char *copy_sql, *upsert_sql;   /* staging COPY and its upsert */
+	char *conflict_sql;            /* " ON CONFLICT (pk) DO …", or "" without a key */
+	char *copy_direct_sql;         /* COPY straight into the table */
+	char *copy_savepoint_sql;      /* the same under SAVEPOINT dbs_copy */
+	uint32_t upsert_runs;          /* runs left on the upsert path after a duplicate */
+	uint64_t ready_txn;      /* apply number that created the table; 0 = committed */
+	int ready;
+	uint64_t stage_txn;      /* likewise for the staging table */
+	int stage_ready;
+	pg_stmt *stmts;
+	size_t nstmts, capstmts;
+	uint32_t next_stmt;
+} pg_table;
+
+/* One pipelined command whose result is still to be read. */
+typedef struct pg_pending {
+	pg_table *table;
+	size_t stmt;     /* index in table->stmts (the array may move as it grows) */
+	uint32_t event;  /* batch index of the event */
+	uint8_t prepare; /* 1: a Prepare, 0: an execution */
+} pg_pending;
+
+
+typedef struct pg_target {
+	dbs_sqltarget common; /* first: the skeleton's state, and the dbs_target */
+	PGconn *conn;
+	dbs_zero_date_policy zero_dates; /* target.options.zeroDates */
+	pg_table **tables;
+	size_t ntables, captables;
+	pg_table *last_table;
+	uint32_t next_table_id;
+	uint64_t txn_no;      /* counts transactions, so a rollback can undo what it created */
+	dbs_buf buf;          /* row text and parameters */
+	dbs_buf sql;          /* statements being built */
+	dbs_buf errbuf;       /* key text for error messages */
+	size_t *param_off;
+	const char **params;
+	size_t cap_params;
+	uint64_t *mask;       /* scratch masks (set then where) */
+	size_t cap_mask;
+	pg_pending *pending;
+	size_t cap_pending;
+	uint64_t missed[2];   /* updates, deletes of this transaction that found no row */
+	uint32_t savepoints;  /* taken in this transaction */
+} pg_target;
+
+/* ---- target.c ---- */
+
+/*
+ * "<where>: <database message>", on one line. The message is the
+ * server's error when `res` carries one, else libpq's connection message.
+ * Sets common.lost, common.data_error, common.err_code and err_msg.
+ */
+void dbs__pgt_error(pg_target *t, const PGresult *res, char *err, size_t errlen,
+                    const char *where);
+/* Copy `msg` into err from `at` on, line breaks folded. */
+void dbs__pgt_oneline(char *err, size_t errlen, size_t at, const char *msg);
+/* Run statements that return no rows; fills err on failure. */
+int dbs__pgt_exec(pg_target *t, const char *sql, const char *where, char *err, size_t errlen);
+
+/* ---- tables.c ---- */
+
+/* The cache entry for `def`: same schema, name, version and shape. */
+int dbs__pgt_table_lookup(pg_target *t, const dbs_table *def, pg_table **out, char *err,
+                          size_t errlen);
+/* The table exists on the target (created here unless noCreateTables). */
+int dbs__pgt_table_ensure(pg_target *t, pg_table *tb, const dbs_table *def, char *err,
+                          size_t errlen);
+/* The session's staging table of `tb`. */
+int dbs__pgt_stage_ensure(pg_target *t, pg_table *tb, const dbs_table *def, char *err,
+                          size_t errlen);
+void dbs__pgt_table_free(pg_table *tb);
+/* After a rollback, forget what the rolled-back transaction created;
+ * after a commit, keep it. */
+void dbs__pgt_tables_rollback(pg_target *t);
+void dbs__pgt_tables_committed(pg_target *t);
+/* Whether `qname` (quoted, possibly qualified) and `schema` exist. */
+int dbs__pgt_relation_exists(pg_target *t, const char *qname, const char *schema,
+                             int *table_exists, int *schema_exists, const char *where, char *err,
+                             size_t errlen);
+/* "schema.t" into buf. */
+const char *dbs__pgt_table_label(const pg_table *tb, char *buf, size_t size);
+/* "schema.t (id=42)": the event's table and key, for messages. */
+const char *dbs__pgt_event_label(pg_target *t, const pg_table *tb, const dbs_event *ev);
+/*
+ * Append value `v` of column `c` of `tb` to t->buf as `flags` says (COPY
+ * text or a parameter's plain text). *is_null is set when the value is
+ * NULL (COPY writes \N); a parameter then appends nothing. A value the
+ * target cannot hold fails with DBS_ETARGET and the event named in err.
+ */
+int dbs__pgt_put_value(pg_target *t, const pg_table *tb, const dbs_event *ev, uint32_t c,
+                       const dbs_value *v, unsigned flags, int *is_null, char *err,
+                       size_t errlen);
+
+/* ---- copy.c ---- */
+
+/* Apply the run of inserts into `tb` that starts at *index by COPY, and
+ * move *index past it. */
+int dbs__pgt_insert_run(pg_target *t, const dbs_batch *batch, uint32_t *index, pg_table *tb,
+                        char *err, size_t errlen);
+
+/* ---- pipeline.c ---- */
+
+/* Events from `first` on (at most `limit`, skipped ones not counted) that
+ * insert into the same table as the event at `first`, an insert. */
+uint32_t dbs__pgt_insert_run_length(pg_target *t, const dbs_batch *batch, uint32_t first,
+                                    uint32_t limit);
+/* Apply the events from *index on through the pipeline, up to a long
+ * insert run or a table not created yet; move *index past them. */
+int dbs__pgt_change_run(pg_target *t, const dbs_batch *batch, uint32_t *index, char *err,
+                        size_t errlen);
+/* One event as one statement, without the pipeline (row-by-row replay). */
+int dbs__pgt_apply_row(pg_target *t, pg_table *tb, const dbs_event *ev, char *err,
+                       size_t errlen);
+
+/* ---- column masks and images ---- */
+
+static inline void mask_set(uint64_t *m, uint32_t i)
+{
+	m[i / 64] |= 1ull << (i % 64);
+}
+
+static inline int mask_has(const uint64_t *m, uint32_t i)
+{
+	return (m[i / 64] >> (i % 64)) & 1;
+}
+
+static inline int mask_empty(const uint64_t *m, size_t words)
+{
+	for (size_t i = 0; i < words; i++)
+		if (m[i])
+			return 0;
+	return 1;
+}
+
+static inline int is_missing(const dbs_value *v)
+{
+	return v->kind == DBS_VALUE_NULL || v->kind == DBS_VALUE_UNCHANGED;
+}
+
+/* Column i of the before image; an update whose source sent no old row
+ * (PostgreSQL, key unchanged) has before == NULL: every column missing. */
+static inline const dbs_value *before_value(const dbs_event *ev, uint32_t i)
+{
+	static const dbs_value missing = {.kind = DBS_VALUE_NULL};
+	return ev->before ? &ev->before[i] : &missing;
+}
+
+#endif
