@@ -18,8 +18,12 @@
 
 #include <nats/nats.h>
 
-#include "core/codec.h"
+#include <dbstreams/sys/codec.h>
 #include "core/core.h"
+
+/* The hubs measured (lib/hubs), compiled into this program. */
+extern const dbs_hub_ops dbs__memory_hub_ops;
+extern const dbs_hub_ops dbs__nats_hub_ops;
 
 #define PER_BATCH 100
 #define NCOLS 5
@@ -228,26 +232,26 @@ int main(int argc, char **argv)
 	dbs_codec_decoder *dec;
 	char err[DBS_ERRMSG_MAX];
 	size_t bytes = 0;
-	if (dbs__codec_decoder_new(&dec) != 0)
+	if (dbs_codec_decoder_new(&dec) != 0)
 		return 1;
 	t0 = now_s();
 	for (uint64_t i = 0; i < events; i += PER_BATCH) {
 		dbs_batch *b = make_batch(t, i), *d = NULL;
 		if (!b ||
-		    dbs__codec_encode(&buf, b, 0, PER_BATCH, "bench", 0, 0, err, sizeof err) ||
-		    dbs__codec_decode(dec, buf.data, buf.len, &d, NULL, err, sizeof err)) {
+		    dbs_codec_encode(&buf, b, 0, PER_BATCH, "bench", 0, 0, err, sizeof err) ||
+		    dbs_codec_decode(dec, buf.msg.data, buf.msg.len, &d, NULL, err, sizeof err)) {
 			fprintf(stderr, "codec: %s\n", err);
 			return 1;
 		}
-		bytes += buf.len;
+		bytes += buf.msg.len;
 		dbs_batch_free(b);
 		dbs_batch_free(d);
 	}
 	dt = now_s() - t0;
 	printf("%-28s %12.0f events/s  %8.3f s  (%.1f bytes/event on the wire)\n",
 	       "build + encode + decode", events / dt, dt, (double)bytes / (double)events);
-	dbs__codec_buf_free(&buf);
-	dbs__codec_decoder_free(dec);
+	dbs_codec_buf_free(&buf);
+	dbs_codec_decoder_free(dec);
 
 	int failed = run_hub("memory", &dbs__memory_hub_ops, NULL, t, events);
 	if (url)

@@ -173,23 +173,23 @@ DBS_API int dbs_position_cmp(const dbs_position *a, const dbs_position *b)
 	return 0;
 }
 
-void dbs__position_text(char *buf, size_t size, const dbs_batch *batch, const dbs_position *pos)
+DBS_API void dbs_position_text(char *buf, size_t size, const dbs_batch *batch, const dbs_position *pos)
 {
 	uint32_t n = dbs_batch_count(batch);
 	const dbs_event *ev = n ? dbs_batch_event(batch, n - 1) : NULL;
 	if (ev && ev->table && ev->table->dialect == DBS_DIALECT_MYSQL && pos->gtid_seq)
-		dbs__fmt(buf, size, "%06" PRIu32 ":%" PRIu32 "#%" PRIu32 " gtid %" PRIu32 "-%" PRIu32
+		dbs_fmt(buf, size, "%06" PRIu32 ":%" PRIu32 "#%" PRIu32 " gtid %" PRIu32 "-%" PRIu32
 		         "-%" PRIu64, (uint32_t)(pos->txn >> 32), (uint32_t)pos->txn, pos->event,
 		         pos->gtid_domain, pos->gtid_server, pos->gtid_seq);
 	else if (ev && ev->table && ev->table->dialect == DBS_DIALECT_MYSQL)
-		dbs__fmt(buf, size, "%06" PRIu32 ":%" PRIu32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
+		dbs_fmt(buf, size, "%06" PRIu32 ":%" PRIu32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
 		         (uint32_t)pos->txn, pos->event);
 	else
-		dbs__fmt(buf, size, "%" PRIX32 "/%" PRIX32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
+		dbs_fmt(buf, size, "%" PRIX32 "/%" PRIX32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
 		         (uint32_t)pos->txn, pos->event);
 }
 
-int dbs__gtid_text(char *buf, size_t size, const dbs_position *pos)
+DBS_API int dbs_gtid_text(char *buf, size_t size, const dbs_position *pos)
 {
 	if (!pos->gtid_seq) {
 		if (size)
@@ -201,7 +201,7 @@ int dbs__gtid_text(char *buf, size_t size, const dbs_position *pos)
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
-int dbs__gtid_parse(const char *text, size_t len, uint32_t *domain, uint32_t *server,
+DBS_API int dbs_gtid_parse(const char *text, size_t len, uint32_t *domain, uint32_t *server,
                     uint64_t *seq)
 {
 	uint64_t part[3] = {0, 0, 0};

@@ -651,15 +651,15 @@ static int fail(struct parse *p, const char *fmt, ...)
 	char msg[768];
 	va_list ap;
 	va_start(ap, fmt);
-	dbs__vfmt(msg, sizeof msg, fmt, ap);
+	dbs_vfmt(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	dbs__fmt(p->err, p->errlen, "%s: %s", p->path_len ? p->path : "(root)", msg);
+	dbs_fmt(p->err, p->errlen, "%s: %s", p->path_len ? p->path : "(root)", msg);
 	return DBS_ECONFIG;
 }
 
 static int fail_oom(struct parse *p)
 {
-	dbs__fmt(p->err, p->errlen, "out of memory");
+	dbs_fmt(p->err, p->errlen, "out of memory");
 	return DBS_ENOMEM;
 }
 
@@ -716,7 +716,7 @@ static void choices_text(const char *const *choices, char *buf, size_t size)
 	buf[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		const char *sep = i == 0 ? "" : (i + 1 == n ? " or " : ", ");
-		dbs__fmt(buf + len, size - len, "%s%s", sep, choices[i]);
+		dbs_fmt(buf + len, size - len, "%s%s", sep, choices[i]);
 		len += strlen(buf + len);
 	}
 }
@@ -1146,7 +1146,7 @@ static int post_check(struct parse *p, enum section sec)
 	} else if (sec == SEC_TARGET) {
 		const dbs_target_config *t = &p->cfg->target;
 		char prefix[64];
-		dbs__fmt(prefix, sizeof prefix, "%s.options.tables", p->target_key);
+		dbs_fmt(prefix, sizeof prefix, "%s.options.tables", p->target_key);
 		rc = check_unique_names(p, prefix, t->tables, sizeof *t->tables, t->ntables,
 		                        t->type != NULL && strcmp(t->type, "postgresql") == 0);
 	} else if (sec == SEC_ROOT) {
@@ -1401,13 +1401,13 @@ int dbs__config_parse(dbs_config **out, const char *text, size_t len, char *err,
 	p.errlen = errlen;
 	p.target_key = "target";
 	if (out == NULL) {
-		dbs__fmt(err, errlen, "invalid argument: no output pointer");
+		dbs_fmt(err, errlen, "invalid argument: no output pointer");
 		rc = DBS_EINVAL;
 		goto fail;
 	}
 	*out = NULL;
 	if (text == NULL && len > 0) {
-		dbs__fmt(err, errlen, "invalid argument: NULL text");
+		dbs_fmt(err, errlen, "invalid argument: NULL text");
 		rc = DBS_EINVAL;
 		goto fail;
 	}

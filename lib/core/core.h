@@ -1,6 +1,8 @@
 /*
- * Library-internal declarations shared across lib/ files (dbs__ prefix).
- * Never installed.
+ * The core's internal declarations (dbs__ prefix), shared by the files of
+ * lib/core and the library's own layers above it (lib/verify, the
+ * built-in list). Never installed; plugins use the SDK
+ * (include/dbstreams/sys/) instead.
  */
 #ifndef DBS_CORE_H
 #define DBS_CORE_H
@@ -12,6 +14,9 @@
 
 #include <dbstreams/dbstreams.h>
 #include <dbstreams/plugin.h>
+#include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/host.h>
+#include <dbstreams/sys/position.h>
 
 struct cJSON;
 
@@ -20,88 +25,11 @@ struct cJSON;
 /* Set this thread's last error and return `code`. */
 int dbs__error_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dbs__error_clear(void);
-/* snprintf that always terminates and never fails: truncates instead. */
-void dbs__fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void dbs__vfmt(char *buf, size_t size, const char *fmt, va_list ap);
-
-/* ---- time (timefmt.c) ---- */
-
-int64_t dbs__now_ns(void);       /* CLOCK_REALTIME, Unix ns */
-int64_t dbs__monotonic_ns(void); /* CLOCK_MONOTONIC */
-
-/* ---- batches (batch.c) ---- */
-
-/* Printable form of `pos` for checkpoint rows and messages, spelled after
- * the batch's source: "0/16B3748#3" (PostgreSQL LSN, event), or
- * "000003:4567#3" (MySQL binlog file number and offset, event). */
-void dbs__position_text(char *buf, size_t size, const dbs_batch *batch, const dbs_position *pos);
-
-/* The position's GTID as MariaDB spells it ("0-1-42"), or "" without one;
- * 0, or -1 when `size` is too small. */
-int dbs__gtid_text(char *buf, size_t size, const dbs_position *pos);
-/* Parse exactly "domain-server-seq" (decimal, seq > 0) from `len` bytes;
- * 0, or -1 (outputs untouched). */
-int dbs__gtid_parse(const char *text, size_t len, uint32_t *domain, uint32_t *server,
-                    uint64_t *seq);
 
 /* ---- ids (ksuid.c) ---- */
 
 /* Encode a KSUID from its parts (tests use it for exact values). */
 int dbs__ksuid_encode(char buf[28], uint32_t timestamp, const uint8_t payload[16]);
-
-/* ---- host services (stream.c) ---- */
-
-/* Sleep `ms` in slices short enough to notice a stop request (host may be
- * NULL); 1 when the stream is stopping, else 0. For retry backoff. */
-int dbs__sleep_unless_stopping(const dbs_host *host, int ms);
-
-/* Reconnect policy of every plugin: exponential backoff from the first
- * delay to the largest, giving up once the connection has been lost for
- * host->reconnect_give_up_ms (reconnect.giveUpAfter, by default
- * DBS_RECONNECT_GIVE_UP_MS). */
-#define DBS_RECONNECT_FIRST_DELAY_MS 500
-#define DBS_RECONNECT_MAX_DELAY_MS 10000
-#define DBS_RECONNECT_GIVE_UP_MS (5 * 60 * 1000)
-
-/* The next backoff delay after `delay`. */
-int dbs__backoff_next(int delay);
-
-/* Nonzero when a connection lost at `lost_at_mono_ns` (dbs__monotonic_ns)
- * has been retried for as long as the host allows. */
-int dbs__reconnect_expired(const dbs_host *host, int64_t lost_at_mono_ns);
-
-/* The reason a node fails with once it gave up: "<what>: connection lost
- * for 30 s, gave up after 7 reconnect attempts (reconnect.giveUpAfter):
- * <cause>" (without the count when `attempts` is 0: not counted here). */
-void dbs__reconnect_give_up_text(char *buf, size_t size, const dbs_host *host, const char *what,
-                                 unsigned attempts, const char *cause);
-
-/* Report a lost connection / a restored one to the host (version 2),
- * for stat and metrics; no-ops with an older or NULL host. */
-void dbs__conn_lost(const dbs_host *host, const char *message);
-void dbs__conn_restored(const dbs_host *host);
-/* Report the source's change-log lag in bytes (dbs_host.source_lag). */
-void dbs__source_lag(const dbs_host *host, uint64_t bytes);
-/* A target committed `rows` more rows to its dead-letter table. */
-void dbs__rows_dead_lettered(const dbs_host *host, uint64_t rows);
-/* Log one line through the host (host or its log may be NULL: nothing
- * is logged); printf-style, formatted here so the host gets one string. */
-void dbs__host_log(const dbs_host *host, dbs_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-typedef int (*dbs_attempt_fn)(void *ctx, char *err, size_t errlen);
-
-/*
- * Run `attempt`; while it fails with *lost set (the connection, not the
- * data, failed), wait with the reconnect backoff, run `restore` (a new
- * session) and `attempt` again, until it succeeds, fails for another
- * reason, the stream stops, or the reconnect policy gives up. Each retry
- * is logged as `what` and reported to the host (connection_lost, then
- * connection_restored once through). Returns the last attempt's code with
- * err filled; on giving up err says so and why.
- */
-int dbs__retry_lost(const dbs_host *host, const char *what, int *lost, dbs_attempt_fn attempt,
-                    dbs_attempt_fn restore, void *ctx, char *err, size_t errlen);
 
 /* ---- configuration (config.c) ---- */
 
@@ -154,11 +82,7 @@ char *dbs__mask_connection(const char *connection);
 
 const dbs_registry *dbs__builtin_registry(void);
 
-/* Built-in plugins, each defined in its own file. */
-extern const dbs_source_ops dbs__postgresql_source_ops;
-extern const dbs_source_ops dbs__mysql_source_ops;
-extern const dbs_target_ops dbs__postgresql_target_ops;
-extern const dbs_target_ops dbs__mysql_target_ops;
-extern const dbs_hub_ops dbs__memory_hub_ops;
+/* Register the plugins built into the library (lib/builtins.c). */
+int dbs__builtins_register(dbs_registry *registry);
 
 #endif

@@ -10,7 +10,7 @@
 /* Per thread, so concurrent callers never see each other's messages. */
 static _Thread_local char last_error[ERRMSG_MAX];
 
-void dbs__vfmt(char *buf, size_t size, const char *fmt, va_list ap)
+DBS_API void dbs_vfmt(char *buf, size_t size, const char *fmt, va_list ap)
 {
 	if (size == 0)
 		return;
@@ -19,11 +19,11 @@ void dbs__vfmt(char *buf, size_t size, const char *fmt, va_list ap)
 		buf[0] = '\0';
 }
 
-void dbs__fmt(char *buf, size_t size, const char *fmt, ...)
+DBS_API void dbs_fmt(char *buf, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	dbs__vfmt(buf, size, fmt, ap);
+	dbs_vfmt(buf, size, fmt, ap);
 	va_end(ap);
 }
 
@@ -31,7 +31,7 @@ int dbs__error_set(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	dbs__vfmt(last_error, sizeof last_error, fmt, ap);
+	dbs_vfmt(last_error, sizeof last_error, fmt, ap);
 	va_end(ap);
 	return code;
 }

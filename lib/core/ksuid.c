@@ -69,7 +69,7 @@ DBS_API int dbs_ksuid_new(char buf[28])
 	rc = fill_random(payload, sizeof payload);
 	if (rc != 0)
 		goto done;
-	int64_t sec = dbs__now_ns() / 1000000000LL - KSUID_EPOCH;
+	int64_t sec = dbs_time_now_ns() / 1000000000LL - KSUID_EPOCH;
 	/* The format holds 2014..2150; outside it the clock is wrong. */
 	if (sec < 0 || sec > (int64_t)UINT32_MAX) {
 		rc = dbs__error_set(DBS_EINTERNAL,

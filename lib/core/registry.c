@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/codec.h"
 #include "core/core.h"
 
 struct dbs_registry {
@@ -123,24 +122,6 @@ DBS_API const dbs_target_ops *dbs_registry_target(const dbs_registry *r, const c
 	FIND(targets, ntargets, name);
 }
 
-static int add_builtins(dbs_registry *r)
-{
-	int rc = 0;
-	if (!rc)
-		rc = dbs_registry_add_hub(r, &dbs__memory_hub_ops);
-	if (!rc)
-		rc = dbs_registry_add_hub(r, &dbs__nats_hub_ops);
-	if (!rc)
-		rc = dbs_registry_add_source(r, &dbs__postgresql_source_ops);
-	if (!rc)
-		rc = dbs_registry_add_source(r, &dbs__mysql_source_ops);
-	if (!rc)
-		rc = dbs_registry_add_target(r, &dbs__postgresql_target_ops);
-	if (!rc)
-		rc = dbs_registry_add_target(r, &dbs__mysql_target_ops);
-	return rc;
-}
-
 DBS_API int dbs_registry_new(dbs_registry **out, int with_builtins)
 {
 	if (!out)
@@ -150,7 +131,7 @@ DBS_API int dbs_registry_new(dbs_registry **out, int with_builtins)
 	if (!r)
 		return dbs__error_set(DBS_ENOMEM, "out of memory");
 	if (with_builtins) {
-		int rc = add_builtins(r);
+		int rc = dbs__builtins_register(r);
 		if (rc) {
 			dbs_registry_free(r);
 			return rc;
@@ -177,7 +158,7 @@ static int builtin_rc;
 
 static void builtin_init(void)
 {
-	builtin_rc = add_builtins(&builtin);
+	builtin_rc = dbs__builtins_register(&builtin);
 }
 
 const dbs_registry *dbs__builtin_registry(void)

@@ -136,7 +136,7 @@ static void stream_vlog(dbs_stream *s, dbs_log_level level, const char *fmt, va_
 	if (!s->opts.log || level > s->opts.log_level)
 		return;
 	char line[2048];
-	dbs__vfmt(line, sizeof line, fmt, ap);
+	dbs_vfmt(line, sizeof line, fmt, ap);
 	s->opts.log(level, line, s->opts.log_user_data);
 }
 
@@ -154,11 +154,11 @@ static void node_end(dbs_stream *s, node *n, dbs_status status, const char *mess
 	int current = atomic_load(&n->status);
 	while (!dbs_status_is_terminal((dbs_status)current)) {
 		if (atomic_compare_exchange_weak(&n->status, &current, (int)status)) {
-			atomic_store(&n->ended_ns, dbs__now_ns());
+			atomic_store(&n->ended_ns, dbs_time_now_ns());
 			pthread_mutex_lock(&s->lock);
 			if (message && message[0]) {
-				dbs__fmt(n->message, sizeof n->message, "%s", message);
-				dbs__fmt(s->errmsg, sizeof s->errmsg, "%s: %s", n->label, message);
+				dbs_fmt(n->message, sizeof n->message, "%s", message);
+				dbs_fmt(s->errmsg, sizeof s->errmsg, "%s: %s", n->label, message);
 			}
 			pthread_mutex_unlock(&s->lock);
 			if (message && message[0])
@@ -175,7 +175,7 @@ static void node_end(dbs_stream *s, node *n, dbs_status status, const char *mess
 static void node_progress(node *n, uint32_t events, uint64_t bytes)
 {
 	if (atomic_load(&n->started_ns) == 0) {
-		atomic_store(&n->started_ns, dbs__now_ns());
+		atomic_store(&n->started_ns, dbs_time_now_ns());
 		int ready = DBS_STATUS_READY;
 		atomic_compare_exchange_strong(&n->status, &ready, DBS_STATUS_RUNNING);
 	}
@@ -204,66 +204,13 @@ static int host_stopping(const dbs_host *host)
 {
 	dbs_stream *s = host->core;
 	if (s->deadline_mono_ns && atomic_load(&s->stop_reason) == STOP_NONE &&
-	    dbs__monotonic_ns() >= s->deadline_mono_ns)
+	    dbs_time_monotonic_ns() >= s->deadline_mono_ns)
 		request_stop(s, STOP_TIME_LIMIT);
 	/* A resume from the checkpoint stops the source and the hub, never
 	 * the target thread that runs it. */
 	if (host != &s->target_host && atomic_load(&s->restarting))
 		return 1;
 	return atomic_load(&s->stop_reason) != STOP_NONE;
-}
-
-int dbs__sleep_unless_stopping(const dbs_host *host, int ms)
-{
-	while (ms > 0) {
-		if (host && host->stopping && host->stopping(host))
-			return 1;
-		int slice = ms < 100 ? ms : 100;
-		struct timespec ts = {0, (long)slice * 1000000L};
-		nanosleep(&ts, NULL);
-		ms -= slice;
-	}
-	return host && host->stopping && host->stopping(host);
-}
-
-int dbs__backoff_next(int delay)
-{
-	return delay >= DBS_RECONNECT_MAX_DELAY_MS / 2 ? DBS_RECONNECT_MAX_DELAY_MS : delay * 2;
-}
-
-int dbs__retry_lost(const dbs_host *host, const char *what, int *lost, dbs_attempt_fn attempt,
-                    dbs_attempt_fn restore, void *ctx, char *err, size_t errlen)
-{
-	int64_t lost_at = 0;
-	int delay = DBS_RECONNECT_FIRST_DELAY_MS;
-	unsigned tries = 0;
-	*lost = 0;
-	int rc = attempt(ctx, err, errlen);
-	while (rc && *lost) {
-		int64_t now = dbs__monotonic_ns();
-		if (!lost_at)
-			lost_at = now;
-		dbs__conn_lost(host, err);
-		if (dbs__reconnect_expired(host, lost_at)) {
-			dbs__reconnect_give_up_text(err, errlen, host, what, tries, err);
-			host->log(host, DBS_LOG_ERROR, "%s", err);
-			break;
-		}
-		tries++;
-		host->log(host, DBS_LOG_WARN, "%s: connection lost (%s); reconnect attempt %u in %d ms",
-		          what, err, tries, delay);
-		if (dbs__sleep_unless_stopping(host, delay))
-			break; /* stopping: report the connection error as it is */
-		delay = dbs__backoff_next(delay);
-		if ((rc = restore(ctx, err, errlen)))
-			continue;
-		host->log(host, DBS_LOG_INFO, "%s: reconnected; trying again", what);
-		rc = attempt(ctx, err, errlen);
-	}
-	/* Through, or failed for a reason other than the connection. */
-	if (lost_at && !(rc && *lost))
-		dbs__conn_restored(host);
-	return rc;
 }
 
 static void host_log(const dbs_host *host, dbs_log_level level, const char *fmt, ...)
@@ -274,7 +221,7 @@ static void host_log(const dbs_host *host, dbs_log_level level, const char *fmt,
 	char line[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	dbs__vfmt(line, sizeof line, fmt, ap);
+	dbs_vfmt(line, sizeof line, fmt, ap);
 	va_end(ap);
 	stream_log(s, level, "[%s] %s",
 	           host == &s->source_host ? "source" : host == &s->target_host ? "target" : "hub",
@@ -296,10 +243,10 @@ static void host_connection_lost(const dbs_host *host, const char *message)
 	int_fast64_t connected = 0;
 	/* The first report of an outage counts it; later ones (each failed
 	 * attempt) only refresh the message. */
-	if (atomic_compare_exchange_strong(&c->lost_since_ns, &connected, dbs__now_ns()))
+	if (atomic_compare_exchange_strong(&c->lost_since_ns, &connected, dbs_time_now_ns()))
 		atomic_fetch_add(&c->reconnects, 1);
 	pthread_mutex_lock(&s->lock);
-	dbs__fmt(c->last_error, sizeof c->last_error, "%s",
+	dbs_fmt(c->last_error, sizeof c->last_error, "%s",
 	         message && message[0] ? message : "connection lost");
 	pthread_mutex_unlock(&s->lock);
 }
@@ -392,7 +339,7 @@ static void *source_main(void *arg)
 	s->hub_ops->close_publish(s->hub);
 	if (rc < 0) {
 		if (!err[0])
-			dbs__fmt(err, sizeof err, "%s", dbs_strerror(rc));
+			dbs_fmt(err, sizeof err, "%s", dbs_strerror(rc));
 		node_end(s, &s->source_node, DBS_STATUS_FAILED, err);
 		request_stop(s, STOP_FAILURE);
 	} else {
@@ -408,13 +355,13 @@ static void report_progress(dbs_stream *s)
 	uint32_t every = s->config->target.reporting_interval;
 	if (!every)
 		return;
-	int64_t now = dbs__monotonic_ns();
+	int64_t now = dbs_time_monotonic_ns();
 	if (now - s->last_report_mono_ns < (int64_t)every * 1000000000LL)
 		return;
 	s->last_report_mono_ns = now;
 	node *n = &s->target_node;
 	int64_t started = atomic_load(&n->started_ns);
-	double secs = started ? (double)(dbs__now_ns() - started) / 1e9 : 0.0;
+	double secs = started ? (double)(dbs_time_now_ns() - started) / 1e9 : 0.0;
 	uint64_t bytes = atomic_load(&n->bytes);
 	stream_log(s, DBS_LOG_INFO, "[target] %s, %" PRIuFAST64 " events, %.1f MB, Rate: %.1f MB/s",
 	           dbs_status_name((dbs_status)atomic_load(&n->status)), atomic_load(&n->counter),
@@ -455,15 +402,15 @@ static int reopen_plugins(dbs_stream *s, char *err, size_t errlen)
 	int rc = s->hub_ops->open(&s->hub, &s->hub_config, &s->hub_host, msg, sizeof msg);
 	if (rc < 0) {
 		s->hub = NULL;
-		dbs__fmt(err, errlen, "hub \"%s\": %s", s->hub_config.type, msg);
+		dbs_fmt(err, errlen, "hub \"%s\": %s", s->hub_config.type, msg);
 		goto fail;
 	}
 	if ((rc = open_target(s, msg, sizeof msg)) < 0) {
-		dbs__fmt(err, errlen, "target: %s", msg[0] ? msg : dbs_strerror(rc));
+		dbs_fmt(err, errlen, "target: %s", msg[0] ? msg : dbs_strerror(rc));
 		goto fail;
 	}
 	if ((rc = open_source(s, msg, sizeof msg)) < 0) {
-		dbs__fmt(err, errlen, "source: %s", msg[0] ? msg : dbs_strerror(rc));
+		dbs_fmt(err, errlen, "source: %s", msg[0] ? msg : dbs_strerror(rc));
 		goto fail;
 	}
 	return 0;
@@ -488,7 +435,7 @@ static int resume_from_checkpoint(dbs_stream *s, const char *cause, char *err, s
 	char last[DBS_ERRMSG_MAX];
 	int delay = DBS_RECONNECT_FIRST_DELAY_MS;
 	unsigned tries = 0;
-	int64_t lost_at = dbs__monotonic_ns();
+	int64_t lost_at = dbs_time_monotonic_ns();
 	int rc;
 
 	stream_log(s, DBS_LOG_WARN,
@@ -505,36 +452,36 @@ static int resume_from_checkpoint(dbs_stream *s, const char *cause, char *err, s
 	 * the stop that ended it. */
 	atomic_store(&s->restarting, 0);
 	s->txn_open = 0;
-	dbs__fmt(last, sizeof last, "%s", cause);
+	dbs_fmt(last, sizeof last, "%s", cause);
 	/* Counted and shown as a reconnect of the target (stat, metrics). */
-	dbs__conn_lost(&s->target_host, cause);
+	dbs_report_connection_lost(&s->target_host, cause);
 	for (;;) {
-		if (dbs__sleep_unless_stopping(&s->target_host, delay))
+		if (dbs_sleep_unless_stopping(&s->target_host, delay))
 			return 1;
 		tries++;
 		if ((rc = reopen_plugins(s, last, sizeof last)) == 0)
 			break;
-		dbs__conn_lost(&s->target_host, last);
-		if (dbs__reconnect_expired(&s->target_host, lost_at)) {
-			dbs__reconnect_give_up_text(err, errlen, &s->target_host,
+		dbs_report_connection_lost(&s->target_host, last);
+		if (dbs_reconnect_expired(&s->target_host, lost_at)) {
+			dbs_reconnect_give_up_text(err, errlen, &s->target_host,
 			                            "resuming from the checkpoint after the target's "
 			                            "connection was lost inside a source transaction",
 			                            tries, last);
 			return rc;
 		}
 		stream_log(s, DBS_LOG_WARN, "[target] resuming from the checkpoint: %s; attempt %u in "
-		           "%d ms", last, tries + 1, dbs__backoff_next(delay));
-		delay = dbs__backoff_next(delay);
+		           "%d ms", last, tries + 1, dbs_backoff_next(delay));
+		delay = dbs_backoff_next(delay);
 	}
 	atomic_store(&s->target_node.counter, s->committed_events);
 	atomic_store(&s->source_node.counter, s->committed_events);
 	atomic_store(&s->source_done, 0);
 	if (pthread_create(&s->source_thread, NULL, source_main, s) != 0) {
-		dbs__fmt(err, errlen, "cannot start the source thread again");
+		dbs_fmt(err, errlen, "cannot start the source thread again");
 		return DBS_EINTERNAL;
 	}
 	s->source_running = 1;
-	dbs__conn_restored(&s->target_host);
+	dbs_report_connection_restored(&s->target_host);
 	stream_log(s, DBS_LOG_INFO, "[target] resumed from the checkpoint after %u attempts", tries);
 	return 0;
 }
@@ -591,7 +538,7 @@ static void *target_main(void *arg)
 		rc = s->target_ops->apply(s->target, batch, err, sizeof err);
 		if (rc == DBS_APPLY_LOST && s->config->target.span_transactions) {
 			char cause[DBS_ERRMSG_MAX];
-			dbs__fmt(cause, sizeof cause, "%s", err);
+			dbs_fmt(cause, sizeof cause, "%s", err);
 			err[0] = '\0';
 			s->hub_ops->ack(s->hub, batch, err, sizeof err); /* frees it */
 			rc = resume_from_checkpoint(s, cause, err, sizeof err);
@@ -606,7 +553,7 @@ static void *target_main(void *arg)
 		if (rc < 0 || rc > DBS_APPLY_OPEN ||
 		    (rc == DBS_APPLY_OPEN && !s->config->target.span_transactions)) {
 			if (rc >= 0)
-				dbs__fmt(err, sizeof err, "target plugin \"%s\": apply returned %d",
+				dbs_fmt(err, sizeof err, "target plugin \"%s\": apply returned %d",
 				         s->target_ops->name, rc);
 			dbs_batch_free(batch);
 			failed = 1;
@@ -644,7 +591,7 @@ static void *target_main(void *arg)
 		failed = 1;
 	if (failed) {
 		if (!err[0])
-			dbs__fmt(err, sizeof err, "target failed");
+			dbs_fmt(err, sizeof err, "target failed");
 		node_end(s, &s->target_node, DBS_STATUS_FAILED, err);
 		request_stop(s, STOP_FAILURE);
 	}
@@ -680,7 +627,7 @@ static void *acker_main(void *arg)
 		else if (rc < 0)
 			stream_log(s, DBS_LOG_WARN, "[source] acknowledgements: %s", err);
 		if (atomic_load(&s->source_done)) {
-			int64_t now = dbs__monotonic_ns();
+			int64_t now = dbs_time_monotonic_ns();
 			if (!linger_until)
 				linger_until = now + ACK_LINGER_NS;
 			else if (now >= linger_until)
@@ -768,7 +715,7 @@ static void open_plugins(dbs_stream *s)
 	int rc = s->hub_ops->open(&s->hub, &s->hub_config, &s->hub_host, err, sizeof err);
 	if (rc < 0) {
 		char msg[DBS_ERRMSG_MAX];
-		dbs__fmt(msg, sizeof msg, "hub \"%s\": %s", s->config->hub.type, err);
+		dbs_fmt(msg, sizeof msg, "hub \"%s\": %s", s->config->hub.type, err);
 		node_end(s, &s->target_node, DBS_STATUS_INIT_FAILED, msg);
 		node_end(s, &s->source_node, DBS_STATUS_INIT_FAILED, msg);
 		return;
@@ -964,7 +911,7 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 	host_init(&s->hub_host, s);
 	/* Each writer of a partitioned stream keeps its own checkpoint row. */
 	if (s->hub_config.partitions > 1) {
-		dbs__fmt(s->target_key, sizeof s->target_key, "%s.%u", s->id, s->opts.partition);
+		dbs_fmt(s->target_key, sizeof s->target_key, "%s.%u", s->id, s->opts.partition);
 		s->target_host.stream_id = s->target_key;
 	}
 	atomic_init(&s->stop_reason, STOP_NONE);
@@ -972,7 +919,7 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 	atomic_init(&s->target_node.status, DBS_STATUS_READY);
 	if (s->config->limits.elapsed_time_s)
 		s->deadline_mono_ns =
-			dbs__monotonic_ns() + (int64_t)s->config->limits.elapsed_time_s * 1000000000LL;
+			dbs_time_monotonic_ns() + (int64_t)s->config->limits.elapsed_time_s * 1000000000LL;
 
 	open_plugins(s);
 	if (dbs_status_is_terminal((dbs_status)atomic_load(&s->source_node.status)) ||
@@ -1035,7 +982,7 @@ DBS_API int dbs_stream_stat(dbs_stream *s, dbs_stat *stat)
 	memcpy(full.stream_id, s->id, sizeof full.stream_id);
 	node *nodes[2] = {&s->source_node, &s->target_node};
 	dbs_node_stat *outs[2] = {&full.source, &full.target};
-	int64_t now = dbs__now_ns();
+	int64_t now = dbs_time_now_ns();
 	for (int i = 0; i < 2; i++) {
 		node *n = nodes[i];
 		dbs_node_stat *o = outs[i];

@@ -11,7 +11,7 @@
 
 #define NS_PER_S 1000000000LL
 
-int64_t dbs__now_ns(void)
+DBS_API int64_t dbs_time_now_ns(void)
 {
 	struct timespec ts;
 	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
@@ -19,7 +19,7 @@ int64_t dbs__now_ns(void)
 	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
-int64_t dbs__monotonic_ns(void)
+DBS_API int64_t dbs_time_monotonic_ns(void)
 {
 	struct timespec ts;
 	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/position.h>
+
 #include "sql/checkpoint.h"
 
 /* Unsigned 64-bit values need numeric(20,0) in PostgreSQL: bigint stops
@@ -68,7 +70,7 @@ int dbs__checkpoint_parse(dbs_position *out, const char *const f[5], const char 
 	dbs_position pos;
 	memset(&pos, 0, sizeof pos);
 	if (!f[0] || !f[1] || !f[2] || !f[3]) {
-		dbs__fmt(err, errlen, DBS_CHECKPOINT_TABLE " row of stream %s has NULLs", stream_id);
+		dbs_fmt(err, errlen, DBS_CHECKPOINT_TABLE " row of stream %s has NULLs", stream_id);
 		return DBS_ETARGET;
 	}
 	errno = 0;
@@ -77,16 +79,16 @@ int dbs__checkpoint_parse(dbs_position *out, const char *const f[5], const char 
 	unsigned long long ev = strtoull(f[2], NULL, 10);
 	unsigned long long end = strtoull(f[3], NULL, 10);
 	if (errno || ev > UINT32_MAX || end > UINT32_MAX) {
-		dbs__fmt(err, errlen, DBS_CHECKPOINT_TABLE " row of stream %s is out of range",
+		dbs_fmt(err, errlen, DBS_CHECKPOINT_TABLE " row of stream %s is out of range",
 		         stream_id);
 		return DBS_ETARGET;
 	}
 	pos.event = (uint32_t)ev;
 	pos.txn_end = (uint32_t)end;
 	if (f[4] && f[4][0] &&
-	    dbs__gtid_parse(f[4], strlen(f[4]), &pos.gtid_domain, &pos.gtid_server,
+	    dbs_gtid_parse(f[4], strlen(f[4]), &pos.gtid_domain, &pos.gtid_server,
 	                    &pos.gtid_seq) != 0) {
-		dbs__fmt(err, errlen,
+		dbs_fmt(err, errlen,
 		         DBS_CHECKPOINT_TABLE " row of stream %s has a malformed gtid \"%.64s\"",
 		         stream_id, f[4]);
 		return DBS_ETARGET;
@@ -100,8 +102,8 @@ int dbs__checkpoint_upsert_sql(dbs_buf *out, dbs_dialect d, const char *stream_l
 {
 	int my = d == DBS_DIALECT_MYSQL;
 	char gtid[48], gtid_sql[52] = "NULL";
-	if (last->gtid_seq && dbs__gtid_text(gtid, sizeof gtid, last) == 0)
-		dbs__fmt(gtid_sql, sizeof gtid_sql, "'%s'", gtid);
+	if (last->gtid_seq && dbs_gtid_text(gtid, sizeof gtid, last) == 0)
+		dbs_fmt(gtid_sql, sizeof gtid_sql, "'%s'", gtid);
 	int rc = dbs_buf_appendf(
 	    out,
 	    "INSERT INTO " DBS_CHECKPOINT_TABLE " (stream_id, txn, resume, event, txn_end, hub_seq, "

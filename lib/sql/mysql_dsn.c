@@ -5,7 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sql/mysql_dsn.h"
 
 #define DEFAULT_PORT 3306u
@@ -115,7 +116,7 @@ static int parse_tcp_address(dbs_mysql_dsn *d, char *addr, char *err, size_t err
 	if (addr[0] == '[') {
 		char *close = strchr(addr, ']');
 		if (!close) {
-			dbs__fmt(err, errlen, "connection: unclosed '[' in the IPv6 address \"%s\"",
+			dbs_fmt(err, errlen, "connection: unclosed '[' in the IPv6 address \"%s\"",
 			         addr);
 			return DBS_ECONFIG;
 		}
@@ -124,14 +125,14 @@ static int parse_tcp_address(dbs_mysql_dsn *d, char *addr, char *err, size_t err
 		if (close[1] == ':')
 			portstr = close + 2;
 		else if (close[1] != '\0') {
-			dbs__fmt(err, errlen,
+			dbs_fmt(err, errlen,
 			         "connection: unexpected text after ']' in the address");
 			return DBS_ECONFIG;
 		}
 	} else {
 		char *colon = strrchr(addr, ':');
 		if (colon && strchr(addr, ':') != colon) {
-			dbs__fmt(err, errlen,
+			dbs_fmt(err, errlen,
 			         "connection: IPv6 address \"%s\" must be written in brackets: "
 			         "[addr]:port",
 			         addr);
@@ -144,12 +145,12 @@ static int parse_tcp_address(dbs_mysql_dsn *d, char *addr, char *err, size_t err
 		d->host = addr[0] ? addr : "127.0.0.1";
 	}
 	if (!d->host[0]) {
-		dbs__fmt(err, errlen, "connection: empty host name in the address");
+		dbs_fmt(err, errlen, "connection: empty host name in the address");
 		return DBS_ECONFIG;
 	}
 	d->port = DEFAULT_PORT;
 	if (portstr && parse_port(portstr, &d->port) != 0) {
-		dbs__fmt(err, errlen, "connection: port \"%s\" is not a number from 1 to 65535",
+		dbs_fmt(err, errlen, "connection: port \"%s\" is not a number from 1 to 65535",
 		         portstr);
 		return DBS_ECONFIG;
 	}
@@ -160,14 +161,14 @@ static int parse_param(dbs_mysql_dsn *d, char *kv, char *err, size_t errlen)
 {
 	char *eq = strchr(kv, '=');
 	if (!eq || eq == kv) {
-		dbs__fmt(err, errlen, "connection: parameter \"%s\" is not of the form name=value",
+		dbs_fmt(err, errlen, "connection: parameter \"%s\" is not of the form name=value",
 		         kv);
 		return DBS_ECONFIG;
 	}
 	*eq = '\0';
 	char *val = eq + 1;
 	if (unescape(val) != 0) {
-		dbs__fmt(err, errlen, "connection: bad %%-escape in the value of parameter \"%s\"",
+		dbs_fmt(err, errlen, "connection: bad %%-escape in the value of parameter \"%s\"",
 		         kv);
 		return DBS_ECONFIG;
 	}
@@ -181,7 +182,7 @@ static int parse_param(dbs_mysql_dsn *d, char *kv, char *err, size_t errlen)
 		else if (strcmp(val, "preferred") == 0)
 			d->tls = DBS_MYSQL_TLS_PREFERRED;
 		else {
-			dbs__fmt(err, errlen,
+			dbs_fmt(err, errlen,
 			         "connection: tls=\"%s\": expected true, false, skip-verify or "
 			         "preferred",
 			         val);
@@ -192,7 +193,7 @@ static int parse_param(dbs_mysql_dsn *d, char *kv, char *err, size_t errlen)
 	for (size_t i = 0; i < sizeof ignored_params / sizeof ignored_params[0]; i++)
 		if (strcmp(kv, ignored_params[i]) == 0)
 			return 0;
-	dbs__fmt(err, errlen, "connection: unknown parameter \"%s\"", kv);
+	dbs_fmt(err, errlen, "connection: unknown parameter \"%s\"", kv);
 	return DBS_ECONFIG;
 }
 
@@ -203,14 +204,14 @@ int dbs__mysql_dsn_parse(dbs_mysql_dsn *out, const char *text, char *err, size_t
 	memset(&d, 0, sizeof d);
 	memset(out, 0, sizeof *out);
 	if (!text || !*text) {
-		dbs__fmt(err, errlen, "connection: empty connection string");
+		dbs_fmt(err, errlen, "connection: empty connection string");
 		goto fail;
 	}
 	size_t len = strlen(text);
 	d.storage_ = malloc(len + 1);
 	if (!d.storage_) {
 		rc = DBS_ENOMEM;
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	memcpy(d.storage_, text, len + 1);
@@ -232,12 +233,12 @@ int dbs__mysql_dsn_parse(dbs_mysql_dsn *out, const char *text, char *err, size_t
 		slash = protocol_part_end(s, 0, len);
 		if (slash < 0) {
 			if (strchr(s, '@'))
-				dbs__fmt(err, errlen,
+				dbs_fmt(err, errlen,
 				         "connection: expected protocol(address)/database after "
 				         "the last '@' "
 				         "(e.g. user:password@tcp(host:3306)/db)");
 			else
-				dbs__fmt(err, errlen,
+				dbs_fmt(err, errlen,
 				         "connection: missing '/' before the database name "
 				         "(e.g. user:password@tcp(host:3306)/db)");
 			goto fail;
@@ -274,14 +275,14 @@ int dbs__mysql_dsn_parse(dbs_mysql_dsn *out, const char *text, char *err, size_t
 		rc = DBS_ECONFIG;
 	} else if (strcmp(proto, "unix") == 0) {
 		if (!addr || !addr[0]) {
-			dbs__fmt(
+			dbs_fmt(
 			    err, errlen,
 			    "connection: unix() needs the socket path: unix(/path/to/mysql.sock)");
 			goto fail;
 		}
 		d.socket = addr;
 	} else {
-		dbs__fmt(err, errlen, "connection: unknown protocol \"%s\"; expected tcp or unix",
+		dbs_fmt(err, errlen, "connection: unknown protocol \"%s\"; expected tcp or unix",
 		         proto);
 		goto fail;
 	}
@@ -290,11 +291,11 @@ int dbs__mysql_dsn_parse(dbs_mysql_dsn *out, const char *text, char *err, size_t
 	if (q)
 		*q = '\0';
 	if (strchr(db, '/')) {
-		dbs__fmt(err, errlen, "connection: database name \"%s\" contains '/'", db);
+		dbs_fmt(err, errlen, "connection: database name \"%s\" contains '/'", db);
 		goto fail;
 	}
 	if (unescape(db) != 0) {
-		dbs__fmt(err, errlen, "connection: bad %%-escape in the database name");
+		dbs_fmt(err, errlen, "connection: bad %%-escape in the database name");
 		goto fail;
 	}
 	d.database = db;

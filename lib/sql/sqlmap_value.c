@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sql/civil.h"
 #include "sql/sqlmap.h"
 
@@ -55,7 +56,7 @@ static void value_err(char *err, size_t errlen, const dbs_sqltype *t, const char
                       const char *s, size_t n)
 {
 	int shown = (int)(n > 64 ? 64 : n);
-	dbs__fmt(err, errlen, "column %s (%s): %s: '%.*s'%s", t->column, t->type_name, what, shown,
+	dbs_fmt(err, errlen, "column %s (%s): %s: '%.*s'%s", t->column, t->type_name, what, shown,
 	         s ? s : "", n > 64 ? "…" : "");
 }
 
@@ -81,7 +82,7 @@ static int append_mysql_time(dbs_buf *out, const dbs_value *v, const dbs_sqltype
 		             (unsigned long)(tv->usec % 1000000u));
 	} else {
 		if (tv->year < 0 || tv->year > 9999) {
-			dbs__fmt(err, errlen, "column %s (%s): year %ld is outside MySQL's 0..9999",
+			dbs_fmt(err, errlen, "column %s (%s): year %ld is outside MySQL's 0..9999",
 			         t->column, t->type_name, (long)tv->year);
 			return DBS_EINVAL;
 		}
@@ -513,7 +514,7 @@ int dbs__sqlmap_value_mysql(dbs_buf *out, const dbs_sqltype *t, const dbs_value 
 	case DBS_VALUE_NULL:
 		return dbs_buf_append(out, "NULL", 4);
 	case DBS_VALUE_UNCHANGED:
-		dbs__fmt(err, errlen, "column %s: unchanged (TOAST) value where a value is needed",
+		dbs_fmt(err, errlen, "column %s: unchanged (TOAST) value where a value is needed",
 		         t->column);
 		return DBS_EINVAL;
 	case DBS_VALUE_TEXT:
@@ -535,7 +536,7 @@ int dbs__sqlmap_value_mysql(dbs_buf *out, const dbs_sqltype *t, const dbs_value 
 		return append_u64(out, v->v.u);
 	case DBS_VALUE_DOUBLE:
 		if (!isfinite(v->v.d)) {
-			dbs__fmt(err, errlen, "column %s (%s): MySQL has no NaN or infinity", t->column,
+			dbs_fmt(err, errlen, "column %s (%s): MySQL has no NaN or infinity", t->column,
 			         t->type_name);
 			return DBS_EINVAL;
 		}
@@ -546,7 +547,7 @@ int dbs__sqlmap_value_mysql(dbs_buf *out, const dbs_sqltype *t, const dbs_value 
 	case DBS_VALUE_TIMESTAMP:
 		return append_mysql_time(out, v, t, err, errlen);
 	default:
-		dbs__fmt(err, errlen, "column %s: unknown value kind %u", t->column, (unsigned)v->kind);
+		dbs_fmt(err, errlen, "column %s: unknown value kind %u", t->column, (unsigned)v->kind);
 		return DBS_EINVAL;
 	}
 }
@@ -590,7 +591,7 @@ static int bits_pg(dbs_buf *out, const dbs_sqltype *t, const dbs_value *v, char 
 	out->data[out->len] = '\0';
 	return 0;
 bad:
-	dbs__fmt(err, errlen, "column %s (%s): value does not fit %" PRId32 " bits", t->column,
+	dbs_fmt(err, errlen, "column %s (%s): value does not fit %" PRId32 " bits", t->column,
 	         t->type_name, nbits);
 	return DBS_EINVAL;
 }
@@ -609,7 +610,7 @@ int dbs__sqlmap_value_pg(dbs_buf *out, const dbs_sqltype *t, const dbs_value *v,
 		case DBS_ZERO_DATE_NEG_INFINITY:
 			return dbs_buf_append_str(out, "-infinity");
 		default:
-			dbs__fmt(err, errlen,
+			dbs_fmt(err, errlen,
 			         "column %s (%s): zero date %04ld-%02u-%02u has no PostgreSQL value "
 			         "(zero-date policy: fail; \"null\" or \"-infinity\" map it)",
 			         t->column, t->type_name, (long)v->v.t.year, (unsigned)v->v.t.month,
@@ -621,7 +622,7 @@ int dbs__sqlmap_value_pg(dbs_buf *out, const dbs_sqltype *t, const dbs_value *v,
 		return bits_pg(out, t, v, err, errlen);
 	if (v->kind == DBS_VALUE_DOUBLE && t->cls == DBS_SQL_FLOAT && !isfinite(v->v.d) &&
 	    t->dialect == DBS_DIALECT_MYSQL) {
-		dbs__fmt(err, errlen, "column %s: MySQL sent a non-finite double", t->column);
+		dbs_fmt(err, errlen, "column %s: MySQL sent a non-finite double", t->column);
 		return DBS_EINVAL;
 	}
 	if (t->cls == DBS_SQL_GEOMETRY && t->dialect == DBS_DIALECT_MYSQL &&
@@ -629,7 +630,7 @@ int dbs__sqlmap_value_pg(dbs_buf *out, const dbs_sqltype *t, const dbs_value *v,
 		/* MySQL stores geometry as a 4-byte SRID followed by WKB; the
 		 * bytea column holds the WKB that ST_AsBinary returns. */
 		if (v->len < 4) {
-			dbs__fmt(err, errlen, "column %s (%s): %u-byte geometry has no SRID and WKB",
+			dbs_fmt(err, errlen, "column %s (%s): %u-byte geometry has no SRID and WKB",
 			         t->column, t->type_name, (unsigned)v->len);
 			return DBS_EINVAL;
 		}
@@ -640,7 +641,7 @@ int dbs__sqlmap_value_pg(dbs_buf *out, const dbs_sqltype *t, const dbs_value *v,
 	}
 	int rc = dbs__value_text_pg(out, v, flags);
 	if (rc == DBS_EINVAL)
-		dbs__fmt(err, errlen, "column %s (%s): value kind %u has no PostgreSQL text form",
+		dbs_fmt(err, errlen, "column %s (%s): value kind %u has no PostgreSQL text form",
 		         t->column, t->type_name, (unsigned)v->kind);
 	return rc;
 null:

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/host.h>
+#include <dbstreams/sys/position.h>
+
 #include "sql/checkpoint.h"
 #include "sql/target.h"
 #include "sql/value_text.h"
@@ -56,7 +59,7 @@ void dbs__sqltarget_release(dbs_sqltarget *t)
 
 static int oom(char *err, size_t errlen)
 {
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
 }
 
@@ -70,7 +73,7 @@ static void tlog(const dbs_sqltarget *t, dbs_log_level level, const char *fmt, .
 	if (!t->host->log)
 		return;
 	va_start(ap, fmt);
-	dbs__vfmt(line, sizeof line, fmt, ap);
+	dbs_vfmt(line, sizeof line, fmt, ap);
 	va_end(ap);
 	t->host->log(t->host, level, "%s: %s", t->ops->what, line);
 }
@@ -104,7 +107,7 @@ static int commit_batch(dbs_sqltarget *t, const dbs_batch *batch, char *err, siz
 {
 	const dbs_position *last = dbs_batch_last(batch);
 	char pos[96];
-	dbs__position_text(pos, sizeof pos, batch, last);
+	dbs_position_text(pos, sizeof pos, batch, last);
 	return t->ops->commit(t, batch, last, dbs_batch_seq(batch), pos, err, errlen);
 }
 
@@ -170,8 +173,8 @@ static int dead_letter_write(dbs_sqltarget *t, const dbs_batch *batch, void *tab
 	for (uint32_t c = 0; c < def->ncolumns; c++)
 		if (def->columns[c].flags & DBS_COLUMN_KEY)
 			t->keys_[nkeys++] = c;
-	dbs__position_text(pos, sizeof pos, batch, &ev->pos);
-	dbs__fmt(label, sizeof label, "%s", t->ops->row_label(t, table, ev));
+	dbs_position_text(pos, sizeof pos, batch, &ev->pos);
+	dbs_fmt(label, sizeof label, "%s", t->ops->row_label(t, table, ev));
 	dbs_buf_reset(b);
 	if (dbs_buf_appendf(b, "INSERT INTO %s (", t->dlq_qname))
 		return oom(err, errlen);
@@ -200,11 +203,11 @@ static int dead_letter_write(dbs_sqltarget *t, const dbs_batch *batch, void *tab
 	               : ", now()) ON CONFLICT (" DEAD_LETTER_KEY ") DO NOTHING")))
 		return oom(err, errlen);
 	/* Formatted now: a failing insert overwrites t->err_msg. */
-	dbs__fmt(line, sizeof line,
+	dbs_fmt(line, sizeof line,
 	         "%s: row rejected (%s %s), written to %s (%" PRIu64 " so far)", label, t->err_code,
 	         t->err_msg, t->dlq_qname, nth);
 	char where[DBS_ERRMSG_MAX + 256];
-	dbs__fmt(where, sizeof where, "%s: writing the rejected row to %s", label, t->dlq_qname);
+	dbs_fmt(where, sizeof where, "%s: writing the rejected row to %s", label, t->dlq_qname);
 	if ((rc = t->ops->exec(t, b->data, where, err, errlen))) {
 		t->data_error = 0; /* the dead-letter table itself failed: no retry row by row */
 		return rc;
@@ -256,7 +259,7 @@ static int apply_once(dbs_sqltarget *t, const dbs_batch *batch, char *err, size_
 	t->open = 1;
 	t->open_last = *last;
 	t->open_seq = dbs_batch_seq(batch);
-	dbs__position_text(t->open_pos, sizeof t->open_pos, batch, last);
+	dbs_position_text(t->open_pos, sizeof t->open_pos, batch, last);
 	return DBS_APPLY_OPEN;
 fail:
 	t->ops->rollback(t);
@@ -309,7 +312,7 @@ static int apply_rowwise(dbs_sqltarget *t, const dbs_batch *batch, char *err, si
 	if ((rc = commit_batch(t, batch, err, errlen)))
 		goto fail;
 	t->dead_letters += rejected;
-	dbs__rows_dead_lettered(t->host, rejected);
+	dbs_report_dead_letters(t->host, rejected);
 	committed(t, dbs_batch_last(batch));
 	return 0;
 fail:
@@ -317,7 +320,7 @@ fail:
 	return rc == DBS_ENOMEM ? rc : DBS_ETARGET;
 }
 
-/* One apply for dbs__retry_lost. */
+/* One apply for dbs_retry_lost. */
 struct apply_try {
 	dbs_sqltarget *t;
 	const dbs_batch *batch;
@@ -349,7 +352,7 @@ int dbs__sqltarget_apply(dbs_target *base, const dbs_batch *batch, char *err, si
 {
 	dbs_sqltarget *t = (dbs_sqltarget *)base;
 	if (!t || !batch) {
-		dbs__fmt(err, errlen, "%s: apply without a target or batch",
+		dbs_fmt(err, errlen, "%s: apply without a target or batch",
 		         t ? t->ops->what : "target");
 		return DBS_EINVAL;
 	}
@@ -369,7 +372,7 @@ int dbs__sqltarget_apply(dbs_target *base, const dbs_batch *batch, char *err, si
 	 * either committed with its checkpoint row (read again, so the batch
 	 * is skipped) or rolled back entirely. */
 	struct apply_try a = {t, batch};
-	return dbs__retry_lost(t->host, t->ops->what, &t->lost, try_apply, try_restore, &a, err,
+	return dbs_retry_lost(t->host, t->ops->what, &t->lost, try_apply, try_restore, &a, err,
 	                       errlen);
 }
 

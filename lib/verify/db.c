@@ -30,7 +30,7 @@ int dbs__vquery(vconn *c, const char *sql, vres *r, char *err, size_t errlen)
 		r->pg = PQexec(c->pg, sql);
 		ExecStatusType st = r->pg ? PQresultStatus(r->pg) : PGRES_FATAL_ERROR;
 		if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-			dbs__fmt(err, errlen, "%s: %s (%.200s)", c->label,
+			dbs_fmt(err, errlen, "%s: %s (%.200s)", c->label,
 			         r->pg ? PQresultErrorMessage(r->pg) : PQerrorMessage(c->pg), sql);
 			goto fail;
 		}
@@ -38,12 +38,12 @@ int dbs__vquery(vconn *c, const char *sql, vres *r, char *err, size_t errlen)
 		r->ncols = (size_t)PQnfields(r->pg);
 	} else {
 		if (mysql_real_query(c->my, sql, strlen(sql))) {
-			dbs__fmt(err, errlen, "%s: %s (%.200s)", c->label, mysql_error(c->my), sql);
+			dbs_fmt(err, errlen, "%s: %s (%.200s)", c->label, mysql_error(c->my), sql);
 			goto fail;
 		}
 		r->my = mysql_store_result(c->my);
 		if (!r->my && mysql_field_count(c->my) != 0) {
-			dbs__fmt(err, errlen, "%s: %s (%.200s)", c->label, mysql_error(c->my), sql);
+			dbs_fmt(err, errlen, "%s: %s (%.200s)", c->label, mysql_error(c->my), sql);
 			goto fail;
 		}
 		if (r->my) {
@@ -119,7 +119,7 @@ int dbs__vconn_open(vconn *c, const char *type, const char *connection, const ch
 {
 	int rc = DBS_ECONFIG;
 	if (!type || !connection) {
-		dbs__fmt(err, errlen, "%s: no type or connection", c->label);
+		dbs_fmt(err, errlen, "%s: no type or connection", c->label);
 		goto fail;
 	}
 	if (strcmp(type, "postgresql") == 0 || strcmp(type, "postgres") == 0) {
@@ -137,12 +137,12 @@ int dbs__vconn_open(vconn *c, const char *type, const char *connection, const ch
 		keys[k] = NULL, vals[k] = NULL;
 		rc = DBS_ENOMEM;
 		if (!(c->pg = PQconnectdbParams(keys, vals, 1))) {
-			dbs__fmt(err, errlen, "out of memory");
+			dbs_fmt(err, errlen, "out of memory");
 			goto fail;
 		}
 		rc = c->code;
 		if (PQstatus(c->pg) != CONNECTION_OK) {
-			dbs__fmt(err, errlen, "%s: connecting: %s", c->label,
+			dbs_fmt(err, errlen, "%s: connecting: %s", c->label,
 			         PQerrorMessage(c->pg));
 			goto fail;
 		}
@@ -165,7 +165,7 @@ int dbs__vconn_open(vconn *c, const char *type, const char *connection, const ch
 			goto fail;
 		rc = DBS_ENOMEM;
 		if (!(c->my = mysql_init(NULL))) {
-			dbs__fmt(err, errlen, "out of memory");
+			dbs_fmt(err, errlen, "out of memory");
 			goto fail;
 		}
 		unsigned timeout = 10;
@@ -183,7 +183,7 @@ int dbs__vconn_open(vconn *c, const char *type, const char *connection, const ch
 		if (!mysql_real_connect(c->my, c->dsn.socket ? NULL : c->dsn.host, c->dsn.user,
 		                        c->dsn.password, NULL, c->dsn.socket ? 0 : c->dsn.port,
 		                        c->dsn.socket, 0)) {
-			dbs__fmt(err, errlen, "%s: connecting: %s", c->label, mysql_error(c->my));
+			dbs_fmt(err, errlen, "%s: connecting: %s", c->label, mysql_error(c->my));
 			goto fail;
 		}
 		/* Quotes doubled are the only escaping the literals below use. */
@@ -197,7 +197,7 @@ int dbs__vconn_open(vconn *c, const char *type, const char *connection, const ch
 		                errlen)))
 			goto fail;
 	} else {
-		dbs__fmt(err, errlen, "%s: verify supports postgresql and mysql, not \"%s\"",
+		dbs_fmt(err, errlen, "%s: verify supports postgresql and mysql, not \"%s\"",
 		         c->label, type);
 		goto fail;
 	}
@@ -460,7 +460,7 @@ int dbs__vchunk_fetch(const side_q *sq, const plan_col *plan, uint32_t ncols, ui
 	if ((rc = dbs__vquery(sq->c, q.data, &r, err, errlen)))
 		goto out;
 	if ((rc = dbs__vchunk_fill(out, &r, plan, ncols, ordered ? nkey : ncols)))
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 out:
 	dbs__vres_clear(&r);
 	dbs_buf_free(&q);

@@ -161,7 +161,7 @@ int dbs__vlist_subset(vlist *l, const vconn *src, const dbs_verify_options *opts
 				keep[j] = 1, found = 1;
 		if (!found) {
 			rc = DBS_ENOTFOUND;
-			dbs__fmt(err, errlen, "table \"%s\" is not among the stream's tables",
+			dbs_fmt(err, errlen, "table \"%s\" is not among the stream's tables",
 			         opts->tables[i] ? opts->tables[i] : "");
 		}
 	}

@@ -283,7 +283,7 @@ static int verify_table(report_priv *rep, const dbs_verify_options *opts, vconn 
 		goto fail;
 	if (!sd.exists) {
 		rc = DBS_ESOURCE;
-		dbs__fmt(err, errlen, "source table %s.%s does not exist", pair->s_schema,
+		dbs_fmt(err, errlen, "source table %s.%s does not exist", pair->s_schema,
 		         pair->s_name);
 		goto fail;
 	}
@@ -350,10 +350,10 @@ static int verify_table(report_priv *rep, const dbs_verify_options *opts, vconn 
 
 	int target_usable = td.exists && !key_missing;
 	if (!td.exists)
-		dbs__fmt(note, sizeof note, "target table %s.%s does not exist", pair->t_schema,
+		dbs_fmt(note, sizeof note, "target table %s.%s does not exist", pair->t_schema,
 		         pair->t_name);
 	else if (key_missing)
-		dbs__fmt(note, sizeof note,
+		dbs_fmt(note, sizeof note,
 		         "the target table lacks a key column: every row counts as missing");
 
 	run.rep = rep;
@@ -370,7 +370,7 @@ static int verify_table(report_priv *rep, const dbs_verify_options *opts, vconn 
 	if (nkey == 0) {
 		/* No primary key: the whole row is the identity. */
 		if (!note[0])
-			dbs__fmt(note, sizeof note,
+			dbs_fmt(note, sizeof note,
 			         "no primary key: compared as multisets of rows");
 		run.nkey = ncols;
 		const char **kc = pool_alloc(rep, (ncols ? ncols : 1) * sizeof *kc);
@@ -490,7 +490,7 @@ static int verify_table(report_priv *rep, const dbs_verify_options *opts, vconn 
 	rc = 0;
 fail:
 	if (rc == DBS_ENOMEM && !err[0])
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	for (size_t i = 0; i < run.npend; i++)
 		free(run.pend[i].row);
 	free(run.pend);
@@ -546,17 +546,17 @@ DBS_API int dbs_verify_run(dbs_verify_report **out, const char *config, size_t l
 	vlist tables = {0};
 	EVP_MD_CTX *md = NULL;
 	dbs_verify_options o = DBS_VERIFY_OPTIONS_INIT;
-	int64_t t0 = dbs__monotonic_ns();
+	int64_t t0 = dbs_time_monotonic_ns();
 
 	if (out)
 		*out = NULL;
 	if (!out || !config) {
-		dbs__fmt(err, sizeof err, "dbs_verify_run: NULL argument");
+		dbs_fmt(err, sizeof err, "dbs_verify_run: NULL argument");
 		goto fail;
 	}
 	if (opts) {
 		if (opts->version < 1 || opts->version > DBS_VERIFY_OPTIONS_VERSION) {
-			dbs__fmt(err, sizeof err, "dbs_verify_run: unknown options version %u",
+			dbs_fmt(err, sizeof err, "dbs_verify_run: unknown options version %u",
 			         opts->version);
 			goto fail;
 		}
@@ -565,7 +565,7 @@ DBS_API int dbs_verify_run(dbs_verify_report **out, const char *config, size_t l
 	if (o.chunk_size == 0)
 		o.chunk_size = CHUNK_DEFAULT;
 	if (o.chunk_size > CHUNK_MAX) {
-		dbs__fmt(err, sizeof err, "dbs_verify_run: chunk size %u is over %u", o.chunk_size,
+		dbs_fmt(err, sizeof err, "dbs_verify_run: chunk size %u is over %u", o.chunk_size,
 		         CHUNK_MAX);
 		goto fail;
 	}
@@ -582,7 +582,7 @@ DBS_API int dbs_verify_run(dbs_verify_report **out, const char *config, size_t l
 		goto fail;
 	if (tgt.dialect == DBS_DIALECT_MYSQL && !tgt.dsn.database[0]) {
 		rc = DBS_ECONFIG;
-		dbs__fmt(err, sizeof err, "target: the MySQL connection names no database");
+		dbs_fmt(err, sizeof err, "target: the MySQL connection names no database");
 		goto fail;
 	}
 	if ((rc = dbs__vlist_tables(cfg, &src, &tgt, &tables, err, sizeof err)) ||
@@ -601,13 +601,13 @@ DBS_API int dbs_verify_run(dbs_verify_report **out, const char *config, size_t l
 		rep->pub.ntables++;
 		rep->pub.differences += t->missing + t->extra + t->changed + t->nmissing_columns;
 	}
-	rep->pub.elapsed_ns = dbs__monotonic_ns() - t0;
+	rep->pub.elapsed_ns = dbs_time_monotonic_ns() - t0;
 	*out = &rep->pub;
 	rep = NULL;
 	rc = 0;
 fail:
 	if (rc == DBS_ENOMEM && !err[0])
-		dbs__fmt(err, sizeof err, "out of memory");
+		dbs_fmt(err, sizeof err, "out of memory");
 	EVP_MD_CTX_free(md);
 	dbs_verify_report_free(rep ? &rep->pub : NULL);
 	dbs__vlist_free(&tables);

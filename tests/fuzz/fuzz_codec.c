@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "core/codec.h"
+#include <dbstreams/sys/codec.h>
 #include "core/core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -20,22 +20,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dbs_codec_buf buf = {0};
 	dbs_codec_header h;
 	char err[256];
-	if (dbs__codec_decoder_new(&dec) != 0)
+	if (dbs_codec_decoder_new(&dec) != 0)
 		return 0;
-	int rc = dbs__codec_decode(dec, data, size, &batch, &h, err, sizeof err);
+	int rc = dbs_codec_decode(dec, data, size, &batch, &h, err, sizeof err);
 	if (rc != 0 && rc != DBS_EPROTO && rc != DBS_ENOMEM)
 		abort();
 	if (rc == 0 && batch) {
 		uint32_t n = dbs_batch_count(batch);
-		if (dbs__codec_encode(&buf, batch, 0, n, h.stream_id, h.seq, h.flags, err,
+		if (dbs_codec_encode(&buf, batch, 0, n, h.stream_id, h.seq, h.flags, err,
 		                      sizeof err) != 0 ||
-		    dbs__codec_decode(dec, buf.data, buf.len, &again, NULL, err, sizeof err) != 0 ||
+		    dbs_codec_decode(dec, buf.msg.data, buf.msg.len, &again, NULL, err, sizeof err) != 0 ||
 		    dbs_batch_count(again) != n)
 			abort();
 	}
 	dbs_batch_free(again);
 	dbs_batch_free(batch);
-	dbs__codec_buf_free(&buf);
-	dbs__codec_decoder_free(dec);
+	dbs_codec_buf_free(&buf);
+	dbs_codec_decoder_free(dec);
 	return 0;
 }

@@ -17,8 +17,12 @@
 
 #include <nats/nats.h>
 
-#include "core/codec.h"
+#include <dbstreams/sys/codec.h>
 #include "core/core.h"
+
+/* The hub under test (lib/hubs/nats): this test links the library's
+ * objects. */
+extern const dbs_hub_ops dbs__nats_hub_ops;
 
 #define TOTAL_EVENTS 100000
 #define PER_BATCH 100
@@ -58,7 +62,7 @@ static void host_init(test_host *th, const char *tag)
 {
 	static int counter;
 	memset(th, 0, sizeof *th);
-	dbs__fmt(th->id, sizeof th->id, "it%ld_%s_%d", (long)getpid(), tag, ++counter);
+	dbs_fmt(th->id, sizeof th->id, "it%ld_%s_%d", (long)getpid(), tag, ++counter);
 	th->host.version = DBS_HOST_VERSION;
 	th->host.stream_id = th->id;
 	th->host.stopping = host_stopping;
@@ -86,7 +90,7 @@ static void delete_stream(const test_host *th)
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
 	char name[128];
-	dbs__fmt(name, sizeof name, "DBS_%s", th->id);
+	dbs_fmt(name, sizeof name, "DBS_%s", th->id);
 	if (natsConnection_ConnectTo(&nc, nats_url()) == NATS_OK &&
 	    natsConnection_JetStream(&js, nc, NULL) == NATS_OK)
 		js_DeleteStream(js, name, NULL, NULL);
@@ -127,7 +131,7 @@ static void add_event(dbs_batch *b, const dbs_table *t, uint32_t i)
 		if (!v)
 			continue;
 		char name[32];
-		dbs__fmt(name, sizeof name, "name-%u-%d", i, r);
+		dbs_fmt(name, sizeof name, "name-%u-%d", i, r);
 		v[0].kind = DBS_VALUE_INT;
 		v[0].v.i = i;
 		ck_assert_int_eq(dbs_batch_set_bytes(b, &v[1], DBS_VALUE_TEXT, name, strlen(name)),
@@ -153,7 +157,7 @@ static void check_event(const dbs_event *ev, uint32_t i)
 	ck_assert_ptr_nonnull(v);
 	ck_assert(v[0].kind == DBS_VALUE_INT && v[0].v.i == i);
 	char name[32];
-	dbs__fmt(name, sizeof name, "name-%u-%d", i, ev->after ? 1 : 0);
+	dbs_fmt(name, sizeof name, "name-%u-%d", i, ev->after ? 1 : 0);
 	ck_assert_uint_eq(v[1].len, strlen(name));
 	ck_assert(memcmp(v[1].v.s, name, v[1].len) == 0);
 	ck_assert(v[2].kind == DBS_VALUE_DOUBLE && v[2].v.d == i * 0.5);
@@ -379,7 +383,7 @@ START_TEST(slow_target_holds_back_the_publisher)
 	natsConnection *nc = NULL;
 	jsCtx *js = NULL;
 	char stream[128];
-	dbs__fmt(stream, sizeof stream, "DBS_%s", th.id);
+	dbs_fmt(stream, sizeof stream, "DBS_%s", th.id);
 	ck_assert_int_eq(natsConnection_ConnectTo(&nc, nats_url()), NATS_OK);
 	ck_assert_int_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
 	/* However slow the machine: the stream fills past 32 MB, then stops

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/codec.h"
+#include <dbstreams/sys/codec.h>
 #include "core/core.h"
 
 #define NCOLS 14
@@ -194,10 +194,10 @@ START_TEST(round_trip_every_kind)
 	dbs_codec_buf buf = {0};
 	dbs_codec_header h;
 	char err[256] = "";
-	ck_assert_int_eq(dbs__codec_encode(&buf, b, 0, 24, "2ZRszHkB9H6XZnPbU6Cco3XnBm4", 77, 0,
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 0, 24, "2ZRszHkB9H6XZnPbU6Cco3XnBm4", 77, 0,
 	                                   err, sizeof err),
 	                 0);
-	ck_assert_int_eq(dbs__codec_decode(NULL, buf.data, buf.len, &d, &h, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(NULL, buf.msg.data, buf.msg.len, &d, &h, err, sizeof err), 0);
 	ck_assert_str_eq(h.stream_id, "2ZRszHkB9H6XZnPbU6Cco3XnBm4");
 	ck_assert_uint_eq(h.version, DBS_CODEC_VERSION);
 	ck_assert_uint_eq(h.ntables, 2);
@@ -212,7 +212,7 @@ START_TEST(round_trip_every_kind)
 	ck_assert_uint_eq(dbs_batch_event(d, 0)->after[5].len, 0);
 	dbs_batch_free(d);
 	dbs_batch_free(b);
-	dbs__codec_buf_free(&buf);
+	dbs_codec_buf_free(&buf);
 }
 END_TEST
 
@@ -222,22 +222,22 @@ START_TEST(slices_and_shared_tables)
 	dbs_codec_buf buf = {0};
 	dbs_codec_decoder *dec;
 	char err[256] = "";
-	ck_assert_int_eq(dbs__codec_decoder_new(&dec), 0);
-	ck_assert_int_eq(dbs__codec_encode(&buf, b, 3, 5, "s", 1, 0, err, sizeof err), 0);
-	ck_assert_int_eq(dbs__codec_decode(dec, buf.data, buf.len, &d1, NULL, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decoder_new(&dec), 0);
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 3, 5, "s", 1, 0, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(dec, buf.msg.data, buf.msg.len, &d1, NULL, err, sizeof err), 0);
 	ck_assert_uint_eq(dbs_batch_count(d1), 5);
 	assert_events_eq(b, 3, d1);
-	ck_assert_int_eq(dbs__codec_encode(&buf, b, 0, 10, "s", 2, 0, err, sizeof err), 0);
-	ck_assert_int_eq(dbs__codec_decode(dec, buf.data, buf.len, &d2, NULL, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 0, 10, "s", 2, 0, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(dec, buf.msg.data, buf.msg.len, &d2, NULL, err, sizeof err), 0);
 	/* Same definition, same shared table; it outlives the decoder. */
 	ck_assert_ptr_eq(dbs_batch_event(d1, 0)->table, dbs_batch_event(d2, 3)->table);
-	dbs__codec_decoder_free(dec);
+	dbs_codec_decoder_free(dec);
 	assert_events_eq(b, 0, d2);
-	ck_assert_int_eq(dbs__codec_encode(&buf, b, 8, 3, "s", 1, 0, err, sizeof err), DBS_EINVAL);
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 8, 3, "s", 1, 0, err, sizeof err), DBS_EINVAL);
 	dbs_batch_free(d1);
 	dbs_batch_free(d2);
 	dbs_batch_free(b);
-	dbs__codec_buf_free(&buf);
+	dbs_codec_buf_free(&buf);
 }
 END_TEST
 
@@ -248,7 +248,7 @@ START_TEST(redefined_table_is_not_confused)
 	dbs_codec_decoder *dec;
 	dbs_codec_buf buf = {0};
 	char err[256] = "";
-	ck_assert_int_eq(dbs__codec_decoder_new(&dec), 0);
+	ck_assert_int_eq(dbs_codec_decoder_new(&dec), 0);
 	dbs_column one = {"a", "int", 23, -1, 0},
 	           two[2] = {{"a", "int", 23, -1, 0}, {"b", "text", 25, -1, 0}};
 	dbs_table *t1, *t2;
@@ -260,10 +260,10 @@ START_TEST(redefined_table_is_not_confused)
 	ck_assert_int_eq(dbs_batch_new(&b2, 1), 0);
 	ck_assert_int_eq(dbs_batch_add(b1, DBS_OP_INSERT, t1, &ev), 0);
 	ck_assert_int_eq(dbs_batch_add(b2, DBS_OP_INSERT, t2, &ev), 0);
-	ck_assert_int_eq(dbs__codec_encode(&buf, b1, 0, 1, "s", 0, 0, err, sizeof err), 0);
-	ck_assert_int_eq(dbs__codec_decode(dec, buf.data, buf.len, &d1, NULL, err, sizeof err), 0);
-	ck_assert_int_eq(dbs__codec_encode(&buf, b2, 0, 1, "s", 0, 0, err, sizeof err), 0);
-	ck_assert_int_eq(dbs__codec_decode(dec, buf.data, buf.len, &d2, NULL, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_encode(&buf, b1, 0, 1, "s", 0, 0, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(dec, buf.msg.data, buf.msg.len, &d1, NULL, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_encode(&buf, b2, 0, 1, "s", 0, 0, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(dec, buf.msg.data, buf.msg.len, &d2, NULL, err, sizeof err), 0);
 	ck_assert_uint_eq(dbs_batch_event(d1, 0)->table->ncolumns, 1);
 	ck_assert_uint_eq(dbs_batch_event(d2, 0)->table->ncolumns, 2);
 	ck_assert_uint_eq(dbs_batch_event(d2, 0)->table->dialect, DBS_DIALECT_MYSQL);
@@ -273,8 +273,8 @@ START_TEST(redefined_table_is_not_confused)
 	dbs_batch_free(d2);
 	dbs_table_unref(t1);
 	dbs_table_unref(t2);
-	dbs__codec_decoder_free(dec);
-	dbs__codec_buf_free(&buf);
+	dbs_codec_decoder_free(dec);
+	dbs_codec_buf_free(&buf);
 }
 END_TEST
 
@@ -285,30 +285,30 @@ START_TEST(end_of_stream_marker)
 	dbs_batch *d = (dbs_batch *)&h;
 	char err[256] = "";
 	ck_assert_int_eq(
-	    dbs__codec_encode(&buf, NULL, 0, 0, "abc", 9, DBS_CODEC_END_OF_STREAM, err, sizeof err),
+	    dbs_codec_encode(&buf, NULL, 0, 0, "abc", 9, DBS_CODEC_END_OF_STREAM, err, sizeof err),
 	    0);
-	ck_assert_int_eq(dbs__codec_decode(NULL, buf.data, buf.len, &d, &h, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(NULL, buf.msg.data, buf.msg.len, &d, &h, err, sizeof err), 0);
 	ck_assert_ptr_null(d);
 	ck_assert_uint_eq(h.flags, DBS_CODEC_END_OF_STREAM);
 	ck_assert(h.seq == 9);
 	/* The documented bytes, exactly. */
 	static const uint8_t want[] = {'D', 'B', 'S', 'B', 2, 1, 3, 'a', 'b', 'c', 9, 0, 0};
-	ck_assert_uint_eq(buf.len, sizeof want);
-	ck_assert(memcmp(buf.data, want, sizeof want) == 0);
+	ck_assert_uint_eq(buf.msg.len, sizeof want);
+	ck_assert(memcmp(buf.msg.data, want, sizeof want) == 0);
 	/* A failed publisher says so in its marker; the flag alone is refused. */
-	ck_assert_int_eq(dbs__codec_encode(&buf, NULL, 0, 0, "abc", 0,
+	ck_assert_int_eq(dbs_codec_encode(&buf, NULL, 0, 0, "abc", 0,
 	                                   DBS_CODEC_END_OF_STREAM | DBS_CODEC_PUBLISHER_FAILED,
 	                                   err, sizeof err),
 	                 0);
-	ck_assert_int_eq(dbs__codec_decode(NULL, buf.data, buf.len, &d, &h, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(NULL, buf.msg.data, buf.msg.len, &d, &h, err, sizeof err), 0);
 	ck_assert_uint_eq(h.flags, DBS_CODEC_END_OF_STREAM | DBS_CODEC_PUBLISHER_FAILED);
-	ck_assert_int_eq(dbs__codec_encode(&buf, NULL, 0, 0, "abc", 0, DBS_CODEC_PUBLISHER_FAILED,
+	ck_assert_int_eq(dbs_codec_encode(&buf, NULL, 0, 0, "abc", 0, DBS_CODEC_PUBLISHER_FAILED,
 	                                   err, sizeof err),
 	                 DBS_EINVAL);
 	static const uint8_t lone[] = {'D', 'B', 'S', 'B', 1, 2, 0, 0, 0, 0};
-	ck_assert_int_eq(dbs__codec_decode(NULL, lone, sizeof lone, &d, &h, err, sizeof err),
+	ck_assert_int_eq(dbs_codec_decode(NULL, lone, sizeof lone, &d, &h, err, sizeof err),
 	                 DBS_EPROTO);
-	dbs__codec_buf_free(&buf);
+	dbs_codec_buf_free(&buf);
 }
 END_TEST
 
@@ -324,7 +324,7 @@ START_TEST(documented_example_bytes)
 	    1, 0, 2, 0x80, 0x01, 0x81, 0x01, 1, 1, 0x03, 42, 4, 0x54, 2, 2, 'h', 'i'};
 	dbs_batch *d;
 	char err[256] = "";
-	ck_assert_int_eq(dbs__codec_decode(NULL, msg, sizeof msg, &d, NULL, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(NULL, msg, sizeof msg, &d, NULL, err, sizeof err), 0);
 	ck_assert_uint_eq(dbs_batch_count(d), 1);
 	const dbs_event *ev = dbs_batch_event(d, 0);
 	ck_assert_uint_eq(ev->op, DBS_OP_INSERT);
@@ -345,17 +345,17 @@ START_TEST(documented_example_bytes)
 	    1, 's', 1, 't', 1, 0, 0, 2, 1, 'i', 3, 'i', 'n', 't', 23, 1, 3, 1, 'v', 4, 't', 'e',
 	    'x', 't', 25, 1, 0, 0,
 	    1, 0, 2, 0x80, 0x01, 0x81, 0x01, 1, 1, 0x03, 42, 0, 1, 7, 4, 0x54, 2, 2, 'h', 'i'};
-	ck_assert_int_eq(dbs__codec_decode(NULL, msg2, sizeof msg2, &d, NULL, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(NULL, msg2, sizeof msg2, &d, NULL, err, sizeof err), 0);
 	ev = dbs_batch_event(d, 0);
 	ck_assert(ev->pos.txn == 128 && ev->pos.resume == 129 && ev->xid == 42);
 	ck_assert(ev->pos.gtid_domain == 0 && ev->pos.gtid_server == 1 && ev->pos.gtid_seq == 7);
 	ck_assert(ev->after[1].kind == DBS_VALUE_TEXT && ev->after[1].len == 2);
 	/* And the encoder writes exactly these bytes. */
 	dbs_codec_buf buf = {0};
-	ck_assert_int_eq(dbs__codec_encode(&buf, d, 0, 1, "x", 5, 0, err, sizeof err), 0);
-	ck_assert_uint_eq(buf.len, sizeof msg2);
-	ck_assert(memcmp(buf.data, msg2, sizeof msg2) == 0);
-	dbs__codec_buf_free(&buf);
+	ck_assert_int_eq(dbs_codec_encode(&buf, d, 0, 1, "x", 5, 0, err, sizeof err), 0);
+	ck_assert_uint_eq(buf.msg.len, sizeof msg2);
+	ck_assert(memcmp(buf.msg.data, msg2, sizeof msg2) == 0);
+	dbs_codec_buf_free(&buf);
 	dbs_batch_free(d);
 }
 END_TEST
@@ -365,15 +365,15 @@ START_TEST(truncated_at_every_offset)
 	dbs_batch *b = sample_batch(12), *d;
 	dbs_codec_buf buf = {0};
 	char err[256];
-	ck_assert_int_eq(dbs__codec_encode(&buf, b, 0, 12, "stream", 5, 0, err, sizeof err), 0);
-	for (size_t n = 0; n < buf.len; n++) {
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 0, 12, "stream", 5, 0, err, sizeof err), 0);
+	for (size_t n = 0; n < buf.msg.len; n++) {
 		/* An exact-size copy so a read past the end is caught by ASan. */
 		uint8_t *copy = malloc(n ? n : 1);
 		ck_assert_ptr_nonnull(copy);
-		memcpy(copy, buf.data, n);
+		memcpy(copy, buf.msg.data, n);
 		err[0] = '\0';
 		d = (dbs_batch *)copy;
-		ck_assert_int_eq(dbs__codec_decode(NULL, copy, n, &d, NULL, err, sizeof err),
+		ck_assert_int_eq(dbs_codec_decode(NULL, copy, n, &d, NULL, err, sizeof err),
 		                 DBS_EPROTO);
 		ck_assert_ptr_null(d);
 		ck_assert_msg(strncmp(err, "hub message: ", 13) == 0, "no reason at %zu: %s", n,
@@ -381,7 +381,7 @@ START_TEST(truncated_at_every_offset)
 		free(copy);
 	}
 	dbs_batch_free(b);
-	dbs__codec_buf_free(&buf);
+	dbs_codec_buf_free(&buf);
 }
 END_TEST
 
@@ -391,47 +391,47 @@ START_TEST(corrupted_bytes_never_crash)
 	dbs_codec_buf buf = {0};
 	dbs_codec_decoder *dec;
 	char err[256];
-	ck_assert_int_eq(dbs__codec_decoder_new(&dec), 0);
-	ck_assert_int_eq(dbs__codec_encode(&buf, b, 0, 6, "stream", 5, 0, err, sizeof err), 0);
-	uint8_t *copy = malloc(buf.len);
+	ck_assert_int_eq(dbs_codec_decoder_new(&dec), 0);
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 0, 6, "stream", 5, 0, err, sizeof err), 0);
+	uint8_t *copy = malloc(buf.msg.len);
 	ck_assert_ptr_nonnull(copy);
 	static const uint8_t patterns[] = {0x00, 0xff, 0x80, 0x7f, 0x01};
-	for (size_t i = 0; i < buf.len; i++)
+	for (size_t i = 0; i < buf.msg.len; i++)
 		for (size_t p = 0; p < sizeof patterns; p++) {
-			memcpy(copy, buf.data, buf.len);
+			memcpy(copy, buf.msg.data, buf.msg.len);
 			copy[i] = patterns[p];
-			int rc = dbs__codec_decode(dec, copy, buf.len, &d, NULL, err, sizeof err);
+			int rc = dbs_codec_decode(dec, copy, buf.msg.len, &d, NULL, err, sizeof err);
 			ck_assert(rc == 0 || rc == DBS_EPROTO);
 			dbs_batch_free(d);
 		}
 	/* Trailing bytes and lying counts. */
-	memcpy(copy, buf.data, buf.len);
-	uint8_t *longer = malloc(buf.len + 1);
+	memcpy(copy, buf.msg.data, buf.msg.len);
+	uint8_t *longer = malloc(buf.msg.len + 1);
 	ck_assert_ptr_nonnull(longer);
-	memcpy(longer, buf.data, buf.len);
-	longer[buf.len] = 0;
-	ck_assert_int_eq(dbs__codec_decode(dec, longer, buf.len + 1, &d, NULL, err, sizeof err),
+	memcpy(longer, buf.msg.data, buf.msg.len);
+	longer[buf.msg.len] = 0;
+	ck_assert_int_eq(dbs_codec_decode(dec, longer, buf.msg.len + 1, &d, NULL, err, sizeof err),
 	                 DBS_EPROTO);
 	ck_assert_ptr_nonnull(strstr(err, "trailing"));
 	static const uint8_t huge[] = {'D', 'B',  'S',  'B',  1,    0,    0,
 	                               0,   0xff, 0xff, 0xff, 0xff, 0x0f, 1};
-	ck_assert_int_eq(dbs__codec_decode(dec, huge, sizeof huge, &d, NULL, err, sizeof err),
+	ck_assert_int_eq(dbs_codec_decode(dec, huge, sizeof huge, &d, NULL, err, sizeof err),
 	                 DBS_EPROTO);
 	static const uint8_t v3[] = {'D', 'B', 'S', 'B', 3, 0, 0, 0, 0, 0};
-	ck_assert_int_eq(dbs__codec_decode(dec, v3, sizeof v3, &d, NULL, err, sizeof err),
+	ck_assert_int_eq(dbs_codec_decode(dec, v3, sizeof v3, &d, NULL, err, sizeof err),
 	                 DBS_EPROTO);
 	ck_assert_ptr_nonnull(strstr(err, "version 3"));
 	static const uint8_t longvar[] = {'D',  'B',  'S',  'B',  1,    0,    0,
 	                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	                                  0xff, 0xff, 0x02, 0,    0};
-	ck_assert_int_eq(dbs__codec_decode(dec, longvar, sizeof longvar, &d, NULL, err, sizeof err),
+	ck_assert_int_eq(dbs_codec_decode(dec, longvar, sizeof longvar, &d, NULL, err, sizeof err),
 	                 DBS_EPROTO);
 	ck_assert_ptr_nonnull(strstr(err, "overflows"));
 	free(longer);
 	free(copy);
-	dbs__codec_decoder_free(dec);
+	dbs_codec_decoder_free(dec);
 	dbs_batch_free(b);
-	dbs__codec_buf_free(&buf);
+	dbs_codec_buf_free(&buf);
 }
 END_TEST
 
@@ -441,18 +441,18 @@ START_TEST(encoder_refuses_what_it_cannot_carry)
 	dbs_codec_buf buf = {0};
 	char err[256] = "";
 	dbs_batch_event(b, 0)->after[1].kind = 200;
-	ck_assert_int_eq(dbs__codec_encode(&buf, b, 0, 1, "s", 0, 0, err, sizeof err), DBS_EINVAL);
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 0, 1, "s", 0, 0, err, sizeof err), DBS_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "unknown value kind"));
 	char id[300];
 	memset(id, 'a', sizeof id - 1);
 	id[sizeof id - 1] = '\0';
 	ck_assert_int_eq(
-	    dbs__codec_encode(&buf, NULL, 0, 0, id, 0, DBS_CODEC_END_OF_STREAM, err, sizeof err),
+	    dbs_codec_encode(&buf, NULL, 0, 0, id, 0, DBS_CODEC_END_OF_STREAM, err, sizeof err),
 	    DBS_EINVAL);
-	ck_assert_int_eq(dbs__codec_encode(&buf, NULL, 0, 0, "s", 0, 0x80, err, sizeof err),
+	ck_assert_int_eq(dbs_codec_encode(&buf, NULL, 0, 0, "s", 0, 0x80, err, sizeof err),
 	                 DBS_EINVAL);
 	dbs_batch_free(b);
-	dbs__codec_buf_free(&buf);
+	dbs_codec_buf_free(&buf);
 }
 END_TEST
 

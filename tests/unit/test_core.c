@@ -13,6 +13,10 @@
 
 #include "core/core.h"
 
+/* The built-in memory hub (lib/hubs/memory): these tests link the
+ * library's objects. */
+extern const dbs_hub_ops dbs__memory_hub_ops;
+
 /* ---- a generating source and a collecting target ---- */
 
 static struct {
@@ -41,7 +45,7 @@ static int gen_open(dbs_source **out, const dbs_source_config *cfg, const dbs_ho
 	(void)resume;
 	*out = NULL;
 	if (atomic_load(&t.fail_source_open)) {
-		dbs__fmt(err, errlen, "connection refused by test");
+		dbs_fmt(err, errlen, "connection refused by test");
 		return DBS_ESOURCE;
 	}
 	gen_source *g = calloc(1, sizeof *g);
@@ -119,7 +123,7 @@ static int sink_open(dbs_target **out, const dbs_target_config *cfg, const dbs_h
 	*out = NULL;
 	memset(checkpoint, 0, sizeof *checkpoint);
 	if (atomic_load(&t.fail_target_open)) {
-		dbs__fmt(err, errlen, "target said no");
+		dbs_fmt(err, errlen, "target said no");
 		return DBS_ETARGET;
 	}
 	sink_target *s = calloc(1, sizeof *s);
@@ -144,7 +148,7 @@ static int sink_try_apply(void *ctx, char *err, size_t errlen)
 		if (left > 0)
 			atomic_fetch_sub(&t.lose_attempts, 1);
 		a->s->lost = 1;
-		dbs__fmt(err, errlen, "server closed the connection unexpectedly");
+		dbs_fmt(err, errlen, "server closed the connection unexpectedly");
 		return DBS_ETARGET;
 	}
 	return sink_apply_once(&a->s->base, a->b, err, errlen);
@@ -157,7 +161,7 @@ static int sink_try_restore(void *ctx, char *err, size_t errlen)
 	if (atomic_load(&t.fail_restores) > 0) {
 		atomic_fetch_sub(&t.fail_restores, 1);
 		a->s->lost = 1;
-		dbs__fmt(err, errlen, "connection refused");
+		dbs_fmt(err, errlen, "connection refused");
 		return DBS_ETARGET;
 	}
 	return 0;
@@ -167,7 +171,7 @@ static int sink_try_restore(void *ctx, char *err, size_t errlen)
 static int sink_apply(dbs_target *tgt, const dbs_batch *b, char *err, size_t errlen)
 {
 	struct sink_try a = {(sink_target *)tgt, b};
-	return dbs__retry_lost(a.s->host, "sink", &a.s->lost, sink_try_apply, sink_try_restore, &a,
+	return dbs_retry_lost(a.s->host, "sink", &a.s->lost, sink_try_apply, sink_try_restore, &a,
 	                       err, errlen);
 }
 
@@ -177,7 +181,7 @@ static int sink_apply_once(dbs_target *tgt, const dbs_batch *b, char *err, size_
 	int fail_at = atomic_load(&t.fail_apply_at);
 	uint64_t n = atomic_load(&t.applied);
 	if (fail_at && n + dbs_batch_count(b) >= (uint64_t)fail_at) {
-		dbs__fmt(err, errlen, "public.t (id=%d): duplicate key", fail_at);
+		dbs_fmt(err, errlen, "public.t (id=%d): duplicate key", fail_at);
 		return DBS_ETARGET;
 	}
 	for (uint32_t i = 0; i < dbs_batch_count(b); i++)
@@ -381,17 +385,17 @@ START_TEST(position_order_by_gtid)
 	char text[64];
 	uint32_t d = 9, sv = 9;
 	uint64_t seq = 9;
-	ck_assert_int_eq(dbs__gtid_text(text, sizeof text, &ck), 0);
+	ck_assert_int_eq(dbs_gtid_text(text, sizeof text, &ck), 0);
 	ck_assert_str_eq(text, "0-1-50");
-	ck_assert_int_eq(dbs__gtid_parse("4294967295-2-18446744073709551615", 33, &d, &sv, &seq), 0);
+	ck_assert_int_eq(dbs_gtid_parse("4294967295-2-18446744073709551615", 33, &d, &sv, &seq), 0);
 	ck_assert(d == UINT32_MAX && sv == 2 && seq == UINT64_MAX);
 	static const char *const bad[] = {"", "1-2", "1-2-0", "1-2-3-", "a-1-2", "4294967296-1-1",
 	                                  "1--2", "1-2-18446744073709551616", " 1-2-3"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		ck_assert_msg(dbs__gtid_parse(bad[i], strlen(bad[i]), &d, &sv, &seq) == -1, "%s",
+		ck_assert_msg(dbs_gtid_parse(bad[i], strlen(bad[i]), &d, &sv, &seq) == -1, "%s",
 		              bad[i]);
 	ck.gtid_seq = 0;
-	ck_assert_int_eq(dbs__gtid_text(text, sizeof text, &ck), 0);
+	ck_assert_int_eq(dbs_gtid_text(text, sizeof text, &ck), 0);
 	ck_assert_str_eq(text, "");
 }
 END_TEST

@@ -112,9 +112,9 @@ END_TEST
 
 START_TEST(test_clocks)
 {
-	int64_t a = dbs__monotonic_ns(), b = dbs__monotonic_ns();
+	int64_t a = dbs_time_monotonic_ns(), b = dbs_time_monotonic_ns();
 	ck_assert_int_ge(b, a);
-	int64_t now = dbs__now_ns();
+	int64_t now = dbs_time_now_ns();
 	/* After 2020 and before 2100. */
 	ck_assert_int_gt(now, 1577836800LL * 1000000000LL);
 	ck_assert_int_lt(now, 4102444800LL * 1000000000LL);
@@ -185,7 +185,7 @@ END_TEST
 START_TEST(test_ksuid_new)
 {
 	char ids[64][28];
-	int64_t before = dbs__now_ns() / 1000000000LL;
+	int64_t before = dbs_time_now_ns() / 1000000000LL;
 	for (int i = 0; i < 64; i++) {
 		ck_assert_int_eq(dbs_ksuid_new(ids[i]), 0);
 		ck_assert_uint_eq(strlen(ids[i]), 27);
@@ -195,7 +195,7 @@ START_TEST(test_ksuid_new)
 		for (int j = 0; j < i; j++)
 			ck_assert_str_ne(ids[i], ids[j]);
 	}
-	int64_t after = dbs__now_ns() / 1000000000LL;
+	int64_t after = dbs_time_now_ns() / 1000000000LL;
 	/* The timestamp round-trips. */
 	uint8_t raw[20];
 	ksuid_decode(ids[0], raw);

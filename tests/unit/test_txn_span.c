@@ -21,6 +21,10 @@
 
 #include "core/core.h"
 
+/* The built-in memory hub (lib/hubs/memory): these tests link the
+ * library's objects. */
+extern const dbs_hub_ops dbs__memory_hub_ops;
+
 #define TXN_EVENTS 55u   /* 6 batches of 10 (the last one 5) */
 #define MAX_EVENTS 4000u
 
@@ -142,7 +146,7 @@ static int tgt_open(dbs_target **out, const dbs_target_config *cfg, const dbs_ho
 {
 	(void)host;
 	if (atomic_load(&db.refuse_opens)) {
-		dbs__fmt(err, errlen, "could not connect to server: Connection refused");
+		dbs_fmt(err, errlen, "could not connect to server: Connection refused");
 		return DBS_ETARGET;
 	}
 	txn_target *g = calloc(1, sizeof *g);
@@ -187,7 +191,7 @@ static int tgt_apply(dbs_target *tgt, const dbs_batch *b, char *err, size_t errl
 		if (db.down_after_loss)
 			atomic_store(&db.refuse_opens, 1);
 		g->nopen = 0;   /* rolled back with the connection */
-		dbs__fmt(err, errlen, "server closed the connection");
+		dbs_fmt(err, errlen, "server closed the connection");
 		return DBS_APPLY_LOST;
 	}
 	if (g->config->span_transactions && !dbs_batch_last(b)->txn_end)

@@ -1,5 +1,6 @@
 /*
- * dbstreams plugin SDK: a growable byte buffer, and growable arrays.
+ * dbstreams plugin SDK: a growable byte buffer, growable arrays, and text
+ * into fixed buffers (the error messages every plugin method fills).
  *
  * The one buffer type of the library and its plugins: SQL text, hub
  * messages, JSON documents and scratch space all grow in it. It is meant
@@ -15,6 +16,7 @@
 #ifndef DBSTREAMS_SYS_BUF_H
 #define DBSTREAMS_SYS_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "../dbstreams.h"
@@ -70,6 +72,17 @@ DBS_API void dbs_buf_free(dbs_buf *buf);
  * was). Release the array with free().
  */
 DBS_API int dbs_array_reserve(void **items, size_t *cap, size_t need, size_t item_size);
+
+/**
+ * snprintf that always terminates and never fails: the text is cut at
+ * `size` instead. For the `err` buffers of plugin methods.
+ */
+DBS_API void dbs_fmt(char *buf, size_t size, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 3, 4)))
+#endif
+	;
+DBS_API void dbs_vfmt(char *buf, size_t size, const char *fmt, va_list ap);
 
 #ifdef __cplusplus
 }

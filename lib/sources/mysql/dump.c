@@ -9,7 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/position.h>
+
 #include "sources/mysql/my_source.h"
 
 /* ---- connections ---- */
@@ -19,7 +21,7 @@ int dbs__mys_connect(my_source *s, MYSQL **out, char *err, size_t errlen)
 	int rc = DBS_ESOURCE;
 	MYSQL *m = mysql_init(NULL);
 	if (!m) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
 	unsigned ct = CONNECT_TIMEOUT_S, rt = READ_TIMEOUT_S;
@@ -45,10 +47,10 @@ int dbs__mys_connect(my_source *s, MYSQL **out, char *err, size_t errlen)
 	                        s->dsn.database[0] ? s->dsn.database : NULL, s->dsn.port,
 	                        s->dsn.socket, 0)) {
 		if (s->dsn.socket)
-			dbs__fmt(err, errlen, "connecting to %s: %s", s->dsn.socket,
+			dbs_fmt(err, errlen, "connecting to %s: %s", s->dsn.socket,
 			         mysql_error(m));
 		else
-			dbs__fmt(err, errlen, "connecting to %s:%u: %s", s->dsn.host, s->dsn.port,
+			dbs_fmt(err, errlen, "connecting to %s:%u: %s", s->dsn.host, s->dsn.port,
 			         mysql_error(m));
 		mysql_close(m);
 		goto fail;
@@ -57,7 +59,7 @@ int dbs__mys_connect(my_source *s, MYSQL **out, char *err, size_t errlen)
 	 * are off and the server has no TLS: tls=skip-verify must not. */
 	if ((s->dsn.tls == DBS_MYSQL_TLS_VERIFY || s->dsn.tls == DBS_MYSQL_TLS_SKIP_VERIFY) &&
 	    !mysql_get_ssl_cipher(m)) {
-		dbs__fmt(
+		dbs_fmt(
 		    err, errlen,
 		    "the connection string asks for TLS (tls=%s) but the server at %s does not "
 		    "offer it (start it with ssl_cert/ssl_key, or use tls=preferred)",
@@ -81,19 +83,19 @@ int dbs__mys_query_row(MYSQL *m, const char *sql, unsigned nvals, char **vals, c
 	for (unsigned i = 0; i < nvals; i++)
 		vals[i] = NULL;
 	if (mysql_query(m, sql) != 0 || !(res = mysql_store_result(m))) {
-		dbs__fmt(err, errlen, "%s: %s", sql, mysql_error(m));
+		dbs_fmt(err, errlen, "%s: %s", sql, mysql_error(m));
 		goto fail;
 	}
 	MYSQL_ROW row = mysql_fetch_row(res);
 	if (!row || mysql_num_fields(res) < nvals) {
-		dbs__fmt(err, errlen, "%s: no result", sql);
+		dbs_fmt(err, errlen, "%s: no result", sql);
 		goto fail;
 	}
 	unsigned long *lens = mysql_fetch_lengths(res);
 	for (unsigned i = 0; i < nvals; i++) {
 		if (row[i] && !(vals[i] = strndup(row[i], lens[i]))) {
 			rc = DBS_ENOMEM;
-			dbs__fmt(err, errlen, "out of memory");
+			dbs_fmt(err, errlen, "out of memory");
 			goto fail;
 		}
 	}
@@ -112,7 +114,7 @@ fail:
 int dbs__mys_exec(MYSQL *m, const char *sql, char *err, size_t errlen)
 {
 	if (mysql_query(m, sql) != 0) {
-		dbs__fmt(err, errlen, "%s: %s", sql, mysql_error(m));
+		dbs_fmt(err, errlen, "%s: %s", sql, mysql_error(m));
 		return DBS_ESOURCE;
 	}
 	MYSQL_RES *r = mysql_store_result(m);
@@ -159,7 +161,7 @@ static int purged_error(my_source *s, const char *where, const char *msg, char *
 	char *oldest = NULL, ignore[DBS_ERRMSG_MAX];
 	if (dbs__mys_connect(s, &m, ignore, sizeof ignore) == 0)
 		dbs__mys_query_row(m, "SHOW BINARY LOGS", 1, &oldest, ignore, sizeof ignore);
-	dbs__fmt(err, errlen,
+	dbs_fmt(err, errlen,
 	         "the binlog this stream needs was purged: it must resume %s but the oldest "
 	         "binlog the server still has is %s (server: %s). The changes in between are lost "
 	         "to this stream: re-create it with a fresh copy of the data (a new stream id over "
@@ -181,13 +183,13 @@ static int dump_refused(my_source *s, const char *where, const char *gtid_state,
 	if (binlog_purged(e, msg))
 		return purged_error(s, where, msg, err, errlen);
 	if (e == 1227 || e == 1045 || e == 1044) {
-		dbs__fmt(err, errlen,
+		dbs_fmt(err, errlen,
 		         "reading the binlog was refused (%s): grant the privilege with "
 		         "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'",
 		         msg, s->dsn.user);
 	} else if (gtid_state && e == 1236) {
 		/* Not a connection problem: retrying cannot help. */
-		dbs__fmt(err, errlen,
+		dbs_fmt(err, errlen,
 		         "this server cannot start the binlog %s (server: %s): its binlog does "
 		         "not hold the stream's last transaction. Point the source at a server that "
 		         "replicated it (a replica with log_slave_updates, caught up), or re-create "
@@ -195,7 +197,7 @@ static int dump_refused(my_source *s, const char *where, const char *gtid_state,
 		         where, msg);
 		return DBS_ENOTFOUND;
 	} else {
-		dbs__fmt(err, errlen, "starting the binlog dump %s: %s", where, msg);
+		dbs_fmt(err, errlen, "starting the binlog dump %s: %s", where, msg);
 	}
 	return DBS_ESOURCE;
 }
@@ -223,23 +225,23 @@ static int dump_open(my_source *s, uint64_t at, const char *gtid_state, char *er
 		char q[600], esc[2 * 200 + 1];
 		size_t n = strlen(gtid_state);
 		if (n > 200) {
-			dbs__fmt(err, errlen, "GTID state too long: %.64s...", gtid_state);
+			dbs_fmt(err, errlen, "GTID state too long: %.64s...", gtid_state);
 			goto fail;
 		}
 		mysql_real_escape_string(s->repl, esc, gtid_state, (unsigned long)n);
-		dbs__fmt(q, sizeof q, "SET @slave_connect_state = '%s'", esc);
+		dbs_fmt(q, sizeof q, "SET @slave_connect_state = '%s'", esc);
 		if (dbs__mys_exec(s->repl, q, err, errlen))
 			goto fail;
 		file[0] = '\0';
 		start = 4;
-		dbs__fmt(where, sizeof where, "after GTID %s", gtid_state[0] ? gtid_state : "(none)");
+		dbs_fmt(where, sizeof where, "after GTID %s", gtid_state[0] ? gtid_state : "(none)");
 	} else {
-		dbs__fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, at >> 32);
-		dbs__fmt(where, sizeof where, "at %s:%lu", file, start);
+		dbs_fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, at >> 32);
+		dbs_fmt(where, sizeof where, "at %s:%lu", file, start);
 	}
 	s->rpl = mariadb_rpl_init(s->repl);
 	if (!s->rpl) {
-		dbs__fmt(err, errlen, "mariadb_rpl_init failed");
+		dbs_fmt(err, errlen, "mariadb_rpl_init failed");
 		goto fail;
 	}
 	mariadb_rpl_optionsv(s->rpl, MARIADB_RPL_FILENAME, file, strlen(file));
@@ -256,7 +258,7 @@ static int dump_open(my_source *s, uint64_t at, const char *gtid_state, char *er
 	s->nseen = 0;
 	if (!gtid_state)
 		s->file_no = at >> 32;
-	dbs__fmt(s->start_desc, sizeof s->start_desc, "%s", where);
+	dbs_fmt(s->start_desc, sizeof s->start_desc, "%s", where);
 	return 0;
 fail:
 	dbs__mys_dump_close(s);
@@ -286,7 +288,7 @@ static int state_next(const char **p, uint32_t *domain, uint32_t *server, uint64
 		*p = comma ? comma + 1 : NULL;
 		while (len && *at == ' ')
 			at++, len--;
-		if (dbs__gtid_parse(at, len, domain, server, seq) == 0)
+		if (dbs_gtid_parse(at, len, domain, server, seq) == 0)
 			return 1;
 	}
 	return 0;
@@ -309,23 +311,23 @@ int dbs__mys_dump_start(my_source *s, const dbs_position *at, char *err, size_t 
 	uint64_t n;
 	const char *p;
 	s->expect_seq = 0;
-	if (!s->mariadb || !at->gtid_seq || dbs__gtid_text(gtid, sizeof gtid, at) != 0)
+	if (!s->mariadb || !at->gtid_seq || dbs_gtid_text(gtid, sizeof gtid, at) != 0)
 		return dump_open(s, filepos, NULL, err, errlen);
 
 	/* The server the position was read from has our GTID event at its
 	 * recorded offset (an error, such as a missing file, means not): its
 	 * state there covers every domain. */
-	dbs__fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, at->txn >> 32);
+	dbs_fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, at->txn >> 32);
 	mysql_real_escape_string(s->sql, esc, file, (unsigned long)strlen(file));
-	dbs__fmt(q, sizeof q, "SHOW BINLOG EVENTS IN '%s' FROM %" PRIu64 " LIMIT 1", esc,
+	dbs_fmt(q, sizeof q, "SHOW BINLOG EVENTS IN '%s' FROM %" PRIu64 " LIMIT 1", esc,
 	         at->txn & 0xffffffffu);
 	if (dbs__mys_query_row(s->sql, q, 6, v, ignore, sizeof ignore) != 0)
-		dbs__fmt(why, sizeof why, "%s", ignore);
+		dbs_fmt(why, sizeof why, "%s", ignore);
 	else if (v[2] && strcmp(v[2], "Gtid") == 0 && v[3] &&
 	         strtoul(v[3], NULL, 10) == at->gtid_server && v[5] && has_word(v[5], gtid)) {
-		dbs__fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, filepos >> 32);
+		dbs_fmt(file, sizeof file, "%s.%06" PRIu64, s->base_name, filepos >> 32);
 		mysql_real_escape_string(s->sql, esc, file, (unsigned long)strlen(file));
-		dbs__fmt(q, sizeof q, "SELECT BINLOG_GTID_POS('%s', %" PRIu64 ")", esc,
+		dbs_fmt(q, sizeof q, "SELECT BINLOG_GTID_POS('%s', %" PRIu64 ")", esc,
 		         filepos & 0xffffffffu);
 		int ours = inside;
 		if (dbs__mys_query_row(s->sql, q, 1, &here, ignore, sizeof ignore) == 0 && here)
@@ -336,7 +338,7 @@ int dbs__mys_dump_start(my_source *s, const dbs_position *at, char *err, size_t 
 			rc = dump_open(s, 0, here, err, errlen);
 			goto done;
 		}
-		dbs__fmt(why, sizeof why, "BINLOG_GTID_POS gives %.200s", here ? here : ignore);
+		dbs_fmt(why, sizeof why, "BINLOG_GTID_POS gives %.200s", here ? here : ignore);
 	}
 
 	/* Another server: the recorded GTID is the whole state only when the
@@ -347,7 +349,7 @@ int dbs__mys_dump_start(my_source *s, const dbs_position *at, char *err, size_t 
 	for (p = binlog_state; state_next(&p, &d, &sv, &n);) {
 		if (d == at->gtid_domain)
 			continue;
-		dbs__fmt(err, errlen,
+		dbs_fmt(err, errlen,
 		         "the stream resumes after GTID %s, of domain %" PRIu32
 		         " only, on a server whose binlog also has domain %" PRIu32
 		         " (gtid_binlog_state %.200s), and its binlog at the file and offset the "
@@ -367,7 +369,7 @@ int dbs__mys_dump_start(my_source *s, const dbs_position *at, char *err, size_t 
 	 * with one writer is seq - 1 of the same server; the first GTID the
 	 * server sends must then be ours. */
 	if (at->gtid_seq > 1)
-		dbs__fmt(state, sizeof state, "%" PRIu32 "-%" PRIu32 "-%" PRIu64, at->gtid_domain,
+		dbs_fmt(state, sizeof state, "%" PRIu32 "-%" PRIu32 "-%" PRIu64, at->gtid_domain,
 		         at->gtid_server, at->gtid_seq - 1);
 	else
 		state[0] = '\0';

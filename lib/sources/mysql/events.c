@@ -9,7 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/host.h>
+
 #include "sources/mysql/my_source.h"
 
 /* ---- emitting ---- */
@@ -24,7 +26,7 @@ static int emit_batch(my_source *s, char *err, size_t errlen)
 		if (r == 1) {
 			s->stop = 1;
 		} else if (r < 0) {
-			dbs__fmt(err, errlen, "the hub refused a batch (%d)", r);
+			dbs_fmt(err, errlen, "the hub refused a batch (%d)", r);
 			rc = DBS_EHUB;
 		}
 	}
@@ -44,7 +46,7 @@ static int new_event(my_source *s, table_entry *e, dbs_op op, dbs_event **out, c
 	rc = DBS_ENOMEM;
 	if ((!s->batch && dbs_batch_new(&s->batch, s->bundle) != 0) ||
 	    dbs_batch_add(s->batch, op, e->table, out) != 0) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	dbs_event *ev = *out;
@@ -66,7 +68,7 @@ int dbs__mys_txn_begin(my_source *s, uint64_t pos, uint32_t timestamp, char *err
 		/* A transaction without its COMMIT/XID (an event kind this source
 		 * does not know ended it): everything before this one is durable
 		 * in the binlog, so it ends here rather than merge into the next. */
-		dbs__host_log(s->host, DBS_LOG_WARN,
+		dbs_log(s->host, DBS_LOG_WARN,
 		     "mysql source: transaction at %s.%06" PRIu64 ":%" PRIu64
 		     " ended without COMMIT",
 		     s->base_name, s->txn_pos >> 32, s->txn_pos & 0xffffffffu);
@@ -117,7 +119,7 @@ void dbs__mys_report_lag(my_source *s)
 	uint64_t done = acked;
 	if (acked >= s->emitted && s->restart.resume > done)
 		done = s->restart.resume;
-	dbs__source_lag(s->host, binlog_distance(s, done, s->server_end));
+	dbs_report_source_lag(s->host, binlog_distance(s, done, s->server_end));
 }
 
 int dbs__mys_txn_end(my_source *s, uint64_t end_pos, uint64_t xid, char *err, size_t errlen)
@@ -154,7 +156,7 @@ int dbs__mys_on_rows(my_source *s, const dbs_mysql_rows *rows, uint64_t start, u
 	int rc = DBS_EPROTO;
 	table_entry *e = dbs__mys_entry_find(s, rows->table_id);
 	if (!e) {
-		dbs__fmt(err, errlen, "rows event for table id %" PRIu64 " without a TABLE_MAP",
+		dbs_fmt(err, errlen, "rows event for table id %" PRIu64 " without a TABLE_MAP",
 		         rows->table_id);
 		goto fail;
 	}
@@ -198,7 +200,7 @@ int dbs__mys_on_gtid(my_source *s, uint32_t domain, uint32_t server, uint64_t se
 {
 	if (s->expect_seq && domain == s->expect_domain) {
 		if (server != s->expect_server || seq != s->expect_seq) {
-			dbs__fmt(err, errlen,
+			dbs_fmt(err, errlen,
 			         "the checkpoint is inside transaction GTID %" PRIu32 "-%" PRIu32
 			         "-%" PRIu64 ", but on this server the transaction after %" PRIu32
 			         "-%" PRIu32 "-%" PRIu64 " is %" PRIu32 "-%" PRIu32 "-%" PRIu64
@@ -215,7 +217,7 @@ int dbs__mys_on_gtid(my_source *s, uint32_t domain, uint32_t server, uint64_t se
 		if (s->seen[i].domain == domain)
 			e = &s->seen[i];
 	if (e && seq <= e->seq) {
-		dbs__fmt(err, errlen,
+		dbs_fmt(err, errlen,
 		         "GTID %" PRIu32 "-%" PRIu32 "-%" PRIu64 " follows sequence number %" PRIu64
 		         " of the same domain in the binlog; positions are ordered by GTID, so "
 		         "sequence numbers must grow: run SET GLOBAL gtid_strict_mode=ON on the "
@@ -226,7 +228,7 @@ int dbs__mys_on_gtid(my_source *s, uint32_t domain, uint32_t server, uint64_t se
 	if (!e) {
 		if (dbs_array_reserve((void **)&s->seen, &s->seen_cap, s->nseen + 1,
 		                      sizeof *s->seen)) {
-			dbs__fmt(err, errlen, "out of memory");
+			dbs_fmt(err, errlen, "out of memory");
 			return DBS_ENOMEM;
 		}
 		e = &s->seen[s->nseen++];
@@ -283,6 +285,6 @@ void dbs__mys_set_base_name(my_source *s, const char *name, size_t len)
 	if (i > 0 && name[i - 1] == '.')
 		i--;
 	if (i < sizeof s->base_name)
-		dbs__fmt(s->base_name, sizeof s->base_name, "%.*s", (int)i, name);
+		dbs_fmt(s->base_name, sizeof s->base_name, "%.*s", (int)i, name);
 	s->file_no = file_number(name, len);
 }

@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sources/mysql/binlog.h"
 
 #define MAX_DEPTH 150

@@ -136,7 +136,7 @@ typedef struct my_source {
 	unsigned file_sizes_next;
 } my_source;
 
-/* The plugin (source.c); the registry lists it. */
+/* The plugin (source.c); the built-in list names it. */
 extern const dbs_source_ops dbs__mysql_source_ops;
 
 static inline int stopping(my_source *s)

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sources/mysql/binlog.h"
 #include "sources/mysql/bytes.h"
-
 
 /* ---- ROWS events ---- */
 
@@ -48,7 +48,7 @@ int dbs__mysql_rows_parse(dbs_mysql_rows *out, unsigned event_type, const uint8_
 		out->op = DBS_OP_DELETE;
 		v2 = 1;
 		break;
-	default: dbs__fmt(err, errlen, "not a rows event: type %u", event_type); return DBS_EPROTO;
+	default: dbs_fmt(err, errlen, "not a rows event: type %u", event_type); return DBS_EPROTO;
 	}
 	if (len < 8)
 		goto bad;
@@ -84,7 +84,7 @@ int dbs__mysql_rows_parse(dbs_mysql_rows *out, unsigned event_type, const uint8_
 		goto bad;
 	return 0;
 bad:
-	dbs__fmt(err, errlen, "rows event for table id %" PRIu64 ": truncated header",
+	dbs_fmt(err, errlen, "rows event for table id %" PRIu64 ": truncated header",
 	         out->table_id);
 	return DBS_EPROTO;
 }
@@ -599,7 +599,7 @@ static const char *col_label(const dbs_mysql_col *c, uint32_t i, char *buf, size
 {
 	if (c->name)
 		return c->name;
-	dbs__fmt(buf, n, "#%u", i + 1);
+	dbs_fmt(buf, n, "#%u", i + 1);
 	return buf;
 }
 
@@ -662,12 +662,12 @@ int dbs__mysql_row_decode(const dbs_mysql_tablemap *tm, const dbs_mysql_rows *ro
 	uint32_t bad = UINT32_MAX;
 	const uint8_t *p = rows->data + *offset, *end = rows->data + rows->len;
 	if (rows->ncols != tm->ncols) {
-		dbs__fmt(err, errlen, "%s.%s: rows event has %u columns, TABLE_MAP %u", tm->db,
+		dbs_fmt(err, errlen, "%s.%s: rows event has %u columns, TABLE_MAP %u", tm->db,
 		         tm->table, rows->ncols, tm->ncols);
 		return DBS_EPROTO;
 	}
 	if (*offset >= rows->len) {
-		dbs__fmt(err, errlen, "%s.%s: no row left in the rows event", tm->db, tm->table);
+		dbs_fmt(err, errlen, "%s.%s: no row left in the rows event", tm->db, tm->table);
 		return DBS_EPROTO;
 	}
 	int r;
@@ -688,9 +688,9 @@ int dbs__mysql_row_decode(const dbs_mysql_tablemap *tm, const dbs_mysql_rows *ro
 	if (r != 0) {
 		char lb[16];
 		if (bad == UINT32_MAX)
-			dbs__fmt(err, errlen, "%s.%s: %s", tm->db, tm->table, x.why);
+			dbs_fmt(err, errlen, "%s.%s: %s", tm->db, tm->table, x.why);
 		else
-			dbs__fmt(err, errlen, "%s.%s column %s (type %u): %s", tm->db, tm->table,
+			dbs_fmt(err, errlen, "%s.%s column %s (type %u): %s", tm->db, tm->table,
 			         col_label(&tm->cols[bad], bad, lb, sizeof lb),
 			         tm->cols[bad].real_type, x.why ? x.why : "malformed");
 		return x.nomem ? DBS_ENOMEM : DBS_EPROTO;

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/host.h>
+
 #include "sources/mysql/my_source.h"
 
 /* ---- collations (for charsets rows.c does not know) ---- */
@@ -22,14 +24,14 @@ int dbs__mys_load_collations(my_source *s, char *err, size_t errlen)
 	MYSQL_RES *res = NULL;
 	const char *q = "SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS";
 	if (mysql_query(s->sql, q) != 0 || !(res = mysql_store_result(s->sql))) {
-		dbs__fmt(err, errlen, "%s: %s", q, mysql_error(s->sql));
+		dbs_fmt(err, errlen, "%s: %s", q, mysql_error(s->sql));
 		goto fail;
 	}
 	size_t n = (size_t)mysql_num_rows(res);
 	s->collations = calloc(n ? n : 1, sizeof *s->collations);
 	if (!s->collations) {
 		rc = DBS_ENOMEM;
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	MYSQL_ROW row;
@@ -38,7 +40,7 @@ int dbs__mys_load_collations(my_source *s, char *err, size_t errlen)
 			continue;
 		collation_entry *c = &s->collations[s->ncollations++];
 		c->id = (uint32_t)strtoul(row[0], NULL, 10);
-		dbs__fmt(c->name, sizeof c->name, "%s", row[1]);
+		dbs_fmt(c->name, sizeof c->name, "%s", row[1]);
 	}
 	rc = 0;
 fail:
@@ -120,14 +122,14 @@ static int info_load_indexes(my_source *s, schema_info *in, const char *edb, con
 	MYSQL_ROW row;
 	char q[1600];
 	char skip[256] = "";
-	dbs__fmt(q, sizeof q,
+	dbs_fmt(q, sizeof q,
 	         "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, INDEX_TYPE FROM "
 	         "information_schema.STATISTICS WHERE TABLE_SCHEMA='%s' AND TABLE_NAME='%s' "
 	         "AND INDEX_NAME <> 'PRIMARY' ORDER BY INDEX_NAME, SEQ_IN_INDEX",
 	         edb, etb);
 	if (mysql_query(s->sql, q) != 0 || !(res = mysql_store_result(s->sql))) {
 		rc = DBS_ESOURCE;
-		dbs__fmt(err, errlen, "reading the indexes of %s.%s: %s", in->db, in->name,
+		dbs_fmt(err, errlen, "reading the indexes of %s.%s: %s", in->db, in->name,
 		         mysql_error(s->sql));
 		goto fail;
 	}
@@ -152,7 +154,7 @@ static int info_load_indexes(my_source *s, schema_info *in, const char *edb, con
 		else if (strcmp(type, "BTREE") && strcmp(type, "HASH") && strcmp(type, "FULLTEXT"))
 			why = type[0] ? type : "unknown index type";
 		if (why) {
-			dbs__host_log(s->host, DBS_LOG_INFO, "%s.%s: index %s not replicated (%s)", in->db,
+			dbs_log(s->host, DBS_LOG_INFO, "%s.%s: index %s not replicated (%s)", in->db,
 			     in->name, name, why);
 			/* Drop the rows of this index already taken. */
 			while (in->nidx && strcmp(in->idx_names[in->nidx - 1], name) == 0) {
@@ -160,11 +162,11 @@ static int info_load_indexes(my_source *s, schema_info *in, const char *edb, con
 				free(in->idx_names[in->nidx]);
 				free(in->idx_cols[in->nidx]);
 			}
-			dbs__fmt(skip, sizeof skip, "%s", name);
+			dbs_fmt(skip, sizeof skip, "%s", name);
 			continue;
 		}
 		if (row[3])
-			dbs__host_log(s->host, DBS_LOG_INFO,
+			dbs_log(s->host, DBS_LOG_INFO,
 			     "%s.%s: index %s uses a %s-character prefix of column %s; the target "
 			     "indexes the column without it (or with its own prefix where it needs "
 			     "one)",
@@ -186,7 +188,7 @@ fail:
 	if (res)
 		mysql_free_result(res);
 	if (rc == DBS_ENOMEM)
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	return rc;
 }
 
@@ -199,12 +201,12 @@ static int info_load(my_source *s, schema_info *in, char *err, size_t errlen)
 	dbs__mys_info_clear(in);
 	if (dl > 256 || tl > 256) {
 		rc = DBS_ESOURCE;
-		dbs__fmt(err, errlen, "table name too long");
+		dbs_fmt(err, errlen, "table name too long");
 		goto fail;
 	}
 	mysql_real_escape_string(s->sql, edb, in->db, (unsigned long)dl);
 	mysql_real_escape_string(s->sql, etb, in->name, (unsigned long)tl);
-	dbs__fmt(
+	dbs_fmt(
 	    q, sizeof q,
 	    "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY, CHARACTER_SET_NAME FROM "
 	    "information_schema.COLUMNS WHERE TABLE_SCHEMA='%s' AND TABLE_NAME='%s' "
@@ -212,7 +214,7 @@ static int info_load(my_source *s, schema_info *in, char *err, size_t errlen)
 	    edb, etb);
 	if (mysql_query(s->sql, q) != 0 || !(res = mysql_store_result(s->sql))) {
 		rc = DBS_ESOURCE;
-		dbs__fmt(err, errlen, "reading the columns of %s.%s: %s", in->db, in->name,
+		dbs_fmt(err, errlen, "reading the columns of %s.%s: %s", in->db, in->name,
 		         mysql_error(s->sql));
 		goto fail;
 	}
@@ -248,7 +250,7 @@ static int info_load(my_source *s, schema_info *in, char *err, size_t errlen)
 	rc = DBS_ENOMEM;
 	if (s->mariadb) {
 		/* MariaDB's JSON is LONGTEXT with a json_valid() check. */
-		dbs__fmt(q, sizeof q,
+		dbs_fmt(q, sizeof q,
 		         "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE "
 		         "CONSTRAINT_SCHEMA='%s' AND TABLE_NAME='%s'",
 		         edb, etb);
@@ -258,7 +260,7 @@ static int info_load(my_source *s, schema_info *in, char *err, size_t errlen)
 					continue;
 				for (uint32_t i = 0; i < in->ncols; i++) {
 					char want[300];
-					dbs__fmt(want, sizeof want, "json_valid(`%s`)",
+					dbs_fmt(want, sizeof want, "json_valid(`%s`)",
 					         in->col_names[i]);
 					if (strcmp(row[0], want) == 0 &&
 					    strstr(in->col_types[i], "text")) {
@@ -278,7 +280,7 @@ fail:
 	if (res)
 		mysql_free_result(res);
 	if (rc == DBS_ENOMEM)
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	if (rc != 0)
 		dbs__mys_info_clear(in);
 	return rc;
@@ -317,7 +319,7 @@ static schema_info *info_get(my_source *s, const char *db, const char *name, cha
 	return in;
 nomem:
 	*rc = DBS_ENOMEM;
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 	return NULL;
 }
 
@@ -326,37 +328,37 @@ static void fallback_type_name(const dbs_mysql_col *c, char *buf, size_t n)
 {
 	const char *u = c->is_unsigned ? " unsigned" : "";
 	switch (c->real_type) {
-	case MY_T_TINY: dbs__fmt(buf, n, "tinyint%s", u); break;
-	case MY_T_SHORT: dbs__fmt(buf, n, "smallint%s", u); break;
-	case MY_T_INT24: dbs__fmt(buf, n, "mediumint%s", u); break;
-	case MY_T_LONG: dbs__fmt(buf, n, "int%s", u); break;
-	case MY_T_LONGLONG: dbs__fmt(buf, n, "bigint%s", u); break;
-	case MY_T_FLOAT: dbs__fmt(buf, n, "float"); break;
-	case MY_T_DOUBLE: dbs__fmt(buf, n, "double"); break;
+	case MY_T_TINY: dbs_fmt(buf, n, "tinyint%s", u); break;
+	case MY_T_SHORT: dbs_fmt(buf, n, "smallint%s", u); break;
+	case MY_T_INT24: dbs_fmt(buf, n, "mediumint%s", u); break;
+	case MY_T_LONG: dbs_fmt(buf, n, "int%s", u); break;
+	case MY_T_LONGLONG: dbs_fmt(buf, n, "bigint%s", u); break;
+	case MY_T_FLOAT: dbs_fmt(buf, n, "float"); break;
+	case MY_T_DOUBLE: dbs_fmt(buf, n, "double"); break;
 	case MY_T_NEWDECIMAL:
-		dbs__fmt(buf, n, "decimal(%u,%u)", c->meta >> 8, c->meta & 0xff);
+		dbs_fmt(buf, n, "decimal(%u,%u)", c->meta >> 8, c->meta & 0xff);
 		break;
-	case MY_T_DATE: dbs__fmt(buf, n, "date"); break;
-	case MY_T_DATETIME: dbs__fmt(buf, n, "datetime"); break;
+	case MY_T_DATE: dbs_fmt(buf, n, "date"); break;
+	case MY_T_DATETIME: dbs_fmt(buf, n, "datetime"); break;
 	case MY_T_DATETIME2:
-		dbs__fmt(buf, n, c->meta ? "datetime(%u)" : "datetime", c->meta);
+		dbs_fmt(buf, n, c->meta ? "datetime(%u)" : "datetime", c->meta);
 		break;
-	case MY_T_TIMESTAMP: dbs__fmt(buf, n, "timestamp"); break;
+	case MY_T_TIMESTAMP: dbs_fmt(buf, n, "timestamp"); break;
 	case MY_T_TIMESTAMP2:
-		dbs__fmt(buf, n, c->meta ? "timestamp(%u)" : "timestamp", c->meta);
+		dbs_fmt(buf, n, c->meta ? "timestamp(%u)" : "timestamp", c->meta);
 		break;
-	case MY_T_TIME: dbs__fmt(buf, n, "time"); break;
-	case MY_T_TIME2: dbs__fmt(buf, n, c->meta ? "time(%u)" : "time", c->meta); break;
-	case MY_T_YEAR: dbs__fmt(buf, n, "year(4)"); break;
-	case MY_T_BIT: dbs__fmt(buf, n, "bit(%u)", (c->meta & 0xff) * 8 + (c->meta >> 8)); break;
-	case MY_T_ENUM: dbs__fmt(buf, n, "enum"); break;
-	case MY_T_SET: dbs__fmt(buf, n, "set"); break;
+	case MY_T_TIME: dbs_fmt(buf, n, "time"); break;
+	case MY_T_TIME2: dbs_fmt(buf, n, c->meta ? "time(%u)" : "time", c->meta); break;
+	case MY_T_YEAR: dbs_fmt(buf, n, "year(4)"); break;
+	case MY_T_BIT: dbs_fmt(buf, n, "bit(%u)", (c->meta & 0xff) * 8 + (c->meta >> 8)); break;
+	case MY_T_ENUM: dbs_fmt(buf, n, "enum"); break;
+	case MY_T_SET: dbs_fmt(buf, n, "set"); break;
 	case MY_T_STRING:
-		dbs__fmt(buf, n, c->cs == DBS_MYSQL_CS_BINARY ? "binary(%u)" : "char", c->meta);
+		dbs_fmt(buf, n, c->cs == DBS_MYSQL_CS_BINARY ? "binary(%u)" : "char", c->meta);
 		break;
 	case MY_T_VARCHAR:
 	case MY_T_VAR_STRING:
-		dbs__fmt(buf, n, c->cs == DBS_MYSQL_CS_BINARY ? "varbinary(%u)" : "varchar",
+		dbs_fmt(buf, n, c->cs == DBS_MYSQL_CS_BINARY ? "varbinary(%u)" : "varchar",
 		         c->meta);
 		break;
 	case MY_T_BLOB:
@@ -365,12 +367,12 @@ static void fallback_type_name(const dbs_mysql_col *c, char *buf, size_t n)
 	case MY_T_LONG_BLOB: {
 		static const char *const sz[] = {"tiny", "", "medium", "long"};
 		unsigned k = c->meta >= 1 && c->meta <= 4 ? c->meta - 1 : 1;
-		dbs__fmt(buf, n, "%s%s", sz[k], c->cs == DBS_MYSQL_CS_BINARY ? "blob" : "text");
+		dbs_fmt(buf, n, "%s%s", sz[k], c->cs == DBS_MYSQL_CS_BINARY ? "blob" : "text");
 		break;
 	}
-	case MY_T_JSON: dbs__fmt(buf, n, "json"); break;
-	case MY_T_GEOMETRY: dbs__fmt(buf, n, "geometry"); break;
-	default: dbs__fmt(buf, n, "unknown(%u)", c->real_type); break;
+	case MY_T_JSON: dbs_fmt(buf, n, "json"); break;
+	case MY_T_GEOMETRY: dbs_fmt(buf, n, "geometry"); break;
+	default: dbs_fmt(buf, n, "unknown(%u)", c->real_type); break;
 	}
 }
 
@@ -453,7 +455,7 @@ static int table_add_indexes(my_source *s, dbs_table *t, const schema_info *in, 
 				pos[n++] = c;
 		}
 		if (missing)
-			dbs__host_log(s->host, DBS_LOG_INFO,
+			dbs_log(s->host, DBS_LOG_INFO,
 			     "%s.%s: index %s not replicated (a column the binlog "
 			     "does not show)",
 			     t->schema, t->name, in->idx_names[i]);
@@ -464,7 +466,7 @@ static int table_add_indexes(my_source *s, dbs_table *t, const schema_info *in, 
 	rc = 0;
 fail:
 	if (rc == DBS_ENOMEM)
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	free(pos);
 	return rc;
 }
@@ -499,7 +501,7 @@ static int build_table(my_source *s, table_entry *e, char *err, size_t errlen)
 			break; /* just read: reading again would not help */
 	}
 	if (!use_info && !tm->has_names) {
-		dbs__fmt(
+		dbs_fmt(
 		    err, errlen,
 		    "%s.%s: the binlog has no column names (set binlog_row_metadata=FULL: "
 		    "SET GLOBAL binlog_row_metadata=FULL, my.cnf binlog_row_metadata=FULL) and "
@@ -558,7 +560,7 @@ static int build_table(my_source *s, table_entry *e, char *err, size_t errlen)
 	dbs_table *t = NULL;
 	rc = dbs_table_new(&t, DBS_DIALECT_MYSQL, tm->db, tm->table, cols, tm->ncols);
 	if (rc != 0) {
-		dbs__fmt(err, errlen, "%s.%s: cannot describe the table", tm->db, tm->table);
+		dbs_fmt(err, errlen, "%s.%s: cannot describe the table", tm->db, tm->table);
 		goto fail;
 	}
 	t->source_id = (uint32_t)tm->table_id;
@@ -571,7 +573,7 @@ static int build_table(my_source *s, table_entry *e, char *err, size_t errlen)
 	rc = 0;
 fail:
 	if (rc == DBS_ENOMEM)
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	free(cols);
 	free(names);
 	return rc;
@@ -602,7 +604,7 @@ int dbs__mys_on_table_map(my_source *s, const uint8_t *body, size_t len, char *e
 {
 	int rc;
 	if (len < 6) {
-		dbs__fmt(err, errlen, "TABLE_MAP event truncated");
+		dbs_fmt(err, errlen, "TABLE_MAP event truncated");
 		return DBS_EPROTO;
 	}
 	uint64_t id = 0;
@@ -635,7 +637,7 @@ int dbs__mys_on_table_map(my_source *s, const uint8_t *body, size_t len, char *e
 	}
 	rc = DBS_ENOMEM;
 	if (!(fresh.raw = malloc(len ? len : 1))) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	memcpy(fresh.raw, body, len);
@@ -643,7 +645,7 @@ int dbs__mys_on_table_map(my_source *s, const uint8_t *body, size_t len, char *e
 	if (!e) {
 		if (dbs_array_reserve((void **)&s->tables, &s->tables_cap, s->ntables + 1,
 		                      sizeof *s->tables)) {
-			dbs__fmt(err, errlen, "out of memory");
+			dbs_fmt(err, errlen, "out of memory");
 			goto fail;
 		}
 		e = &s->tables[s->ntables++];

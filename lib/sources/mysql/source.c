@@ -69,7 +69,9 @@
 #include <mysql.h>
 #include <mariadb_rpl.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/host.h>
+
 #include "sources/mysql/my_source.h"
 
 /* ---- plugin methods ---- */
@@ -95,7 +97,7 @@ static int check_settings(my_source *s, const dbs_source_config *config, char *e
 			s->mariadb = 0;
 		else {
 			rc = DBS_ECONFIG;
-			dbs__fmt(err, errlen,
+			dbs_fmt(err, errlen,
 			         "source.settings.flavor: \"%s\": expected mysql or mariadb",
 			         config->flavor);
 			goto fail;
@@ -104,20 +106,20 @@ static int check_settings(my_source *s, const dbs_source_config *config, char *e
 		s->mariadb = v[0] && strstr(v[0], "MariaDB") != NULL;
 	}
 	if (!v[1] || strcmp(v[1], "1") != 0) {
-		dbs__fmt(err, errlen,
+		dbs_fmt(err, errlen,
 		         "binary logging is off on the source server: start it with log_bin "
 		         "(my.cnf: log_bin=mysql-bin) and binlog_format=ROW");
 		goto fail;
 	}
 	if (!v[2] || strcasecmp(v[2], "ROW") != 0) {
-		dbs__fmt(err, errlen,
+		dbs_fmt(err, errlen,
 		         "binlog_format is %s on the source server; row events are needed: run "
 		         "SET GLOBAL binlog_format=ROW (and set binlog_format=ROW in my.cnf)",
 		         v[2] ? v[2] : "unknown");
 		goto fail;
 	}
 	if (v[3] && strcasecmp(v[3], "FULL") != 0) {
-		dbs__fmt(err, errlen,
+		dbs_fmt(err, errlen,
 		         "binlog_row_image is %s on the source server; full row images are needed: "
 		         "run SET GLOBAL binlog_row_image=FULL (and set binlog_row_image=FULL in "
 		         "my.cnf)",
@@ -125,7 +127,7 @@ static int check_settings(my_source *s, const dbs_source_config *config, char *e
 		goto fail;
 	}
 	if (!v[4] || strtoul(v[4], NULL, 10) == 0) {
-		dbs__fmt(err, errlen,
+		dbs_fmt(err, errlen,
 		         "server_id is 0 on the source server, which then refuses replicas: run "
 		         "SET GLOBAL server_id=1 (and set server_id in my.cnf)");
 		goto fail;
@@ -154,7 +156,7 @@ static int my_open(dbs_source **out, const dbs_source_config *config, const dbs_
 	*out = NULL;
 	my_source *s = calloc(1, sizeof *s);
 	if (!s) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
 	s->base.ops = &dbs__mysql_source_ops;
@@ -168,7 +170,7 @@ static int my_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		goto fail;
 	rc = dbs__sql_filter_init(&s->filter, config, s->dsn.database);
 	if (rc != 0) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	rc = dbs__mys_connect(s, &s->sql, err, errlen);
@@ -189,7 +191,7 @@ static int my_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		if (dbs__mys_query_row(s->sql, "SELECT @@global.binlog_row_metadata", 1, &meta, ignored,
 		              sizeof ignored) != 0 ||
 		    !meta || strcasecmp(meta, "FULL") != 0)
-			dbs__host_log(s->host, DBS_LOG_WARN,
+			dbs_log(s->host, DBS_LOG_WARN,
 			     "mysql source: binlog_row_metadata is %s, not FULL: column names, "
 			     "keys and "
 			     "ENUM/SET members come from information_schema as it is when a table "
@@ -205,7 +207,7 @@ static int my_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		rc = dbs__mys_query_row(s->sql, "SHOW BINARY LOG STATUS", 2, v, err, errlen);
 	if (rc != 0) {
 		if (mysql_errno(s->sql) == 1227)
-			dbs__fmt(err, errlen,
+			dbs_fmt(err, errlen,
 			         "SHOW MASTER STATUS was refused (%s): grant the privilege with "
 			         "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'",
 			         mysql_error(s->sql), s->dsn.user);
@@ -215,7 +217,7 @@ static int my_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		free(v[0]);
 		free(v[1]);
 		rc = DBS_ESOURCE;
-		dbs__fmt(err, errlen, "SHOW MASTER STATUS returned no binlog file: is log_bin on?");
+		dbs_fmt(err, errlen, "SHOW MASTER STATUS returned no binlog file: is log_bin on?");
 		goto fail;
 	}
 	dbs__mys_set_base_name(s, v[0], strlen(v[0]));
@@ -233,7 +235,7 @@ static int my_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		rc = DBS_ESOURCE;
 	if (rc != 0)
 		goto fail;
-	dbs__host_log(s->host, DBS_LOG_INFO, "mysql source: %s binlog %s as replica %u",
+	dbs_log(s->host, DBS_LOG_INFO, "mysql source: %s binlog %s as replica %u",
 	     s->mariadb ? "MariaDB" : "MySQL", s->start_desc, s->replica_id);
 	*out = &s->base;
 	return 0;
@@ -276,7 +278,7 @@ static int on_event(my_source *s, MARIADB_RPL_EVENT *ev, char *err, size_t errle
 		/* Parsed here: the transport's parse of a real rotate's file name
 		 * is off by a few bytes in Connector/C 3.3. */
 		if (!body || blen < 9) {
-			dbs__fmt(err, errlen, "ROTATE event truncated");
+			dbs_fmt(err, errlen, "ROTATE event truncated");
 			rc = DBS_EPROTO;
 			goto out;
 		}
@@ -308,14 +310,14 @@ static int on_event(my_source *s, MARIADB_RPL_EVENT *ev, char *err, size_t errle
 		rc = dbs__mys_txn_end(s, next, 0, err, errlen);
 		break;
 	case 40: /* MySQL TRANSACTION_PAYLOAD */
-		dbs__fmt(
+		dbs_fmt(
 		    err, errlen,
 		    "the source writes compressed transactions, which this source cannot read: "
 		    "run SET GLOBAL binlog_transaction_compression=OFF (and set it in my.cnf)");
 		rc = DBS_ESOURCE;
 		goto out;
 	case PARTIAL_UPDATE_ROWS_EVENT:
-		dbs__fmt(err, errlen,
+		dbs_fmt(err, errlen,
 		         "the source logs partial JSON updates: run SET GLOBAL "
 		         "binlog_row_value_options='' (and set it in my.cnf)");
 		rc = DBS_ESOURCE;
@@ -345,7 +347,7 @@ static int on_event(my_source *s, MARIADB_RPL_EVENT *ev, char *err, size_t errle
 	case XID_EVENT: rc = dbs__mys_txn_end(s, next, ev->event.xid.transaction_nr, err, errlen); break;
 	case TABLE_MAP_EVENT:
 		if (!body) {
-			dbs__fmt(err, errlen, "TABLE_MAP event without data");
+			dbs_fmt(err, errlen, "TABLE_MAP event without data");
 			rc = DBS_EPROTO;
 			goto out;
 		}
@@ -359,7 +361,7 @@ static int on_event(my_source *s, MARIADB_RPL_EVENT *ev, char *err, size_t errle
 	case DELETE_ROWS_EVENT: {
 		dbs_mysql_rows rows;
 		if (!body) {
-			dbs__fmt(err, errlen, "rows event without data");
+			dbs_fmt(err, errlen, "rows event without data");
 			rc = DBS_EPROTO;
 			goto out;
 		}
@@ -390,7 +392,7 @@ static int on_event(my_source *s, MARIADB_RPL_EVENT *ev, char *err, size_t errle
 		rows.len = r->row_data_size;
 		if (!rows.present || !rows.data ||
 		    (rows.op == DBS_OP_UPDATE && !rows.present_after)) {
-			dbs__fmt(err, errlen, "compressed rows event without data");
+			dbs_fmt(err, errlen, "compressed rows event without data");
 			rc = DBS_EPROTO;
 			goto out;
 		}
@@ -416,7 +418,7 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 			 * what came before it is with the core already. */
 			unsigned attempt = 0;
 			int delay = DBS_RECONNECT_FIRST_DELAY_MS;
-			int64_t lost_at = dbs__monotonic_ns();
+			int64_t lost_at = dbs_time_monotonic_ns();
 			for (;;) {
 				/* A restarted server dropped the catalog session too. */
 				rc = 0;
@@ -438,23 +440,23 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 					goto out;
 				}
 				attempt++;
-				dbs__conn_lost(s->host, err);
-				if (dbs__reconnect_expired(s->host, lost_at)) {
-					dbs__reconnect_give_up_text(err, errlen, s->host,
+				dbs_report_connection_lost(s->host, err);
+				if (dbs_reconnect_expired(s->host, lost_at)) {
+					dbs_reconnect_give_up_text(err, errlen, s->host,
 					                            "mysql source", attempt, err);
 					goto out;
 				}
-				dbs__host_log(s->host, DBS_LOG_WARN,
+				dbs_log(s->host, DBS_LOG_WARN,
 				     "mysql source: reconnect attempt %u failed (%s); retrying in "
 				     "%d ms",
 				     attempt, err, delay);
-				dbs__sleep_unless_stopping(s->host, delay);
-				delay = dbs__backoff_next(delay);
+				dbs_sleep_unless_stopping(s->host, delay);
+				delay = dbs_backoff_next(delay);
 			}
 			if (rc != 0)
 				break;
-			dbs__conn_restored(s->host);
-			dbs__host_log(s->host, DBS_LOG_INFO, "mysql source: reconnected at %s", s->start_desc);
+			dbs_report_connection_restored(s->host);
+			dbs_log(s->host, DBS_LOG_INFO, "mysql source: reconnected at %s", s->start_desc);
 		}
 		MARIADB_RPL_EVENT *ev = s->pending ? s->ev : mariadb_rpl_fetch(s->rpl, s->ev);
 		s->pending = 0;
@@ -462,14 +464,14 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 			s->ev = NULL;
 			if (stopping(s))
 				break;
-			dbs__host_log(s->host, DBS_LOG_WARN,
+			dbs_log(s->host, DBS_LOG_WARN,
 			     "mysql source: binlog connection lost (%s); reconnecting",
 			     mysql_error(s->repl));
 			{
 				char lost[DBS_ERRMSG_MAX];
-				dbs__fmt(lost, sizeof lost, "binlog connection lost: %s",
+				dbs_fmt(lost, sizeof lost, "binlog connection lost: %s",
 				         mysql_error(s->repl));
-				dbs__conn_lost(s->host, lost);
+				dbs_report_connection_lost(s->host, lost);
 			}
 			/* The transaction in progress is read again from its start. */
 			if (s->batch) {

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sources/mysql/binlog.h"
 #include "sources/mysql/bytes.h"
 
@@ -459,7 +460,7 @@ int dbs__mysql_tablemap_parse(dbs_mysql_tablemap *out, const uint8_t *body, size
 	for (uint32_t i = 0; i < tm.ncols; i++) {
 		int r = read_meta(&tm.cols[i], &mp, mend);
 		if (r != 0) {
-			dbs__fmt(err, errlen, "TABLE_MAP %s.%s column %u: %s (type %u)", tm.db,
+			dbs_fmt(err, errlen, "TABLE_MAP %s.%s column %u: %s (type %u)", tm.db,
 			         tm.table, i + 1,
 			         r == -1 ? "unsupported column type" : "truncated metadata",
 			         tm.cols[i].type);
@@ -559,7 +560,7 @@ int dbs__mysql_tablemap_parse(dbs_mysql_tablemap *out, const uint8_t *body, size
 		if (r == -2)
 			goto nomem;
 		if (r != 0) {
-			dbs__fmt(err, errlen,
+			dbs_fmt(err, errlen,
 			         "TABLE_MAP %s.%s: malformed optional metadata field %u", tm.db,
 			         tm.table, type);
 			goto fail;
@@ -575,7 +576,7 @@ int dbs__mysql_tablemap_parse(dbs_mysql_tablemap *out, const uint8_t *body, size
 			size_t ol;
 			if (dbs__mysql_to_utf8(c, (const uint8_t *)c->members[k], c->member_lens[k], &scratch,
 			            &ol) != NULL) {
-				dbs__fmt(err, errlen,
+				dbs_fmt(err, errlen,
 				         "TABLE_MAP %s.%s column %u: member %u not convertible "
 				         "to UTF-8",
 				         tm.db, tm.table, i + 1, k + 1);
@@ -592,10 +593,10 @@ int dbs__mysql_tablemap_parse(dbs_mysql_tablemap *out, const uint8_t *body, size
 	return 0;
 nomem:
 	rc = DBS_ENOMEM;
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 	goto fail;
 bad:
-	dbs__fmt(err, errlen, "TABLE_MAP%s%s%s%s: %s", tm.db ? " " : "", tm.db ? tm.db : "",
+	dbs_fmt(err, errlen, "TABLE_MAP%s%s%s%s: %s", tm.db ? " " : "", tm.db ? tm.db : "",
 	         tm.table ? "." : "", tm.table ? tm.table : "", what);
 fail:
 	dbs_buf_free(&scratch);

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/host.h>
+
 #include "sources/postgresql/pg_source.h"
 
 /* ---- events ---- */
@@ -26,7 +28,7 @@ static int fill_row(pg_source *s, dbs_value *row, const dbs_table *t, const dbs_
 	uint32_t i = 0;
 
 	if (tup->ncols != t->ncolumns) {
-		dbs__fmt(err, errlen, "%s.%s: tuple has %u columns, relation has %u", t->schema,
+		dbs_fmt(err, errlen, "%s.%s: tuple has %u columns, relation has %u", t->schema,
 		         t->name, tup->ncols, t->ncolumns);
 		goto fail;
 	}
@@ -41,7 +43,7 @@ static int fill_row(pg_source *s, dbs_value *row, const dbs_table *t, const dbs_
 			                        c.kind == DBS_PGO_COL_TEXT ? DBS_VALUE_TEXT
 			                                                   : DBS_VALUE_BYTES,
 			                        c.data, c.len) != 0) {
-				dbs__fmt(err, errlen, "out of memory");
+				dbs_fmt(err, errlen, "out of memory");
 				goto fail;
 			}
 			break;
@@ -64,14 +66,14 @@ static int emit_batch(pg_source *s, char *err, size_t errlen)
 	uint64_t resume = last->txn_end ? last->resume : 0;
 	dbs_batch *b = s->batch;
 	s->batch = NULL; /* the core owns it now, whatever emit returns */
-	atomic_store_explicit(&s->emit_since_ns, dbs__monotonic_ns(), memory_order_release);
+	atomic_store_explicit(&s->emit_since_ns, dbs_time_monotonic_ns(), memory_order_release);
 	rc = s->emit(b, s->emit_data);
 	atomic_store_explicit(&s->emit_since_ns, 0, memory_order_release);
 	if (rc == 1) {
 		s->stop = 1;
 		rc = 0;
 	} else if (rc < 0) {
-		dbs__fmt(err, errlen, "emit failed (%d)", rc);
+		dbs_fmt(err, errlen, "emit failed (%d)", rc);
 	} else if (resume) {
 		s->emitted_resume = resume;
 	}
@@ -89,7 +91,7 @@ static int add_change(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errl
 	dbs_event *ev;
 
 	if (!e) {
-		dbs__fmt(err, errlen, "change for relation %u before its Relation message",
+		dbs_fmt(err, errlen, "change for relation %u before its Relation message",
 		         m->u.change.relid);
 		goto fail;
 	}
@@ -105,11 +107,11 @@ static int add_change(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errl
 	}
 	rc = DBS_ENOMEM;
 	if (!s->batch && dbs_batch_new(&s->batch, s->bundle) != 0) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (dbs_batch_add(s->batch, op, e->table, &ev) != 0) {
-		dbs__fmt(err, errlen, "%s", dbs_error_last());
+		dbs_fmt(err, errlen, "%s", dbs_error_last());
 		goto fail;
 	}
 	ev->commit_time_us = s->commit_time_us;
@@ -206,7 +208,7 @@ static FILE *spill_file(void)
 static void spill_error(char *err, size_t errlen, const char *what)
 {
 	const char *dir = getenv("TMPDIR");
-	dbs__fmt(err, errlen, "%s a streamed transaction's spill file in %s: %s", what,
+	dbs_fmt(err, errlen, "%s a streamed transaction's spill file in %s: %s", what,
 	         dir && *dir ? dir : "/tmp", strerror(errno));
 }
 
@@ -242,7 +244,7 @@ static int stream_keep(stream_txn *t, uint32_t subxid, const uint8_t *msg, size_
 		goto fail;
 	return 0;
 fail:
-	dbs__fmt(err, errlen, "out of memory buffering a streamed transaction");
+	dbs_fmt(err, errlen, "out of memory buffering a streamed transaction");
 	return rc;
 }
 
@@ -257,7 +259,7 @@ static int spill_next(pg_source *s, FILE *f, uint32_t hdr[2], char *err, size_t 
 		goto fail;
 	dbs_buf_reset(&s->spill_rec);
 	if (dbs_buf_reserve(&s->spill_rec, hdr[1])) {
-		dbs__fmt(err, errlen, "out of memory reading a streamed transaction");
+		dbs_fmt(err, errlen, "out of memory reading a streamed transaction");
 		return DBS_ENOMEM;
 	}
 	if (hdr[1] && fread(s->spill_rec.data, 1, hdr[1], f) != hdr[1])
@@ -338,7 +340,7 @@ static int stream_commit(pg_source *s, const dbs_pgo_msg *m, char *err, size_t e
 	s->xid = m->u.stream_commit.xid;
 	s->nevents = 0;
 	if (t) {
-		dbs__host_log(s->host, DBS_LOG_DEBUG,
+		dbs_log(s->host, DBS_LOG_DEBUG,
 		     "streamed transaction %u committed: %" PRIu64 " bytes spilled, %zu in memory",
 		     t->xid, t->spilled, t->mem.len);
 		if (t->spill) {
@@ -387,7 +389,7 @@ int dbs__pgs_handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream,
 		uint32_t sub = (m.kind == DBS_PGO_RELATION || m.kind == DBS_PGO_TYPE) ? 0 : m.xid;
 		t = stream_find(s, s->stream_xid, 1);
 		if (!t) {
-			dbs__fmt(err, errlen, "out of memory buffering a streamed transaction");
+			dbs_fmt(err, errlen, "out of memory buffering a streamed transaction");
 			rc = DBS_ENOMEM;
 		} else {
 			rc = stream_keep(t, sub, buf, len, err, errlen);
@@ -409,7 +411,7 @@ int dbs__pgs_handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream,
 	case DBS_PGO_UPDATE:
 	case DBS_PGO_DELETE:
 		if (!s->in_txn) {
-			dbs__fmt(err, errlen, "change outside a transaction");
+			dbs_fmt(err, errlen, "change outside a transaction");
 			rc = DBS_EPROTO;
 			break;
 		}
@@ -417,7 +419,7 @@ int dbs__pgs_handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream,
 		break;
 	case DBS_PGO_TRUNCATE:
 		if (!s->truncate_warned) {
-			dbs__host_log(s->host, DBS_LOG_WARN,
+			dbs_log(s->host, DBS_LOG_WARN,
 			     "TRUNCATE is not replicated (the publication publishes it)");
 			s->truncate_warned = 1;
 		}
@@ -430,7 +432,7 @@ int dbs__pgs_handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream,
 	case DBS_PGO_STREAM_COMMIT: rc = stream_commit(s, &m, err, errlen); break;
 	case DBS_PGO_STREAM_ABORT:
 		t = stream_find(s, m.u.stream_abort.xid, 0);
-		dbs__host_log(s->host, DBS_LOG_DEBUG, "streamed transaction %u aborted (subtransaction %u)",
+		dbs_log(s->host, DBS_LOG_DEBUG, "streamed transaction %u aborted (subtransaction %u)",
 		     m.u.stream_abort.xid, m.u.stream_abort.subxid);
 		if (t && m.u.stream_abort.subxid == m.u.stream_abort.xid)
 			stream_drop(s, t);
@@ -466,7 +468,7 @@ static uint64_t confirmable(pg_source *s)
 static void report_lag(pg_source *s)
 {
 	uint64_t flush = confirmable(s);
-	dbs__source_lag(s->host, s->wal_end > flush ? s->wal_end - flush : 0);
+	dbs_report_source_lag(s->host, s->wal_end > flush ? s->wal_end - flush : 0);
 }
 
 int dbs__pgs_send_status(pg_source *s, int64_t now, char *err, size_t errlen)
@@ -476,7 +478,7 @@ int dbs__pgs_send_status(pg_source *s, int64_t now, char *err, size_t errlen)
 	uint64_t flush = confirmable(s);
 
 	dbs__pgo_status_encode(msg, flush, flush, flush,
-	                       dbs__now_ns() / 1000 - DBS_PGO_EPOCH_OFFSET_US, 0);
+	                       dbs_time_now_ns() / 1000 - DBS_PGO_EPOCH_OFFSET_US, 0);
 	if (PQputCopyData(s->repl, (const char *)msg, sizeof msg) != 1 || PQflush(s->repl) < 0) {
 		dbs__pgs_pq_err(err, errlen, "sending standby status update", s->repl);
 		rc = DBS_ESOURCE;

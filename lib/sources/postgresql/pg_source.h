@@ -118,7 +118,7 @@ typedef struct pg_source {
 	int64_t keepalive_ns;          /* status update period while inside emit() */
 } pg_source;
 
-/* The plugin (source.c); the registry lists it. */
+/* The plugin (source.c); the built-in list names it. */
 extern const dbs_source_ops dbs__postgresql_source_ops;
 
 /* ---- source.c ---- */

@@ -1,7 +1,8 @@
 /* pgoutput protocol version 2 decoder; see pgoutput.h. */
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sources/postgresql/pgoutput.h"
 
 /*
@@ -270,7 +271,7 @@ int dbs__pgo_decode(dbs_pgo_msg *out, const uint8_t *buf, size_t len, int in_str
 	return rc;
 fail:
 	if (err && errlen)
-		dbs__fmt(err, errlen, "malformed pgoutput message '%c' (%zu bytes): %s",
+		dbs_fmt(err, errlen, "malformed pgoutput message '%c' (%zu bytes): %s",
 		         (out->kind >= 0x20 && out->kind < 0x7f) ? out->kind : '?', len, r.bad);
 	return rc;
 }
@@ -356,7 +357,7 @@ int dbs__pgo_frame_decode(dbs_pgo_frame *out, const uint8_t *buf, size_t len, ch
 	return 0;
 fail:
 	if (err && errlen)
-		dbs__fmt(err, errlen, "malformed replication frame (%zu bytes): %s", len, r.bad);
+		dbs_fmt(err, errlen, "malformed replication frame (%zu bytes): %s", len, r.bad);
 	return DBS_EPROTO;
 }
 

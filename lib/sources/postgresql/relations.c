@@ -13,7 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/host.h>
+
 #include "sources/postgresql/pg_source.h"
 
 /* ---- filter ---- */
@@ -150,12 +152,12 @@ static int rel_indexes(pg_source *s, dbs_table *table, const char *relid, char *
 		if (!why && n == 0)
 			why = "without key columns";
 		if (why) {
-			dbs__host_log(s->host, DBS_LOG_INFO, "%s.%s: index %s not replicated (%s)", table->schema,
+			dbs_log(s->host, DBS_LOG_INFO, "%s.%s: index %s not replicated (%s)", table->schema,
 			     table->name, name, why);
 			continue;
 		}
 		if (PQgetvalue(res, r, 6)[0] == 't')
-			dbs__host_log(s->host, DBS_LOG_INFO,
+			dbs_log(s->host, DBS_LOG_INFO,
 			     "%s.%s: index %s replicated without its INCLUDE columns",
 			     table->schema, table->name, name);
 		uint32_t flags = PQgetvalue(res, r, 1)[0] == 't' ? DBS_INDEX_UNIQUE : 0;
@@ -165,7 +167,7 @@ static int rel_indexes(pg_source *s, dbs_table *table, const char *relid, char *
 	rc = 0;
 fail:
 	if (rc == DBS_ENOMEM)
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	free(pos);
 	PQclear(res);
 	return rc;
@@ -239,7 +241,7 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 			goto fail;
 		}
 		if ((uint32_t)PQntuples(res) != ncols) {
-			dbs__fmt(err, errlen, "catalog of %s.%s: %d columns, expected %u", schema,
+			dbs_fmt(err, errlen, "catalog of %s.%s: %d columns, expected %u", schema,
 			         relname, PQntuples(res), ncols);
 			rc = DBS_ESOURCE;
 			goto fail;
@@ -266,7 +268,7 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 	}
 	rc = dbs_table_new(&table, DBS_DIALECT_POSTGRESQL, schema, relname, cols, ncols);
 	if (rc != 0) {
-		dbs__fmt(err, errlen, "%s", dbs_error_last());
+		dbs_fmt(err, errlen, "%s", dbs_error_last());
 		goto fail;
 	}
 	table->source_id = m->u.relation.relid;
@@ -291,7 +293,7 @@ fail:
 	if (table)
 		dbs_table_unref(table);
 	if (rc == DBS_ENOMEM)
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	PQclear(res);
 	dbs_buf_free(&names);
 	dbs_buf_free(&oids);

@@ -58,7 +58,9 @@
 
 #include <dbstreams/sys/buf.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/host.h>
+
 #include "sources/postgresql/pg_source.h"
 
 /* libpq's message without its trailing newline. */
@@ -69,9 +71,9 @@ void dbs__pgs_pq_err(char *err, size_t errlen, const char *what, PGconn *conn)
 	while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
 		n--;
 	if (n == 0) /* a walsender ending at shutdown leaves no message */
-		dbs__fmt(err, errlen, "%s: the server closed the connection", what);
+		dbs_fmt(err, errlen, "%s: the server closed the connection", what);
 	else
-		dbs__fmt(err, errlen, "%s: %.*s", what, (int)n, m);
+		dbs_fmt(err, errlen, "%s: %.*s", what, (int)n, m);
 }
 
 /* ---- ops ---- */
@@ -165,7 +167,7 @@ static void warn_unpublished(pg_source *s, const char *pub)
 		                 " AND schemaname = $2 AND tablename = $3",
 		                 3, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 0)
-			dbs__host_log(s->host, DBS_LOG_WARN,
+			dbs_log(s->host, DBS_LOG_WARN,
 			     "publication \"%s\" does not publish %s.%s: its changes will not be "
 			     "captured",
 			     pub, s->filter.entries[i].schema, s->filter.entries[i].name);
@@ -193,7 +195,7 @@ static int setup_publication(pg_source *s, const char *pub, char *err, size_t er
 		goto fail;
 	}
 	if (PQntuples(res) == 1) {
-		dbs__host_log(s->host, DBS_LOG_INFO,
+		dbs_log(s->host, DBS_LOG_INFO,
 		     "using existing publication \"%s\": %s; insert=%s update=%s delete=%s "
 		     "truncate=%s",
 		     pub, PQgetvalue(res, 0, 0)[0] == 't' ? "all tables" : PQgetvalue(res, 0, 5),
@@ -238,11 +240,11 @@ static int setup_publication(pg_source *s, const char *pub, char *err, size_t er
 		dbs__pgs_pq_err(err, errlen, "creating publication", s->sql);
 		goto fail;
 	}
-	dbs__host_log(s->host, DBS_LOG_INFO, "created publication \"%s\"", pub);
+	dbs_log(s->host, DBS_LOG_INFO, "created publication \"%s\"", pub);
 	rc = 0;
 fail:
 	if (rc == DBS_ENOMEM)
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	PQclear(res);
 	PQfreemem(qpub);
 	dbs_buf_free(&sql);
@@ -270,20 +272,20 @@ static int setup_slot(pg_source *s, const char *slot, int resuming, uint64_t fro
 	if (PQntuples(res) == 1) {
 		if (strcmp(PQgetvalue(res, 0, 0), "pgoutput") != 0 ||
 		    PQgetvalue(res, 0, 1)[0] != 't') {
-			dbs__fmt(
+			dbs_fmt(
 			    err, errlen,
 			    "replication slot \"%s\" exists but is not a pgoutput slot of this "
 			    "database (plugin %s)",
 			    slot, PQgetvalue(res, 0, 0));
 			goto fail;
 		}
-		dbs__host_log(s->host, DBS_LOG_INFO, "using existing replication slot \"%s\"", slot);
+		dbs_log(s->host, DBS_LOG_INFO, "using existing replication slot \"%s\"", slot);
 		rc = 0;
 		goto fail;
 	}
 	if (resuming) {
 		rc = DBS_ENOTFOUND;
-		dbs__fmt(
+		dbs_fmt(
 		    err, errlen,
 		    "replication slot \"%s\" was dropped: the changes since position %X/%X that "
 		    "this stream had not applied are lost and cannot be read again. Re-create "
@@ -299,7 +301,7 @@ static int setup_slot(pg_source *s, const char *slot, int resuming, uint64_t fro
 		dbs__pgs_pq_err(err, errlen, "creating replication slot", s->sql);
 		goto fail;
 	}
-	dbs__host_log(s->host, DBS_LOG_INFO, "created replication slot \"%s\"", slot);
+	dbs_log(s->host, DBS_LOG_INFO, "created replication slot \"%s\"", slot);
 	rc = 0;
 fail:
 	PQclear(res);
@@ -348,12 +350,12 @@ static int start_replication(pg_source *s, const char *slot, const char *pub, ui
 		dbs__pgs_pq_err(err, errlen, "replication connection", s->repl);
 		goto fail;
 	}
-	dbs__host_log(s->host, DBS_LOG_INFO, "replicating from slot \"%s\" at %X/%X", slot, (unsigned)(lsn >> 32),
+	dbs_log(s->host, DBS_LOG_INFO, "replicating from slot \"%s\" at %X/%X", slot, (unsigned)(lsn >> 32),
 	     (unsigned)lsn);
 	rc = 0;
 fail:
 	if (rc == DBS_ENOMEM)
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	PQfreemem(qslot);
 	PQfreemem(qnames);
 	dbs_buf_free(&names);
@@ -374,7 +376,7 @@ fail:
 static int wait_slot_free(pg_source *s, const char *slot)
 {
 	const char *params[1] = {slot};
-	int64_t start = dbs__monotonic_ns();
+	int64_t start = dbs_time_monotonic_ns();
 	int logged = 0;
 	for (;;) {
 		PGresult *res = PQexecParams(s->sql,
@@ -383,16 +385,16 @@ static int wait_slot_free(pg_source *s, const char *slot)
 		                             1, NULL, params, NULL, NULL, 0);
 		int busy = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
 		if (busy && !logged) {
-			dbs__host_log(s->host, DBS_LOG_WARN,
+			dbs_log(s->host, DBS_LOG_WARN,
 			     "replication slot \"%s\" is held by server process %s (a previous run of "
 			     "this stream?); waiting up to %d s for it to be released",
 			     slot, PQgetvalue(res, 0, 0), SLOT_BUSY_WAIT_MS / 1000);
 			logged = 1;
 		}
 		PQclear(res);
-		if (!busy || (dbs__monotonic_ns() - start) / 1000000 >= SLOT_BUSY_WAIT_MS)
+		if (!busy || (dbs_time_monotonic_ns() - start) / 1000000 >= SLOT_BUSY_WAIT_MS)
 			return 0;
-		if (dbs__sleep_unless_stopping(s->host, 100))
+		if (dbs_sleep_unless_stopping(s->host, 100))
 			return 1;
 	}
 }
@@ -407,7 +409,7 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 
 	*out = NULL;
 	if (!config || !config->connection) {
-		dbs__fmt(err, errlen, "postgresql source: no connection string");
+		dbs_fmt(err, errlen, "postgresql source: no connection string");
 		rc = DBS_EINVAL;
 		goto fail;
 	}
@@ -446,7 +448,7 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		goto fail;
 	}
 	if (strcmp(PQgetvalue(res, 0, 0), "logical") != 0) {
-		dbs__fmt(err, errlen,
+		dbs_fmt(err, errlen,
 		         "PostgreSQL has wal_level=%s; logical replication needs wal_level=logical "
 		         "(set it in postgresql.conf and restart the server)",
 		         PQgetvalue(res, 0, 0));
@@ -482,7 +484,7 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		goto fail;
 	rc = DBS_ESOURCE;
 	if (resume && wait_slot_free(s, slot)) {
-		dbs__fmt(err, errlen, "stopped while waiting for replication slot \"%s\"", slot);
+		dbs_fmt(err, errlen, "stopped while waiting for replication slot \"%s\"", slot);
 		goto fail;
 	}
 	s->repl = connect_db(config, 1);
@@ -498,7 +500,7 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 	s = NULL;
 fail:
 	if (rc == DBS_ENOMEM)
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	PQclear(res);
 	if (s)
 		pg_close(&s->base);
@@ -530,14 +532,14 @@ static void *keepalive_main(void *arg)
 		if (s->ka_quit)
 			break;
 		int64_t since = atomic_load_explicit(&s->emit_since_ns, memory_order_acquire);
-		int64_t now = dbs__monotonic_ns();
+		int64_t now = dbs_time_monotonic_ns();
 		if (!since || now - since < s->keepalive_ns ||
 		    now - s->last_status_ns < s->keepalive_ns || !s->repl ||
 		    PQstatus(s->repl) != CONNECTION_OK)
 			continue;
 		uint8_t msg[DBS_PGO_STATUS_LEN];
 		dbs__pgo_status_encode(msg, s->sent_flush, s->sent_flush, s->sent_flush,
-		                       dbs__now_ns() / 1000 - DBS_PGO_EPOCH_OFFSET_US, 0);
+		                       dbs_time_now_ns() / 1000 - DBS_PGO_EPOCH_OFFSET_US, 0);
 		/* A failure shows again on the run thread's next read. */
 		if (PQputCopyData(s->repl, (const char *)msg, sizeof msg) == 1 &&
 		    PQflush(s->repl) >= 0)
@@ -573,27 +575,27 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 {
 	int rc = DBS_ESOURCE;
 	char cause[DBS_ERRMSG_MAX];
-	int64_t lost_at = dbs__monotonic_ns();
+	int64_t lost_at = dbs_time_monotonic_ns();
 	int delay = DBS_RECONNECT_FIRST_DELAY_MS;
 	unsigned attempt = 0;
-	dbs__fmt(cause, sizeof cause, "%s", err);
+	dbs_fmt(cause, sizeof cause, "%s", err);
 	decoding_reset(s);
 	for (;;) {
-		dbs__conn_lost(s->host, cause);
-		if (dbs__reconnect_expired(s->host, lost_at)) {
-			dbs__reconnect_give_up_text(err, errlen, s->host, "postgresql source",
+		dbs_report_connection_lost(s->host, cause);
+		if (dbs_reconnect_expired(s->host, lost_at)) {
+			dbs_reconnect_give_up_text(err, errlen, s->host, "postgresql source",
 			                            attempt, cause);
 			rc = DBS_ESOURCE;
 			goto done;
 		}
 		attempt++;
-		dbs__host_log(s->host, DBS_LOG_WARN, "connection lost (%s); reconnect attempt %u in %d ms", cause,
+		dbs_log(s->host, DBS_LOG_WARN, "connection lost (%s); reconnect attempt %u in %d ms", cause,
 		     attempt, delay);
-		if (dbs__sleep_unless_stopping(s->host, delay)) {
+		if (dbs_sleep_unless_stopping(s->host, delay)) {
 			rc = 0;
 			goto done;
 		}
-		delay = dbs__backoff_next(delay);
+		delay = dbs_backoff_next(delay);
 		pthread_mutex_lock(&s->repl_lock);
 		PQfinish(s->repl);
 		s->repl = NULL;
@@ -611,7 +613,7 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 		pthread_mutex_unlock(&s->repl_lock);
 		rc = setup_slot(s, s->slot, 1, from, cause, sizeof cause);
 		if (rc == DBS_ENOTFOUND) {
-			dbs__fmt(err, errlen, "%s", cause);
+			dbs_fmt(err, errlen, "%s", cause);
 			rc = DBS_ESOURCE;
 			goto done;
 		}
@@ -627,9 +629,9 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 		}
 		if (start_replication(s, s->slot, s->pub, from, cause, sizeof cause))
 			continue;
-		dbs__host_log(s->host, DBS_LOG_INFO, "reconnected after %u attempts; replicating again from %X/%X",
+		dbs_log(s->host, DBS_LOG_INFO, "reconnected after %u attempts; replicating again from %X/%X",
 		     attempt, (unsigned)(from >> 32), (unsigned)from);
-		dbs__conn_restored(s->host);
+		dbs_report_connection_restored(s->host);
 		rc = 0;
 		goto done;
 	}
@@ -644,7 +646,7 @@ static int read_stream(pg_source *s, char *err, size_t errlen)
 	int rc = 0;
 	char *buf = NULL;
 	while (!s->stop && !(s->host && s->host->stopping && s->host->stopping(s->host))) {
-		int64_t now = dbs__monotonic_ns();
+		int64_t now = dbs_time_monotonic_ns();
 		pthread_mutex_lock(&s->repl_lock);
 		if (now - s->last_status_ns >= STATUS_INTERVAL_NS &&
 		    dbs__pgs_send_status(s, now, err, errlen) != 0)
@@ -659,7 +661,7 @@ static int read_stream(pg_source *s, char *err, size_t errlen)
 			/* A status update libpq could not send at once is still queued. */
 			struct pollfd pfd = {fd, (short)(POLLIN | (pending > 0 ? POLLOUT : 0)), 0};
 			if (poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR) {
-				dbs__fmt(err, errlen, "poll: %s", strerror(errno));
+				dbs_fmt(err, errlen, "poll: %s", strerror(errno));
 				rc = DBS_EIO;
 				break;
 			}
@@ -681,7 +683,7 @@ static int read_stream(pg_source *s, char *err, size_t errlen)
 			PGresult *res = PQgetResult(s->repl);
 			if (res && PQresultStatus(res) == PGRES_FATAL_ERROR &&
 			    PQresultErrorMessage(res)[0])
-				dbs__fmt(err, errlen, "replication stream ended: %s",
+				dbs_fmt(err, errlen, "replication stream ended: %s",
 				         PQresultErrorMessage(res));
 			else
 				dbs__pgs_pq_err(err, errlen, "replication stream ended", s->repl);
@@ -702,7 +704,7 @@ static int read_stream(pg_source *s, char *err, size_t errlen)
 				s->idle_lsn = f.wal_end;
 			if (f.reply_requested) {
 				pthread_mutex_lock(&s->repl_lock);
-				if (dbs__pgs_send_status(s, dbs__monotonic_ns(), err, errlen) != 0)
+				if (dbs__pgs_send_status(s, dbs_time_monotonic_ns(), err, errlen) != 0)
 					rc = 1;
 				pthread_mutex_unlock(&s->repl_lock);
 			}
@@ -729,7 +731,7 @@ static int pg_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 	s->ka_quit = 0;
 	pthread_mutex_unlock(&s->repl_lock);
 	if (pthread_create(&ka, NULL, keepalive_main, s) != 0) {
-		dbs__fmt(err, errlen, "postgresql source: cannot start the keepalive thread");
+		dbs_fmt(err, errlen, "postgresql source: cannot start the keepalive thread");
 		rc = DBS_ENOMEM;
 		goto done;
 	}
@@ -774,7 +776,7 @@ static void pg_close(dbs_source *src)
 	if (s->repl && PQstatus(s->repl) == CONNECTION_OK) {
 		/* Best effort: tell the server what the target has before leaving. */
 		char ignore[64];
-		dbs__pgs_send_status(s, dbs__monotonic_ns(), ignore, sizeof ignore);
+		dbs__pgs_send_status(s, dbs_time_monotonic_ns(), ignore, sizeof ignore);
 	}
 	PQfinish(s->repl);
 	PQfinish(s->sql);

@@ -61,6 +61,9 @@ typedef struct my_target {
 	dbs_mysql_tls tls;     /* what the first connect settled on */
 } my_target;
 
+/* The plugin (target.c); the built-in list names it. */
+extern const dbs_target_ops dbs__mysql_target_ops;
+
 /* ---- target.c ---- */
 
 /* "<where>: <server message> (error N)" on one line; sets common.lost,

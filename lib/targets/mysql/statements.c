@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sql/value_text.h"
 #include "targets/mysql/my_target.h"
 
@@ -81,16 +82,16 @@ failed:
 			dbs__myt_key_text(t, s->table, dbs_batch_event(batch, s->first), k1, sizeof k1);
 			if (row_ev != UINT32_MAX) {
 				dbs__myt_key_text(t, s->table, dbs_batch_event(batch, row_ev), k1, sizeof k1);
-				dbs__fmt(where, sizeof where, "%s %s, key %s", s->what, s->table->qname, k1);
+				dbs_fmt(where, sizeof where, "%s %s, key %s", s->what, s->table->qname, k1);
 			} else if (s->last != s->first) {
 				dbs__myt_key_text(t, s->table, dbs_batch_event(batch, s->last), k2, sizeof k2);
-				dbs__fmt(where, sizeof where, "%s %s, rows with keys %s … %s", s->what,
+				dbs_fmt(where, sizeof where, "%s %s, rows with keys %s … %s", s->what,
 				         s->table->qname, k1, k2);
 			} else {
-				dbs__fmt(where, sizeof where, "%s %s, key %s", s->what, s->table->qname, k1);
+				dbs_fmt(where, sizeof where, "%s %s, key %s", s->what, s->table->qname, k1);
 			}
 		} else if (idx < t->nstmts) {
-			dbs__fmt(where, sizeof where, "%s", t->stmts[idx].what);
+			dbs_fmt(where, sizeof where, "%s", t->stmts[idx].what);
 		}
 		dbs__myt_error(t, err, errlen, where[0] ? where : "applying the batch");
 	}
@@ -136,11 +137,11 @@ static int put_value(my_target *t, my_table *tb, const dbs_event *ev, const dbs_
 	if (rc == DBS_EINVAL) {
 		char key[ERR_KEY_MAX + 16];
 		t->common.data_error = img[c].kind != DBS_VALUE_UNCHANGED;
-		dbs__fmt(t->common.err_code, sizeof t->common.err_code, "value");
+		dbs_fmt(t->common.err_code, sizeof t->common.err_code, "value");
 		dbs__myt_key_text(t, tb, ev, key, sizeof key);
-		dbs__fmt(err, errlen, "table %s, key %s: %s", tb->qname, key, t->common.err_msg);
+		dbs_fmt(err, errlen, "table %s, key %s: %s", tb->qname, key, t->common.err_msg);
 	} else if (rc) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	}
 	return rc;
 }
@@ -194,7 +195,7 @@ int dbs__myt_add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 		goto nomem;
 	return 0;
 nomem:
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
 }
 
@@ -217,7 +218,7 @@ int dbs__myt_add_insert_segment(my_target *t, const dbs_batch *batch, uint32_t *
 		end++;
 	}
 	if (dbs_array_reserve((void **)&t->done, &t->capdone, end - start, sizeof *t->done)) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
 	memset(t->done, 0, end - start);
@@ -278,7 +279,7 @@ static int append_where(my_target *t, dbs_buf *s, my_table *tb, const dbs_event 
 		goto nomem;
 	return dbs_buf_append_str(s, " LIMIT 1");
 nomem:
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
 }
 
@@ -320,7 +321,7 @@ static int add_delete_by_key(my_target *t, const dbs_batch *batch, uint32_t i, m
 	t->open_delete = tb;
 	return 0;
 nomem:
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
 }
 
@@ -332,7 +333,7 @@ int dbs__myt_add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 	int rc;
 	const dbs_value *where_img = dbs__row_key_image(ev, tb->keys, tb->nkeys);
 	if (!where_img || (tb->nkeys == 0 && !ev->before)) {
-		dbs__fmt(err, errlen, "table %s: the %s event carries no old row to find the row by%s",
+		dbs_fmt(err, errlen, "table %s: the %s event carries no old row to find the row by%s",
 		         tb->qname, ev->op == DBS_OP_DELETE ? "delete" : "update",
 		         tb->nkeys ? "" : " (the table has no primary key: the source must send "
 		                          "whole old rows, e.g. REPLICA IDENTITY FULL)");
@@ -378,7 +379,7 @@ int dbs__myt_add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 		goto nomem;
 	return maybe_flush(t, batch, err, errlen);
 nomem:
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
 }
 

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sql/value_text.h"
 #include "targets/mysql/my_target.h"
 
@@ -33,7 +34,7 @@ void dbs__myt_key_text(my_target *t, my_table *tb, const dbs_event *ev, char *bu
 	char scratch[8];
 	dbs_buf_reset(b);
 	if (!img || tb->nkeys == 0) {
-		dbs__fmt(buf, size, "(no key)");
+		dbs_fmt(buf, size, "(no key)");
 		return;
 	}
 	dbs_buf_append_char(b, '(');
@@ -46,7 +47,7 @@ void dbs__myt_key_text(my_target *t, my_table *tb, const dbs_event *ev, char *bu
 			dbs_buf_append_str(b, "?");
 	}
 	dbs_buf_append_char(b, ')');
-	dbs__fmt(buf, size, "%.*s%s", (int)(b->len > ERR_KEY_MAX ? ERR_KEY_MAX : b->len),
+	dbs_fmt(buf, size, "%.*s%s", (int)(b->len > ERR_KEY_MAX ? ERR_KEY_MAX : b->len),
 	         b->data ? b->data : "", b->len > ERR_KEY_MAX ? "…)" : "");
 }
 
@@ -92,7 +93,7 @@ void dbs__myt_log(my_target *t, dbs_log_level level, const char *fmt, ...)
 	if (!t->common.host || !t->common.host->log)
 		return;
 	va_start(ap, fmt);
-	dbs__vfmt(line, sizeof line, fmt, ap);
+	dbs_vfmt(line, sizeof line, fmt, ap);
 	va_end(ap);
 	t->common.host->log(t->common.host, level, "mysql target: %s", line);
 }
@@ -148,7 +149,7 @@ static int index_create(my_target *t, my_table *tb, const dbs_index *ix, char *e
 		goto nomem;
 	if (dbs__myt_exec(t, b->data, b->len, "creating an index", ierr, sizeof ierr) != 0) {
 		if (!t->conn || dbs__myt_client_errno(mysql_errno(t->conn))) { /* connection lost */
-			dbs__fmt(err, errlen, "%s", ierr);
+			dbs_fmt(err, errlen, "%s", ierr);
 			rc = DBS_ETARGET;
 		} else {
 			dbs__myt_log(t, DBS_LOG_WARN, "%s: index %s not created: %s", tb->qname, ix->name,
@@ -157,7 +158,7 @@ static int index_create(my_target *t, my_table *tb, const dbs_index *ix, char *e
 	}
 	goto done;
 nomem:
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 	rc = DBS_ENOMEM;
 done:
 	return rc;
@@ -176,7 +177,7 @@ static int table_exists(my_target *t, const dbs_table *def, int *exists, char *e
 	    dbs__sql_append_literal(b, t->dsn.database, strlen(t->dsn.database)) ||
 	    dbs_buf_append_str(b, " AND TABLE_NAME = ") ||
 	    dbs__sql_append_literal(b, def->name, strlen(def->name))) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
 	if (mysql_real_query(t->conn, b->data, (unsigned long)b->len) ||
@@ -212,7 +213,7 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 		    dbs__myt_ident(b, def->columns[i].name) || dbs_buf_append_char(b, ' '))
 			goto fail;
 		if ((rc = dbs__sqlmap_target_type(b, &tb->types[i], DBS_DIALECT_MYSQL)) == DBS_EINVAL) {
-			dbs__fmt(err, errlen, "creating table %s: column %s has no type name", tb->qname,
+			dbs_fmt(err, errlen, "creating table %s: column %s has no type name", tb->qname,
 			         def->columns[i].name);
 			return DBS_ETARGET;
 		}
@@ -236,14 +237,14 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 	                         t->collation))
 		goto fail;
 	char where[256];
-	dbs__fmt(where, sizeof where, "creating table %s", tb->qname);
+	dbs_fmt(where, sizeof where, "creating table %s", tb->qname);
 	rc = dbs__myt_exec(t, b->data, b->len, where, err, errlen);
 	const dbs_target_table_option *opt = table_option(t, def);
 	for (uint32_t x = 0; rc == 0 && x < def->nindexes && !(opt && opt->no_create_indexes); x++)
 		rc = index_create(t, tb, &def->indexes[x], err, errlen);
 	return rc;
 fail:
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
 }
 
@@ -312,7 +313,7 @@ static int table_build(my_target *t, const dbs_table *def, my_table **out, char 
 	return 0;
 nomem:
 	rc = DBS_ENOMEM;
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 fail:
 	dbs__myt_table_free(tb);
 	return rc;
@@ -338,7 +339,7 @@ int dbs__myt_table_get(my_target *t, const dbs_table *def, my_table **out, char 
 		return 0;
 	if (dbs_array_reserve((void **)&t->tables, &t->captables, t->ntables + 1,
 	                      sizeof *t->tables)) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
 	int rc = table_build(t, def, out, err, errlen);

@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sql/checkpoint.h"
 #include "sql/value_text.h"
 #include "targets/mysql/my_target.h"
@@ -78,8 +79,8 @@ void dbs__myt_error(my_target *t, char *err, size_t errlen, const char *where)
 	unsigned no = t->conn ? mysql_errno(t->conn) : 0;
 	t->common.data_error =
 	    t->conn && no && !dbs__myt_client_errno(no) && data_errno(no, mysql_sqlstate(t->conn));
-	dbs__fmt(t->common.err_code, sizeof t->common.err_code, "%u", no);
-	dbs__fmt(t->common.err_msg, sizeof t->common.err_msg, "%s", msg && msg[0] ? msg : "unknown error");
+	dbs_fmt(t->common.err_code, sizeof t->common.err_code, "%u", no);
+	dbs_fmt(t->common.err_msg, sizeof t->common.err_msg, "%s", msg && msg[0] ? msg : "unknown error");
 	for (char *p = t->common.err_msg; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
@@ -89,7 +90,7 @@ void dbs__myt_error(my_target *t, char *err, size_t errlen, const char *where)
 	 * the row. */
 	if (!t->conn || dbs__myt_client_errno(no) || no == 1053 || no == 1927 || no == 3169 || no == 4031)
 		t->common.lost = 1;
-	dbs__fmt(err, errlen, "%s%s%s (error %u)", where ? where : "", where ? ": " : "",
+	dbs_fmt(err, errlen, "%s%s%s (error %u)", where ? where : "", where ? ": " : "",
 	         msg && msg[0] ? msg : "unknown error", no);
 	for (char *p = err; *p; p++)
 		if (*p == '\n' || *p == '\r')
@@ -155,7 +156,7 @@ static int connect_server(my_target *t, dbs_mysql_tls tls, char *err, size_t err
 	if (t->conn)
 		mysql_close(t->conn);
 	if (!(t->conn = mysql_init(NULL))) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
 	unsigned timeout = CONNECT_TIMEOUT_S;
@@ -200,7 +201,7 @@ static int checkpoint_add_gtid(my_target *t, char *err, size_t errlen)
 		return 0;
 	dbs_buf_reset(&t->tmp);
 	if (dbs__checkpoint_add_gtid_sql(&t->tmp, DBS_DIALECT_MYSQL)) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
 	if (mysql_real_query(t->conn, t->tmp.data, (unsigned long)t->tmp.len) &&
@@ -269,7 +270,7 @@ static int my_select_row(dbs_sqltarget *common, const char *sql, const char *whe
 			rc = dbs_buf_append(store, row[i], (size_t)lens[i] + 1);
 	}
 	if (rc) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto done;
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -290,12 +291,12 @@ static int my_dead_letter_table(dbs_sqltarget *common, const char *name, dbs_buf
 	const char *dot = strchr(name, '.');
 	char db[64];
 	dbs_buf *b = &t->tmp;
-	dbs__fmt(db, sizeof db, "%.*s", dot ? (int)(dot - name) : 0, name);
+	dbs_fmt(db, sizeof db, "%.*s", dot ? (int)(dot - name) : 0, name);
 	dbs_buf_reset(b);
 	if (dbs__myt_ident(qname, dot ? db : t->dsn.database) || dbs_buf_append_char(qname, '.') ||
 	    dbs__myt_ident(qname, dot ? dot + 1 : name) ||
 	    dbs__sqltarget_dead_letter_ddl(b, DBS_DIALECT_MYSQL, qname->data)) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
 	return dbs__myt_exec(t, b->data, b->len, "creating the dead-letter table", err, errlen);
@@ -328,7 +329,7 @@ static int add_event(my_target *t, const dbs_batch *batch, uint32_t *i, my_table
 		               : dbs__myt_add_insert(t, batch, *i, tb, err, errlen);
 	if ((ev->op == DBS_OP_UPDATE && ev->after) || ev->op == DBS_OP_DELETE)
 		return dbs__myt_add_change(t, batch, *i, tb, err, errlen);
-	dbs__fmt(err, errlen, "table %s: event %u has op %u without its row image", tb->qname,
+	dbs_fmt(err, errlen, "table %s: event %u has op %u without its row image", tb->qname,
 	         (unsigned)*i, (unsigned)ev->op);
 	return DBS_EINTERNAL;
 }
@@ -365,7 +366,7 @@ static int my_write(dbs_sqltarget *common, const dbs_batch *batch, char *err, si
 	if (!t->common.open &&
 	    ((rc = dbs_buf_append_str(&t->sql, "START TRANSACTION")) ||
 	     (rc = dbs__myt_stmt_push(t, NULL, 0, 0, "starting the transaction")))) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return rc;
 	}
 	for (uint32_t i = 0; i < n; i++) {
@@ -393,7 +394,7 @@ static int my_commit(dbs_sqltarget *common, const dbs_batch *batch, const dbs_po
 	    (rc = dbs__myt_stmt_push(t, NULL, 0, 0, "writing the checkpoint")) ||
 	    (rc = dbs_buf_append_str(&t->sql, ";COMMIT")) ||
 	    (rc = dbs__myt_stmt_push(t, NULL, 0, 0, "commit"))) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return rc;
 	}
 	return dbs__myt_flush(t, batch, err, errlen);
@@ -404,7 +405,7 @@ static int my_hold(dbs_sqltarget *common, const dbs_batch *batch, char *err, siz
 {
 	my_target *t = my_of(common);
 	if (dbs__myt_close_open(t)) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
 	return dbs__myt_flush(t, batch, err, errlen);
@@ -442,7 +443,7 @@ static int my_row_apply(dbs_sqltarget *common, const dbs_batch *batch, uint32_t 
 	dbs__myt_packet_reset(t);
 	int rc = add_event(t, batch, &i, table, 0, err, errlen);
 	if (rc == 0 && dbs__myt_close_open(t)) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		rc = DBS_ENOMEM;
 	}
 	if (rc == 0)
@@ -537,12 +538,12 @@ static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_
 	if (out)
 		*out = NULL;
 	if (!out || !config || !host || !checkpoint || !host->stream_id || !config->connection) {
-		dbs__fmt(err, errlen, "mysql target: missing connection, stream id or output");
+		dbs_fmt(err, errlen, "mysql target: missing connection, stream id or output");
 		goto fail;
 	}
 	rc = DBS_ENOMEM;
 	if (!(t = calloc(1, sizeof *t))) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	dbs__sqltarget_init(&t->common, &dbs__mysql_target_ops, &my_dialect, config, host);
@@ -550,7 +551,7 @@ static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_
 		goto fail;
 	if (!t->dsn.database || !t->dsn.database[0]) {
 		rc = DBS_ECONFIG;
-		dbs__fmt(err, errlen, "mysql target: the connection names no database "
+		dbs_fmt(err, errlen, "mysql target: the connection names no database "
 		         "(user:password@tcp(host:port)/dbname)");
 		goto fail;
 	}
@@ -583,7 +584,7 @@ static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_
 	    dbs__myt_ident(b, t->dsn.database) ||
 	    dbs_buf_appendf(b, " CHARACTER SET utf8mb4 COLLATE %s", t->collation)) {
 		rc = DBS_ENOMEM;
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	if ((rc = dbs__myt_exec_str(t, session_sql, "session settings", err, errlen)) ||
@@ -593,7 +594,7 @@ static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_
 	dbs_buf_reset(b);
 	if (dbs__checkpoint_ddl(b, DBS_DIALECT_MYSQL)) {
 		rc = DBS_ENOMEM;
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	if ((rc = dbs__myt_exec(t, b->data, b->len, "creating " DBS_CHECKPOINT_TABLE, err,

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sql/value_text.h"
 #include "targets/postgresql/pg_target.h"
 
@@ -150,7 +151,7 @@ static int copy_run(pg_target *t, const dbs_batch *batch, uint32_t first, uint32
 	goto done;
 oom:
 	rc = DBS_ENOMEM;
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 done:
 	if (copying) {
 		/* Abandon the COPY so the connection can roll back. */
@@ -205,7 +206,7 @@ int dbs__pgt_insert_run(pg_target *t, const dbs_batch *batch, uint32_t *index,
 		goto done;
 	if ((rc = copy_run(t, batch, first, &end, tb, tb->copy_sql, &duplicate, err, errlen)))
 		goto done;
-	dbs__fmt(label + strlen(label), sizeof label - strlen(label), " (%" PRIu32 " inserted rows)",
+	dbs_fmt(label + strlen(label), sizeof label - strlen(label), " (%" PRIu32 " inserted rows)",
 	         end - first);
 	rc = dbs__pgt_exec(t, tb->upsert_sql, label, err, errlen);
 done:

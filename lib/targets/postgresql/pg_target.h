@@ -98,6 +98,9 @@ typedef struct pg_target {
 	uint32_t savepoints;  /* taken in this transaction */
 } pg_target;
 
+/* The plugin (target.c); the built-in list names it. */
+extern const dbs_target_ops dbs__postgresql_target_ops;
+
 /* ---- target.c ---- */
 
 /*

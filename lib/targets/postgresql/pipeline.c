@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "targets/postgresql/pg_target.h"
 
 /* Updates/deletes sent before a pipeline sync: bounds what both sides
@@ -32,7 +33,7 @@ static int event_masks(pg_target *t, pg_table *tb, const dbs_event *ev, char *er
 	const char *what = ev->op == DBS_OP_UPDATE ? "update" : "delete";
 	uint64_t *set, *where;
 	if (dbs_array_reserve((void **)&t->mask, &t->cap_mask, 2 * words, sizeof *t->mask)) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto done;
 	}
 	set = t->mask;
@@ -47,7 +48,7 @@ static int event_masks(pg_target *t, pg_table *tb, const dbs_event *ev, char *er
 	if (ev->op == DBS_OP_INSERT) {
 		for (uint32_t i = 0; i < nc; i++) {
 			if (!mask_has(set, i)) {
-				dbs__fmt(err, errlen, "%s: insert with an unsent (unchanged) value in "
+				dbs_fmt(err, errlen, "%s: insert with an unsent (unchanged) value in "
 				         "column \"%s\"", dbs__pgt_event_label(t, tb, ev), ev->table->columns[i].name);
 				goto done;
 			}
@@ -59,7 +60,7 @@ static int event_masks(pg_target *t, pg_table *tb, const dbs_event *ev, char *er
 			if (is_missing(v) && ev->op == DBS_OP_UPDATE)
 				v = &ev->after[i];
 			if (is_missing(v)) {
-				dbs__fmt(err, errlen, "%s: %s without a value for key column \"%s\"",
+				dbs_fmt(err, errlen, "%s: %s without a value for key column \"%s\"",
 				         dbs__pgt_event_label(t, tb, ev), what, ev->table->columns[i].name);
 				goto done;
 			}
@@ -77,7 +78,7 @@ static int event_masks(pg_target *t, pg_table *tb, const dbs_event *ev, char *er
 		if (!any) {
 			/* A source sends the old row of a keyless table only with full
 			 * replica identity; without it the row cannot be found. */
-			dbs__fmt(err, errlen, "%s.%s: %s of a table without a primary key needs the "
+			dbs_fmt(err, errlen, "%s.%s: %s of a table without a primary key needs the "
 			         "old row (REPLICA IDENTITY FULL / binlog_row_image=FULL)", tb->schema,
 			         tb->name, what);
 			goto done;
@@ -177,13 +178,13 @@ static int stmt_for_event(pg_target *t, pg_table *tb, const dbs_event *ev, pg_st
 	}
 	rc = DBS_ENOMEM;
 	if (dbs_array_reserve((void **)&tb->stmts, &tb->capstmts, tb->nstmts + 1, sizeof *tb->stmts)) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto done;
 	}
 	st = &tb->stmts[tb->nstmts];
 	memset(st, 0, sizeof *st);
 	if (!(st->masks = malloc(mask_bytes))) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto done;
 	}
 	memcpy(st->masks, t->mask, mask_bytes);
@@ -242,7 +243,7 @@ static int event_params(pg_target *t, pg_table *tb, const dbs_event *ev, const p
 	goto done;
 oom:
 	rc = DBS_ENOMEM;
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 done:
 	return rc;
 }
@@ -372,18 +373,18 @@ int dbs__pgt_change_run(pg_target *t, const dbs_batch *batch, uint32_t *index, c
 			continue; /* nothing sent but unchanged values: nothing to write */
 		if (dbs_array_reserve((void **)&t->pending, &t->cap_pending, npending + 2, sizeof *t->pending)) {
 			rc = DBS_ENOMEM;
-			dbs__fmt(err, errlen, "out of memory");
+			dbs_fmt(err, errlen, "out of memory");
 			goto done;
 		}
 		rc = DBS_ETARGET;
 		if (st->state == STMT_NONE) {
 			if ((rc = build_stmt_sql(t, tb, ev->table, st))) {
-				dbs__fmt(err, errlen, "out of memory");
+				dbs_fmt(err, errlen, "out of memory");
 				goto done;
 			}
 			/* A fresh name each time: a Prepare whose outcome was lost may
 			 * still exist on the server. */
-			dbs__fmt(st->name, sizeof st->name, "dbs_%c%" PRIu32 "_%" PRIu32,
+			dbs_fmt(st->name, sizeof st->name, "dbs_%c%" PRIu32 "_%" PRIu32,
 			         st->op == DBS_OP_UPDATE ? 'u' : 'd', tb->id, tb->next_stmt++);
 			rc = DBS_ETARGET;
 			if (PQsendPrepare(t->conn, st->name, t->sql.data, (int)st->nparams, NULL) != 1) {
@@ -448,10 +449,10 @@ int dbs__pgt_apply_row(pg_target *t, pg_table *tb, const dbs_event *ev, char *er
 		goto done; /* nothing sent but unchanged values */
 	if (st->state != STMT_READY) {
 		if ((rc = build_stmt_sql(t, tb, ev->table, st))) {
-			dbs__fmt(err, errlen, "out of memory");
+			dbs_fmt(err, errlen, "out of memory");
 			goto done;
 		}
-		dbs__fmt(st->name, sizeof st->name, "dbs_%c%" PRIu32 "_%" PRIu32,
+		dbs_fmt(st->name, sizeof st->name, "dbs_%c%" PRIu32 "_%" PRIu32,
 		         st->op == DBS_OP_UPDATE ? 'u' : st->op == DBS_OP_DELETE ? 'd' : 'i', tb->id,
 		         tb->next_stmt++);
 		rc = DBS_ETARGET;

@@ -11,7 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sql/value_text.h"
 #include "targets/postgresql/pg_target.h"
 
@@ -70,10 +71,10 @@ static int target_column_type(dbs_buf *s, const pg_table *tb, const dbs_table *d
 		rc = DBS_EINVAL;
 	if (rc == DBS_EINVAL) {
 		rc = DBS_ETARGET;
-		dbs__fmt(err, errlen, "%s.%s: column \"%s\" has no type", def->schema, def->name,
+		dbs_fmt(err, errlen, "%s.%s: column \"%s\" has no type", def->schema, def->name,
 		         col->name);
 	} else if (rc) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	}
 	return rc;
 }
@@ -110,7 +111,7 @@ int dbs__pgt_put_value(pg_target *t, const pg_table *tb, const dbs_event *ev, ui
 	*is_null = 0;
 	if (v->kind == DBS_VALUE_UNCHANGED) {
 		rc = DBS_ETARGET;
-		dbs__fmt(err, errlen, "%s: unsent (unchanged) value in column \"%s\" where one is "
+		dbs_fmt(err, errlen, "%s: unsent (unchanged) value in column \"%s\" where one is "
 		         "needed", dbs__pgt_event_label(t, tb, ev), ev->table->columns[c].name);
 		goto done;
 	}
@@ -124,20 +125,20 @@ int dbs__pgt_put_value(pg_target *t, const pg_table *tb, const dbs_event *ev, ui
 	} else {
 		rc = dbs__value_text_pg(&t->buf, v, flags);
 		if (rc == DBS_EINVAL)
-			dbs__fmt(msg, sizeof msg, "value kind %u has no PostgreSQL text form",
+			dbs_fmt(msg, sizeof msg, "value kind %u has no PostgreSQL text form",
 			         (unsigned)v->kind);
 	}
 	if (rc == DBS_ENOMEM) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	} else if (rc && tb->types && msg[0]) {
 		rc = DBS_ETARGET; /* sqlmap's message names the column, its type and the value */
 		t->common.data_error = 1;
-		dbs__fmt(t->common.err_code, sizeof t->common.err_code, "value");
+		dbs_fmt(t->common.err_code, sizeof t->common.err_code, "value");
 		dbs__pgt_oneline(t->common.err_msg, sizeof t->common.err_msg, 0, msg);
-		dbs__fmt(err, errlen, "%s: %s", dbs__pgt_event_label(t, tb, ev), msg);
+		dbs_fmt(err, errlen, "%s: %s", dbs__pgt_event_label(t, tb, ev), msg);
 	} else if (rc) {
 		rc = DBS_ETARGET;
-		dbs__fmt(err, errlen, "%s: column \"%s\": %s", dbs__pgt_event_label(t, tb, ev),
+		dbs_fmt(err, errlen, "%s: column \"%s\": %s", dbs__pgt_event_label(t, tb, ev),
 		         ev->table->columns[c].name, msg[0] ? msg : "value cannot be written");
 	}
 done:
@@ -314,7 +315,7 @@ static int table_new(pg_target *t, const dbs_table *def, pg_table **out, char *e
 			tb->keys[tb->nkeys++] = i;
 	if (def->ncolumns == 0) {
 		rc = DBS_ETARGET;
-		dbs__fmt(err, errlen, "%s.%s: table has no columns", def->schema, def->name);
+		dbs_fmt(err, errlen, "%s.%s: table has no columns", def->schema, def->name);
 		goto fail;
 	}
 	if ((rc = table_build_sql(t, tb, def)) != 0)
@@ -327,7 +328,7 @@ static int table_new(pg_target *t, const dbs_table *def, pg_table **out, char *e
 	return 0;
 fail:
 	if (rc == DBS_ENOMEM)
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 	dbs__pgt_table_free(tb);
 	return rc;
 }
@@ -361,7 +362,7 @@ int dbs__pgt_table_lookup(pg_target *t, const dbs_table *def, pg_table **out, ch
 		tb->last = dbs_table_ref(def);
 		if (table_parse_types(tb)) {
 			rc = DBS_ENOMEM;
-			dbs__fmt(err, errlen, "out of memory");
+			dbs_fmt(err, errlen, "out of memory");
 			goto done;
 		}
 		goto found;
@@ -377,7 +378,7 @@ done:
 
 const char *dbs__pgt_table_label(const pg_table *tb, char *buf, size_t size)
 {
-	dbs__fmt(buf, size, "%s.%s", tb->schema, tb->name);
+	dbs_fmt(buf, size, "%s.%s", tb->schema, tb->name);
 	return buf;
 }
 
@@ -430,8 +431,8 @@ static int index_name(dbs_buf *s, const dbs_table *def, const dbs_index *ix)
 			cut--; /* not inside a UTF-8 sequence */
 		name[cut] = '\0';
 		char tail[16];
-		dbs__fmt(tail, sizeof tail, "_%08" PRIx32, (uint32_t)(h ^ (h >> 32)));
-		dbs__fmt(name + cut, sizeof name - cut, "%s", tail);
+		dbs_fmt(tail, sizeof tail, "_%08" PRIx32, (uint32_t)(h ^ (h >> 32)));
+		dbs_fmt(name + cut, sizeof name - cut, "%s", tail);
 	}
 	return dbs__sql_append_ident(s, name);
 }
@@ -509,7 +510,7 @@ static int index_create(pg_target *t, pg_table *tb, const dbs_table *def, const 
 	rc = 0;
 	goto out;
 done:
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 out:
 	return rc;
 }
@@ -579,7 +580,7 @@ static int table_create(pg_target *t, pg_table *tb, const dbs_table *def, char *
 			goto out;
 	goto out;
 done:
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 out:
 	return rc;
 }
@@ -633,7 +634,7 @@ int dbs__pgt_stage_ensure(pg_target *t, pg_table *tb, const dbs_table *def, char
 	tb->stage_txn = t->txn_no;
 	goto done;
 oom:
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 done:
 	return rc;
 }

@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include <dbstreams/sys/buf.h>
+
 #include "sql/checkpoint.h"
 #include "sql/value_text.h"
 #include "targets/postgresql/pg_target.h"
@@ -62,7 +63,7 @@ void dbs__pgt_error(pg_target *t, const PGresult *res, char *err, size_t errlen,
 	if (primary) {
 		const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY);
 		const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-		dbs__fmt(msg, sizeof msg, "%s: %s%s%s", sev ? sev : "ERROR", primary,
+		dbs_fmt(msg, sizeof msg, "%s: %s%s%s", sev ? sev : "ERROR", primary,
 		         detail ? " DETAIL: " : "", detail ? detail : "");
 	} else {
 		const char *m = res ? PQresultErrorMessage(res) : "";
@@ -70,7 +71,7 @@ void dbs__pgt_error(pg_target *t, const PGresult *res, char *err, size_t errlen,
 			m = t->conn ? PQerrorMessage(t->conn) : "no connection";
 		if (!m[0])
 			m = "unexpected result from the server";
-		dbs__fmt(msg, sizeof msg, "%s", m);
+		dbs_fmt(msg, sizeof msg, "%s", m);
 	}
 	/* Class 08 (connection exception) and 57P (operator intervention:
 	 * shutdown, crash recovery) say the session is gone, not the row;
@@ -82,7 +83,7 @@ void dbs__pgt_error(pg_target *t, const PGresult *res, char *err, size_t errlen,
 	 * that raises) are about the row's values; anything else is not. */
 	t->common.data_error = state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
 	                          strcmp(state, "54000") == 0 || strcmp(state, "P0001") == 0);
-	dbs__fmt(t->common.err_code, sizeof t->common.err_code, "%s", state ? state : "");
+	dbs_fmt(t->common.err_code, sizeof t->common.err_code, "%s", state ? state : "");
 	dbs__pgt_oneline(t->common.err_msg, sizeof t->common.err_msg, 0, msg);
 	if ((t->conn && PQstatus(t->conn) == CONNECTION_BAD) ||
 	    (state && (strncmp(state, "08", 2) == 0 ||
@@ -90,7 +91,7 @@ void dbs__pgt_error(pg_target *t, const PGresult *res, char *err, size_t errlen,
 		t->common.lost = 1;
 	size_t at = 0;
 	if (where && where[0] && errlen > 0) {
-		dbs__fmt(err, errlen, "%s: ", where);
+		dbs_fmt(err, errlen, "%s: ", where);
 		at = strlen(err);
 	}
 	dbs__pgt_oneline(err, errlen, at, msg);
@@ -169,7 +170,7 @@ static int session_open(pg_target *t, const char *where, char *err, size_t errle
 {
 	PGconn *conn = connect_target(t->common.config);
 	if (!conn) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
 	if (t->conn)
@@ -231,7 +232,7 @@ static int pg_select_row(dbs_sqltarget *common, const char *sql, const char *whe
 			                    (size_t)PQgetlength(res, 0, (int)i) + 1);
 	}
 	if (rc) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto done;
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -280,7 +281,7 @@ static int checkpoint_table(pg_target *t, char *err, size_t errlen)
 	PQclear(res);
 	return rc;
 oom:
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
 }
 
@@ -296,7 +297,7 @@ static int pg_dead_letter_table(dbs_sqltarget *common, const char *name, dbs_buf
 	int exists = 0, schema_exists = 0;
 	dbs_buf *s = &t->sql;
 	if (dot) {
-		dbs__fmt(schema, sizeof schema, "%.*s", (int)(dot - name), name);
+		dbs_fmt(schema, sizeof schema, "%.*s", (int)(dot - name), name);
 		if (dbs__sql_append_ident(qname, schema) || dbs_buf_append_char(qname, '.'))
 			goto oom;
 	}
@@ -325,7 +326,7 @@ static int pg_dead_letter_table(dbs_sqltarget *common, const char *name, dbs_buf
 		goto oom;
 	return dbs__pgt_exec(t, s->data, "creating the dead-letter table", err, errlen);
 oom:
-	dbs__fmt(err, errlen, "out of memory");
+	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
 }
 
@@ -387,7 +388,7 @@ static int pg_commit(dbs_sqltarget *common, const dbs_batch *batch, const dbs_po
 	if (dbs__checkpoint_upsert_sql(s, DBS_DIALECT_POSTGRESQL, t->common.stream_literal, last,
 	                               seq, pos) ||
 	    dbs_buf_append_str(s, "; COMMIT")) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto done;
 	}
 	rc = DBS_ETARGET;
@@ -397,7 +398,7 @@ static int pg_commit(dbs_sqltarget *common, const dbs_batch *batch, const dbs_po
 		goto done;
 	}
 	if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
-		dbs__fmt(err, errlen, "commit: the server rolled the transaction back (%s)",
+		dbs_fmt(err, errlen, "commit: the server rolled the transaction back (%s)",
 		         PQcmdStatus(res));
 		goto done;
 	}
@@ -513,12 +514,12 @@ static int pg_open(dbs_target **out, const dbs_target_config *config, const dbs_
 	if (out)
 		*out = NULL;
 	if (!out || !config || !host || !checkpoint || !host->stream_id || !config->connection) {
-		dbs__fmt(err, errlen, "postgresql target: missing connection, stream id or output");
+		dbs_fmt(err, errlen, "postgresql target: missing connection, stream id or output");
 		goto fail;
 	}
 	rc = DBS_ENOMEM;
 	if (!(t = calloc(1, sizeof *t))) {
-		dbs__fmt(err, errlen, "out of memory");
+		dbs_fmt(err, errlen, "out of memory");
 		goto fail;
 	}
 	dbs__sqltarget_init(&t->common, &dbs__postgresql_target_ops, &pg_dialect, config, host);

@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "core/core.h"
+#include <dbstreams/plugin.h>
+#include <dbstreams/sys/buf.h>
+
+/* The plugin (below); the built-in list names it. */
+extern const dbs_hub_ops dbs__memory_hub_ops;
 
 typedef struct memory_hub {
 	dbs_hub base;
@@ -42,7 +46,7 @@ static int memory_open(dbs_hub **out, const dbs_hub_config *config, const dbs_ho
 	uint32_t capacity = config && config->capacity ? config->capacity : 64;
 	if (!h || !(h->ring = calloc(capacity, sizeof *h->ring))) {
 		free(h);
-		dbs__fmt(err, errlen, "memory hub: out of memory");
+		dbs_fmt(err, errlen, "memory hub: out of memory");
 		return DBS_ENOMEM;
 	}
 	pthread_condattr_t attr;
@@ -73,7 +77,7 @@ static int memory_publish(dbs_hub *hub, dbs_batch *batch, char *err, size_t errl
 		pthread_cond_timedwait(&h->changed, &h->lock, &ts);
 	}
 	if (rc == 0 && h->closed) {
-		dbs__fmt(err, errlen, "memory hub: publish after close");
+		dbs_fmt(err, errlen, "memory hub: publish after close");
 		rc = DBS_ESTATE;
 	}
 	if (rc == 0) {
