@@ -227,6 +227,75 @@ DBS_API const dbs_table *dbs_table_ref(const dbs_table *table);
 DBS_API void dbs_table_unref(const dbs_table *table);
 
 /* ------------------------------------------------------------------ */
+/* Settings: the option rows a plugin contributes                      */
+/* ------------------------------------------------------------------ */
+
+/**
+ * What a plugin understands of its section of the configuration, one row
+ * per key. The core validates the keys a configuration gives against the
+ * rows of the plugin its `type` names (type, range, choices, the rule of
+ * `check`), applies the defaults, stores each value into the plugin's
+ * settings struct at the row's offset, hides the values of SECRET rows
+ * wherever the configuration is shown, and documents the rows in the
+ * configuration reference. A key no row names is refused.
+ */
+typedef enum dbs_option_kind {
+	DBS_OPTION_STRING = 1, /* const char * (NULL when absent without default) */
+	DBS_OPTION_ENUM,       /* const char *, one of `choices` (default: `def`) */
+	DBS_OPTION_BOOL,       /* int, 0 or 1 */
+	DBS_OPTION_U32,        /* uint32_t, min..max */
+	DBS_OPTION_U64,        /* uint64_t, min..max (JSON numbers: exact to 2^53) */
+	DBS_OPTION_TABLES      /* an array of objects, one per table: `item` rows
+	                          into items of item_size bytes, the array's pointer
+	                          at `offset`, its uint32_t count at count_offset */
+} dbs_option_kind;
+
+/** Option row flags. */
+enum {
+	DBS_OPTION_REQUIRED = 1u << 0, /* the key must be given */
+	DBS_OPTION_NONEMPTY = 1u << 1, /* a string must not be "" */
+	DBS_OPTION_SECRET = 1u << 2,   /* a secret: shown as "********" */
+	/* TABLES: each item starts with `const char *name`; two items may not
+	 * name the same table (a bare name being in the plugin's
+	 * default_schema). */
+	DBS_OPTION_UNIQUE_NAMES = 1u << 3,
+	/* A connection string or URL: shown with its password masked
+	 * (user:********@host, password=********). */
+	DBS_OPTION_CONNECTION = 1u << 4
+};
+
+/**
+ * An extra rule for a STRING or ENUM value: 0 when it holds, else nonzero
+ * with the message in `why` (the core prefixes the key's path). `shown`
+ * is the value as a message may show it: masked like a connection
+ * string, control characters replaced, cut to a readable length.
+ */
+typedef int (*dbs_option_check_fn)(const char *value, const char *shown, char *why,
+                                   size_t whylen);
+
+typedef struct dbs_option {
+	/* The object of the plugin's section that holds the key ("settings",
+	 * "options"), or NULL for the section itself (a hub's keys). */
+	const char *object;
+	const char *key;
+	dbs_option_kind kind;
+	unsigned flags;        /* DBS_OPTION_* */
+	size_t offset;         /* of the value in the settings struct (or item) */
+	const char *def;       /* STRING, ENUM: default; NULL: none */
+	double def_num;        /* BOOL, U32, U64: default */
+	double min, max;       /* U32, U64 */
+	const char *const *choices; /* ENUM: NULL-terminated */
+	const char *what;      /* ENUM: noun for "unknown <what> \"x\"" */
+	dbs_option_check_fn check;
+	/* TABLES */
+	const struct dbs_option *item;
+	uint32_t nitem;
+	size_t item_size;
+	size_t count_offset;
+	const char *doc;       /* one line for the configuration reference */
+} dbs_option;
+
+/* ------------------------------------------------------------------ */
 /* What plugins receive from the core                                  */
 /* ------------------------------------------------------------------ */
 
@@ -238,7 +307,11 @@ typedef struct dbs_table_filter {
 
 #define DBS_OPS_ALL ((1u << DBS_OP_INSERT) | (1u << DBS_OP_UPDATE) | (1u << DBS_OP_DELETE))
 
-/** The source section of a configuration, validated. Borrowed by plugins. */
+/**
+ * The source section of a configuration, validated. Borrowed by plugins.
+ * What only one engine understands is in `settings`: the plugin's own
+ * struct, filled from the option rows it declares (dbs_source_ops.options).
+ */
 typedef struct dbs_source_config {
 	const char *type;
 	const char *mode;         /* "cdc" or "convert" */
@@ -246,34 +319,20 @@ typedef struct dbs_source_config {
 	int initial_load;
 	uint32_t data_bundle_size;/* events per batch, 10..1000, default 100 */
 	uint32_t reporting_interval;
-	/* settings; NULL when absent */
-	const char *flavor, *ssl_ca, *ssl_cert, *ssl_key;
-	const char *replication_slot_name; /* default "dbconvert_replication_slot" */
-	const char *publication_name;      /* default "dbconvert-publication" */
 	const dbs_table_filter *tables;    /* empty: every table */
 	uint32_t ntables;
+	/* The plugin's settings struct (settings_size bytes), or NULL when it
+	 * declares none. */
+	const void *settings;
 } dbs_source_config;
 
-typedef struct dbs_target_table_option {
-	const char *name;
-	int no_create_indexes;
-} dbs_target_table_option;
-
+/** The target section; engine settings as for sources. */
 typedef struct dbs_target_config {
 	const char *type;
 	const char *connection;
-	const char *ssl_ca, *ssl_cert, *ssl_key;
-	int no_create_tables;
-	const dbs_target_table_option *tables;
-	uint32_t ntables;
 	uint32_t reporting_interval;
-	/* options.zeroDates: what a MySQL zero date ('0000-00-00') becomes
-	 * in an engine without one: "fail" (default), "null" or "-infinity". */
-	const char *zero_dates;
-	/* options.deadLetterTable: NULL, or "table" / "schema.table" in the
-	 * target where rows the target database rejects for their data are
-	 * written instead of failing the stream. */
-	const char *dead_letter_table;
+	/* The plugin's settings struct, or NULL when it declares none. */
+	const void *settings;
 	/* Set by the core, not by the configuration; read only by version 2
 	 * targets. Nonzero: apply may keep a source transaction's database
 	 * transaction open across batches (DBS_APPLY_OPEN) and commit it with
@@ -292,18 +351,15 @@ typedef enum dbs_hub_part {
 
 /** The hub section (or the server's default hub). */
 typedef struct dbs_hub_config {
-	const char *type;  /* "memory" (default), "nats" */
-	const char *url;   /* NULL for memory; NATS URL(s), user:password@ allowed */
+	const char *type;  /* "memory" (default), "nats", … */
 	uint32_t capacity; /* batches in flight before the publisher waits */
-	/* Appended with DBS_HUB_OPS_VERSION 2 (a version 1 hub never reads
-	 * them, and the core never asks it for anything but DBS_HUB_PART_ALL
-	 * with one partition). NULL / 0 when absent. */
-	const char *credentials; /* NATS credentials file (JWT + NKey seed) */
-	const char *tls_ca;      /* CA file to verify the server (implies TLS) */
-	const char *tls_cert;    /* client certificate and key for mutual TLS */
-	const char *tls_key;
-	uint32_t partitions;     /* writers sharing the stream: 1 (default) .. 64 */
-	/* Set by the core, not by the configuration. */
+	uint32_t partitions; /* writers sharing the stream: 1 (default) .. 64 */
+	/* The plugin's settings struct (its keys sit in the hub section
+	 * itself), or NULL when it declares none. */
+	const void *settings;
+	/* Set by the core, not by the configuration. The core asks a hub
+	 * without `acked` for nothing but DBS_HUB_PART_ALL with one
+	 * partition. */
 	unsigned part;           /* dbs_hub_part */
 	uint32_t partition;      /* with DBS_HUB_PART_TARGET: 0 .. partitions-1 */
 } dbs_hub_config;
@@ -346,12 +402,16 @@ typedef struct dbs_host {
 	/* Targets: `rows` more rejected rows were committed to the
 	 * dead-letter table (target.options.deadLetterTable). Any thread. */
 	void (*rows_dead_lettered)(const struct dbs_host *host, uint64_t rows);
+	/* ---- version 3 ---- */
+	/* What the plugin was registered with (dbs_registry_add_*_data);
+	 * NULL otherwise. */
+	void *plugin_data;
 } dbs_host;
 
 /* 2 appended connection_lost, connection_restored, source_lag,
- * reconnect_give_up_ms and rows_dead_lettered; check host->version
- * before using them. */
-#define DBS_HOST_VERSION 2
+ * reconnect_give_up_ms and rows_dead_lettered; 3 appended plugin_data.
+ * Check host->version before using them. */
+#define DBS_HOST_VERSION 3
 
 /**
  * Error text buffer every open/run/apply call fills on failure. A plugin
@@ -375,7 +435,10 @@ typedef struct dbs_source {
 	const struct dbs_source_ops *ops;
 } dbs_source;
 
-#define DBS_SOURCE_OPS_VERSION 1
+/* 2 appended the settings fields (options, noptions, settings_size,
+ * default_schema) after `close`: the configuration of a version 1 source
+ * takes no settings. */
+#define DBS_SOURCE_OPS_VERSION 2
 
 typedef struct dbs_source_ops {
 	unsigned version; /* DBS_SOURCE_OPS_VERSION */
@@ -398,6 +461,16 @@ typedef struct dbs_source_ops {
 	/* Release everything; called once, after run returned (or instead of
 	 * it when open succeeded but the stream did not start). Required. */
 	void (*close)(dbs_source *src);
+	/* ---- version 2 ---- */
+	/* The rows of source.settings (object "settings"), and the size of
+	 * the struct config->settings points to; 0 rows: none. */
+	const dbs_option *options;
+	uint32_t noptions;
+	size_t settings_size;
+	/* The schema a bare table name of source.filter.tables is in
+	 * ("public"), so that "t" and "public.t" are one table; NULL: names
+	 * compare as written. */
+	const char *default_schema;
 } dbs_source_ops;
 
 /* ------------------------------------------------------------------ */
@@ -408,10 +481,10 @@ typedef struct dbs_hub {
 	const struct dbs_hub_ops *ops;
 } dbs_hub;
 
-/* 2 appended `acked` and the dbs_hub_config fields after `capacity`; 3
- * appended `resume_point`. Older plugins stay accepted (the core reads no
- * slot past the last one of their version). */
-#define DBS_HUB_OPS_VERSION 3
+/* 2 appended `acked`; 3 appended `resume_point`; 4 appended the
+ * settings fields. Older plugins stay accepted (the core reads no slot
+ * past the last one of their version; their sections take no settings). */
+#define DBS_HUB_OPS_VERSION 4
 
 typedef struct dbs_hub_ops {
 	unsigned version;
@@ -449,6 +522,12 @@ typedef struct dbs_hub_ops {
 	 * stream id, kept by the hub, where the source resumes (1 and *pos);
 	 * 0 when there is none; negative on failure. */
 	int (*resume_point)(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen);
+	/* ---- version 4 ---- */
+	/* The rows of the hub section's own keys (object NULL) and the size
+	 * of config->settings. */
+	const dbs_option *options;
+	uint32_t noptions;
+	size_t settings_size;
 } dbs_hub_ops;
 
 /* ------------------------------------------------------------------ */
@@ -459,10 +538,11 @@ typedef struct dbs_target {
 	const struct dbs_target_ops *ops;
 } dbs_target;
 
-/* 2 appended `flush` and the apply results below. Version 1 targets stay
- * accepted: the core then commits every batch (they never see
- * span_transactions). */
-#define DBS_TARGET_OPS_VERSION 2
+/* 2 appended `flush` and the apply results below; 3 the settings fields.
+ * Older targets stay accepted: a version 1 target has every batch
+ * committed (it never sees span_transactions); their sections take no
+ * settings. */
+#define DBS_TARGET_OPS_VERSION 3
 
 /* What a version 2 apply returns besides 0 and a negative failure, only
  * when config->span_transactions is set. */
@@ -505,6 +585,14 @@ typedef struct dbs_target_ops {
 	 * what was counted; a later run resumes inside that transaction. 0
 	 * when committed or nothing was open. */
 	int (*flush)(dbs_target *tgt, char *err, size_t errlen);
+	/* ---- version 3 ---- */
+	/* The rows of target.settings and target.options (by `object`), and
+	 * the size of config->settings; the schema of a bare table name (see
+	 * dbs_source_ops.default_schema). */
+	const dbs_option *options;
+	uint32_t noptions;
+	size_t settings_size;
+	const char *default_schema;
 } dbs_target_ops;
 
 /* ------------------------------------------------------------------ */
@@ -520,11 +608,23 @@ DBS_API void dbs_registry_free(dbs_registry *registry);
 /**
  * Register a plugin (borrowed: the ops must outlive the registry).
  * DBS_EEXISTS for a name already taken, DBS_EINVAL for an unknown version,
- * an empty name or a missing required method.
+ * an empty name, a missing required method or malformed option rows.
  */
 DBS_API int dbs_registry_add_source(dbs_registry *registry, const dbs_source_ops *ops);
 DBS_API int dbs_registry_add_hub(dbs_registry *registry, const dbs_hub_ops *ops);
 DBS_API int dbs_registry_add_target(dbs_registry *registry, const dbs_target_ops *ops);
+
+/**
+ * The same, with `plugin_data` (borrowed) that every instance of the
+ * plugin finds in its host (dbs_host.plugin_data): a program registers
+ * one plugin per resource it owns, each with its own data.
+ */
+DBS_API int dbs_registry_add_source_data(dbs_registry *registry, const dbs_source_ops *ops,
+                                         void *plugin_data);
+DBS_API int dbs_registry_add_hub_data(dbs_registry *registry, const dbs_hub_ops *ops,
+                                      void *plugin_data);
+DBS_API int dbs_registry_add_target_data(dbs_registry *registry, const dbs_target_ops *ops,
+                                         void *plugin_data);
 
 DBS_API const dbs_source_ops *dbs_registry_source(const dbs_registry *registry, const char *name);
 DBS_API const dbs_hub_ops *dbs_registry_hub(const dbs_registry *registry, const char *name);

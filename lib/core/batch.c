@@ -202,7 +202,7 @@ DBS_API int dbs_gtid_text(char *buf, size_t size, const dbs_position *pos)
 }
 
 DBS_API int dbs_gtid_parse(const char *text, size_t len, uint32_t *domain, uint32_t *server,
-                    uint64_t *seq)
+                           uint64_t *seq)
 {
 	uint64_t part[3] = {0, 0, 0};
 	size_t i = 0;

@@ -31,6 +31,42 @@ void dbs__error_clear(void);
 /* Encode a KSUID from its parts (tests use it for exact values). */
 int dbs__ksuid_encode(char buf[28], uint32_t timestamp, const uint8_t payload[16]);
 
+/* ---- registry (registry.c) ---- */
+
+typedef enum dbs_plugin_kind {
+	DBS_PLUGIN_SOURCE = 0,
+	DBS_PLUGIN_HUB = 1,
+	DBS_PLUGIN_TARGET = 2
+} dbs_plugin_kind;
+
+/* What the configuration needs of a plugin, whatever its kind (zero for a
+ * plugin of an ops version without settings). */
+typedef struct dbs_plugin_info {
+	const dbs_option *options;
+	uint32_t noptions;
+	size_t settings_size;
+	const char *default_schema;
+} dbs_plugin_info;
+
+/* One registered plugin. */
+typedef struct dbs_plugin {
+	const void *ops; /* dbs_source_ops, dbs_hub_ops or dbs_target_ops */
+	const char *name;
+	void *data;      /* dbs_host.plugin_data of its instances */
+	dbs_plugin_info info;
+} dbs_plugin;
+
+/* The plugin of `kind` named `name`, or NULL. */
+const dbs_plugin *dbs__registry_find(const dbs_registry *registry, dbs_plugin_kind kind,
+                                     const char *name);
+/* The i-th plugin of `kind` in registration order, or NULL past the end. */
+const dbs_plugin *dbs__registry_at(const dbs_registry *registry, dbs_plugin_kind kind, size_t i);
+
+const dbs_registry *dbs__builtin_registry(void);
+
+/* Register the plugins built into the library (lib/builtins.c). */
+int dbs__builtins_register(dbs_registry *registry);
+
 /* ---- configuration (config.c) ---- */
 
 typedef struct dbs_limits {
@@ -55,16 +91,34 @@ typedef struct dbs_config {
 	/* The configuration as given (normalised: "destination" stored as
 	 * "target", "numberOfevents" as "numberOfEvents"), for GET /streams. */
 	struct cJSON *json;
+	/* The plugins the configuration names, by dbs_plugin_kind (NULL: not
+	 * in the registry it was parsed with); their rows say which values
+	 * are secrets. */
+	const dbs_plugin *plugins[3];
 	void *storage; /* private */
 } dbs_config;
 
 /*
- * Parse and validate `len` bytes of JSON. On failure returns DBS_ECONFIG
- * and writes a message naming the JSON path ("source.filter.tables[1].
- * operations[0]: unknown operation \"upsert\"; expected insert, update or
- * delete") to err. *out is NULL on failure.
+ * Parse and validate `len` bytes of JSON against the core's rows and those
+ * of the plugins of `registry` the configuration names (source.type,
+ * target.type and hub.type must be plugins of it). On failure returns
+ * DBS_ECONFIG and writes a message naming the JSON path
+ * ("source.filter.tables[1].operations[0]: unknown operation \"upsert\";
+ * expected insert, update or delete") to err. *out is NULL on failure.
  */
+int dbs__config_parse_with(dbs_config **out, const dbs_registry *registry, const char *text,
+                           size_t len, char *err, size_t errlen);
+/* The same with the built-in plugins. */
 int dbs__config_parse(dbs_config **out, const char *text, size_t len, char *err, size_t errlen);
+
+/*
+ * Replace the hub of a parsed configuration with the hub section `hub`
+ * (a JSON object; its keys checked against the rows of the hub it names):
+ * the server's default hub for a configuration that names none. The JSON
+ * kept for GET /streams is not changed.
+ */
+int dbs__config_set_hub(dbs_config *config, const dbs_registry *registry, struct cJSON *hub,
+                        char *err, size_t errlen);
 void dbs__config_free(dbs_config *config);
 
 /*
@@ -77,12 +131,5 @@ char *dbs__config_to_json(const dbs_config *config, const char *id);
 /* Replace the password inside one connection string; returns a new
  * string (free()) or NULL on allocation failure. */
 char *dbs__mask_connection(const char *connection);
-
-/* ---- registry (registry.c) ---- */
-
-const dbs_registry *dbs__builtin_registry(void);
-
-/* Register the plugins built into the library (lib/builtins.c). */
-int dbs__builtins_register(dbs_registry *registry);
 
 #endif

@@ -45,6 +45,7 @@ void dbs__sqltarget_init(dbs_sqltarget *t, const dbs_target_ops *vtable,
 	t->base.ops = vtable;
 	t->ops = ops;
 	t->config = config;
+	t->settings = config && config->settings ? config->settings : &dbs__sql_target_defaults;
 	t->host = host;
 }
 
@@ -219,7 +220,7 @@ static int dead_letter_write(dbs_sqltarget *t, const dbs_batch *batch, void *tab
 static int dead_letter_prepare(dbs_sqltarget *t, char *err, size_t errlen)
 {
 	dbs_buf q = DBS_BUF_INIT;
-	int rc = t->ops->dead_letter_table(t, t->config->dead_letter_table, &q, err, errlen);
+	int rc = t->ops->dead_letter_table(t, t->settings->dead_letter_table, &q, err, errlen);
 	if (rc == 0 && !(t->dlq_qname = strdup(q.data ? q.data : "")))
 		rc = oom(err, errlen);
 	dbs_buf_free(&q);
@@ -404,7 +405,7 @@ int dbs__sqltarget_start(dbs_sqltarget *t, dbs_position *checkpoint, char *err, 
 	}
 	if ((rc = checkpoint_read(t, err, errlen)))
 		goto done;
-	if (t->config->dead_letter_table && (rc = dead_letter_prepare(t, err, errlen)))
+	if (t->settings->dead_letter_table && (rc = dead_letter_prepare(t, err, errlen)))
 		goto done;
 	*checkpoint = t->checkpoint;
 done:

@@ -33,6 +33,8 @@
 #include <dbstreams/plugin.h>
 #include <dbstreams/sys/buf.h>
 
+#include "sql/settings.h"
+
 typedef struct dbs_sqltarget dbs_sqltarget;
 
 /* The dialect's part. Hooks fill err on failure and return a DBS_E* code;
@@ -103,6 +105,7 @@ struct dbs_sqltarget {
 	dbs_target base; /* first: the core holds a dbs_target * */
 	const dbs_sqltarget_ops *ops;
 	const dbs_target_config *config;
+	const dbs_sql_target_settings *settings; /* target.settings and target.options */
 	const dbs_host *host;
 	dbs_position checkpoint; /* everything up to here is committed */
 	char *stream_literal;    /* host->stream_id as a SQL string literal */

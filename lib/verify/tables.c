@@ -82,8 +82,13 @@ int dbs__vlist_tables(const dbs_config *cfg, vconn *src, vconn *tgt, vlist *l, c
 	}
 	rc = DBS_ENOMEM;
 	if (src->dialect == DBS_DIALECT_POSTGRESQL) {
-		const char *pub =
-		    sc->publication_name ? sc->publication_name : "dbconvert-publication";
+		const dbs_plugin *sp = cfg->plugins[DBS_PLUGIN_SOURCE];
+		const dbs_sql_source_settings *ss =
+		    sp && sp->info.options == dbs__sql_source_options && sc->settings
+		        ? sc->settings
+		        : &dbs__sql_source_defaults;
+		const char *pub = ss->publication_name ? ss->publication_name
+		                                       : dbs__sql_source_defaults.publication_name;
 		if (dbs_buf_append_str(
 		        &q, "SELECT schemaname, tablename FROM "
 		            "pg_publication_tables WHERE tablename <> '" DBS_CHECKPOINT_TABLE

@@ -575,10 +575,20 @@ DBS_API int dbs_verify_run(dbs_verify_report **out, const char *config, size_t l
 	src.code = DBS_ESOURCE;
 	tgt.label = "target";
 	tgt.code = DBS_ETARGET;
-	if ((rc = dbs__vconn_open(&src, cfg->source.type, cfg->source.connection, cfg->source.ssl_ca,
-	                     cfg->source.ssl_cert, cfg->source.ssl_key, err, sizeof err)) ||
-	    (rc = dbs__vconn_open(&tgt, cfg->target.type, cfg->target.connection, cfg->target.ssl_ca,
-	                     cfg->target.ssl_cert, cfg->target.ssl_key, err, sizeof err)))
+	/* The TLS files of a SQL source or target (the rows lib/sql gives them). */
+	const dbs_plugin *sp = cfg->plugins[DBS_PLUGIN_SOURCE], *tp = cfg->plugins[DBS_PLUGIN_TARGET];
+	const dbs_sql_source_settings *ss =
+	    sp && sp->info.options == dbs__sql_source_options && cfg->source.settings
+	        ? cfg->source.settings
+	        : &dbs__sql_source_defaults;
+	const dbs_sql_target_settings *ts =
+	    tp && tp->info.options == dbs__sql_target_options && cfg->target.settings
+	        ? cfg->target.settings
+	        : &dbs__sql_target_defaults;
+	if ((rc = dbs__vconn_open(&src, cfg->source.type, cfg->source.connection, ss->ssl_ca,
+	                          ss->ssl_cert, ss->ssl_key, err, sizeof err)) ||
+	    (rc = dbs__vconn_open(&tgt, cfg->target.type, cfg->target.connection, ts->ssl_ca,
+	                          ts->ssl_cert, ts->ssl_key, err, sizeof err)))
 		goto fail;
 	if (tgt.dialect == DBS_DIALECT_MYSQL && !tgt.dsn.database[0]) {
 		rc = DBS_ECONFIG;

@@ -21,6 +21,7 @@
 
 #include "core/core.h"
 #include "sql/mysql_dsn.h"
+#include "sql/settings.h"
 #include "sql/sqlmap.h"
 #include "sql/value_text.h"
 

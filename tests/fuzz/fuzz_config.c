@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "hubs/nats/nats_hub.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,8 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(json);
 		char *m = dbs__mask_connection(cfg->source.connection);
 		free(m);
-		if (cfg->hub.url != NULL) {
-			m = dbs__mask_connection(cfg->hub.url);
+		const dbs_nats_settings *ns = cfg->hub.settings;
+		if (cfg->hub.type && strcmp(cfg->hub.type, "nats") == 0 && ns && ns->url) {
+			m = dbs__mask_connection(ns->url);
 			free(m);
 		}
 		dbs__config_free(cfg);

@@ -18,6 +18,8 @@
 #include <nats/nats.h>
 
 #include <dbstreams/sys/codec.h>
+
+#include "hubs/nats/nats_hub.h"
 #include "core/core.h"
 
 /* The hub under test (lib/hubs/nats): this test links the library's
@@ -71,7 +73,8 @@ static void host_init(test_host *th, const char *tag)
 
 static dbs_hub *hub_open_part(test_host *th, dbs_hub_part part)
 {
-	dbs_hub_config cfg = {.type = "nats", .url = nats_url(), .part = part};
+	dbs_nats_settings ns = {.url = nats_url()};
+	dbs_hub_config cfg = {.type = "nats", .settings = &ns, .part = part};
 	dbs_hub *hub = NULL;
 	char err[DBS_ERRMSG_MAX] = "";
 	int rc = dbs__nats_hub_ops.open(&hub, &cfg, &th->host, err, sizeof err);
@@ -423,17 +426,20 @@ START_TEST(open_refuses_bad_settings)
 	host_init(&th, "bad");
 	dbs_hub *hub = (dbs_hub *)&th;
 	char err[DBS_ERRMSG_MAX] = "";
-	dbs_hub_config none = {.type = "nats", .url = NULL};
+	dbs_nats_settings no_url = {.url = NULL};
+	dbs_hub_config none = {.type = "nats", .settings = &no_url};
 	ck_assert_int_eq(dbs__nats_hub_ops.open(&hub, &none, &th.host, err, sizeof err),
 	                 DBS_EINVAL);
 	ck_assert_ptr_null(hub);
 	ck_assert_ptr_nonnull(strstr(err, "url"));
 	th.host.stream_id = "bad.id";
-	dbs_hub_config cfg = {.type = "nats", .url = nats_url()};
+	dbs_nats_settings ns = {.url = nats_url()};
+	dbs_hub_config cfg = {.type = "nats", .settings = &ns};
 	ck_assert_int_eq(dbs__nats_hub_ops.open(&hub, &cfg, &th.host, err, sizeof err), DBS_EINVAL);
 	th.host.stream_id = th.id;
 	/* Nothing listens on port 1. */
-	dbs_hub_config dead = {.type = "nats", .url = "nats://127.0.0.1:1"};
+	dbs_nats_settings port1 = {.url = "nats://127.0.0.1:1"};
+	dbs_hub_config dead = {.type = "nats", .settings = &port1};
 	ck_assert_int_eq(dbs__nats_hub_ops.open(&hub, &dead, &th.host, err, sizeof err), DBS_EHUB);
 	ck_assert_ptr_nonnull(strstr(err, "connect"));
 }

@@ -1,5 +1,6 @@
 /* Configuration parser: strictness, defaults, normalisation, masking. */
 #include <check.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,14 @@
 #include <cJSON.h>
 
 #include "core/core.h"
+#include "core/options.h"
+#include "hubs/nats/nats_hub.h"
+#include "sql/settings.h"
+
+/* What the SQL plugins and the NATS hub read of a configuration. */
+#define SRC_SET(c) ((const dbs_sql_source_settings *)(c)->source.settings)
+#define TGT_SET(c) ((const dbs_sql_target_settings *)(c)->target.settings)
+#define NATS_SET(c) ((const dbs_nats_settings *)(c)->hub.settings)
 
 /* JSON written with ' for readability; turned into " before parsing. */
 static char *dq(const char *s)
@@ -294,10 +303,10 @@ static void assert_defaults(const dbs_config *c)
 	ck_assert_str_eq(c->source.mode, "cdc");
 	ck_assert_int_eq(c->source.initial_load, 0);
 	ck_assert_uint_eq(c->source.data_bundle_size, 100);
-	ck_assert_str_eq(c->source.replication_slot_name, "dbconvert_replication_slot");
-	ck_assert_str_eq(c->source.publication_name, "dbconvert-publication");
+	ck_assert_str_eq(SRC_SET(c)->replication_slot_name, "dbconvert_replication_slot");
+	ck_assert_str_eq(SRC_SET(c)->publication_name, "dbconvert-publication");
 	ck_assert_str_eq(c->hub.type, "memory");
-	ck_assert_ptr_null(c->hub.url);
+	ck_assert_ptr_null(c->hub.settings); /* memory: no URL, no settings */
 	ck_assert_uint_eq(c->hub.capacity, 64);
 	ck_assert_uint_eq(c->reconnect.give_up_after_s, 300);
 }
@@ -309,10 +318,10 @@ START_TEST(test_getting_started)
 	dbs_config *c = parse_ok(json, len);
 	ck_assert_str_eq(c->source.type, "mysql");
 	ck_assert_ptr_nonnull(strstr(c->source.connection, "/Source?tls=true"));
-	ck_assert_str_eq(c->source.ssl_ca, "../../config/mysql/client-ssl/ca.pem");
-	ck_assert_str_eq(c->source.ssl_cert, "../../config/mysql/client-ssl/client-cert.pem");
-	ck_assert_str_eq(c->source.ssl_key, "../../config/mysql/client-ssl/client-key.pem");
-	ck_assert_ptr_null(c->source.flavor);
+	ck_assert_str_eq(SRC_SET(c)->ssl_ca, "../../config/mysql/client-ssl/ca.pem");
+	ck_assert_str_eq(SRC_SET(c)->ssl_cert, "../../config/mysql/client-ssl/client-cert.pem");
+	ck_assert_str_eq(SRC_SET(c)->ssl_key, "../../config/mysql/client-ssl/client-key.pem");
+	ck_assert_ptr_null(SRC_SET(c)->flavor);
 	ck_assert_uint_eq(c->source.ntables, 3);
 	ck_assert_str_eq(c->source.tables[0].name, "products1");
 	ck_assert_str_eq(c->source.tables[2].name, "products3");
@@ -320,8 +329,8 @@ START_TEST(test_getting_started)
 		ck_assert_uint_eq(c->source.tables[i].operations, DBS_OPS_ALL);
 	ck_assert_str_eq(c->target.type, "postgresql");
 	ck_assert_ptr_nonnull(strstr(c->target.connection, "sslmode=verify-ca"));
-	ck_assert_uint_eq(c->target.ntables, 0);
-	ck_assert_int_eq(c->target.no_create_tables, 0);
+	ck_assert_uint_eq(TGT_SET(c)->ntables, 0);
+	ck_assert_int_eq(TGT_SET(c)->no_create_tables, 0);
 	ck_assert_uint_eq(c->limits.number_of_events, 10000);
 	ck_assert_uint_eq(c->limits.elapsed_time_s, 600);
 	assert_defaults(c);
@@ -349,7 +358,7 @@ START_TEST(test_minimal_defaults)
 	ck_assert_uint_eq(c->source.reporting_interval, 0);
 	ck_assert_uint_eq(c->limits.number_of_events, 0);
 	ck_assert_uint_eq(c->limits.elapsed_time_s, 0);
-	ck_assert_ptr_null(c->source.ssl_ca);
+	ck_assert_ptr_null(SRC_SET(c)->ssl_ca);
 	dbs__config_free(c);
 }
 END_TEST
@@ -378,12 +387,12 @@ START_TEST(test_every_field)
 	ck_assert_str_eq(c->source.type, "postgresql");
 	ck_assert_uint_eq(c->source.data_bundle_size, 1000);
 	ck_assert_uint_eq(c->source.reporting_interval, 5);
-	ck_assert_str_eq(c->source.flavor, "mariadb");
-	ck_assert_str_eq(c->source.ssl_ca, "ca");
-	ck_assert_str_eq(c->source.ssl_cert, "cert");
-	ck_assert_str_eq(c->source.ssl_key, "key");
-	ck_assert_str_eq(c->source.replication_slot_name, "my_slot_1");
-	ck_assert_str_eq(c->source.publication_name, "my-pub");
+	ck_assert_str_eq(SRC_SET(c)->flavor, "mariadb");
+	ck_assert_str_eq(SRC_SET(c)->ssl_ca, "ca");
+	ck_assert_str_eq(SRC_SET(c)->ssl_cert, "cert");
+	ck_assert_str_eq(SRC_SET(c)->ssl_key, "key");
+	ck_assert_str_eq(SRC_SET(c)->replication_slot_name, "my_slot_1");
+	ck_assert_str_eq(SRC_SET(c)->publication_name, "my-pub");
 	ck_assert_uint_eq(c->source.ntables, 3);
 	ck_assert_uint_eq(c->source.tables[0].operations,
 	                  (1u << DBS_OP_DELETE) | (1u << DBS_OP_INSERT));
@@ -391,20 +400,20 @@ START_TEST(test_every_field)
 	ck_assert_uint_eq(c->source.tables[2].operations, 1u << DBS_OP_UPDATE);
 	ck_assert_str_eq(c->source.tables[2].name, "s.t");
 	ck_assert_str_eq(c->target.type, "mysql");
-	ck_assert_str_eq(c->target.ssl_ca, "tca");
-	ck_assert_str_eq(c->target.ssl_cert, "tcert");
-	ck_assert_str_eq(c->target.ssl_key, "tkey");
-	ck_assert_int_eq(c->target.no_create_tables, 1);
-	ck_assert_str_eq(c->target.dead_letter_table, "ops.rejected");
-	ck_assert_uint_eq(c->target.ntables, 2);
-	ck_assert_str_eq(c->target.tables[0].name, "orders");
-	ck_assert_int_eq(c->target.tables[0].no_create_indexes, 1);
-	ck_assert_int_eq(c->target.tables[1].no_create_indexes, 0);
+	ck_assert_str_eq(TGT_SET(c)->ssl_ca, "tca");
+	ck_assert_str_eq(TGT_SET(c)->ssl_cert, "tcert");
+	ck_assert_str_eq(TGT_SET(c)->ssl_key, "tkey");
+	ck_assert_int_eq(TGT_SET(c)->no_create_tables, 1);
+	ck_assert_str_eq(TGT_SET(c)->dead_letter_table, "ops.rejected");
+	ck_assert_uint_eq(TGT_SET(c)->ntables, 2);
+	ck_assert_str_eq(TGT_SET(c)->tables[0].name, "orders");
+	ck_assert_int_eq(TGT_SET(c)->tables[0].no_create_indexes, 1);
+	ck_assert_int_eq(TGT_SET(c)->tables[1].no_create_indexes, 0);
 	ck_assert_uint_eq(c->target.reporting_interval, 10);
 	ck_assert_uint_eq(c->limits.number_of_events, 9007199254740992ull);
 	ck_assert_uint_eq(c->limits.elapsed_time_s, 9223372036ull);
 	ck_assert_str_eq(c->hub.type, "nats");
-	ck_assert_str_eq(c->hub.url, "nats://u:secret@127.0.0.1:4222");
+	ck_assert_str_eq(NATS_SET(c)->url, "nats://u:secret@127.0.0.1:4222");
 	ck_assert_uint_eq(c->hub.capacity, 65536);
 
 	char *out = dbs__config_to_json(c, "0ujtsYcgvSTl8PAuAdqWYSMnLOv");
@@ -763,6 +772,157 @@ START_TEST(test_allocation_failures)
 }
 END_TEST
 
+/* A plugin under a name of its own, with settings of its own: the core
+ * knows neither. */
+typedef struct feed_settings {
+	const char *token;
+	uint32_t rows;
+	const char *mood;
+} feed_settings;
+
+static const char *const moods[] = {"calm", "busy", NULL};
+
+static int check_token(const char *v, const char *shown_value, char *why, size_t whylen)
+{
+	if (strlen(v) >= 4)
+		return 0;
+	snprintf(why, whylen, "\"%s\" is too short for a token", shown_value);
+	return 1;
+}
+
+static const dbs_option feed_options[] = {
+    {.object = "settings", .key = "token", .kind = DBS_OPTION_STRING,
+     .flags = DBS_OPTION_REQUIRED | DBS_OPTION_SECRET, .offset = offsetof(feed_settings, token),
+     .check = check_token, .doc = "access token"},
+    {.object = "settings", .key = "rows", .kind = DBS_OPTION_U32, .min = 1, .max = 1000,
+     .def_num = 10, .offset = offsetof(feed_settings, rows), .doc = "rows per poll"},
+    {.object = "settings", .key = "mood", .kind = DBS_OPTION_ENUM, .def = "calm",
+     .choices = moods, .what = "mood", .offset = offsetof(feed_settings, mood), .doc = "mood"},
+};
+
+static int feed_open(dbs_source **out, const dbs_source_config *c, const dbs_host *h,
+                     const dbs_position *r, char *e, size_t el)
+{
+	(void)out, (void)c, (void)h, (void)r, (void)e, (void)el;
+	return DBS_ESOURCE;
+}
+static int feed_run(dbs_source *s, dbs_emit_fn emit, void *d, char *e, size_t el)
+{
+	(void)s, (void)emit, (void)d, (void)e, (void)el;
+	return 0;
+}
+static void feed_ack(dbs_source *s, const dbs_position *p)
+{
+	(void)s, (void)p;
+}
+static void feed_close(dbs_source *s)
+{
+	(void)s;
+}
+
+static const dbs_source_ops feed_ops = {
+    .version = DBS_SOURCE_OPS_VERSION,
+    .name = "feed",
+    .open = feed_open,
+    .run = feed_run,
+    .ack = feed_ack,
+    .close = feed_close,
+    .options = feed_options,
+    .noptions = 3,
+    .settings_size = sizeof(feed_settings),
+};
+
+#define FEED(settings) "'source':{'type':'feed','connection':'x','settings':{" settings "}}"
+
+static int parse_feed(dbs_registry *r, const char *quoted, dbs_config **c, char *err,
+                      size_t errlen)
+{
+	char *json = dq(quoted);
+	int rc = dbs__config_parse_with(c, r, json, strlen(json), err, errlen);
+	free(json);
+	return rc;
+}
+
+START_TEST(test_plugin_owns_its_settings)
+{
+	dbs_registry *r;
+	char err[512];
+	dbs_config *c = NULL;
+	ck_assert_int_eq(dbs_registry_new(&r, 1), 0);
+	/* Unknown to the registry: refused, naming what it holds. */
+	ck_assert_int_eq(parse_feed(r, "{" FEED("'token':'abcd'") "," TGT "}", &c, err,
+	                            sizeof err),
+	                 DBS_ECONFIG);
+	ck_assert_str_eq(err, "source.type: unknown type \"feed\" (expected mysql or postgresql)");
+	ck_assert_int_eq(dbs_registry_add_source(r, &feed_ops), 0);
+
+	/* Registered: its rows decide, with defaults and its own rule. */
+	ck_assert_int_eq(parse_feed(r, "{" FEED("'token':'abcd','mood':'busy'") "," TGT "}", &c,
+	                            err, sizeof err),
+	                 0);
+	const feed_settings *fs = c->source.settings;
+	ck_assert_str_eq(fs->token, "abcd");
+	ck_assert_uint_eq(fs->rows, 10);
+	ck_assert_str_eq(fs->mood, "busy");
+	char *out = dbs__config_to_json(c, NULL);
+	ck_assert_ptr_null(strstr(out, "abcd")); /* a secret of the plugin's */
+	free(out);
+	dbs__config_free(c);
+
+	static const struct bad cases[] = {
+	    {"{" FEED("'mood':'calm'") "," TGT "}",
+	     "source.settings.token: required when source.type is \"feed\""},
+	    {"{" FEED("'token':'ab'") "," TGT "}",
+	     "source.settings.token: \"********\" is too short for a token"},
+	    {"{" FEED("'token':'abcd','rows':0") "," TGT "}",
+	     "source.settings.rows: 0 is out of range (expected 1 to 1000)"},
+	    {"{" FEED("'token':'abcd','mood':'grim'") "," TGT "}",
+	     "source.settings.mood: unknown mood \"grim\" (expected calm or busy)"},
+	    {"{" FEED("'token':'abcd','sslCA':'x'") "," TGT "}",
+	     "source.settings.sslCA: only used when source.type is \"postgresql\" or \"mysql\""},
+	    {"{" FEED("'token':'abcd','Rows':3") "," TGT "}",
+	     "source.settings.Rows: unknown key (did you mean \"rows\"?)"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		c = (dbs_config *)1;
+		ck_assert_int_eq(parse_feed(r, cases[i].json, &c, err, sizeof err), DBS_ECONFIG);
+		ck_assert_ptr_null(c);
+		ck_assert_str_eq(err, cases[i].message);
+	}
+	dbs_registry_free(r);
+}
+END_TEST
+
+/* docs/configuration.md's reference is the rows, printed: a key added to
+ * the rows and not to the page fails here (`test_config --doc` prints
+ * the section to paste). */
+START_TEST(test_reference_in_sync)
+{
+	const char *path = DBS_TEST_DATA "/../../../docs/configuration.md";
+	FILE *fp = fopen(path, "rb");
+	ck_assert_msg(fp != NULL, "cannot open %s", path);
+	static char doc[1 << 17];
+	size_t n = fread(doc, 1, sizeof doc - 1, fp);
+	fclose(fp);
+	doc[n] = '\0';
+	const char *begin_mark = "<!-- BEGIN GENERATED: configuration rows -->\n";
+	const char *end_mark = "<!-- END GENERATED -->";
+	char *b = strstr(doc, begin_mark);
+	char *e = b ? strstr(b, end_mark) : NULL;
+	ck_assert_msg(b && e, "%s lacks the generated-section markers", path);
+	b += strlen(begin_mark);
+	*e = '\0';
+	dbs_buf want = DBS_BUF_INIT;
+	ck_assert_int_eq(dbs__config_doc(&want, dbs__builtin_registry()), 0);
+	if (strcmp(b, want.data) != 0)
+		fprintf(stderr, "--- expected section of %s ---\n%s--- end ---\n", path, want.data);
+	ck_assert_msg(strcmp(b, want.data) == 0,
+	              "docs/configuration.md is out of date with the option rows (the expected "
+	              "section is printed above)");
+	dbs_buf_free(&want);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -778,6 +938,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_length_bounded);
 	tcase_add_test(tc, test_allocation_failures);
 	tcase_add_test(tc, test_many_tables);
+	tcase_add_test(tc, test_plugin_owns_its_settings);
+	tcase_add_test(tc, test_reference_in_sync);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("mask");
 	tcase_add_loop_test(tc, test_mask, 0, NMASK);
@@ -786,8 +948,17 @@ static Suite *config_suite(void)
 	return s;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	/* `test_config --doc` prints the generated section for the docs. */
+	if (argc > 1 && strcmp(argv[1], "--doc") == 0) {
+		dbs_buf b = DBS_BUF_INIT;
+		if (dbs__config_doc(&b, dbs__builtin_registry()))
+			return 1;
+		fputs(b.data, stdout);
+		dbs_buf_free(&b);
+		return 0;
+	}
 	SRunner *sr = srunner_create(config_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

@@ -4,6 +4,7 @@
  * private registry under the names the configuration accepts.
  */
 #include <check.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -105,7 +106,13 @@ static void gen_close(dbs_source *src)
 }
 
 static const dbs_source_ops gen_source_ops = {
-	DBS_SOURCE_OPS_VERSION, "postgresql", gen_open, gen_run, gen_ack, gen_close};
+	.version = 1, /* written for version 1: takes no settings */
+	.name = "postgresql",
+	.open = gen_open,
+	.run = gen_run,
+	.ack = gen_ack,
+	.close = gen_close,
+};
 
 typedef struct sink_target {
 	dbs_target base;
@@ -638,9 +645,22 @@ static int relay_acked(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen
 	return moved;
 }
 
+/* The relay takes a URL like the hub it stands in for (and ignores it). */
+typedef struct relay_settings {
+	const char *url;
+} relay_settings;
+
+static const dbs_option relay_options[] = {
+    {.key = "url", .kind = DBS_OPTION_STRING, .flags = DBS_OPTION_CONNECTION,
+     .offset = offsetof(relay_settings, url), .doc = "ignored"},
+};
+
 static const dbs_hub_ops relay_hub_ops = {
     .version = DBS_HUB_OPS_VERSION,
     .name = "nats",
+    .options = relay_options,
+    .noptions = 1,
+    .settings_size = sizeof(relay_settings),
     .open = relay_open,
     .publish = relay_publish,
     .close_publish = relay_close_publish,
@@ -670,6 +690,7 @@ START_TEST(stream_parts_are_checked)
 {
 	reset(10);
 	dbs_registry *r = test_registry();
+	ck_assert_int_eq(dbs_registry_add_hub(r, &relay_hub_ops), 0);
 	dbs_stream *s = NULL;
 	char id[28];
 	ck_assert_int_eq(dbs_ksuid_new(id), 0);

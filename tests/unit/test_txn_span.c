@@ -125,8 +125,14 @@ static void src_close(dbs_source *src)
 	free(g);
 }
 
-static const dbs_source_ops txn_source_ops = {DBS_SOURCE_OPS_VERSION, "postgresql", src_open,
-                                              src_run, src_ack, src_close};
+static const dbs_source_ops txn_source_ops = {
+	.version = 1, /* written for version 1: takes no settings */
+	.name = "postgresql",
+	.open = src_open,
+	.run = src_run,
+	.ack = src_ack,
+	.close = src_close,
+};
 
 /* ---- target: an open list of ids, committed into db ---- */
 

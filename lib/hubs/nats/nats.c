@@ -113,9 +113,10 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
 		atomic_store(&((nats_hub *)closure)->dropped, 1);
 }
 
-static int connect_side(nats_hub *h, const dbs_hub_config *config, const char *name,
+static int connect_side(nats_hub *h, const dbs_hub_config *hub, const char *name,
                         natsConnection **nc, jsCtx **js, int in_flight, char *err, size_t errlen)
 {
+	const dbs_nats_settings *config = hub->settings;
 	natsOptions *opts = NULL;
 	natsStatus s = natsOptions_Create(&opts);
 	if (s == NATS_OK)
@@ -401,7 +402,8 @@ static int nats_open(dbs_hub **out, const dbs_hub_config *config, const dbs_host
 	int rc = DBS_EINVAL;
 	nats_hub *h = NULL;
 	*out = NULL;
-	if (!config || !config->url || !*config->url) {
+	const dbs_nats_settings *ns = config ? config->settings : NULL;
+	if (!ns || !ns->url || !*ns->url) {
 		dbs_fmt(err, errlen, "nats hub: hub.url is required (nats://host:4222)");
 		goto fail;
 	}
@@ -528,6 +530,32 @@ static void nats_close(dbs_hub *hub)
 	free(h);
 }
 
+static int check_url(const char *v, const char *shown, char *why, size_t whylen)
+{
+	if (strncmp(v, "nats://", 7) == 0 || strncmp(v, "tls://", 6) == 0)
+		return 0;
+	dbs_fmt(why, whylen, "\"%s\" is not a NATS URL (expected nats://host:port)", shown);
+	return 1;
+}
+
+#define SET(f) offsetof(dbs_nats_settings, f)
+
+/* clang-format off */
+static const dbs_option nats_options[] = {
+	{.key = "url", .kind = DBS_OPTION_STRING,
+	 .flags = DBS_OPTION_REQUIRED | DBS_OPTION_NONEMPTY | DBS_OPTION_CONNECTION,
+	 .offset = SET(url), .check = check_url, .doc = "NATS server URL(s)"},
+	{.key = "credentials", .kind = DBS_OPTION_STRING, .flags = DBS_OPTION_NONEMPTY,
+	 .offset = SET(credentials), .doc = "NATS credentials file (JWT and NKey seed)"},
+	{.key = "tlsCA", .kind = DBS_OPTION_STRING, .flags = DBS_OPTION_NONEMPTY,
+	 .offset = SET(tls_ca), .doc = "CA file to verify the NATS server; turns TLS on"},
+	{.key = "tlsCert", .kind = DBS_OPTION_STRING, .flags = DBS_OPTION_NONEMPTY,
+	 .offset = SET(tls_cert), .doc = "client certificate file for mutual TLS (with tlsKey)"},
+	{.key = "tlsKey", .kind = DBS_OPTION_STRING, .flags = DBS_OPTION_NONEMPTY,
+	 .offset = SET(tls_key), .doc = "client key file for mutual TLS (with tlsCert)"},
+};
+/* clang-format on */
+
 const dbs_hub_ops dbs__nats_hub_ops = {
     .version = DBS_HUB_OPS_VERSION,
     .name = "nats",
@@ -539,4 +567,7 @@ const dbs_hub_ops dbs__nats_hub_ops = {
     .close = nats_close,
     .acked = dbs__nats_acked,
     .resume_point = dbs__nats_resume_point,
+    .options = nats_options,
+    .noptions = sizeof nats_options / sizeof nats_options[0],
+    .settings_size = sizeof(dbs_nats_settings),
 };

@@ -21,6 +21,15 @@
 /* The plugin (nats.c); the built-in list names it. */
 extern const dbs_hub_ops dbs__nats_hub_ops;
 
+/* The hub section's own keys (the plugin's option rows, nats.c). */
+typedef struct dbs_nats_settings {
+	const char *url;         /* server URL(s), user:password@ allowed */
+	const char *credentials; /* credentials file (JWT + NKey seed) */
+	const char *tls_ca;      /* CA file to verify the server (implies TLS) */
+	const char *tls_cert;    /* client certificate and key for mutual TLS */
+	const char *tls_key;
+} dbs_nats_settings;
+
 /* Unconsumed bytes the JetStream stream may hold; beyond, publishes fail
  * rather than the oldest changes being discarded. The server reserves it
  * from its max_file_store for every stream. */

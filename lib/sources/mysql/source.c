@@ -73,6 +73,7 @@
 #include <dbstreams/sys/host.h>
 
 #include "sources/mysql/my_source.h"
+#include "sql/settings.h"
 
 /* ---- plugin methods ---- */
 
@@ -90,16 +91,18 @@ static int check_settings(my_source *s, const dbs_source_config *config, char *e
 	if (rc != 0)
 		goto fail;
 	rc = DBS_ESOURCE;
-	if (config->flavor && config->flavor[0]) {
-		if (!strcmp(config->flavor, "mariadb"))
+	const dbs_sql_source_settings *ss =
+	    config->settings ? config->settings : &dbs__sql_source_defaults;
+	if (ss->flavor && ss->flavor[0]) {
+		if (!strcmp(ss->flavor, "mariadb"))
 			s->mariadb = 1;
-		else if (!strcmp(config->flavor, "mysql"))
+		else if (!strcmp(ss->flavor, "mysql"))
 			s->mariadb = 0;
 		else {
 			rc = DBS_ECONFIG;
 			dbs_fmt(err, errlen,
 			         "source.settings.flavor: \"%s\": expected mysql or mariadb",
-			         config->flavor);
+			         ss->flavor);
 			goto fail;
 		}
 	} else {
@@ -162,9 +165,11 @@ static int my_open(dbs_source **out, const dbs_source_config *config, const dbs_
 	s->base.ops = &dbs__mysql_source_ops;
 	s->host = host;
 	s->bundle = config->data_bundle_size ? config->data_bundle_size : 100;
-	s->ssl_ca = config->ssl_ca;
-	s->ssl_cert = config->ssl_cert;
-	s->ssl_key = config->ssl_key;
+	const dbs_sql_source_settings *ss =
+	    config->settings ? config->settings : &dbs__sql_source_defaults;
+	s->ssl_ca = ss->ssl_ca;
+	s->ssl_cert = ss->ssl_cert;
+	s->ssl_key = ss->ssl_key;
 	rc = dbs__mysql_dsn_parse(&s->dsn, config->connection, err, errlen);
 	if (rc != 0)
 		goto fail;
@@ -535,5 +540,14 @@ static void my_close(dbs_source *src)
 }
 
 const dbs_source_ops dbs__mysql_source_ops = {
-    DBS_SOURCE_OPS_VERSION, "mysql", my_open, my_run, my_ack, my_close,
+	.version = DBS_SOURCE_OPS_VERSION,
+	.name = "mysql",
+	.open = my_open,
+	.run = my_run,
+	.ack = my_ack,
+	.close = my_close,
+	.options = dbs__sql_source_options,
+	.noptions = DBS_SQL_SOURCE_NOPTIONS,
+	.settings_size = sizeof(dbs_sql_source_settings),
+	.default_schema = NULL,
 };

@@ -62,6 +62,7 @@
 #include <dbstreams/sys/host.h>
 
 #include "sources/postgresql/pg_source.h"
+#include "sql/settings.h"
 
 /* libpq's message without its trailing newline. */
 void dbs__pgs_pq_err(char *err, size_t errlen, const char *what, PGconn *conn)
@@ -136,17 +137,19 @@ static PGconn *connect_db(const dbs_source_config *config, int replication)
 		keys[n] = "options";
 		vals[n++] = options;
 	}
-	if (config->ssl_ca) {
+	const dbs_sql_source_settings *ss =
+	    config->settings ? config->settings : &dbs__sql_source_defaults;
+	if (ss->ssl_ca) {
 		keys[n] = "sslrootcert";
-		vals[n++] = config->ssl_ca;
+		vals[n++] = ss->ssl_ca;
 	}
-	if (config->ssl_cert) {
+	if (ss->ssl_cert) {
 		keys[n] = "sslcert";
-		vals[n++] = config->ssl_cert;
+		vals[n++] = ss->ssl_cert;
 	}
-	if (config->ssl_key) {
+	if (ss->ssl_key) {
 		keys[n] = "sslkey";
-		vals[n++] = config->ssl_key;
+		vals[n++] = ss->ssl_key;
 	}
 	keys[n] = NULL;
 	vals[n] = NULL;
@@ -413,9 +416,11 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		rc = DBS_EINVAL;
 		goto fail;
 	}
-	slot = config->replication_slot_name ? config->replication_slot_name
-	                                     : "dbconvert_replication_slot";
-	pub = config->publication_name ? config->publication_name : "dbconvert-publication";
+	const dbs_sql_source_settings *ss =
+	    config->settings ? config->settings : &dbs__sql_source_defaults;
+	slot = ss->replication_slot_name ? ss->replication_slot_name
+	                                 : dbs__sql_source_defaults.replication_slot_name;
+	pub = ss->publication_name ? ss->publication_name : dbs__sql_source_defaults.publication_name;
 	s = calloc(1, sizeof *s);
 	if (!s)
 		goto fail;
@@ -803,4 +808,8 @@ const dbs_source_ops dbs__postgresql_source_ops = {
     .run = pg_run,
     .ack = pg_ack,
     .close = pg_close,
+    .options = dbs__sql_source_options,
+    .noptions = DBS_SQL_SOURCE_NOPTIONS,
+    .settings_size = sizeof(dbs_sql_source_settings),
+    .default_schema = "public",
 };

@@ -67,20 +67,20 @@ void dbs__myt_table_free(my_table *tb)
 
 /* The per-table option entry for `def`, matched as "t" or "db.t" (the
  * source's database or the target's). */
-static const dbs_target_table_option *table_option(const my_target *t, const dbs_table *def)
+static const dbs_sql_table_option *table_option(const my_target *t, const dbs_table *def)
 {
 	const char *dbs[2] = {def->schema ? def->schema : "", t->dsn.database};
-	for (uint32_t i = 0; i < t->common.config->ntables; i++) {
-		const char *n = t->common.config->tables[i].name;
+	for (uint32_t i = 0; i < t->common.settings->ntables; i++) {
+		const char *n = t->common.settings->tables[i].name;
 		if (!n)
 			continue;
 		if (strcmp(n, def->name) == 0)
-			return &t->common.config->tables[i];
+			return &t->common.settings->tables[i];
 		for (int k = 0; k < 2; k++) {
 			size_t l = strlen(dbs[k]);
 			if (l && strncmp(n, dbs[k], l) == 0 && n[l] == '.' &&
 			    strcmp(n + l + 1, def->name) == 0)
-				return &t->common.config->tables[i];
+				return &t->common.settings->tables[i];
 		}
 	}
 	return NULL;
@@ -239,7 +239,7 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 	char where[256];
 	dbs_fmt(where, sizeof where, "creating table %s", tb->qname);
 	rc = dbs__myt_exec(t, b->data, b->len, where, err, errlen);
-	const dbs_target_table_option *opt = table_option(t, def);
+	const dbs_sql_table_option *opt = table_option(t, def);
 	for (uint32_t x = 0; rc == 0 && x < def->nindexes && !(opt && opt->no_create_indexes); x++)
 		rc = index_create(t, tb, &def->indexes[x], err, errlen);
 	return rc;
@@ -307,7 +307,7 @@ static int table_build(my_target *t, const dbs_table *def, my_table **out, char 
 		goto nomem;
 	tb->tail_len = b->len;
 
-	if (!t->common.config->no_create_tables && (rc = table_create(t, tb, err, errlen)))
+	if (!t->common.settings->no_create_tables && (rc = table_create(t, tb, err, errlen)))
 		goto fail;
 	*out = tb;
 	return 0;

@@ -152,7 +152,7 @@ static const char session_sql[] =
 
 static int connect_server(my_target *t, dbs_mysql_tls tls, char *err, size_t errlen)
 {
-	const dbs_target_config *c = t->common.config;
+	const dbs_sql_target_settings *c = t->common.settings;
 	if (t->conn)
 		mysql_close(t->conn);
 	if (!(t->conn = mysql_init(NULL))) {
@@ -556,7 +556,8 @@ static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_
 		goto fail;
 	}
 	dbs_mysql_tls tls = t->dsn.tls;
-	if (tls == DBS_MYSQL_TLS_OFF && (config->ssl_ca || config->ssl_cert || config->ssl_key))
+	const dbs_sql_target_settings *ts = t->common.settings;
+	if (tls == DBS_MYSQL_TLS_OFF && (ts->ssl_ca || ts->ssl_cert || ts->ssl_key))
 		tls = DBS_MYSQL_TLS_VERIFY; /* certificates given: the user wants TLS */
 	rc = connect_server(t, tls, err, errlen);
 	if (rc && tls == DBS_MYSQL_TLS_PREFERRED) {
@@ -617,4 +618,8 @@ const dbs_target_ops dbs__mysql_target_ops = {
 	.apply = dbs__sqltarget_apply,
 	.close = my_close,
 	.flush = dbs__sqltarget_flush,
+	.options = dbs__sql_target_options,
+	.noptions = DBS_SQL_TARGET_NOPTIONS,
+	.settings_size = sizeof(dbs_sql_target_settings),
+	.default_schema = NULL,
 };

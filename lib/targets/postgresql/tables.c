@@ -172,16 +172,16 @@ void dbs__pgt_table_free(pg_table *tb)
 }
 
 /* The per-table option entry for `tb`, matched as "t" or "schema.t". */
-static const dbs_target_table_option *table_option(const pg_target *t, const pg_table *tb)
+static const dbs_sql_table_option *table_option(const pg_target *t, const pg_table *tb)
 {
-	const dbs_target_table_option *found = NULL;
+	const dbs_sql_table_option *found = NULL;
 	size_t ls = strlen(tb->schema);
-	for (uint32_t i = 0; i < t->common.config->ntables && !found; i++) {
-		const char *n = t->common.config->tables[i].name;
+	for (uint32_t i = 0; i < t->common.settings->ntables && !found; i++) {
+		const char *n = t->common.settings->tables[i].name;
 		if (n && (strcmp(n, tb->name) == 0 ||
 		          (strncmp(n, tb->schema, ls) == 0 && n[ls] == '.' &&
 		           strcmp(n + ls + 1, tb->name) == 0)))
-			found = &t->common.config->tables[i];
+			found = &t->common.settings->tables[i];
 	}
 	return found;
 }
@@ -524,7 +524,7 @@ static int table_create(pg_target *t, pg_table *tb, const dbs_table *def, char *
 	char label[256];
 	/* The primary key is always made (the upsert needs it);
 	 * noCreateIndexes skips the secondary indexes only. */
-	const dbs_target_table_option *opt = table_option(t, tb);
+	const dbs_sql_table_option *opt = table_option(t, tb);
 	int table_exists = 0, schema_exists = 0;
 
 	dbs__pgt_table_label(tb, label, sizeof label);
@@ -592,7 +592,7 @@ int dbs__pgt_table_ensure(pg_target *t, pg_table *tb, const dbs_table *def, char
 	int rc = 0;
 	if (tb->ready)
 		goto done;
-	if (!t->common.config->no_create_tables && (rc = table_create(t, tb, def, err, errlen)))
+	if (!t->common.settings->no_create_tables && (rc = table_create(t, tb, def, err, errlen)))
 		goto done;
 	tb->ready = 1;
 	tb->ready_txn = t->txn_no;

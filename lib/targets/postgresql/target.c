@@ -144,7 +144,8 @@ static void forward_notice(void *arg, const char *message)
 }
 
 /* A new session with the user's connection string and TLS files. */
-static PGconn *connect_target(const dbs_target_config *config)
+static PGconn *connect_target(const dbs_target_config *config,
+                              const dbs_sql_target_settings *settings)
 {
 	const char *keys[7], *vals[7];
 	int k = 0;
@@ -153,12 +154,12 @@ static PGconn *connect_target(const dbs_target_config *config)
 	/* dbname first: it expands the user's URI or key=value string; the
 	 * TLS files of the settings, when given, override what it says. */
 	keys[k] = "dbname", vals[k++] = config->connection;
-	if (config->ssl_ca && config->ssl_ca[0])
-		keys[k] = "sslrootcert", vals[k++] = config->ssl_ca;
-	if (config->ssl_cert && config->ssl_cert[0])
-		keys[k] = "sslcert", vals[k++] = config->ssl_cert;
-	if (config->ssl_key && config->ssl_key[0])
-		keys[k] = "sslkey", vals[k++] = config->ssl_key;
+	if (settings->ssl_ca && settings->ssl_ca[0])
+		keys[k] = "sslrootcert", vals[k++] = settings->ssl_ca;
+	if (settings->ssl_cert && settings->ssl_cert[0])
+		keys[k] = "sslcert", vals[k++] = settings->ssl_cert;
+	if (settings->ssl_key && settings->ssl_key[0])
+		keys[k] = "sslkey", vals[k++] = settings->ssl_key;
 	/* Names the session in pg_stat_activity unless the user named it. */
 	keys[k] = "fallback_application_name", vals[k++] = "dbstreams";
 	keys[k] = NULL, vals[k] = NULL;
@@ -168,7 +169,7 @@ static PGconn *connect_target(const dbs_target_config *config)
 /* A new session: connected, notices forwarded, settings made. */
 static int session_open(pg_target *t, const char *where, char *err, size_t errlen)
 {
-	PGconn *conn = connect_target(t->common.config);
+	PGconn *conn = connect_target(t->common.config, t->common.settings);
 	if (!conn) {
 		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
@@ -523,10 +524,10 @@ static int pg_open(dbs_target **out, const dbs_target_config *config, const dbs_
 		goto fail;
 	}
 	dbs__sqltarget_init(&t->common, &dbs__postgresql_target_ops, &pg_dialect, config, host);
-	t->zero_dates = !config->zero_dates || strcmp(config->zero_dates, "fail") == 0
-	                        ? DBS_ZERO_DATE_FAIL
-	                : strcmp(config->zero_dates, "null") == 0 ? DBS_ZERO_DATE_NULL
-	                                                          : DBS_ZERO_DATE_NEG_INFINITY;
+	const char *zd = t->common.settings->zero_dates;
+	t->zero_dates = !zd || strcmp(zd, "fail") == 0 ? DBS_ZERO_DATE_FAIL
+	                : strcmp(zd, "null") == 0      ? DBS_ZERO_DATE_NULL
+	                                               : DBS_ZERO_DATE_NEG_INFINITY;
 	t->txn_no = 1;
 	if ((rc = session_open(t, "connecting to the target", err, errlen)) ||
 	    (rc = checkpoint_table(t, err, errlen)) ||
@@ -546,4 +547,8 @@ const dbs_target_ops dbs__postgresql_target_ops = {
 	.apply = dbs__sqltarget_apply,
 	.close = pg_close,
 	.flush = dbs__sqltarget_flush,
+	.options = dbs__sql_target_options,
+	.noptions = DBS_SQL_TARGET_NOPTIONS,
+	.settings_size = sizeof(dbs_sql_target_settings),
+	.default_schema = "public",
 };

@@ -1,0 +1,532 @@
+/*
+ * The running stream (see stream.c for the whole): the source thread
+ * emits into the hub; the target thread fetches, applies, acks and
+ * reports progress, resuming from the target's checkpoint when a source
+ * transaction left open is lost with the target's connection; part
+ * SOURCE relays remote writers' acknowledgements instead. Statuses,
+ * counters and the host services plugins call live here too.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cJSON.h>
+
+#include "core/stream.h"
+
+/* ---- logging and status ---- */
+
+static void stream_vlog(dbs_stream *s, dbs_log_level level, const char *fmt, va_list ap)
+{
+	if (!s->opts.log || level > s->opts.log_level)
+		return;
+	char line[2048];
+	dbs_vfmt(line, sizeof line, fmt, ap);
+	s->opts.log(level, line, s->opts.log_user_data);
+}
+
+void dbs__stream_log(dbs_stream *s, dbs_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	stream_vlog(s, level, fmt, ap);
+	va_end(ap);
+}
+
+/* Move a node to a terminal status once; later calls keep the first. */
+void dbs__stream_node_end(dbs_stream *s, node *n, dbs_status status, const char *message)
+{
+	int current = atomic_load(&n->status);
+	while (!dbs_status_is_terminal((dbs_status)current)) {
+		if (atomic_compare_exchange_weak(&n->status, &current, (int)status)) {
+			atomic_store(&n->ended_ns, dbs_time_now_ns());
+			pthread_mutex_lock(&s->lock);
+			if (message && message[0]) {
+				dbs_fmt(n->message, sizeof n->message, "%s", message);
+				dbs_fmt(s->errmsg, sizeof s->errmsg, "%s: %s", n->label, message);
+			}
+			pthread_mutex_unlock(&s->lock);
+			if (message && message[0])
+				dbs__stream_log(s, DBS_LOG_ERROR, "[%s] %s: %s", n->label,
+				           dbs_status_name(status), message);
+			else
+				dbs__stream_log(s, DBS_LOG_INFO, "[%s] %s, %" PRIuFAST64 " events", n->label,
+				           dbs_status_name(status), atomic_load(&n->counter));
+			return;
+		}
+	}
+}
+
+static void node_progress(node *n, uint32_t events, uint64_t bytes)
+{
+	if (atomic_load(&n->started_ns) == 0) {
+		atomic_store(&n->started_ns, dbs_time_now_ns());
+		int ready = DBS_STATUS_READY;
+		atomic_compare_exchange_strong(&n->status, &ready, DBS_STATUS_RUNNING);
+	}
+	atomic_fetch_add(&n->counter, events);
+	atomic_fetch_add(&n->bytes, bytes);
+}
+
+void dbs__stream_request_stop(dbs_stream *s, enum stop_reason reason)
+{
+	int none = STOP_NONE;
+	atomic_compare_exchange_strong(&s->stop_reason, &none, (int)reason);
+}
+
+static dbs_status status_for(enum stop_reason reason)
+{
+	switch (reason) {
+	case STOP_TIME_LIMIT: return DBS_STATUS_TIME_LIMIT_REACHED;
+	case STOP_EVENT_LIMIT: return DBS_STATUS_EVENT_LIMIT_REACHED;
+	default: return DBS_STATUS_STOPPED;
+	}
+}
+
+/* ---- host services ---- */
+
+static int host_stopping(const dbs_host *host)
+{
+	dbs_stream *s = host->core;
+	if (s->deadline_mono_ns && atomic_load(&s->stop_reason) == STOP_NONE &&
+	    dbs_time_monotonic_ns() >= s->deadline_mono_ns)
+		dbs__stream_request_stop(s, STOP_TIME_LIMIT);
+	/* A resume from the checkpoint stops the source and the hub, never
+	 * the target thread that runs it. */
+	if (host != &s->target_host && atomic_load(&s->restarting))
+		return 1;
+	return atomic_load(&s->stop_reason) != STOP_NONE;
+}
+
+static void host_log(const dbs_host *host, dbs_log_level level, const char *fmt, ...)
+{
+	dbs_stream *s = host->core;
+	if (!s->opts.log || level > s->opts.log_level)
+		return;
+	char line[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	dbs_vfmt(line, sizeof line, fmt, ap);
+	va_end(ap);
+	dbs__stream_log(s, level, "[%s] %s",
+	           host == &s->source_host ? "source" : host == &s->target_host ? "target" : "hub",
+	           line);
+}
+
+static conn_health *host_conn(const dbs_host *host)
+{
+	dbs_stream *s = host->core;
+	return host == &s->source_host   ? &s->source_conn
+	       : host == &s->target_host ? &s->target_conn
+	                                 : &s->hub_conn;
+}
+
+static void host_connection_lost(const dbs_host *host, const char *message)
+{
+	dbs_stream *s = host->core;
+	conn_health *c = host_conn(host);
+	int_fast64_t connected = 0;
+	/* The first report of an outage counts it; later ones (each failed
+	 * attempt) only refresh the message. */
+	if (atomic_compare_exchange_strong(&c->lost_since_ns, &connected, dbs_time_now_ns()))
+		atomic_fetch_add(&c->reconnects, 1);
+	pthread_mutex_lock(&s->lock);
+	dbs_fmt(c->last_error, sizeof c->last_error, "%s",
+	         message && message[0] ? message : "connection lost");
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void host_connection_restored(const dbs_host *host)
+{
+	atomic_store(&host_conn(host)->lost_since_ns, 0);
+}
+
+static void host_source_lag(const dbs_host *host, uint64_t bytes)
+{
+	dbs_stream *s = host->core;
+	atomic_store(&s->source_lag_bytes, bytes);
+}
+
+static void host_rows_dead_lettered(const dbs_host *host, uint64_t rows)
+{
+	dbs_stream *s = host->core;
+	atomic_fetch_add(&s->dead_letters, rows);
+}
+
+void dbs__stream_host_init(dbs_host *host, dbs_stream *s, const dbs_plugin *plugin)
+{
+	host->plugin_data = plugin ? plugin->data : NULL;
+	host->version = DBS_HOST_VERSION;
+	host->stream_id = s->id;
+	host->stopping = host_stopping;
+	host->log = host_log;
+	host->core = s;
+	host->connection_lost = host_connection_lost;
+	host->connection_restored = host_connection_restored;
+	host->source_lag = host_source_lag;
+	host->reconnect_give_up_ms = s->config->reconnect.give_up_after_s * 1000;
+	host->rows_dead_lettered = host_rows_dead_lettered;
+}
+
+/* ---- source thread ---- */
+
+/* The emit callback the source calls with each batch. */
+static int emit_batch(dbs_batch *batch, void *data)
+{
+	dbs_stream *s = data;
+	char err[DBS_ERRMSG_MAX] = "";
+	int ret = 0;
+	if (host_stopping(&s->source_host)) {
+		dbs_batch_free(batch);
+		return 1;
+	}
+	uint64_t limit = s->config->limits.number_of_events;
+	uint32_t n = dbs_batch_count(batch);
+	if (limit) {
+		uint64_t done = atomic_load(&s->source_node.counter);
+		uint64_t left = done < limit ? limit - done : 0;
+		if (n >= left) {
+			dbs_batch_truncate(batch, (uint32_t)left);
+			n = (uint32_t)left;
+			ret = 1;
+		}
+	}
+	if (n == 0) {
+		dbs_batch_free(batch);
+		if (ret)
+			dbs__stream_request_stop(s, STOP_EVENT_LIMIT);
+		return ret;
+	}
+	uint64_t bytes = dbs_batch_bytes(batch);
+	int rc = s->hub_ops->publish(s->hub, batch, err, sizeof err);
+	if (rc < 0) {
+		dbs__stream_node_end(s, &s->source_node, DBS_STATUS_FAILED, err);
+		dbs__stream_request_stop(s, STOP_FAILURE);
+		return rc;
+	}
+	if (rc > 0)
+		return 1;
+	node_progress(&s->source_node, n, bytes);
+	if (ret)
+		dbs__stream_request_stop(s, STOP_EVENT_LIMIT);
+	return ret;
+}
+
+void *dbs__stream_source_main(void *arg)
+{
+	dbs_stream *s = arg;
+	char err[DBS_ERRMSG_MAX] = "";
+	int rc = s->source_ops->run(s->source, emit_batch, s, err, sizeof err);
+	/* Stopped for a resume from the checkpoint: the target thread closes
+	 * and reopens everything; this run ends no node. */
+	if (atomic_load(&s->restarting))
+		return NULL;
+	atomic_store(&s->source_done, 1);
+	s->hub_ops->close_publish(s->hub);
+	if (rc < 0) {
+		if (!err[0])
+			dbs_fmt(err, sizeof err, "%s", dbs_strerror(rc));
+		dbs__stream_node_end(s, &s->source_node, DBS_STATUS_FAILED, err);
+		dbs__stream_request_stop(s, STOP_FAILURE);
+	} else {
+		dbs__stream_node_end(s, &s->source_node, status_for(atomic_load(&s->stop_reason)), NULL);
+	}
+	return NULL;
+}
+
+/* ---- target thread ---- */
+
+static void report_progress(dbs_stream *s)
+{
+	uint32_t every = s->config->target.reporting_interval;
+	if (!every)
+		return;
+	int64_t now = dbs_time_monotonic_ns();
+	if (now - s->last_report_mono_ns < (int64_t)every * 1000000000LL)
+		return;
+	s->last_report_mono_ns = now;
+	node *n = &s->target_node;
+	int64_t started = atomic_load(&n->started_ns);
+	double secs = started ? (double)(dbs_time_now_ns() - started) / 1e9 : 0.0;
+	uint64_t bytes = atomic_load(&n->bytes);
+	dbs__stream_log(s, DBS_LOG_INFO, "[target] %s, %" PRIuFAST64 " events, %.1f MB, Rate: %.1f MB/s",
+	           dbs_status_name((dbs_status)atomic_load(&n->status)), atomic_load(&n->counter),
+	           (double)bytes / 1e6, secs > 0 ? (double)bytes / 1e6 / secs : 0.0);
+}
+
+void dbs__stream_close_plugins(dbs_stream *s)
+{
+	if (s->source)
+		s->source_ops->close(s->source);
+	if (s->target)
+		s->target_ops->close(s->target);
+	if (s->hub)
+		s->hub_ops->close(s->hub);
+	s->source = NULL;
+	s->target = NULL;
+	s->hub = NULL;
+}
+
+static void mark_ended(dbs_stream *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->ended = 1;
+	pthread_cond_broadcast(&s->ended_cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- resuming from the target's checkpoint ---- */
+
+/* Hub, target and source opened again, as open_plugins does; on failure
+ * err says which and why, and what was opened is closed. */
+static int reopen_plugins(dbs_stream *s, char *err, size_t errlen)
+{
+	char msg[DBS_ERRMSG_MAX] = "";
+	int rc = s->hub_ops->open(&s->hub, &s->hub_config, &s->hub_host, msg, sizeof msg);
+	if (rc < 0) {
+		s->hub = NULL;
+		dbs_fmt(err, errlen, "hub \"%s\": %s", s->hub_config.type, msg);
+		goto fail;
+	}
+	if ((rc = dbs__stream_open_target(s, msg, sizeof msg)) < 0) {
+		dbs_fmt(err, errlen, "target: %s", msg[0] ? msg : dbs_strerror(rc));
+		goto fail;
+	}
+	if ((rc = dbs__stream_open_source(s, msg, sizeof msg)) < 0) {
+		dbs_fmt(err, errlen, "source: %s", msg[0] ? msg : dbs_strerror(rc));
+		goto fail;
+	}
+	return 0;
+fail:
+	dbs__stream_close_plugins(s);
+	return rc;
+}
+
+/*
+ * The target lost its connection with a source transaction open: the
+ * batches it held are gone, so the stream starts over from the target's
+ * checkpoint. The source thread is stopped and joined, every plugin closed
+ * (the hub drops what it holds; NATS in one process purges its stream),
+ * then target, hub and source are opened again with the reconnect
+ * backoff, the source at the checkpoint, and the source thread restarted.
+ * Counters go back to what is committed, since the source reads the rest
+ * again. 0 when running again, 1 when the stream is stopping, negative
+ * with err filled when the reconnect policy gave up.
+ */
+static int resume_from_checkpoint(dbs_stream *s, const char *cause, char *err, size_t errlen)
+{
+	char last[DBS_ERRMSG_MAX];
+	int delay = DBS_RECONNECT_FIRST_DELAY_MS;
+	unsigned tries = 0;
+	int64_t lost_at = dbs_time_monotonic_ns();
+	int rc;
+
+	dbs__stream_log(s, DBS_LOG_WARN,
+	           "[target] connection lost inside a source transaction (%s): resuming the "
+	           "stream from the target's checkpoint",
+	           cause);
+	atomic_store(&s->restarting, 1);
+	if (s->source_running) {
+		pthread_join(s->source_thread, NULL);
+		s->source_running = 0;
+	}
+	dbs__stream_close_plugins(s);
+	/* Nothing runs on the source side now: opening it again must not see
+	 * the stop that ended it. */
+	atomic_store(&s->restarting, 0);
+	s->txn_open = 0;
+	dbs_fmt(last, sizeof last, "%s", cause);
+	/* Counted and shown as a reconnect of the target (stat, metrics). */
+	dbs_report_connection_lost(&s->target_host, cause);
+	for (;;) {
+		if (dbs_sleep_unless_stopping(&s->target_host, delay))
+			return 1;
+		tries++;
+		if ((rc = reopen_plugins(s, last, sizeof last)) == 0)
+			break;
+		dbs_report_connection_lost(&s->target_host, last);
+		if (dbs_reconnect_expired(&s->target_host, lost_at)) {
+			dbs_reconnect_give_up_text(err, errlen, &s->target_host,
+			                            "resuming from the checkpoint after the target's "
+			                            "connection was lost inside a source transaction",
+			                            tries, last);
+			return rc;
+		}
+		dbs__stream_log(s, DBS_LOG_WARN, "[target] resuming from the checkpoint: %s; attempt %u in "
+		           "%d ms", last, tries + 1, dbs_backoff_next(delay));
+		delay = dbs_backoff_next(delay);
+	}
+	atomic_store(&s->target_node.counter, s->committed_events);
+	atomic_store(&s->source_node.counter, s->committed_events);
+	atomic_store(&s->source_done, 0);
+	if (pthread_create(&s->source_thread, NULL, dbs__stream_source_main, s) != 0) {
+		dbs_fmt(err, errlen, "cannot start the source thread again");
+		return DBS_EINTERNAL;
+	}
+	s->source_running = 1;
+	dbs_report_connection_restored(&s->target_host);
+	dbs__stream_log(s, DBS_LOG_INFO, "[target] resumed from the checkpoint after %u attempts", tries);
+	return 0;
+}
+
+/* The stream stops inside a source transaction (user stop, limit): what
+ * the target applied of it is committed, so it holds what was counted. */
+static int flush_open(dbs_stream *s, char *err, size_t errlen)
+{
+	if (!s->txn_open)
+		return 0;
+	int rc = s->target_ops->flush(s->target, err, errlen);
+	if (rc < 0)
+		return rc;
+	s->txn_open = 0;
+	s->committed_events = atomic_load(&s->target_node.counter);
+	atomic_store(&s->applying_commit_us, 0);
+	if (s->source)
+		s->source_ops->ack(s->source, &s->applied);
+	return 0;
+}
+
+void *dbs__stream_target_main(void *arg)
+{
+	dbs_stream *s = arg;
+	char err[DBS_ERRMSG_MAX] = "";
+	uint64_t limit = s->config->limits.number_of_events;
+	int failed = 0;
+	for (;;) {
+		dbs_batch *batch = NULL;
+		/* Alone, the target stops on request: what the hub still holds
+		 * stays there for the next run; with a local source the hub is
+		 * drained first. */
+		if (s->opts.part == DBS_PART_TARGET && host_stopping(&s->target_host))
+			break;
+		int rc = s->hub_ops->fetch(s->hub, &batch, 100, err, sizeof err);
+		if (rc == 1) {
+			host_stopping(&s->target_host); /* notices the time limit */
+			report_progress(s);
+			continue;
+		}
+		if (rc == 2)
+			break;
+		if (rc < 0) {
+			failed = 1;
+			break;
+		}
+		uint32_t n = dbs_batch_count(batch);
+		uint64_t bytes = dbs_batch_bytes(batch);
+		/* The lag counts from the oldest change not yet committed: in a
+		 * transaction left open, from its first batch. */
+		if (n && !s->txn_open)
+			atomic_store(&s->applying_commit_us,
+			             dbs_batch_event(batch, 0)->commit_time_us);
+		rc = s->target_ops->apply(s->target, batch, err, sizeof err);
+		if (rc == DBS_APPLY_LOST && s->config->target.span_transactions) {
+			char cause[DBS_ERRMSG_MAX];
+			dbs_fmt(cause, sizeof cause, "%s", err);
+			err[0] = '\0';
+			s->hub_ops->ack(s->hub, batch, err, sizeof err); /* frees it */
+			rc = resume_from_checkpoint(s, cause, err, sizeof err);
+			if (rc > 0)
+				break;
+			if (rc < 0) {
+				failed = 1;
+				break;
+			}
+			continue;
+		}
+		if (rc < 0 || rc > DBS_APPLY_OPEN ||
+		    (rc == DBS_APPLY_OPEN && !s->config->target.span_transactions)) {
+			if (rc >= 0)
+				dbs_fmt(err, sizeof err, "target plugin \"%s\": apply returned %d",
+				         s->target_ops->name, rc);
+			dbs_batch_free(batch);
+			failed = 1;
+			break;
+		}
+		node_progress(&s->target_node, n, bytes);
+		if (n)
+			s->applied = *dbs_batch_last(batch);
+		s->txn_open = rc == DBS_APPLY_OPEN;
+		if (!s->txn_open) {
+			/* Only what is committed may be confirmed to the source. */
+			s->committed_events = atomic_load(&s->target_node.counter);
+			if (s->source)
+				s->source_ops->ack(s->source, dbs_batch_last(batch));
+			if (n)
+				atomic_store(&s->applied_commit_us,
+				             dbs_batch_event(batch, n - 1)->commit_time_us);
+			atomic_store(&s->applying_commit_us, 0);
+		}
+		/* With the batch open in the target, the hub may forget it: in one
+		 * process a failure resumes from the target's checkpoint, never
+		 * from the hub. */
+		rc = s->hub_ops->ack(s->hub, batch, err, sizeof err);
+		if (rc < 0) {
+			failed = 1;
+			break;
+		}
+		report_progress(s);
+		if (limit && atomic_load(&s->target_node.counter) >= limit)
+			break;
+	}
+	/* After a failure what is open rolls back with the target's close. */
+	if (!failed && atomic_load(&s->stop_reason) != STOP_FAILURE && s->target &&
+	    flush_open(s, err, sizeof err) < 0)
+		failed = 1;
+	if (failed) {
+		if (!err[0])
+			dbs_fmt(err, sizeof err, "target failed");
+		dbs__stream_node_end(s, &s->target_node, DBS_STATUS_FAILED, err);
+		dbs__stream_request_stop(s, STOP_FAILURE);
+	}
+	if (s->source_running) {
+		pthread_join(s->source_thread, NULL);
+		s->source_running = 0;
+	} else if (s->opts.part == DBS_PART_ALL) {
+		/* Stopped or failed while resuming: no source thread to end it. */
+		dbs__stream_node_end(s, &s->source_node, status_for(atomic_load(&s->stop_reason)), NULL);
+	}
+	if (!failed) {
+		enum stop_reason reason = (enum stop_reason)atomic_load(&s->stop_reason);
+		dbs__stream_node_end(s, &s->target_node, status_for(reason), NULL);
+	}
+	dbs__stream_close_plugins(s);
+	mark_ended(s);
+	return NULL;
+}
+
+/* Part SOURCE: relay the positions remote writers committed to the
+ * source, on this thread as source->ack expects, until the source is done;
+ * then give the last acks a moment to arrive and close. */
+void *dbs__stream_acker_main(void *arg)
+{
+	dbs_stream *s = arg;
+	char err[DBS_ERRMSG_MAX] = "";
+	int64_t linger_until = 0;
+	for (;;) {
+		dbs_position pos;
+		int rc = s->hub_ops->acked(s->hub, &pos, err, sizeof err);
+		if (rc > 0)
+			s->source_ops->ack(s->source, &pos);
+		else if (rc < 0)
+			dbs__stream_log(s, DBS_LOG_WARN, "[source] acknowledgements: %s", err);
+		if (atomic_load(&s->source_done)) {
+			int64_t now = dbs_time_monotonic_ns();
+			if (!linger_until)
+				linger_until = now + ACK_LINGER_NS;
+			else if (now >= linger_until)
+				break;
+		}
+		struct timespec ts = {0, 100 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	pthread_join(s->source_thread, NULL);
+	s->source_running = 0;
+	dbs__stream_close_plugins(s);
+	mark_ended(s);
+	return NULL;
+}

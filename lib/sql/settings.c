@@ -1,0 +1,123 @@
+/* The option rows of the SQL sources and targets (settings.h). */
+#include <stddef.h>
+#include <string.h>
+
+#include <dbstreams/sys/buf.h>
+
+#include "sql/checkpoint.h"
+#include "sql/settings.h"
+
+static const char *const flavors[] = {"mysql", "mariadb", NULL};
+static const char *const zero_dates[] = {"fail", "null", "-infinity", NULL};
+
+/* PostgreSQL limits names to NAMEDATALEN - 1 bytes. */
+static int check_pg_name(const char *v, const char *shown, char *why, size_t whylen)
+{
+	(void)shown;
+	if (strlen(v) <= 63)
+		return 0;
+	dbs_fmt(why, whylen, "longer than 63 bytes (PostgreSQL's limit for names)");
+	return 1;
+}
+
+static int check_slot_name(const char *v, const char *shown, char *why, size_t whylen)
+{
+	int ok = strlen(v) <= 63;
+	for (const char *c = v; ok && *c; c++)
+		ok = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_';
+	if (ok)
+		return 0;
+	dbs_fmt(why, whylen,
+	        "\"%s\" is not a valid slot name (lower-case letters, digits and underscores, "
+	        "at most 63)",
+	        shown);
+	return 1;
+}
+
+/* "table" or "schema.table": each part a name both engines take (at most
+ * 63 bytes, PostgreSQL's limit; MySQL's is 64), quoted by the target. */
+static int check_table_name(const char *v, const char *shown, char *why, size_t whylen)
+{
+	const char *dot = strchr(v, '.');
+	size_t first = dot ? (size_t)(dot - v) : strlen(v);
+	size_t second = dot ? strlen(dot + 1) : 1;
+	if (strcmp(dot ? dot + 1 : v, DBS_CHECKPOINT_TABLE) == 0) {
+		dbs_fmt(why, whylen, "\"%s\" is the table of the stream checkpoints", shown);
+		return 1;
+	}
+	if (first >= 1 && first <= 63 && second >= 1 && second <= 63 &&
+	    !(dot && strchr(dot + 1, '.')))
+		return 0;
+	dbs_fmt(why, whylen,
+	        "\"%s\" is not a table name (expected \"table\" or \"schema.table\", each part 1 "
+	        "to 63 bytes)",
+	        shown);
+	return 1;
+}
+
+#define SRC(f) offsetof(dbs_sql_source_settings, f)
+#define TGT(f) offsetof(dbs_sql_target_settings, f)
+#define TTO(f) offsetof(dbs_sql_table_option, f)
+
+const dbs_sql_source_settings dbs__sql_source_defaults = {
+	.replication_slot_name = "dbconvert_replication_slot",
+	.publication_name = "dbconvert-publication",
+};
+
+const dbs_sql_target_settings dbs__sql_target_defaults = {.zero_dates = "fail"};
+
+/* clang-format off */
+const dbs_option dbs__sql_source_options[DBS_SQL_SOURCE_NOPTIONS] = {
+	{.object = "settings", .key = "flavor", .kind = DBS_OPTION_ENUM,
+	 .flags = DBS_OPTION_NONEMPTY, .offset = SRC(flavor), .choices = flavors,
+	 .what = "flavor", .doc = "mysql or mariadb"},
+	{.object = "settings", .key = "sslCA", .kind = DBS_OPTION_STRING, .offset = SRC(ssl_ca),
+	 .doc = "CA certificate file"},
+	{.object = "settings", .key = "sslCert", .kind = DBS_OPTION_STRING,
+	 .offset = SRC(ssl_cert), .doc = "client certificate file"},
+	{.object = "settings", .key = "sslKey", .kind = DBS_OPTION_STRING, .offset = SRC(ssl_key),
+	 .doc = "client key file"},
+	{.object = "settings", .key = "replicationSlotName", .kind = DBS_OPTION_STRING,
+	 .flags = DBS_OPTION_NONEMPTY, .offset = SRC(replication_slot_name),
+	 .def = "dbconvert_replication_slot", .check = check_slot_name,
+	 .doc = "PostgreSQL logical replication slot, created when missing"},
+	{.object = "settings", .key = "publicationName", .kind = DBS_OPTION_STRING,
+	 .flags = DBS_OPTION_NONEMPTY, .offset = SRC(publication_name),
+	 .def = "dbconvert-publication", .check = check_pg_name,
+	 .doc = "PostgreSQL publication, created when missing"},
+};
+
+static const dbs_option table_options[] = {
+	{.key = "name", .kind = DBS_OPTION_STRING,
+	 .flags = DBS_OPTION_REQUIRED | DBS_OPTION_NONEMPTY, .offset = TTO(name),
+	 .doc = "table name"},
+	{.key = "noCreateIndexes", .kind = DBS_OPTION_BOOL, .offset = TTO(no_create_indexes),
+	 .doc = "create the table without its secondary indexes"},
+};
+
+const dbs_option dbs__sql_target_options[DBS_SQL_TARGET_NOPTIONS] = {
+	{.object = "settings", .key = "sslCA", .kind = DBS_OPTION_STRING, .offset = TGT(ssl_ca),
+	 .doc = "CA certificate file"},
+	{.object = "settings", .key = "sslCert", .kind = DBS_OPTION_STRING,
+	 .offset = TGT(ssl_cert), .doc = "client certificate file"},
+	{.object = "settings", .key = "sslKey", .kind = DBS_OPTION_STRING, .offset = TGT(ssl_key),
+	 .doc = "client key file"},
+	{.object = "options", .key = "noCreateTables", .kind = DBS_OPTION_BOOL,
+	 .offset = TGT(no_create_tables), .doc = "do not create the structure"},
+	{.object = "options", .key = "zeroDates", .kind = DBS_OPTION_ENUM,
+	 .flags = DBS_OPTION_NONEMPTY, .offset = TGT(zero_dates), .def = "fail",
+	 .choices = zero_dates, .what = "zero-date policy",
+	 .doc = "a MySQL zero date bound for PostgreSQL: fail the stream, write NULL, "
+	        "or write -infinity"},
+	{.object = "options", .key = "deadLetterTable", .kind = DBS_OPTION_STRING,
+	 .flags = DBS_OPTION_NONEMPTY, .offset = TGT(dead_letter_table),
+	 .check = check_table_name,
+	 .doc = "table (or schema.table) in the target that receives rows the target rejects "
+	        "for their data, instead of failing the stream"},
+	{.object = "options", .key = "tables", .kind = DBS_OPTION_TABLES,
+	 .flags = DBS_OPTION_UNIQUE_NAMES, .offset = TGT(tables), .item = table_options,
+	 .nitem = sizeof table_options / sizeof table_options[0],
+	 .item_size = sizeof(dbs_sql_table_option), .count_offset = TGT(ntables),
+	 .doc = "per-table options"},
+};
+/* clang-format on */
