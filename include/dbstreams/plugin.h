@@ -375,7 +375,8 @@ typedef struct dbs_source {
 	const struct dbs_source_ops *ops;
 } dbs_source;
 
-#define DBS_SOURCE_OPS_VERSION 1
+/* 2 appended `start_point`. Version 1 sources stay accepted. */
+#define DBS_SOURCE_OPS_VERSION 2
 
 typedef struct dbs_source_ops {
 	unsigned version; /* DBS_SOURCE_OPS_VERSION */
@@ -398,6 +399,15 @@ typedef struct dbs_source_ops {
 	/* Release everything; called once, after run returned (or instead of
 	 * it when open succeeded but the stream did not start). Required. */
 	void (*close)(dbs_source *src);
+	/* ---- version 2: optional (NULL) ---- */
+	/* After open: the position this source reads from, as `resume` for a
+	 * later open that must deliver every change committed since this open
+	 * returned (1, *pos and the dialect its text is spelled in); 0 when the
+	 * database keeps that place itself (a PostgreSQL slot). The core
+	 * records it before the stream reports READY, so a restart before
+	 * anything was committed loses nothing. A source without it has only
+	 * what the target commits to resume from. */
+	int (*start_point)(dbs_source *src, dbs_position *pos, dbs_dialect *dialect);
 } dbs_source_ops;
 
 /* ------------------------------------------------------------------ */
@@ -409,9 +419,9 @@ typedef struct dbs_hub {
 } dbs_hub;
 
 /* 2 appended `acked` and the dbs_hub_config fields after `capacity`; 3
- * appended `resume_point`. Older plugins stay accepted (the core reads no
- * slot past the last one of their version). */
-#define DBS_HUB_OPS_VERSION 3
+ * appended `resume_point`, 4 `keep_resume_point`. Older plugins stay
+ * accepted (the core reads no slot past the last one of their version). */
+#define DBS_HUB_OPS_VERSION 4
 
 typedef struct dbs_hub_ops {
 	unsigned version;
@@ -449,6 +459,13 @@ typedef struct dbs_hub_ops {
 	 * stream id, kept by the hub, where the source resumes (1 and *pos);
 	 * 0 when there is none; negative on failure. */
 	int (*resume_point)(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen);
+	/* ---- version 4: optional (NULL) ---- */
+	/* Publisher side opened with part SOURCE, when resume_point found
+	 * none: keep `pos` (the source's start_point) as the resume point
+	 * before anything is published, durably, so that a source part that
+	 * dies before any acknowledgement resumes there. 0, or negative with
+	 * err filled; the stream then does not start. */
+	int (*keep_resume_point)(dbs_hub *hub, const dbs_position *pos, char *err, size_t errlen);
 } dbs_hub_ops;
 
 /* ------------------------------------------------------------------ */
@@ -459,10 +476,10 @@ typedef struct dbs_target {
 	const struct dbs_target_ops *ops;
 } dbs_target;
 
-/* 2 appended `flush` and the apply results below. Version 1 targets stay
- * accepted: the core then commits every batch (they never see
- * span_transactions). */
-#define DBS_TARGET_OPS_VERSION 2
+/* 2 appended `flush` and the apply results below, 3 `keep_checkpoint`.
+ * Version 1 targets stay accepted: the core then commits every batch (they
+ * never see span_transactions). */
+#define DBS_TARGET_OPS_VERSION 3
 
 /* What a version 2 apply returns besides 0 and a negative failure, only
  * when config->span_transactions is set. */
@@ -505,6 +522,14 @@ typedef struct dbs_target_ops {
 	 * what was counted; a later run resumes inside that transaction. 0
 	 * when committed or nothing was open. */
 	int (*flush)(dbs_target *tgt, char *err, size_t errlen);
+	/* ---- version 3: optional (NULL) ---- */
+	/* Called after open when the stream has no checkpoint yet: commit a
+	 * checkpoint row at `pos` (the source's start_point, spelled in
+	 * `dialect`) with no data, so that a restart before the first batch
+	 * is committed resumes the source there. 0, or negative with err
+	 * filled; the stream then does not start. */
+	int (*keep_checkpoint)(dbs_target *tgt, const dbs_position *pos, dbs_dialect dialect,
+	                       char *err, size_t errlen);
 } dbs_target_ops;
 
 /* ------------------------------------------------------------------ */

@@ -6,6 +6,7 @@
 #define DBS_CORE_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,8 @@ int64_t dbs__monotonic_ns(void); /* CLOCK_MONOTONIC */
  * the batch's source: "0/16B3748#3" (PostgreSQL LSN, event), or
  * "000003:4567#3" (MySQL binlog file number and offset, event). */
 void dbs__position_text(char *buf, size_t size, const dbs_batch *batch, const dbs_position *pos);
+/* The same for a position of a source of `dialect`. */
+void dbs__position_text_of(char *buf, size_t size, dbs_dialect dialect, const dbs_position *pos);
 
 /* The position's GTID as MariaDB spells it ("0-1-42"), or "" without one;
  * 0, or -1 when `size` is too small. */
@@ -87,6 +90,43 @@ void dbs__rows_dead_lettered(const dbs_host *host, uint64_t rows);
 
 typedef int (*dbs_attempt_fn)(void *ctx, char *err, size_t errlen);
 
+/* ---- fault injection (fault.c; build option fault_injection) ---- */
+
+#ifdef DBS_FAULT_INJECTION
+/* Kill the process here when DBS_FAULT_KILL names this point (fault.c). */
+void dbs__fault_point(const char *name);
+#define DBS_FAULT_POINT(name) dbs__fault_point(name)
+#else
+#define DBS_FAULT_POINT(name) ((void)0)
+#endif
+
+/* ---- stall detection (stall.c) ---- */
+
+/* Whether a stream with work to do still commits (see stall.c). Every
+ * field is atomic: any thread may report, the watcher checks. */
+typedef struct dbs_stall {
+	int64_t after_ns;                    /* stallAfter; <= 0: never stalled */
+	_Atomic int64_t progress_mono_ns;    /* last sign of data moving */
+	_Atomic uint64_t lag_bytes;          /* the source's last lag report */
+	_Atomic int held;                    /* the target holds an uncommitted batch */
+	_Atomic int64_t pending_mono_ns;     /* work first seen; 0 = none */
+	_Atomic int64_t since_mono_ns;       /* the stall's clock started here */
+	_Atomic int stalled;
+} dbs_stall;
+
+void dbs__stall_init(dbs_stall *w, uint64_t after_s);
+/* Something was committed or confirmed. */
+void dbs__stall_progress(dbs_stall *w);
+/* The source's lag in bytes; zero or a drop counts as progress. */
+void dbs__stall_lag(dbs_stall *w, uint64_t bytes);
+/* The target holds (1) or no longer holds (0) a batch not yet committed. */
+void dbs__stall_held(dbs_stall *w, int held);
+/* Re-evaluate at `now_mono_ns`: 1 when the stream just became stalled, -1
+ * when it just recovered, 0 when nothing changed. */
+int dbs__stall_check(dbs_stall *w, int64_t now_mono_ns);
+/* Unix ns since when the stream is stalled; 0 when it is not. */
+int64_t dbs__stall_since_ns(const dbs_stall *w);
+
 /*
  * Run `attempt`; while it fails with *lost set (the connection, not the
  * data, failed), wait with the reconnect backoff, run `restore` (a new
@@ -110,6 +150,16 @@ typedef struct dbs_reconnect {
 	uint64_t give_up_after_s; /* retry a lost connection this long; 0 = forever */
 } dbs_reconnect;
 
+/* Top-level settings of how the stream watches itself. */
+typedef struct dbs_watch {
+	/* Report the stream stalled once the source has log not yet confirmed
+	 * and nothing was committed for this long; 0 = never. */
+	uint64_t stall_after_s;
+} dbs_watch;
+
+/* stallAfter when the configuration says nothing. */
+#define DBS_STALL_AFTER_DEFAULT_S 180
+
 /*
  * A validated stream configuration. Every string points into storage the
  * config owns; the plugin-facing structs are ready to hand to plugins.
@@ -120,6 +170,7 @@ typedef struct dbs_config {
 	dbs_hub_config hub;
 	dbs_limits limits;
 	dbs_reconnect reconnect;
+	dbs_watch watch;
 	/* The configuration as given (normalised: "destination" stored as
 	 * "target", "numberOfevents" as "numberOfEvents"), for GET /streams. */
 	struct cJSON *json;

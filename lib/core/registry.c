@@ -42,7 +42,7 @@ DBS_API int dbs_registry_add_source(dbs_registry *r, const dbs_source_ops *ops)
 	int rc = check_name("source", ops->name);
 	if (rc)
 		return rc;
-	if (ops->version != DBS_SOURCE_OPS_VERSION)
+	if (ops->version < 1 || ops->version > DBS_SOURCE_OPS_VERSION)
 		return dbs__error_set(DBS_EINVAL, "source plugin \"%s\": unsupported version %u",
 		                      ops->name, ops->version);
 	if (!ops->open || !ops->run || !ops->ack || !ops->close)

@@ -116,6 +116,9 @@ struct dbs_stream {
 	atomic_int_fast64_t applied_commit_us;  /* last change applied */
 	int64_t last_report_mono_ns;
 	atomic_int source_done;     /* part SOURCE: the source thread returned */
+	dbs_stall stall;            /* whether work still moves (stall.c) */
+	pthread_t watch_thread;     /* reports stalls; ends with the stream */
+	int watch_started;
 
 	/* Target thread only, except where said. */
 	int source_running;         /* the source thread is to be joined */
@@ -313,6 +316,7 @@ static void host_source_lag(const dbs_host *host, uint64_t bytes)
 {
 	dbs_stream *s = host->core;
 	atomic_store(&s->source_lag_bytes, bytes);
+	dbs__stall_lag(&s->stall, bytes);
 }
 
 static void host_rows_dead_lettered(const dbs_host *host, uint64_t rows)
@@ -505,6 +509,7 @@ static int resume_from_checkpoint(dbs_stream *s, const char *cause, char *err, s
 	 * the stop that ended it. */
 	atomic_store(&s->restarting, 0);
 	s->txn_open = 0;
+	dbs__stall_held(&s->stall, 0);
 	dbs__fmt(last, sizeof last, "%s", cause);
 	/* Counted and shown as a reconnect of the target (stat, metrics). */
 	dbs__conn_lost(&s->target_host, cause);
@@ -551,6 +556,8 @@ static int flush_open(dbs_stream *s, char *err, size_t errlen)
 	s->txn_open = 0;
 	s->committed_events = atomic_load(&s->target_node.counter);
 	atomic_store(&s->applying_commit_us, 0);
+	dbs__stall_held(&s->stall, 0);
+	dbs__stall_progress(&s->stall);
 	if (s->source)
 		s->source_ops->ack(s->source, &s->applied);
 	return 0;
@@ -588,6 +595,7 @@ static void *target_main(void *arg)
 		if (n && !s->txn_open)
 			atomic_store(&s->applying_commit_us,
 			             dbs_batch_event(batch, 0)->commit_time_us);
+		dbs__stall_held(&s->stall, 1);
 		rc = s->target_ops->apply(s->target, batch, err, sizeof err);
 		if (rc == DBS_APPLY_LOST && s->config->target.span_transactions) {
 			char cause[DBS_ERRMSG_MAX];
@@ -613,9 +621,12 @@ static void *target_main(void *arg)
 			break;
 		}
 		node_progress(&s->target_node, n, bytes);
+		/* A batch applied inside a long transaction is progress too. */
+		dbs__stall_progress(&s->stall);
 		if (n)
 			s->applied = *dbs_batch_last(batch);
 		s->txn_open = rc == DBS_APPLY_OPEN;
+		dbs__stall_held(&s->stall, s->txn_open);
 		if (!s->txn_open) {
 			/* Only what is committed may be confirmed to the source. */
 			s->committed_events = atomic_load(&s->target_node.counter);
@@ -675,8 +686,10 @@ static void *acker_main(void *arg)
 	for (;;) {
 		dbs_position pos;
 		int rc = s->hub_ops->acked(s->hub, &pos, err, sizeof err);
-		if (rc > 0)
+		if (rc > 0) {
+			dbs__stall_progress(&s->stall);
 			s->source_ops->ack(s->source, &pos);
+		}
 		else if (rc < 0)
 			stream_log(s, DBS_LOG_WARN, "[source] acknowledgements: %s", err);
 		if (atomic_load(&s->source_done)) {
@@ -693,6 +706,54 @@ static void *acker_main(void *arg)
 	s->source_running = 0;
 	close_plugins(s);
 	mark_ended(s);
+	return NULL;
+}
+
+/* ---- stall watch ---- */
+
+#define WATCH_PERIOD_MS 250
+
+/* Check for a stall every WATCH_PERIOD_MS until the stream has ended; say
+ * so once when it stalls and once when it moves again. Its own thread: the
+ * threads that do the work are the ones that may hang. */
+static void *watch_main(void *arg)
+{
+	dbs_stream *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->ended) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WATCH_PERIOD_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->ended_cond, &s->lock, &ts);
+		if (s->ended)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		int64_t now = dbs__monotonic_ns();
+		int change = dbs__stall_check(&s->stall, now);
+		int64_t idle_s = (now - atomic_load(&s->stall.since_mono_ns)) / 1000000000LL;
+		if (change > 0) {
+			uint64_t lag = atomic_load(&s->stall.lag_bytes);
+			if (lag)
+				stream_log(s, DBS_LOG_WARN,
+				           "stream %s stalled: the source holds %" PRIu64 " bytes of log "
+				           "not yet confirmed and nothing was applied for %" PRId64
+				           " s (stallAfter)",
+				           s->id, lag, idle_s);
+			else
+				stream_log(s, DBS_LOG_WARN,
+				           "stream %s stalled: the target holds changes it has not "
+				           "applied for %" PRId64 " s (stallAfter)",
+				           s->id, idle_s);
+		} else if (change < 0) {
+			stream_log(s, DBS_LOG_INFO, "stream %s: changes move again after a stall", s->id);
+		}
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
 
@@ -733,10 +794,45 @@ static int open_target(dbs_stream *s, char *err, size_t errlen)
 	return rc;
 }
 
+/* A fresh source's start, recorded where a restart looks for its resume
+ * position (the hub alone, the target's checkpoint in one process) before
+ * READY: a process that dies before the target commits anything must not
+ * resume at the end of the log, past the changes READY promised. */
+static int keep_start_point(dbs_stream *s, char *err, size_t errlen)
+{
+	dbs_position start = {0};
+	dbs_dialect dialect = DBS_DIALECT_POSTGRESQL;
+	if (s->source_ops->version < 2 || !s->source_ops->start_point ||
+	    s->source_ops->start_point(s->source, &start, &dialect) <= 0)
+		return 0;
+	if (s->opts.part == DBS_PART_SOURCE) {
+		if (s->hub_ops->version < 4 || !s->hub_ops->keep_resume_point) {
+			stream_log(s, DBS_LOG_WARN,
+			           "[hub] the \"%s\" hub keeps no resume position: a source part "
+			           "restarted before any acknowledgement starts at the log's end",
+			           s->hub_ops->name);
+			return 0;
+		}
+		return s->hub_ops->keep_resume_point(s->hub, &start, err, errlen);
+	}
+	if (s->target_ops->version < 3 || !s->target_ops->keep_checkpoint) {
+		stream_log(s, DBS_LOG_WARN,
+		           "[target] the \"%s\" target keeps no start checkpoint: a restart before "
+		           "its first commit starts the source at the log's end",
+		           s->target_ops->name);
+		return 0;
+	}
+	int rc = s->target_ops->keep_checkpoint(s->target, &start, dialect, err, errlen);
+	if (rc == 0)
+		s->checkpoint = start;
+	return rc;
+}
+
 /* Open the source where it resumes: at the target's checkpoint, even one
  * inside a transaction (the source then reads that transaction again and
  * the target skips what it applied). Alone, it resumes where the remote
- * writers' acknowledgements brought it, as the hub kept it. */
+ * writers' acknowledgements brought it, as the hub kept it. With nothing
+ * to resume from, where it starts is recorded first (keep_start_point). */
 static int open_source(dbs_stream *s, char *err, size_t errlen)
 {
 	const dbs_position *resume = NULL;
@@ -755,8 +851,14 @@ static int open_source(dbs_stream *s, char *err, size_t errlen)
 	}
 	rc = s->source_ops->open(&s->source, &s->config->source, &s->source_host, resume, err,
 	                         errlen);
-	if (rc < 0)
+	if (rc < 0) {
 		s->source = NULL;
+		return rc;
+	}
+	if (!resume && (rc = keep_start_point(s, err, errlen)) < 0) {
+		s->source_ops->close(s->source);
+		s->source = NULL;
+	}
 	return rc;
 }
 
@@ -967,6 +1069,7 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 		dbs__fmt(s->target_key, sizeof s->target_key, "%s.%u", s->id, s->opts.partition);
 		s->target_host.stream_id = s->target_key;
 	}
+	dbs__stall_init(&s->stall, s->config->watch.stall_after_s);
 	atomic_init(&s->stop_reason, STOP_NONE);
 	atomic_init(&s->source_node.status, DBS_STATUS_READY);
 	atomic_init(&s->target_node.status, DBS_STATUS_READY);
@@ -1004,6 +1107,11 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 		goto fail;
 	}
 	s->threads_started = 1;
+	/* Without the watch the stream still runs; only stalls go unreported. */
+	if (pthread_create(&s->watch_thread, NULL, watch_main, s) == 0)
+		s->watch_started = 1;
+	else
+		stream_log(s, DBS_LOG_WARN, "stream %s: cannot start the stall watch", s->id);
 	*out = s;
 	dbs__error_clear();
 	return 0;
@@ -1028,7 +1136,7 @@ DBS_API int dbs_stream_stat(dbs_stream *s, dbs_stat *stat)
 {
 	if (!s || !stat)
 		return dbs__error_set(DBS_EINVAL, "dbs_stream_stat: NULL argument");
-	if (stat->version != 1 && stat->version != DBS_STAT_VERSION)
+	if (stat->version < 1 || stat->version > DBS_STAT_VERSION)
 		return dbs__error_set(DBS_EINVAL, "dbs_stream_stat: stat version %u unknown",
 		                      stat->version);
 	dbs_stat full = DBS_STAT_INIT;
@@ -1062,9 +1170,16 @@ DBS_API int dbs_stream_stat(dbs_stream *s, dbs_stat *stat)
 	full.lag_ns = lag > 0 && !dbs_status_is_terminal(full.target.status) ? lag : 0;
 	full.last_commit_ns = atomic_load(&s->applied_commit_us) * 1000;
 	full.target_dead_letters = atomic_load(&s->dead_letters);
-	/* A version 1 caller's struct ends at `target`. */
+	full.stalled = atomic_load(&s->stall.stalled) &&
+	               !(dbs_status_is_terminal(full.source.status) &&
+	                 dbs_status_is_terminal(full.target.status));
+	full.stalled_since_ns = full.stalled ? dbs__stall_since_ns(&s->stall) : 0;
+	/* An older caller's struct ends where its version ended. */
 	unsigned version = stat->version;
-	memcpy(stat, &full, version == 1 ? offsetof(dbs_stat, source_conn) : sizeof full);
+	memcpy(stat, &full,
+	       version == 1   ? offsetof(dbs_stat, source_conn)
+	       : version == 2 ? offsetof(dbs_stat, stalled)
+	                      : sizeof full);
 	stat->version = version;
 	return 0;
 }
@@ -1104,6 +1219,8 @@ static void join_threads(dbs_stream *s)
 	pthread_mutex_lock(&s->join_lock);
 	if (s->threads_started && !s->joined) {
 		pthread_join(s->target_thread, NULL);
+		if (s->watch_started)
+			pthread_join(s->watch_thread, NULL);
 		s->joined = 1;
 	}
 	pthread_mutex_unlock(&s->join_lock);

@@ -121,7 +121,8 @@ typedef struct nats_hub {
 	size_t sent_head, sent_len, sent_cap;
 	dbs_position part_acked[MAX_PARTITIONS];
 	uint8_t part_has_ack[MAX_PARTITIONS];
-	/* Part SOURCE, acker thread only: the stored resume position. */
+	/* Part SOURCE: the stored resume position (the opening thread, then
+	 * the acker thread only). */
 	kvStore *pos_kv;
 	dbs_position stored;
 	int has_stored;
@@ -605,8 +606,11 @@ static int nats_acked(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen)
 		h->sent_len--;
 	}
 	pthread_mutex_unlock(&h->ack_lock);
-	if (moved)
+	if (moved) {
+		DBS_FAULT_POINT("nats.acked");
 		store_position(h, pos);
+		DBS_FAULT_POINT("nats.stored");
+	}
 	return moved;
 }
 
@@ -657,6 +661,31 @@ static int nats_resume_point(dbs_hub *hub, dbs_position *pos, char *err, size_t 
 		return 0;
 	*pos = h->stored;
 	return 1;
+}
+
+/* Part SOURCE, no resume position kept yet: keep where the source starts,
+ * before anything is published. Without it a source part killed before
+ * any writer acknowledged resumed at the binlog's end, and what was
+ * written meanwhile was lost. */
+static int nats_keep_resume_point(dbs_hub *hub, const dbs_position *pos, char *err, size_t errlen)
+{
+	nats_hub *h = (nats_hub *)hub;
+	if (!h->pos_kv) {
+		dbs__fmt(err, errlen, "nats hub: no resume position bucket (not a source part)");
+		return DBS_ESTATE;
+	}
+	if (h->has_stored)
+		return 0;
+	uint8_t d[ACK_MSG_LEN];
+	ack_encode(d, 0, pos);
+	natsStatus s = kvStore_Put(NULL, h->pos_kv, "source", d, ACK_MSG_LEN);
+	if (s != NATS_OK) {
+		fail_nats(err, errlen, "keep the source's start position", s, 0);
+		return DBS_EHUB;
+	}
+	h->stored = *pos;
+	h->has_stored = 1;
+	return 0;
 }
 
 /* The source side: its connection, the JetStream stream, stale markers. */
@@ -925,6 +954,7 @@ static int publish_slices(nats_hub *h, const dbs_batch *batch, uint32_t p, const
 		const dbs_position *pos = &dbs_batch_event(batch, last)->pos;
 		if ((rc = send_message(h, p, subject, pos, err, errlen)) != 0)
 			return rc;
+		DBS_FAULT_POINT("nats.published");
 		if (h->part == DBS_HUB_PART_SOURCE && remember_sent(h, p, pos) != 0) {
 			dbs__fmt(err, errlen, "nats hub: out of memory");
 			return DBS_ENOMEM;
@@ -1300,4 +1330,5 @@ const dbs_hub_ops dbs__nats_hub_ops = {
     .close = nats_close,
     .acked = nats_acked,
     .resume_point = nats_resume_point,
+    .keep_resume_point = nats_keep_resume_point,
 };

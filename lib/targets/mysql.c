@@ -1714,6 +1714,36 @@ static int my_flush(dbs_target *base, char *err, size_t errlen)
 	return commit_open(t, err, errlen);
 }
 
+/* The stream's first checkpoint: where the source starts, before any
+ * batch (see dbs_target_ops.keep_checkpoint). One statement: the session
+ * runs with autocommit. */
+static int my_keep_checkpoint(dbs_target *base, const dbs_position *pos, dbs_dialect dialect,
+                              char *err, size_t errlen)
+{
+	my_target *t = (my_target *)base;
+	char text[96], gtid[48], gtid_sql[52] = "NULL";
+	int rc;
+	dbs__position_text_of(text, sizeof text, dialect, pos);
+	if (pos->gtid_seq && dbs__gtid_text(gtid, sizeof gtid, pos) == 0)
+		dbs__fmt(gtid_sql, sizeof gtid_sql, "'%s'", gtid);
+	dbs__textbuf_reset(&t->sql);
+	if (dbs__textbuf_appendf(&t->sql,
+	                         "INSERT INTO " CHECKPOINT_TABLE
+	                         " (stream_id, txn, resume, event, txn_end, hub_seq, position, "
+	                         "gtid, updated_at) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu32
+	                         ", %" PRIu32 ", 0, '%s', %s, UTC_TIMESTAMP(6))",
+	                         t->stream_literal, pos->txn, pos->resume, pos->event, pos->txn_end,
+	                         text, gtid_sql)) {
+		dbs__fmt(err, errlen, "out of memory");
+		return DBS_ENOMEM;
+	}
+	if ((rc = exec_sql(t, t->sql.data, t->sql.len, "writing the start checkpoint", err,
+	                   errlen)))
+		return rc;
+	t->checkpoint = *pos;
+	return 0;
+}
+
 const dbs_target_ops dbs__mysql_target_ops = {
 	.version = DBS_TARGET_OPS_VERSION,
 	.name = "mysql",
@@ -1721,4 +1751,5 @@ const dbs_target_ops dbs__mysql_target_ops = {
 	.apply = my_apply,
 	.close = my_close,
 	.flush = my_flush,
+	.keep_checkpoint = my_keep_checkpoint,
 };

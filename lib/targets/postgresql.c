@@ -2362,6 +2362,26 @@ done:
 	return rc;
 }
 
+/* The stream's first checkpoint: where the source starts, before any
+ * batch (see dbs_target_ops.keep_checkpoint). */
+static int pg_keep_checkpoint(dbs_target *base, const dbs_position *pos, dbs_dialect dialect,
+                              char *err, size_t errlen)
+{
+	pg_target *t = (pg_target *)base;
+	char text[96];
+	int rc;
+	dbs__position_text_of(text, sizeof text, dialect, pos);
+	if ((rc = exec_command(t, "BEGIN", "begin", err, errlen)))
+		return rc;
+	if ((rc = commit_at(t, pos, 0, text, err, errlen))) {
+		char ignored[DBS_ERRMSG_MAX];
+		exec_command(t, "ROLLBACK", "rollback", ignored, sizeof ignored);
+		return rc;
+	}
+	t->checkpoint = *pos;
+	return 0;
+}
+
 const dbs_target_ops dbs__postgresql_target_ops = {
 	.version = DBS_TARGET_OPS_VERSION,
 	.name = "postgresql",
@@ -2369,4 +2389,5 @@ const dbs_target_ops dbs__postgresql_target_ops = {
 	.apply = pg_apply,
 	.close = pg_close,
 	.flush = pg_flush,
+	.keep_checkpoint = pg_keep_checkpoint,
 };

@@ -101,7 +101,7 @@ static void gen_close(dbs_source *src)
 }
 
 static const dbs_source_ops gen_source_ops = {
-	DBS_SOURCE_OPS_VERSION, "postgresql", gen_open, gen_run, gen_ack, gen_close};
+	DBS_SOURCE_OPS_VERSION, "postgresql", gen_open, gen_run, gen_ack, gen_close, NULL};
 
 typedef struct sink_target {
 	dbs_target base;
@@ -829,7 +829,7 @@ START_TEST(stat_version_1_accepted)
 	for (size_t i = 0; i < sizeof v1.guard; i++)
 		ck_assert_uint_eq(v1.guard[i], 0xA5);
 	dbs_stat st = DBS_STAT_INIT;
-	st.version = 3;
+	st.version = DBS_STAT_VERSION + 1;
 	ck_assert_int_eq(dbs_stream_stat(s, &st), DBS_EINVAL);
 	dbs_stream_free(s);
 	dbs_registry_free(r);

@@ -122,7 +122,7 @@ static void src_close(dbs_source *src)
 }
 
 static const dbs_source_ops txn_source_ops = {DBS_SOURCE_OPS_VERSION, "postgresql", src_open,
-                                              src_run, src_ack, src_close};
+                                              src_run, src_ack, src_close, NULL};
 
 /* ---- target: an open list of ids, committed into db ---- */
 

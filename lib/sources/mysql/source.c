@@ -2019,6 +2019,23 @@ static void my_close(dbs_source *src)
 	free(s);
 }
 
+/* A binlog has no server-side cursor: where open started (the binlog's
+ * end, or the resume position) is all a restart has before the target
+ * commits anything. Called before run. */
+static int my_start_point(dbs_source *src, dbs_position *pos, dbs_dialect *dialect)
+{
+	my_source *s = (my_source *)src;
+	*pos = s->restart;
+	*dialect = DBS_DIALECT_MYSQL;
+	return 1;
+}
+
 const dbs_source_ops dbs__mysql_source_ops = {
-    DBS_SOURCE_OPS_VERSION, "mysql", my_open, my_run, my_ack, my_close,
+    .version = DBS_SOURCE_OPS_VERSION,
+    .name = "mysql",
+    .open = my_open,
+    .run = my_run,
+    .ack = my_ack,
+    .close = my_close,
+    .start_point = my_start_point,
 };
