@@ -167,6 +167,12 @@ static void print_stat(const dbs_stat *stat)
 	if (stat->hub_conn.reconnects)
 		printf(" | hub %llu reconnects%s", (unsigned long long)stat->hub_conn.reconnects,
 		       stat->hub_conn.reconnecting ? " (reconnecting)" : "");
+	if (stat->stalled) {
+		char since[64];
+		if (dbs_format_time(since, sizeof since, stat->stalled_since_ns) != 0)
+			snprintf(since, sizeof since, "?");
+		printf(" | STALLED since %s", since);
+	}
 	printf("\n");
 	fflush(stdout);
 }

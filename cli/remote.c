@@ -259,6 +259,10 @@ int cli_stat(const cli_options *opt, const char *id)
 		if (cJSON_IsNumber(lag_bytes))
 			printf("lag %.0f bytes of source log, target %s behind\n",
 			       lag_bytes->valuedouble, string_at(target, "lag", "?"));
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(json, "stalled")))
+			printf("STALLED since %s: changes wait but nothing was applied for "
+			       "stallAfter\n",
+			       string_at(json, "stalledSince", "?"));
 	}
 	code = CLI_OK;
 out:

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cJSON.h>
 
@@ -165,6 +166,12 @@ char *render_stat(const dbs_stat *stat)
 	    cJSON_AddStringToObject(target, "lastCommit", last) == NULL ||
 	    add_u64(target, "deadLetters", stat->target_dead_letters) != 0 ||
 	    add_conn(node, &stat->hub_conn) != 0)
+		goto fail;
+	/* Work waiting and nothing applied for stallAfter: said loudly. */
+	if (cJSON_AddBoolToObject(obj, "stalled", stat->stalled != 0) == NULL)
+		goto fail;
+	if (stat->stalled && (dbs_format_time(last, sizeof last, stat->stalled_since_ns) != 0 ||
+	                      cJSON_AddStringToObject(obj, "stalledSince", last) == NULL))
 		goto fail;
 	return print_and_free(obj);
 fail:
@@ -403,9 +410,45 @@ static void metrics_lag(render_buf *buf, enum render_node node, const dbs_stat *
 	}
 }
 
+/* `stream_stalled` and how long: one family for the whole stream. */
+static void metrics_stall(render_buf *buf, const dbs_stat *stats, size_t n)
+{
+	char id[64];
+	int64_t now = 0;
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
+		now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	render_buf_printf(buf, "# HELP stream_stalled 1 while the stream has changes to carry "
+	                       "but applied nothing for stallAfter seconds.\n"
+	                       "# TYPE stream_stalled gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		label_escape(id, sizeof id, stats[i].stream_id);
+		render_buf_printf(buf, "stream_stalled{streamID=\"%s\"} %d\n", id,
+		                  stats[i].stalled ? 1 : 0);
+	}
+	render_buf_printf(buf, "# HELP stream_stalled_seconds How long a stalled stream has "
+	                       "applied nothing; 0 when not stalled.\n"
+	                       "# TYPE stream_stalled_seconds gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		int64_t d = stats[i].stalled && stats[i].stalled_since_ns &&
+		                    now > stats[i].stalled_since_ns
+		                ? now - stats[i].stalled_since_ns
+		                : 0;
+
+		label_escape(id, sizeof id, stats[i].stream_id);
+		render_buf_printf(buf, "stream_stalled_seconds{streamID=\"%s\"} %" PRId64 ".%03" PRId64
+		                       "\n",
+		                  id, d / 1000000000, d % 1000000000 / 1000000);
+	}
+}
+
 void render_metrics(render_buf *buf, unsigned nodes, const dbs_stat *stats, size_t n)
 {
 	static const enum render_node order[] = {RENDER_SOURCE, RENDER_TARGET};
+
+	if (nodes & (RENDER_SOURCE | RENDER_TARGET))
+		metrics_stall(buf, stats, n);
 
 	for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
 		if (!(nodes & order[k]))

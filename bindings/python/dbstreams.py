@@ -35,7 +35,7 @@ class _ConnStat(ctypes.Structure):
 
 
 class _Stat(ctypes.Structure):
-    """dbs_stat version 2."""
+    """dbs_stat version 3."""
     _fields_ = [
         ("version", ctypes.c_uint),
         ("stream_id", ctypes.c_char * 28),
@@ -48,6 +48,8 @@ class _Stat(ctypes.Structure):
         ("lag_ns", ctypes.c_int64),
         ("last_commit_ns", ctypes.c_int64),
         ("target_dead_letters", ctypes.c_uint64),
+        ("stalled", ctypes.c_int),
+        ("stalled_since_ns", ctypes.c_int64),
     ]
 
 
@@ -126,9 +128,10 @@ class Stream:
         """{"streamID", "source": {...}, "target": {...}, "hub": {...}} with raw
         numbers: each node's status and counters, its connection health
         (reconnects, reconnecting, lost_since_ns, connection_error), the
-        source's lag_bytes and the target's lag_ns, last_commit_ns and dead_letters."""
+        source's lag_bytes and the target's lag_ns, last_commit_ns and dead_letters;
+        "stalled" and, while stalled, "stalled_since_ns"."""
         st = _Stat()
-        st.version = 2
+        st.version = 3
         _check(_lib.dbs_stream_stat(self._h, ctypes.byref(st)))
 
         def conn(c):
@@ -148,8 +151,11 @@ class Stream:
         target["lag_ns"] = st.lag_ns
         target["last_commit_ns"] = st.last_commit_ns
         target["dead_letters"] = st.target_dead_letters
-        return {"streamID": st.stream_id.decode(), "source": source, "target": target,
-                "hub": conn(st.hub_conn)}
+        out = {"streamID": st.stream_id.decode(), "source": source, "target": target,
+               "hub": conn(st.hub_conn), "stalled": bool(st.stalled)}
+        if st.stalled:
+            out["stalled_since_ns"] = st.stalled_since_ns
+        return out
 
     def config(self):
         out = ctypes.c_void_p()

@@ -176,9 +176,10 @@ typedef struct dbs_conn_stat {
 	char last_error[DBS_NODE_MESSAGE_MAX];
 } dbs_conn_stat;
 
-/* 2 appended the connection and lag fields after `target`; a version 1
- * caller (the struct ending at `target`) is still filled up to there. */
-#define DBS_STAT_VERSION 2
+/* 2 appended the connection and lag fields after `target`, 3 the stall
+ * fields after `target_dead_letters`; a caller of an older version is
+ * still filled up to where its struct ends. */
+#define DBS_STAT_VERSION 3
 
 /** Snapshot of a stream. Initialise with DBS_STAT_INIT. */
 typedef struct dbs_stat {
@@ -207,12 +208,20 @@ typedef struct dbs_stat {
 	 * table (target.options.deadLetterTable) instead of failing the
 	 * stream; they are missing from the target tables. */
 	uint64_t target_dead_letters;
+	/* ---- version 3 ---- */
+	/* Nonzero while the stream has work (source log not yet confirmed,
+	 * or a batch the target holds) but nothing was applied or confirmed
+	 * for the configuration's stallAfter seconds. */
+	int stalled;
+	/* Unix ns since when nothing moved, while stalled; else 0. */
+	int64_t stalled_since_ns;
 } dbs_stat;
 
 /* The fields after `target` came with version 2: listed so that callers
  * compiled against it get their defaults. */
 #define DBS_STAT_INIT                                                                     \
-	{DBS_STAT_VERSION, {0}, {0}, {0}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, 0, 0, 0, 0}
+	{DBS_STAT_VERSION, {0}, {0}, {0}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, 0, 0, 0, 0, \
+	 0, 0}
 
 /**
  * Validate `config` (DBConvert Streams 0.x JSON, `len` bytes, not

@@ -435,10 +435,10 @@ typedef struct dbs_source {
 	const struct dbs_source_ops *ops;
 } dbs_source;
 
-/* 2 appended the settings fields (options, noptions, settings_size,
- * default_schema) after `close`: the configuration of a version 1 source
- * takes no settings. */
-#define DBS_SOURCE_OPS_VERSION 2
+/* 2 appended `start_point`; 3 the settings fields (options, noptions,
+ * settings_size, default_schema): the configuration of an older source
+ * takes no settings. Older sources stay accepted. */
+#define DBS_SOURCE_OPS_VERSION 3
 
 typedef struct dbs_source_ops {
 	unsigned version; /* DBS_SOURCE_OPS_VERSION */
@@ -461,7 +461,16 @@ typedef struct dbs_source_ops {
 	/* Release everything; called once, after run returned (or instead of
 	 * it when open succeeded but the stream did not start). Required. */
 	void (*close)(dbs_source *src);
-	/* ---- version 2 ---- */
+	/* ---- version 2: optional (NULL) ---- */
+	/* After open: the position this source reads from, as `resume` for a
+	 * later open that must deliver every change committed since this open
+	 * returned (1, *pos and the dialect its text is spelled in); 0 when the
+	 * database keeps that place itself (a PostgreSQL slot). The core
+	 * records it before the stream reports READY, so a restart before
+	 * anything was committed loses nothing. A source without it has only
+	 * what the target commits to resume from. */
+	int (*start_point)(dbs_source *src, dbs_position *pos, dbs_dialect *dialect);
+	/* ---- version 3 ---- */
 	/* The rows of source.settings (object "settings"), and the size of
 	 * the struct config->settings points to; 0 rows: none. */
 	const dbs_option *options;
@@ -481,10 +490,10 @@ typedef struct dbs_hub {
 	const struct dbs_hub_ops *ops;
 } dbs_hub;
 
-/* 2 appended `acked`; 3 appended `resume_point`; 4 appended the
+/* 2 appended `acked`; 3 `resume_point`; 4 `keep_resume_point`; 5 the
  * settings fields. Older plugins stay accepted (the core reads no slot
  * past the last one of their version; their sections take no settings). */
-#define DBS_HUB_OPS_VERSION 4
+#define DBS_HUB_OPS_VERSION 5
 
 typedef struct dbs_hub_ops {
 	unsigned version;
@@ -522,7 +531,14 @@ typedef struct dbs_hub_ops {
 	 * stream id, kept by the hub, where the source resumes (1 and *pos);
 	 * 0 when there is none; negative on failure. */
 	int (*resume_point)(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen);
-	/* ---- version 4 ---- */
+	/* ---- version 4: optional (NULL) ---- */
+	/* Publisher side opened with part SOURCE, when resume_point found
+	 * none: keep `pos` (the source's start_point) as the resume point
+	 * before anything is published, durably, so that a source part that
+	 * dies before any acknowledgement resumes there. 0, or negative with
+	 * err filled; the stream then does not start. */
+	int (*keep_resume_point)(dbs_hub *hub, const dbs_position *pos, char *err, size_t errlen);
+	/* ---- version 5 ---- */
 	/* The rows of the hub section's own keys (object NULL) and the size
 	 * of config->settings. */
 	const dbs_option *options;
@@ -538,11 +554,11 @@ typedef struct dbs_target {
 	const struct dbs_target_ops *ops;
 } dbs_target;
 
-/* 2 appended `flush` and the apply results below; 3 the settings fields.
- * Older targets stay accepted: a version 1 target has every batch
- * committed (it never sees span_transactions); their sections take no
- * settings. */
-#define DBS_TARGET_OPS_VERSION 3
+/* 2 appended `flush` and the apply results below; 3 `keep_checkpoint`; 4
+ * the settings fields. Older targets stay accepted: a version 1 target
+ * has every batch committed (it never sees span_transactions); their
+ * sections take no settings. */
+#define DBS_TARGET_OPS_VERSION 4
 
 /* What a version 2 apply returns besides 0 and a negative failure, only
  * when config->span_transactions is set. */
@@ -585,7 +601,15 @@ typedef struct dbs_target_ops {
 	 * what was counted; a later run resumes inside that transaction. 0
 	 * when committed or nothing was open. */
 	int (*flush)(dbs_target *tgt, char *err, size_t errlen);
-	/* ---- version 3 ---- */
+	/* ---- version 3: optional (NULL) ---- */
+	/* Called after open when the stream has no checkpoint yet: commit a
+	 * checkpoint row at `pos` (the source's start_point, spelled in
+	 * `dialect`) with no data, so that a restart before the first batch
+	 * is committed resumes the source there. 0, or negative with err
+	 * filled; the stream then does not start. */
+	int (*keep_checkpoint)(dbs_target *tgt, const dbs_position *pos, dbs_dialect dialect,
+	                       char *err, size_t errlen);
+	/* ---- version 4 ---- */
 	/* The rows of target.settings and target.options (by `object`), and
 	 * the size of config->settings; the schema of a bare table name (see
 	 * dbs_source_ops.default_schema). */

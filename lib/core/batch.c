@@ -173,20 +173,28 @@ DBS_API int dbs_position_cmp(const dbs_position *a, const dbs_position *b)
 	return 0;
 }
 
-DBS_API void dbs_position_text(char *buf, size_t size, const dbs_batch *batch, const dbs_position *pos)
+DBS_API void dbs_position_text_of(char *buf, size_t size, dbs_dialect dialect,
+                                  const dbs_position *pos)
 {
-	uint32_t n = dbs_batch_count(batch);
-	const dbs_event *ev = n ? dbs_batch_event(batch, n - 1) : NULL;
-	if (ev && ev->table && ev->table->dialect == DBS_DIALECT_MYSQL && pos->gtid_seq)
+	if (dialect == DBS_DIALECT_MYSQL && pos->gtid_seq)
 		dbs_fmt(buf, size, "%06" PRIu32 ":%" PRIu32 "#%" PRIu32 " gtid %" PRIu32 "-%" PRIu32
 		         "-%" PRIu64, (uint32_t)(pos->txn >> 32), (uint32_t)pos->txn, pos->event,
 		         pos->gtid_domain, pos->gtid_server, pos->gtid_seq);
-	else if (ev && ev->table && ev->table->dialect == DBS_DIALECT_MYSQL)
+	else if (dialect == DBS_DIALECT_MYSQL)
 		dbs_fmt(buf, size, "%06" PRIu32 ":%" PRIu32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
 		         (uint32_t)pos->txn, pos->event);
 	else
 		dbs_fmt(buf, size, "%" PRIX32 "/%" PRIX32 "#%" PRIu32, (uint32_t)(pos->txn >> 32),
 		         (uint32_t)pos->txn, pos->event);
+}
+
+DBS_API void dbs_position_text(char *buf, size_t size, const dbs_batch *batch,
+                               const dbs_position *pos)
+{
+	uint32_t n = dbs_batch_count(batch);
+	const dbs_event *ev = n ? dbs_batch_event(batch, n - 1) : NULL;
+	dbs_position_text_of(buf, size, ev && ev->table ? ev->table->dialect : DBS_DIALECT_POSTGRESQL,
+	                     pos);
 }
 
 DBS_API int dbs_gtid_text(char *buf, size_t size, const dbs_position *pos)

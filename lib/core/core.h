@@ -8,6 +8,7 @@
 #define DBS_CORE_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,8 @@
 #include <dbstreams/sys/buf.h>
 #include <dbstreams/sys/host.h>
 #include <dbstreams/sys/position.h>
+
+#include "fault/fault.h"
 
 struct cJSON;
 
@@ -67,6 +70,33 @@ const dbs_registry *dbs__builtin_registry(void);
 /* Register the plugins built into the library (lib/builtins.c). */
 int dbs__builtins_register(dbs_registry *registry);
 
+/* ---- stall detection (stall.c) ---- */
+
+/* Whether a stream with work to do still commits (see stall.c). Every
+ * field is atomic: any thread may report, the watcher checks. */
+typedef struct dbs_stall {
+	int64_t after_ns;                    /* stallAfter; <= 0: never stalled */
+	_Atomic int64_t progress_mono_ns;    /* last sign of data moving */
+	_Atomic uint64_t lag_bytes;          /* the source's last lag report */
+	_Atomic int held;                    /* the target holds an uncommitted batch */
+	_Atomic int64_t pending_mono_ns;     /* work first seen; 0 = none */
+	_Atomic int64_t since_mono_ns;       /* the stall's clock started here */
+	_Atomic int stalled;
+} dbs_stall;
+
+void dbs__stall_init(dbs_stall *w, uint64_t after_s);
+/* Something was committed or confirmed. */
+void dbs__stall_progress(dbs_stall *w);
+/* The source's lag in bytes; zero or a drop counts as progress. */
+void dbs__stall_lag(dbs_stall *w, uint64_t bytes);
+/* The target holds (1) or no longer holds (0) a batch not yet committed. */
+void dbs__stall_held(dbs_stall *w, int held);
+/* Re-evaluate at `now_mono_ns`: 1 when the stream just became stalled, -1
+ * when it just recovered, 0 when nothing changed. */
+int dbs__stall_check(dbs_stall *w, int64_t now_mono_ns);
+/* Unix ns since when the stream is stalled; 0 when it is not. */
+int64_t dbs__stall_since_ns(const dbs_stall *w);
+
 /* ---- configuration (config.c) ---- */
 
 typedef struct dbs_limits {
@@ -78,6 +108,16 @@ typedef struct dbs_reconnect {
 	uint64_t give_up_after_s; /* retry a lost connection this long; 0 = forever */
 } dbs_reconnect;
 
+/* Top-level settings of how the stream watches itself. */
+typedef struct dbs_watch {
+	/* Report the stream stalled once the source has log not yet confirmed
+	 * and nothing was committed for this long; 0 = never. */
+	uint64_t stall_after_s;
+} dbs_watch;
+
+/* stallAfter when the configuration says nothing. */
+#define DBS_STALL_AFTER_DEFAULT_S 180
+
 /*
  * A validated stream configuration. Every string points into storage the
  * config owns; the plugin-facing structs are ready to hand to plugins.
@@ -88,6 +128,7 @@ typedef struct dbs_config {
 	dbs_hub_config hub;
 	dbs_limits limits;
 	dbs_reconnect reconnect;
+	dbs_watch watch;
 	/* The configuration as given (normalised: "destination" stored as
 	 * "target", "numberOfevents" as "numberOfEvents"), for GET /streams. */
 	struct cJSON *json;

@@ -79,6 +79,11 @@ const struct option dbs__core_options[] = {
 	 .doc = "how events travel from source to target"},
 	{.section = SEC_ROOT, .key = "reconnect", .kind = K_OBJECT, .child = SEC_RECONNECT,
 	 .doc = "how lost connections to the databases and the hub are retried"},
+	{.section = SEC_ROOT, .key = "stallAfter", .kind = K_U64, .max = GIVE_UP_MAX,
+	 .def_num = DBS_STALL_AFTER_DEFAULT_S, .offset = offsetof(dbs_watch, stall_after_s),
+	 .doc = "seconds the source may hold log not yet confirmed (or the target a batch "
+	        "not yet committed) while nothing is committed, before the stream reports "
+	        "itself stalled (stat, metric, WARN line); 0 = never"},
 
 	/* source */
 	{.section = SEC_SOURCE, .key = "type", .kind = K_TYPE, .flags = F_REQUIRED | F_NONEMPTY,

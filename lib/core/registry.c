@@ -85,7 +85,7 @@ DBS_API int dbs_registry_add_source_data(dbs_registry *r, const dbs_source_ops *
 		                      "source plugin \"%s\": open, run, ack and close are required",
 		                      name);
 	dbs_plugin_info info = {0};
-	if (ops->version >= 2)
+	if (ops->version >= 3)
 		info = (dbs_plugin_info){ops->options, ops->noptions, ops->settings_size,
 		                         ops->default_schema};
 	return add(r, DBS_PLUGIN_SOURCE, ops, ops->name, &info, data);
@@ -107,7 +107,7 @@ DBS_API int dbs_registry_add_hub_data(dbs_registry *r, const dbs_hub_ops *ops, v
 		                      "and close are required",
 		                      name);
 	dbs_plugin_info info = {0};
-	if (ops->version >= 4)
+	if (ops->version >= 5)
 		info = (dbs_plugin_info){ops->options, ops->noptions, ops->settings_size, NULL};
 	return add(r, DBS_PLUGIN_HUB, ops, ops->name, &info, data);
 }
@@ -125,7 +125,7 @@ DBS_API int dbs_registry_add_target_data(dbs_registry *r, const dbs_target_ops *
 		                      "target plugin \"%s\": open, apply and close are required",
 		                      name);
 	dbs_plugin_info info = {0};
-	if (ops->version >= 3)
+	if (ops->version >= 4)
 		info = (dbs_plugin_info){ops->options, ops->noptions, ops->settings_size,
 		                         ops->default_schema};
 	return add(r, DBS_PLUGIN_TARGET, ops, ops->name, &info, data);

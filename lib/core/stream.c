@@ -79,10 +79,45 @@ int dbs__stream_open_target(dbs_stream *s, char *err, size_t errlen)
 	return rc;
 }
 
+/* A fresh source's start, recorded where a restart looks for its resume
+ * position (the hub alone, the target's checkpoint in one process) before
+ * READY: a process that dies before the target commits anything must not
+ * resume at the end of the log, past the changes READY promised. */
+static int keep_start_point(dbs_stream *s, char *err, size_t errlen)
+{
+	dbs_position start = {0};
+	dbs_dialect dialect = DBS_DIALECT_POSTGRESQL;
+	if (s->source_ops->version < 2 || !s->source_ops->start_point ||
+	    s->source_ops->start_point(s->source, &start, &dialect) <= 0)
+		return 0;
+	if (s->opts.part == DBS_PART_SOURCE) {
+		if (s->hub_ops->version < 4 || !s->hub_ops->keep_resume_point) {
+			dbs__stream_log(s, DBS_LOG_WARN,
+			                "[hub] the \"%s\" hub keeps no resume position: a source part "
+			                "restarted before any acknowledgement starts at the log's end",
+			                s->hub_ops->name);
+			return 0;
+		}
+		return s->hub_ops->keep_resume_point(s->hub, &start, err, errlen);
+	}
+	if (s->target_ops->version < 3 || !s->target_ops->keep_checkpoint) {
+		dbs__stream_log(s, DBS_LOG_WARN,
+		                "[target] the \"%s\" target keeps no start checkpoint: a restart before "
+		                "its first commit starts the source at the log's end",
+		                s->target_ops->name);
+		return 0;
+	}
+	int rc = s->target_ops->keep_checkpoint(s->target, &start, dialect, err, errlen);
+	if (rc == 0)
+		s->checkpoint = start;
+	return rc;
+}
+
 /* Open the source where it resumes: at the target's checkpoint, even one
  * inside a transaction (the source then reads that transaction again and
  * the target skips what it applied). Alone, it resumes where the remote
- * writers' acknowledgements brought it, as the hub kept it. */
+ * writers' acknowledgements brought it, as the hub kept it. With nothing
+ * to resume from, where it starts is recorded first (keep_start_point). */
 int dbs__stream_open_source(dbs_stream *s, char *err, size_t errlen)
 {
 	const dbs_position *resume = NULL;
@@ -101,8 +136,14 @@ int dbs__stream_open_source(dbs_stream *s, char *err, size_t errlen)
 	}
 	rc = s->source_ops->open(&s->source, &s->config->source, &s->source_host, resume, err,
 	                         errlen);
-	if (rc < 0)
+	if (rc < 0) {
 		s->source = NULL;
+		return rc;
+	}
+	if (!resume && (rc = keep_start_point(s, err, errlen)) < 0) {
+		s->source_ops->close(s->source);
+		s->source = NULL;
+	}
 	return rc;
 }
 
@@ -341,6 +382,7 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 		dbs_fmt(s->target_key, sizeof s->target_key, "%s.%u", s->id, s->opts.partition);
 		s->target_host.stream_id = s->target_key;
 	}
+	dbs__stall_init(&s->stall, s->config->watch.stall_after_s);
 	atomic_init(&s->stop_reason, STOP_NONE);
 	atomic_init(&s->source_node.status, DBS_STATUS_READY);
 	atomic_init(&s->target_node.status, DBS_STATUS_READY);
@@ -360,8 +402,8 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 
 	static const char *const part_names[] = {"", " (source part)", " (target part)"};
 	dbs__stream_log(s, DBS_LOG_INFO, "stream %s: %s -> %s through %s hub%s, READY", s->id,
-	           s->config->source.type, s->config->target.type, hub,
-	           part_names[s->opts.part]);
+	                s->config->source.type, s->config->target.type, hub,
+	                part_names[s->opts.part]);
 	if (s->opts.part != DBS_PART_TARGET) {
 		if (pthread_create(&s->source_thread, NULL, dbs__stream_source_main, s) != 0) {
 			rc = dbs__error_set(DBS_EINTERNAL, "cannot start the source thread");
@@ -380,6 +422,11 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 		goto fail;
 	}
 	s->threads_started = 1;
+	/* Without the watch the stream still runs; only stalls go unreported. */
+	if (pthread_create(&s->watch_thread, NULL, dbs__stream_watch_main, s) == 0)
+		s->watch_started = 1;
+	else
+		dbs__stream_log(s, DBS_LOG_WARN, "stream %s: cannot start the stall watch", s->id);
 	*out = s;
 	dbs__error_clear();
 	return 0;
@@ -404,7 +451,7 @@ DBS_API int dbs_stream_stat(dbs_stream *s, dbs_stat *stat)
 {
 	if (!s || !stat)
 		return dbs__error_set(DBS_EINVAL, "dbs_stream_stat: NULL argument");
-	if (stat->version != 1 && stat->version != DBS_STAT_VERSION)
+	if (stat->version < 1 || stat->version > DBS_STAT_VERSION)
 		return dbs__error_set(DBS_EINVAL, "dbs_stream_stat: stat version %u unknown",
 		                      stat->version);
 	dbs_stat full = DBS_STAT_INIT;
@@ -438,9 +485,16 @@ DBS_API int dbs_stream_stat(dbs_stream *s, dbs_stat *stat)
 	full.lag_ns = lag > 0 && !dbs_status_is_terminal(full.target.status) ? lag : 0;
 	full.last_commit_ns = atomic_load(&s->applied_commit_us) * 1000;
 	full.target_dead_letters = atomic_load(&s->dead_letters);
-	/* A version 1 caller's struct ends at `target`. */
+	full.stalled = atomic_load(&s->stall.stalled) &&
+	               !(dbs_status_is_terminal(full.source.status) &&
+	                 dbs_status_is_terminal(full.target.status));
+	full.stalled_since_ns = full.stalled ? dbs__stall_since_ns(&s->stall) : 0;
+	/* An older caller's struct ends where its version ended. */
 	unsigned version = stat->version;
-	memcpy(stat, &full, version == 1 ? offsetof(dbs_stat, source_conn) : sizeof full);
+	memcpy(stat, &full,
+	       version == 1   ? offsetof(dbs_stat, source_conn)
+	       : version == 2 ? offsetof(dbs_stat, stalled)
+	                      : sizeof full);
 	stat->version = version;
 	return 0;
 }
@@ -480,6 +534,8 @@ static void join_threads(dbs_stream *s)
 	pthread_mutex_lock(&s->join_lock);
 	if (s->threads_started && !s->joined) {
 		pthread_join(s->target_thread, NULL);
+		if (s->watch_started)
+			pthread_join(s->watch_thread, NULL);
 		s->joined = 1;
 	}
 	pthread_mutex_unlock(&s->join_lock);

@@ -88,6 +88,9 @@ struct dbs_stream {
 	atomic_int_fast64_t applied_commit_us;  /* last change applied */
 	int64_t last_report_mono_ns;
 	atomic_int source_done;     /* part SOURCE: the source thread returned */
+	dbs_stall stall;            /* whether work still moves (stall.c) */
+	pthread_t watch_thread;     /* reports stalls; ends with the stream */
+	int watch_started;
 
 	/* Target thread only, except where said. */
 	int source_running;         /* the source thread is to be joined */
@@ -113,6 +116,8 @@ void dbs__stream_host_init(dbs_host *host, dbs_stream *s, const dbs_plugin *plug
 void *dbs__stream_source_main(void *arg);
 void *dbs__stream_target_main(void *arg);
 void *dbs__stream_acker_main(void *arg);
+/* Reports a stall once when it starts and once when it ends. */
+void *dbs__stream_watch_main(void *arg);
 void dbs__stream_close_plugins(dbs_stream *s);
 
 /* ---- stream.c ---- */
@@ -122,7 +127,8 @@ int dbs__stream_open_target(dbs_stream *s, char *err, size_t errlen);
 /* Open the source where it resumes: at the target's checkpoint, even one
  * inside a transaction (the source then reads that transaction again and
  * the target skips what it applied). Alone, it resumes where the remote
- * writers' acknowledgements brought it, as the hub kept it. */
+ * writers' acknowledgements brought it, as the hub kept it. With nothing
+ * to resume from, where it starts is recorded first. */
 int dbs__stream_open_source(dbs_stream *s, char *err, size_t errlen);
 
 #endif

@@ -150,6 +150,7 @@ static void host_source_lag(const dbs_host *host, uint64_t bytes)
 {
 	dbs_stream *s = host->core;
 	atomic_store(&s->source_lag_bytes, bytes);
+	dbs__stall_lag(&s->stall, bytes);
 }
 
 static void host_rows_dead_lettered(const dbs_host *host, uint64_t rows)
@@ -340,6 +341,7 @@ static int resume_from_checkpoint(dbs_stream *s, const char *cause, char *err, s
 	 * the stop that ended it. */
 	atomic_store(&s->restarting, 0);
 	s->txn_open = 0;
+	dbs__stall_held(&s->stall, 0);
 	dbs_fmt(last, sizeof last, "%s", cause);
 	/* Counted and shown as a reconnect of the target (stat, metrics). */
 	dbs_report_connection_lost(&s->target_host, cause);
@@ -386,6 +388,8 @@ static int flush_open(dbs_stream *s, char *err, size_t errlen)
 	s->txn_open = 0;
 	s->committed_events = atomic_load(&s->target_node.counter);
 	atomic_store(&s->applying_commit_us, 0);
+	dbs__stall_held(&s->stall, 0);
+	dbs__stall_progress(&s->stall);
 	if (s->source)
 		s->source_ops->ack(s->source, &s->applied);
 	return 0;
@@ -423,6 +427,7 @@ void *dbs__stream_target_main(void *arg)
 		if (n && !s->txn_open)
 			atomic_store(&s->applying_commit_us,
 			             dbs_batch_event(batch, 0)->commit_time_us);
+		dbs__stall_held(&s->stall, 1);
 		rc = s->target_ops->apply(s->target, batch, err, sizeof err);
 		if (rc == DBS_APPLY_LOST && s->config->target.span_transactions) {
 			char cause[DBS_ERRMSG_MAX];
@@ -448,9 +453,12 @@ void *dbs__stream_target_main(void *arg)
 			break;
 		}
 		node_progress(&s->target_node, n, bytes);
+		/* A batch applied inside a long transaction is progress too. */
+		dbs__stall_progress(&s->stall);
 		if (n)
 			s->applied = *dbs_batch_last(batch);
 		s->txn_open = rc == DBS_APPLY_OPEN;
+		dbs__stall_held(&s->stall, s->txn_open);
 		if (!s->txn_open) {
 			/* Only what is committed may be confirmed to the source. */
 			s->committed_events = atomic_load(&s->target_node.counter);
@@ -510,9 +518,10 @@ void *dbs__stream_acker_main(void *arg)
 	for (;;) {
 		dbs_position pos;
 		int rc = s->hub_ops->acked(s->hub, &pos, err, sizeof err);
-		if (rc > 0)
+		if (rc > 0) {
+			dbs__stall_progress(&s->stall);
 			s->source_ops->ack(s->source, &pos);
-		else if (rc < 0)
+		} else if (rc < 0)
 			dbs__stream_log(s, DBS_LOG_WARN, "[source] acknowledgements: %s", err);
 		if (atomic_load(&s->source_done)) {
 			int64_t now = dbs_time_monotonic_ns();
@@ -528,5 +537,54 @@ void *dbs__stream_acker_main(void *arg)
 	s->source_running = 0;
 	dbs__stream_close_plugins(s);
 	mark_ended(s);
+	return NULL;
+}
+
+/* ---- stall watch ---- */
+
+#define WATCH_PERIOD_MS 250
+
+/* Check for a stall every WATCH_PERIOD_MS until the stream has ended; say
+ * so once when it stalls and once when it moves again. Its own thread: the
+ * threads that do the work are the ones that may hang. */
+void *dbs__stream_watch_main(void *arg)
+{
+	dbs_stream *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->ended) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WATCH_PERIOD_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->ended_cond, &s->lock, &ts);
+		if (s->ended)
+			break;
+		pthread_mutex_unlock(&s->lock);
+		int64_t now = dbs_time_monotonic_ns();
+		int change = dbs__stall_check(&s->stall, now);
+		int64_t idle_s = (now - atomic_load(&s->stall.since_mono_ns)) / 1000000000LL;
+		if (change > 0) {
+			uint64_t lag = atomic_load(&s->stall.lag_bytes);
+			if (lag)
+				dbs__stream_log(s, DBS_LOG_WARN,
+				                "stream %s stalled: the source holds %" PRIu64 " bytes of log "
+				                "not yet confirmed and nothing was applied for %" PRId64
+				                " s (stallAfter)",
+				                s->id, lag, idle_s);
+			else
+				dbs__stream_log(s, DBS_LOG_WARN,
+				                "stream %s stalled: the target holds changes it has not "
+				                "applied for %" PRId64 " s (stallAfter)",
+				                s->id, idle_s);
+		} else if (change < 0) {
+			dbs__stream_log(s, DBS_LOG_INFO, "stream %s: changes move again after a stall",
+			                s->id);
+		}
+		pthread_mutex_lock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }

@@ -394,6 +394,25 @@ int dbs__sqltarget_flush(dbs_target *base, char *err, size_t errlen)
 	return 0;
 }
 
+/* The stream's first checkpoint: where the source starts, committed
+ * before any batch (dbs_target_ops.keep_checkpoint). */
+int dbs__sqltarget_keep_checkpoint(dbs_target *base, const dbs_position *pos,
+                                   dbs_dialect dialect, char *err, size_t errlen)
+{
+	dbs_sqltarget *t = (dbs_sqltarget *)base;
+	char text[96];
+	int rc;
+	dbs_position_text_of(text, sizeof text, dialect, pos);
+	if ((rc = t->ops->exec(t, t->ops->begin_sql, "starting the transaction", err, errlen)))
+		return rc;
+	if ((rc = t->ops->commit(t, NULL, pos, 0, text, err, errlen))) {
+		t->ops->rollback(t);
+		return rc;
+	}
+	committed(t, pos);
+	return 0;
+}
+
 int dbs__sqltarget_start(dbs_sqltarget *t, dbs_position *checkpoint, char *err, size_t errlen)
 {
 	int rc;

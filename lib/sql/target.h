@@ -148,6 +148,10 @@ void dbs__sqltarget_release(dbs_sqltarget *t);
 /* The vtable's apply and flush (dbs_target_ops). */
 int dbs__sqltarget_apply(dbs_target *base, const dbs_batch *batch, char *err, size_t errlen);
 int dbs__sqltarget_flush(dbs_target *base, char *err, size_t errlen);
+/* The vtable's keep_checkpoint: commit a checkpoint row at the source's
+ * start with no data. */
+int dbs__sqltarget_keep_checkpoint(dbs_target *base, const dbs_position *pos,
+                                   dbs_dialect dialect, char *err, size_t errlen);
 
 /* Nonzero when the checkpoint already covers the event. */
 static inline int dbs__sqltarget_skipped(const dbs_sqltarget *t, const dbs_event *ev)

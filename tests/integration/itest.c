@@ -2,6 +2,7 @@
 
 #include <dbstreams/verify.h>
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <spawn.h>
 
 const char *itest_env(const char *name)
 {
@@ -396,6 +398,10 @@ void itest_stat_format(char *buf, size_t size, const dbs_stat *st)
 	         (unsigned long long)st->hub_conn.reconnects,
 	         st->hub_conn.reconnecting ? " (reconnecting)" : "",
 	         (unsigned long long)st->source_lag_bytes, (long long)(st->lag_ns / 1000000));
+	if (st->stalled) {
+		size_t n = strlen(buf);
+		snprintf(buf + n, size - n, " / STALLED");
+	}
 }
 
 void itest_stat(dbs_stream *s, dbs_stat *st)
@@ -426,7 +432,9 @@ void itest_wait_target_counter(dbs_stream *s, uint64_t events, int timeout_s)
 		itest_stat(s, &st);
 		if (st.target.counter >= events)
 			return;
-		if (dbs_status_is_terminal(st.target.status) || itest_now_ms() > deadline)
+		/* A stalled stream is a failure, however long the test would wait. */
+		if (dbs_status_is_terminal(st.target.status) || st.stalled ||
+		    itest_now_ms() > deadline)
 			break;
 		usleep(50 * 1000);
 	}
@@ -1037,3 +1045,142 @@ void itest_my_workload_sql_pg(char *buf, size_t size, const char *schema, const 
 
 /* id txt num big ubig dbl flag bin doc ts dt d tm e lat */
 const char itest_my_workload_modes[] = "ssnssdssjsssdss";
+
+/* ---- stream parts in processes of their own ---- */
+
+extern char **environ;
+
+/* getenv, not itest_env, wherever a part's process may call it: it runs
+ * no Check test, and Check's assertions abort outside one. */
+void itest_part_log_path(char *buf, size_t size, const char *id, dbs_stream_part part,
+                         uint32_t partition)
+{
+	const char *dir = getenv("DBS_TEST_TMPDIR");
+	snprintf(buf, size, "%s/part-%s-%s%u.log", dir ? dir : "/tmp", id,
+	         part == DBS_PART_SOURCE ? "source" : "target", partition);
+}
+
+static void part_log_line(dbs_log_level level, const char *message, void *user_data)
+{
+	static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(user_data, "%lld.%06ld %d %s %s\n", (long long)ts.tv_sec, ts.tv_nsec / 1000,
+	        (int)getpid(), (unsigned)level < 4 ? names[level] : "?", message);
+	fflush(user_data);
+}
+
+int itest_part_main(int argc, char **argv)
+{
+	if (argc != 6 || strcmp(argv[1], "--part") != 0)
+		return -1;
+	const char *config = argv[5], *id = argv[4];
+	dbs_stream_part part = (dbs_stream_part)atoi(argv[2]);
+	uint32_t partition = (uint32_t)strtoul(argv[3], NULL, 10);
+	char path[512];
+	itest_part_log_path(path, sizeof path, id, part, partition);
+	FILE *log = fopen(path, "a");
+	dbs_stream_options o = DBS_STREAM_OPTIONS_INIT;
+	o.stream_id = id;
+	o.part = part;
+	o.partition = partition;
+	if (log) {
+		o.log = part_log_line;
+		o.log_user_data = log;
+		o.log_level = DBS_LOG_DEBUG;
+	}
+	dbs_stream *s = NULL;
+	if (dbs_stream_create(&s, config, strlen(config), &o) != 0) {
+		fprintf(stderr, "part %d/%u: %s\n", (int)part, partition, dbs_error_last());
+		return 2;
+	}
+	dbs_stream_wait(s, -1);
+	dbs_stat st = DBS_STAT_INIT;
+	dbs_stream_stat(s, &st);
+	dbs_node_stat *n = part == DBS_PART_SOURCE ? &st.source : &st.target;
+	int bad = n->status == DBS_STATUS_FAILED || n->status == DBS_STATUS_INIT_FAILED;
+	if (bad)
+		fprintf(stderr, "part %d/%u: %s: %s\n", (int)part, partition,
+		        dbs_status_name(n->status), n->message);
+	dbs_stream_free(s);
+	if (log)
+		fclose(log);
+	return bad ? 1 : 0;
+}
+
+/* exec, not a bare fork: the test process runs stream threads, and a
+ * forked copy of a threaded process can deadlock on a lock some other
+ * thread held. */
+pid_t itest_part_spawn(const char *config, const char *id, dbs_stream_part part,
+                       uint32_t partition, const char *fault)
+{
+	char part_s[16], partition_s[16], fault_env[128];
+	snprintf(part_s, sizeof part_s, "%d", (int)part);
+	snprintf(partition_s, sizeof partition_s, "%u", partition);
+	char *argv[] = {"itest-part", "--part", part_s, partition_s, (char *)id, (char *)config,
+	                NULL};
+	size_t n = 0;
+	while (environ[n])
+		n++;
+	char **envp = calloc(n + 2, sizeof *envp);
+	ck_assert_ptr_nonnull(envp);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "DBS_FAULT_KILL=", 15) != 0)
+			envp[k++] = environ[i];
+	if (fault) {
+		snprintf(fault_env, sizeof fault_env, "DBS_FAULT_KILL=%s", fault);
+		envp[k++] = fault_env;
+	}
+	pid_t pid = 0;
+	int rc = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, envp);
+	free(envp);
+	ck_assert_msg(rc == 0, "posix_spawn: %s", strerror(rc));
+	return pid;
+}
+
+int itest_wait_exit(pid_t pid, int timeout_s, int *status)
+{
+	int64_t until = itest_now_ms() + (int64_t)timeout_s * 1000;
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		ck_assert_int_ge(r, 0);
+		if (r == pid)
+			return 0;
+		if (itest_now_ms() > until) {
+			kill(pid, SIGKILL);
+			waitpid(pid, status, 0);
+			return -1;
+		}
+		usleep(50 * 1000);
+	}
+}
+
+int itest_part_log_count(const char *id, dbs_stream_part part, uint32_t partition,
+                         const char *text)
+{
+	char path[512], line[4096];
+	int count = 0;
+	itest_part_log_path(path, sizeof path, id, part, partition);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (strstr(line, text))
+			count++;
+	fclose(f);
+	return count;
+}
+
+void itest_part_logs_dump(const char *id, int writers)
+{
+	for (int w = -1; w < writers; w++) {
+		char path[512], cmd[700];
+		itest_part_log_path(path, sizeof path, id, w < 0 ? DBS_PART_SOURCE : DBS_PART_TARGET,
+		                    w < 0 ? 0 : (uint32_t)w);
+		fprintf(stderr, "# ---- %s (last 200 lines) ----\n", path);
+		snprintf(cmd, sizeof cmd, "tail -n 200 '%s' >&2", path);
+		if (system(cmd) != 0)
+			fprintf(stderr, "# (no log)\n");
+	}
+}

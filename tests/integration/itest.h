@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <check.h>
 #include <libpq-fe.h>
@@ -143,6 +144,37 @@ void itest_rows_free(itest_rows *rows);
  */
 void itest_rows_compare(const itest_rows *src, const itest_rows *dst, const char *modes,
                         PGconn *pg, const char *label);
+
+/* ---- stream parts in processes of their own (NATS hub) ---- */
+
+/*
+ * When argv is a part's command line (argv[1] "--part"), run that part
+ * of the stream until it ends and return the process's exit status (0
+ * unless its node failed); otherwise -1. Call first thing in main.
+ */
+int itest_part_main(int argc, char **argv);
+
+/* Start part `part` (writer `partition`) of stream `id` in a new process
+ * of this program, logging at debug level to its log file; with `fault`
+ * ("point:n", NULL: none) as DBS_FAULT_KILL, so it kills itself there. */
+pid_t itest_part_spawn(const char *config, const char *id, dbs_stream_part part,
+                       uint32_t partition, const char *fault);
+
+/* Wait up to `timeout_s` for process `pid` to end and store its wait
+ * status; 0, or -1 when it had to be killed (SIGKILL) at the timeout. */
+int itest_wait_exit(pid_t pid, int timeout_s, int *status);
+
+/* The log file of a part (appended to across restarts of the part). */
+void itest_part_log_path(char *buf, size_t size, const char *id, dbs_stream_part part,
+                         uint32_t partition);
+
+/* Lines of the part's log that contain `text`. */
+int itest_part_log_count(const char *id, dbs_stream_part part, uint32_t partition,
+                         const char *text);
+
+/* Print the tail of the source part's and `writers` writers' logs to
+ * stderr: a failing case shows what its processes saw. */
+void itest_part_logs_dump(const char *id, int writers);
 
 /* ---- the MySQL-source workload (MySQL -> PostgreSQL and -> MySQL) ---- */
 

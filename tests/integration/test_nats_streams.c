@@ -13,7 +13,6 @@
  * Equality is row counts plus an md5 over every row's text, per table.
  */
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
-extern char **environ;
-
 #include "itest.h"
 
 static char src_db[64], dst_db[64], slot[64], pub[64];
+/* The stream whose parts run in processes of their own, and how many
+ * writers it has: their logs are printed when the case fails. */
+static char parts_id[28];
+static int parts_writers;
+
 
 static void setup(void)
 {
@@ -98,6 +100,21 @@ static void pg_digest(PGconn *conn, const char *table, char *out, size_t size)
 /* Wait until every table matches; fails with both digests after timeout_s. */
 /* How long a target that differs from its source may stand still. */
 #define STILL_MS 60000
+/* stallAfter of every stream here: a part that commits nothing for this
+ * long while changes wait says so in its log, and the case fails. */
+#define STALL_AFTER "30"
+
+/* A part's log (the spawned source part, any writer) says the stream
+ * stalled. */
+static int parts_stalled(const char *id, int writers)
+{
+	if (itest_part_log_count(id, DBS_PART_SOURCE, 0, " stalled: "))
+		return 1;
+	for (int w = 0; w < writers; w++)
+		if (itest_part_log_count(id, DBS_PART_TARGET, (uint32_t)w, " stalled: "))
+			return 1;
+	return 0;
+}
 
 static void pg_wait_equal(PGconn *src, PGconn *dst, const char *const *tables, int ntables,
                           int timeout_s)
@@ -121,10 +138,17 @@ static void pg_wait_equal(PGconn *src, PGconn *dst, const char *const *tables, i
 			memcpy(seen, b, sizeof seen);
 			progress = itest_now_ms();
 		}
-		ck_assert_msg(itest_now_ms() < until || itest_now_ms() - progress < STILL_MS,
-		              "target differs after %d s and has not changed for %d s: source %s, "
-		              "target %s",
-		              timeout_s, STILL_MS / 1000, a, b);
+		if (parts_id[0] && parts_stalled(parts_id, parts_writers)) {
+			itest_part_logs_dump(parts_id, parts_writers);
+			ck_abort_msg("a part reports the stream stalled: source %s, target %s", a, b);
+		}
+		if (itest_now_ms() >= until && itest_now_ms() - progress >= STILL_MS) {
+			if (parts_id[0])
+				itest_part_logs_dump(parts_id, parts_writers);
+			ck_abort_msg("target differs after %d s and has not changed for %d s: "
+			             "source %s, target %s",
+			             timeout_s, STILL_MS / 1000, a, b);
+		}
 		sleep_ms(200);
 	}
 }
@@ -187,7 +211,7 @@ static void pg_config(char *buf, size_t size, const char *hub_extra)
 	                 "\"publicationName\": \"%s\"}, "
 	                 "\"filter\": {\"tables\": [{\"name\": \"items\"}, {\"name\": \"hot\"}]}}, "
 	                 "\"target\": {\"type\": \"postgresql\", \"connection\": \"%s\"}, "
-	                 "\"hub\": {\"type\": \"nats\", \"url\": \"%s\"%s}}",
+	                 "\"stallAfter\": " STALL_AFTER ", \"hub\": {\"type\": \"nats\", \"url\": \"%s\"%s}}",
 	                 src_uri, slot, pub, dst_uri, nats_url(), hub_extra);
 	ck_assert(n > 0 && (size_t)n < size);
 }
@@ -228,64 +252,17 @@ END_TEST
 
 /* ---- parts in their own processes ---- */
 
-/* Run one part of the stream until it ends; exit 0 unless its node
- * failed. The body of the child processes (main's --part). */
-static int run_part(const char *config, const char *id, dbs_stream_part part, uint32_t partition)
-{
-	dbs_stream_options o = DBS_STREAM_OPTIONS_INIT;
-	o.stream_id = id;
-	o.part = part;
-	o.partition = partition;
-	dbs_stream *s = NULL;
-	if (dbs_stream_create(&s, config, strlen(config), &o) != 0) {
-		fprintf(stderr, "part %d/%u: %s\n", (int)part, partition, dbs_error_last());
-		return 2;
-	}
-	dbs_stream_wait(s, -1);
-	dbs_stat st = DBS_STAT_INIT;
-	dbs_stream_stat(s, &st);
-	dbs_node_stat *n = part == DBS_PART_SOURCE ? &st.source : &st.target;
-	int bad = n->status == DBS_STATUS_FAILED || n->status == DBS_STATUS_INIT_FAILED;
-	if (bad)
-		fprintf(stderr, "part %d/%u: %s: %s\n", (int)part, partition,
-		        dbs_status_name(n->status), n->message);
-	dbs_stream_free(s);
-	return bad ? 1 : 0;
-}
-
-/* A part in a new process: this program again (exec, not a bare fork: the
- * test process runs stream threads, and a forked copy of a threaded
- * process can deadlock on a lock some other thread held). */
 static pid_t spawn_part(const char *config, const char *id, dbs_stream_part part,
                         uint32_t partition)
 {
-	char part_s[16], partition_s[16];
-	snprintf(part_s, sizeof part_s, "%d", (int)part);
-	snprintf(partition_s, sizeof partition_s, "%u", partition);
-	char *argv[] = {"test_nats_streams", "--part", part_s, partition_s, (char *)id,
-	                (char *)config, NULL};
-	pid_t pid = 0;
-	int rc = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, argv, environ);
-	ck_assert_msg(rc == 0, "posix_spawn: %s", strerror(rc));
-	return pid;
+	return itest_part_spawn(config, id, part, partition, NULL);
 }
 
 static void expect_exit(pid_t pid, int timeout_s, const char *what)
 {
-	int64_t until = itest_now_ms() + (int64_t)timeout_s * 1000;
 	int status = 0;
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		ck_assert_int_ge(r, 0);
-		if (r == pid)
-			break;
-		if (itest_now_ms() > until) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			ck_abort_msg("%s did not end within %d s", what, timeout_s);
-		}
-		sleep_ms(100);
-	}
+	ck_assert_msg(itest_wait_exit(pid, timeout_s, &status) == 0, "%s did not end within %d s",
+	              what, timeout_s);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s ended badly (status %d)",
 	              what, status);
 }
@@ -316,6 +293,8 @@ START_TEST(source_and_target_in_two_processes)
 	pg_config(config, sizeof config, "");
 	ck_assert_int_eq(dbs_ksuid_new(id), 0);
 
+	snprintf(parts_id, sizeof parts_id, "%s", id);
+	parts_writers = 1;
 	pid_t writer = spawn_part(config, id, DBS_PART_TARGET, 0);
 	dbs_stream *s = start_source_part(config, id);
 	pg_mixed_workload(src, 0);
@@ -361,6 +340,8 @@ START_TEST(two_writers_one_killed_and_restarted)
 	PGconn *dst = itest_pg_connect(dst_db);
 	/* Both writers start on an empty target at once: they create the
 	 * checkpoint table and the tables of their partitions concurrently. */
+	snprintf(parts_id, sizeof parts_id, "%s", id);
+	parts_writers = 2;
 	pid_t w0 = spawn_part(config, id, DBS_PART_TARGET, 0);
 	int64_t until;
 	pid_t w1 = spawn_part(config, id, DBS_PART_TARGET, 1);
@@ -531,7 +512,7 @@ START_TEST(nats_server_killed_and_restarted)
 	                 "\"publicationName\": \"%s\"}, "
 	                 "\"filter\": {\"tables\": [{\"name\": \"items\"}, {\"name\": \"hot\"}]}}, "
 	                 "\"target\": {\"type\": \"postgresql\", \"connection\": \"%s\"}, "
-	                 "\"hub\": {\"type\": \"nats\", \"url\": \"%s\"}}",
+	                 "\"stallAfter\": " STALL_AFTER ", \"hub\": {\"type\": \"nats\", \"url\": \"%s\"}}",
 	                 src_uri, slot, pub, dst_uri, own_url);
 	ck_assert(n > 0 && (size_t)n < sizeof config);
 	ck_assert_int_eq(dbs_ksuid_new(id), 0);
@@ -712,7 +693,7 @@ START_TEST(mysql_to_pg_over_nats)
 	                 "{\"source\": {\"type\": \"mysql\", \"connection\": \"%s\", "
 	                 "\"filter\": {\"tables\": [{\"name\": \"%s.items\"}]}}, "
 	                 "\"target\": {\"type\": \"postgresql\", \"connection\": \"%s\"}, "
-	                 "\"hub\": {\"type\": \"nats\", \"url\": \"%s\"}}",
+	                 "\"stallAfter\": " STALL_AFTER ", \"hub\": {\"type\": \"nats\", \"url\": \"%s\"}}",
 	                 src_dsn, src_db, dst_uri, nats_url());
 	ck_assert(n > 0 && (size_t)n < sizeof config);
 	dbs_stream *s = itest_stream_start(config);
@@ -810,7 +791,7 @@ START_TEST(mysql_source_part_killed_and_restarted)
 	                 "{\"source\": {\"type\": \"mysql\", \"connection\": \"%s\", "
 	                 "\"filter\": {\"tables\": [{\"name\": \"%s.items\"}]}}, "
 	                 "\"target\": {\"type\": \"postgresql\", \"connection\": \"%s\"}, "
-	                 "\"hub\": {\"type\": \"nats\", \"url\": \"%s\"}}",
+	                 "\"stallAfter\": " STALL_AFTER ", \"hub\": {\"type\": \"nats\", \"url\": \"%s\"}}",
 	                 src_dsn, src_db, dst_uri, nats_url());
 	ck_assert(n > 0 && (size_t)n < sizeof config);
 	ck_assert_int_eq(dbs_ksuid_new(id), 0);
@@ -846,8 +827,14 @@ START_TEST(mysql_source_part_killed_and_restarted)
 			memcpy(seen, b, sizeof seen);
 			progress = itest_now_ms();
 		}
-		ck_assert_msg(itest_now_ms() < until || itest_now_ms() - progress < STILL_MS,
-		              "target differs: source %s, target %s", a, b);
+		if (parts_stalled(id, 1)) {
+			itest_part_logs_dump(id, 1);
+			ck_abort_msg("a part reports the stream stalled: source %s, target %s", a, b);
+		}
+		if (itest_now_ms() >= until && itest_now_ms() - progress >= STILL_MS) {
+			itest_part_logs_dump(id, 1);
+			ck_abort_msg("target differs: source %s, target %s", a, b);
+		}
 		sleep_ms(200);
 	}
 	/* Killed once more, then stopped through a source part started again:
@@ -865,9 +852,9 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	if (argc == 6 && strcmp(argv[1], "--part") == 0)
-		return run_part(argv[5], argv[4], (dbs_stream_part)atoi(argv[2]),
-		                (uint32_t)strtoul(argv[3], NULL, 10));
+	int part_rc = itest_part_main(argc, argv);
+	if (part_rc >= 0)
+		return part_rc;
 	Suite *suite = suite_create("integration_nats_streams");
 	SRunner *sr;
 	int failed;

@@ -7,6 +7,8 @@ The layering of the source tree, checked from the #include lines
   lib/targets), nothing of the layers above it (lib/sql, lib/verify), and
   no database or hub client library;
 - lib/sql/ and lib/verify/ include no plugin's header;
+- lib/fault/ (the fault points tests use, for the core and the built-in
+  plugins alike) includes nothing of the library;
 - a plugin (lib/sources/X, lib/hubs/X, lib/targets/X) includes no other
   plugin's header, nothing of lib/core/ and nothing of lib/verify/: it is
   written against the public headers and the SDK (include/dbstreams/sys/),
@@ -77,6 +79,10 @@ def judge(rel, kind, name, root):
         if name in CLIENT_LIBS:
             return "the core talks to no database or hub itself"
         return None
+    if rel.startswith("lib/fault/"):
+        if kind == '"' and not name.startswith("fault/"):
+            return "the fault points depend on nothing of the library"
+        return None
     if rel.startswith(("lib/sql/", "lib/verify/")):
         if kind == '"' and target_plugin(name):
             return "the shared layer uses no plugin"
@@ -112,6 +118,9 @@ CASES = [
     ("lib/targets/mysql/target.c", '#include "targets/postgresql/pg_target.h"\n', True),
     ("lib/targets/mysql/target.c", '#include "sources/mysql/binlog.h"\n', True),
     ("lib/targets/mysql/target.c", '#include "core/core.h"\n', True),
+    ("lib/hubs/nats/acks.c", '#include "fault/fault.h"\n', False),
+    ("lib/fault/fault.c", '#include "core/core.h"\n', True),
+    ("lib/fault/fault.c", '#include "fault/fault.h"\n#include <stdatomic.h>\n', False),
     ("lib/targets/mysql/target.c",
      '#include "targets/mysql/my_target.h"\n#include "sql/target.h"\n'
      "#include <dbstreams/sys/buf.h>\n", False),

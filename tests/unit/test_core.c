@@ -854,7 +854,7 @@ START_TEST(stat_version_1_accepted)
 	for (size_t i = 0; i < sizeof v1.guard; i++)
 		ck_assert_uint_eq(v1.guard[i], 0xA5);
 	dbs_stat st = DBS_STAT_INIT;
-	st.version = 3;
+	st.version = DBS_STAT_VERSION + 1;
 	ck_assert_int_eq(dbs_stream_stat(s, &st), DBS_EINVAL);
 	dbs_stream_free(s);
 	dbs_registry_free(r);
@@ -901,6 +901,57 @@ START_TEST(status_names)
 }
 END_TEST
 
+/* Stall detection: only work that waits without any progress for
+ * stallAfter counts, from the later of the last progress and the moment
+ * the work appeared. */
+START_TEST(stall_needs_waiting_work_and_no_progress)
+{
+	/* A timeline of its own, far from the real clock: each report that
+	 * counts as progress is moved to its moment on it. */
+	const int64_t sec = 1000000000, t0 = 1000 * sec;
+	dbs_stall w;
+	dbs__stall_init(&w, 10);
+	atomic_store(&w.progress_mono_ns, t0);
+	/* Idle for an hour: nothing waits, nothing stalls. */
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3600 * sec), 0);
+	ck_assert_int_eq(atomic_load(&w.stalled), 0);
+	/* Work appears after the quiet hour: the clock starts when it is seen. */
+	dbs__stall_lag(&w, 100);
+	ck_assert_int_eq(atomic_load(&w.progress_mono_ns), t0); /* 0 -> 100 is no progress */
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3601 * sec), 0);
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3610 * sec), 0);
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3611 * sec), 1);
+	ck_assert_int_eq(atomic_load(&w.stalled), 1);
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3620 * sec), 0);
+	/* The lag dropping is progress: no longer stalled. */
+	int64_t before = atomic_load(&w.progress_mono_ns);
+	dbs__stall_lag(&w, 50);
+	ck_assert_int_ne(atomic_load(&w.progress_mono_ns), before);
+	atomic_store(&w.progress_mono_ns, t0 + 3621 * sec);
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3622 * sec), -1);
+	/* The lag growing is not: ten seconds on, stalled again. */
+	before = atomic_load(&w.progress_mono_ns);
+	dbs__stall_lag(&w, 80);
+	ck_assert_int_eq(atomic_load(&w.progress_mono_ns), before);
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3630 * sec), 0);
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3631 * sec), 1);
+	/* Caught up: nothing waits. */
+	dbs__stall_lag(&w, 0);
+	atomic_store(&w.progress_mono_ns, t0 + 3632 * sec);
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3633 * sec), -1);
+	/* A batch held by the target is work even without lag. */
+	dbs__stall_held(&w, 1);
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3640 * sec), 0);
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3650 * sec), 1);
+	dbs__stall_held(&w, 0);
+	ck_assert_int_eq(dbs__stall_check(&w, t0 + 3651 * sec), -1);
+	/* stallAfter 0: never. */
+	dbs__stall_init(&w, 0);
+	dbs__stall_held(&w, 1);
+	ck_assert_int_eq(dbs__stall_check(&w, atomic_load(&w.progress_mono_ns) + 3600 * sec), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("core");
@@ -925,6 +976,7 @@ int main(void)
 	tcase_add_test(tc, stream_reconnect_shows_in_stat);
 	tcase_add_test(tc, stream_reconnect_gives_up);
 	tcase_add_test(tc, stat_version_1_accepted);
+	tcase_add_test(tc, stall_needs_waiting_work_and_no_progress);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

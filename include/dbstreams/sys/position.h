@@ -23,6 +23,10 @@ extern "C" {
 DBS_API void dbs_position_text(char *buf, size_t size, const dbs_batch *batch,
                                const dbs_position *pos);
 
+/** The same for a position read by a source of `dialect`. */
+DBS_API void dbs_position_text_of(char *buf, size_t size, dbs_dialect dialect,
+                                  const dbs_position *pos);
+
 /**
  * The position's GTID as MariaDB spells it ("0-1-42"), or "" without
  * one; 0, or -1 when `size` is too small.

@@ -10,6 +10,7 @@
 #include <dbstreams/sys/buf.h>
 #include <dbstreams/sys/host.h>
 
+#include "fault/fault.h"
 #include "hubs/nats/nats_hub.h"
 
 /* An acknowledgement message, also the stored resume position
@@ -182,8 +183,11 @@ int dbs__nats_acked(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen)
 		h->sent_len--;
 	}
 	pthread_mutex_unlock(&h->ack_lock);
-	if (moved)
+	if (moved) {
+		DBS_FAULT_POINT("nats.acked");
 		store_position(h, pos);
+		DBS_FAULT_POINT("nats.stored");
+	}
 	return moved;
 }
 
@@ -234,4 +238,30 @@ int dbs__nats_resume_point(dbs_hub *hub, dbs_position *pos, char *err, size_t er
 		return 0;
 	*pos = h->stored;
 	return 1;
+}
+
+/* Part SOURCE, no resume position kept yet: keep where the source starts,
+ * before anything is published. Without it a source part killed before
+ * any writer acknowledged resumed at the binlog's end, and what was
+ * written meanwhile was lost. */
+int dbs__nats_keep_resume_point(dbs_hub *hub, const dbs_position *pos, char *err,
+                                size_t errlen)
+{
+	nats_hub *h = (nats_hub *)hub;
+	if (!h->pos_kv) {
+		dbs_fmt(err, errlen, "nats hub: no resume position bucket (not a source part)");
+		return DBS_ESTATE;
+	}
+	if (h->has_stored)
+		return 0;
+	uint8_t d[ACK_MSG_LEN];
+	ack_encode(d, 0, pos);
+	natsStatus s = kvStore_Put(NULL, h->pos_kv, "source", d, ACK_MSG_LEN);
+	if (s != NATS_OK) {
+		dbs__nats_fail(err, errlen, "keep the source's start position", s, 0);
+		return DBS_EHUB;
+	}
+	h->stored = *pos;
+	h->has_stored = 1;
+	return 0;
 }

@@ -567,6 +567,7 @@ const dbs_hub_ops dbs__nats_hub_ops = {
     .close = nats_close,
     .acked = dbs__nats_acked,
     .resume_point = dbs__nats_resume_point,
+    .keep_resume_point = dbs__nats_keep_resume_point,
     .options = nats_options,
     .noptions = sizeof nats_options / sizeof nats_options[0],
     .settings_size = sizeof(dbs_nats_settings),

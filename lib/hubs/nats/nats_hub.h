@@ -114,7 +114,8 @@ typedef struct nats_hub {
 	size_t sent_head, sent_len, sent_cap;
 	dbs_position part_acked[MAX_PARTITIONS];
 	uint8_t part_has_ack[MAX_PARTITIONS];
-	/* Part SOURCE, acker thread only: the stored resume position. */
+	/* Part SOURCE: the stored resume position (the opening thread, then
+	 * the acker thread only). */
 	kvStore *pos_kv;
 	dbs_position stored;
 	int has_stored;
@@ -188,8 +189,11 @@ int dbs__nats_remember_sent(nats_hub *h, uint32_t p, const dbs_position *pos);
 void dbs__nats_remember_batch_end(nats_hub *h, const dbs_position *last);
 /* Part SOURCE: the bucket of the resume position, and what it holds. */
 int dbs__nats_open_position_store(nats_hub *h, char *err, size_t errlen);
-/* The vtable's acked and resume_point (dbstreams/plugin.h). */
+/* The vtable's acked, resume_point and keep_resume_point
+ * (dbstreams/plugin.h). */
 int dbs__nats_acked(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen);
 int dbs__nats_resume_point(dbs_hub *hub, dbs_position *pos, char *err, size_t errlen);
+int dbs__nats_keep_resume_point(dbs_hub *hub, const dbs_position *pos, char *err,
+                                size_t errlen);
 
 #endif

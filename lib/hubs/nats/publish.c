@@ -9,6 +9,7 @@
 #include <dbstreams/sys/buf.h>
 #include <dbstreams/sys/host.h>
 
+#include "fault/fault.h"
 #include "hubs/nats/nats_hub.h"
 
 static int publish_failed(nats_hub *h, char *err, size_t errlen)
@@ -106,6 +107,7 @@ static int publish_message(void *ctx, uint32_t p, const dbs_buf *msg, const dbs_
 	dbs__nats_subject(h, p, 0, subject, sizeof subject);
 	if ((rc = send_message(h, p, subject, msg, last, err, errlen)) != 0)
 		return rc;
+	DBS_FAULT_POINT("nats.published");
 	if (h->part == DBS_HUB_PART_SOURCE && dbs__nats_remember_sent(h, p, last) != 0) {
 		dbs_fmt(err, errlen, "nats hub: out of memory");
 		return DBS_ENOMEM;

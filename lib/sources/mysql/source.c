@@ -539,6 +539,17 @@ static void my_close(dbs_source *src)
 	free(s);
 }
 
+/* A binlog has no server-side cursor: where open started (the binlog's
+ * end, or the resume position) is all a restart has before the target
+ * commits anything. Called before run. */
+static int my_start_point(dbs_source *src, dbs_position *pos, dbs_dialect *dialect)
+{
+	my_source *s = (my_source *)src;
+	*pos = s->restart;
+	*dialect = DBS_DIALECT_MYSQL;
+	return 1;
+}
+
 const dbs_source_ops dbs__mysql_source_ops = {
 	.version = DBS_SOURCE_OPS_VERSION,
 	.name = "mysql",
@@ -546,6 +557,7 @@ const dbs_source_ops dbs__mysql_source_ops = {
 	.run = my_run,
 	.ack = my_ack,
 	.close = my_close,
+	.start_point = my_start_point,
 	.options = dbs__sql_source_options,
 	.noptions = DBS_SQL_SOURCE_NOPTIONS,
 	.settings_size = sizeof(dbs_sql_source_settings),

@@ -618,6 +618,7 @@ const dbs_target_ops dbs__mysql_target_ops = {
 	.apply = dbs__sqltarget_apply,
 	.close = my_close,
 	.flush = dbs__sqltarget_flush,
+	.keep_checkpoint = dbs__sqltarget_keep_checkpoint,
 	.options = dbs__sql_target_options,
 	.noptions = DBS_SQL_TARGET_NOPTIONS,
 	.settings_size = sizeof(dbs_sql_target_settings),
