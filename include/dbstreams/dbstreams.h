@@ -217,11 +217,23 @@ typedef struct dbs_stat {
 	int64_t stalled_since_ns;
 } dbs_stat;
 
-/* The fields after `target` came with version 2: listed so that callers
- * compiled against it get their defaults. */
-#define DBS_STAT_INIT                                                                     \
-	{DBS_STAT_VERSION, {0}, {0}, {0}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, {0, 0, 0, {0}}, 0, 0, 0, 0, \
-	 0, 0}
+/* Every field listed, so that callers compiled against a version get its
+ * defaults; the node statuses by name, so that it also initialises a
+ * dbs_stat in C++ (where an int is no dbs_status). */
+#define DBS_STAT_INIT                                                                      \
+	{DBS_STAT_VERSION,                                                                  \
+	 {0},                                                                               \
+	 {DBS_STATUS_READY, 0, 0, 0, 0, {0}},                                               \
+	 {DBS_STATUS_READY, 0, 0, 0, 0, {0}},                                               \
+	 {0, 0, 0, {0}},                                                                    \
+	 {0, 0, 0, {0}},                                                                    \
+	 {0, 0, 0, {0}},                                                                    \
+	 0,                                                                                 \
+	 0,                                                                                 \
+	 0,                                                                                 \
+	 0,                                                                                 \
+	 0,                                                                                 \
+	 0}
 
 /**
  * Validate `config` (DBConvert Streams 0.x JSON, `len` bytes, not
