@@ -319,8 +319,9 @@ fail:
 	return rc;
 }
 
-DBS_API int dbs_codec_encode(dbs_codec_buf *buf, const dbs_batch *batch, uint32_t first, uint32_t count,
-                             const char *stream_id, uint64_t seq, unsigned flags, char *err, size_t errlen)
+DBS_API int dbs_codec_encode(dbs_codec_buf *buf, const dbs_batch *batch, uint32_t first,
+                             uint32_t count, const char *stream_id, uint64_t seq, unsigned flags,
+                             char *err, size_t errlen)
 {
 	return encode(buf, batch, NULL, 0, first, count, stream_id, seq, flags, err, errlen);
 }

@@ -26,8 +26,8 @@ DBS_API int dbs_reconnect_expired(const dbs_host *host, int64_t lost_at_mono_ns)
 	return lost_ms >= 0 && (uint64_t)lost_ms >= limit;
 }
 
-DBS_API void dbs_reconnect_give_up_text(char *buf, size_t size, const dbs_host *host, const char *what,
-                                        unsigned attempts, const char *cause)
+DBS_API void dbs_reconnect_give_up_text(char *buf, size_t size, const dbs_host *host,
+                                        const char *what, unsigned attempts, const char *cause)
 {
 	uint64_t limit = host_v2(host) ? host->reconnect_give_up_ms : DBS_RECONNECT_GIVE_UP_MS;
 	char copy[DBS_ERRMSG_MAX];
@@ -100,8 +100,9 @@ DBS_API int dbs_backoff_next(int delay)
 	return delay >= DBS_RECONNECT_MAX_DELAY_MS / 2 ? DBS_RECONNECT_MAX_DELAY_MS : delay * 2;
 }
 
-DBS_API int dbs_retry_lost(const dbs_host *host, const char *what, int *lost, dbs_attempt_fn attempt,
-                           dbs_attempt_fn restore, void *ctx, char *err, size_t errlen)
+DBS_API int dbs_retry_lost(const dbs_host *host, const char *what, int *lost,
+                           dbs_attempt_fn attempt, dbs_attempt_fn restore, void *ctx, char *err,
+                           size_t errlen)
 {
 	int64_t lost_at = 0;
 	int delay = DBS_RECONNECT_FIRST_DELAY_MS;

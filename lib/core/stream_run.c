@@ -53,10 +53,10 @@ void dbs__stream_node_end(dbs_stream *s, node *n, dbs_status status, const char 
 			pthread_mutex_unlock(&s->lock);
 			if (message && message[0])
 				dbs__stream_log(s, DBS_LOG_ERROR, "[%s] %s: %s", n->label,
-				           dbs_status_name(status), message);
+				                dbs_status_name(status), message);
 			else
 				dbs__stream_log(s, DBS_LOG_INFO, "[%s] %s, %" PRIuFAST64 " events", n->label,
-				           dbs_status_name(status), atomic_load(&n->counter));
+				                dbs_status_name(status), atomic_load(&n->counter));
 			return;
 		}
 	}
@@ -114,8 +114,8 @@ static void host_log(const dbs_host *host, dbs_log_level level, const char *fmt,
 	dbs_vfmt(line, sizeof line, fmt, ap);
 	va_end(ap);
 	dbs__stream_log(s, level, "[%s] %s",
-	           host == &s->source_host ? "source" : host == &s->target_host ? "target" : "hub",
-	           line);
+	                host == &s->source_host ? "source" : host == &s->target_host ? "target" : "hub",
+	                line);
 }
 
 static conn_health *host_conn(const dbs_host *host)
@@ -256,8 +256,8 @@ static void report_progress(dbs_stream *s)
 	double secs = started ? (double)(dbs_time_now_ns() - started) / 1e9 : 0.0;
 	uint64_t bytes = atomic_load(&n->bytes);
 	dbs__stream_log(s, DBS_LOG_INFO, "[target] %s, %" PRIuFAST64 " events, %.1f MB, Rate: %.1f MB/s",
-	           dbs_status_name((dbs_status)atomic_load(&n->status)), atomic_load(&n->counter),
-	           (double)bytes / 1e6, secs > 0 ? (double)bytes / 1e6 / secs : 0.0);
+	                dbs_status_name((dbs_status)atomic_load(&n->status)), atomic_load(&n->counter),
+	                (double)bytes / 1e6, secs > 0 ? (double)bytes / 1e6 / secs : 0.0);
 }
 
 void dbs__stream_close_plugins(dbs_stream *s)
@@ -328,9 +328,9 @@ static int resume_from_checkpoint(dbs_stream *s, const char *cause, char *err, s
 	int rc;
 
 	dbs__stream_log(s, DBS_LOG_WARN,
-	           "[target] connection lost inside a source transaction (%s): resuming the "
-	           "stream from the target's checkpoint",
-	           cause);
+	                "[target] connection lost inside a source transaction (%s): resuming the "
+	                "stream from the target's checkpoint",
+	                cause);
 	atomic_store(&s->restarting, 1);
 	if (s->source_running) {
 		pthread_join(s->source_thread, NULL);
@@ -360,7 +360,7 @@ static int resume_from_checkpoint(dbs_stream *s, const char *cause, char *err, s
 			return rc;
 		}
 		dbs__stream_log(s, DBS_LOG_WARN, "[target] resuming from the checkpoint: %s; attempt %u in "
-		           "%d ms", last, tries + 1, dbs_backoff_next(delay));
+		                "%d ms", last, tries + 1, dbs_backoff_next(delay));
 		delay = dbs_backoff_next(delay);
 	}
 	atomic_store(&s->target_node.counter, s->committed_events);

@@ -27,7 +27,8 @@ static void expect(int ok, const char *what)
 
 int main(void)
 {
-	expect(strcmp(dbs_version(), DBS_VERSION_STRING) == 0, "dbs_version differs from the header");
+	expect(strcmp(dbs_version(), DBS_VERSION_STRING) == 0,
+	       "dbs_version differs from the header");
 
 	dbs_registry *r = NULL;
 	expect(dbs_registry_new(&r, 1) == 0, "dbs_registry_new failed");
@@ -39,7 +40,8 @@ int main(void)
 	static const char config[] =
 	    "{\"source\": {\"type\": \"postgresql\", \"connection\": \"postgresql://u@h/db\"},"
 	    " \"target\": {\"type\": \"mysql\", \"connection\": \"u:p@tcp(h:3306)/db\"}}";
-	expect(dbs_config_validate(config, sizeof config - 1) == 0, "a valid configuration refused");
+	expect(dbs_config_validate(config, sizeof config - 1) == 0,
+	       "a valid configuration refused");
 	static const char wrong[] = "{\"source\": {\"type\": \"nosuch\"}}";
 	expect(dbs_config_validate(wrong, sizeof wrong - 1) == DBS_ECONFIG,
 	       "an unknown source type accepted");

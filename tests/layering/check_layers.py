@@ -14,7 +14,10 @@ The layering of the source tree, checked from the #include lines
   written against the public headers and the SDK (include/dbstreams/sys/),
   and may use the shared layer lib/sql/;
 - server/ and cli/ include the public headers (dbstreams/*.h) and their
-  own files only.
+  own files only;
+- a plugin built outside the library (the template in examples/plugin/,
+  the probe plugins of tests/conformance/) includes the public headers,
+  the SDK and its own files only: nothing of lib/.
 
   check_layers.py ROOT        check the tree at ROOT; exit 1 on a violation
   check_layers.py --self-test check that each rule catches what it forbids
@@ -26,6 +29,9 @@ import tempfile
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 PLUGIN_KINDS = ("sources", "hubs", "targets")
+# Plugins built like one from outside: the SDK alone.
+OUTSIDE_PLUGINS = ("examples/plugin/", "tests/conformance/probe.")
+LIB_DIRS = ("core", "sql", "verify", "fault") + PLUGIN_KINDS
 CLIENT_LIBS = ("libpq-fe.h", "mysql.h", "mariadb_rpl.h", "nats/nats.h", "civetweb.h")
 
 
@@ -55,7 +61,7 @@ def target_plugin(name):
 
 def violations(root):
     found = []
-    for top in ("lib", "server", "cli"):
+    for top in ("lib", "server", "cli", "examples/plugin", "tests/conformance"):
         for dirpath, _, files in os.walk(os.path.join(root, top)):
             for fn in sorted(files):
                 if not fn.endswith((".c", ".h")):
@@ -95,6 +101,14 @@ def judge(rel, kind, name, root):
         if kind == '"' and name.split("/")[0] in ("core", "verify"):
             return "a plugin uses the SDK (dbstreams/sys/), not the core's internals"
         return None
+    if rel.startswith(OUTSIDE_PLUGINS):
+        if kind == '"':
+            here = os.path.join(root, os.path.dirname(rel), name)
+            if "/" in name or not os.path.isfile(here):
+                return "a plugin from outside the library uses the public headers and the SDK"
+        elif name.split("/")[0] in LIB_DIRS:
+            return "a plugin from outside the library uses the public headers and the SDK"
+        return None
     if rel.startswith(("server/", "cli/")):
         if kind == "<" and name.startswith("dbstreams/"):
             if "/" in name[len("dbstreams/"):]:
@@ -128,6 +142,12 @@ CASES = [
     ("server/routes.c", "#include <dbstreams/sys/buf.h>\n", True),
     ("server/routes.c", '#include "missing.h"\n', True),
     ("server/routes.c", '#include "routes.h"\n#include <dbstreams/dbstreams.h>\n', False),
+    ("examples/plugin/jsonl_target.c", '#include "core/core.h"\n', True),
+    ("examples/plugin/jsonl_target.c", "#include <libpq-fe.h>\n", False),
+    ("examples/plugin/jsonl_target.c", "#include <core/core.h>\n", True),
+    ("examples/plugin/jsonl_target.c", "#include <nats/nats.h>\n", False),
+    ("tests/conformance/probe.c",
+     '#include "routes.h"\n#include <dbstreams/sys/host.h>\n#include <sys/stat.h>\n', False),
 ]
 
 

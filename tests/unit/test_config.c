@@ -171,7 +171,8 @@ static const struct bad bad_configs[] = {
     {"{" SRC "," TGTX("'options':{'noCreateTables':'yes'}") "}",
      "target.options.noCreateTables: expected true or false, got a string"},
     {"{" SRC "," TGTX("'options':{'zeroDates':'now'}") "}",
-     "target.options.zeroDates: unknown zero-date policy \"now\" (expected fail, null or -infinity)"},
+     "target.options.zeroDates: unknown zero-date policy \"now\" (expected fail, null or "
+     "-infinity)"},
     {"{" SRC "," TGTX("'options':{'deadLetterTable':'a.b.c'}") "}",
      "target.options.deadLetterTable: \"a.b.c\" is not a table name (expected \"table\" or "
      "\"schema.table\", each part 1 to 63 bytes)"},
@@ -190,7 +191,7 @@ static const struct bad bad_configs[] = {
     {"{" SRC "," TGTX("'options':{'tables':[{'name':'t'},{'name':'public.t'}]}") "}",
      "target.options.tables[1].name: duplicate table \"public.t\" (already at [0])"},
     {"{" SRC ",'destination':{'type':'mysql','connection':'x','options':{'tables':[{'name':'t'},{'"
-             "name':'t'}]}}}",
+     "name':'t'}]}}}",
      "destination.options.tables[1].name: duplicate table \"t\" (already at [0])"},
     {"{" SRC "," TGTX("'settings':{'sslMode':'x'}") "}", "target.settings.sslMode: unknown key"},
     {"{" SRC "," TGTX("'reportingInterval':1e300") "}",

@@ -314,7 +314,8 @@ START_TEST(test_decimal_extremes)
 	vfix_init(&f, DBS_DIALECT_MYSQL, "decimal(65,30)");
 	dbs_value v = {.kind = DBS_VALUE_DECIMAL, .len = sizeof big - 1, .v.s = big};
 	ck_assert_int_eq(to_mysql(&f, &v), 0);
-	ck_assert_str_eq(f.b.data, "'-99999999999999999999999999999999999.999999999999999999999999999999'");
+	ck_assert_str_eq(f.b.data,
+	                 "'-99999999999999999999999999999999999.999999999999999999999999999999'");
 	ck_assert_int_eq(to_pg(&f, &v, DBS_ZERO_DATE_FAIL, &is_null), 0);
 	ck_assert_str_eq(f.b.data, big);
 	vfix_done(&f);
@@ -322,7 +323,8 @@ START_TEST(test_decimal_extremes)
 	/* numeric without precision: decimal(65,30) when it fits, else refused. */
 	pg_text_case("numeric", big + 1, big + 1);
 	pg_text_case("numeric", tiny, tiny);
-	pg_text_case("numeric", "1.5000000000000000000000000000000000000", "1.5000000000000000000000000000000000000");
+	pg_text_case("numeric", "1.5000000000000000000000000000000000000",
+	             "1.5000000000000000000000000000000000000");
 	pg_text_refused("numeric", "123456789012345678901234567890123456", "decimal(65,30)");
 	pg_text_refused("numeric", "0.0000000000000000000000000000001", "decimal(65,30)");
 	pg_text_refused("numeric", "NaN", "no such value");
@@ -429,7 +431,8 @@ START_TEST(test_bit64_all_ones)
 	ck_assert_str_eq(f.b.data, "t");
 	vfix_done(&f);
 
-	pg_text_case("bit(64)", ones, "b'1111111111111111111111111111111111111111111111111111111111111111'");
+	pg_text_case("bit(64)", ones,
+	             "b'1111111111111111111111111111111111111111111111111111111111111111'");
 	pg_text_refused("bit(3)", "10x", "bit string");
 }
 END_TEST

@@ -213,7 +213,8 @@ static int dump_open(my_source *s, uint64_t at, const char *gtid_state, char *er
 	if (rc != 0)
 		return rc;
 	rc = DBS_ESOURCE;
-	if (dbs__mys_exec(s->repl, "SET @master_binlog_checksum = @@global.binlog_checksum", err, errlen) ||
+	if (dbs__mys_exec(s->repl, "SET @master_binlog_checksum = @@global.binlog_checksum", err,
+	                  errlen) ||
 	    dbs__mys_exec(s->repl, "SET @mariadb_slave_capability = 4", err, errlen) ||
 	    dbs__mys_exec(s->repl, "SET @master_heartbeat_period = " HEARTBEAT_NS, err, errlen))
 		goto fail;

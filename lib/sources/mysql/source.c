@@ -308,7 +308,9 @@ static int on_event(my_source *s, MARIADB_RPL_EVENT *ev, char *err, size_t errle
 			             ev->event.gtid.sequence_nr, err, errlen);
 		break;
 	case GTID_LOG_EVENT:
-	case ANONYMOUS_GTID_LOG_EVENT: rc = dbs__mys_txn_begin(s, start, ev->timestamp, err, errlen); break;
+	case ANONYMOUS_GTID_LOG_EVENT:
+		rc = dbs__mys_txn_begin(s, start, ev->timestamp, err, errlen);
+		break;
 	case XA_PREPARE_LOG_EVENT:
 		/* The prepared part of an XA transaction is final in the binlog;
 		 * a later XA ROLLBACK is not undone at the target. */

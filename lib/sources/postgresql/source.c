@@ -224,7 +224,8 @@ static int setup_publication(pg_source *s, const char *pub, char *err, size_t er
 	for (uint32_t i = 0; i < s->filter.n; i++) {
 		char *qs =
 		    PQescapeIdentifier(s->sql, s->filter.entries[i].schema, strlen(s->filter.entries[i].schema));
-		char *qn = PQescapeIdentifier(s->sql, s->filter.entries[i].name, strlen(s->filter.entries[i].name));
+		char *qn = PQescapeIdentifier(s->sql, s->filter.entries[i].name,
+		                              strlen(s->filter.entries[i].name));
 		const char *sep = i ? ", " : " FOR TABLE ";
 		int bad = !qs || !qn || dbs__pgs_arr_put(&sql, sep, strlen(sep), 0) ||
 		          dbs__pgs_arr_put(&sql, qs, strlen(qs), 0) ||
@@ -353,8 +354,8 @@ static int start_replication(pg_source *s, const char *slot, const char *pub, ui
 		dbs__pgs_pq_err(err, errlen, "replication connection", s->repl);
 		goto fail;
 	}
-	dbs_log(s->host, DBS_LOG_INFO, "replicating from slot \"%s\" at %X/%X", slot, (unsigned)(lsn >> 32),
-	     (unsigned)lsn);
+	dbs_log(s->host, DBS_LOG_INFO, "replicating from slot \"%s\" at %X/%X", slot,
+	        (unsigned)(lsn >> 32), (unsigned)lsn);
 	rc = 0;
 fail:
 	if (rc == DBS_ENOMEM)

@@ -35,7 +35,8 @@ static uint32_t stmt_row_event(const my_target *t, const dbs_batch *batch, const
 		goto done;
 	for (uint32_t i = s->first; i <= s->last; i++) {
 		const dbs_event *ev = dbs_batch_event(batch, i);
-		if (ev->op != DBS_OP_INSERT || !dbs__myt_same_def(ev->table, s->table->def) || dbs__sqltarget_skipped(&t->common, ev))
+		if (ev->op != DBS_OP_INSERT || !dbs__myt_same_def(ev->table, s->table->def) ||
+		    dbs__sqltarget_skipped(&t->common, ev))
 			continue;
 		if (++k == rowno) {
 			found = i;
@@ -133,7 +134,8 @@ static int maybe_flush(my_target *t, const dbs_batch *batch, char *err, size_t e
 static int put_value(my_target *t, my_table *tb, const dbs_event *ev, const dbs_value *img,
                      uint32_t c, dbs_buf *b, char *err, size_t errlen)
 {
-	int rc = dbs__sqlmap_value_mysql(b, &tb->types[c], &img[c], t->common.err_msg, sizeof t->common.err_msg);
+	int rc = dbs__sqlmap_value_mysql(b, &tb->types[c], &img[c], t->common.err_msg,
+	                                 sizeof t->common.err_msg);
 	if (rc == DBS_EINVAL) {
 		char key[ERR_KEY_MAX + 16];
 		t->common.data_error = img[c].kind != DBS_VALUE_UNCHANGED;

@@ -205,7 +205,8 @@ static int event_params(pg_target *t, pg_table *tb, const dbs_event *ev, const p
 	uint32_t nc = ev->table->ncolumns, p = 0;
 	if (st->nparams + (size_t)1 > t->cap_params) {
 		size_t cap = t->cap_params, cap2 = t->cap_params;
-		if (dbs_array_reserve((void **)&t->param_off, &cap, st->nparams + (size_t)1, sizeof *t->param_off) ||
+		if (dbs_array_reserve((void **)&t->param_off, &cap, st->nparams + (size_t)1,
+		                      sizeof *t->param_off) ||
 		    dbs_array_reserve((void **)&t->params, &cap2, cap, sizeof *t->params))
 			goto oom;
 		t->cap_params = cap;

@@ -305,8 +305,8 @@ static int table_new(pg_target *t, const dbs_table *def, pg_table **out, char *e
 	tb->words = ((size_t)def->ncolumns + 63) / 64;
 	if (tb->words == 0)
 		tb->words = 1;
-	if (!(tb->schema = strdup(def->schema ? def->schema : "")) || !(tb->name = strdup(def->name ? def->name : "")) ||
-	    table_parse_types(tb))
+	if (!(tb->schema = strdup(def->schema ? def->schema : "")) ||
+	    !(tb->name = strdup(def->name ? def->name : "")) || table_parse_types(tb))
 		goto fail;
 	if (!(tb->keys = malloc(((size_t)def->ncolumns + 1) * sizeof *tb->keys)))
 		goto fail;
