@@ -121,3 +121,24 @@ const dbs_option dbs__sql_target_options[DBS_SQL_TARGET_NOPTIONS] = {
 	 .doc = "per-table options"},
 };
 /* clang-format on */
+
+const dbs_sql_table_option *dbs__sql_table_option(const dbs_sql_target_settings *settings,
+                                                  const char *name,
+                                                  const char *const *qualifiers,
+                                                  size_t nqualifiers)
+{
+	for (uint32_t i = 0; i < settings->ntables; i++) {
+		const char *n = settings->tables[i].name;
+		if (!n)
+			continue;
+		if (strcmp(n, name) == 0)
+			return &settings->tables[i];
+		for (size_t k = 0; k < nqualifiers; k++) {
+			size_t l = qualifiers[k] ? strlen(qualifiers[k]) : 0;
+			if (l && strncmp(n, qualifiers[k], l) == 0 && n[l] == '.' &&
+			    strcmp(n + l + 1, name) == 0)
+				return &settings->tables[i];
+		}
+	}
+	return NULL;
+}

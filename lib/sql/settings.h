@@ -49,6 +49,15 @@ typedef struct dbs_sql_target_settings {
 
 extern const dbs_sql_target_settings dbs__sql_target_defaults;
 
+/* The entry of target.options.tables for table `name`, written as "name"
+ * or "<q>.name" for one of the `nqualifiers` qualifiers (the table's
+ * schema; for MySQL also the target's database; "" and NULL ones never
+ * match); NULL when none. */
+const dbs_sql_table_option *dbs__sql_table_option(const dbs_sql_target_settings *settings,
+                                                  const char *name,
+                                                  const char *const *qualifiers,
+                                                  size_t nqualifiers);
+
 #define DBS_SQL_TARGET_NOPTIONS 7
 extern const dbs_option dbs__sql_target_options[DBS_SQL_TARGET_NOPTIONS];
 

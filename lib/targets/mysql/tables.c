@@ -69,21 +69,8 @@ void dbs__myt_table_free(my_table *tb)
  * source's database or the target's). */
 static const dbs_sql_table_option *table_option(const my_target *t, const dbs_table *def)
 {
-	const char *dbs[2] = {def->schema ? def->schema : "", t->dsn.database};
-	for (uint32_t i = 0; i < t->common.settings->ntables; i++) {
-		const char *n = t->common.settings->tables[i].name;
-		if (!n)
-			continue;
-		if (strcmp(n, def->name) == 0)
-			return &t->common.settings->tables[i];
-		for (int k = 0; k < 2; k++) {
-			size_t l = strlen(dbs[k]);
-			if (l && strncmp(n, dbs[k], l) == 0 && n[l] == '.' &&
-			    strcmp(n + l + 1, def->name) == 0)
-				return &t->common.settings->tables[i];
-		}
-	}
-	return NULL;
+	const char *dbs[2] = {def->schema, t->dsn.database};
+	return dbs__sql_table_option(t->common.settings, def->name, dbs, 2);
 }
 
 void dbs__myt_log(my_target *t, dbs_log_level level, const char *fmt, ...)

@@ -174,16 +174,8 @@ void dbs__pgt_table_free(pg_table *tb)
 /* The per-table option entry for `tb`, matched as "t" or "schema.t". */
 static const dbs_sql_table_option *table_option(const pg_target *t, const pg_table *tb)
 {
-	const dbs_sql_table_option *found = NULL;
-	size_t ls = strlen(tb->schema);
-	for (uint32_t i = 0; i < t->common.settings->ntables && !found; i++) {
-		const char *n = t->common.settings->tables[i].name;
-		if (n && (strcmp(n, tb->name) == 0 ||
-		          (strncmp(n, tb->schema, ls) == 0 && n[ls] == '.' &&
-		           strcmp(n + ls + 1, tb->name) == 0)))
-			found = &t->common.settings->tables[i];
-	}
-	return found;
+	const char *schema = tb->schema;
+	return dbs__sql_table_option(t->common.settings, tb->name, &schema, 1);
 }
 
 /* Build the cached SQL of a new table entry from its definition. */
