@@ -20,6 +20,7 @@
 
 #include <dbstreams/sys/codec.h>
 #include "core/core.h"
+#include "hubs/nats/nats_hub.h"
 
 /* The hubs measured (lib/hubs), compiled into this program. */
 extern const dbs_hub_ops dbs__memory_hub_ops;
@@ -149,7 +150,8 @@ static int run_hub(const char *label, const dbs_hub_ops *ops, const char *url, c
 {
 	bench_host bh = {{DBS_HOST_VERSION, bh.id, never_stopping, log_stderr, NULL}, ""};
 	snprintf(bh.id, sizeof bh.id, "bench%ld_%s", (long)getpid(), label);
-	dbs_hub_config cfg = {.type = label, .url = url};
+	dbs_nats_settings nats = {.url = url};
+	dbs_hub_config cfg = {.type = label, .settings = &nats};
 	run r = {ops, NULL, t, events, 0, ""};
 	char err[DBS_ERRMSG_MAX] = "";
 	if (ops->open(&r.hub, &cfg, &bh.host, err, sizeof err) != 0) {
