@@ -1,6 +1,6 @@
 /*
  * The NATS JetStream hub: batches travel as messages of the hub wire
- * format (lib/core/codec.h, docs/hub-format.md) through one JetStream
+ * format (dbstreams/sys/codec.h, docs/hub-format.md) through one JetStream
  * stream per dbstreams stream, and come out of one durable pull consumer.
  *
  * The publisher and the fetcher each have their own connection: a busy
