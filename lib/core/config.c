@@ -253,6 +253,36 @@ static void mask_uri(struct sbuf *b, const char *s, size_t n)
 	}
 }
 
+char *dbs__mask_connection(const char *connection);
+
+/* A dbname that is itself a connection string (libpq reads one written
+ * that way as a database name, and says so in its messages). */
+static void mask_nested(struct sbuf *b, const char *s, size_t n)
+{
+	bool quoted = n >= 2 && s[0] == '\'' && s[n - 1] == '\'';
+	if (quoted) {
+		s++;
+		n -= 2;
+	}
+	char *copy = malloc(n + 1);
+	char *masked = NULL;
+	if (copy != NULL) {
+		memcpy(copy, s, n);
+		copy[n] = '\0';
+		masked = dbs__mask_connection(copy);
+	}
+	if (quoted)
+		sb_put(b, "'", 1);
+	if (masked != NULL)
+		sb_puts(b, masked);
+	else
+		b->oom = true;
+	if (quoted)
+		sb_put(b, "'", 1);
+	free(masked);
+	free(copy);
+}
+
 /* libpq key=value: values may be single-quoted with backslash escapes. */
 static void mask_keyvalue(struct sbuf *b, const char *s, size_t n)
 {
@@ -298,6 +328,9 @@ static void mask_keyvalue(struct sbuf *b, const char *s, size_t n)
 		sb_put(b, s + key, value - key);
 		if (is_secret_param(s + key, key_end - key))
 			sb_puts(b, MASK);
+		else if (key_end - key == 6 && memcmp(s + key, "dbname", 6) == 0 &&
+		         (memchr(s + value, '@', i - value) || memchr(s + value, '=', i - value)))
+			mask_nested(b, s + value, i - value);
 		else
 			sb_put(b, s + value, i - value);
 	}
@@ -318,6 +351,11 @@ static void mask_dsn(struct sbuf *b, const char *s, size_t n)
 	for (size_t i = 0; i < slash; i++)
 		if (s[i] == '@')
 			at = i;
+	/* No driver reads such a string; hide what looks like a password. */
+	if (at == n)
+		for (size_t i = 0; i < n; i++)
+			if (s[i] == '@')
+				at = i;
 	size_t pos = 0;
 	if (at < n) {
 		const char *colon = memchr(s, ':', at);
@@ -1449,6 +1487,17 @@ int dbs__config_parse(dbs_config **out, const char *text, size_t len, char *err,
 	if (len > CONFIG_MAX) {
 		rc = fail(&p, "configuration of %zu bytes is larger than the limit of %d", len,
 		          CONFIG_MAX);
+		goto fail;
+	}
+	/* cJSON recurses per level: a deep document must not reach it. */
+	size_t deep = dbs__json_too_deep(text, len, DBS_JSON_DEPTH_MAX);
+	if (deep < len) {
+		size_t line, column;
+		line_column(text, deep, &line, &column);
+		rc = fail(&p,
+		          "arrays and objects nested deeper than %d levels at byte %zu (line %zu, "
+		          "column %zu)",
+		          DBS_JSON_DEPTH_MAX, deep, line, column);
 		goto fail;
 	}
 	/* cJSON gets a NUL-terminated copy, so no bug of its length handling

@@ -128,6 +128,16 @@ struct dbs_stream {
 
 /* ---- logging and status ---- */
 
+/* Client libraries quote a connection string they cannot parse, password
+ * and all: every message is cleaned before it is stored or logged. */
+static void scrub(const dbs_stream *s, char *text, size_t size)
+{
+	const char *conns[] = {s->config ? s->config->source.connection : NULL,
+	                       s->config ? s->config->target.connection : NULL, s->hub_config.url,
+	                       s->opts.default_hub_url};
+	dbs__scrub_secrets(text, size, conns, sizeof conns / sizeof conns[0]);
+}
+
 static void stream_log(dbs_stream *s, dbs_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -137,6 +147,7 @@ static void stream_vlog(dbs_stream *s, dbs_log_level level, const char *fmt, va_
 		return;
 	char line[2048];
 	dbs__vfmt(line, sizeof line, fmt, ap);
+	scrub(s, line, sizeof line);
 	s->opts.log(level, line, s->opts.log_user_data);
 }
 
@@ -151,6 +162,12 @@ static void stream_log(dbs_stream *s, dbs_log_level level, const char *fmt, ...)
 /* Move a node to a terminal status once; later calls keep the first. */
 static void node_end(dbs_stream *s, node *n, dbs_status status, const char *message)
 {
+	char clean[DBS_ERRMSG_MAX];
+	if (message) {
+		dbs__fmt(clean, sizeof clean, "%s", message);
+		scrub(s, clean, sizeof clean);
+		message = clean;
+	}
 	int current = atomic_load(&n->status);
 	while (!dbs_status_is_terminal((dbs_status)current)) {
 		if (atomic_compare_exchange_weak(&n->status, &current, (int)status)) {
@@ -296,11 +313,13 @@ static void host_connection_lost(const dbs_host *host, const char *message)
 	int_fast64_t connected = 0;
 	/* The first report of an outage counts it; later ones (each failed
 	 * attempt) only refresh the message. */
+	char clean[DBS_ERRMSG_MAX];
 	if (atomic_compare_exchange_strong(&c->lost_since_ns, &connected, dbs__now_ns()))
 		atomic_fetch_add(&c->reconnects, 1);
+	dbs__fmt(clean, sizeof clean, "%s", message && message[0] ? message : "connection lost");
+	scrub(s, clean, sizeof clean);
 	pthread_mutex_lock(&s->lock);
-	dbs__fmt(c->last_error, sizeof c->last_error, "%s",
-	         message && message[0] ? message : "connection lost");
+	dbs__fmt(c->last_error, sizeof c->last_error, "%s", clean);
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -1899,6 +1899,10 @@ fail:
 	vlist_free(&tables);
 	vconn_close(&src);
 	vconn_close(&tgt);
+	if (rc && cfg) {
+		const char *conns[] = {cfg->source.connection, cfg->target.connection};
+		dbs__scrub_secrets(err, sizeof err, conns, 2);
+	}
 	dbs__config_free(cfg);
 	if (rc) {
 		/* libpq messages end with a newline. */
