@@ -86,7 +86,7 @@ static int add_u64(cJSON *obj, const char *key, uint64_t value)
 	return cJSON_AddRawToObject(obj, key, num) != NULL ? 0 : -1;
 }
 
-static cJSON *node_object(const dbs_node_stat *node)
+static cJSON *node_object(const dbs_node_stat *node, const char *status)
 {
 	cJSON *obj = cJSON_CreateObject();
 	char elapsed[64];
@@ -100,7 +100,8 @@ static cJSON *node_object(const dbs_node_stat *node)
 	if (add_u64(obj, "counter", node->counter) != 0 ||
 	    cJSON_AddStringToObject(obj, "elapsed", elapsed) == NULL ||
 	    cJSON_AddStringToObject(obj, "started", started) == NULL ||
-	    cJSON_AddStringToObject(obj, "status", dbs_status_name(node->status)) == NULL)
+	    cJSON_AddStringToObject(obj, "status", status ? status : dbs_status_name(node->status)) ==
+	        NULL)
 		goto fail;
 	/* The struct's array always holds a NUL, but bound the read anyway. */
 	if (memchr(node->message, '\0', sizeof node->message) != NULL && node->message[0] != '\0' &&
@@ -134,7 +135,7 @@ static int add_conn(cJSON *obj, const dbs_conn_stat *conn)
 	return 0;
 }
 
-char *render_stat(const dbs_stat *stat)
+char *render_stat(const dbs_stat *stat, const char *status)
 {
 	cJSON *obj = cJSON_CreateObject();
 	cJSON *node;
@@ -145,10 +146,10 @@ char *render_stat(const dbs_stat *stat)
 
 	if (obj == NULL || cJSON_AddStringToObject(obj, "streamID", stat->stream_id) == NULL)
 		goto fail;
-	if ((source = node_object(&stat->source)) == NULL)
+	if ((source = node_object(&stat->source, status)) == NULL)
 		goto fail;
 	cJSON_AddItemToObject(obj, "source", source);
-	if ((target = node_object(&stat->target)) == NULL)
+	if ((target = node_object(&stat->target, status)) == NULL)
 		goto fail;
 	cJSON_AddItemToObject(obj, "target", target);
 	if ((node = cJSON_CreateObject()) == NULL)

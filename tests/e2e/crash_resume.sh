@@ -174,7 +174,7 @@ for i in 0 1 2 3; do
 	http POST /api/v1/streams -H 'Content-Type: application/json' --data-binary "@$E2E_TMP/${NAMES[i]}.json"
 	expect_status 200
 	IDS[i]=$(jget 'j["data"]["id"]')
-	http GET "/api/v1/streams/${IDS[i]}/stat"
+	wait_started "${IDS[i]}"
 	expect_json 'j["source"]["status"] in ("READY", "RUNNING") and j["target"]["status"] in ("READY", "RUNNING")'
 done
 note "streams ${IDS[*]}"

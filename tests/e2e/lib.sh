@@ -217,6 +217,21 @@ wait_until() {
 	return 1
 }
 
+# wait_started [ID]: a created stream connects to its databases on its own
+# thread; wait until its stat (the current stream's without ID) no longer
+# says STARTING. The stat is then in STATUS and BODY.
+wait_started() {
+	local path="/api/v1/streams${1:+/$1}/stat" i
+	for i in $(seq 1 300); do
+		http GET "$path"
+		if [ "$STATUS" = 200 ] && ! grep -q '"status":"STARTING"' <<<"$BODY"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "stream ${1:-(current)} still STARTING after 30 s: $BODY"
+}
+
 # A PG -> PG stream configuration. pg_config SRCDB TGTDB SLOT PUB [PASSWORD]
 pg_config() {
 	local src=$1 tgt=$2 slot=$3 pub=$4 pw=${5-}
