@@ -16,9 +16,8 @@
 #include <unistd.h>
 
 #include <civetweb.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
+#include "civetweb_tls.h"
 #include "log.h"
 #include "persist.h"
 #include "routes.h"
@@ -84,18 +83,13 @@ static const char *tls_cert_file, *tls_key_file;
  * (CivetWeb alone wants both in one file). 1: done, -1: failed. */
 static int init_ssl(void *ssl_ctx, void *user_data)
 {
-	SSL_CTX *ctx = ssl_ctx;
-	unsigned long e;
+	char err[256];
 
 	(void)user_data;
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
-	    SSL_CTX_use_certificate_chain_file(ctx, tls_cert_file) == 1 &&
-	    SSL_CTX_use_PrivateKey_file(ctx, tls_key_file, SSL_FILETYPE_PEM) == 1 &&
-	    SSL_CTX_check_private_key(ctx) == 1)
+	if (srv_tls_load(ssl_ctx, tls_cert_file, tls_key_file, err, sizeof err) == 0)
 		return 1;
-	e = ERR_get_error();
 	srv_log(DBS_LOG_ERROR, "TLS: cannot use --tls-cert %s with --tls-key %s: %s", tls_cert_file,
-	        tls_key_file, e ? ERR_reason_error_string(e) : "unknown error");
+	        tls_key_file, err);
 	return -1;
 }
 
