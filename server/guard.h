@@ -32,7 +32,10 @@ typedef struct srv_guard_options {
 	unsigned max_per_client;
 } srv_guard_options;
 
-struct client_slot;
+struct tracked;
+struct srv_deadline;
+
+#define SRV_GUARD_PORTS 8
 
 typedef struct srv_guard {
 	char **hosts;       /* accepted Host names, lower case */
@@ -43,8 +46,20 @@ typedef struct srv_guard {
 	char *token;        /* NULL: no token required */
 	size_t token_len;
 	unsigned max_per_client;
-	pthread_mutex_t lock; /* guards clients */
-	struct client_slot *clients;
+	/* The connections of the listening ports, by client address and port:
+	 * admitted, or cut off at once. Guarded by track_lock. */
+	pthread_mutex_t track_lock;
+	struct tracked **tracked; /* hash buckets */
+	int ports[SRV_GUARD_PORTS];
+	bool port_tls[SRV_GUARD_PORTS];
+	size_t nports;
+	unsigned looks; /* how many times the sockets were looked at */
+	pthread_mutex_t lock; /* guards deadlines, stopping */
+	struct srv_deadline *deadlines; /* armed, soonest anywhere */
+	pthread_cond_t wake;            /* the watchdog: a deadline was armed */
+	pthread_t watchdog;
+	bool watchdog_started;
+	bool stopping;
 } srv_guard;
 
 /* 0, or -1 when memory ran out. */
@@ -63,12 +78,34 @@ bool srv_guard_is_loopback(const char *host);
 int srv_guard_request(const srv_guard *g, const struct mg_request_info *ri, bool health,
                       char *msg, size_t msglen);
 
+/* The ports the server listens on (mg_get_server_ports), once it does:
+ * connections are counted from then on. Call before requests are served. */
+void srv_guard_set_ports(srv_guard *g, const int *ports, const bool *tls, size_t n);
+
 /*
- * CivetWeb's init_connection / connection_close: count the connections
- * of each client address, and close at once a connection beyond the
- * limit (before its worker waits for a request that may never come).
+ * CivetWeb's init_connection: count the connections each client address
+ * holds on the listening ports, and close at once those beyond the limit,
+ * before a worker waits for a request that may never come. CivetWeb tells
+ * this callback nothing about the connection, so the process's sockets
+ * are looked at.
  */
-int srv_guard_connection_open(srv_guard *g, const struct mg_connection *conn, void **conn_data);
+void srv_guard_connection_open(srv_guard *g);
+
+/* CivetWeb's connection_close: that connection no longer counts. */
 void srv_guard_connection_close(srv_guard *g, const struct mg_connection *conn);
+
+/*
+ * Bound how long a request may take from now: CivetWeb bounds the wait for
+ * each piece of a body, not for all of them, so a client sending a byte a
+ * second would hold a worker for as long as it likes. When `ms` pass
+ * before srv_guard_deadline_disarm, the connection is shut down (the
+ * worker's read ends at once). NULL when memory ran out (no bound then).
+ */
+struct srv_deadline *srv_guard_deadline_arm(srv_guard *g, const struct mg_request_info *ri,
+                                            int ms);
+
+/* Disarm and free; returns whether the deadline passed (the connection
+ * is gone). Accepts NULL. */
+bool srv_guard_deadline_disarm(srv_guard *g, struct srv_deadline *d);
 
 #endif

@@ -102,7 +102,9 @@ static int init_connection(const struct mg_connection *conn, void **conn_data)
 {
 	srv_app *app = mg_get_user_data(mg_get_context(conn));
 
-	return srv_guard_connection_open(&app->guard, conn, conn_data);
+	*conn_data = NULL;
+	srv_guard_connection_open(&app->guard);
+	return 0;
 }
 
 static void connection_close(const struct mg_connection *conn)
@@ -572,6 +574,18 @@ int main(int argc, char **argv)
 	if (ctx == NULL) {
 		srv_log(DBS_LOG_ERROR, "cannot listen on %s", listen);
 		goto out_lib;
+	}
+	{
+		struct mg_server_port sp[SRV_GUARD_PORTS];
+		int ports[SRV_GUARD_PORTS];
+		bool tls[SRV_GUARD_PORTS];
+		int n = mg_get_server_ports(ctx, SRV_GUARD_PORTS, sp);
+
+		for (int i = 0; i < n; i++) {
+			ports[i] = sp[i].port;
+			tls[i] = sp[i].is_ssl != 0;
+		}
+		srv_guard_set_ports(&app.guard, ports, tls, n > 0 ? (size_t)n : 0);
 	}
 	app.role = copts.role;
 	if (copts.role != SRV_ROLE_ALL) {

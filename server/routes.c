@@ -24,7 +24,7 @@
 #define API_STREAMS "/api/v1/streams"
 #define PATH_MAX_LEN 512
 #define FILE_NAME_MAX 255
-/* A body slower than this is refused: a worker is not held for a client
+/* A body slower than this is cut off: a worker is not held for a client
  * that sends a byte now and then. CivetWeb bounds the headers itself
  * (request_timeout_ms). */
 #define BODY_TIMEOUT_MS 10000
@@ -145,24 +145,17 @@ static bool content_type_ok(const struct mg_connection *conn)
 	return !body;
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Read the whole body into a new buffer (NUL-terminated for convenience;
  * *len excludes it). Returns 0, 413 when it exceeds the limit, 408 when it
- * takes longer than BODY_TIMEOUT_MS, 400 when the connection broke, 500
- * when memory ran out.
+ * takes longer than BODY_TIMEOUT_MS (the connection is gone then), 400 when
+ * the connection broke, 500 when memory ran out.
  */
-static int read_body(struct mg_connection *conn, size_t limit, char **out, size_t *len)
+static int read_body(struct mg_connection *conn, srv_app *app, char **out, size_t *len)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	int64_t deadline = monotonic_ms() + BODY_TIMEOUT_MS;
+	size_t limit = app->body_limit;
+	struct srv_deadline *deadline = NULL;
 	size_t cap;
 	size_t used = 0;
 	char *buf = NULL;
@@ -180,6 +173,7 @@ static int read_body(struct mg_connection *conn, size_t limit, char **out, size_
 	buf = malloc(cap);
 	if (buf == NULL)
 		goto fail;
+	deadline = srv_guard_deadline_arm(&app->guard, ri, BODY_TIMEOUT_MS);
 	for (;;) {
 		int n;
 
@@ -208,16 +202,19 @@ static int read_body(struct mg_connection *conn, size_t limit, char **out, size_
 			status = 413;
 			goto fail;
 		}
-		if (monotonic_ms() > deadline) {
-			status = 408;
-			goto fail;
-		}
+	}
+	if (srv_guard_deadline_disarm(&app->guard, deadline)) {
+		deadline = NULL;
+		status = 408;
+		goto fail;
 	}
 	buf[used] = '\0';
 	*out = buf;
 	*len = used;
 	return 0;
 fail:
+	if (srv_guard_deadline_disarm(&app->guard, deadline))
+		status = 408;
 	free(buf);
 	return status;
 }
@@ -445,7 +442,7 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 	}
 	has_file = query_var(ri->query_string, "file", file, sizeof file);
 	has_id = query_var(ri->query_string, "id", resume_id, sizeof resume_id);
-	status = read_body(conn, app->body_limit, &text, &len);
+	status = read_body(conn, app, &text, &len);
 	if (status == 413) {
 		status = reply_error(conn, 413, "request body larger than %zu bytes", app->body_limit);
 		goto out;
