@@ -598,9 +598,14 @@ int main(int argc, char **argv)
 			mg_stop(ctx);
 			goto out_lib;
 		}
+		char *shown = NULL;
+
+		/* A NATS URL may carry a token or a password. */
+		dbs_mask_connection(&shown, app.nats_url);
 		srv_log(DBS_LOG_INFO, "role %s, node %s, NATS %s",
 		        copts.role == SRV_ROLE_API ? "api" : copts.role == SRV_ROLE_SOURCE ? "source" : "target",
-		        copts.node, app.nats_url);
+		        copts.node, shown ? shown : "(masked)");
+		dbs_free(shown);
 	}
 	if (app.state != NULL) {
 		srv_log(DBS_LOG_INFO, "state dir %s", app.state->dir);
