@@ -603,8 +603,15 @@ static int stream_config(struct mg_connection *conn, srv_app *app, const char *i
 		goto out;
 	}
 	if (stream == NULL) {
-		/* Not created yet, or running on the nodes: shown as posted,
-		 * masked. */
+		/* On the API node, what the source node runs; otherwise (not
+		 * created yet, or no report yet) as posted, masked. */
+		char *remote = app->cluster ? srv_cluster_config(app->cluster, entry->id) : NULL;
+
+		if (remote != NULL) {
+			status = reply(conn, 200, JSON_TYPE, remote, strlen(remote), NULL);
+			free(remote);
+			goto out;
+		}
 		if (entry->shown == NULL) {
 			status = reply_error(conn, 503, "the configuration is not known yet");
 			goto out;
