@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 
 SERVER_BIN = os.environ.get("DBS_SERVER_BIN")
+HARNESS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness", "servers")
 CLI_BIN = os.environ.get("DBS_CLI_BIN")
 ENV = {k: os.environ.get("DBS_TEST_" + k) for k in
        ("PG_HOST", "PG_PORT", "PG_USER", "MYSQL_HOST", "MYSQL_PORT", "MYSQL_SOCKET", "MYSQL_USER",
@@ -209,7 +210,7 @@ def run_case(port, label, config, must_connect):
 def main():
     if not SERVER_BIN or not CLI_BIN:
         sys.exit("DBS_SERVER_BIN / DBS_CLI_BIN are not set: run through meson (scripts/test)")
-    for k in ("PG_HOST", "PG_PORT", "PG_USER", "MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER", "NATS_URL"):
+    for k in ("PG_HOST", "PG_PORT", "PG_USER", "MYSQL_HOST", "MYSQL_PORT", "MYSQL_USER"):
         if not ENV[k]:
             sys.exit(f"DBS_TEST_{k} is not set: run through scripts/test, which starts the servers")
     tmp = tempfile.mkdtemp(prefix="e2e-secrets.", dir=ENV["TMPDIR"] or None)
@@ -226,7 +227,16 @@ def main():
               f"GRANT ALL ON *.* TO '{myuser}'@'%'")
         h, p = ENV["PG_HOST"], ENV["PG_PORT"]
         plain_pg = f"postgresql://{ENV['PG_USER']}@{h}:{p}/{db}"
-        nats_host = ENV["NATS_URL"].split("//", 1)[1]
+        # A NATS server of its own: the API node below fills its control
+        # stream, which other suites' nodes on the shared server would follow.
+        own_nats = os.path.join(tmp, "nats")
+        r = subprocess.run([HARNESS, "start", own_nats, "nats"], capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"cannot start a NATS server of this test's own: {r.stderr[-500:]}")
+        with open(os.path.join(own_nats, "env")) as f:
+            nats_url = [ln.split("=", 1)[1].strip().strip("'") for ln in f
+                        if ln.startswith("export DBS_TEST_NATS_URL=")][0]
+        nats_host = nats_url.split("//", 1)[1]
         server = Server(tmp, "all", ["--state-dir", os.path.join(tmp, "state")])
         configs = []
         k = 0
@@ -297,6 +307,7 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             list(pool.map(verify, configs))
     finally:
+        subprocess.run([HARNESS, "stop", os.path.join(tmp, "nats")], capture_output=True)
         for slot in slots:
             psql("postgres", f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                              f"WHERE slot_name = '{slot}' AND NOT active", check=False)
