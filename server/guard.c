@@ -49,7 +49,7 @@ static int64_t monotonic_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static bool is_cut(const srv_guard *g, const char *addr, int port);
+static bool is_cut(srv_guard *g, const char *addr, int port);
 
 static char *lower_dup(const char *s, size_t n)
 {
@@ -315,8 +315,8 @@ static bool token_matches(const srv_guard *g, const char *header)
 	return diff == 0;
 }
 
-int srv_guard_request(const srv_guard *g, const struct mg_request_info *ri, bool health,
-                      char *msg, size_t msglen)
+int srv_guard_request(srv_guard *g, const struct mg_request_info *ri, bool health, char *msg,
+                      size_t msglen)
 {
 	const char *host = NULL, *origin = NULL, *site = NULL, *auth = NULL;
 	char name[NAME_MAX_LEN + 1];
@@ -404,17 +404,15 @@ static struct tracked *track_add(srv_guard *g, const char *addr, int port, bool 
 	return t;
 }
 
-static bool is_cut(const srv_guard *g, const char *addr, int port)
+static bool is_cut(srv_guard *g, const char *addr, int port)
 {
-	/* The lock is the guard's own bookkeeping, not its configuration. */
-	pthread_mutex_t *lock = (pthread_mutex_t *)&g->track_lock;
 	const struct tracked *t;
 	bool cut;
 
-	pthread_mutex_lock(lock);
+	pthread_mutex_lock(&g->track_lock);
 	t = track_find(g, addr, port);
 	cut = t != NULL && t->cut;
-	pthread_mutex_unlock(lock);
+	pthread_mutex_unlock(&g->track_lock);
 	return cut;
 }
 

@@ -75,8 +75,8 @@ bool srv_guard_is_loopback(const char *host);
  * 401, 403) and the reason in msg. `health`: the route needs no token
  * (/healthz). Thread-safe.
  */
-int srv_guard_request(const srv_guard *g, const struct mg_request_info *ri, bool health,
-                      char *msg, size_t msglen);
+int srv_guard_request(srv_guard *g, const struct mg_request_info *ri, bool health, char *msg,
+                      size_t msglen);
 
 /* The ports the server listens on (mg_get_server_ports), once it does:
  * connections are counted from then on. Call before requests are served. */
