@@ -16,6 +16,7 @@ typedef struct cli_options {
 	dbs_log_level log_level;
 	const char *server_file; /* `create --server-file NAME`: POST ?file=NAME */
 	const char *stream_id;   /* `create --id ID`: POST ?id=ID (resume) */
+	const char *token;       /* the API token (--token-file, DBS_API_TOKEN); NULL: none */
 } cli_options;
 
 /* Exit codes. */

@@ -140,7 +140,8 @@ fail:
 }
 
 int cli_http(cli_response *resp, const cli_url *url, const char *method, const char *path,
-             const char *body, size_t body_len, int timeout_ms, char *err, size_t errlen)
+             const char *body, size_t body_len, const char *token, int timeout_ms, char *err,
+             size_t errlen)
 {
 	struct mg_connection *conn = NULL;
 	const struct mg_response_info *ri;
@@ -160,6 +161,8 @@ int cli_http(cli_response *resp, const cli_url *url, const char *method, const c
 	              "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%d\r\nAccept: application/json\r\n"
 	              "Connection: close\r\n",
 	              method, url->base, path, host_open, url->host, host_close, url->port) <= 0)
+		goto send_failed;
+	if (token != NULL && mg_printf(conn, "Authorization: Bearer %s\r\n", token) <= 0)
 		goto send_failed;
 	if (body != NULL) {
 		if (mg_printf(conn, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",

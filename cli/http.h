@@ -26,12 +26,13 @@ typedef struct cli_response {
 
 /*
  * Send `method` to url->base + path with an optional JSON body and read the
- * whole answer. Returns 0 with *resp filled (any HTTP status), or -1 with
- * the reason in err when there was no HTTP answer. timeout_ms < 0 waits
- * forever.
+ * whole answer; with a `token` (may be NULL), as "Authorization: Bearer".
+ * Returns 0 with *resp filled (any HTTP status), or -1 with the reason in
+ * err when there was no HTTP answer. timeout_ms < 0 waits forever.
  */
 int cli_http(cli_response *resp, const cli_url *url, const char *method, const char *path,
-             const char *body, size_t body_len, int timeout_ms, char *err, size_t errlen);
+             const char *body, size_t body_len, const char *token, int timeout_ms, char *err,
+             size_t errlen);
 
 void cli_response_free(cli_response *resp);
 

@@ -2,6 +2,7 @@
  * dbs-cli: drive dbs-server over its REST API (create, stat, stop, config),
  * or run a stream in this process with the library (run, validate).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@ static void usage(FILE *out)
 	        "\n"
 	        "Options:\n"
 	        "  --server URL           dbs-server address (default $DBS_SERVER or " DEFAULT_SERVER ")\n"
+	        "  --token-file FILE      the server's API token, sent as Authorization: Bearer\n"
+	        "                         (default $DBS_API_TOKEN)\n"
 	        "  --json                 print the server's JSON as is\n"
 	        "  --timeout S            seconds to wait for an answer (default 120, 0 = forever)\n"
 	        "  --stat-interval S      seconds between stat lines of run (default 2)\n"
@@ -67,6 +70,36 @@ static int parse_seconds(const char *text, double *out, double min)
 		*out = v;
 		rc = 0;
 	}
+	return rc;
+}
+
+/* The first line of FILE, without its line end; -1 after saying why. */
+static int read_token(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	int rc = -1;
+
+	if (f == NULL) {
+		fprintf(stderr, "dbs-cli: --token-file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (fgets(buf, (int)size, f) == NULL) {
+		fprintf(stderr, "dbs-cli: --token-file %s: empty\n", path);
+		goto out;
+	}
+	buf[strcspn(buf, "\r\n")] = '\0';
+	for (const char *c = buf; *c; c++) {
+		/* It goes into a header line. */
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			fprintf(stderr, "dbs-cli: --token-file %s: not a token\n", path);
+			goto out;
+		}
+	}
+	rc = buf[0] != '\0' ? 0 : -1;
+	if (rc != 0)
+		fprintf(stderr, "dbs-cli: --token-file %s: empty\n", path);
+out:
+	fclose(f);
 	return rc;
 }
 
@@ -99,11 +132,14 @@ int main(int argc, char **argv)
 		{"nats", required_argument, NULL, 'n'},
 		{"nats-creds", required_argument, NULL, 'c'},
 		{"nats-ca", required_argument, NULL, 'a'},
+		{"token-file", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	cli_options opt = {0};
+	const char *token_file = NULL;
+	char token[4096];
 	cli_run_part run = {0};
 	int run_flags = 0;
 	char *end = NULL;
@@ -189,6 +225,9 @@ int main(int argc, char **argv)
 			run_flags = 1;
 			run.nats_ca = optarg;
 			break;
+		case 'T':
+			token_file = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			code = CLI_OK;
@@ -234,6 +273,20 @@ int main(int argc, char **argv)
 	if (opt.server_file != NULL && strcmp(cmd, "create") != 0) {
 		fprintf(stderr, "dbs-cli: --server-file goes with create\n");
 		goto out;
+	}
+
+	if (token_file != NULL) {
+		if (read_token(token_file, token, sizeof token) != 0)
+			goto out;
+		opt.token = token;
+	} else if (getenv("DBS_API_TOKEN") != NULL && getenv("DBS_API_TOKEN")[0] != '\0') {
+		opt.token = getenv("DBS_API_TOKEN");
+		for (const char *c = opt.token; *c; c++) {
+			if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+				fprintf(stderr, "dbs-cli: DBS_API_TOKEN is not a token\n");
+				goto out;
+			}
+		}
 	}
 
 	mg_init_library(0);

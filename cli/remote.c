@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cJSON.h>
 
@@ -27,7 +28,8 @@ static int request(const cli_options *opt, const char *method, const char *path,
 		fprintf(stderr, "dbs-cli: %s\n", err);
 		goto out;
 	}
-	if (cli_http(resp, &url, method, path, body, len, opt->timeout_ms, err, sizeof err) != 0) {
+	if (cli_http(resp, &url, method, path, body, len, opt->token, opt->timeout_ms, err,
+	             sizeof err) != 0) {
 		fprintf(stderr, "dbs-cli: %s\n", err);
 		goto out;
 	}
@@ -87,10 +89,14 @@ static cJSON *parse_object(const cli_response *resp)
 	return json;
 }
 
+/* How often create asks whether the stream is up. */
+#define START_POLL_MS 100
+
 /*
- * A created stream whose source or target could not be opened shows INIT
- * FAILED right away (creation returns once both were tried): say so and
- * fail, so scripts notice.
+ * The server answers a create before the stream's databases are open
+ * (stat says STARTING meanwhile): wait until they are, within the
+ * timeout. A source or target that could not be opened shows INIT FAILED:
+ * say so and fail, so scripts notice.
  */
 static int check_started(const cli_options *opt, const char *id)
 {
@@ -99,13 +105,32 @@ static int check_started(const cli_options *opt, const char *id)
 	cJSON *json = NULL;
 	char path[256];
 	int code = CLI_OK;
+	long waited = 0;
 
 	if (opt->json || id == NULL || stream_path(path, sizeof path, id, "/stat") != 0)
 		goto out;
-	/* The stream exists; a failed stat is not a failed create. */
-	if (request(opt, "GET", path, NULL, 0, &resp) != 0)
-		goto out;
-	json = cJSON_ParseWithLength(resp.body, resp.len);
+	for (;;) {
+		const cJSON *source;
+		struct timespec ts = {0, START_POLL_MS * 1000000L};
+
+		/* The stream exists; a failed stat is not a failed create. */
+		if (request(opt, "GET", path, NULL, 0, &resp) != 0)
+			goto out;
+		json = cJSON_ParseWithLength(resp.body, resp.len);
+		source = cJSON_GetObjectItemCaseSensitive(json, "source");
+		if (strcmp(string_at(source, "status", ""), "STARTING") != 0)
+			break;
+		if (opt->timeout_ms >= 0 && waited >= opt->timeout_ms) {
+			fprintf(stderr, "dbs-cli: stream %s is still STARTING (its databases do not answer)\n", id);
+			code = CLI_FAILED;
+			goto out;
+		}
+		cJSON_Delete(json);
+		json = NULL;
+		cli_response_free(&resp);
+		nanosleep(&ts, NULL);
+		waited += START_POLL_MS;
+	}
 	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
 		const cJSON *node = cJSON_GetObjectItemCaseSensitive(json, nodes[i]);
 

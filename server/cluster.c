@@ -76,7 +76,7 @@ static void *stop_thread(void *arg)
 {
 	stop_job *job = arg;
 	srv_log(DBS_LOG_INFO, "stream %s: deleted, stopping the source part", job->entry->id);
-	dbs_stream_stop(job->entry->stream);
+	dbs_stream_stop(srv_entry_stream(job->entry));
 	srv_streams_release(job->c->opts.streams, job->entry);
 	free(job);
 	return NULL;
@@ -105,12 +105,15 @@ static void start_part(srv_cluster *c, const char *id, const char *config)
 	o.default_hub_tls_ca = c->opts.ca;
 	o.part = c->opts.role == SRV_ROLE_SOURCE ? DBS_PART_SOURCE : DBS_PART_TARGET;
 	o.partition = c->opts.partition;
-	if (dbs_stream_create(&entry->stream, config, strlen(config), &o) != 0) {
+	dbs_stream *stream = NULL;
+	if (dbs_stream_create(&stream, config, strlen(config), &o) != 0) {
 		srv_log(DBS_LOG_ERROR, "stream %s: refused: %s", id, dbs_error_last());
 		srv_entry_discard(entry);
 		return;
 	}
-	if (srv_streams_add(c->opts.streams, entry) != 0) {
+	atomic_store(&entry->stream, stream);
+	entry->start = SRV_STARTED;
+	if (srv_streams_add(c->opts.streams, entry, 0) != 0) {
 		srv_entry_discard(entry);
 		return;
 	}
@@ -152,7 +155,10 @@ static void on_control(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 	(void)nc;
 	(void)sub;
 	srv_cluster *c = closure;
-	cJSON *j = cJSON_ParseWithLength(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+	const char *data = natsMsg_GetData(msg);
+	size_t len = (size_t)natsMsg_GetDataLength(msg);
+	/* Whoever may publish on the subject could send anything. */
+	cJSON *j = dbs_json_check_depth(data, len) == 0 ? cJSON_ParseWithLength(data, len) : NULL;
 	const cJSON *op = cJSON_GetObjectItemCaseSensitive(j, "op");
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
 	if (cJSON_IsString(op) && cJSON_IsString(id) && dbs_ksuid_check(id->valuestring) == 0) {
@@ -200,7 +206,8 @@ static void report_one(srv_cluster *c, srv_entry *e)
 {
 	dbs_stat st = DBS_STAT_INIT;
 	char subject[160];
-	if (!e->stream || dbs_stream_stat(e->stream, &st) != 0)
+	dbs_stream *stream = srv_entry_stream(e);
+	if (!stream || dbs_stream_stat(stream, &st) != 0)
 		return;
 	int is_source = c->opts.role == SRV_ROLE_SOURCE;
 	cJSON *j = cJSON_CreateObject();
@@ -218,7 +225,7 @@ static void report_one(srv_cluster *c, srv_entry *e)
 	cJSON_AddNumberToObject(j, "last_commit_ns", (double)st.last_commit_ns);
 	cJSON_AddNumberToObject(j, "dead_letters", (double)st.target_dead_letters);
 	char *config = NULL;
-	if (is_source && dbs_stream_config_json(&config, e->stream) == 0) {
+	if (is_source && dbs_stream_config_json(&config, stream) == 0) {
 		cJSON_AddItemToObject(j, "config", cJSON_Parse(config));
 		dbs_free(config);
 	}
@@ -312,7 +319,9 @@ static void on_report(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
 	(void)nc;
 	(void)sub;
 	srv_cluster *c = closure;
-	cJSON *j = cJSON_ParseWithLength(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+	const char *data = natsMsg_GetData(msg);
+	size_t len = (size_t)natsMsg_GetDataLength(msg);
+	cJSON *j = dbs_json_check_depth(data, len) == 0 ? cJSON_ParseWithLength(data, len) : NULL;
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
 	const cJSON *node = cJSON_GetObjectItemCaseSensitive(j, "node");
 	const cJSON *part = cJSON_GetObjectItemCaseSensitive(j, "part");
@@ -459,7 +468,8 @@ int srv_cluster_create(srv_cluster *c, const char *id, const char *config, size_
                        size_t errlen)
 {
 	cJSON *j = cJSON_CreateObject();
-	cJSON *cfg = cJSON_ParseWithLength(config, len);
+	/* Validated by the library before it gets here, so shallow. */
+	cJSON *cfg = dbs_json_check_depth(config, len) == 0 ? cJSON_ParseWithLength(config, len) : NULL;
 	int rc = -1;
 	if (!j || !cfg) {
 		snprintf(err, errlen, "out of memory");
@@ -595,11 +605,12 @@ static void stop_parts(srv_cluster *c)
 	long n = srv_streams_acquire_all(c->opts.streams, &entries);
 	for (long i = 0; i < n; i++) {
 		srv_entry *e = entries[i];
-		if (!e->stream)
+		dbs_stream *stream = srv_entry_stream(e);
+		if (!stream)
 			continue;
 		if (c->opts.role == SRV_ROLE_SOURCE && srv_cluster_delete(c, e->id, err, sizeof err) != 0)
 			srv_log(DBS_LOG_WARN, "stream %s: %s", e->id, err);
-		dbs_stream_stop(e->stream);
+		dbs_stream_stop(stream);
 		report_one(c, e);
 	}
 	if (n >= 0)

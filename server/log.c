@@ -65,10 +65,37 @@ static const char *level_name(dbs_log_level level)
 	return "DEBUG";
 }
 
+/*
+ * One line, whatever the text holds: control characters are written as
+ * escapes, so a request path or a database's message cannot forge a line
+ * of its own. A trailing line end (libpq ends its messages with one) goes.
+ */
+static void escape_line(char *out, size_t size, const char *text)
+{
+	size_t n = strlen(text), o = 0;
+
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+		n--;
+	for (size_t i = 0; i < n && o + 5 < size; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == '\n') {
+			out[o++] = '\\';
+			out[o++] = 'n';
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+}
+
 void srv_log(dbs_log_level level, const char *fmt, ...)
 {
 	char stamp[48];
 	char text[2048];
+	char line[4096];
 	va_list ap;
 
 	if (level > threshold)
@@ -78,18 +105,20 @@ void srv_log(dbs_log_level level, const char *fmt, ...)
 	if (vsnprintf(text, sizeof text, fmt, ap) < 0)
 		text[0] = '\0';
 	va_end(ap);
+	escape_line(line, sizeof line, text);
 	format_now(stamp, sizeof stamp);
-	fprintf(stderr, "%s %-5s %s\n", stamp, level_name(level), text);
+	fprintf(stderr, "%s %-5s %s\n", stamp, level_name(level), line);
 }
 
 void srv_log_stream(dbs_log_level level, const char *message, void *user_data)
 {
 	const char *id = user_data;
 	char stamp[48];
+	char line[4096];
 
 	if (level > threshold)
 		return;
+	escape_line(line, sizeof line, message ? message : "");
 	format_now(stamp, sizeof stamp);
-	fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_name(level), id ? id : "-",
-	        message ? message : "");
+	fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_name(level), id ? id : "-", line);
 }

@@ -1,6 +1,7 @@
 #include "persist.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,12 +18,19 @@ struct srv_watch {
 	bool stop; /* guarded by lock */
 };
 
+const char *srv_default_hub(const srv_app *app)
+{
+	return app->nats_url != NULL ? "nats" : "memory";
+}
+
 void srv_stream_options(const srv_app *app, srv_entry *entry, dbs_stream_options *opts)
 {
 	dbs_stream_options defaults = DBS_STREAM_OPTIONS_INIT;
 
 	*opts = defaults;
-	if (app->nats_url != NULL) {
+	/* A stream keeps the hub it was created on, whatever the server was
+	 * restarted with: its checkpoint and its events live there. */
+	if (app->nats_url != NULL && strcmp(entry->hub ? entry->hub : srv_default_hub(app), "nats") == 0) {
 		opts->default_hub = "nats";
 		opts->default_hub_url = app->nats_url;
 		opts->default_hub_credentials = app->nats_creds;
@@ -32,14 +40,15 @@ void srv_stream_options(const srv_app *app, srv_entry *entry, dbs_stream_options
 	opts->log_user_data = entry->id;
 	opts->log_level = srv_log_level();
 	opts->stream_id = entry->id;
+	opts->registry = app->registry;
 }
 
 int srv_persist_running(srv_app *app, srv_entry *entry, char *err, size_t errlen)
 {
 	if (app->state == NULL || entry->config == NULL)
 		return 0;
-	if (srv_state_save(app->state, entry->id, entry->config, entry->config_len, NULL, err,
-	                   errlen) != 0)
+	if (srv_state_save(app->state, entry->id, entry->config, entry->config_len, entry->hub, NULL,
+	                   err, errlen) != 0)
 		return -1;
 	srv_streams_set_recorded(&app->streams, entry, true);
 	return 0;
@@ -72,8 +81,8 @@ void srv_persist_ended(srv_app *app, srv_entry *entry, const char *how, const db
 	if (app->state == NULL || entry->config == NULL)
 		return;
 	srv_streams_set_recorded(&app->streams, entry, false);
-	if (srv_state_save(app->state, entry->id, entry->config, entry->config_len, &end, err,
-	                   sizeof err) != 0) {
+	if (srv_state_save(app->state, entry->id, entry->config, entry->config_len, entry->hub, &end,
+	                   err, sizeof err) != 0) {
 		srv_log(DBS_LOG_ERROR, "stream %s: cannot record its end (%s): %s; it will be resumed at the next start",
 		        entry->id, end.ended, err);
 		return;
@@ -81,12 +90,95 @@ void srv_persist_ended(srv_app *app, srv_entry *entry, const char *how, const db
 	srv_log(DBS_LOG_DEBUG, "stream %s recorded as ended (%s)", entry->id, end.ended);
 }
 
-static void resume_one(const char *id, const char *config, size_t len, void *user_data)
+typedef struct start_job {
+	srv_app *app;
+	srv_entry *entry;
+} start_job;
+
+/* A resumed stream whose database is not up yet stays recorded as
+ * running, so the next start tries again: decided before the stream is
+ * published, so the watcher never records it ended. */
+static void resumed_check(srv_app *app, srv_entry *e, dbs_stream *stream)
+{
+	dbs_stat stat = DBS_STAT_INIT;
+
+	if (dbs_stream_stat(stream, &stat) == 0 && (stat.source.status == DBS_STATUS_INIT_FAILED ||
+	                                             stat.target.status == DBS_STATUS_INIT_FAILED)) {
+		srv_log(DBS_LOG_ERROR, "stream %s: resumed, but INIT FAILED (source %s%s%s, target %s%s%s); still recorded as running",
+		        e->id, dbs_status_name(stat.source.status), stat.source.message[0] ? ": " : "",
+		        stat.source.message, dbs_status_name(stat.target.status),
+		        stat.target.message[0] ? ": " : "", stat.target.message);
+		srv_streams_set_recorded(&app->streams, e, false);
+		return;
+	}
+	srv_log(DBS_LOG_INFO, "stream %s resumed", e->id);
+}
+
+/* The stream's own thread until it exists: opening the databases takes
+ * as long as they take to answer, and no request waits for it. */
+static void *start_main(void *arg)
+{
+	start_job *job = arg;
+	srv_app *app = job->app;
+	srv_entry *e = job->entry;
+	dbs_stream_options opts;
+	dbs_stream *stream = NULL;
+	int rc;
+
+	free(job);
+	srv_stream_options(app, e, &opts);
+	rc = dbs_stream_create(&stream, e->config, e->config_len, &opts);
+	if (rc != 0) {
+		char why[DBS_NODE_MESSAGE_MAX];
+		dbs_stat stat = DBS_STAT_INIT;
+
+		snprintf(why, sizeof why, "%s", dbs_error_last()[0] ? dbs_error_last() : dbs_strerror(rc));
+		srv_streams_start_failed(&app->streams, e, why);
+		if (e->resumed) {
+			srv_log(DBS_LOG_ERROR, "stream %s: not resumed: %s (its record is kept; fix it or remove it)",
+			        e->id, why);
+		} else {
+			srv_log(DBS_LOG_ERROR, "stream %s: could not start: %s", e->id, why);
+			stat.source.status = DBS_STATUS_FAILED;
+			stat.target.status = DBS_STATUS_FAILED;
+			if (srv_streams_set_recorded(&app->streams, e, false))
+				srv_persist_ended(app, e, "failed", &stat);
+		}
+		goto out;
+	}
+	if (e->resumed)
+		resumed_check(app, e, stream);
+	if (srv_streams_started(&app->streams, e, stream)) {
+		/* Stopped while its databases were connecting. */
+		srv_log(DBS_LOG_INFO, "stream %s: stopped before it started", e->id);
+		dbs_stream_stop(stream);
+	}
+out:
+	srv_streams_release(&app->streams, e);
+	return NULL;
+}
+
+int srv_persist_start(srv_app *app, srv_entry *entry)
+{
+	start_job *job = malloc(sizeof *job);
+
+	if (job != NULL) {
+		job->app = app;
+		job->entry = entry;
+		if (srv_streams_spawn(&app->streams, entry, start_main, job) == 0)
+			return 0;
+	}
+	free(job);
+	srv_streams_start_failed(&app->streams, entry, "could not start a thread for the stream");
+	srv_streams_release(&app->streams, entry);
+	return -1;
+}
+
+static void resume_one(const char *id, const char *config, size_t len, const char *hub,
+                       void *user_data)
 {
 	srv_app *app = user_data;
 	srv_entry *entry = srv_entry_new();
-	dbs_stream_options opts;
-	dbs_stat stat = DBS_STAT_INIT;
 	int rc;
 
 	if (entry == NULL || (entry->config = malloc(len + 1)) == NULL) {
@@ -98,28 +190,23 @@ static void resume_one(const char *id, const char *config, size_t len, void *use
 	entry->config_len = len;
 	entry->resumed = true;
 	entry->recorded = true;
-	srv_stream_options(app, entry, &opts);
-	rc = dbs_stream_create(&entry->stream, config, len, &opts);
-	if (rc != 0) {
+	entry->hub = hub == NULL ? srv_default_hub(app) : strcmp(hub, "nats") == 0 ? "nats" : "memory";
+	if (strcmp(entry->hub, "nats") == 0 && app->nats_url == NULL) {
+		srv_log(DBS_LOG_ERROR, "stream %s: not resumed: it runs on the NATS hub; start the server with --nats URL (its record is kept)",
+		        id);
+		goto out;
+	}
+	if (dbs_config_masked_json(&entry->shown, config, len, id) != 0) {
 		srv_log(DBS_LOG_ERROR, "stream %s: not resumed: %s (its record is kept; fix it or remove it)",
 		        id, dbs_error_last());
 		goto out;
 	}
-	if (dbs_stream_stat(entry->stream, &stat) == 0 &&
-	    (stat.source.status == DBS_STATUS_INIT_FAILED ||
-	     stat.target.status == DBS_STATUS_INIT_FAILED)) {
-		/* A database that is not up yet is no reason to forget a stream
-		 * that was running: the next start tries again. */
-		srv_log(DBS_LOG_ERROR, "stream %s: resumed, but INIT FAILED (source %s%s%s, target %s%s%s); still recorded as running",
-		        id, dbs_status_name(stat.source.status), stat.source.message[0] ? ": " : "",
-		        stat.source.message, dbs_status_name(stat.target.status),
-		        stat.target.message[0] ? ": " : "", stat.target.message);
-		entry->recorded = false;
-	}
-	if (srv_streams_add(&app->streams, entry) != 0)
+	entry->start = SRV_STARTING;
+	rc = srv_streams_add(&app->streams, entry, 0);
+	if (rc != 0)
 		goto out;
-	srv_log(DBS_LOG_INFO, "stream %s resumed", id);
-	srv_streams_release(&app->streams, entry);
+	srv_log(DBS_LOG_INFO, "stream %s: resuming", id);
+	srv_persist_start(app, entry);
 	entry = NULL;
 out:
 	srv_entry_discard(entry);
@@ -147,7 +234,9 @@ static void watch_once(srv_app *app)
 		srv_entry *e = entries[i];
 		dbs_stat stat = DBS_STAT_INIT;
 
-		if (e->stream == NULL || dbs_stream_stat(e->stream, &stat) != 0)
+		dbs_stream *stream = srv_entry_stream(e);
+
+		if (stream == NULL || dbs_stream_stat(stream, &stat) != 0)
 			continue;
 		/* Test and clear, so each end is written once. */
 		if (dbs_status_is_terminal(stat.source.status) &&

@@ -20,6 +20,59 @@ static char *print_and_free(cJSON *obj)
 	return text;
 }
 
+/* Length of the UTF-8 sequence at s (1 to 4), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		/* No overlong forms, no surrogates. */
+		unsigned char lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+
+		return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		unsigned char lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+
+		return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
+/*
+ * Add a text to a JSON object. cJSON copies bytes as they are, and one
+ * byte that is not UTF-8 (a request path echoed, a database's message in
+ * another encoding) would make the whole answer invalid JSON: such bytes
+ * become '?'.
+ */
+static cJSON *add_text(cJSON *obj, const char *key, const char *text)
+{
+	size_t n = strlen(text);
+	char *clean = malloc(n + 1);
+	cJSON *item;
+
+	if (clean == NULL)
+		return NULL;
+	for (size_t i = 0; i < n;) {
+		size_t k = utf8_len((const unsigned char *)text + i);
+
+		if (k == 0) {
+			clean[i++] = '?';
+			continue;
+		}
+		memcpy(clean + i, text + i, k);
+		i += k;
+	}
+	clean[n] = '\0';
+	item = cJSON_AddStringToObject(obj, key, clean);
+	free(clean);
+	return item;
+}
+
 char *render_error(const char *message)
 {
 	cJSON *obj = cJSON_CreateObject();
@@ -27,7 +80,7 @@ char *render_error(const char *message)
 	if (obj == NULL)
 		goto fail;
 	if (cJSON_AddStringToObject(obj, "status", "error") == NULL ||
-	    cJSON_AddStringToObject(obj, "message", message ? message : "") == NULL)
+	    add_text(obj, "message", message ? message : "") == NULL)
 		goto fail;
 	return print_and_free(obj);
 fail:
@@ -87,7 +140,7 @@ static int add_u64(cJSON *obj, const char *key, uint64_t value)
 	return cJSON_AddRawToObject(obj, key, num) != NULL ? 0 : -1;
 }
 
-static cJSON *node_object(const dbs_node_stat *node)
+static cJSON *node_object(const dbs_node_stat *node, const char *status)
 {
 	cJSON *obj = cJSON_CreateObject();
 	char elapsed[64];
@@ -101,11 +154,12 @@ static cJSON *node_object(const dbs_node_stat *node)
 	if (add_u64(obj, "counter", node->counter) != 0 ||
 	    cJSON_AddStringToObject(obj, "elapsed", elapsed) == NULL ||
 	    cJSON_AddStringToObject(obj, "started", started) == NULL ||
-	    cJSON_AddStringToObject(obj, "status", dbs_status_name(node->status)) == NULL)
+	    cJSON_AddStringToObject(obj, "status", status ? status : dbs_status_name(node->status)) ==
+	        NULL)
 		goto fail;
 	/* The struct's array always holds a NUL, but bound the read anyway. */
 	if (memchr(node->message, '\0', sizeof node->message) != NULL && node->message[0] != '\0' &&
-	    cJSON_AddStringToObject(obj, "message", node->message) == NULL)
+	    add_text(obj, "message", node->message) == NULL)
 		goto fail;
 	return obj;
 fail:
@@ -130,12 +184,12 @@ static int add_conn(cJSON *obj, const dbs_conn_stat *conn)
 		return -1;
 	if (memchr(conn->last_error, '\0', sizeof conn->last_error) != NULL &&
 	    conn->last_error[0] != '\0' &&
-	    cJSON_AddStringToObject(obj, "connectionError", conn->last_error) == NULL)
+	    add_text(obj, "connectionError", conn->last_error) == NULL)
 		return -1;
 	return 0;
 }
 
-char *render_stat(const dbs_stat *stat)
+char *render_stat(const dbs_stat *stat, const char *status)
 {
 	cJSON *obj = cJSON_CreateObject();
 	cJSON *node;
@@ -146,10 +200,10 @@ char *render_stat(const dbs_stat *stat)
 
 	if (obj == NULL || cJSON_AddStringToObject(obj, "streamID", stat->stream_id) == NULL)
 		goto fail;
-	if ((source = node_object(&stat->source)) == NULL)
+	if ((source = node_object(&stat->source, status)) == NULL)
 		goto fail;
 	cJSON_AddItemToObject(obj, "source", source);
-	if ((target = node_object(&stat->target)) == NULL)
+	if ((target = node_object(&stat->target, status)) == NULL)
 		goto fail;
 	cJSON_AddItemToObject(obj, "target", target);
 	if ((node = cJSON_CreateObject()) == NULL)

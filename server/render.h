@@ -16,13 +16,18 @@ char *render_error(const char *message);
 /* {"status":"success","data":<config>}; config is JSON text. */
 char *render_created(const char *config_json);
 
+/* Both nodes of a stream whose databases are still connecting (dbs-server
+ * creates streams off the request's thread). */
+#define RENDER_STATUS_STARTING "STARTING"
+
 /*
  * {"streamID":…,"source":{counter,elapsed,started,status[,message]},"target":{…}}
  * as 0.x, each node followed by reconnects, reconnecting[, lostSince]
  * [, connectionError]; source lagBytes; target lag and lastCommit; and
- * "hub":{reconnects,reconnecting,…}.
+ * "hub":{reconnects,reconnecting,…}. `status`, when not NULL, stands for
+ * both nodes' statuses.
  */
-char *render_stat(const dbs_stat *stat);
+char *render_stat(const dbs_stat *stat, const char *status);
 
 /* {"streamID":…,"Source":{"status":…},"Target":{"status":…}} */
 char *render_stopped(const dbs_stat *stat);

@@ -1,12 +1,16 @@
 #include "routes.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 #include <civetweb.h>
@@ -20,6 +24,10 @@
 #define API_STREAMS "/api/v1/streams"
 #define PATH_MAX_LEN 512
 #define FILE_NAME_MAX 255
+/* A body slower than this is cut off: a worker is not held for a client
+ * that sends a byte now and then. CivetWeb bounds the headers itself
+ * (request_timeout_ms). */
+#define BODY_TIMEOUT_MS 10000
 
 /* RFC 7231 date for the Date header, thread-safe. */
 static void http_date(char *buf, size_t size)
@@ -31,13 +39,23 @@ static void http_date(char *buf, size_t size)
 		buf[0] = '\0';
 }
 
+static bool is_head(const struct mg_connection *conn)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+
+	return ri != NULL && ri->request_method != NULL && strcmp(ri->request_method, "HEAD") == 0;
+}
+
 /*
  * Send one complete response. Returns the status for CivetWeb's access log.
  * The header is written by hand: CivetWeb 1.15's mg_response_header_send
  * formats its Date header with gmtime(), which races between workers.
+ * `extra` is more header lines ("Allow: GET\r\n") or NULL. A HEAD request
+ * gets the headers only. Nothing here is a page: browsers are told not to
+ * sniff, render, frame or cache it.
  */
 static int reply(struct mg_connection *conn, int status, const char *type, const char *body,
-                 size_t len, const char *allow)
+                 size_t len, const char *extra)
 {
 	char date[64];
 
@@ -47,15 +65,17 @@ static int reply(struct mg_connection *conn, int status, const char *type, const
 		type = JSON_TYPE;
 		body = "{\"status\":\"error\",\"message\":\"out of memory\"}";
 		len = strlen(body);
-		allow = NULL;
+		extra = NULL;
 	}
 	http_date(date, sizeof date);
 	mg_printf(conn,
 	          "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	          "Cache-Control: no-store\r\nConnection: close\r\n%s%s%s\r\n",
+	          "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+	          "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+	          "Referrer-Policy: no-referrer\r\nConnection: close\r\n%s\r\n",
 	          status, mg_get_response_code_text(conn, status), date, type, len,
-	          allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "");
-	if (len > 0)
+	          extra ? extra : "");
+	if (len > 0 && !is_head(conn))
 		mg_write(conn, body, len);
 	return status;
 }
@@ -69,48 +89,73 @@ static int reply_json(struct mg_connection *conn, int status, char *body)
 	return rc;
 }
 
-static int reply_error(struct mg_connection *conn, int status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static int reply_error_with(struct mg_connection *conn, int status, const char *extra,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static int reply_error(struct mg_connection *conn, int status, const char *fmt, ...)
+static int reply_error_with(struct mg_connection *conn, int status, const char *extra,
+                            const char *fmt, ...)
 {
 	char message[1024];
+	char *body;
 	va_list ap;
+	int rc;
 
 	va_start(ap, fmt);
 	/* A truncated message is still the right answer. */
 	if (vsnprintf(message, sizeof message, fmt, ap) < 0)
 		message[0] = '\0';
 	va_end(ap);
-	return reply_json(conn, status, render_error(message));
-}
-
-static int reply_method_not_allowed(struct mg_connection *conn, const char *method, const char *path,
-                                    const char *allow)
-{
-	char *body;
-	char message[PATH_MAX_LEN + 128];
-	int n = snprintf(message, sizeof message, "method %s not allowed on %s", method, path);
-	int rc;
-
-	if (n < 0)
-		message[0] = '\0';
 	body = render_error(message);
-	rc = reply(conn, 405, JSON_TYPE, body, body ? strlen(body) : 0, allow);
+	rc = reply(conn, status, JSON_TYPE, body, body ? strlen(body) : 0, extra);
 	free(body);
 	return rc;
 }
 
+#define reply_error(conn, status, ...) reply_error_with(conn, status, NULL, __VA_ARGS__)
+
 /* ---- request bodies and config files ---- */
+
+static bool json_content_type(const char *type)
+{
+	size_t n = strlen("application/json");
+
+	while (*type == ' ')
+		type++;
+	if (strncasecmp(type, "application/json", n) != 0)
+		return false;
+	type += n;
+	while (*type == ' ')
+		type++;
+	return *type == '\0' || *type == ';';
+}
+
+/*
+ * A configuration comes as JSON or not at all: an HTML form cannot send
+ * application/json, so a page the operator opens cannot post one
+ * (whatever the browser says about its origin).
+ */
+static bool content_type_ok(const struct mg_connection *conn)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *type = mg_get_header(conn, "Content-Type");
+	bool body = ri->content_length > 0 || mg_get_header(conn, "Transfer-Encoding") != NULL;
+
+	if (type != NULL)
+		return json_content_type(type);
+	return !body;
+}
 
 /*
  * Read the whole body into a new buffer (NUL-terminated for convenience;
- * *len excludes it). Returns 0, 413 when it exceeds the limit, 400 when the
- * connection broke, 500 when memory ran out.
+ * *len excludes it). Returns 0, 413 when it exceeds the limit, 408 when it
+ * takes longer than BODY_TIMEOUT_MS (the connection is gone then), 400 when
+ * the connection broke, 500 when memory ran out.
  */
-static int read_body(struct mg_connection *conn, size_t limit, char **out, size_t *len)
+static int read_body(struct mg_connection *conn, srv_app *app, char **out, size_t *len)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
+	size_t limit = app->body_limit;
+	struct srv_deadline *deadline = NULL;
 	size_t cap;
 	size_t used = 0;
 	char *buf = NULL;
@@ -128,6 +173,7 @@ static int read_body(struct mg_connection *conn, size_t limit, char **out, size_
 	buf = malloc(cap);
 	if (buf == NULL)
 		goto fail;
+	deadline = srv_guard_deadline_arm(&app->guard, ri, BODY_TIMEOUT_MS);
 	for (;;) {
 		int n;
 
@@ -157,11 +203,18 @@ static int read_body(struct mg_connection *conn, size_t limit, char **out, size_
 			goto fail;
 		}
 	}
+	if (srv_guard_deadline_disarm(&app->guard, deadline)) {
+		deadline = NULL;
+		status = 408;
+		goto fail;
+	}
 	buf[used] = '\0';
 	*out = buf;
 	*len = used;
 	return 0;
 fail:
+	if (srv_guard_deadline_disarm(&app->guard, deadline))
+		status = 408;
 	free(buf);
 	return status;
 }
@@ -186,31 +239,39 @@ static bool plain_file_name(const char *name)
 }
 
 /*
- * Read config_dir/name. Returns 0, or an HTTP status with the reason in
- * `err`.
+ * Read config_dir/name: a regular file right in the directory (a symbolic
+ * link could lead anywhere, a FIFO would block the worker for good).
+ * Returns 0, or an HTTP status with the reason in `err`.
  */
 static int read_config_file(const srv_app *app, const char *name, char **out, size_t *len,
                             char *err, size_t errlen)
 {
-	char path[4096];
+	struct stat st;
 	FILE *f = NULL;
 	char *buf = NULL;
 	size_t used = 0;
 	int status = 500;
-	int n;
+	int fd;
 
 	*out = NULL;
 	*len = 0;
-	n = snprintf(path, sizeof path, "%s/%s", app->config_dir, name);
-	if (n < 0 || (size_t)n >= sizeof path) {
-		snprintf(err, errlen, "file %s: path too long", name);
+	fd = openat(app->config_dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "file %s: %s", name,
+		         errno == ELOOP ? "a symbolic link (not followed)" : strerror(errno));
 		status = 400;
 		goto fail;
 	}
-	f = fopen(path, "rb");
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "file %s: not a regular file", name);
+		close(fd);
+		status = 400;
+		goto fail;
+	}
+	f = fdopen(fd, "rb");
 	if (f == NULL) {
 		snprintf(err, errlen, "file %s: %s", name, strerror(errno));
-		status = 400;
+		close(fd);
 		goto fail;
 	}
 	buf = malloc(app->body_limit + 2);
@@ -241,81 +302,69 @@ fail:
 	return status;
 }
 
+/*
+ * A query variable, decoded. 1 when present and whole, 0 when absent, -1
+ * when malformed: too long, or cut short by a %00 (the name after it would
+ * be silently lost).
+ */
+static int query_var(const char *query, const char *name, char *buf, size_t size)
+{
+	int n;
+
+	if (query == NULL)
+		return 0;
+	n = mg_get_var(query, strlen(query), name, buf, size);
+	if (n == -1)
+		return 0;
+	if (n < 0 || strlen(buf) != (size_t)n)
+		return -1;
+	return 1;
+}
+
 /* ---- handlers ---- */
 
-/* A stream's stat: its own, or on the API node the nodes' combined one. */
-static int entry_stat(srv_app *app, srv_entry *entry, dbs_stat *stat)
+/*
+ * A stream's stat: its own, the nodes' combined one on the API node, or
+ * (no stream yet) what its start says. Returns 0 with *status NULL or a
+ * status name standing for both nodes; 1 for a stream still starting
+ * (*status "STARTING"); -1 on failure (message in dbs_error_last()).
+ */
+static int entry_stat(srv_app *app, srv_entry *entry, dbs_stat *stat, const char **status)
 {
-	if (entry->stream != NULL)
-		return dbs_stream_stat(entry->stream, stat);
-	if (app->cluster == NULL)
-		return DBS_ESTATE;
-	srv_cluster_stat(app->cluster, entry->id, stat);
-	return 0;
-}
+	dbs_stream *stream = srv_entry_stream(entry);
+	bool stopped = false;
+	srv_start start;
 
-/* The configuration with passwords masked, for the API node that runs no
- * stream: "user:secret@" in URIs and DSNs, and password=… in key=value
- * strings, become "********". A new string (free()) or NULL. */
-static char *mask_secret(const char *text)
-{
-	size_t len = strlen(text);
-	char *out = malloc(len + 16);
-	const char *at = strchr(text, '@');
-	const char *scheme = strstr(text, "://");
-	const char *from = scheme && scheme < at ? scheme + 3 : text;
-	const char *colon = at ? memchr(from, ':', (size_t)(at - from)) : NULL;
-	const char *pw = strstr(text, "password=");
-
-	if (out == NULL)
-		return NULL;
-	if (colon != NULL) {
-		snprintf(out, len + 16, "%.*s********%s", (int)(colon + 1 - text), text, at);
-	} else if (pw != NULL) {
-		const char *end = strchr(pw, ' ');
-		snprintf(out, len + 16, "%.*s********%s", (int)(pw + 9 - text), text, end ? end : "");
-	} else {
-		memcpy(out, text, len + 1);
+	*status = NULL;
+	if (stream != NULL)
+		return dbs_stream_stat(stream, stat) == 0 ? 0 : -1;
+	start = srv_streams_start_state(&app->streams, entry, stat->source.message, &stopped);
+	memcpy(stat->stream_id, entry->id, sizeof stat->stream_id);
+	if (start == SRV_REMOTE) {
+		if (app->cluster == NULL)
+			return -1;
+		srv_cluster_stat(app->cluster, entry->id, stat);
+		return 0;
 	}
-	return out;
-}
-
-static void mask_tree(cJSON *node)
-{
-	for (cJSON *c = node ? node->child : NULL; c != NULL; c = c->next) {
-		if (cJSON_IsString(c) && c->string != NULL &&
-		    (strcmp(c->string, "connection") == 0 || strcmp(c->string, "url") == 0)) {
-			char *masked = mask_secret(c->valuestring);
-			if (masked != NULL) {
-				cJSON_SetValuestring(c, masked);
-				free(masked);
-			}
-		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
-			mask_tree(c);
-		}
+	if (start == SRV_START_FAILED) {
+		stat->source.status = DBS_STATUS_FAILED;
+		stat->target.status = DBS_STATUS_FAILED;
+		memcpy(stat->target.message, stat->source.message, sizeof stat->target.message);
+		return 0;
 	}
-}
-
-static char *masked_config(const char *id, const char *text, size_t len)
-{
-	cJSON *j = cJSON_ParseWithLength(text, len);
-	cJSON *shown = cJSON_CreateObject();
-	char *out = NULL;
-
-	if (j == NULL || shown == NULL || cJSON_AddStringToObject(shown, "id", id) == NULL)
-		goto out;
-	cJSON_DeleteItemFromObjectCaseSensitive(j, "id");
-	mask_tree(j);
-	/* id first, as the streams running here show it. */
-	while (j->child != NULL) {
-		cJSON *item = cJSON_DetachItemViaPointer(j, j->child);
-		cJSON_AddItemToObject(shown, item->string, item);
+	if (start == SRV_STARTED) {
+		/* Published meanwhile. */
+		stream = srv_entry_stream(entry);
+		return stream != NULL && dbs_stream_stat(stream, stat) == 0 ? 0 : -1;
 	}
-	out = cJSON_PrintUnformatted(shown);
-out:
-	cJSON_Delete(j);
-	cJSON_Delete(shown);
-	return out;
+	stat->source.message[0] = '\0';
+	if (stopped) {
+		stat->source.status = DBS_STATUS_STOPPED;
+		stat->target.status = DBS_STATUS_STOPPED;
+		return 0;
+	}
+	*status = RENDER_STATUS_STARTING;
+	return 1;
 }
 
 /* POST on the API node: validate, then hand the stream to the nodes. */
@@ -323,93 +372,95 @@ static int stream_create_remote(struct mg_connection *conn, srv_app *app, const 
                                 size_t len)
 {
 	srv_entry *entry = NULL;
-	char *config = NULL;
 	char err[1024];
 	int status;
 
-	if (dbs_config_validate(text, len) != 0) {
-		snprintf(err, sizeof err, "%s", dbs_error_last());
-		status = reply_error(conn, 400, "%s", err);
+	entry = srv_entry_new();
+	if (entry == NULL) {
+		status = reply_error(conn, 500, "out of memory");
 		goto out;
 	}
-	entry = srv_entry_new();
-	if (entry == NULL || (config = masked_config(entry->id, text, len)) == NULL) {
-		status = reply_error(conn, 500, "out of memory");
+	/* The library's own masker: the answer shows no secret. */
+	if (dbs_config_masked_json(&entry->shown, text, len, entry->id) != 0) {
+		snprintf(err, sizeof err, "%s", dbs_error_last());
+		status = reply_error(conn, 400, "%s", err);
 		goto out;
 	}
 	if (srv_cluster_create(app->cluster, entry->id, text, len, err, sizeof err) != 0) {
 		status = reply_error(conn, 503, "%s", err);
 		goto out;
 	}
-	if (srv_streams_add(&app->streams, entry) != 0) {
+	entry->start = SRV_REMOTE;
+	if (srv_streams_add(&app->streams, entry, 0) != 0) {
 		status = reply_error(conn, 503, "the server is shutting down");
 		goto out;
 	}
 	srv_log(DBS_LOG_INFO, "stream %s handed to the nodes", entry->id);
+	status = reply_json(conn, 200, render_created(entry->shown));
 	srv_streams_release(&app->streams, entry);
 	entry = NULL;
-	status = reply_json(conn, 200, render_created(config));
 out:
 	srv_entry_discard(entry);
-	free(config);
 	return status;
 }
 
 /*
- * Whether the configuration has a top-level "name" that a stream in the
- * state directory had: its id into id. A configuration that is not JSON
- * is left to the library to refuse.
+ * The top-level "name" of a configuration, copied, or NULL. The library
+ * has validated the text (so it is shallow); parsed here only for the
+ * name.
  */
-static bool config_name_known(const srv_app *app, const char *text, size_t len, char id[28])
+static char *config_name(const char *text, size_t len)
 {
-	cJSON *j = cJSON_ParseWithLength(text, len);
+	cJSON *j = dbs_json_check_depth(text, len) == 0 ? cJSON_ParseWithLength(text, len) : NULL;
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
-	bool found = cJSON_IsString(name) && name->valuestring[0] != '\0' &&
-	             srv_state_find_name(app->state, name->valuestring, id);
+	char *out = cJSON_IsString(name) && name->valuestring[0] != '\0' ? strdup(name->valuestring)
+	                                                                  : NULL;
 
 	cJSON_Delete(j);
-	return found;
+	return out;
 }
 
 static int stream_create(struct mg_connection *conn, srv_app *app)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	dbs_stream_options opts;
 	srv_entry *entry = NULL;
 	char *text = NULL;
-	char *config = NULL;
+	char *name = NULL;
 	size_t len = 0;
 	char file[FILE_NAME_MAX + 2];
 	char resume_id[64];
 	char err[1024];
-	int has_file = -1;
-	int has_id = -1;
+	int has_file, has_id;
 	bool by_name = false;
 	bool locked = false;
 	int status;
 	int rc;
 
-	if (ri->query_string != NULL) {
-		has_file = mg_get_var(ri->query_string, strlen(ri->query_string), "file", file,
-		                      sizeof file);
-		has_id = mg_get_var(ri->query_string, strlen(ri->query_string), "id", resume_id,
-		                    sizeof resume_id);
+	if (!content_type_ok(conn)) {
+		status = reply_error(conn, 415, "a configuration is sent as Content-Type: application/json");
+		goto out;
 	}
-	status = read_body(conn, app->body_limit, &text, &len);
+	has_file = query_var(ri->query_string, "file", file, sizeof file);
+	has_id = query_var(ri->query_string, "id", resume_id, sizeof resume_id);
+	status = read_body(conn, app, &text, &len);
 	if (status == 413) {
 		status = reply_error(conn, 413, "request body larger than %zu bytes", app->body_limit);
+		goto out;
+	}
+	if (status == 408) {
+		status = reply_error(conn, 408, "the request body took longer than %d s", BODY_TIMEOUT_MS / 1000);
 		goto out;
 	}
 	if (status != 0) {
 		status = reply_error(conn, status, "could not read the request body");
 		goto out;
 	}
-	if (has_file == -2 || (has_file >= 0 && !plain_file_name(file))) {
+	if (has_file < 0 || (has_file > 0 && !plain_file_name(file))) {
 		status = reply_error(conn, 400,
 		                     "file: must be a plain file name in the server's config directory");
 		goto out;
 	}
-	if (has_file >= 0) {
+	if (has_file > 0) {
 		if (len > 0) {
 			status = reply_error(conn, 400, "give the configuration either as the body or as ?file=, not both");
 			goto out;
@@ -426,21 +477,21 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		status = reply_error(conn, 400, "empty configuration: send it as the body or name it with ?file=");
 		goto out;
 	}
-	if (has_id < 0 && app->role == SRV_ROLE_ALL && app->state != NULL &&
-	    config_name_known(app, text, len, resume_id)) {
-		/* The same name means the same stream: it resumes. */
-		has_id = 27;
-		by_name = true;
-	}
-	if (has_id == -2 || (has_id >= 0 && dbs_ksuid_check(resume_id) != 0)) {
+	if (has_id < 0 || (has_id > 0 && dbs_ksuid_check(resume_id) != 0)) {
 		status = reply_error(conn, 400, "id: must be a stream id (27 base62 characters)");
 		goto out;
 	}
-	if (has_id >= 0 && app->role != SRV_ROLE_ALL) {
+	/* Validated (nesting depth first) before anything here parses it. */
+	if (dbs_config_validate(text, len) != 0) {
+		snprintf(err, sizeof err, "%s", dbs_error_last());
+		srv_log(DBS_LOG_INFO, "stream refused: %s", err);
+		status = reply_error(conn, 400, "%s", err);
+		goto out;
+	}
+	if (has_id > 0 && app->role != SRV_ROLE_ALL) {
 		status = reply_error(conn, 400, "id: resuming a stream by id needs --role all");
 		goto out;
 	}
-
 	if (app->role == SRV_ROLE_API) {
 		status = stream_create_remote(conn, app, text, len);
 		goto out;
@@ -454,60 +505,76 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		status = reply_error(conn, 500, "could not allocate a stream");
 		goto out;
 	}
-	if (has_id >= 0) {
-		/* Two writers under one id would apply every change twice. */
-		pthread_mutex_lock(&app->create_lock);
-		locked = true;
-		if (srv_streams_active(&app->streams, resume_id)) {
-			status = reply_error(conn, 409, "stream %s%s is running: stop it before creating it again",
-			                     resume_id, by_name ? " (same name)" : "");
-			goto out;
-		}
+	if (app->state != NULL && has_id == 0)
+		name = config_name(text, len);
+	/*
+	 * Deciding the id, recording the stream and listing it are one step:
+	 * two requests with one id, or with one new name, must not both make
+	 * a stream. Nothing here waits for a database.
+	 */
+	pthread_mutex_lock(&app->create_lock);
+	locked = true;
+	if (has_id > 0) {
 		memcpy(entry->id, resume_id, sizeof entry->id);
-	}
-	srv_stream_options(app, entry, &opts);
-	rc = dbs_stream_create(&entry->stream, text, len, &opts);
-	if (rc != 0) {
-		/* dbs_error_last() lives until the next library call here. */
-		snprintf(err, sizeof err, "%s", dbs_error_last());
-		srv_log(DBS_LOG_INFO, "stream refused: %s", err);
-		status = reply_error(conn,
-		                     rc == DBS_ECONFIG || rc == DBS_EINVAL || rc == DBS_ENOTFOUND ? 400 : 500,
-		                     "%s", err[0] ? err : dbs_strerror(rc));
+	} else if (name != NULL && srv_state_find_name(app->state, name, entry->id)) {
+		/* The same name means the same stream: it resumes. */
+		by_name = true;
+	} else if (name != NULL && srv_state_claim_name(app->state, name, entry->id) != 0) {
+		status = reply_error(conn, 500, "out of memory");
 		goto out;
 	}
-	if (dbs_stream_config_json(&config, entry->stream) != 0) {
+	if (srv_streams_active(&app->streams, entry->id)) {
+		status = reply_error(conn, 409, "stream %s%s is running: stop it before creating it again",
+		                     entry->id, by_name ? " (same name)" : "");
+		goto out;
+	}
+	if (dbs_config_masked_json(&entry->shown, text, len, entry->id) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
 		status = reply_error(conn, 500, "%s", err);
 		goto out;
 	}
 	entry->config = text;
 	entry->config_len = len;
+	entry->hub = srv_default_hub(app);
 	text = NULL;
 	/* A stream the state directory does not know would not come back
 	 * after a restart: refuse rather than run it. */
 	if (srv_persist_running(app, entry, err, sizeof err) != 0) {
 		srv_log(DBS_LOG_ERROR, "stream %s refused: %s", entry->id, err);
-		dbs_stream_stop(entry->stream);
 		status = reply_error(conn, 500, "cannot record the stream in the state directory: %s", err);
 		goto out;
 	}
-	if (srv_streams_add(&app->streams, entry) != 0) {
-		status = reply_error(conn, 503, "the server is shutting down");
+	entry->start = SRV_STARTING;
+	rc = srv_streams_add(&app->streams, entry, SRV_MAX_STARTING);
+	if (rc != 0) {
+		/* Not started after all: a restart must not start it either. */
+		dbs_stat gone = DBS_STAT_INIT;
+
+		gone.source.status = DBS_STATUS_STOPPED;
+		gone.target.status = DBS_STATUS_STOPPED;
+		srv_persist_ended(app, entry, "stopped", &gone);
+		status = rc == -2 ? reply_error_with(conn, 503, "Retry-After: 5\r\n",
+		                                     "%d streams are starting already: try again shortly",
+		                                     SRV_MAX_STARTING)
+		                  : reply_error(conn, 503, "the server is shutting down");
 		goto out;
 	}
+	pthread_mutex_unlock(&app->create_lock);
+	locked = false;
 	srv_log(DBS_LOG_INFO, "stream %s %s", entry->id,
 	        by_name    ? "created again by name (resumes from its checkpoint)"
-	        : has_id >= 0 ? "created again (resumes from its checkpoint)"
-	                      : "created");
-	srv_streams_release(&app->streams, entry);
+	        : has_id > 0 ? "created again (resumes from its checkpoint)"
+	                     : "created");
+	status = reply_json(conn, 200, render_created(entry->shown));
+	/* Its databases connect on the stream's own thread; the answer does
+	 * not wait for them (stat says STARTING until then). */
+	srv_persist_start(app, entry);
 	entry = NULL;
-	status = reply_json(conn, 200, render_created(config));
 out:
 	if (locked)
 		pthread_mutex_unlock(&app->create_lock);
 	srv_entry_discard(entry);
-	dbs_free(config);
+	free(name);
 	free(text);
 	return status;
 }
@@ -526,6 +593,7 @@ static int no_stream(struct mg_connection *conn, const char *id)
 static int stream_config(struct mg_connection *conn, srv_app *app, const char *id)
 {
 	srv_entry *entry = srv_streams_acquire(&app->streams, id);
+	dbs_stream *stream = entry ? srv_entry_stream(entry) : NULL;
 	char *config = NULL;
 	char err[1024];
 	int status;
@@ -534,17 +602,24 @@ static int stream_config(struct mg_connection *conn, srv_app *app, const char *i
 		status = no_stream(conn, id);
 		goto out;
 	}
-	if (entry->stream == NULL) {
+	if (stream == NULL) {
+		/* On the API node, what the source node runs; otherwise (not
+		 * created yet, or no report yet) as posted, masked. */
 		char *remote = app->cluster ? srv_cluster_config(app->cluster, entry->id) : NULL;
-		if (remote == NULL) {
-			status = reply_error(conn, 503, "the source node has not reported yet");
+
+		if (remote != NULL) {
+			status = reply(conn, 200, JSON_TYPE, remote, strlen(remote), NULL);
+			free(remote);
 			goto out;
 		}
-		status = reply(conn, 200, JSON_TYPE, remote, strlen(remote), NULL);
-		free(remote);
+		if (entry->shown == NULL) {
+			status = reply_error(conn, 503, "the configuration is not known yet");
+			goto out;
+		}
+		status = reply(conn, 200, JSON_TYPE, entry->shown, strlen(entry->shown), NULL);
 		goto out;
 	}
-	if (dbs_stream_config_json(&config, entry->stream) != 0) {
+	if (dbs_stream_config_json(&config, stream) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
 		status = reply_error(conn, 500, "%s", err);
 		goto out;
@@ -560,6 +635,7 @@ static int stream_stat(struct mg_connection *conn, srv_app *app, const char *id)
 {
 	srv_entry *entry = srv_streams_acquire(&app->streams, id);
 	dbs_stat stat = DBS_STAT_INIT;
+	const char *shown = NULL;
 	char err[1024];
 	int status;
 
@@ -567,12 +643,12 @@ static int stream_stat(struct mg_connection *conn, srv_app *app, const char *id)
 		status = no_stream(conn, id);
 		goto out;
 	}
-	if (entry_stat(app, entry, &stat) != 0) {
+	if (entry_stat(app, entry, &stat, &shown) < 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
 		status = reply_error(conn, 500, "%s", err);
 		goto out;
 	}
-	status = reply_json(conn, 200, render_stat(&stat));
+	status = reply_json(conn, 200, render_stat(&stat, shown));
 out:
 	srv_streams_release(&app->streams, entry);
 	return status;
@@ -616,6 +692,28 @@ static int stop_remote(struct mg_connection *conn, srv_app *app, srv_entry *entr
 }
 
 /*
+ * DELETE of a stream whose databases are still connecting: it is stopped
+ * as soon as it exists (by the thread creating it), recorded as stopped
+ * now. false when the stream was published meanwhile.
+ */
+static bool stop_pending(struct mg_connection *conn, srv_app *app, srv_entry *entry,
+                         int *status)
+{
+	dbs_stat stat = DBS_STAT_INIT;
+
+	if (!srv_streams_stop_pending(&app->streams, entry))
+		return false;
+	memcpy(stat.stream_id, entry->id, sizeof stat.stream_id);
+	stat.source.status = DBS_STATUS_STOPPED;
+	stat.target.status = DBS_STATUS_STOPPED;
+	if (srv_streams_set_recorded(&app->streams, entry, false) || entry->resumed)
+		srv_persist_ended(app, entry, "stopped", &stat);
+	srv_log(DBS_LOG_INFO, "stream %s stopped while starting", entry->id);
+	*status = reply_json(conn, 200, render_stopped(&stat));
+	return true;
+}
+
+/*
  * DELETE. The 0.x path (id NULL) refuses when the current stream is no
  * longer active, as 0.x does; the by-id path is idempotent and reports
  * the final statuses.
@@ -623,9 +721,12 @@ static int stop_remote(struct mg_connection *conn, srv_app *app, srv_entry *entr
 static int stream_stop(struct mg_connection *conn, srv_app *app, const char *id)
 {
 	srv_entry *entry = srv_streams_acquire(&app->streams, id);
+	dbs_stream *stream;
 	dbs_stat stat = DBS_STAT_INIT;
+	const char *shown = NULL;
 	char err[1024];
 	int status;
+	int rc;
 
 	if (entry == NULL) {
 		if (id != NULL)
@@ -634,20 +735,34 @@ static int stream_stop(struct mg_connection *conn, srv_app *app, const char *id)
 			status = reply_error(conn, 400, "no active stream to stop");
 		goto out;
 	}
-	if (entry_stat(app, entry, &stat) != 0) {
+	rc = entry_stat(app, entry, &stat, &shown);
+	if (rc < 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
 		status = reply_error(conn, 500, "%s", err);
 		goto out;
 	}
-	if (id == NULL && (both_ended(&stat) || srv_streams_mark_stopped(&app->streams, entry))) {
+	if (id == NULL && rc == 0 && (both_ended(&stat) || srv_streams_mark_stopped(&app->streams, entry))) {
 		status = reply_error(conn, 400, "no active stream to stop");
 		goto out;
 	}
+	if (rc == 1 && stop_pending(conn, app, entry, &status))
+		goto out;
 	if (id != NULL)
 		srv_streams_mark_stopped(&app->streams, entry);
 	srv_log(DBS_LOG_INFO, "stopping stream %s", entry->id);
-	if (entry->stream == NULL) {
+	stream = srv_entry_stream(entry);
+	if (stream == NULL && app->cluster != NULL) {
 		status = stop_remote(conn, app, entry);
+		goto out;
+	}
+	if (stream == NULL) {
+		/* A start that failed: nothing runs; its statuses stay. */
+		status = reply_json(conn, 200, render_stopped(&stat));
+		goto out;
+	}
+	if (rc == 1 && dbs_stream_stat(stream, &stat) != 0) {
+		snprintf(err, sizeof err, "%s", dbs_error_last());
+		status = reply_error(conn, 500, "%s", err);
 		goto out;
 	}
 	/* Recorded first: a server killed while the stream drains must not
@@ -659,7 +774,7 @@ static int stream_stop(struct mg_connection *conn, srv_app *app, const char *id)
 	else if (entry->resumed || srv_streams_set_recorded(&app->streams, entry, false))
 		srv_persist_ended(app, entry, NULL, &stat);
 	/* Blocks while the stream drains; the list lock is not held here. */
-	if (dbs_stream_stop(entry->stream) != 0 || entry_stat(app, entry, &stat) != 0) {
+	if (dbs_stream_stop(stream) != 0 || dbs_stream_stat(stream, &stat) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
 		status = reply_error(conn, 500, "%s", err);
 		goto out;
@@ -687,11 +802,13 @@ static int reply_metrics(struct mg_connection *conn, unsigned nodes, const dbs_s
 }
 
 /* One stream's node metrics; with no stream the families are still
- * declared, so a scraper sees an empty series rather than an error. */
+ * declared, so a scraper sees an empty series rather than an error. A
+ * stream still starting has no series yet. */
 static int stream_metrics(struct mg_connection *conn, srv_app *app, const char *id, unsigned nodes)
 {
 	srv_entry *entry = srv_streams_acquire(&app->streams, id);
 	dbs_stat stat = DBS_STAT_INIT;
+	const char *shown = NULL;
 	size_t n = 0;
 	int status;
 
@@ -699,7 +816,7 @@ static int stream_metrics(struct mg_connection *conn, srv_app *app, const char *
 		status = no_stream(conn, id);
 		goto out;
 	}
-	if (entry != NULL && entry_stat(app, entry, &stat) == 0)
+	if (entry != NULL && entry_stat(app, entry, &stat, &shown) == 0)
 		n = 1;
 	status = reply_metrics(conn, nodes, &stat, n);
 out:
@@ -727,9 +844,10 @@ static int all_metrics(struct mg_connection *conn, srv_app *app)
 	}
 	for (long i = 0; i < n; i++) {
 		dbs_stat init = DBS_STAT_INIT;
+		const char *shown = NULL;
 
 		stats[used] = init;
-		if (entry_stat(app, entries[i], &stats[used]) == 0)
+		if (entry_stat(app, entries[i], &stats[used], &shown) == 0)
 			used++;
 	}
 	status = reply_metrics(conn, RENDER_SOURCE | RENDER_TARGET | RENDER_HUB, stats, used);
@@ -809,10 +927,10 @@ static enum route_kind match_path(const char *path, char id[28])
 
 static const char *allowed_methods(enum route_kind kind, bool by_id)
 {
-	const char *allow = "GET";
+	const char *allow = "Allow: GET, HEAD\r\n";
 
 	if (kind == ROUTE_STREAMS)
-		allow = by_id ? "GET, DELETE" : "GET, POST, DELETE";
+		allow = by_id ? "Allow: GET, HEAD, DELETE\r\n" : "Allow: GET, HEAD, POST, DELETE\r\n";
 	return allow;
 }
 
@@ -821,7 +939,7 @@ static int route(struct mg_connection *conn, srv_app *app, const char *method, c
 	char idbuf[28];
 	enum route_kind kind = match_path(path, idbuf);
 	const char *id = idbuf[0] ? idbuf : NULL;
-	bool get = is(method, "GET");
+	bool get = is(method, "GET") || is(method, "HEAD");
 	int status;
 
 	if (kind == ROUTE_NONE)
@@ -833,7 +951,8 @@ static int route(struct mg_connection *conn, srv_app *app, const char *method, c
 	else if (kind == ROUTE_STREAMS && is(method, "POST") && id == NULL)
 		status = stream_create(conn, app);
 	else if (!get || kind == ROUTE_STREAMS)
-		status = reply_method_not_allowed(conn, method, path, allowed_methods(kind, id != NULL));
+		status = reply_error_with(conn, 405, allowed_methods(kind, id != NULL),
+		                          "method %s not allowed on %s", method, path);
 	else if (kind == ROUTE_HEALTH)
 		status = reply_json(conn, 200, render_simple("status", "ok"));
 	else if (kind == ROUTE_METRICS)
@@ -846,25 +965,95 @@ static int route(struct mg_connection *conn, srv_app *app, const char *method, c
 	return status;
 }
 
-int srv_routes_handle(struct mg_connection *conn, void *cbdata)
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Percent-decode a request path (CivetWeb is told not to, so a %00 cannot
+ * cut it short unseen). 0, -1 when malformed (a bad escape, a NUL or
+ * another control character), -2 when longer than the buffer.
+ */
+static int decode_path(const char *raw, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; raw[i] != '\0'; i++) {
+		int c = (unsigned char)raw[i];
+
+		if (c == '%') {
+			int hi = hexval(raw[i + 1]);
+			int lo = hi >= 0 ? hexval(raw[i + 2]) : -1;
+
+			if (lo < 0)
+				return -1;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (c < 0x20 || c == 0x7f)
+			return -1;
+		if (o + 1 >= size)
+			return -2;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+int srv_routes_begin_request(struct mg_connection *conn)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	const char *uri = ri->local_uri ? ri->local_uri : "";
+	srv_app *app = mg_get_user_data(mg_get_context(conn));
+	const char *raw = ri->local_uri ? ri->local_uri : "";
 	char path[PATH_MAX_LEN];
-	size_t len = strlen(uri);
+	char why[256];
+	size_t len;
 	int status;
+	int rc = decode_path(raw, path, sizeof path);
 
-	if (len >= sizeof path) {
-		status = reply_error(conn, 404, "no such route");
+	if (rc != 0) {
+		status = rc == -2 ? reply_error(conn, 404, "no such route")
+		                  : reply_error(conn, 400, "malformed request path");
 		goto out;
 	}
-	memcpy(path, uri, len + 1);
 	/* "/api/v1/streams/" means "/api/v1/streams". */
+	len = strlen(path);
 	while (len > 1 && path[len - 1] == '/')
 		path[--len] = '\0';
-	status = route(conn, cbdata, ri->request_method, path);
+	status = srv_guard_request(&app->guard, ri, is(path, "/healthz"), why, sizeof why);
+	if (status == 401) {
+		status = reply_error_with(conn, 401, "WWW-Authenticate: Bearer\r\n", "%s", why);
+		goto out;
+	}
+	if (status != 0) {
+		status = reply_error(conn, status, "%s", why);
+		goto out;
+	}
+	/* Between the socket opening and the streams being resumed. */
+	if (!atomic_load(&app->ready)) {
+		status = reply_error_with(conn, 503, "Retry-After: 1\r\n", "the server is starting");
+		goto out;
+	}
+	status = route(conn, app, ri->request_method, path);
 out:
-	srv_log(DBS_LOG_DEBUG, "%s %s%s%s -> %d", ri->request_method, uri,
+	/* The log escapes control characters: a path cannot forge a line. */
+	srv_log(DBS_LOG_DEBUG, "%s %s %s%s%s -> %d", ri->remote_addr, ri->request_method, raw,
 	        ri->query_string ? "?" : "", ri->query_string ? ri->query_string : "", status);
 	return status;
+}
+
+int srv_routes_http_error(struct mg_connection *conn, int status, const char *message)
+{
+	/* CivetWeb's own refusals (a malformed request line, headers too
+	 * large, an unknown method) in the API's error shape. */
+	reply_error(conn, status, "%s", message && message[0] ? message
+	                                                      : mg_get_response_code_text(conn, status));
+	return 0;
 }

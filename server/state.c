@@ -20,6 +20,12 @@
 #define RECORD_MAX (4 * 1024 * 1024)
 #define ID_LEN 27
 
+struct srv_record_ref {
+	char id[ID_LEN + 1];
+	bool ended;
+	char *name; /* the configuration's top-level "name"; NULL: none */
+};
+
 int srv_state_default_dir(char *buf, size_t size)
 {
 	const char *xdg = getenv("XDG_STATE_HOME");
@@ -83,6 +89,10 @@ int srv_state_open(srv_state *st, const char *dir, char *err, size_t errlen)
 
 	memset(st, 0, sizeof *st);
 	st->lock_fd = -1;
+	if (pthread_mutex_init(&st->lock, NULL) != 0) {
+		snprintf(err, errlen, "cannot initialise a mutex");
+		return -1;
+	}
 	if (make_dirs(dir, err, errlen) != 0)
 		goto out;
 	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -133,6 +143,138 @@ void srv_state_close(srv_state *st)
 	free(st->streams_dir);
 	st->dir = NULL;
 	st->streams_dir = NULL;
+	for (size_t i = 0; i < st->nrefs; i++)
+		free(st->refs[i].name);
+	free(st->refs);
+	st->refs = NULL;
+	st->nrefs = st->caprefs = 0;
+	pthread_mutex_destroy(&st->lock);
+}
+
+/* ---- the records in memory (under st->lock) ---- */
+
+static struct srv_record_ref *ref_find(srv_state *st, const char *id)
+{
+	for (size_t i = 0; i < st->nrefs; i++)
+		if (strcmp(st->refs[i].id, id) == 0)
+			return &st->refs[i];
+	return NULL;
+}
+
+/* Note what the record of `id` says; `name` (may be NULL) is handed over
+ * and replaces the one known when `name_known`. -1 when memory ran out. */
+static int ref_set(srv_state *st, const char *id, bool ended, char *name, bool name_known)
+{
+	struct srv_record_ref *r = ref_find(st, id);
+
+	if (r == NULL) {
+		if (st->nrefs == st->caprefs) {
+			size_t cap = st->caprefs ? st->caprefs * 2 : 32;
+			struct srv_record_ref *grown = realloc(st->refs, cap * sizeof *grown);
+
+			if (grown == NULL) {
+				free(name);
+				return -1;
+			}
+			st->refs = grown;
+			st->caprefs = cap;
+		}
+		r = &st->refs[st->nrefs++];
+		memset(r, 0, sizeof *r);
+		snprintf(r->id, sizeof r->id, "%s", id);
+	}
+	r->ended = ended;
+	if (name_known) {
+		free(r->name);
+		r->name = name;
+	} else {
+		free(name);
+	}
+	return 0;
+}
+
+static void ref_remove(srv_state *st, const char *id)
+{
+	struct srv_record_ref *r = ref_find(st, id);
+
+	if (r == NULL)
+		return;
+	free(r->name);
+	*r = st->refs[--st->nrefs];
+}
+
+static int by_ref_id(const void *a, const void *b)
+{
+	return strcmp(((const struct srv_record_ref *)a)->id, ((const struct srv_record_ref *)b)->id);
+}
+
+static void remove_file(const char *dir, const char *name, const char *why);
+
+/* Ended records beyond the newest SRV_STATE_KEEP_ENDED go, files and all:
+ * a server that runs for months keeps a bounded directory. */
+static void prune_ended(srv_state *st)
+{
+	size_t ended = 0;
+
+	for (size_t i = 0; i < st->nrefs; i++)
+		ended += st->refs[i].ended;
+	if (ended <= SRV_STATE_KEEP_ENDED)
+		return;
+	/* KSUIDs sort by time: the oldest first. */
+	qsort(st->refs, st->nrefs, sizeof *st->refs, by_ref_id);
+	for (size_t i = 0; i < st->nrefs && ended > SRV_STATE_KEEP_ENDED;) {
+		char name[ID_LEN + 6];
+
+		if (!st->refs[i].ended) {
+			i++;
+			continue;
+		}
+		snprintf(name, sizeof name, "%s.json", st->refs[i].id);
+		remove_file(st->streams_dir, name, "old ended stream");
+		free(st->refs[i].name);
+		memmove(&st->refs[i], &st->refs[i + 1], (st->nrefs - i - 1) * sizeof *st->refs);
+		st->nrefs--;
+		ended--;
+	}
+}
+
+int srv_state_find_name(srv_state *st, const char *name, char id[28])
+{
+	int found = 0;
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < st->nrefs; i++) {
+		const struct srv_record_ref *r = &st->refs[i];
+
+		/* KSUIDs sort by time: a later one is a newer stream. */
+		if (r->name != NULL && strcmp(r->name, name) == 0 && (!found || strcmp(r->id, id) > 0)) {
+			memcpy(id, r->id, ID_LEN + 1);
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return found;
+}
+
+int srv_state_claim_name(srv_state *st, const char *name, const char id[28])
+{
+	char *copy = strdup(name);
+	int rc;
+
+	if (copy == NULL)
+		return -1;
+	pthread_mutex_lock(&st->lock);
+	rc = ref_set(st, id, false, copy, true);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+/* The top-level "name" of a parsed configuration, copied; NULL: none. */
+static char *config_name(const cJSON *config)
+{
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(config, "name");
+
+	return cJSON_IsString(n) && n->valuestring[0] != '\0' ? strdup(n->valuestring) : NULL;
 }
 
 static void now_rfc3339(char *buf, size_t size)
@@ -144,14 +286,21 @@ static void now_rfc3339(char *buf, size_t size)
 		snprintf(buf, size, "0001-01-01T00:00:00Z");
 }
 
-static char *record_render(const char *id, const char *config, size_t len, const srv_state_end *end)
+static char *record_render(const char *id, const char *config, size_t len, const char *hub,
+                           const srv_state_end *end, char **name)
 {
 	cJSON *rec = cJSON_CreateObject();
-	cJSON *cfg = cJSON_ParseWithLength(config, len);
+	/* The library accepted this configuration, so it is shallow; the
+	 * check costs nothing and keeps this parser safe on its own. */
+	cJSON *cfg = dbs_json_check_depth(config, len) == 0 ? cJSON_ParseWithLength(config, len) : NULL;
 	char *out = NULL;
 	char at[32];
 
+	*name = NULL;
 	if (rec == NULL || cfg == NULL)
+		goto out;
+	*name = config_name(cfg);
+	if (hub != NULL && cJSON_AddStringToObject(rec, "hub", hub) == NULL)
 		goto out;
 	if (cJSON_AddNumberToObject(rec, "format", STATE_FORMAT) == NULL ||
 	    cJSON_AddStringToObject(rec, "id", id) == NULL ||
@@ -189,11 +338,12 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-int srv_state_save(const srv_state *st, const char *id, const char *config, size_t len,
-                   const srv_state_end *end, char *err, size_t errlen)
+int srv_state_save(srv_state *st, const char *id, const char *config, size_t len,
+                   const char *hub, const srv_state_end *end, char *err, size_t errlen)
 {
 	char path[4096], tmp[4096];
-	char *text = record_render(id, config, len, end);
+	char *name = NULL;
+	char *text = record_render(id, config, len, hub, end, &name);
 	int fd = -1, dfd = -1;
 	int rc = -1;
 	int n1 = snprintf(path, sizeof path, "%s/%s.json", st->streams_dir, id);
@@ -233,6 +383,13 @@ int srv_state_save(const srv_state *st, const char *id, const char *config, size
 		goto out;
 	}
 	rc = 0;
+	pthread_mutex_lock(&st->lock);
+	/* Out of memory here only loses a name until the next start. */
+	ref_set(st, id, end != NULL, name, true);
+	name = NULL;
+	if (end != NULL)
+		prune_ended(st);
+	pthread_mutex_unlock(&st->lock);
 out:
 	if (fd >= 0) {
 		close(fd);
@@ -240,6 +397,7 @@ out:
 	}
 	if (dfd >= 0)
 		close(dfd);
+	free(name);
 	free(text);
 	return rc;
 }
@@ -258,12 +416,27 @@ static bool record_name(const char *name, char id[ID_LEN + 1])
 
 static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
+	/* Only regular files of this directory: no link out of it, and no
+	 * FIFO to block on. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat sb;
+	FILE *f = NULL;
 	char *buf = NULL;
 	size_t used;
 
+	if (fd < 0) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		goto fail;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "not a regular file");
+		close(fd);
+		goto fail;
+	}
+	f = fdopen(fd, "rb");
 	if (f == NULL) {
 		snprintf(err, errlen, "%s", strerror(errno));
+		close(fd);
 		goto fail;
 	}
 	buf = malloc(RECORD_MAX + 1);
@@ -295,6 +468,8 @@ typedef struct record {
 	char id[ID_LEN + 1];
 	bool running;
 	char *config; /* running records only */
+	char *name;   /* the configuration's "name"; NULL: none */
+	char hub[8];  /* "memory", "nats", or "" when not recorded */
 } record;
 
 /*
@@ -303,16 +478,23 @@ typedef struct record {
 static int record_parse(const char *id, const char *text, size_t len, record *rec, char *err,
                         size_t errlen)
 {
-	cJSON *j = cJSON_ParseWithLength(text, len);
+	/* A file edited by hand must not crash the server at start. */
+	cJSON *j = dbs_json_check_depth(text, len) == 0 ? cJSON_ParseWithLength(text, len) : NULL;
 	const cJSON *format = cJSON_GetObjectItemCaseSensitive(j, "format");
 	const cJSON *rid = cJSON_GetObjectItemCaseSensitive(j, "id");
 	const cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
 	const cJSON *config = cJSON_GetObjectItemCaseSensitive(j, "config");
+	const cJSON *hub = cJSON_GetObjectItemCaseSensitive(j, "hub");
 	int rc = -1;
 
 	memset(rec, 0, sizeof *rec);
 	if (!cJSON_IsObject(j)) {
 		snprintf(err, errlen, "not a JSON object (corrupt file?)");
+		goto out;
+	}
+	if (hub != NULL && (!cJSON_IsString(hub) || (strcmp(hub->valuestring, "memory") != 0 &&
+	                                             strcmp(hub->valuestring, "nats") != 0))) {
+		snprintf(err, errlen, "\"hub\" is neither \"memory\" nor \"nats\"");
 		goto out;
 	}
 	if (!cJSON_IsNumber(format) || format->valuedouble != STATE_FORMAT) {
@@ -334,6 +516,9 @@ static int record_parse(const char *id, const char *text, size_t len, record *re
 	}
 	memcpy(rec->id, id, sizeof rec->id);
 	rec->running = strcmp(state->valuestring, "running") == 0;
+	rec->name = config_name(config);
+	if (hub != NULL)
+		snprintf(rec->hub, sizeof rec->hub, "%s", hub->valuestring);
 	if (rec->running) {
 		rec->config = cJSON_PrintUnformatted(config);
 		if (rec->config == NULL) {
@@ -343,46 +528,12 @@ static int record_parse(const char *id, const char *text, size_t len, record *re
 	}
 	rc = 0;
 out:
+	if (rc != 0) {
+		free(rec->name);
+		rec->name = NULL;
+	}
 	cJSON_Delete(j);
 	return rc;
-}
-
-int srv_state_find_name(const srv_state *st, const char *name, char id[28])
-{
-	DIR *d = opendir(st->streams_dir);
-	struct dirent *de;
-	int found = 0;
-
-	if (d == NULL)
-		return 0;
-	while ((de = readdir(d)) != NULL) {
-		char rid[ID_LEN + 1];
-		char err[256];
-		char *path, *text = NULL;
-		size_t len = 0;
-		cJSON *j = NULL;
-		const cJSON *n;
-
-		/* KSUIDs sort by time: a later one is a newer stream. */
-		if (!record_name(de->d_name, rid) || (found && strcmp(rid, id) <= 0))
-			continue;
-		path = join(st->streams_dir, de->d_name);
-		if (path != NULL)
-			text = read_file(path, &len, err, sizeof err);
-		if (text != NULL)
-			j = cJSON_ParseWithLength(text, len);
-		n = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "config"),
-		                                     "name");
-		if (cJSON_IsString(n) && strcmp(n->valuestring, name) == 0) {
-			memcpy(id, rid, ID_LEN + 1);
-			found = 1;
-		}
-		cJSON_Delete(j);
-		free(text);
-		free(path);
-	}
-	closedir(d);
-	return found;
 }
 
 static int by_id(const void *a, const void *b)
@@ -401,7 +552,7 @@ static void remove_file(const char *dir, const char *name, const char *why)
 	free(path);
 }
 
-int srv_state_load(const srv_state *st, srv_state_resume_fn fn, void *user_data)
+int srv_state_load(srv_state *st, srv_state_resume_fn fn, void *user_data)
 {
 	DIR *d = opendir(st->streams_dir);
 	record *recs = NULL;
@@ -465,18 +616,28 @@ int srv_state_load(const srv_state *st, srv_state_resume_fn fn, void *user_data)
 	if (n > 0)
 		qsort(recs, n, sizeof *recs, by_id);
 	/* KSUIDs sort by time: the newest ended records are at the end. */
+	pthread_mutex_lock(&st->lock);
 	for (size_t i = n; i-- > 0;) {
 		if (!recs[i].running && ++ended > SRV_STATE_KEEP_ENDED) {
 			char name[ID_LEN + 6];
 
 			snprintf(name, sizeof name, "%s.json", recs[i].id);
 			remove_file(st->streams_dir, name, "old ended stream");
+			ref_remove(st, recs[i].id);
+			continue;
 		}
+		if (ref_set(st, recs[i].id, !recs[i].running, recs[i].name, true) != 0)
+			srv_log(DBS_LOG_WARN, "state: out of memory: stream %s cannot be found by name",
+			        recs[i].id);
+		recs[i].name = NULL;
 	}
+	pthread_mutex_unlock(&st->lock);
 	for (size_t i = 0; i < n; i++) {
 		if (recs[i].running)
-			fn(recs[i].id, recs[i].config, strlen(recs[i].config), user_data);
+			fn(recs[i].id, recs[i].config, strlen(recs[i].config),
+			   recs[i].hub[0] ? recs[i].hub : NULL, user_data);
 		free(recs[i].config);
+		free(recs[i].name);
 	}
 	free(recs);
 	return skipped;

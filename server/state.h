@@ -7,13 +7,14 @@
  * Layout: DIR/lock (held with flock while a server uses DIR) and
  * DIR/streams/<id>.json, each written whole to a temporary file, fsynced
  * and renamed over the old one, mode 0600:
- *   {"format":1,"id":"…","state":"running","config":{…}}
+ *   {"format":1,"id":"…","state":"running","hub":"memory","config":{…}}
  *   {"format":1,"id":"…","state":"ended","ended":"stopped|failed|limit|finished",
- *    "source":"STATUS","target":"STATUS","at":"RFC 3339","config":{…}}
+ *    "source":"STATUS","target":"STATUS","at":"RFC 3339","hub":"memory","config":{…}}
  */
 #ifndef DBS_SERVER_STATE_H
 #define DBS_SERVER_STATE_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,10 +24,18 @@
  * removed when the server starts. */
 #define SRV_STATE_KEEP_ENDED 32
 
+struct srv_record_ref;
+
 typedef struct srv_state {
 	char *dir;         /* the state directory */
 	char *streams_dir; /* dir/streams */
 	int lock_fd;       /* dir/lock, flock()ed; -1 when closed */
+	/* What each record says, kept in memory so that a name is found
+	 * without reading every record and ended records are pruned as they
+	 * are written. Guarded by lock. */
+	pthread_mutex_t lock;
+	struct srv_record_ref *refs;
+	size_t nrefs, caprefs;
 } srv_state;
 
 /*
@@ -53,23 +62,34 @@ typedef struct srv_state_end {
 /*
  * Write the record of stream `id` atomically (temp file, fsync, rename,
  * fsync of the directory). `config` is the stream's JSON configuration as
- * posted. 0, or -1 with the reason in err. Thread-safe (one file per id;
- * callers do not write one id from two threads at once).
+ * posted; `hub` ("memory" or "nats", may be NULL) the hub it runs on when
+ * the configuration names none. Writing an ended record removes the oldest
+ * ended ones beyond SRV_STATE_KEEP_ENDED. 0, or -1 with the reason in err.
+ * Thread-safe (one file per id; callers do not write one id from two
+ * threads at once).
  */
-int srv_state_save(const srv_state *st, const char *id, const char *config, size_t len,
-                   const srv_state_end *end, char *err, size_t errlen);
+int srv_state_save(srv_state *st, const char *id, const char *config, size_t len,
+                   const char *hub, const srv_state_end *end, char *err, size_t errlen);
 
 /*
  * The id of the newest record (running or ended) whose configuration has
- * the top-level "name" `name`, into id. 1 when found, 0 otherwise (also
- * when the directory cannot be read). Unreadable records are passed over.
+ * the top-level "name" `name`, into id. 1 when found, 0 otherwise.
+ * Thread-safe; reads no file.
  */
-int srv_state_find_name(const srv_state *st, const char *name, char id[28]);
+int srv_state_find_name(srv_state *st, const char *name, char id[28]);
+
+/*
+ * Make `name` find `id` from now on, before its record is written: two
+ * requests creating a stream of one new name must agree on its id.
+ * 0, or -1 when memory ran out. Thread-safe.
+ */
+int srv_state_claim_name(srv_state *st, const char *name, const char id[28]);
 
 /* Called for every running record, oldest id first; config is a
- * NUL-terminated JSON text that lives for the call only. */
+ * NUL-terminated JSON text that lives for the call only; hub is what the
+ * record says (NULL for records written before it was recorded). */
 typedef void (*srv_state_resume_fn)(const char *id, const char *config, size_t len,
-                                    void *user_data);
+                                    const char *hub, void *user_data);
 
 /*
  * Read every record: call fn for the running ones, log and skip the ones
@@ -78,6 +98,6 @@ typedef void (*srv_state_resume_fn)(const char *id, const char *config, size_t l
  * Returns the number of records skipped, or -1 when the directory cannot
  * be listed (logged).
  */
-int srv_state_load(const srv_state *st, srv_state_resume_fn fn, void *user_data);
+int srv_state_load(srv_state *st, srv_state_resume_fn fn, void *user_data);
 
 #endif

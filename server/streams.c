@@ -1,5 +1,6 @@
 #include "streams.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,22 +34,49 @@ void srv_entry_discard(srv_entry *entry)
 {
 	if (entry == NULL)
 		return;
-	dbs_stream_free(entry->stream);
+	/* The thread creating the stream let go of the entry before it ends;
+	 * joining it here takes a moment at most. */
+	if (entry->has_starter)
+		pthread_join(entry->starter, NULL);
+	dbs_stream_free(atomic_load(&entry->stream));
 	free(entry->config);
+	free(entry->shown);
 	free(entry);
 }
 
-static bool entry_ended(const srv_entry *entry)
+dbs_stream *srv_entry_stream(srv_entry *entry)
+{
+	return atomic_load(&entry->stream);
+}
+
+/* Under the list lock. */
+static bool entry_ended(srv_entry *entry)
 {
 	dbs_stat stat = DBS_STAT_INIT;
+	dbs_stream *stream = atomic_load(&entry->stream);
 
-	if (dbs_stream_stat(entry->stream, &stat) != 0)
+	if (entry->start == SRV_START_FAILED)
+		return true;
+	if (stream == NULL || dbs_stream_stat(stream, &stat) != 0)
 		return false;
 	return dbs_status_is_terminal(stat.source.status) &&
 	       dbs_status_is_terminal(stat.target.status);
 }
 
-int srv_streams_add(srv_streams *list, srv_entry *entry)
+int srv_streams_spawn(srv_streams *list, srv_entry *entry, void *(*fn)(void *), void *arg)
+{
+	int rc;
+
+	/* Under the lock: the thread lets go of the entry (taking the lock)
+	 * only once the entry knows it has a thread to join. */
+	pthread_mutex_lock(&list->lock);
+	rc = pthread_create(&entry->starter, NULL, fn, arg);
+	entry->has_starter = rc == 0;
+	pthread_mutex_unlock(&list->lock);
+	return rc == 0 ? 0 : -1;
+}
+
+int srv_streams_add(srv_streams *list, srv_entry *entry, size_t max_starting)
 {
 	srv_entry *doomed = NULL;
 	size_t ended = 0;
@@ -57,6 +85,12 @@ int srv_streams_add(srv_streams *list, srv_entry *entry)
 	pthread_mutex_lock(&list->lock);
 	if (list->closed)
 		goto out;
+	if (entry->start == SRV_STARTING && max_starting > 0 && list->starting >= max_starting) {
+		rc = -2;
+		goto out;
+	}
+	if (entry->start == SRV_STARTING)
+		list->starting++;
 	entry->refs = 1;
 	entry->next = list->head;
 	list->head = entry;
@@ -115,6 +149,55 @@ void srv_streams_release(srv_streams *list, srv_entry *entry)
 	pthread_mutex_unlock(&list->lock);
 }
 
+bool srv_streams_started(srv_streams *list, srv_entry *entry, dbs_stream *stream)
+{
+	bool stopped;
+
+	pthread_mutex_lock(&list->lock);
+	atomic_store(&entry->stream, stream);
+	entry->start = SRV_STARTED;
+	list->starting--;
+	stopped = entry->user_stopped;
+	pthread_mutex_unlock(&list->lock);
+	return stopped;
+}
+
+void srv_streams_start_failed(srv_streams *list, srv_entry *entry, const char *message)
+{
+	pthread_mutex_lock(&list->lock);
+	snprintf(entry->start_error, sizeof entry->start_error, "%s", message);
+	entry->start = SRV_START_FAILED;
+	list->starting--;
+	pthread_mutex_unlock(&list->lock);
+}
+
+bool srv_streams_stop_pending(srv_streams *list, srv_entry *entry)
+{
+	bool pending;
+
+	pthread_mutex_lock(&list->lock);
+	pending = entry->start == SRV_STARTING;
+	if (pending)
+		entry->user_stopped = true;
+	pthread_mutex_unlock(&list->lock);
+	return pending;
+}
+
+srv_start srv_streams_start_state(srv_streams *list, srv_entry *entry, char *error,
+                                  bool *stopped)
+{
+	srv_start start;
+
+	pthread_mutex_lock(&list->lock);
+	start = entry->start;
+	if (error != NULL)
+		memcpy(error, entry->start_error, sizeof entry->start_error);
+	if (stopped != NULL)
+		*stopped = entry->user_stopped;
+	pthread_mutex_unlock(&list->lock);
+	return start;
+}
+
 bool srv_streams_mark_stopped(srv_streams *list, srv_entry *entry)
 {
 	bool was;
@@ -143,7 +226,8 @@ bool srv_streams_active(srv_streams *list, const char *id)
 
 	pthread_mutex_lock(&list->lock);
 	for (srv_entry *e = list->head; e != NULL && !active; e = e->next)
-		if (strcmp(e->id, id) == 0 && e->stream != NULL && !entry_ended(e))
+		if (strcmp(e->id, id) == 0 &&
+		    (e->start == SRV_STARTING || (atomic_load(&e->stream) != NULL && !entry_ended(e))))
 			active = true;
 	pthread_mutex_unlock(&list->lock);
 	return active;
@@ -190,11 +274,20 @@ void srv_streams_shutdown(srv_streams *list)
 	list->count = 0;
 	pthread_mutex_unlock(&list->lock);
 
+	/* Streams still being created first get their stream (or fail). */
+	for (srv_entry *e = all; e != NULL; e = e->next) {
+		if (e->has_starter) {
+			pthread_join(e->starter, NULL);
+			e->has_starter = false;
+		}
+	}
 	/* Every stream drains and confirms its position before any is
 	 * torn down. */
 	for (srv_entry *e = all; e != NULL; e = e->next) {
+		dbs_stream *stream = atomic_load(&e->stream);
+
 		srv_log(DBS_LOG_INFO, "stopping stream %s", e->id);
-		if (e->stream != NULL && dbs_stream_stop(e->stream) != 0)
+		if (stream != NULL && dbs_stream_stop(stream) != 0)
 			srv_log(DBS_LOG_WARN, "stream %s: stop: %s", e->id, dbs_error_last());
 	}
 	while (all != NULL) {

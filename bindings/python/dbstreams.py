@@ -1,15 +1,24 @@
-"""ctypes binding over libdbstreams' public API (include/dbstreams/dbstreams.h).
+"""ctypes binding over libdbstreams' public API (include/dbstreams/dbstreams.h),
+and a client of dbs-server's REST API.
 
     import dbstreams
     with dbstreams.Stream(open("stream.json").read()) as s:
         print(s.stat())
 
+    server = dbstreams.Client("http://127.0.0.1:8020", token_file="/etc/dbstreams/token")
+    sid = server.create(open("stream.json").read())["id"]
+    print(server.stat(sid))
+
 The library is found through DBSTREAMS_LIB (a path), then the system's
-loader ("libdbstreams.so.0").
+loader ("libdbstreams.so.0"). Client needs no library.
 """
 import ctypes
 import json
 import os
+import ssl
+import time
+import urllib.error
+import urllib.request
 
 _NODE_MESSAGE_MAX = 512
 
@@ -86,8 +95,13 @@ def _load():
     return lib
 
 
-_lib = _load()
-version = _lib.dbs_version().decode()
+try:
+    _lib = _load()
+    version = _lib.dbs_version().decode()
+except OSError:
+    # Only Client works without the library.
+    _lib = None
+    version = None
 
 
 class Error(Exception):
@@ -99,6 +113,8 @@ class Error(Exception):
 
 
 def _check(rc):
+    if _lib is None:
+        raise OSError("libdbstreams is not loaded (set DBSTREAMS_LIB)")
     if rc != 0:
         raise Error(rc, _lib.dbs_error_last().decode())
 
@@ -106,6 +122,7 @@ def _check(rc):
 def validate(config):
     """Raise Error (with the JSON path in the message) if `config` is invalid."""
     data = config.encode() if isinstance(config, str) else json.dumps(config).encode()
+    _check(0)
     _check(_lib.dbs_config_validate(data, len(data)))
 
 
@@ -114,6 +131,7 @@ class Stream:
 
     def __init__(self, config, stream_id=None):
         self._h = None
+        _check(0)
         data = config.encode() if isinstance(config, str) else json.dumps(config).encode()
         opts = _Options(1, None, None, 2, stream_id.encode() if stream_id else None, None, None)
         handle = ctypes.c_void_p()
@@ -185,3 +203,91 @@ class Stream:
 
     def __del__(self):
         self.close()
+
+
+class ServerError(Exception):
+    """dbs-server refused a request: `status` is the HTTP code, the message
+    the server's own ({"status":"error","message":...})."""
+
+    def __init__(self, status, message):
+        super().__init__(f"{message} (HTTP {status})")
+        self.status = status
+        self.message = message
+
+
+def _read_token(path):
+    with open(path, encoding="utf-8") as f:
+        token = f.readline().rstrip("\r\n")
+    if not token or any(ord(c) < 0x20 or ord(c) == 0x7f for c in token):
+        raise ValueError(f"{path}: not a token")
+    return token
+
+
+class Client:
+    """dbs-server's REST API (DBConvert Streams 0.x, and streams by id).
+
+    token, token_file: the server's API token (--token-file there), sent as
+    "Authorization: Bearer"; without either, DBS_API_TOKEN when set.
+    cafile: CA certificate to verify an https server with."""
+
+    def __init__(self, url="http://127.0.0.1:8020", token=None, token_file=None, timeout=30.0,
+                 cafile=None):
+        self.url = url.rstrip("/")
+        if token is None and token_file is not None:
+            token = _read_token(token_file)
+        if token is None:
+            token = os.environ.get("DBS_API_TOKEN") or None
+        self._token = token
+        self.timeout = timeout
+        self._ssl = ssl.create_default_context(cafile=cafile) if cafile else None
+
+    def _request(self, method, path, body=None):
+        headers = {"Accept": "application/json"}
+        if self._token:
+            headers["Authorization"] = "Bearer " + self._token
+        data = None
+        if body is not None:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self._ssl) as resp:
+                text = resp.read().decode()
+                return json.loads(text) if text else None
+        except urllib.error.HTTPError as e:
+            text = e.read().decode(errors="replace")
+            try:
+                message = json.loads(text)["message"]
+            except (ValueError, KeyError, TypeError):
+                message = text[:1024]
+            raise ServerError(e.code, message) from None
+
+    @staticmethod
+    def _path(stream_id, suffix=""):
+        return "/api/v1/streams" + (f"/{stream_id}" if stream_id else "") + suffix
+
+    def health(self):
+        return self._request("GET", "/healthz")
+
+    def create(self, config, stream_id=None, wait=True):
+        """Create and start a stream; its configuration as the server shows it
+        (passwords masked, "id" first). With wait, return once its databases
+        answered (its stat no longer says STARTING)."""
+        path = "/api/v1/streams" + (f"?id={stream_id}" if stream_id else "")
+        data = self._request("POST", path, config)["data"]
+        if wait:
+            deadline = time.monotonic() + self.timeout
+            while self.stat(data["id"])["source"]["status"] == "STARTING":
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"stream {data['id']} is still STARTING")
+                time.sleep(0.1)
+        return data
+
+    def stat(self, stream_id=None):
+        return self._request("GET", self._path(stream_id, "/stat"))
+
+    def config(self, stream_id=None):
+        return self._request("GET", self._path(stream_id))
+
+    def stop(self, stream_id=None):
+        return self._request("DELETE", self._path(stream_id))

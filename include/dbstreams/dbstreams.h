@@ -298,6 +298,37 @@ DBS_API void dbs_free(void *ptr);
  */
 DBS_API int dbs_config_validate(const char *config, size_t len);
 
+/* ---- hostile input and secrets, exported for the server and CLI ---- */
+
+/** Deepest nesting of JSON arrays and objects the library accepts. */
+#define DBS_JSON_DEPTH_MAX 64
+
+/**
+ * 0 when the arrays and objects of `len` bytes of JSON text nest at most
+ * DBS_JSON_DEPTH_MAX levels deep, DBS_ECONFIG (with the byte offset in
+ * dbs_error_last()) otherwise. It does not validate the JSON: call it before
+ * handing text from outside to a parser that recurses (cJSON), so a deep
+ * document cannot overflow a small thread stack. Every library function
+ * that parses JSON checks this itself. Thread-safe.
+ */
+DBS_API int dbs_json_check_depth(const char *text, size_t len);
+
+/**
+ * A connection string (MySQL DSN, PostgreSQL URI or key=value string, NATS
+ * URL list) with every password and token replaced by "********"; strings
+ * no driver would accept are masked too, erring on the side of hiding.
+ * *out is a new string the caller releases with dbs_free(). Thread-safe.
+ */
+DBS_API int dbs_mask_connection(char **out, const char *connection);
+
+/**
+ * Validate a configuration and return it as dbs_stream_config_json() would
+ * show it: every secret masked, and `id` (may be NULL) as the first key.
+ * DBS_ECONFIG with the JSON path in dbs_error_last() when it is invalid.
+ * *out is a new string the caller releases with dbs_free(). Thread-safe.
+ */
+DBS_API int dbs_config_masked_json(char **out, const char *config, size_t len, const char *id);
+
 /* ---- formats used by the REST API, exported for the server and CLI ---- */
 
 /** Go-style duration of `ns` ("0s", "1.209114254s", "7m33.561343815s"). */

@@ -306,6 +306,17 @@ int dbs__config_parse_with(dbs_config **out, const dbs_registry *registry, const
 		          CONFIG_MAX);
 		goto fail;
 	}
+	/* cJSON recurses per level: a deep document must not reach it. */
+	size_t deep = dbs__json_too_deep(text, len, DBS_JSON_DEPTH_MAX);
+	if (deep < len) {
+		size_t line, column;
+		line_column(text, deep, &line, &column);
+		rc = fail(&p,
+		          "arrays and objects nested deeper than %d levels at byte %zu (line %zu, "
+		          "column %zu)",
+		          DBS_JSON_DEPTH_MAX, deep, line, column);
+		goto fail;
+	}
 	/* cJSON gets a NUL-terminated copy, so no bug of its length handling
 	 * can read past the caller's buffer. */
 	copy = malloc(len + 1);
@@ -431,6 +442,43 @@ static int mask_secrets(const dbs_config *config, cJSON *copy)
 		}
 	}
 	return 0;
+}
+
+/* The string at root.section[.object].key, or NULL. */
+static const char *member_string(const cJSON *root, const char *section, const char *object,
+                                 const char *key)
+{
+	const cJSON *sec = cJSON_GetObjectItemCaseSensitive(root, section);
+	if (object)
+		sec = cJSON_GetObjectItemCaseSensitive(sec, object);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(sec, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+size_t dbs__config_connections(const dbs_config *config, const char **out, size_t max)
+{
+	size_t n = 0;
+	if (config == NULL || config->json == NULL)
+		return 0;
+	for (size_t i = 0; i < dbs__core_noptions && n < max; i++) {
+		const struct option *o = &dbs__core_options[i];
+		const char *parent = dbs__section_key(o->section);
+		const char *v = parent ? member_string(config->json, parent, NULL, o->key) : NULL;
+		if ((o->flags & F_SECRET) && v)
+			out[n++] = v;
+	}
+	static const enum section sections[3] = {SEC_SOURCE, SEC_HUB, SEC_TARGET};
+	for (int k = 0; k < 3; k++) {
+		const dbs_plugin *pl = config->plugins[k];
+		for (uint32_t i = 0; pl && i < pl->info.noptions && n < max; i++) {
+			const dbs_option *o = &pl->info.options[i];
+			const char *v = member_string(config->json, dbs__section_key(sections[k]),
+			                              o->object, o->key);
+			if ((o->flags & DBS_OPTION_CONNECTION) && v)
+				out[n++] = v;
+		}
+	}
+	return n;
 }
 
 char *dbs__config_to_json(const dbs_config *config, const char *id)

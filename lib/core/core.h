@@ -169,8 +169,29 @@ void dbs__config_free(dbs_config *config);
  */
 char *dbs__config_to_json(const dbs_config *config, const char *id);
 
+/* The connection strings of a configuration (the values of the core's
+ * and the plugins' connection rows), at most `max`, into out; pointers
+ * into config, valid while it lives. For scrubbing messages. */
+size_t dbs__config_connections(const dbs_config *config, const char **out, size_t max);
+
 /* Replace the password inside one connection string; returns a new
  * string (free()) or NULL on allocation failure. */
 char *dbs__mask_connection(const char *connection);
+
+/* ---- hostile input (jsondepth.c) and secrets in messages (secrets.c) ---- */
+
+/* Offset of the first '[' or '{' nested deeper than max_depth in `len`
+ * bytes of JSON text (strings skipped), or len when there is none. */
+size_t dbs__json_too_deep(const char *text, size_t len, unsigned max_depth);
+
+/*
+ * Remove from `text` (NUL-terminated, `size` bytes of room) every secret
+ * the `n` connection strings carry (NULL entries skipped): a connection
+ * string quoted whole becomes its masked form, a password or token, or a
+ * piece of one (drivers quote the token their parser stopped at), becomes
+ * "********". For messages from database and hub client libraries before
+ * they are stored, shown or logged.
+ */
+void dbs__scrub_secrets(char *text, size_t size, const char *const *connections, size_t n);
 
 #endif

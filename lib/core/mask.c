@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -139,6 +140,34 @@ static void mask_uri(masked *b, const char *s, size_t n)
 	}
 }
 
+/* A dbname that is itself a connection string (libpq reads one written
+ * that way as a database name, and says so in its messages). */
+static void mask_nested(masked *b, const char *s, size_t n)
+{
+	bool quoted = n >= 2 && s[0] == '\'' && s[n - 1] == '\'';
+	if (quoted) {
+		s++;
+		n -= 2;
+	}
+	char *copy = malloc(n + 1);
+	char *inner = NULL;
+	if (copy != NULL) {
+		memcpy(copy, s, n);
+		copy[n] = '\0';
+		inner = dbs__mask_connection(copy);
+	}
+	if (quoted)
+		put(b, "'", 1);
+	if (inner != NULL)
+		put(b, inner, strlen(inner));
+	else
+		b->oom = 1;
+	if (quoted)
+		put(b, "'", 1);
+	free(inner);
+	free(copy);
+}
+
 /* libpq key=value: values may be single-quoted with backslash escapes. */
 static void mask_keyvalue(masked *b, const char *s, size_t n)
 {
@@ -184,6 +213,9 @@ static void mask_keyvalue(masked *b, const char *s, size_t n)
 		put(b, s + key, value - key);
 		if (is_secret_param(s + key, key_end - key))
 			put(b, MASK, sizeof MASK - 1);
+		else if (key_end - key == 6 && memcmp(s + key, "dbname", 6) == 0 &&
+		         (memchr(s + value, '@', i - value) || memchr(s + value, '=', i - value)))
+			mask_nested(b, s + value, i - value);
 		else
 			put(b, s + value, i - value);
 	}
@@ -204,6 +236,11 @@ static void mask_dsn(masked *b, const char *s, size_t n)
 	for (size_t i = 0; i < slash; i++)
 		if (s[i] == '@')
 			at = i;
+	/* No driver reads such a string; hide what looks like a password. */
+	if (at == n)
+		for (size_t i = 0; i < n; i++)
+			if (s[i] == '@')
+				at = i;
 	size_t pos = 0;
 	if (at < n) {
 		const char *colon = memchr(s, ':', at);

@@ -103,6 +103,9 @@ struct dbs_stream {
 
 /* ---- stream_run.c ---- */
 
+/* Remove the secrets of the stream's connection strings from a message
+ * (dbs__scrub_secrets) before it is stored or logged. */
+void dbs__stream_scrub(const dbs_stream *s, char *text, size_t size);
 void dbs__stream_log(dbs_stream *s, dbs_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Move a node to a terminal status once; later calls keep the first. */

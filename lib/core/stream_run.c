@@ -21,12 +21,23 @@
 
 /* ---- logging and status ---- */
 
+/* Client libraries quote a connection string they cannot parse, password
+ * and all: every message is cleaned before it is stored or logged. */
+void dbs__stream_scrub(const dbs_stream *s, char *text, size_t size)
+{
+	const char *conns[16];
+	size_t n = dbs__config_connections(s->config, conns, sizeof conns / sizeof conns[0] - 1);
+	conns[n++] = s->opts.default_hub_url;
+	dbs__scrub_secrets(text, size, conns, n);
+}
+
 static void stream_vlog(dbs_stream *s, dbs_log_level level, const char *fmt, va_list ap)
 {
 	if (!s->opts.log || level > s->opts.log_level)
 		return;
 	char line[2048];
 	dbs_vfmt(line, sizeof line, fmt, ap);
+	dbs__stream_scrub(s, line, sizeof line);
 	s->opts.log(level, line, s->opts.log_user_data);
 }
 
@@ -41,6 +52,12 @@ void dbs__stream_log(dbs_stream *s, dbs_log_level level, const char *fmt, ...)
 /* Move a node to a terminal status once; later calls keep the first. */
 void dbs__stream_node_end(dbs_stream *s, node *n, dbs_status status, const char *message)
 {
+	char clean[DBS_ERRMSG_MAX];
+	if (message) {
+		dbs_fmt(clean, sizeof clean, "%s", message);
+		dbs__stream_scrub(s, clean, sizeof clean);
+		message = clean;
+	}
 	int current = atomic_load(&n->status);
 	while (!dbs_status_is_terminal((dbs_status)current)) {
 		if (atomic_compare_exchange_weak(&n->status, &current, (int)status)) {
@@ -133,11 +150,13 @@ static void host_connection_lost(const dbs_host *host, const char *message)
 	int_fast64_t connected = 0;
 	/* The first report of an outage counts it; later ones (each failed
 	 * attempt) only refresh the message. */
+	char clean[DBS_ERRMSG_MAX];
 	if (atomic_compare_exchange_strong(&c->lost_since_ns, &connected, dbs_time_now_ns()))
 		atomic_fetch_add(&c->reconnects, 1);
+	dbs_fmt(clean, sizeof clean, "%s", message && message[0] ? message : "connection lost");
+	dbs__stream_scrub(s, clean, sizeof clean);
 	pthread_mutex_lock(&s->lock);
-	dbs_fmt(c->last_error, sizeof c->last_error, "%s",
-	         message && message[0] ? message : "connection lost");
+	dbs_fmt(c->last_error, sizeof c->last_error, "%s", clean);
 	pthread_mutex_unlock(&s->lock);
 }
 

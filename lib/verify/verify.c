@@ -623,6 +623,10 @@ fail:
 	dbs__vlist_free(&tables);
 	dbs__vconn_close(&src);
 	dbs__vconn_close(&tgt);
+	if (rc && cfg) {
+		const char *conns[] = {cfg->source.connection, cfg->target.connection};
+		dbs__scrub_secrets(err, sizeof err, conns, 2);
+	}
 	dbs__config_free(cfg);
 	if (rc) {
 		/* libpq messages end with a newline. */

@@ -14,7 +14,7 @@ CONFIG='{"source":{"type":"postgresql","connection":"host=127.0.0.1 port='$DEAD'
 worker() {
 	local n=$1 i id code
 	for i in $(seq 1 10); do
-		id=$(curl -sS -X POST --data-binary "$CONFIG" "$SERVER_URL/api/v1/streams" |
+		id=$(curl -sS -X POST -H 'Content-Type: application/json' --data-binary "$CONFIG" "$SERVER_URL/api/v1/streams" |
 			python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["id"])') || {
 			echo "worker $n: create failed" >&2
 			return 1

@@ -174,7 +174,7 @@ for i in 0 1 2 3; do
 	http POST /api/v1/streams -H 'Content-Type: application/json' --data-binary "@$E2E_TMP/${NAMES[i]}.json"
 	expect_status 200
 	IDS[i]=$(jget 'j["data"]["id"]')
-	http GET "/api/v1/streams/${IDS[i]}/stat"
+	wait_started "${IDS[i]}"
 	expect_json 'j["source"]["status"] in ("READY", "RUNNING") and j["target"]["status"] in ("READY", "RUNNING")'
 done
 note "streams ${IDS[*]}"
@@ -213,8 +213,9 @@ for k in $(seq 1 "$KILLS"); do
 	SERVER_PID=""
 	note "kill $k at +$(($(date +%s) - t0)) s (${ms} ms after start); target ledger rows: $(for i in 0 1 2 3; do printf '%s ' "$(applied "$i")"; done)"
 	start_server
+	# Resumed streams connect on their own threads (STARTING meanwhile).
 	for i in 0 1 2 3; do
-		http GET "/api/v1/streams/${IDS[i]}/stat"
+		wait_started "${IDS[i]}"
 		expect_status 200
 		expect_json 'j["source"]["status"] in ("READY", "RUNNING") and j["target"]["status"] in ("READY", "RUNNING")'
 	done

@@ -102,7 +102,7 @@ expect_json 'len(j["data"]["source"]["filter"]["tables"]) == 3'
 expect_json '"sslmode=verify-ca" in j["data"]["target"]["connection"]'
 
 # ---- READY: the source is capturing ----
-http GET /api/v1/streams/stat
+wait_started
 expect_status 200
 expect_json 'j["streamID"] == "'"$ID"'"'
 for node in source target; do

@@ -22,7 +22,7 @@ start_server
 
 wait_ended() {
 	http GET /api/v1/streams/stat
-	[ "$(jget 'j["target"]["status"] not in ("READY", "RUNNING")')" = true ]
+	[ "$(jget 'j["target"]["status"] not in ("STARTING", "READY", "RUNNING")')" = true ]
 }
 
 # ---- target database does not exist ----
@@ -65,7 +65,7 @@ http POST /api/v1/streams -H 'Content-Type:application/json' --data-binary "@$E2
 expect_status 200
 src_ended() {
 	http GET /api/v1/streams/stat
-	[ "$(jget 'j["source"]["status"] not in ("READY", "RUNNING")')" = true ]
+	[ "$(jget 'j["source"]["status"] not in ("STARTING", "READY", "RUNNING")')" = true ]
 }
 wait_until 10 src_ended || fail "source did not fail: $BODY"
 expect_json 'j["source"]["status"] == "INIT FAILED" and "does not exist" in j["source"]["message"]'

@@ -77,22 +77,32 @@ free_port() {
 # the machine's default, so no test resumes another's streams.
 E2E_STATE_DIR="$E2E_TMP/state"
 
-# start_server [extra dbs-server options]: listens on a free port, waits
-# for /healthz. Retries with another port if that one was taken meanwhile.
+# start_server [--listen-any] [extra dbs-server options]: listens on a free
+# port (of 127.0.0.1, or of every interface with --listen-any), waits for
+# /healthz. Retries with another port if that one was taken meanwhile.
 # Servers of --role all get --state-dir $E2E_STATE_DIR unless one is given.
 start_server() {
-	local attempt port i
+	local attempt port i probe host=127.0.0.1 tls=()
 	local state=(--state-dir "$E2E_STATE_DIR")
+	if [ "${1-}" = --listen-any ]; then
+		host=0.0.0.0
+		shift
+	fi
 	case " $* " in
 	*" --role "* | *" --state-dir "*) state=() ;;
 	esac
+	case " $* " in
+	*" --tls-cert "*) tls=(-k) ;;
+	esac
 	for attempt in 1 2 3; do
 		port=$(free_port)
-		"$DBS_SERVER_BIN" --listen "127.0.0.1:$port" --log-level debug "${state[@]}" "$@" >>"$SERVER_LOG" 2>&1 &
+		"$DBS_SERVER_BIN" --listen "$host:$port" --log-level debug "${state[@]}" "$@" >>"$SERVER_LOG" 2>&1 &
 		SERVER_PID=$!
 		SERVER_URL="http://127.0.0.1:$port"
+		probe=$SERVER_URL
+		[ ${#tls[@]} -eq 0 ] || probe="https://127.0.0.1:$port"
 		for i in $(seq 1 100); do
-			if curl -fsS -o /dev/null "$SERVER_URL/healthz" 2>/dev/null; then
+			if curl -fsS "${tls[@]}" -o /dev/null "$probe/healthz" 2>/dev/null; then
 				note "dbs-server pid $SERVER_PID on $SERVER_URL"
 				return 0
 			fi
@@ -126,7 +136,7 @@ stop_server() {
 http() {
 	local method=$1 path=$2
 	shift 2
-	STATUS=$(curl -sS -o "$E2E_TMP/body" -w '%{http_code}' --request "$method" --url "$SERVER_URL$path" "$@") ||
+	STATUS=$(curl -sS -o "$E2E_TMP/body" -D "$E2E_TMP/headers" -w '%{http_code}' --request "$method" --url "$SERVER_URL$path" "$@") ||
 		fail "curl $method $path failed"
 	BODY=$(cat "$E2E_TMP/body")
 	printf '%s %s -> %s %s\n' "$method" "$path" "$STATUS" "$BODY" >>"$E2E_RESPONSES"
@@ -215,6 +225,23 @@ wait_until() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# wait_started [ID [curl args...]]: a created stream connects to its
+# databases on its own thread; wait until its stat (the current stream's
+# when ID is "") no longer says STARTING. The stat is then in STATUS and
+# BODY.
+wait_started() {
+	local path="/api/v1/streams${1:+/$1}/stat" i
+	shift || true
+	for i in $(seq 1 300); do
+		http GET "$path" "$@"
+		if [ "$STATUS" = 200 ] && ! grep -q '"status":"STARTING"' <<<"$BODY"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "stream ${1:-(current)} still STARTING after 30 s: $BODY"
 }
 
 # A PG -> PG stream configuration. pg_config SRCDB TGTDB SLOT PUB [PASSWORD]

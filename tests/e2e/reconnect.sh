@@ -27,10 +27,11 @@ pg_config "$SRC" "$TGT" "dbs_e2e_slot_$E2E_UID" "dbs_e2e_pub_$E2E_UID" |
 		>"$E2E_TMP/stream.json"
 
 start_server
-http POST /api/v1/streams --data-binary "@$E2E_TMP/stream.json"
+http POST /api/v1/streams -H 'Content-Type: application/json' --data-binary "@$E2E_TMP/stream.json"
 expect_status 200
 ID=$(jget 'j["data"]["id"]')
 expect_json 'j["data"]["reconnect"] == {"giveUpAfter": 3}'
+wait_started "$ID"
 
 applied() {
 	http GET /api/v1/streams/stat

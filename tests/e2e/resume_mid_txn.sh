@@ -50,6 +50,7 @@ start_server
 http POST /api/v1/streams -H 'Content-Type: application/json' --data-binary "@$E2E_TMP/stream.json"
 expect_status 200
 ID=$(jget 'j["data"]["id"]')
+wait_started "$ID"
 my "$SRC" -e "INSERT INTO t SELECT seq, concat('row ', seq) FROM seq_1_to_250" || fail "the 250-row transaction failed"
 wait_until 30 target_rows 250 || fail "the 250-row transaction did not arrive"
 http DELETE "/api/v1/streams/$ID"

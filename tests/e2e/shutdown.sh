@@ -26,6 +26,7 @@ target_rows() {
 start_server
 http POST /api/v1/streams -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/stream.json"
 expect_status 200
+wait_started
 insert_products "$SRC" 1 100
 wait_until 30 target_rows 100 || fail "first 100 rows did not arrive"
 
@@ -44,6 +45,7 @@ expect_status 200
 http POST /api/v1/streams -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/stream.json"
 expect_status 200
 ID2=$(jget 'j["data"]["id"]')
+wait_started "$ID2"
 insert_products "$SRC" 101 150
 wait_until 30 target_rows 150 || fail "rows 101-150 did not arrive"
 http GET /api/v1/streams/stat
@@ -88,7 +90,7 @@ wait_until 10 slot_held || fail "pg_recvlogical did not take the slot"
 http POST "/api/v1/streams?id=$ID2" -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/stream.json"
 expect_status 200
 expect_json 'j["data"]["id"] == "'"$ID2"'"'
-http GET "/api/v1/streams/$ID2/stat"
+wait_started "$ID2"
 expect_json 'j["source"]["status"] in ("READY", "RUNNING")'
 grep -q "replication slot \"$SLOT\" is held by server process" "$SERVER_LOG" || fail "no line about the held slot"
 wait_until 30 target_rows 220 || fail "rows committed while the stream was stopped did not arrive: $(pg "$TGT" -c 'SELECT count(*) FROM products')"
@@ -107,6 +109,7 @@ http POST /api/v1/streams -H 'Content-Type:application/json' --data-binary "@$E2
 expect_status 200
 ID3=$(jget 'j["data"]["id"]')
 [ "$ID3" != "$ID2" ] || fail "a new name reused $ID2"
+wait_started "$ID3"
 insert_products "$SRC" 221 230
 wait_until 30 target_rows 230 || fail "rows 221-230 did not arrive"
 http POST /api/v1/streams -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/named.json"

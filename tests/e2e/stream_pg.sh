@@ -43,7 +43,7 @@ expect_json '"********" in j["data"]["source"]["connection"] and "********" in j
 expect_json 'j["data"]["source"]["settings"]["replicationSlotName"] == "'"$SLOT"'"'
 
 # ---- READY before the first event ----
-http GET /api/v1/streams/stat
+wait_started
 expect_status 200
 expect_json 'j["streamID"] == "'"$ID"'"'
 for node in source target; do
@@ -140,7 +140,7 @@ expect_json 'j["status"] == "success"'
 ID2=$(jget 'j["data"]["id"]')
 [ "$ID2" != "$ID" ] || fail "second stream has the first one's id"
 expect_json 'j["data"]["target"]["connection"].endswith("/'"$TGT2"'")'
-http GET /api/v1/streams/stat
+wait_started
 expect_status 200
 expect_json 'j["streamID"] == "'"$ID2"'" and j["source"]["status"] == "READY" and j["target"]["status"] == "READY"'
 
