@@ -348,10 +348,23 @@ class Direction:
         return out
 
     def finish(self):
-        pid = self.dbs.proc.pid if self.dbs.proc else None
-        hwm = proc_status_kb(pid, "VmHWM") if pid else None
+        """Catch up, check the target's tables against the source's, stop."""
+        self.catch_up(max(self.ctx.timeout, 600))
+        diffs = []
+        for t in self.tables[:-2]:
+            q = "SELECT count(*), coalesce(sum(id), 0), coalesce(sum(k), 0) FROM {};\n"
+            a = self.src.run(self.srcdb, q.format(t)).split()
+            b = self.dst.run(self.dbs.target_db(), q.format(self.dbs.qtable(t))).split()
+            if a != b:
+                diffs.append(f"{t}: source {a}, target {b}")
+        pid = self.dbs.proc.pid
+        hwm = proc_status_kb(pid, "VmHWM")
         stop = self.dbs.stop()
-        return {"vm_hwm_kb": hwm, **stop}
+        res = {"vm_hwm_kb": hwm, "verified": not diffs, **stop}
+        if diffs:
+            res["error"] = "target differs from source after catching up: " + "; ".join(diffs)
+            log(f"  {self.name}: {res['error']}")
+        return res
 
 
 def fmt_ms(v):
