@@ -98,7 +98,7 @@ def main(argv=None):
         sys.exit(f"bench: {ctx.cli} is not an executable (build it: see bench/README.md)")
     ctx.sizes = SIZES[mode]
     ctx.reps = args.reps or (1 if args.quick else 3)
-    ctx.timeout = args.timeout or (600 if args.quick else 3600)
+    ctx.timeout = args.timeout or (600 if args.quick else 1800)
     ctx.only_workloads = set(args.only.split(",")) if args.only else None
     ctx.skip_bulk = args.no_bulk
     ctx.oltp = dict(OLTP_SETTINGS[mode])

@@ -109,12 +109,14 @@ def poller_sql(engine, qtable, lo, hi, limit_s):
         # write nothing; COMMIT releases each snapshot (no old xmin held).
         return f"""
 DO $$
-DECLARE last bigint := {lo - 1}; v bigint; t double precision;
+DECLARE last bigint := {lo - 1}; v bigint; t double precision; polls bigint := 0;
+        t0 double precision := extract(epoch from clock_timestamp());
         deadline double precision := extract(epoch from clock_timestamp()) + {limit_s};
         seen double precision[] := '{{}}';
 BEGIN
   LOOP
     t := extract(epoch from clock_timestamp());
+    polls := polls + 1;
     EXECUTE 'SELECT max(id) FROM {qtable}' INTO v;
     IF v > last THEN
       FOR j IN last + 1 .. least(v, {hi}) LOOP
@@ -127,6 +129,7 @@ BEGIN
     PERFORM pg_sleep({POLL_EVERY});
   END LOOP;
   RAISE NOTICE 'seen %', array_to_string(seen, ' ');
+  RAISE NOTICE 'polls % %', polls, extract(epoch from clock_timestamp()) - t0;
 END $$;
 """
     return f"""
@@ -138,9 +141,12 @@ BEGIN NOT ATOMIC
   DECLARE last BIGINT DEFAULT {lo - 1};
   DECLARE v BIGINT;
   DECLARE t DECIMAL(20,6);
+  DECLARE polls BIGINT DEFAULT 0;
+  DECLARE t0 DECIMAL(20,6) DEFAULT UNIX_TIMESTAMP(SYSDATE(6));
   DECLARE deadline DOUBLE DEFAULT UNIX_TIMESTAMP(SYSDATE(6)) + {limit_s};
   poll: LOOP
     SET t = UNIX_TIMESTAMP(SYSDATE(6));
+    SET polls = polls + 1;
     SELECT MAX(id) INTO v FROM {qtable};
     IF v > last THEN
       INSERT INTO bench_seen SELECT seq, t FROM seq_{lo}_to_{hi} WHERE seq > last AND seq <= v;
@@ -149,6 +155,7 @@ BEGIN NOT ATOMIC
     IF last >= {hi} OR t > deadline THEN LEAVE poll; END IF;
     DO SLEEP({POLL_EVERY});
   END LOOP;
+  SELECT CONCAT('polls ', polls, ' ', UNIX_TIMESTAMP(SYSDATE(6)) - t0);
 END//
 DELIMITER ;
 SELECT CONCAT('seen ', COALESCE(GROUP_CONCAT(at ORDER BY id SEPARATOR ' '), '')) FROM bench_seen;
@@ -275,8 +282,9 @@ class Direction:
                                  + open(paths["poll.err"]).read())
             committed = parse_times(paths["write.err" if self.src.engine == "pg"
                                           else "write.out"], "committed")
-            seen = parse_times(paths["poll.err" if self.dst.engine == "pg" else "poll.out"],
-                               "seen")
+            poll_out = paths["poll.err" if self.dst.engine == "pg" else "poll.out"]
+            seen = parse_times(poll_out, "seen")
+            polls, poll_s = parse_times(poll_out, "polls")
         except BaseException:
             for p in (writer, poller):
                 if p is not None:
@@ -292,7 +300,8 @@ class Direction:
         rec.update(events=events, cpu_s=cpu1 - cpu0, window_s=t1 - t0,
                    cpu_us_per_event=(cpu1 - cpu0) * 1e6 / events,
                    vm_rss_kb=proc_status_kb(pid, "VmRSS"), vm_hwm_kb=proc_status_kb(pid, "VmHWM"),
-                   missing=n - len(seen), events_per_s=events / w)
+                   missing=n - len(seen), events_per_s=events / w,
+                   poll_interval_ms=poll_s * 1000 / polls)
         if lags:
             s = sorted(lags)
             ok, m1, m4 = bounded(lags)
@@ -353,8 +362,10 @@ class Direction:
         diffs = []
         for t in self.tables[:-2]:
             q = "SELECT count(*), coalesce(sum(id), 0), coalesce(sum(k), 0) FROM {};\n"
-            a = self.src.run(self.srcdb, q.format(t)).split()
-            b = self.dst.run(self.dbs.target_db(), q.format(self.dbs.qtable(t))).split()
+            # psql separates columns with |, mariadb with tabs.
+            a = self.src.run(self.srcdb, q.format(t)).replace("|", " ").split()
+            b = self.dst.run(self.dbs.target_db(),
+                             q.format(self.dbs.qtable(t))).replace("|", " ").split()
             if a != b:
                 diffs.append(f"{t}: source {a}, target {b}")
         pid = self.dbs.proc.pid

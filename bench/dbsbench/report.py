@@ -252,15 +252,16 @@ def markdown(r):
         L.append("")
         L.append("<details><summary>Every step</summary>\n")
         L.append("| direction | step | asked, tx/s | got, tx/s | lag p50, ms | lag p99, ms | "
-                 "lag max, ms | bounded | CPU, µs/event | load |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|")
+                 "lag max, ms | bounded | CPU, µs/event | poll every, ms | load |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for d in r["oltp"]["directions"]:
             for x in d["steps"]:
                 L.append(f"| {arrow(d['direction'])} | {x['purpose']} | "
                          f"{k(x['rate_asked']) if x.get('rate_asked') else 'max'} | "
                          f"{k(x.get('tps'))} | {ms(x.get('lag_p50'))} | {ms(x.get('lag_p99'))} | "
                          f"{ms(x.get('lag_max'))} | {yes(x.get('bounded'))} | "
-                         f"{x.get('cpu_us_per_event', 0):.1f} | {x['loadavg'][0]:.1f} |")
+                         f"{x.get('cpu_us_per_event', 0):.1f} | "
+                         f"{x.get('poll_interval_ms', 0):.1f} | {x['loadavg'][0]:.1f} |")
         L.append("\n</details>\n")
 
     ch = s.get("checks")
