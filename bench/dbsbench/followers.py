@@ -149,14 +149,20 @@ class Dbs(Follower):
         self.t_launch = time.time()
 
     def _wait_ready(self, timeout=60):
+        # READY shows in the library's log line or in dbs-cli's stat line;
+        # the id in dbs-cli's own "stream ID started".
         deadline = time.time() + timeout
-        pat = re.compile(r"stream (\S+): .* READY")
+        started = re.compile(r"dbs-cli: stream (\S+) started")
+        ready = re.compile(r"(stream \S+: .* READY|source (READY|RUNNING))")
         while time.time() < deadline:
             with open(self.err_path) as f:
-                m = pat.search(f.read())
-            if m:
+                err = f.read()
+            with open(self.out_path) as f:
+                out = f.read()
+            m = started.search(err)
+            if m and (ready.search(err) or ready.search(out)):
                 if self.stream_id is None:
-                    self.stream_id = m.group(1).rstrip(":")
+                    self.stream_id = m.group(1)
                 return
             if self.proc.poll() is not None:
                 raise BenchError(f"{self.label}: dbs-cli exited ({self.proc.returncode}) before "
