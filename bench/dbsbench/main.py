@@ -84,11 +84,19 @@ def parse_args(argv):
                                   "full run, bench/out/ otherwise)")
     ap.add_argument("--timeout", type=float, help="seconds one follower may take to catch up")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    ap.add_argument("--render", metavar="JSON",
+                    help="print the markdown of an earlier run's JSON and exit (runs nothing)")
     return ap.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
+    if args.render:
+        with open(args.render) as f:
+            r = json.load(f)
+        r["summary"] = report.summarize(r)
+        sys.stdout.write(report.markdown(r))
+        return 0
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     mode = "quick" if args.quick else "full"
     ctx = Ctx()
