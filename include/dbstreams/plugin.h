@@ -340,6 +340,16 @@ typedef struct dbs_target_config {
 	 * uncommitted batch can be read again from the source after a failure
 	 * (source and target in one process). */
 	int span_transactions;
+	/* Set by the core, not by the configuration, only with
+	 * span_transactions; read only by version 5 targets, and the core may
+	 * change it between two calls of apply when nothing is open. Nonzero:
+	 * apply may leave the database transaction open also after a batch
+	 * that ends its source transaction (DBS_APPLY_OPEN), so that the
+	 * source transactions waiting in the hub share one commit; the core
+	 * then commits with flush, always after a batch that ends a source
+	 * transaction (or when the stream stops), so a reader of the target
+	 * still sees each source transaction whole or not at all. */
+	int group_transactions;
 } dbs_target_config;
 
 /** Which side of a stream a hub instance serves (dbs_hub_config.part). */
@@ -555,10 +565,13 @@ typedef struct dbs_target {
 } dbs_target;
 
 /* 2 appended `flush` and the apply results below; 3 `keep_checkpoint`; 4
- * the settings fields. Older targets stay accepted: a version 1 target
- * has every batch committed (it never sees span_transactions); their
- * sections take no settings. */
-#define DBS_TARGET_OPS_VERSION 4
+ * the settings fields; 5 reads dbs_target_config.group_transactions and
+ * may return DBS_APPLY_REPLAY, and its flush DBS_APPLY_LOST or
+ * DBS_APPLY_REPLAY. Older targets stay accepted: a version 1 target has
+ * every batch committed (it never sees span_transactions); their sections
+ * take no settings; before version 5 every source transaction is
+ * committed on its own. */
+#define DBS_TARGET_OPS_VERSION 5
 
 /* What a version 2 apply returns besides 0 and a negative failure, only
  * when config->span_transactions is set. */
@@ -571,7 +584,15 @@ enum {
 	 * they are gone with it (rolled back) and cannot be applied again from
 	 * here. err says why. The core closes the target and resumes the whole
 	 * stream from the committed checkpoint. */
-	DBS_APPLY_LOST = 2
+	DBS_APPLY_LOST = 2,
+	/* Version 5, with config->group_transactions: a row's values failed
+	 * while the open transaction held other source transactions (or
+	 * statements of earlier batches not yet sent): everything open was
+	 * rolled back. The core resumes the stream from the committed
+	 * checkpoint with group_transactions off up to this batch, so that
+	 * the row fails (or goes to the dead-letter table) in its own source
+	 * transaction, named as it would be without grouping. */
+	DBS_APPLY_REPLAY = 3
 };
 
 typedef struct dbs_target_ops {
@@ -589,7 +610,9 @@ typedef struct dbs_target_ops {
 	 * last event does not end its source transaction (pos.txn_end 0) is
 	 * applied in the transaction still open from the earlier batches of
 	 * that source transaction, or a new one, which stays open:
-	 * DBS_APPLY_OPEN; the batch that ends it commits everything: 0. A
+	 * DBS_APPLY_OPEN; the batch that ends it commits everything: 0. With
+	 * config->group_transactions (version 5) that batch may leave it open
+	 * too (DBS_APPLY_OPEN), for the core to commit with flush. A
 	 * failure rolls back what is open. Required. */
 	int (*apply)(dbs_target *tgt, const dbs_batch *batch, char *err, size_t errlen);
 	/* Required. Rolls back what is open. */
@@ -598,8 +621,11 @@ typedef struct dbs_target_ops {
 	/* Commit the open transaction, if any, with the checkpoint row of the
 	 * last batch applied: the stream stops (user stop, time or event
 	 * limit) inside a source transaction, and the target keeps exactly
-	 * what was counted; a later run resumes inside that transaction. 0
-	 * when committed or nothing was open. */
+	 * what was counted; a later run resumes inside that transaction. With
+	 * config->group_transactions (version 5) also the commit of source
+	 * transactions grouped by the core; a failure then rolls back and may
+	 * return DBS_APPLY_LOST or DBS_APPLY_REPLAY as apply does. 0 when
+	 * committed or nothing was open. */
 	int (*flush)(dbs_target *tgt, char *err, size_t errlen);
 	/* ---- version 3: optional (NULL) ---- */
 	/* Called after open when the stream has no checkpoint yet: commit a

@@ -19,6 +19,20 @@
  * checkpoint (resume_from_checkpoint: stop the source thread, drop what the
  * hub holds, reopen target, hub and source, with the reconnect backoff),
  * and the source reads the transaction again. The nodes stay RUNNING.
+ *
+ * Grouping (the same setting, a version 5 target): the source transactions
+ * waiting in the hub share one target commit. After a batch that ends a
+ * source transaction the target leaves its transaction open; the target
+ * thread takes the next batch if one is already waiting, and commits (the
+ * target's flush) when none is, or once the group holds GROUP_MAX_EVENTS
+ * events or has been open GROUP_MAX_NS. A commit therefore always ends on
+ * a source transaction boundary with its checkpoint row, readers see
+ * whole source transactions, an idle stream commits at once, and a busy
+ * one pays one durable commit for many transactions. The batches of the
+ * group are acknowledged to the hub only after the commit. A row's values
+ * rejected inside a group (DBS_APPLY_REPLAY) resume the stream from the
+ * checkpoint with grouping off up to that batch, so the row fails, or goes
+ * to the dead-letter table, in its own source transaction.
  * Apart (part TARGET, NATS) a JetStream message acked before the commit
  * would be lost with the writer, and holding thousands unacked is what the
  * consumer's ack limit forbids: there every batch is committed on its own.
@@ -61,6 +75,9 @@ static void stream_destroy(dbs_stream *s)
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->join_lock);
 	pthread_cond_destroy(&s->ended_cond);
+	for (uint32_t i = 0; i < s->nheld; i++)
+		dbs_batch_free(s->held[i]);
+	free(s->held);
 	free(s);
 }
 
@@ -167,6 +184,8 @@ void dbs__stream_open_plugins(dbs_stream *s)
 		s->config->target.span_transactions = part == DBS_PART_ALL &&
 		                                      s->target_ops->version >= 2 &&
 		                                      s->target_ops->flush != NULL;
+		s->grouping = s->config->target.span_transactions && s->target_ops->version >= 5;
+		s->config->target.group_transactions = s->grouping;
 		rc = dbs__stream_open_target(s, err, sizeof err);
 		if (rc < 0) {
 			dbs__stream_node_end(s, &s->target_node, DBS_STATUS_INIT_FAILED,

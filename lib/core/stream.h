@@ -98,7 +98,22 @@ struct dbs_stream {
 	                               resumes from the checkpoint (any thread) */
 	int txn_open;               /* the target holds applied, uncommitted batches */
 	dbs_position applied;       /* last position applied (committed or not) */
+	int64_t applied_commit_time_us; /* source commit time of its event */
 	uint64_t committed_events;  /* target counter at the last commit */
+	/* Grouping source transactions into one target commit (stream_run.c). */
+	int grouping;               /* the target groups (version 5, spanning) */
+	int group_boundary;         /* open, and the last batch ended its source txn */
+	uint64_t group_events;      /* events applied since the last commit */
+	int64_t group_started_ns;   /* monotonic: the first batch since the last commit */
+	int ungrouped;              /* grouping off until ungrouped_until is committed */
+	dbs_position ungrouped_until;
+	/* Applied, not yet committed: their hub acknowledgement follows the
+	 * commit (up to HOLD_MAX_EVENTS events; past that, in a large source
+	 * transaction, each is acked once applied). */
+	dbs_batch **held;
+	uint32_t nheld;
+	size_t cap_held;
+	uint64_t held_events;
 };
 
 /* ---- stream_run.c ---- */

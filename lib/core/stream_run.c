@@ -18,6 +18,17 @@
 #include <cJSON.h>
 
 #include "core/stream.h"
+#include "fault/fault.h"
+
+/* A group of source transactions (see the top of stream.c) is committed
+ * once nothing more waits in the hub, or once it holds this many events
+ * or has been open this long: bounds on the work a lost connection
+ * repeats and on how stale a reader of a busy target may be. */
+#define GROUP_MAX_EVENTS 20000u
+#define GROUP_MAX_NS (100LL * 1000000LL)
+/* Events of applied batches whose hub acknowledgement may wait for the
+ * commit; only a source transaction larger than a group goes past it. */
+#define HOLD_MAX_EVENTS (2u * GROUP_MAX_EVENTS)
 
 /* ---- logging and status ---- */
 
@@ -313,7 +324,7 @@ static int reopen_plugins(dbs_stream *s, char *err, size_t errlen)
 		dbs_fmt(err, errlen, "hub \"%s\": %s", s->hub_config.type, msg);
 		goto fail;
 	}
-	if ((rc = dbs__stream_open_target(s, msg, sizeof msg)) < 0) {
+	if (!s->target && (rc = dbs__stream_open_target(s, msg, sizeof msg)) < 0) {
 		dbs_fmt(err, errlen, "target: %s", msg[0] ? msg : dbs_strerror(rc));
 		goto fail;
 	}
@@ -327,6 +338,18 @@ fail:
 	return rc;
 }
 
+/* The source and the hub closed; the target, whose session is sound,
+ * stays open. */
+static void close_source_side(dbs_stream *s)
+{
+	if (s->source)
+		s->source_ops->close(s->source);
+	if (s->hub)
+		s->hub_ops->close(s->hub);
+	s->source = NULL;
+	s->hub = NULL;
+}
+
 /*
  * The target lost its connection with a source transaction open: the
  * batches it held are gone, so the stream starts over from the target's
@@ -335,10 +358,14 @@ fail:
  * then target, hub and source are opened again with the reconnect
  * backoff, the source at the checkpoint, and the source thread restarted.
  * Counters go back to what is committed, since the source reads the rest
- * again. 0 when running again, 1 when the stream is stopping, negative
- * with err filled when the reconnect policy gave up.
+ * again. The same, with `lost` 0, after a row failed inside a group of
+ * source transactions: the target rolled back and stays open, only the
+ * source side starts again (at once). 0 when running again, 1 when the
+ * stream is stopping, negative with err filled when the reconnect policy
+ * gave up.
  */
-static int resume_from_checkpoint(dbs_stream *s, const char *cause, char *err, size_t errlen)
+static int resume_from_checkpoint(dbs_stream *s, const char *cause, int lost, char *err,
+                                  size_t errlen)
 {
 	char last[DBS_ERRMSG_MAX];
 	int delay = DBS_RECONNECT_FIRST_DELAY_MS;
@@ -346,30 +373,48 @@ static int resume_from_checkpoint(dbs_stream *s, const char *cause, char *err, s
 	int64_t lost_at = dbs_time_monotonic_ns();
 	int rc;
 
-	dbs__stream_log(s, DBS_LOG_WARN,
-	                "[target] connection lost inside a source transaction (%s): resuming the "
-	                "stream from the target's checkpoint",
-	                cause);
+	if (lost)
+		dbs__stream_log(s, DBS_LOG_WARN,
+		                "[target] connection lost inside a source transaction (%s): resuming "
+		                "the stream from the target's checkpoint",
+		                cause);
+	else
+		dbs__stream_log(s, DBS_LOG_WARN,
+		                "[target] a row failed inside a group of source transactions (%s): "
+		                "applying them again from the target's checkpoint, one commit each",
+		                cause);
 	atomic_store(&s->restarting, 1);
 	if (s->source_running) {
 		pthread_join(s->source_thread, NULL);
 		s->source_running = 0;
 	}
-	dbs__stream_close_plugins(s);
+	/* After a row that failed the target's session is sound and rolled
+	 * back, and keeps what it learnt (tables, statements, which tables
+	 * meet duplicate keys); its checkpoint is the last commit. */
+	if (lost)
+		dbs__stream_close_plugins(s);
+	else
+		close_source_side(s);
 	/* Nothing runs on the source side now: opening it again must not see
 	 * the stop that ended it. */
 	atomic_store(&s->restarting, 0);
 	s->txn_open = 0;
+	s->group_boundary = 0;
+	s->group_events = 0;
+	s->config->target.group_transactions = s->grouping && !s->ungrouped;
 	dbs__stall_held(&s->stall, 0);
 	dbs_fmt(last, sizeof last, "%s", cause);
 	/* Counted and shown as a reconnect of the target (stat, metrics). */
-	dbs_report_connection_lost(&s->target_host, cause);
+	if (lost)
+		dbs_report_connection_lost(&s->target_host, cause);
 	for (;;) {
-		if (dbs_sleep_unless_stopping(&s->target_host, delay))
+		/* A row that failed needs no wait for a server to come back. */
+		if ((lost || tries) && dbs_sleep_unless_stopping(&s->target_host, delay))
 			return 1;
 		tries++;
 		if ((rc = reopen_plugins(s, last, sizeof last)) == 0)
 			break;
+		lost = 1;
 		dbs_report_connection_lost(&s->target_host, last);
 		if (dbs_reconnect_expired(&s->target_host, lost_at)) {
 			dbs_reconnect_give_up_text(err, errlen, &s->target_host,
@@ -390,28 +435,143 @@ static int resume_from_checkpoint(dbs_stream *s, const char *cause, char *err, s
 		return DBS_EINTERNAL;
 	}
 	s->source_running = 1;
-	dbs_report_connection_restored(&s->target_host);
+	if (lost)
+		dbs_report_connection_restored(&s->target_host);
 	dbs__stream_log(s, DBS_LOG_INFO, "[target] resumed from the checkpoint after %u attempts", tries);
 	return 0;
 }
 
-/* The stream stops inside a source transaction (user stop, limit): what
- * the target applied of it is committed, so it holds what was counted. */
-static int flush_open(dbs_stream *s, char *err, size_t errlen)
+/* ---- the batches of the open transaction, and its commit ---- */
+
+/* The hub may forget the batches the commit covers. */
+static int release_held(dbs_stream *s, char *err, size_t errlen)
+{
+	char other[DBS_ERRMSG_MAX];
+	int rc = 0;
+	for (uint32_t i = 0; i < s->nheld; i++) {
+		int r = s->hub_ops->ack(s->hub, s->held[i], rc ? other : err, rc ? sizeof other : errlen);
+		if (r < 0 && rc == 0)
+			rc = r;
+	}
+	s->nheld = 0;
+	s->held_events = 0;
+	return rc;
+}
+
+/* After a failure or before a resume: what was held is rolled back; the
+ * hub hands it out again or is purged (the batches are the caller's). */
+static void drop_held(dbs_stream *s)
+{
+	for (uint32_t i = 0; i < s->nheld; i++)
+		dbs_batch_free(s->held[i]);
+	s->nheld = 0;
+	s->held_events = 0;
+}
+
+/* Keep an applied batch that ends its source transaction until the
+ * commit. A batch inside a source transaction is acked once applied, as
+ * it always was (in one process a failure resumes from the target's
+ * checkpoint, never from the hub): a hub that hands out a bounded number
+ * of unacknowledged batches (NATS) must go on delivering the rest of the
+ * transaction, and only at a transaction's end can the group commit.
+ * Past HOLD_MAX_EVENTS everything held is acked at once. */
+static int hold_batch(dbs_stream *s, dbs_batch *batch, uint32_t n, char *err, size_t errlen)
+{
+	int rc = 0;
+	if (!n || !dbs_batch_last(batch)->txn_end)
+		return s->hub_ops->ack(s->hub, batch, err, errlen);
+	if (s->held_events + n <= HOLD_MAX_EVENTS &&
+	    dbs_array_reserve((void **)&s->held, &s->cap_held, s->nheld + (size_t)1,
+	                      sizeof *s->held) == 0) {
+		s->held[s->nheld++] = batch;
+		s->held_events += n;
+		return 0;
+	}
+	rc = release_held(s, err, errlen);
+	int r = s->hub_ops->ack(s->hub, batch, err, errlen);
+	return rc ? rc : r;
+}
+
+/* What the target committed: counters, lag, the source's acknowledgement. */
+static void note_committed(dbs_stream *s)
+{
+	s->txn_open = 0;
+	s->group_boundary = 0;
+	s->group_events = 0;
+	/* Only what is committed may be confirmed to the source. */
+	s->committed_events = atomic_load(&s->target_node.counter);
+	s->checkpoint = s->applied;
+	if (s->source)
+		s->source_ops->ack(s->source, &s->applied);
+	if (s->applied_commit_time_us)
+		atomic_store(&s->applied_commit_us, s->applied_commit_time_us);
+	atomic_store(&s->applying_commit_us, 0);
+	dbs__stall_held(&s->stall, 0);
+	dbs__stall_progress(&s->stall);
+	if (s->ungrouped && dbs_position_cmp(&s->applied, &s->ungrouped_until) >= 0) {
+		s->ungrouped = 0;
+		s->config->target.group_transactions = s->grouping;
+	}
+}
+
+/* Commit what the target holds open: a group of source transactions, or
+ * what was applied of one when the stream stops inside it (user stop,
+ * limit), so the target holds what was counted. 0 when committed or
+ * nothing was open, else what flush returned. */
+static int commit_open(dbs_stream *s, char *err, size_t errlen)
 {
 	if (!s->txn_open)
 		return 0;
 	int rc = s->target_ops->flush(s->target, err, errlen);
-	if (rc < 0)
+	if (rc != 0)
 		return rc;
-	s->txn_open = 0;
-	s->committed_events = atomic_load(&s->target_node.counter);
-	atomic_store(&s->applying_commit_us, 0);
-	dbs__stall_held(&s->stall, 0);
-	dbs__stall_progress(&s->stall);
-	if (s->source)
-		s->source_ops->ack(s->source, &s->applied);
-	return 0;
+	note_committed(s);
+	DBS_FAULT_POINT("stream.group_committed");
+	return release_held(s, err, errlen);
+}
+
+/* The target lost its connection with a transaction open, or a row failed
+ * inside a group (DBS_APPLY_REPLAY): what it held is gone, the stream
+ * resumes from the checkpoint. `batch` (NULL at a commit) is handed back
+ * to the hub. 0 when running again, 1 when stopping, negative when the
+ * reconnect policy gave up. */
+static int restart_from_checkpoint(dbs_stream *s, int why, dbs_batch *batch, char *err,
+                                   size_t errlen)
+{
+	char cause[DBS_ERRMSG_MAX];
+	dbs_fmt(cause, sizeof cause, "%s", err);
+	err[0] = '\0';
+	if (why == DBS_APPLY_REPLAY) {
+		/* Without grouping until past what failed: up to its batch, or
+		 * up to what the failed commit would have covered. */
+		s->ungrouped = 1;
+		s->ungrouped_until = batch && dbs_batch_count(batch) ? *dbs_batch_last(batch) : s->applied;
+	}
+	drop_held(s);
+	if (batch)
+		s->hub_ops->ack(s->hub, batch, err, errlen); /* frees it */
+	err[0] = '\0';
+	return resume_from_checkpoint(s, cause, why == DBS_APPLY_LOST, err, errlen);
+}
+
+/* Commit the open group of whole source transactions; after a lost
+ * connection or a row that failed, resume from the checkpoint. 0 when the
+ * stream goes on, 1 when it is stopping, negative on failure. */
+static int commit_group(dbs_stream *s, char *err, size_t errlen)
+{
+	int rc = commit_open(s, err, errlen);
+	if (rc == DBS_APPLY_LOST || rc == DBS_APPLY_REPLAY)
+		return restart_from_checkpoint(s, rc, NULL, err, errlen);
+	if (rc == 0)
+		report_progress(s);
+	return rc > 0 ? DBS_EINTERNAL : rc;
+}
+
+/* Whether the open group is to be committed now though more may wait. */
+static int group_full(const dbs_stream *s)
+{
+	return s->group_events >= GROUP_MAX_EVENTS ||
+	       dbs_time_monotonic_ns() - s->group_started_ns >= GROUP_MAX_NS;
 }
 
 void *dbs__stream_target_main(void *arg)
@@ -427,7 +587,16 @@ void *dbs__stream_target_main(void *arg)
 		 * drained first. */
 		if (s->opts.part == DBS_PART_TARGET && host_stopping(&s->target_host))
 			break;
-		int rc = s->hub_ops->fetch(s->hub, &batch, 100, err, sizeof err);
+		/* With whole source transactions open, only what already waits
+		 * joins them; nothing waiting commits the group. */
+		int rc = s->hub_ops->fetch(s->hub, &batch, s->group_boundary ? 0 : 100, err, sizeof err);
+		if (rc == 1 && s->group_boundary) {
+			if ((rc = commit_group(s, err, sizeof err)) != 0) {
+				failed = rc < 0;
+				break;
+			}
+			continue;
+		}
 		if (rc == 1) {
 			host_stopping(&s->target_host); /* notices the time limit */
 			report_progress(s);
@@ -443,17 +612,17 @@ void *dbs__stream_target_main(void *arg)
 		uint64_t bytes = dbs_batch_bytes(batch);
 		/* The lag counts from the oldest change not yet committed: in a
 		 * transaction left open, from its first batch. */
-		if (n && !s->txn_open)
-			atomic_store(&s->applying_commit_us,
-			             dbs_batch_event(batch, 0)->commit_time_us);
+		if (!s->txn_open) {
+			s->group_started_ns = dbs_time_monotonic_ns();
+			if (n)
+				atomic_store(&s->applying_commit_us,
+				             dbs_batch_event(batch, 0)->commit_time_us);
+		}
 		dbs__stall_held(&s->stall, 1);
 		rc = s->target_ops->apply(s->target, batch, err, sizeof err);
-		if (rc == DBS_APPLY_LOST && s->config->target.span_transactions) {
-			char cause[DBS_ERRMSG_MAX];
-			dbs_fmt(cause, sizeof cause, "%s", err);
-			err[0] = '\0';
-			s->hub_ops->ack(s->hub, batch, err, sizeof err); /* frees it */
-			rc = resume_from_checkpoint(s, cause, err, sizeof err);
+		if ((rc == DBS_APPLY_LOST && s->config->target.span_transactions) ||
+		    (rc == DBS_APPLY_REPLAY && s->config->target.group_transactions)) {
+			rc = restart_from_checkpoint(s, rc, batch, err, sizeof err);
 			if (rc > 0)
 				break;
 			if (rc < 0) {
@@ -474,36 +643,51 @@ void *dbs__stream_target_main(void *arg)
 		node_progress(&s->target_node, n, bytes);
 		/* A batch applied inside a long transaction is progress too. */
 		dbs__stall_progress(&s->stall);
-		if (n)
+		if (n) {
 			s->applied = *dbs_batch_last(batch);
-		s->txn_open = rc == DBS_APPLY_OPEN;
-		dbs__stall_held(&s->stall, s->txn_open);
-		if (!s->txn_open) {
-			/* Only what is committed may be confirmed to the source. */
-			s->committed_events = atomic_load(&s->target_node.counter);
-			if (s->source)
-				s->source_ops->ack(s->source, dbs_batch_last(batch));
-			if (n)
-				atomic_store(&s->applied_commit_us,
-				             dbs_batch_event(batch, n - 1)->commit_time_us);
-			atomic_store(&s->applying_commit_us, 0);
+			s->applied_commit_time_us = dbs_batch_event(batch, n - 1)->commit_time_us;
 		}
-		/* With the batch open in the target, the hub may forget it: in one
-		 * process a failure resumes from the target's checkpoint, never
-		 * from the hub. */
-		rc = s->hub_ops->ack(s->hub, batch, err, sizeof err);
-		if (rc < 0) {
-			failed = 1;
-			break;
+		s->group_events += n;
+		if (rc == 0) {
+			/* Committed with everything applied before it. */
+			note_committed(s);
+			if ((rc = release_held(s, err, sizeof err)) < 0 ||
+			    (rc = s->hub_ops->ack(s->hub, batch, err, sizeof err)) < 0) {
+				failed = 1;
+				break;
+			}
+		} else {
+			s->txn_open = 1;
+			s->group_boundary = s->config->target.group_transactions && n &&
+			                    dbs_batch_last(batch)->txn_end;
+			dbs__stall_held(&s->stall, 1);
+			/* With the batch open in the target, the hub may forget it
+			 * once it is committed (or, in a large transaction, now). */
+			if ((rc = hold_batch(s, batch, n, err, sizeof err)) < 0) {
+				failed = 1;
+				break;
+			}
+			if (s->group_boundary)
+				DBS_FAULT_POINT("stream.group_applied");
 		}
 		report_progress(s);
 		if (limit && atomic_load(&s->target_node.counter) >= limit)
 			break;
+		if (s->group_boundary && group_full(s) && (rc = commit_group(s, err, sizeof err)) != 0) {
+			failed = rc < 0;
+			break;
+		}
 	}
 	/* After a failure what is open rolls back with the target's close. */
-	if (!failed && atomic_load(&s->stop_reason) != STOP_FAILURE && s->target &&
-	    flush_open(s, err, sizeof err) < 0)
-		failed = 1;
+	if (!failed && atomic_load(&s->stop_reason) != STOP_FAILURE && s->target) {
+		int rc = commit_open(s, err, sizeof err);
+		if (rc != 0) {
+			if (rc > 0 && !err[0])
+				dbs_fmt(err, sizeof err, "commit at the stop failed");
+			failed = 1;
+		}
+	}
+	drop_held(s);
 	if (failed) {
 		if (!err[0])
 			dbs_fmt(err, sizeof err, "target failed");

@@ -117,6 +117,7 @@ static void committed(dbs_sqltarget *t, const dbs_position *last)
 {
 	t->checkpoint = *last;
 	t->open = 0;
+	t->open_ended = 0;
 	if (t->ops->committed)
 		t->ops->committed(t);
 }
@@ -246,10 +247,13 @@ static int apply_once(dbs_sqltarget *t, const dbs_batch *batch, char *err, size_
 	 * open; the checkpoint row is written only when it commits (with the
 	 * last batch, or by flush): the same row updated once per batch in
 	 * one transaction would leave a chain of versions every later update
-	 * walks again. With a dead-letter table every batch commits on its
-	 * own: a rejected row is found by applying its batch again row by
-	 * row, which needs the batch's transaction to start with the batch. */
-	if (!t->config->span_transactions || t->dlq_qname || last->txn_end) {
+	 * walks again. Grouped, it stays open after the source transaction's
+	 * end too, until the core commits it with flush. With a dead-letter
+	 * table every batch commits on its own: a rejected row is found by
+	 * applying its batch again row by row, which needs the batch's
+	 * transaction to start with the batch. */
+	if (!t->config->span_transactions || t->dlq_qname ||
+	    (last->txn_end && !dbs__sqltarget_grouping(t))) {
 		if ((rc = commit_batch(t, batch, err, errlen)))
 			goto fail;
 		committed(t, last);
@@ -258,6 +262,8 @@ static int apply_once(dbs_sqltarget *t, const dbs_batch *batch, char *err, size_
 	if (t->ops->hold && (rc = t->ops->hold(t, batch, err, errlen)))
 		goto fail;
 	t->open = 1;
+	if (last->txn_end)
+		t->open_ended = 1;
 	t->open_last = *last;
 	t->open_seq = dbs_batch_seq(batch);
 	dbs_position_text(t->open_pos, sizeof t->open_pos, batch, last);
@@ -265,7 +271,14 @@ static int apply_once(dbs_sqltarget *t, const dbs_batch *batch, char *err, size_
 fail:
 	t->ops->rollback(t);
 	t->open = 0;
+	t->open_ended = 0;
 	return rc == DBS_ENOMEM ? rc : DBS_ETARGET;
+}
+
+int dbs__sqltarget_grouping(const dbs_sqltarget *t)
+{
+	return t->config && t->config->span_transactions && t->config->group_transactions &&
+	       !t->dlq_qname;
 }
 
 /*
@@ -365,6 +378,11 @@ int dbs__sqltarget_apply(dbs_target *base, const dbs_batch *batch, char *err, si
 		if (rc < 0 && t->lost) {
 			t->lost = 0;
 			rc = DBS_APPLY_LOST;
+		} else if (rc == DBS_ETARGET && t->data_error && dbs__sqltarget_grouping(t)) {
+			/* The row may belong to an earlier batch of the group, gone
+			 * now: the core applies them again one source transaction
+			 * at a time, where the row-by-row replay finds it. */
+			rc = DBS_APPLY_REPLAY;
 		}
 		return rc;
 	}
@@ -377,21 +395,38 @@ int dbs__sqltarget_apply(dbs_target *base, const dbs_batch *batch, char *err, si
 	                       errlen);
 }
 
-/* The stream stops inside a source transaction: commit what is open with
- * the checkpoint row of the last batch applied. */
-int dbs__sqltarget_flush(dbs_target *base, char *err, size_t errlen)
+int dbs__sqltarget_commit_open(dbs_sqltarget *t, char *err, size_t errlen)
 {
-	dbs_sqltarget *t = (dbs_sqltarget *)base;
 	int rc;
-	if (!t || !t->open)
+	if (!t->open)
 		return 0;
 	t->open = 0;
+	t->open_ended = 0;
+	t->data_error = 0;
 	if ((rc = t->ops->commit(t, NULL, &t->open_last, t->open_seq, t->open_pos, err, errlen))) {
 		t->ops->rollback(t);
-		return rc;
+		return rc == DBS_ENOMEM ? rc : DBS_ETARGET;
 	}
 	committed(t, &t->open_last);
 	return 0;
+}
+
+/* Commit what is open with the checkpoint row of the last batch applied:
+ * a group of source transactions, or the stream stops inside one. */
+int dbs__sqltarget_flush(dbs_target *base, char *err, size_t errlen)
+{
+	dbs_sqltarget *t = (dbs_sqltarget *)base;
+	if (!t || !t->open)
+		return 0;
+	int grouped = dbs__sqltarget_grouping(t);
+	int rc = dbs__sqltarget_commit_open(t, err, errlen);
+	if (rc == DBS_ETARGET && grouped && t->lost) {
+		t->lost = 0;
+		rc = DBS_APPLY_LOST;
+	} else if (rc == DBS_ETARGET && grouped && t->data_error) {
+		rc = DBS_APPLY_REPLAY;
+	}
+	return rc;
 }
 
 /* The stream's first checkpoint: where the source starts, committed

@@ -121,6 +121,9 @@ struct dbs_sqltarget {
 	/* With config->span_transactions: a transaction left open by the
 	 * earlier batches of a source transaction, and where they end. */
 	int open;
+	/* With config->group_transactions: the open transaction holds a batch
+	 * that ended its source transaction (the core groups them). */
+	int open_ended;
 	dbs_position open_last;
 	uint64_t open_seq;  /* hub sequence of the last batch applied */
 	char open_pos[96];  /* open_last as the checkpoint row spells it */
@@ -148,6 +151,13 @@ void dbs__sqltarget_release(dbs_sqltarget *t);
 /* The vtable's apply and flush (dbs_target_ops). */
 int dbs__sqltarget_apply(dbs_target *base, const dbs_batch *batch, char *err, size_t errlen);
 int dbs__sqltarget_flush(dbs_target *base, char *err, size_t errlen);
+/* Commit what is open now, for a dialect that must (MySQL DDL commits):
+ * 0, or a negative code with err filled and everything rolled back. */
+int dbs__sqltarget_commit_open(dbs_sqltarget *t, char *err, size_t errlen);
+/* Nonzero while the core groups source transactions into one commit
+ * (dbs_target_config.group_transactions, which a dead-letter table
+ * turns off: its replay needs each batch in a transaction of its own). */
+int dbs__sqltarget_grouping(const dbs_sqltarget *t);
 /* The vtable's keep_checkpoint: commit a checkpoint row at the source's
  * start with no data. */
 int dbs__sqltarget_keep_checkpoint(dbs_target *base, const dbs_position *pos,

@@ -9,7 +9,13 @@
  *   - an event limit inside a transaction flushes what was applied;
  *   - a connection lost with a transaction open (DBS_APPLY_LOST) resumes
  *     the stream from the checkpoint: the source reads the transaction
- *     again, the nodes stay RUNNING, nothing is lost or doubled.
+ *     again, the nodes stay RUNNING, nothing is lost or doubled;
+ *   - a target that groups (version 5): transactions waiting in the hub
+ *     share a commit, every commit ends at a transaction's end, only
+ *     committed positions are acked;
+ *   - a row rejected inside a group (DBS_APPLY_REPLAY): the stream
+ *     resumes from the checkpoint and that transaction is committed on
+ *     its own, then grouping resumes.
  */
 #include <check.h>
 #include <pthread.h>
@@ -40,6 +46,14 @@ static struct {
 	atomic_int refuse_opens;  /* the target's database is down: open fails */
 	int down_after_loss;      /* and stays down once the connection dropped */
 	atomic_int source_opens, target_opens, flushes, span_seen;
+	/* Grouping: the target leaves a transaction open at its end when
+	 * the core groups; each commit's first and last transaction. */
+	int group;
+	unsigned commit_delay_us;  /* a commit's cost, so the hub fills up */
+	uint64_t reject_txn;       /* refused while grouped with others */
+	unsigned ncommits;
+	uint64_t commit_first[MAX_EVENTS], commit_last[MAX_EVENTS];
+	int commit_mid_txn;        /* a commit that did not end a transaction */
 	atomic_uint_fast64_t acked_txn;
 	atomic_int acked_mid_txn; /* an ack of a position inside a transaction */
 	dbs_position first_resume[4];
@@ -143,6 +157,7 @@ typedef struct txn_target {
 	uint32_t open[MAX_EVENTS];
 	uint32_t nopen;
 	dbs_position open_last;
+	uint64_t open_first_txn;
 } txn_target;
 
 static const dbs_target_ops txn_target_ops;
@@ -171,11 +186,19 @@ static int tgt_open(dbs_target **out, const dbs_target_config *cfg, const dbs_ho
 
 static void commit(txn_target *g)
 {
+	if (db.commit_delay_us)
+		usleep(db.commit_delay_us);
 	pthread_mutex_lock(&db.lock);
 	for (uint32_t i = 0; i < g->nopen; i++)
 		db.hits[g->open[i]]++;
 	db.committed += g->nopen;
 	db.checkpoint = g->open_last;
+	if (g->nopen && db.ncommits < MAX_EVENTS) {
+		db.commit_first[db.ncommits] = g->open_first_txn;
+		db.commit_last[db.ncommits++] = g->open_last.txn;
+	}
+	if (g->nopen && !g->open_last.txn_end)
+		db.commit_mid_txn = 1;
 	pthread_mutex_unlock(&db.lock);
 	g->checkpoint = g->open_last;
 	g->nopen = 0;
@@ -189,8 +212,17 @@ static int tgt_apply(dbs_target *tgt, const dbs_batch *b, char *err, size_t errl
 		const dbs_event *ev = dbs_batch_event(b, i);
 		if (dbs_position_cmp(&ev->pos, &g->checkpoint) <= 0)
 			continue;
+		if (!g->nopen)
+			g->open_first_txn = ev->pos.txn;
 		g->open[g->nopen++] = (uint32_t)ev->after[0].v.i;
 		g->open_last = ev->pos;
+	}
+	int grouped = db.group && g->config->group_transactions;
+	if (grouped && db.reject_txn && g->nopen && g->open_first_txn <= db.reject_txn &&
+	    g->open_last.txn >= db.reject_txn && g->open_first_txn != g->open_last.txn) {
+		g->nopen = 0; /* rolled back */
+		dbs_fmt(err, errlen, "value too long for type character varying(3)");
+		return DBS_APPLY_REPLAY;
 	}
 	if (carried && db.lose_txn && g->open_last.txn == db.lose_txn && g->nopen >= 40) {
 		db.lose_txn = 0; /* once */
@@ -200,7 +232,7 @@ static int tgt_apply(dbs_target *tgt, const dbs_batch *b, char *err, size_t errl
 		dbs_fmt(err, errlen, "server closed the connection");
 		return DBS_APPLY_LOST;
 	}
-	if (g->config->span_transactions && !dbs_batch_last(b)->txn_end)
+	if (g->config->span_transactions && (!dbs_batch_last(b)->txn_end || grouped))
 		return DBS_APPLY_OPEN;
 	commit(g);
 	return 0;
@@ -248,6 +280,11 @@ static void reset(uint32_t txns)
 	atomic_store(&db.span_seen, 0);
 	atomic_store(&db.acked_txn, 0);
 	atomic_store(&db.acked_mid_txn, 0);
+	db.group = 0;
+	db.commit_delay_us = 0;
+	db.reject_txn = 0;
+	db.ncommits = 0;
+	db.commit_mid_txn = 0;
 }
 
 static dbs_stream *start(dbs_registry **r, unsigned limit)
@@ -392,6 +429,64 @@ START_TEST(lost_connection_gives_up_after_the_reconnect_limit)
 }
 END_TEST
 
+START_TEST(waiting_transactions_share_a_commit)
+{
+	reset(60);
+	db.group = 1;
+	db.commit_delay_us = 3000; /* the source runs ahead: the hub fills */
+	dbs_registry *r;
+	dbs_stream *s = start(&r, 0);
+	wait_committed(60 * TXN_EVENTS);
+	ck_assert_int_eq(atomic_load(&db.acked_mid_txn), 0);
+	ck_assert_uint_eq(atomic_load(&db.acked_txn), 60);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+	each_once(60 * TXN_EVENTS);
+	ck_assert_msg(!db.commit_mid_txn, "a commit ended inside a transaction");
+	unsigned grouped = 0;
+	for (unsigned i = 0; i < db.ncommits; i++)
+		grouped += db.commit_last[i] > db.commit_first[i];
+	ck_assert_msg(grouped > 0 && db.ncommits < 30,
+	              "%u commits for 60 transactions, %u of them grouped", db.ncommits, grouped);
+}
+END_TEST
+
+START_TEST(row_rejected_in_a_group_is_applied_again_alone)
+{
+	reset(40);
+	db.group = 1;
+	db.commit_delay_us = 3000;
+	db.reject_txn = 20;
+	dbs_registry *r;
+	dbs_stream *s = start(&r, 0);
+	wait_committed(40 * TXN_EVENTS);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_RUNNING);
+	/* Not a lost connection: no reconnect counted. */
+	ck_assert_uint_eq(st.target_conn.reconnects, 0);
+	ck_assert_int_eq(atomic_load(&db.source_opens), 2);
+	ck_assert_int_eq(atomic_load(&db.acked_mid_txn), 0);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+	each_once(40 * TXN_EVENTS);
+	ck_assert_msg(!db.commit_mid_txn, "a commit ended inside a transaction");
+	int alone = 0, grouped_after = 0;
+	for (unsigned i = 0; i < db.ncommits; i++) {
+		if (db.commit_first[i] == 20 && db.commit_last[i] == 20)
+			alone = 1;
+		ck_assert_msg(!(db.commit_first[i] < 20 && db.commit_last[i] >= 20) &&
+		                  !(db.commit_first[i] == 20 && db.commit_last[i] > 20),
+		              "transaction 20 committed with others (%llu..%llu)",
+		              (unsigned long long)db.commit_first[i],
+		              (unsigned long long)db.commit_last[i]);
+		grouped_after |= db.commit_first[i] > 20 && db.commit_last[i] > db.commit_first[i];
+	}
+	ck_assert_msg(alone, "transaction 20 was not committed on its own");
+	ck_assert_msg(grouped_after, "no group after the rejected transaction");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("txn_span");
@@ -401,6 +496,8 @@ int main(void)
 	tcase_add_test(tc, event_limit_inside_a_transaction_flushes);
 	tcase_add_test(tc, lost_connection_inside_a_transaction_resumes_from_checkpoint);
 	tcase_add_test(tc, lost_connection_gives_up_after_the_reconnect_limit);
+	tcase_add_test(tc, waiting_transactions_share_a_commit);
+	tcase_add_test(tc, row_rejected_in_a_group_is_applied_again_alone);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -350,7 +350,7 @@ static int my_write(dbs_sqltarget *common, const dbs_batch *batch, char *err, si
 		                 dbs__myt_table_find(t, dbs_batch_event(batch, i)->table)))
 			i++;
 		if (i < n) {
-			if ((rc = dbs__sqltarget_flush(&t->common.base, err, errlen)))
+			if ((rc = dbs__sqltarget_commit_open(&t->common, err, errlen)))
 				return rc;
 			dbs__myt_log(t, DBS_LOG_INFO,
 			             "committed the source transaction so far to create table %s.%s "
