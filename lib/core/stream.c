@@ -28,8 +28,9 @@
  * events or has been open GROUP_MAX_NS. A commit therefore always ends on
  * a source transaction boundary with its checkpoint row, readers see
  * whole source transactions, an idle stream commits at once, and a busy
- * one pays one durable commit for many transactions. The batches of the
- * group are acknowledged to the hub only after the commit. A row's values
+ * one pays one durable commit for many transactions. The batches that
+ * end a source transaction are acknowledged to the hub only after the
+ * commit (those inside one once applied, as before). A row's values
  * rejected inside a group (DBS_APPLY_REPLAY) resume the stream from the
  * checkpoint with grouping off up to that batch, so the row fails, or goes
  * to the dead-letter table, in its own source transaction.

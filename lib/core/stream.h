@@ -107,9 +107,8 @@ struct dbs_stream {
 	int64_t group_started_ns;   /* monotonic: the first batch since the last commit */
 	int ungrouped;              /* grouping off until ungrouped_until is committed */
 	dbs_position ungrouped_until;
-	/* Applied, not yet committed: their hub acknowledgement follows the
-	 * commit (up to HOLD_MAX_EVENTS events; past that, in a large source
-	 * transaction, each is acked once applied). */
+	/* Applied batches that end a source transaction, not yet committed:
+	 * their hub acknowledgement follows the commit (see hold_batch). */
 	dbs_batch **held;
 	uint32_t nheld;
 	size_t cap_held;

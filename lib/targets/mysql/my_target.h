@@ -38,6 +38,8 @@ typedef struct my_stmt {
 	my_table *table;   /* NULL: transaction control or checkpoint */
 	uint32_t first, last; /* batch event indexes */
 	const char *what;
+	uint64_t apply_no; /* the write that made it (0: spans writes): only
+	                      that write's batch names its events */
 } my_stmt;
 
 typedef struct my_target {
@@ -59,6 +61,7 @@ typedef struct my_target {
 	uint8_t *done;         /* per event of an insert segment: written */
 	size_t capdone;
 	dbs_mysql_tls tls;     /* what the first connect settled on */
+	uint64_t apply_no;     /* counts writes, from 1 */
 } my_target;
 
 /* The plugin (target.c); the built-in list names it. */

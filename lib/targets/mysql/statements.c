@@ -4,7 +4,9 @@
  * overwrites, never duplicates), updates and deletes by key in log order.
  * Statements travel several per COM_QUERY (CLIENT_MULTI_STATEMENTS), each
  * packet bounded by the server's max_allowed_packet, so no event costs a
- * round trip.
+ * round trip. When the core groups source transactions into one commit,
+ * a packet and its last INSERT go on across batches, sent when the packet
+ * is half full or with the commit (target.c, my_hold).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -20,8 +22,18 @@ int dbs__myt_stmt_push(my_target *t, my_table *tb, uint32_t first, uint32_t last
 	if (dbs_array_reserve((void **)&t->stmts, &t->capstmts, t->nstmts + 1,
 	                      sizeof *t->stmts))
 		return DBS_ENOMEM;
-	t->stmts[t->nstmts++] = (my_stmt){tb, first, last, what};
+	t->stmts[t->nstmts++] = (my_stmt){tb, first, last, what, t->apply_no};
 	return 0;
+}
+
+/* Event i joins the statement still taking rows; one begun in an earlier
+ * batch (a grouped transaction) names no event any more. */
+static void stmt_extend(my_target *t, uint32_t i)
+{
+	my_stmt *s = &t->stmts[t->nstmts - 1];
+	s->last = i;
+	if (s->apply_no != t->apply_no)
+		s->apply_no = 0;
 }
 
 /* The batch index of row `rowno` (1-based) of INSERT statement `s`: its
@@ -74,7 +86,14 @@ int dbs__myt_flush(my_target *t, const dbs_batch *batch, char *err, size_t errle
 failed:
 	{
 		char where[512] = "";
-		if (idx < t->nstmts && t->stmts[idx].table) {
+		if (idx < t->nstmts && t->stmts[idx].table &&
+		    (!batch || t->stmts[idx].apply_no != t->apply_no)) {
+			/* A statement of a grouped transaction holding rows of a
+			 * batch gone by now: its table only (the replay one source
+			 * transaction at a time names the row). */
+			dbs_fmt(where, sizeof where, "%s %s", t->stmts[idx].what,
+			         t->stmts[idx].table->qname);
+		} else if (idx < t->nstmts && t->stmts[idx].table) {
 			my_stmt *s = &t->stmts[idx];
 			char k1[ERR_KEY_MAX + 16], k2[ERR_KEY_MAX + 16];
 			/* The server names the row of a multi-row INSERT: "… at row N". */
@@ -191,7 +210,7 @@ int dbs__myt_add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 	} else {
 		if ((rc = dbs_buf_append_char(&t->sql, ',')))
 			goto nomem;
-		t->stmts[t->nstmts - 1].last = i;
+		stmt_extend(t, i);
 	}
 	if ((rc = dbs_buf_append(&t->sql, row->data, row->len)))
 		goto nomem;
@@ -302,7 +321,7 @@ static int add_delete_by_key(my_target *t, const dbs_batch *batch, uint32_t i, m
 		if ((rc = dbs_buf_append_char(&t->sql, ',')) ||
 		    (rc = dbs_buf_append(&t->sql, row->data, row->len)))
 			goto nomem;
-		t->stmts[t->nstmts - 1].last = i;
+		stmt_extend(t, i);
 		return 0;
 	}
 	if ((rc = dbs__myt_close_open(t)))

@@ -340,6 +340,7 @@ static int my_write(dbs_sqltarget *common, const dbs_batch *batch, char *err, si
 	uint32_t n = dbs_batch_count(batch);
 	my_table *tb = NULL;
 	int rc;
+	t->apply_no++;
 	if (t->common.open) {
 		/* A table new here must be created, and MySQL DDL commits what
 		 * is open: commit it first, with the checkpoint row of the last
@@ -362,12 +363,15 @@ static int my_write(dbs_sqltarget *common, const dbs_batch *batch, char *err, si
 	if ((rc = tables_first(t, batch, err, errlen)))
 		return rc;
 	t->common.data_error = 0; /* an index left out above is only a warning */
-	dbs__myt_packet_reset(t);
-	if (!t->common.open &&
-	    ((rc = dbs_buf_append_str(&t->sql, "START TRANSACTION")) ||
-	     (rc = dbs__myt_stmt_push(t, NULL, 0, 0, "starting the transaction")))) {
-		dbs_fmt(err, errlen, "out of memory");
-		return rc;
+	/* Grouped, the packet may still hold the statements of earlier
+	 * batches (my_hold), the last one still taking rows. */
+	if (!t->common.open) {
+		dbs__myt_packet_reset(t);
+		if ((rc = dbs_buf_append_str(&t->sql, "START TRANSACTION")) ||
+		    (rc = dbs__myt_stmt_push(t, NULL, 0, 0, "starting the transaction"))) {
+			dbs_fmt(err, errlen, "out of memory");
+			return rc;
+		}
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		const dbs_event *ev = dbs_batch_event(batch, i);
@@ -386,8 +390,8 @@ static int my_commit(dbs_sqltarget *common, const dbs_batch *batch, const dbs_po
 {
 	my_target *t = my_of(common);
 	int rc;
-	if (!batch)
-		dbs__myt_packet_reset(t);
+	/* Without a batch the packet holds what a grouped transaction left
+	 * unsent, or nothing. */
 	if ((rc = dbs__myt_close_open(t)) || (rc = dbs__myt_sep(t)) ||
 	    (rc = dbs__checkpoint_upsert_sql(&t->sql, DBS_DIALECT_MYSQL, t->common.stream_literal,
 	                                     last, seq, pos)) ||
@@ -400,10 +404,15 @@ static int my_commit(dbs_sqltarget *common, const dbs_batch *batch, const dbs_po
 	return dbs__myt_flush(t, batch, err, errlen);
 }
 
-/* The transaction stays open: end the statement taking rows, send. */
+/* The transaction stays open: end the statement taking rows, send.
+ * Grouped, nothing waits for the server between batches: the packet is
+ * sent when it is full, or with the commit, and a multi-row statement
+ * goes on with the next batch's rows. */
 static int my_hold(dbs_sqltarget *common, const dbs_batch *batch, char *err, size_t errlen)
 {
 	my_target *t = my_of(common);
+	if (dbs__sqltarget_grouping(common))
+		return 0;
 	if (dbs__myt_close_open(t)) {
 		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;

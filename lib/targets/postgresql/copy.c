@@ -18,15 +18,6 @@
 #include "sql/value_text.h"
 #include "targets/postgresql/pg_target.h"
 
-/* Rows formatted before handing them to libpq during a COPY. */
-#define COPY_CHUNK_BYTES (256u * 1024u)
-/* Insert runs into a table that just met a duplicate key go through the
- * upsert for this many runs before COPY straight into it is tried again. */
-#define UPSERT_RUNS_AFTER_DUPLICATE 64u
-/* Savepoints one transaction may take for direct COPYs. Each is a
- * subtransaction with its own xid; past 64 of them the server's subxid
- * cache overflows and every other session's snapshots slow down. */
-#define SAVEPOINTS_PER_TXN 32u
 
 /* ------------------------------------------------------------------ */
 /* Insert runs: COPY into staging, then upsert                         */
@@ -59,7 +50,7 @@ static const dbs_event *run_event(pg_target *t, const dbs_batch *batch, uint32_t
 	return NULL;
 }
 
-static int copy_send(pg_target *t, char *err, size_t errlen)
+int dbs__pgt_copy_send(pg_target *t, char *err, size_t errlen)
 {
 	int rc = 0;
 	if (t->buf.len == 0)
@@ -127,11 +118,11 @@ static int copy_run(pg_target *t, const dbs_batch *batch, uint32_t first, uint32
 		}
 		if (dbs_buf_append_char(&t->buf, '\n'))
 			goto oom;
-		if (t->buf.len >= COPY_CHUNK_BYTES && (rc = copy_send(t, err, errlen)))
+		if (t->buf.len >= COPY_CHUNK_BYTES && (rc = dbs__pgt_copy_send(t, err, errlen)))
 			goto done;
 	}
 	*end = i;
-	if ((rc = copy_send(t, err, errlen)))
+	if ((rc = dbs__pgt_copy_send(t, err, errlen)))
 		goto done;
 	rc = DBS_ETARGET;
 	copying = 0;

@@ -23,6 +23,21 @@
  * COPY costs two round trips, which short interleaved runs (an order, its
  * items, the next order) would pay again and again. */
 #define COPY_MIN_ROWS 32u
+/* Updates/deletes sent before a pipeline sync: bounds what both sides
+ * buffer (the server blocks writing results nobody reads). */
+#define PIPELINE_CHUNK 1000u
+/* Rows formatted before handing them to libpq during a COPY. */
+#define COPY_CHUNK_BYTES (256u * 1024u)
+/* Rows of a COPY straight into a table kept in case of a duplicate key
+ * (then they go through the staging upsert); past this a new COPY. */
+#define COPY_KEEP_BYTES (4u * 1024u * 1024u)
+/* Savepoints one transaction may take for direct COPYs. Each is a
+ * subtransaction with its own xid; past 64 of them the server's subxid
+ * cache overflows and every other session's snapshots slow down. */
+#define SAVEPOINTS_PER_TXN 32u
+/* Insert runs into a table that just met a duplicate key go through the
+ * upsert for this many runs before COPY straight into it is tried again. */
+#define UPSERT_RUNS_AFTER_DUPLICATE 64u
 /* Advisory lock key serialising table creation among writers
  * ('dbs' 'ctbl' as ASCII). */
 #define CREATE_LOCK_KEY "7233558787207724"
@@ -68,11 +83,36 @@ typedef struct pg_table {
 
 /* One pipelined command whose result is still to be read. */
 typedef struct pg_pending {
-	pg_table *table;
+	pg_table *table; /* NULL for a control command without one */
 	size_t stmt;     /* index in table->stmts (the array may move as it grows) */
-	uint32_t event;  /* batch index of the event */
-	uint8_t prepare; /* 1: a Prepare, 0: an execution */
+	uint32_t event;  /* batch index of the event, or PENDING_NO_EVENT */
+	uint8_t kind;    /* PENDING_* */
+	uint64_t apply_no; /* the apply that sent it: only its batch names events */
+	const char *what;  /* a control command: how a failure names it */
 } pg_pending;
+
+enum { PENDING_EXEC = 0, PENDING_PREPARE, PENDING_CONTROL };
+#define PENDING_NO_EVENT UINT32_MAX
+
+/* A grouped transaction (grouped.c): what is sent, what waits. */
+typedef struct pg_grouped {
+	int active;        /* the open transaction is grouped */
+	int begun;         /* BEGIN sent */
+	int pipeline;      /* in pipeline mode */
+	size_t npending;   /* pipelined commands whose results are unread */
+	pg_table *run;     /* the table of the insert run gathering rows, or NULL */
+	size_t run_stmt;   /* its single-row upsert (index in run->stmts) */
+	uint32_t run_rows;
+	int copying;       /* the run is being COPYed: the session is in COPY IN */
+	int staged;        /* into the staging table, upserted at the COPY's end */
+	int keep;          /* straight into the table: its rows are kept */
+	uint32_t copy_rows;/* rows of the COPY */
+	dbs_buf kept;      /* COPY text of the COPY (kept, or not yet sent) */
+	size_t sent;       /* bytes of kept handed to libpq */
+	dbs_buf vals;      /* rows not sent yet: parameter text, NUL-terminated */
+	size_t *off;       /* per value: its offset in vals, SIZE_MAX for NULL */
+	size_t noff, cap_off;
+} pg_grouped;
 
 
 typedef struct pg_target {
@@ -96,6 +136,8 @@ typedef struct pg_target {
 	size_t cap_pending;
 	uint64_t missed[2];   /* updates, deletes of this transaction that found no row */
 	uint32_t savepoints;  /* taken in this transaction */
+	uint64_t apply_no;    /* counts writes: pending results name events of the last only */
+	pg_grouped g;
 } pg_target;
 
 /* The plugin (target.c); the built-in list names it. */
@@ -149,7 +191,23 @@ int dbs__pgt_put_value(pg_target *t, const pg_table *tb, const dbs_event *ev, ui
                        const dbs_value *v, unsigned flags, int *is_null, char *err,
                        size_t errlen);
 
+/* ---- grouped.c ---- */
+
+/* The batch's events in a grouped transaction: sent without waiting for
+ * the server, or kept for the next batch. */
+int dbs__pgt_write_grouped(pg_target *t, const dbs_batch *batch, char *err, size_t errlen);
+/* What waits, then the checkpoint upsert for `last` and COMMIT, in one
+ * round trip. */
+int dbs__pgt_commit_grouped(pg_target *t, const dbs_position *last, uint64_t seq,
+                            const char *pos, char *err, size_t errlen);
+/* Abandon what is sent or waits (COPY, pipeline) so the session can roll
+ * back; `lost`: the session is gone, only forget. */
+void dbs__pgt_abort_grouped(pg_target *t, int lost);
+
 /* ---- copy.c ---- */
+
+/* Send what t->buf holds of a COPY. */
+int dbs__pgt_copy_send(pg_target *t, char *err, size_t errlen);
 
 /* Apply the run of inserts into `tb` that starts at *index by COPY, and
  * move *index past it. */
@@ -166,6 +224,17 @@ uint32_t dbs__pgt_insert_run_length(pg_target *t, const dbs_batch *batch, uint32
  * insert run or a table not created yet; move *index past them. */
 int dbs__pgt_change_run(pg_target *t, const dbs_batch *batch, uint32_t *index, char *err,
                         size_t errlen);
+/* The statement for an event's shape (op and columns), added on first use. */
+int dbs__pgt_stmt_for_event(pg_target *t, pg_table *tb, const dbs_event *ev, pg_stmt **out,
+                            char *err, size_t errlen);
+/* The statement's SQL into t->sql. */
+int dbs__pgt_stmt_sql(pg_target *t, pg_table *tb, const dbs_table *def, pg_stmt *st);
+/* The event's parameters for the statement into t->buf and t->params. */
+int dbs__pgt_event_params(pg_target *t, pg_table *tb, const dbs_event *ev, const pg_stmt *st,
+                          char *err, size_t errlen);
+/* Read the results of `npending` commands of t->pending and the sync. */
+int dbs__pgt_pipeline_collect(pg_target *t, const dbs_batch *batch, size_t npending, char *err,
+                              size_t errlen);
 /* One event as one statement, without the pipeline (row-by-row replay). */
 int dbs__pgt_apply_row(pg_target *t, pg_table *tb, const dbs_event *ev, char *err,
                        size_t errlen);

@@ -12,9 +12,6 @@
 
 #include "targets/postgresql/pg_target.h"
 
-/* Updates/deletes sent before a pipeline sync: bounds what both sides
- * buffer (the server blocks writing results nobody reads). */
-#define PIPELINE_CHUNK 1000u
 
 /* ------------------------------------------------------------------ */
 /* Updates and deletes: prepared statements in pipeline mode           */
@@ -89,7 +86,7 @@ done:
 	return rc;
 }
 
-static int build_stmt_sql(pg_target *t, pg_table *tb, const dbs_table *def, pg_stmt *st)
+int dbs__pgt_stmt_sql(pg_target *t, pg_table *tb, const dbs_table *def, pg_stmt *st)
 {
 	int rc = DBS_ENOMEM;
 	dbs_buf *s = &t->sql;
@@ -163,8 +160,8 @@ done:
 
 /* The statement for this event's shape (op and masks), added on first use;
  * it is prepared on the server when first sent. */
-static int stmt_for_event(pg_target *t, pg_table *tb, const dbs_event *ev, pg_stmt **out,
-                          char *err, size_t errlen)
+int dbs__pgt_stmt_for_event(pg_target *t, pg_table *tb, const dbs_event *ev, pg_stmt **out,
+                            char *err, size_t errlen)
 {
 	int rc = event_masks(t, tb, ev, err, errlen);
 	size_t mask_bytes = 2 * tb->words * sizeof *t->mask;
@@ -197,8 +194,8 @@ done:
 }
 
 /* Format the event's parameters into t->buf and point t->params at them. */
-static int event_params(pg_target *t, pg_table *tb, const dbs_event *ev, const pg_stmt *st,
-                        char *err, size_t errlen)
+int dbs__pgt_event_params(pg_target *t, pg_table *tb, const dbs_event *ev, const pg_stmt *st,
+                          char *err, size_t errlen)
 {
 	int rc = DBS_ENOMEM;
 	const uint64_t *set = st->masks, *where = st->masks + tb->words;
@@ -249,13 +246,30 @@ done:
 	return rc;
 }
 
+/* How a failing pipelined command is named: its event when it belongs
+ * to the batch being applied, else its table or what it was. */
+static void pending_error(pg_target *t, const pg_pending *pd, const dbs_batch *batch,
+                          const PGresult *res, char *err, size_t errlen)
+{
+	char label[256];
+	if (pd->event != PENDING_NO_EVENT && pd->apply_no == t->apply_no && batch &&
+	    pd->event < dbs_batch_count(batch))
+		dbs__pgt_error(t, res, err, errlen,
+		               dbs__pgt_event_label(t, pd->table, dbs_batch_event(batch, pd->event)));
+	else if (pd->table)
+		dbs__pgt_error(t, res, err, errlen, dbs__pgt_table_label(pd->table, label, sizeof label));
+	else
+		dbs__pgt_error(t, res, err, errlen, pd->what ? pd->what : "pipeline");
+}
+
 /*
  * Read the results of `npending` pipelined commands and the sync. Returns
- * the first failure, with the event that caused it in err; always reads
- * everything so the connection leaves pipeline mode in a clean state.
+ * the first failure, with the event that caused it in err (the batch may
+ * be NULL); always reads everything so the connection leaves pipeline
+ * mode in a clean state.
  */
-static int pipeline_collect(pg_target *t, const dbs_batch *batch, size_t npending, char *err,
-                            size_t errlen)
+int dbs__pgt_pipeline_collect(pg_target *t, const dbs_batch *batch, size_t npending, char *err,
+                              size_t errlen)
 {
 	int rc = 0;
 	for (size_t k = 0; k < npending; k++) {
@@ -269,15 +283,20 @@ static int pipeline_collect(pg_target *t, const dbs_batch *batch, size_t npendin
 			}
 			break;
 		}
-		pg_stmt *stmt = &pd->table->stmts[pd->stmt];
-		if (st == PGRES_COMMAND_OK) {
-			if (pd->prepare)
+		pg_stmt *stmt = pd->kind == PENDING_CONTROL ? NULL : &pd->table->stmts[pd->stmt];
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+			if (pd->kind == PENDING_PREPARE)
 				stmt->state = STMT_READY;
-			else if (stmt->op != DBS_OP_INSERT && strcmp(PQcmdTuples(res), "0") == 0)
+			else if (stmt && stmt->op != DBS_OP_INSERT && strcmp(PQcmdTuples(res), "0") == 0)
 				t->missed[stmt->op == DBS_OP_UPDATE ? 0 : 1]++;
+			else if (pd->kind == PENDING_CONTROL && pd->what && strcmp(pd->what, "commit") == 0 &&
+			         strcmp(PQcmdStatus(res), "COMMIT") != 0 && rc == 0) {
+				dbs_fmt(err, errlen, "commit: the server rolled the transaction back (%s)",
+				         PQcmdStatus(res));
+				rc = DBS_ETARGET;
+			}
 		} else if (rc == 0) {
-			const dbs_event *ev = dbs_batch_event(batch, pd->event);
-			dbs__pgt_error(t, res, err, errlen, dbs__pgt_event_label(t, pd->table, ev));
+			pending_error(t, pd, batch, res, err, errlen);
 			rc = DBS_ETARGET;
 		}
 		PQclear(res);
@@ -368,7 +387,7 @@ int dbs__pgt_change_run(pg_target *t, const dbs_batch *batch, uint32_t *index, c
 			short_end = i + dbs__pgt_insert_run_length(t, batch, i, UINT32_MAX);
 		}
 		pg_stmt *st;
-		if ((rc = stmt_for_event(t, tb, ev, &st, err, errlen)))
+		if ((rc = dbs__pgt_stmt_for_event(t, tb, ev, &st, err, errlen)))
 			goto done;
 		if (st->op == DBS_OP_UPDATE && mask_empty(st->masks, tb->words))
 			continue; /* nothing sent but unchanged values: nothing to write */
@@ -379,7 +398,7 @@ int dbs__pgt_change_run(pg_target *t, const dbs_batch *batch, uint32_t *index, c
 		}
 		rc = DBS_ETARGET;
 		if (st->state == STMT_NONE) {
-			if ((rc = build_stmt_sql(t, tb, ev->table, st))) {
+			if ((rc = dbs__pgt_stmt_sql(t, tb, ev->table, st))) {
 				dbs_fmt(err, errlen, "out of memory");
 				goto done;
 			}
@@ -393,9 +412,10 @@ int dbs__pgt_change_run(pg_target *t, const dbs_batch *batch, uint32_t *index, c
 				goto done;
 			}
 			st->state = STMT_SENT;
-			t->pending[npending++] = (pg_pending){tb, (size_t)(st - tb->stmts), i, 1};
+			t->pending[npending++] = (pg_pending){tb, (size_t)(st - tb->stmts), i,
+			                                      PENDING_PREPARE, t->apply_no, NULL};
 		}
-		if ((rc = event_params(t, tb, ev, st, err, errlen)))
+		if ((rc = dbs__pgt_event_params(t, tb, ev, st, err, errlen)))
 			goto done;
 		rc = DBS_ETARGET;
 		if (PQsendQueryPrepared(t->conn, st->name, (int)st->nparams, t->params, NULL, NULL,
@@ -403,13 +423,14 @@ int dbs__pgt_change_run(pg_target *t, const dbs_batch *batch, uint32_t *index, c
 			dbs__pgt_error(t, NULL, err, errlen, dbs__pgt_event_label(t, tb, ev));
 			goto done;
 		}
-		t->pending[npending++] = (pg_pending){tb, (size_t)(st - tb->stmts), i, 0};
+		t->pending[npending++] = (pg_pending){tb, (size_t)(st - tb->stmts), i, PENDING_EXEC,
+		                                      t->apply_no, NULL};
 		if (npending >= PIPELINE_CHUNK) {
 			if (PQpipelineSync(t->conn) != 1) {
 				dbs__pgt_error(t, NULL, err, errlen, "pipeline");
 				goto done;
 			}
-			rc = pipeline_collect(t, batch, npending, err, errlen);
+			rc = dbs__pgt_pipeline_collect(t, batch, npending, err, errlen);
 			npending = 0;
 			if (rc)
 				goto done;
@@ -419,7 +440,7 @@ int dbs__pgt_change_run(pg_target *t, const dbs_batch *batch, uint32_t *index, c
 done:
 	if (in_pipeline) {
 		if (PQpipelineSync(t->conn) == 1) {
-			int crc = pipeline_collect(t, batch, npending, rc ? NULL : err, rc ? 0 : errlen);
+			int crc = dbs__pgt_pipeline_collect(t, batch, npending, rc ? NULL : err, rc ? 0 : errlen);
 			if (rc == 0)
 				rc = crc;
 		} else if (rc == 0) {
@@ -444,12 +465,12 @@ int dbs__pgt_apply_row(pg_target *t, pg_table *tb, const dbs_event *ev, char *er
 	int rc;
 	PGresult *res = NULL;
 	pg_stmt *st;
-	if ((rc = stmt_for_event(t, tb, ev, &st, err, errlen)))
+	if ((rc = dbs__pgt_stmt_for_event(t, tb, ev, &st, err, errlen)))
 		goto done;
 	if (st->op == DBS_OP_UPDATE && mask_empty(st->masks, tb->words))
 		goto done; /* nothing sent but unchanged values */
 	if (st->state != STMT_READY) {
-		if ((rc = build_stmt_sql(t, tb, ev->table, st))) {
+		if ((rc = dbs__pgt_stmt_sql(t, tb, ev->table, st))) {
 			dbs_fmt(err, errlen, "out of memory");
 			goto done;
 		}
@@ -466,7 +487,7 @@ int dbs__pgt_apply_row(pg_target *t, pg_table *tb, const dbs_event *ev, char *er
 		res = NULL;
 		st->state = STMT_READY;
 	}
-	if ((rc = event_params(t, tb, ev, st, err, errlen)))
+	if ((rc = dbs__pgt_event_params(t, tb, ev, st, err, errlen)))
 		goto done;
 	rc = DBS_ETARGET;
 	res = PQexecPrepared(t->conn, st->name, (int)st->nparams, t->params, NULL, NULL, 0);

@@ -9,7 +9,11 @@
  * Inserts go in runs (consecutive inserts into one table) by COPY
  * (copy.c); updates and deletes through prepared statements in pipeline
  * mode (pipeline.c). Values travel as text (COPY text format or text
- * parameters) formatted into one buffer reused by every apply.
+ * parameters) formatted into one buffer reused by every apply. When the
+ * core groups source transactions into one commit, runs and the pipeline
+ * go on across batches and nothing waits for the server between them
+ * (grouped.c): what one statement carries does not depend on the hub's
+ * batch size.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -194,6 +198,7 @@ static int session_open(pg_target *t, const char *where, char *err, size_t errle
 static int pg_reconnect(dbs_sqltarget *common, char *err, size_t errlen)
 {
 	pg_target *t = pg_of(common);
+	dbs__pgt_abort_grouped(t, 1);
 	for (size_t i = 0; i < t->ntables; i++) {
 		pg_table *tb = t->tables[i];
 		tb->stage_ready = 0;
@@ -353,6 +358,13 @@ static int pg_write(dbs_sqltarget *common, const dbs_batch *batch, char *err, si
 	pg_target *t = pg_of(common);
 	int rc;
 	uint32_t i = 0, n = dbs_batch_count(batch);
+	t->apply_no++;
+	if (dbs__sqltarget_grouping(&t->common)) {
+		/* BEGIN goes with the first statement (grouped.c). */
+		if (!t->common.open && (rc = txn_start(t, 0, err, errlen)))
+			return rc;
+		return dbs__pgt_write_grouped(t, batch, err, errlen);
+	}
 	if (!t->common.open && (rc = txn_start(t, 1, err, errlen)))
 		return rc;
 	while (i < n) {
@@ -385,6 +397,8 @@ static int pg_commit(dbs_sqltarget *common, const dbs_batch *batch, const dbs_po
 	PGresult *res = NULL;
 	dbs_buf *s = &t->sql;
 	(void)batch;
+	if (t->g.active)
+		return dbs__pgt_commit_grouped(t, last, seq, pos, err, errlen);
 	dbs_buf_reset(s);
 	if (dbs__checkpoint_upsert_sql(s, DBS_DIALECT_POSTGRESQL, t->common.stream_literal, last,
 	                               seq, pos) ||
@@ -412,6 +426,7 @@ done:
 static void pg_rollback(dbs_sqltarget *common)
 {
 	pg_target *t = pg_of(common);
+	dbs__pgt_abort_grouped(t, 0);
 	if (t->conn && PQstatus(t->conn) == CONNECTION_OK &&
 	    PQpipelineStatus(t->conn) == PQ_PIPELINE_OFF &&
 	    (PQtransactionStatus(t->conn) == PQTRANS_INERROR ||
@@ -503,6 +518,9 @@ static void pg_close(dbs_target *base)
 	free(t->params);
 	free(t->mask);
 	free(t->pending);
+	dbs_buf_free(&t->g.vals);
+	dbs_buf_free(&t->g.kept);
+	free(t->g.off);
 	dbs__sqltarget_release(&t->common);
 	free(t);
 }

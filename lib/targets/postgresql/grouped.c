@@ -1,0 +1,516 @@
+/*
+ * PostgreSQL target: a grouped transaction, several source transactions
+ * in one commit (dbs__sqltarget_grouping). Nothing waits for the server
+ * between batches, so what a statement and a commit carry no longer
+ * depends on the hub's batch size:
+ *   - updates and deletes go into one pipeline that stays open across
+ *     batches, read back every PIPELINE_CHUNK commands and at the commit;
+ *   - consecutive inserts into one table form one run across batches,
+ *     kept as parameter text while it is short; a run that stays shorter
+ *     than COPY_MIN_ROWS goes into the pipeline as single-row upserts, a
+ *     longer one becomes one COPY that stays open while the run goes on;
+ *   - BEGIN, the checkpoint upsert and COMMIT travel in the pipeline too.
+ * A long run is COPYed straight into the table under a savepoint, its
+ * rows kept (up to COPY_KEEP_BYTES per COPY) so that a duplicate key can
+ * send them through the staging upsert instead, as the per-batch path
+ * does. A failing statement may belong to a batch already gone, so it is
+ * named by its table; the skeleton then has the core apply the group
+ * again one source transaction at a time (DBS_APPLY_REPLAY), which names
+ * the row.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dbstreams/sys/buf.h>
+
+#include "sql/checkpoint.h"
+#include "targets/postgresql/pg_target.h"
+
+static int oom(char *err, size_t errlen)
+{
+	dbs_fmt(err, errlen, "out of memory");
+	return DBS_ENOMEM;
+}
+
+static int pending_push(pg_target *t, pg_pending pd, char *err, size_t errlen)
+{
+	if (dbs_array_reserve((void **)&t->pending, &t->cap_pending, t->g.npending + 1,
+	                      sizeof *t->pending))
+		return oom(err, errlen);
+	t->pending[t->g.npending++] = pd;
+	return 0;
+}
+
+/* Read what the pipeline owes; it stays in pipeline mode. */
+static int pipeline_sync(pg_target *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	size_t n = t->g.npending;
+	t->g.npending = 0;
+	if (PQpipelineSync(t->conn) != 1) {
+		dbs__pgt_error(t, NULL, err, errlen, "pipeline");
+		return DBS_ETARGET;
+	}
+	return dbs__pgt_pipeline_collect(t, batch, n, err, errlen);
+}
+
+/* A statement without parameters, its result read with the others. */
+static int send_control(pg_target *t, const char *sql, pg_table *tb, const char *what,
+                        char *err, size_t errlen)
+{
+	if (PQsendQueryParams(t->conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1) {
+		dbs__pgt_error(t, NULL, err, errlen, what);
+		return DBS_ETARGET;
+	}
+	return pending_push(t, (pg_pending){tb, 0, PENDING_NO_EVENT, PENDING_CONTROL, t->apply_no,
+	                                    what},
+	                    err, errlen);
+}
+
+/* In pipeline mode, with the transaction begun. */
+static int pipeline_enter(pg_target *t, char *err, size_t errlen)
+{
+	if (!t->g.pipeline) {
+		if (PQenterPipelineMode(t->conn) != 1) {
+			dbs__pgt_error(t, NULL, err, errlen, "pipeline");
+			return DBS_ETARGET;
+		}
+		t->g.pipeline = 1;
+	}
+	if (t->g.begun)
+		return 0;
+	t->g.begun = 1;
+	return send_control(t, "BEGIN", NULL, "begin", err, errlen);
+}
+
+/* Out of pipeline mode, everything sent read. */
+static int pipeline_leave(pg_target *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	int rc = 0;
+	if (!t->g.pipeline)
+		return 0;
+	if (t->g.npending)
+		rc = pipeline_sync(t, batch, err, errlen);
+	if (PQexitPipelineMode(t->conn) != 1 && rc == 0) {
+		dbs__pgt_error(t, NULL, err, errlen, "pipeline");
+		rc = DBS_ETARGET;
+	}
+	t->g.pipeline = 0;
+	return rc;
+}
+
+/* Outside the pipeline, with the transaction begun (DDL, COPY). */
+static int begin_plain(pg_target *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	int rc = pipeline_leave(t, batch, err, errlen);
+	if (rc || t->g.begun)
+		return rc;
+	t->g.begun = 1;
+	return dbs__pgt_exec(t, "BEGIN", "begin", err, errlen);
+}
+
+/* Append `n` bytes of parameter text to t->buf as COPY text. */
+static int copy_escape(dbs_buf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *esc = s[i] == '\\' ? "\\\\" : s[i] == '\t' ? "\\t" : s[i] == '\n' ? "\\n"
+		                  : s[i] == '\r' ? "\\r" : NULL;
+		if (esc ? dbs_buf_append(b, esc, 2) : dbs_buf_append_char(b, s[i]))
+			return DBS_ENOMEM;
+	}
+	return 0;
+}
+
+/* The run's rows kept as parameters, written as COPY lines. */
+static int vals_to_copy(pg_target *t)
+{
+	uint32_t nc = t->g.run->ncolumns;
+	for (size_t v = 0; v < t->g.noff; v++) {
+		size_t at = t->g.off[v];
+		int rc = at == SIZE_MAX ? dbs_buf_append(&t->g.kept, "\\N", 2)
+		                        : copy_escape(&t->g.kept, t->g.vals.data + at,
+		                                      strlen(t->g.vals.data + at));
+		if (rc || dbs_buf_append_char(&t->g.kept, (v + 1) % nc ? '\t' : '\n'))
+			return DBS_ENOMEM;
+	}
+	t->g.noff = 0;
+	dbs_buf_reset(&t->g.vals);
+	return 0;
+}
+
+/* Hand what the COPY holds and libpq has not seen to libpq; rows that may
+ * have to go again through the staging table stay kept. */
+static int copy_push(pg_target *t, char *err, size_t errlen)
+{
+	size_t n = t->g.kept.len - t->g.sent;
+	if (n && (n > INT32_MAX ||
+	          PQputCopyData(t->conn, t->g.kept.data + t->g.sent, (int)n) != 1)) {
+		dbs__pgt_error(t, NULL, err, errlen, "COPY");
+		return DBS_ETARGET;
+	}
+	t->g.sent = t->g.kept.len;
+	if (!t->g.keep) {
+		dbs_buf_reset(&t->g.kept);
+		t->g.sent = 0;
+	}
+	return 0;
+}
+
+/* The run has grown long: one COPY, which stays open while the run goes
+ * on (up to COPY_KEEP_BYTES of it). Straight into the table under a
+ * savepoint, keeping its rows; into staging once the table met a
+ * duplicate key, or the transaction used its savepoints; a keyless table
+ * straight in (not idempotent, as on the per-batch path). */
+static int copy_start(pg_target *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	pg_table *tb = t->g.run;
+	char label[256];
+	int rc;
+	t->g.staged = tb->nkeys && (tb->upsert_runs || t->savepoints >= SAVEPOINTS_PER_TXN);
+	t->g.keep = tb->nkeys && !t->g.staged;
+	if ((rc = begin_plain(t, batch, err, errlen)))
+		return rc;
+	if (t->g.staged) {
+		if (tb->upsert_runs)
+			tb->upsert_runs--;
+		if ((rc = dbs__pgt_stage_ensure(t, tb, tb->last, err, errlen)))
+			return rc;
+	}
+	if (t->g.keep)
+		t->savepoints++;
+	PGresult *res = PQexec(t->conn, t->g.staged ? tb->copy_sql
+	                                : t->g.keep ? tb->copy_savepoint_sql
+	                                            : tb->copy_direct_sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		dbs__pgt_error(t, res, err, errlen, dbs__pgt_table_label(tb, label, sizeof label));
+		PQclear(res);
+		return DBS_ETARGET;
+	}
+	PQclear(res);
+	t->g.copying = 1;
+	t->g.copy_rows = t->g.noff / tb->ncolumns;
+	dbs_buf_reset(&t->g.kept);
+	t->g.sent = 0;
+	return vals_to_copy(t) ? oom(err, errlen) : 0;
+}
+
+/* End a COPY; on an error, `label` names it. */
+static int copy_finish(pg_target *t, int *duplicate, const char *label, char *err,
+                       size_t errlen)
+{
+	int rc = 0;
+	*duplicate = 0;
+	if (PQputCopyEnd(t->conn, NULL) != 1) {
+		dbs__pgt_error(t, NULL, err, errlen, label);
+		rc = DBS_ETARGET;
+	}
+	PGresult *res = PQgetResult(t->conn);
+	if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		*duplicate = state && strcmp(state, "23505") == 0;
+		dbs__pgt_error(t, res, err, errlen, label);
+		rc = DBS_ETARGET;
+	}
+	PQclear(res);
+	while ((res = PQgetResult(t->conn)) != NULL)
+		PQclear(res);
+	return rc;
+}
+
+/* End the COPY of the run (or of its first COPY_KEEP_BYTES): its result,
+ * and the staging upsert. A key the table already has (a replay, a
+ * target filled beforehand) rolls the direct COPY back to its savepoint
+ * and sends the kept rows through the staging upsert instead, as the
+ * per-batch path does; the table's next runs go there directly. */
+static int copy_end(pg_target *t, char *err, size_t errlen)
+{
+	pg_table *tb = t->g.run;
+	char label[256];
+	int rc, duplicate = 0;
+	dbs__pgt_table_label(tb, label, sizeof label);
+	dbs_fmt(label + strlen(label), sizeof label - strlen(label), " (%" PRIu32 " inserted rows)",
+	         t->g.copy_rows);
+	t->g.copying = 0;
+	if ((rc = copy_push(t, err, errlen))) {
+		PQputCopyEnd(t->conn, "dbstreams: apply failed");
+		PGresult *res;
+		while ((res = PQgetResult(t->conn)) != NULL)
+			PQclear(res);
+		return rc;
+	}
+	rc = copy_finish(t, &duplicate, label, err, errlen);
+	if (rc && duplicate && t->g.keep) {
+		t->common.data_error = 0; /* handled: the upsert takes the rows */
+		tb->upsert_runs = UPSERT_RUNS_AFTER_DUPLICATE;
+		PGresult *res = NULL;
+		if ((rc = dbs__pgt_exec(t, "ROLLBACK TO SAVEPOINT dbs_copy", label, err, errlen)) ||
+		    (rc = dbs__pgt_stage_ensure(t, tb, tb->last, err, errlen)))
+			goto kept_done;
+		res = PQexec(t->conn, tb->copy_sql);
+		if (PQresultStatus(res) != PGRES_COPY_IN) {
+			dbs__pgt_error(t, res, err, errlen, label);
+			rc = DBS_ETARGET;
+			goto kept_done;
+		}
+		t->g.staged = 1;
+		t->g.sent = 0;
+		t->g.keep = 0;
+		if ((rc = copy_push(t, err, errlen)) == 0)
+			rc = copy_finish(t, &duplicate, label, err, errlen);
+	kept_done:
+		PQclear(res);
+	}
+	dbs_buf_reset(&t->g.kept);
+	t->g.sent = 0;
+	t->g.keep = 0;
+	if (rc || !t->g.staged)
+		return rc;
+	if ((rc = pipeline_enter(t, err, errlen)))
+		return rc;
+	return send_control(t, tb->upsert_sql, tb, "upsert", err, errlen);
+}
+
+/* A short run's rows as single-row upserts in the pipeline. */
+static int run_rows_send(pg_target *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	pg_table *tb = t->g.run;
+	pg_stmt *st = &tb->stmts[t->g.run_stmt];
+	uint32_t nc = tb->ncolumns;
+	int rc;
+	if ((rc = pipeline_enter(t, err, errlen)))
+		return rc;
+	if (st->state == STMT_NONE) {
+		if (dbs__pgt_stmt_sql(t, tb, tb->last, st))
+			return oom(err, errlen);
+		/* A fresh name each time: a Prepare whose outcome was lost may
+		 * still exist on the server. */
+		dbs_fmt(st->name, sizeof st->name, "dbs_i%" PRIu32 "_%" PRIu32, tb->id, tb->next_stmt++);
+		if (PQsendPrepare(t->conn, st->name, t->sql.data, (int)st->nparams, NULL) != 1) {
+			dbs__pgt_error(t, NULL, err, errlen, "prepare");
+			return DBS_ETARGET;
+		}
+		st->state = STMT_SENT;
+		if ((rc = pending_push(t, (pg_pending){tb, t->g.run_stmt, PENDING_NO_EVENT,
+		                                       PENDING_PREPARE, t->apply_no, NULL},
+		                       err, errlen)))
+			return rc;
+	}
+	if (nc > t->cap_params) {
+		size_t cap = t->cap_params, cap2 = t->cap_params;
+		if (dbs_array_reserve((void **)&t->param_off, &cap, nc, sizeof *t->param_off) ||
+		    dbs_array_reserve((void **)&t->params, &cap2, cap, sizeof *t->params))
+			return oom(err, errlen);
+		t->cap_params = cap;
+	}
+	for (size_t row = 0; row * nc < t->g.noff; row++) {
+		for (uint32_t c = 0; c < nc; c++) {
+			size_t at = t->g.off[row * nc + c];
+			t->params[c] = at == SIZE_MAX ? NULL : t->g.vals.data + at;
+		}
+		if (PQsendQueryPrepared(t->conn, st->name, (int)nc, t->params, NULL, NULL, 0) != 1) {
+			dbs__pgt_error(t, NULL, err, errlen, "insert");
+			return DBS_ETARGET;
+		}
+		if ((rc = pending_push(t, (pg_pending){tb, t->g.run_stmt, PENDING_NO_EVENT,
+		                                       PENDING_EXEC, t->apply_no, NULL},
+		                       err, errlen)))
+			return rc;
+		if (t->g.npending >= PIPELINE_CHUNK && (rc = pipeline_sync(t, batch, err, errlen)))
+			return rc;
+	}
+	return 0;
+}
+
+/* The insert run ends (another table, another kind of change, DDL, the
+ * commit): send what it still holds. */
+static int run_end(pg_target *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	int rc = 0;
+	if (!t->g.run)
+		return 0;
+	if (t->g.copying)
+		rc = copy_end(t, err, errlen);
+	else if (t->g.noff)
+		rc = run_rows_send(t, batch, err, errlen);
+	t->g.run = NULL;
+	t->g.run_rows = 0;
+	t->g.noff = 0;
+	dbs_buf_reset(&t->g.vals);
+	return rc;
+}
+
+/* An insert into `tb` joins the run (which it may start). */
+static int run_add(pg_target *t, const dbs_batch *batch, uint32_t i, pg_table *tb, char *err,
+                   size_t errlen)
+{
+	const dbs_event *ev = dbs_batch_event(batch, i);
+	uint32_t nc = ev->table->ncolumns;
+	int rc, is_null;
+	if (t->g.run != tb) {
+		pg_stmt *st;
+		if ((rc = run_end(t, batch, err, errlen)) ||
+		    (rc = dbs__pgt_stmt_for_event(t, tb, ev, &st, err, errlen)))
+			return rc;
+		t->g.run = tb;
+		t->g.run_stmt = (size_t)(st - tb->stmts);
+	}
+	t->g.run_rows++;
+	if (t->g.copying) {
+		dbs_buf_reset(&t->buf);
+		for (uint32_t c = 0; c < nc; c++) {
+			if (c && dbs_buf_append_char(&t->buf, '\t'))
+				return oom(err, errlen);
+			if ((rc = dbs__pgt_put_value(t, tb, ev, c, &ev->after[c], DBS_VALUE_TEXT_COPY,
+			                             &is_null, err, errlen)))
+				return rc;
+		}
+		if (dbs_buf_append_char(&t->buf, '\n') ||
+		    dbs_buf_append(&t->g.kept, t->buf.data, t->buf.len))
+			return oom(err, errlen);
+		t->g.copy_rows++;
+		if (t->g.keep && t->g.kept.len >= COPY_KEEP_BYTES)
+			return (rc = copy_end(t, err, errlen)) ? rc : copy_start(t, batch, err, errlen);
+		return t->g.kept.len - t->g.sent >= COPY_CHUNK_BYTES ? copy_push(t, err, errlen) : 0;
+	}
+	if (dbs_array_reserve((void **)&t->g.off, &t->g.cap_off, t->g.noff + nc, sizeof *t->g.off))
+		return oom(err, errlen);
+	for (uint32_t c = 0; c < nc; c++) {
+		dbs_buf_reset(&t->buf);
+		if ((rc = dbs__pgt_put_value(t, tb, ev, c, &ev->after[c], 0, &is_null, err, errlen)))
+			return rc;
+		t->g.off[t->g.noff++] = is_null ? SIZE_MAX : t->g.vals.len;
+		if (!is_null && (dbs_buf_append(&t->g.vals, t->buf.data ? t->buf.data : "",
+		                                t->buf.len) ||
+		                 dbs_buf_append_char(&t->g.vals, '\0')))
+			return oom(err, errlen);
+	}
+	return t->g.run_rows >= COPY_MIN_ROWS ? copy_start(t, batch, err, errlen) : 0;
+}
+
+/* An update or delete, into the pipeline. */
+static int change_send(pg_target *t, const dbs_batch *batch, uint32_t i, pg_table *tb, char *err,
+                       size_t errlen)
+{
+	const dbs_event *ev = dbs_batch_event(batch, i);
+	pg_stmt *st;
+	int rc;
+	if ((rc = run_end(t, batch, err, errlen)) ||
+	    (rc = dbs__pgt_stmt_for_event(t, tb, ev, &st, err, errlen)))
+		return rc;
+	if (st->op == DBS_OP_UPDATE && mask_empty(st->masks, tb->words))
+		return 0; /* nothing sent but unchanged values: nothing to write */
+	if ((rc = pipeline_enter(t, err, errlen)))
+		return rc;
+	size_t idx = (size_t)(st - tb->stmts);
+	if (st->state == STMT_NONE) {
+		if (dbs__pgt_stmt_sql(t, tb, ev->table, st))
+			return oom(err, errlen);
+		dbs_fmt(st->name, sizeof st->name, "dbs_%c%" PRIu32 "_%" PRIu32,
+		         st->op == DBS_OP_UPDATE ? 'u' : 'd', tb->id, tb->next_stmt++);
+		if (PQsendPrepare(t->conn, st->name, t->sql.data, (int)st->nparams, NULL) != 1) {
+			dbs__pgt_error(t, NULL, err, errlen, dbs__pgt_event_label(t, tb, ev));
+			return DBS_ETARGET;
+		}
+		st->state = STMT_SENT;
+		if ((rc = pending_push(t, (pg_pending){tb, idx, i, PENDING_PREPARE, t->apply_no, NULL},
+		                       err, errlen)))
+			return rc;
+	}
+	if ((rc = dbs__pgt_event_params(t, tb, ev, st, err, errlen)))
+		return rc;
+	if (PQsendQueryPrepared(t->conn, st->name, (int)st->nparams, t->params, NULL, NULL, 0) != 1) {
+		dbs__pgt_error(t, NULL, err, errlen, dbs__pgt_event_label(t, tb, ev));
+		return DBS_ETARGET;
+	}
+	if ((rc = pending_push(t, (pg_pending){tb, idx, i, PENDING_EXEC, t->apply_no, NULL}, err,
+	                       errlen)))
+		return rc;
+	return t->g.npending >= PIPELINE_CHUNK ? pipeline_sync(t, batch, err, errlen) : 0;
+}
+
+int dbs__pgt_write_grouped(pg_target *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	int rc;
+	uint32_t n = dbs_batch_count(batch);
+	t->g.active = 1;
+	for (uint32_t i = 0; i < n; i++) {
+		const dbs_event *ev = dbs_batch_event(batch, i);
+		pg_table *tb;
+		if (dbs__sqltarget_skipped(&t->common, ev))
+			continue;
+		if ((rc = dbs__pgt_table_lookup(t, ev->table, &tb, err, errlen)))
+			return rc;
+		if (!tb->ready) {
+			/* DDL runs alone, inside the transaction. */
+			if ((rc = run_end(t, batch, err, errlen)) ||
+			    (rc = begin_plain(t, batch, err, errlen)) ||
+			    (rc = dbs__pgt_table_ensure(t, tb, ev->table, err, errlen)))
+				return rc;
+		}
+		if (ev->op == DBS_OP_INSERT)
+			rc = run_add(t, batch, i, tb, err, errlen);
+		else
+			rc = change_send(t, batch, i, tb, err, errlen);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int dbs__pgt_commit_grouped(pg_target *t, const dbs_position *last, uint64_t seq,
+                            const char *pos, char *err, size_t errlen)
+{
+	int rc;
+	if ((rc = run_end(t, NULL, err, errlen)) || (rc = pipeline_enter(t, err, errlen)))
+		return rc;
+	/* Built after the run ended: sending it used t->sql. */
+	dbs_buf_reset(&t->sql);
+	if (dbs__checkpoint_upsert_sql(&t->sql, DBS_DIALECT_POSTGRESQL, t->common.stream_literal,
+	                               last, seq, pos))
+		return oom(err, errlen);
+	if ((rc = send_control(t, t->sql.data, NULL, "writing the checkpoint", err, errlen)) ||
+	    (rc = send_control(t, "COMMIT", NULL, "commit", err, errlen)) ||
+	    (rc = pipeline_leave(t, NULL, err, errlen)))
+		return rc;
+	t->g.active = 0;
+	t->g.begun = 0;
+	return 0;
+}
+
+void dbs__pgt_abort_grouped(pg_target *t, int lost)
+{
+	PGresult *res;
+	if (!lost && t->conn && PQstatus(t->conn) == CONNECTION_OK) {
+		if (t->g.copying) {
+			PQputCopyEnd(t->conn, "dbstreams: apply failed");
+			while ((res = PQgetResult(t->conn)) != NULL)
+				PQclear(res);
+		}
+		if (t->g.pipeline && PQpipelineSync(t->conn) == 1) {
+			for (int nulls = 0; nulls < 3;) {
+				res = PQgetResult(t->conn);
+				if (!res) {
+					if (PQstatus(t->conn) == CONNECTION_BAD)
+						break;
+					nulls++;
+					continue;
+				}
+				nulls = 0;
+				ExecStatusType st = PQresultStatus(res);
+				PQclear(res);
+				if (st == PGRES_PIPELINE_SYNC)
+					break;
+			}
+		}
+		if (t->g.pipeline)
+			PQexitPipelineMode(t->conn);
+	}
+	t->g.active = t->g.begun = t->g.pipeline = t->g.copying = t->g.staged = t->g.keep = 0;
+	dbs_buf_reset(&t->g.kept);
+	t->g.sent = 0;
+	t->g.npending = 0;
+	t->g.run = NULL;
+	t->g.run_rows = 0;
+	t->g.noff = 0;
+	dbs_buf_reset(&t->g.vals);
+}
