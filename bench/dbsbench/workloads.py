@@ -151,16 +151,21 @@ def wait_marker_sql(engine, qtable, k, timeout, interval=0.002):
     (seconds since the epoch). A table that does not exist yet counts as
     not visible."""
     if engine == "pg":
+        # The lookup of the table in EXECUTE (not to_regclass, whose catalog
+        # snapshot a loop inside one transaction never refreshes) sees a
+        # table the follower creates while the loop runs.
         return f"""
 DO $$
 DECLARE deadline timestamptz := clock_timestamp() + make_interval(secs => {timeout});
         ok boolean := false;
 BEGIN
   LOOP
-    IF to_regclass('{qtable.replace("'", "''")}') IS NOT NULL THEN
+    BEGIN
       EXECUTE 'SELECT EXISTS (SELECT 1 FROM {qtable.replace("'", "''")} WHERE id = {k})' INTO ok;
-      EXIT WHEN ok;
-    END IF;
+    EXCEPTION WHEN undefined_table OR invalid_schema_name THEN
+      ok := false;
+    END;
+    EXIT WHEN ok;
     IF clock_timestamp() > deadline THEN
       RAISE EXCEPTION 'bench: marker {k} not seen within {timeout} s';
     END IF;
