@@ -48,6 +48,10 @@ typedef struct pg_stmt {
 	uint32_t nparams;
 	uint64_t *masks;   /* set mask then where mask, `words` each */
 	char name[40];
+	/* Updates and deletes of this shape by key, many rows at once
+	 * (grouped.c): COPY of their columns into the staging table, and the
+	 * statement that applies them; NULL until first needed. */
+	char *set_copy_sql, *set_sql;
 } pg_stmt;
 
 enum { STMT_NONE = 0, STMT_SENT, STMT_READY };
@@ -89,9 +93,10 @@ typedef struct pg_pending {
 	uint8_t kind;    /* PENDING_* */
 	uint64_t apply_no; /* the apply that sent it: only its batch names events */
 	const char *what;  /* a control command: how a failure names it */
+	uint32_t rows;     /* PENDING_SET: the rows it applies */
 } pg_pending;
 
-enum { PENDING_EXEC = 0, PENDING_PREPARE, PENDING_CONTROL };
+enum { PENDING_EXEC = 0, PENDING_PREPARE, PENDING_CONTROL, PENDING_SET };
 #define PENDING_NO_EVENT UINT32_MAX
 
 /* A grouped transaction (grouped.c): what is sent, what waits. */
@@ -100,9 +105,11 @@ typedef struct pg_grouped {
 	int begun;         /* BEGIN sent */
 	int pipeline;      /* in pipeline mode */
 	size_t npending;   /* pipelined commands whose results are unread */
-	pg_table *run;     /* the table of the insert run gathering rows, or NULL */
-	size_t run_stmt;   /* its single-row upsert (index in run->stmts) */
+	pg_table *run;     /* the table of the run gathering rows, or NULL */
+	size_t run_stmt;   /* its single-row statement (index in run->stmts) */
 	uint32_t run_rows;
+	uint64_t *run_keys;/* hashes of the keys of a run of updates or deletes */
+	size_t cap_run_keys;
 	int copying;       /* the run is being COPYed: the session is in COPY IN */
 	int staged;        /* into the staging table, upserted at the COPY's end */
 	int keep;          /* straight into the table: its rows are kept */

@@ -186,6 +186,10 @@ int dbs__pgt_stmt_for_event(pg_target *t, pg_table *tb, const dbs_event *ev, pg_
 	}
 	memcpy(st->masks, t->mask, mask_bytes);
 	st->op = ev->op;
+	/* Its parameters, known before its SQL is built: the columns it
+	 * writes, then those it finds the row by. */
+	for (uint32_t i = 0; i < 2 * tb->words * 64; i++)
+		st->nparams += mask_has(st->masks, i);
 	tb->nstmts++;
 	rc = 0;
 done:
@@ -287,7 +291,11 @@ int dbs__pgt_pipeline_collect(pg_target *t, const dbs_batch *batch, size_t npend
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 			if (pd->kind == PENDING_PREPARE)
 				stmt->state = STMT_READY;
-			else if (stmt && stmt->op != DBS_OP_INSERT && strcmp(PQcmdTuples(res), "0") == 0)
+			else if (pd->kind == PENDING_SET) {
+				unsigned long done = strtoul(PQcmdTuples(res), NULL, 10);
+				if (done < pd->rows)
+					t->missed[stmt->op == DBS_OP_UPDATE ? 0 : 1] += pd->rows - done;
+			} else if (stmt && stmt->op != DBS_OP_INSERT && strcmp(PQcmdTuples(res), "0") == 0)
 				t->missed[stmt->op == DBS_OP_UPDATE ? 0 : 1]++;
 			else if (pd->kind == PENDING_CONTROL && pd->what && strcmp(pd->what, "commit") == 0 &&
 			         strcmp(PQcmdStatus(res), "COMMIT") != 0 && rc == 0) {
@@ -413,7 +421,7 @@ int dbs__pgt_change_run(pg_target *t, const dbs_batch *batch, uint32_t *index, c
 			}
 			st->state = STMT_SENT;
 			t->pending[npending++] = (pg_pending){tb, (size_t)(st - tb->stmts), i,
-			                                      PENDING_PREPARE, t->apply_no, NULL};
+			                                      PENDING_PREPARE, t->apply_no, NULL, 0};
 		}
 		if ((rc = dbs__pgt_event_params(t, tb, ev, st, err, errlen)))
 			goto done;
@@ -424,7 +432,7 @@ int dbs__pgt_change_run(pg_target *t, const dbs_batch *batch, uint32_t *index, c
 			goto done;
 		}
 		t->pending[npending++] = (pg_pending){tb, (size_t)(st - tb->stmts), i, PENDING_EXEC,
-		                                      t->apply_no, NULL};
+		                                      t->apply_no, NULL, 0};
 		if (npending >= PIPELINE_CHUNK) {
 			if (PQpipelineSync(t->conn) != 1) {
 				dbs__pgt_error(t, NULL, err, errlen, "pipeline");

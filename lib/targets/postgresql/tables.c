@@ -156,8 +156,11 @@ void dbs__pgt_table_free(pg_table *tb)
 	if (tb->last)
 		dbs_table_unref(tb->last);
 	free(tb->types);
-	for (size_t i = 0; i < tb->nstmts; i++)
+	for (size_t i = 0; i < tb->nstmts; i++) {
 		free(tb->stmts[i].masks);
+		free(tb->stmts[i].set_copy_sql);
+		free(tb->stmts[i].set_sql);
+	}
 	free(tb->stmts);
 	free(tb->schema);
 	free(tb->name);

@@ -520,6 +520,7 @@ static void pg_close(dbs_target *base)
 	free(t->pending);
 	dbs_buf_free(&t->g.vals);
 	dbs_buf_free(&t->g.kept);
+	free(t->g.run_keys);
 	free(t->g.off);
 	dbs__sqltarget_release(&t->common);
 	free(t);
