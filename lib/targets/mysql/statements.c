@@ -140,10 +140,16 @@ int dbs__myt_close_open(my_target *t)
 	return rc;
 }
 
+/* A packet of whole statements is sent once it holds this much, however
+ * large the server allows: 40,000 single-row updates took 3.2 s in 2 MB
+ * packets and 1.7 s in 64 KB ones (bench/profile d:my:my, one run each),
+ * the packet-per-batch code of before 1.8 s. */
+#define SEND_AT_BYTES (64u * 1024u)
+
 /* After a whole statement: send when the packet is full enough. */
 static int maybe_flush(my_target *t, const dbs_batch *batch, char *err, size_t errlen)
 {
-	if (t->sql.len < t->packet_limit / 2)
+	if (t->sql.len < t->packet_limit / 2 && t->sql.len < SEND_AT_BYTES)
 		return 0;
 	return dbs__myt_flush(t, batch, err, errlen);
 }
