@@ -928,9 +928,11 @@ static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("bad");
+	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_bad_config, 0, NBAD);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("good");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_getting_started);
 	tcase_add_test(tc, test_minimal_defaults);
 	tcase_add_test(tc, test_every_field);
@@ -943,6 +945,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_reference_in_sync);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("mask");
+	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_mask, 0, NMASK);
 	tcase_add_test(tc, test_to_json_masks_all_forms);
 	suite_add_tcase(s, tc);
