@@ -174,6 +174,16 @@ char *dbs__config_to_json(const dbs_config *config, const char *id);
  * into config, valid while it lives. For scrubbing messages. */
 size_t dbs__config_connections(const dbs_config *config, const char **out, size_t max);
 
+/* Connection-string lexing shared by the masker and the scrubber
+ * (mask.c): the length of a "scheme://" prefix (0: none), whether the
+ * scheme is a NATS one (comma-separated server lists), whether the text
+ * starts like libpq's key=value form, and whether a parameter name holds
+ * a secret (password, sslpassword, pass, token). */
+size_t dbs__conn_scheme_len(const char *s, size_t n);
+bool dbs__conn_is_nats(const char *s, size_t n);
+bool dbs__conn_looks_keyvalue(const char *s, size_t n);
+bool dbs__conn_is_secret_key(const char *key, size_t n);
+
 /* Replace the password inside one connection string; returns a new
  * string (free()) or NULL on allocation failure. */
 char *dbs__mask_connection(const char *connection);
