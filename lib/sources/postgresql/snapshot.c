@@ -105,15 +105,28 @@ static int lost_or(PGconn *c, int rc)
 	return rc && (!c || PQstatus(c) != CONNECTION_OK) ? DBS_LOAD_LOST : rc;
 }
 
+/* The same for a failed result: a connection exception (08) or the
+ * server going down (57P) is a lost session even while libpq still
+ * holds the socket. */
+static int result_lost_or(PGconn *c, const PGresult *res, int rc)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (rc && state && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0))
+		return DBS_LOAD_LOST;
+	return lost_or(c, rc);
+}
+
 static int exec_ok(PGconn *c, const char *sql, const char *what, char *err, size_t errlen)
 {
 	PGresult *r = PQexec(c, sql);
 	ExecStatusType st = PQresultStatus(r);
+	int rc = 0;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		dbs__pgs_pq_err(err, errlen, what, c);
+		rc = result_lost_or(c, r, DBS_ESOURCE);
+	}
 	PQclear(r);
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-		return 0;
-	dbs__pgs_pq_err(err, errlen, what, c);
-	return lost_or(c, DBS_ESOURCE);
+	return rc;
 }
 
 /* ---- tables ---- */
@@ -1001,8 +1014,9 @@ static int pg_read(dbs_snapshot_reader *base, const dbs_load_table *table,
 	res = PQexec(r->conn, q->data);
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
 		dbs__pgs_pq_err(err, errlen, t->qname, r->conn);
+		rc = result_lost_or(r->conn, res, DBS_ESOURCE);
 		PQclear(res);
-		return lost_or(r->conn, DBS_ESOURCE);
+		return rc;
 	}
 	PQclear(res);
 	r->copying = 1;
@@ -1013,8 +1027,16 @@ static int pg_read(dbs_snapshot_reader *base, const dbs_load_table *table,
 		if (n == -1)
 			break;
 		if (n < 0) {
-			dbs__pgs_pq_err(err, errlen, t->qname, r->conn);
-			rc = lost_or(r->conn, DBS_ESOURCE);
+			PGresult *bad = PQgetResult(r->conn);
+			if (bad && PQresultErrorMessage(bad)[0]) {
+				dbs_fmt(err, errlen, "%s: %s", t->qname, PQresultErrorMessage(bad));
+				for (char *c = err; *c; c++)
+					if (*c == '\n' || *c == '\r')
+						*c = c[1] ? ' ' : '\0';
+			} else
+				dbs__pgs_pq_err(err, errlen, t->qname, r->conn);
+			rc = result_lost_or(r->conn, bad, DBS_ESOURCE);
+			PQclear(bad);
 			break;
 		}
 		const char *p = line, *end = line + n;
@@ -1058,7 +1080,7 @@ static int pg_read(dbs_snapshot_reader *base, const dbs_load_table *table,
 	res = PQgetResult(r->conn);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		dbs__pgs_pq_err(err, errlen, t->qname, r->conn);
-		rc = lost_or(r->conn, DBS_ESOURCE);
+		rc = result_lost_or(r->conn, res, DBS_ESOURCE);
 	}
 	PQclear(res);
 	while ((res = PQgetResult(r->conn)) != NULL)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/host.h>
 
 #include "sql/load.h"
 #include "sql/settings.h"
@@ -47,7 +48,7 @@ static int lost_or(my_target *t, int rc)
 	return rc;
 }
 
-static int my_records(dbs_target *base, dbs_load_record_fn fn, void *data, char *err,
+static int my_records_once(dbs_target *base, dbs_load_record_fn fn, void *data, char *err,
                       size_t errlen)
 {
 	my_target *t = my_of(base);
@@ -113,7 +114,7 @@ static int target_qname(my_target *t, dbs_buf *b, const char *name)
 	       dbs__myt_ident(b, name);
 }
 
-static int my_check(dbs_target *base, const dbs_load_table *table, int resumed, char *err,
+static int my_check_once(dbs_target *base, const dbs_load_table *table, int resumed, char *err,
                     size_t errlen)
 {
 	my_target *t = my_of(base);
@@ -202,7 +203,7 @@ static int store_records(my_target *t, const dbs_load_record *recs, uint32_t n, 
 	return dbs__myt_flush(t, NULL, err, errlen);
 }
 
-static int my_prepare(dbs_target *base, const dbs_load_table *table,
+static int my_prepare_once(dbs_target *base, const dbs_load_table *table,
                       const dbs_load_record *recs, uint32_t n, char *err, size_t errlen)
 {
 	my_target *t = my_of(base);
@@ -226,7 +227,7 @@ static int my_prepare(dbs_target *base, const dbs_load_table *table,
 	return rc;
 }
 
-static int my_store(dbs_target *base, const dbs_load_record *recs, uint32_t n, char *err,
+static int my_store_once(dbs_target *base, const dbs_load_record *recs, uint32_t n, char *err,
                     size_t errlen)
 {
 	my_target *t = my_of(base);
@@ -289,7 +290,7 @@ static int fk_create(my_target *t, my_table *tb, const dbs_table *def, const dbs
 	return 0;
 }
 
-static int my_finish(dbs_target *base, const dbs_load_table *table, unsigned what, char *err,
+static int my_finish_once(dbs_target *base, const dbs_load_table *table, unsigned what, char *err,
                      size_t errlen)
 {
 	my_target *t = my_of(base);
@@ -308,6 +309,89 @@ static int my_finish(dbs_target *base, const dbs_load_table *table, unsigned wha
 		rc = fk_create(t, tb, table->def, &table->foreign[f], err, errlen);
 	t->common.data_error = 0; /* what was left out was a warning */
 	return rc;
+}
+
+/* ---- the main session, again after a lost connection ---- */
+
+/* One call of a main-session method, its arguments kept for a retry. */
+typedef struct main_call {
+	my_target *t;
+	int what;
+	dbs_load_record_fn fn;
+	void *data;
+	const dbs_load_table *table;
+	int resumed;
+	unsigned parts;
+	const dbs_load_record *recs;
+	uint32_t n;
+} main_call;
+
+enum { CALL_RECORDS, CALL_CHECK, CALL_PREPARE, CALL_FINISH, CALL_STORE };
+
+static int call_attempt(void *ctx, char *err, size_t errlen)
+{
+	main_call *c = ctx;
+	dbs_target *base = &c->t->common.base;
+	c->t->common.lost = 0;
+	switch (c->what) {
+	case CALL_RECORDS: return my_records_once(base, c->fn, c->data, err, errlen);
+	case CALL_CHECK: return my_check_once(base, c->table, c->resumed, err, errlen);
+	case CALL_PREPARE: return my_prepare_once(base, c->table, c->recs, c->n, err, errlen);
+	case CALL_FINISH: return my_finish_once(base, c->table, c->parts, err, errlen);
+	default: return my_store_once(base, c->recs, c->n, err, errlen);
+	}
+}
+
+/* A new session in place of the lost one (the SQL skeleton's reconnect). */
+static int call_restore(void *ctx, char *err, size_t errlen)
+{
+	main_call *c = ctx;
+	c->t->common.lost = 0;
+	return c->t->common.ops->reconnect(&c->t->common, err, errlen);
+}
+
+/* The main session sits idle while the writers copy: a server restarted
+ * meanwhile is found here, and the call is made again on a new session
+ * (each is idempotent), with the reconnect policy. */
+static int main_run(main_call *c, char *err, size_t errlen)
+{
+	return dbs_retry_lost(c->t->common.host, c->t->common.ops->what, &c->t->common.lost,
+	                      call_attempt, call_restore, c, err, errlen);
+}
+
+static int my_records(dbs_target *base, dbs_load_record_fn fn, void *data, char *err,
+                      size_t errlen)
+{
+	main_call c = {.t = (my_target *)base, .what = CALL_RECORDS, .fn = fn, .data = data};
+	return main_run(&c, err, errlen);
+}
+
+static int my_check(dbs_target *base, const dbs_load_table *table, int resumed, char *err,
+                    size_t errlen)
+{
+	main_call c = {.t = (my_target *)base, .what = CALL_CHECK, .table = table, .resumed = resumed};
+	return main_run(&c, err, errlen);
+}
+
+static int my_prepare(dbs_target *base, const dbs_load_table *table,
+                      const dbs_load_record *recs, uint32_t n, char *err, size_t errlen)
+{
+	main_call c = {.t = (my_target *)base, .what = CALL_PREPARE, .table = table, .recs = recs, .n = n};
+	return main_run(&c, err, errlen);
+}
+
+static int my_finish(dbs_target *base, const dbs_load_table *table, unsigned what,
+                     char *err, size_t errlen)
+{
+	main_call c = {.t = (my_target *)base, .what = CALL_FINISH, .table = table, .parts = what};
+	return main_run(&c, err, errlen);
+}
+
+static int my_store(dbs_target *base, const dbs_load_record *recs, uint32_t n, char *err,
+                    size_t errlen)
+{
+	main_call c = {.t = (my_target *)base, .what = CALL_STORE, .recs = recs, .n = n};
+	return main_run(&c, err, errlen);
 }
 
 /* ---- writers ---- */
