@@ -345,11 +345,39 @@ out:
 	return status;
 }
 
+/* The tables of a stream's initial load in a new array (free()); NULL
+ * when it copies none. */
+static dbs_load_table_stat *load_tables(srv_entry *entry, const dbs_stat *stat, size_t *n)
+{
+	dbs_stream *stream = srv_entry_stream(entry);
+	dbs_load_table_stat *tables = NULL;
+	size_t count = 0;
+
+	*n = 0;
+	if (stream == NULL || stat->load.phase == DBS_LOAD_PHASE_NONE ||
+	    dbs_stream_load_tables(stream, NULL, 0, &count) != 0 || count == 0)
+		return NULL;
+	tables = calloc(count, sizeof *tables);
+	if (tables == NULL)
+		return NULL;
+	for (size_t i = 0; i < count; i++)
+		tables[i].version = DBS_LOAD_TABLE_STAT_VERSION;
+	if (dbs_stream_load_tables(stream, tables, count, n) != 0) {
+		free(tables);
+		return NULL;
+	}
+	if (*n > count)
+		*n = count;
+	return tables;
+}
+
 static int stream_stat(struct mg_connection *conn, srv_app *app, const char *id)
 {
 	srv_entry *entry = srv_streams_acquire(&app->streams, id);
 	dbs_stat stat = DBS_STAT_INIT;
 	const char *shown = NULL;
+	dbs_load_table_stat *tables = NULL;
+	size_t ntables = 0;
 	char err[1024];
 	int status;
 
@@ -362,8 +390,10 @@ static int stream_stat(struct mg_connection *conn, srv_app *app, const char *id)
 		status = srv_reply_error(conn, 500, "%s", err);
 		goto out;
 	}
-	status = srv_reply_json(conn, 200, render_stat(&stat, shown));
+	tables = load_tables(entry, &stat, &ntables);
+	status = srv_reply_json(conn, 200, render_stat(&stat, shown, tables, ntables));
 out:
+	free(tables);
 	srv_streams_release(&app->streams, entry);
 	return status;
 }
@@ -501,15 +531,41 @@ out:
 	return status;
 }
 
+/* Metrics of `n` streams (`entries`, NULL when none): the load's
+ * per-table families with the target's. */
 static int reply_metrics(struct mg_connection *conn, unsigned nodes, const dbs_stat *stats,
-                         size_t n)
+                         srv_entry *const *entries, size_t n)
 {
 	render_buf buf = {0};
+	render_load_row *rows = NULL;
+	dbs_load_table_stat **tables = NULL;
+	size_t nrows = 0;
 	char *text;
 	size_t len;
 	int status;
 
 	render_metrics(&buf, nodes, stats, n);
+	if ((nodes & RENDER_TARGET) && n) {
+		tables = calloc(n, sizeof *tables);
+		for (size_t i = 0; tables && i < n; i++) {
+			size_t k = 0;
+			tables[i] = load_tables(entries[i], &stats[i], &k);
+			render_load_row *grown =
+			    k ? realloc(rows, (nrows + k) * sizeof *rows) : rows;
+			if (grown == NULL)
+				break;
+			rows = grown;
+			for (size_t j = 0; j < k; j++)
+				rows[nrows++] =
+				    (render_load_row){stats[i].stream_id, &tables[i][j]};
+		}
+	}
+	if (nodes & RENDER_TARGET)
+		render_load_tables(&buf, rows, nrows);
+	for (size_t i = 0; tables && i < n; i++)
+		free(tables[i]);
+	free(tables);
+	free(rows);
 	text = render_buf_take(&buf, &len);
 	status = srv_reply(conn, 200, PROM_TYPE, text, len, NULL);
 	free(text);
@@ -533,7 +589,7 @@ static int stream_metrics(struct mg_connection *conn, srv_app *app, const char *
 	}
 	if (entry != NULL && entry_stat(app, entry, &stat, &shown) == 0)
 		n = 1;
-	status = reply_metrics(conn, nodes, &stat, n);
+	status = reply_metrics(conn, nodes, &stat, &entry, n);
 out:
 	srv_streams_release(&app->streams, entry);
 	return status;
@@ -557,15 +613,22 @@ static int all_metrics(struct mg_connection *conn, srv_app *app)
 		status = srv_reply_error(conn, 500, "out of memory");
 		goto out;
 	}
+	srv_entry **used_entries = calloc(n > 0 ? (size_t)n : 1, sizeof *used_entries);
+	if (used_entries == NULL) {
+		status = srv_reply_error(conn, 500, "out of memory");
+		goto out;
+	}
 	for (long i = 0; i < n; i++) {
 		dbs_stat init = DBS_STAT_INIT;
 		const char *shown = NULL;
 
 		stats[used] = init;
 		if (entry_stat(app, entries[i], &stats[used], &shown) == 0)
-			used++;
+			used_entries[used++] = entries[i];
 	}
-	status = reply_metrics(conn, RENDER_SOURCE | RENDER_TARGET | RENDER_HUB, stats, used);
+	status = reply_metrics(conn, RENDER_SOURCE | RENDER_TARGET | RENDER_HUB, stats,
+	                       used_entries, used);
+	free(used_entries);
 out:
 	srv_streams_release_all(&app->streams, entries, n);
 	free(entries);

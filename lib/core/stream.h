@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "core/load.h"
 
 /* Part SOURCE: how long acknowledgements are still relayed after the
  * source stopped, so that a drained stream confirms its last position. */
@@ -99,6 +100,13 @@ struct dbs_stream {
 	int txn_open;               /* the target holds applied, uncommitted batches */
 	dbs_position applied;       /* last position applied (committed or not) */
 	uint64_t committed_events;  /* target counter at the last commit */
+
+	/* The initial load (mode convert, or cdc with initialLoad): made when
+	 * the stream opens, run on the target thread, kept for stat until
+	 * the stream is freed. NULL when the stream copies nothing. */
+	dbs_load *load;
+	/* The filter between the load and the stream (target thread). */
+	dbs_seam *seam;
 };
 
 /* ---- stream_run.c ---- */
@@ -121,6 +129,10 @@ void *dbs__stream_target_main(void *arg);
 void *dbs__stream_acker_main(void *arg);
 /* Reports a stall once when it starts and once when it ends. */
 void *dbs__stream_watch_main(void *arg);
+/* Mode convert: the target thread runs the load and ends the stream. */
+void *dbs__stream_load_main(void *arg);
+/* A node moved `events` events (`bytes` of payload): RUNNING from the first. */
+void dbs__stream_node_progress(dbs_stream *s, node *n, uint32_t events, uint64_t bytes);
 void dbs__stream_close_plugins(dbs_stream *s);
 
 /* ---- stream.c ---- */
