@@ -117,6 +117,7 @@ struct dbs_load {
 	_Atomic uint64_t rows_this_run;
 	_Atomic uint64_t chunks_resumed;
 	_Atomic int64_t copy_started_mono;
+	_Atomic int64_t copy_ended_mono; /* the rate stops counting here */
 	int64_t last_report_mono;
 };
 
@@ -891,7 +892,8 @@ static void load_totals(dbs_load *l, dbs_load_stat *o)
 	o->chunks_resumed = atomic_load(&l->chunks_resumed);
 	o->rows_this_run = atomic_load(&l->rows_this_run);
 	int64_t started = atomic_load(&l->copy_started_mono);
-	int64_t secs_ns = started ? dbs_time_monotonic_ns() - started : 0;
+	int64_t ended = atomic_load(&l->copy_ended_mono);
+	int64_t secs_ns = started ? (ended ? ended : dbs_time_monotonic_ns()) - started : 0;
 	o->rows_per_s = secs_ns > 0 ? (uint64_t)((double)o->rows_this_run * 1e9 / (double)secs_ns)
 	                            : 0;
 	o->eta_ns = -1;
@@ -1057,6 +1059,8 @@ int dbs__load_run(dbs_load *l, int *blame, char *err, size_t errlen)
 		                "earlier run: copying the rest",
 		                (uint64_t)atomic_load(&l->chunks_resumed));
 	rc = copy_all(l, blame, err, errlen);
+	if (atomic_load(&l->copy_started_mono))
+		atomic_store(&l->copy_ended_mono, dbs_time_monotonic_ns());
 	report(l, 1);
 	if (rc < 0)
 		return rc;

@@ -49,7 +49,8 @@ typedef struct seam_table {
 	seam_chunk *chunks;      /* in key order */
 	uint32_t nchunks;
 	const dbs_table *def;    /* the stream's definition last seen (not referenced:
-	                            compared by address only, with `version`) */
+	                            its key positions are kept for that address
+	                            and version, after the names matched) */
 	uint32_t version;
 	uint32_t pos[SEAM_MAX_KEYS]; /* key columns in `def` */
 	int usable;              /* every key column found in `def` */
@@ -189,11 +190,13 @@ static seam_table *table_of(dbs_seam *seam, const dbs_table *def)
 {
 	for (uint32_t i = 0; i < seam->ntables; i++) {
 		seam_table *t = &seam->tables[i];
-		if (t->def == def && t->version == def->version)
-			return t;
+		/* By name first: a definition freed meanwhile may have left its
+		 * address to another table's. */
 		if (strcmp(t->name, def->name) != 0 ||
 		    strcmp(t->schema, def->schema ? def->schema : "") != 0)
 			continue;
+		if (t->def == def && t->version == def->version)
+			return t;
 		t->def = def;
 		t->version = def->version;
 		t->usable = 1;

@@ -47,7 +47,7 @@ stat() {
 # A number of the load in $BODY, read without starting a program: the
 # kills must land while the copy runs, however busy the machine is.
 load_field() {
-	local re="\"load\":\\{.*\"$1\":([0-9]+)"
+	local re="\"load\":\\{[^[]*\"$1\":([0-9]+)"
 	[[ "$BODY" =~ $re ]] && echo "${BASH_REMATCH[1]}"
 }
 # chunks_at_least N: the load committed N chunks (over all runs).

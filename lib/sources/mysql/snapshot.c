@@ -594,14 +594,16 @@ static int describe(my_snapshot *sn, snap_table *t, const char *db, const char *
 	if ((rc = primary_key(sn, t, edb, etb, err, errlen)))
 		goto done;
 	/* The SELECT list: BIT as its number (the text protocol sends its
-	 * bytes). */
+	 * bytes), FLOAT as a double (the text protocol rounds it to six
+	 * digits; as a double it is exact). */
 	dbs_buf_reset(&b);
 	for (uint32_t i = 0; i < n; i++) {
-		int bit = t->cls[i] == R_BIT;
+		int bit = t->cls[i] == R_BIT, flt = t->cls[i] == R_FLOAT;
 		if ((i && dbs_buf_append_char(&b, ',')) ||
 		    (bit && dbs_buf_append_str(&b, "CAST(")) ||
 		    dbs__sql_append_ident_in(&b, DBS_DIALECT_MYSQL, t->def->columns[i].name) ||
-		    (bit && dbs_buf_append_str(&b, " AS UNSIGNED)")))
+		    (bit && dbs_buf_append_str(&b, " AS UNSIGNED)")) ||
+		    (flt && dbs_buf_append_str(&b, "+0e0")))
 			goto nomem;
 	}
 	if (!(t->select_list = strdup(b.data ? b.data : "")))
@@ -1184,7 +1186,9 @@ static int put_value(dbs_batch *batch, dbs_value *v, uint8_t cls, const char *s,
 		memcpy(buf, s, n);
 		buf[n] = '\0';
 		v->kind = DBS_VALUE_DOUBLE;
-		v->v.d = cls == R_FLOAT ? (double)strtof(buf, &end) : strtod(buf, &end);
+		v->v.d = strtod(buf, &end);
+		if (cls == R_FLOAT) /* the float the server holds, as the binlog gives it */
+			v->v.d = (double)(float)v->v.d;
 		return *end ? -1 : 0;
 	case R_DECIMAL: return dbs_batch_set_bytes(batch, v, DBS_VALUE_DECIMAL, s, n);
 	case R_DATE:
