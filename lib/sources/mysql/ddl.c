@@ -1664,7 +1664,10 @@ static int alter_table(parser *p)
 		if (alter_spec(p, &table) != 0)
 			return -1;
 		/* specifications are separated by commas; options and PARTITION BY need none */
-		accept_punct(p, ',');
+		if (accept_punct(p, ',') && at_end(p)) {
+			unexpected(p, "a specification");
+			return -1;
+		}
 	}
 	return 0;
 }
