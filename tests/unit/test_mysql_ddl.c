@@ -365,6 +365,12 @@ START_TEST(hand_forms)
 	CK_PARSE("ALTER TABLE t COALESCE PARTITION 2", 0, "NO CHANGE\n");
 	CK_PARSE("ALTER TABLE t ADD CONSTRAINT PRIMARY KEY USING BTREE (a, b(4))", 0,
 	         "ADD INDEX `db`.`t` PRIMARY KEY (`a`, `b`(4))\n");
+	/* words that start clauses elsewhere, as column names */
+	CK_PARSE("ALTER TABLE t ADD period INT, ADD system INT DEFAULT .5, DROP period", 0,
+	         "ADD COLUMN `db`.`t` `period` int\nADD COLUMN `db`.`t` `system` int DEFAULT .5\n"
+	         "DROP COLUMN `db`.`t` `period`\n");
+	CK_PARSE("CREATE TABLE t (period INT, PERIOD FOR p (s, e))", 0,
+	         "CREATE TABLE `db`.`t` (`period` int)\n");
 	CK_PARSE("ALTER TABLE t ADD c INT REFERENCES p (id) ON DELETE SET NULL", 0,
 	         "ADD COLUMN `db`.`t` `c` int\n");
 }

@@ -339,6 +339,15 @@ static int accept_punct(parser *p, char c)
 	return 1;
 }
 
+/* The token after the current one is `kw` (PERIOD FOR, SYSTEM VERSIONING:
+ * words that are also ordinary column names). */
+static int next_is_kw(const parser *p, const char *kw)
+{
+	parser ahead = *p;
+	advance(&ahead);
+	return is_kw(&ahead, kw);
+}
+
 static int expect_kw(parser *p, const char *kw)
 {
 	if (accept_kw(p, kw))
@@ -836,10 +845,12 @@ static int default_value(parser *p, dbs_mysql_default *d)
 		d->text = string_lit(p, &d->len);
 		return d->text ? 0 : -1;
 	}
-	if (is_punct(p, '-') || is_punct(p, '+') || p->cur.type == T_NUM) {
+	if (is_punct(p, '-') || is_punct(p, '+') || is_punct(p, '.') || p->cur.type == T_NUM) {
 		if (!accept_punct(p, '-'))
 			accept_punct(p, '+');
-		if (p->cur.type != T_NUM) {
+		/* .5 */
+		int point = accept_punct(p, '.');
+		if (p->cur.type != T_NUM || (point && p->cur.start != p->prev_end)) {
 			unexpected(p, "a number");
 			return -1;
 		}
@@ -1370,7 +1381,8 @@ static int alter_add(parser *p, const dbs_mysql_tref *table)
 		accept_if_not_exists(p);
 		return skip_clause(p);
 	}
-	if (!column && (is_kw(p, "PERIOD") || is_kw(p, "SYSTEM"))) {
+	if (!column && ((is_kw(p, "PERIOD") && next_is_kw(p, "FOR")) ||
+	                (is_kw(p, "SYSTEM") && next_is_kw(p, "VERSIONING")))) {
 		fail(p, "system versioning and periods cannot be replicated");
 		return -1;
 	}
@@ -1412,7 +1424,8 @@ static int alter_drop(parser *p, const dbs_mysql_tref *table)
 	else if (is_kw(p, "PARTITION")) {
 		fail(p, "DROP PARTITION deletes rows the binlog does not carry");
 		return -1;
-	} else if (is_kw(p, "SYSTEM") || is_kw(p, "PERIOD")) {
+	} else if ((is_kw(p, "SYSTEM") && next_is_kw(p, "VERSIONING")) ||
+	           (is_kw(p, "PERIOD") && next_is_kw(p, "FOR"))) {
 		fail(p, "system versioning and periods cannot be replicated");
 		return -1;
 	} else
@@ -1716,9 +1729,9 @@ static int create_table(parser *p, uint8_t or_replace)
 					if (index_def(p, &ixs[nixs], &dummy) != 0)
 						return -1;
 					nixs++;
-				} else if (accept_kw(p, "PERIOD")) {
-					if (expect_kw(p, "FOR") != 0)
-						return -1;
+				} else if (is_kw(p, "PERIOD") && next_is_kw(p, "FOR")) {
+					advance(p);
+					advance(p);
 					if (is_kw(p, "SYSTEM_TIME")) {
 						fail(p, "system versioning cannot be replicated");
 						return -1;
