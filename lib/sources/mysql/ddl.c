@@ -2078,7 +2078,8 @@ static int parse_with(dbs_mysql_ddl **out, const char *sql, size_t len, const ch
 		if (type_only) {
 			res->cls = DBS_MYSQL_DDL_CHANGES;
 			dbs_mysql_coldef *col = arena_alloc(&p.arena, sizeof *col);
-			dbs_mysql_ddl_change *c = col ? add_change(&p, DBS_MYSQL_ADD_COLUMN, NULL) : NULL;
+			dbs_mysql_tref none = {p.db, p.db}; /* "" */
+			dbs_mysql_ddl_change *c = col ? add_change(&p, DBS_MYSQL_ADD_COLUMN, &none) : NULL;
 			int serial;
 			if (!col)
 				out_of_memory(&p);

@@ -208,7 +208,8 @@ void dbs__mysql_ddl_free(dbs_mysql_ddl *ddl);
  * Parse a column type as information_schema.COLUMNS.COLUMN_TYPE shows it
  * ("varchar(20)", "int(10) unsigned", "enum('a','b')"), so a column's
  * current type compares with a statement's. On 0, *out is a result of
- * class CHANGES holding one ADD_COLUMN whose col->type is the type; on a
+ * class CHANGES holding one ADD_COLUMN (table and column names "") whose
+ * col->type is the type; on a
  * text that is not a type, UNSUPPORTED. DBS_ENOMEM otherwise.
  */
 int dbs__mysql_type_parse(dbs_mysql_ddl **out, const char *text, size_t len);
