@@ -4,7 +4,8 @@
  * Input: the event's current database, a NUL byte, then the statement
  * (without a NUL in its first 65 bytes, the whole input is the statement
  * and the database is "db"). The statement is parsed as the default
- * sql_mode and as ANSI_QUOTES + NO_BACKSLASH_ESCAPES reads it, described,
+ * sql_mode and as ANSI_QUOTES + NO_BACKSLASH_ESCAPES + REAL_AS_FLOAT reads
+ * it (the whole input is also read as a Query event's status), described,
  * its column changes classified, and the whole input read as a column
  * type. The results' promises are checked: a class of the three, changes
  * only with CHANGES, a reason with UNSUPPORTED, the fields each kind uses.
@@ -62,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	const dbs_mysql_coldef *prev = NULL;
 	dbs_mysql_ddl *keep = NULL;
-	for (unsigned flags = 0; flags <= 3; flags += 3) {
+	for (unsigned flags = 0; flags <= 7; flags += 7) {
 		dbs_mysql_ddl *d = NULL;
 		if (dbs__mysql_ddl_parse(&d, sql, len, db, db_len, flags) != 0)
 			continue;
@@ -97,6 +98,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	dbs__mysql_ddl_free(keep);
 
+	unsigned mode;
+	if (dbs__mysql_ddl_flags(data, size, &mode) == 0 && mode > 15)
+		abort();
 	dbs_mysql_ddl *t = NULL;
 	if (dbs__mysql_type_parse(&t, (const char *)data, size) == 0) {
 		check(t);

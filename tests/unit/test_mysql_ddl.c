@@ -19,6 +19,9 @@
 
 typedef struct record {
 	char db[128];
+	uint8_t status[256]; /* the event's status variables */
+	size_t status_len;
+	unsigned flags;      /* from its sql_mode */
 	const char *sql;
 	size_t len;
 } record;
@@ -54,9 +57,20 @@ static void setup(void)
 	for (char *p = captured; *p;) {
 		record *r = &records[nrecords];
 		ck_assert_uint_lt(nrecords, sizeof records / sizeof records[0]);
-		ck_assert_int_eq(sscanf(p, "-- db: %127[^\n]\n-- bytes: %zu\n", r->db, &r->len), 2);
-		p = strchr(p, '\n') + 1;
-		p = strchr(p, '\n') + 1;
+		char hex[513];
+		ck_assert_int_eq(sscanf(p, "-- db: %127[^\n]\n-- status: %512[0-9a-f]\n-- bytes: %zu\n",
+		                        r->db, hex, &r->len),
+		                 3);
+		r->status_len = strlen(hex) / 2;
+		for (size_t k = 0; k < r->status_len; k++) {
+			unsigned byte;
+			ck_assert_int_eq(sscanf(hex + 2 * k, "%2x", &byte), 1);
+			r->status[k] = (uint8_t)byte;
+		}
+		/* every event of MariaDB 10.11 carries its sql_mode */
+		ck_assert_int_eq(dbs__mysql_ddl_flags(r->status, r->status_len, &r->flags), 0);
+		for (int line = 0; line < 3; line++)
+			p = strchr(p, '\n') + 1;
 		r->sql = p;
 		ck_assert_msg(strlen(p) > r->len && p[r->len] == '\n', "record %zu cut short", nrecords);
 		p += r->len + 1;
@@ -89,7 +103,7 @@ static dbs_mysql_ddl *parse_rec(size_t i)
 	dbs_mysql_ddl *d = NULL;
 	ck_assert_uint_lt(i, nrecords);
 	ck_assert_int_eq(dbs__mysql_ddl_parse(&d, records[i].sql, records[i].len, records[i].db,
-	                                      strlen(records[i].db), 0),
+	                                      strlen(records[i].db), records[i].flags),
 	                 0);
 	ck_assert_ptr_nonnull(d);
 	return d;
@@ -118,8 +132,8 @@ static char *describe(const dbs_mysql_ddl *d)
 
 START_TEST(captured_as_expected)
 {
-	/* statements.sql's 97 logged events: a lost or added one is a change of the data */
-	ck_assert_uint_eq(nrecords, 97);
+	/* statements.sql's 101 logged events: a lost or added one is a change of the data */
+	ck_assert_uint_eq(nrecords, 101);
 	ck_assert_uint_eq(nblocks, nrecords);
 	for (size_t i = 0; i < nrecords; i++) {
 		dbs_mysql_ddl *d = parse_rec(i);
@@ -421,6 +435,46 @@ START_TEST(unsupported_forms)
 }
 END_TEST
 
+START_TEST(sql_mode_flags)
+{
+	/* the captured events' sql_modes: the default, ANSI_QUOTES + NO_BACKSLASH_ESCAPES +
+	 * REAL_AS_FLOAT, ORACLE */
+	ck_assert_uint_eq(records[find_rec("CREATE TABLE t1 (id")].flags, 0);
+	ck_assert_uint_eq(records[find_rec("CREATE TABLE \"ansi t\"")].flags,
+	                  DBS_MYSQL_DDL_ANSI_QUOTES | DBS_MYSQL_DDL_NO_BACKSLASH_ESCAPES |
+	                      DBS_MYSQL_DDL_REAL_AS_FLOAT);
+	ck_assert_uint_eq(records[find_rec("CREATE TABLE ora")].flags & DBS_MYSQL_DDL_ORACLE,
+	                  DBS_MYSQL_DDL_ORACLE);
+	/* the same text read without its sql_mode is another statement */
+	const record *r = &records[find_rec("CREATE TABLE \"ansi t\"")];
+	dbs_mysql_ddl *d = NULL;
+	ck_assert_int_eq(dbs__mysql_ddl_parse(&d, r->sql, r->len, r->db, strlen(r->db), 0), 0);
+	ck_assert_int_eq(d->cls, DBS_MYSQL_DDL_UNSUPPORTED);
+	dbs__mysql_ddl_free(d);
+
+	/* no sql_mode, or a cut one: the default */
+	static const uint8_t only_flags2[] = {0, 0, 0, 0, 1};
+	static const uint8_t cut[] = {0, 0, 0, 0, 1, 1, 4, 0, 0, 0, 0, 0};
+	static const uint8_t bare[] = {1, 4, 0, 0, 0, 0, 0, 0, 0};
+	unsigned flags = 99;
+	ck_assert_int_eq(dbs__mysql_ddl_flags(NULL, 0, &flags), DBS_ENOTFOUND);
+	ck_assert_uint_eq(flags, 0);
+	ck_assert_int_eq(dbs__mysql_ddl_flags(only_flags2, 4, &flags), DBS_ENOTFOUND);
+	ck_assert_int_eq(dbs__mysql_ddl_flags(only_flags2, 5, &flags), DBS_ENOTFOUND);
+	ck_assert_int_eq(dbs__mysql_ddl_flags(cut, sizeof cut, &flags), DBS_ENOTFOUND);
+	ck_assert_int_eq(dbs__mysql_ddl_flags(bare, sizeof bare, &flags), 0);
+	ck_assert_uint_eq(flags, DBS_MYSQL_DDL_ANSI_QUOTES);
+
+	/* ORACLE: schema statements refused, the rest as always */
+	CK_PARSE("CREATE PROCEDURE p AS BEGIN NULL; END", DBS_MYSQL_DDL_ORACLE, "NONE\n");
+	CK_PARSE("CREATE OR REPLACE PACKAGE k AS END", DBS_MYSQL_DDL_ORACLE, "NONE\n");
+	CK_PARSE("COMMIT", DBS_MYSQL_DDL_ORACLE, "NONE\n");
+	char *got = parse_text("ALTER TABLE t ADD d DATE", DBS_MYSQL_DDL_ORACLE);
+	ck_assert_ptr_nonnull(strstr(got, "UNSUPPORTED"));
+	free(got);
+}
+END_TEST
+
 /* ---- bounded and byte-safe ---- */
 
 START_TEST(every_prefix_and_corruption)
@@ -661,6 +715,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, captured_alter_fields);
 	tcase_add_test(tc, every_prefix_and_corruption);
 	tcase_add_test(tc, column_widen_narrow);
+	tcase_add_test(tc, sql_mode_flags);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("by_hand");
 	tcase_set_timeout(tc, 60);

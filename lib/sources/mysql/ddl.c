@@ -728,6 +728,7 @@ static int type_parse(parser *p, dbs_mysql_type *t, int *serial)
 	int national = is_kw(p, "NCHAR") || is_kw(p, "NVARCHAR");
 	int boolean = is_kw(p, "BOOL") || is_kw(p, "BOOLEAN");
 	int is_long = is_kw(p, "LONG");
+	int is_real = is_kw(p, "REAL");
 	*serial = is_kw(p, "SERIAL");
 	int is_char = is_kw(p, "CHAR") || is_kw(p, "CHARACTER") || is_kw(p, "NCHAR");
 	advance(p);
@@ -750,6 +751,8 @@ static int type_parse(parser *p, dbs_mysql_type *t, int *serial)
 		t->name = "varchar";
 	if (national)
 		t->charset = "utf8mb3";
+	if (is_real && (p->flags & DBS_MYSQL_DDL_REAL_AS_FLOAT))
+		t->name = "float";
 	if (is_punct(p, '(')) {
 		if (cls == TC_PLAIN) {
 			fail(p, "type %s takes no length", t->name);
@@ -1970,6 +1973,20 @@ static int statement(parser *p)
 		return -1;
 	}
 	p->res->cls = DBS_MYSQL_DDL_CHANGES;
+	if ((p->flags & DBS_MYSQL_DDL_ORACLE) &&
+	    (is_kw(p, "ALTER") || is_kw(p, "CREATE") || is_kw(p, "DROP") || is_kw(p, "RENAME") ||
+	     is_kw(p, "TRUNCATE"))) {
+		/* NONE stays NONE: an Oracle-mode CREATE PROCEDURE changes no table */
+		parser ahead = *p;
+		advance(&ahead);
+		while (is_kw(&ahead, "OR") || is_kw(&ahead, "REPLACE") || is_kw(&ahead, "ONLINE") ||
+		       is_kw(&ahead, "IGNORE"))
+			advance(&ahead);
+		if (!is_kw_in(&ahead, not_table_objects) && !is_kw(&ahead, "TEMPORARY")) {
+			fail(p, "a schema statement in sql_mode ORACLE, whose types and syntax differ");
+			return -1;
+		}
+	}
 	if (accept_kw(p, "ALTER")) {
 		while (accept_kw(p, "ONLINE") || accept_kw(p, "OFFLINE") || accept_kw(p, "IGNORE"))
 			;
@@ -2143,4 +2160,36 @@ int dbs__mysql_ddl_name_eq(const char *a, const char *b)
 		if (!x)
 			return 1;
 	}
+}
+
+int dbs__mysql_ddl_flags(const uint8_t *status, size_t len, unsigned *flags)
+{
+	/* Q_FLAGS2_CODE (4 bytes) comes first when present, Q_SQL_MODE_CODE next */
+	enum { Q_FLAGS2_CODE = 0, Q_SQL_MODE_CODE = 1 };
+	enum {
+		MODE_REAL_AS_FLOAT = 1u << 0,
+		MODE_ANSI_QUOTES = 1u << 2,
+		MODE_ORACLE = 1u << 9,
+		MODE_NO_BACKSLASH_ESCAPES = 1u << 20
+	};
+	*flags = 0;
+	size_t i = 0;
+	if (!status)
+		return DBS_ENOTFOUND;
+	if (i < len && status[i] == Q_FLAGS2_CODE)
+		i += 5;
+	if (i >= len || status[i] != Q_SQL_MODE_CODE || len - i - 1 < 8)
+		return DBS_ENOTFOUND;
+	uint64_t mode = 0;
+	for (int k = 7; k >= 0; k--)
+		mode = mode << 8 | status[i + 1 + (size_t)k];
+	if (mode & MODE_REAL_AS_FLOAT)
+		*flags |= DBS_MYSQL_DDL_REAL_AS_FLOAT;
+	if (mode & MODE_ANSI_QUOTES)
+		*flags |= DBS_MYSQL_DDL_ANSI_QUOTES;
+	if (mode & MODE_ORACLE)
+		*flags |= DBS_MYSQL_DDL_ORACLE;
+	if (mode & MODE_NO_BACKSLASH_ESCAPES)
+		*flags |= DBS_MYSQL_DDL_NO_BACKSLASH_ESCAPES;
+	return 0;
 }

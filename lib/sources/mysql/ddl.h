@@ -51,6 +51,9 @@
 /* sql_mode bits that change how the text is read (Query event status). */
 #define DBS_MYSQL_DDL_ANSI_QUOTES 0x1u
 #define DBS_MYSQL_DDL_NO_BACKSLASH_ESCAPES 0x2u
+#define DBS_MYSQL_DDL_REAL_AS_FLOAT 0x4u   /* REAL is FLOAT, not DOUBLE */
+#define DBS_MYSQL_DDL_ORACLE 0x8u          /* MariaDB's Oracle syntax: schema statements
+                                              are UNSUPPORTED (DATE is DATETIME there...) */
 
 typedef enum dbs_mysql_ddl_class {
 	DBS_MYSQL_DDL_NONE = 0,
@@ -203,6 +206,14 @@ typedef struct dbs_mysql_ddl {
 int dbs__mysql_ddl_parse(dbs_mysql_ddl **out, const char *sql, size_t len, const char *db,
                          size_t db_len, unsigned flags);
 void dbs__mysql_ddl_free(dbs_mysql_ddl *ddl);
+
+/*
+ * The flags for dbs__mysql_ddl_parse from a Query event's status variables
+ * (the bytes between the fixed header and the database name): the
+ * sql_mode the statement ran under (Q_SQL_MODE_CODE). 0, or DBS_ENOTFOUND
+ * when the event carries no sql_mode (then *flags is 0: the default mode).
+ */
+int dbs__mysql_ddl_flags(const uint8_t *status, size_t len, unsigned *flags);
 
 /*
  * Parse a column type as information_schema.COLUMNS.COLUMN_TYPE shows it

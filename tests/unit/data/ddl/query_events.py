@@ -2,6 +2,7 @@
 """Write the Query events of a binlog file as length-prefixed records:
 
     -- db: NAME
+    -- status: HEX (the event's status variables: sql_mode, charsets...)
     -- bytes: N
     <N bytes of the statement>
     <a newline>
@@ -37,9 +38,11 @@ def main():
             dlen = body[8]
             svlen = struct.unpack_from('<H', body, 11)[0]
             dstart = 13 + svlen
+            status = body[13:dstart]
             db = body[dstart:dstart + dlen]
             query = body[dstart + dlen + 1:]
-            out += b'-- db: ' + db + b'\n-- bytes: ' + str(len(query)).encode() + b'\n'
+            out += b'-- db: ' + db + b'\n-- status: ' + status.hex().encode()
+            out += b'\n-- bytes: ' + str(len(query)).encode() + b'\n'
             out += query + b'\n'
             with open(os.path.join(sys.argv[3], 'captured-%03d' % n), 'wb') as f:
                 f.write(db + b'\0' + query)

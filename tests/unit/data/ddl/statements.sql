@@ -113,6 +113,14 @@ INSERT INTO t10 VALUES (1);
 SET SESSION binlog_format = STATEMENT;
 INSERT INTO t10 VALUES (2);
 SET SESSION binlog_format = ROW;
+-- sql_mode changes how the text reads: the Query event carries it.
+SET SESSION sql_mode = 'ANSI_QUOTES,NO_BACKSLASH_ESCAPES,REAL_AS_FLOAT';
+CREATE TABLE "ansi t" ("a""b" REAL, c VARCHAR(5) DEFAULT 'x\', d VARCHAR(5) DEFAULT 'it''s');
+ALTER TABLE "ansi t" ADD COLUMN "e" DOUBLE DEFAULT 1;
+SET SESSION sql_mode = 'ORACLE';
+CREATE TABLE ora (d DATE, v VARCHAR2(10));
+SET SESSION sql_mode = DEFAULT;
+DROP TABLE `ansi t`, ora;
 DROP TRIGGER tr1;
 DROP VIEW v1;
 DROP PROCEDURE p1;
