@@ -21,7 +21,7 @@ typedef struct record {
 	char db[128];
 	uint8_t status[256]; /* the event's status variables */
 	size_t status_len;
-	unsigned flags;      /* from its sql_mode */
+	unsigned flags; /* from its sql_mode */
 	const char *sql;
 	size_t len;
 } record;
@@ -58,9 +58,10 @@ static void setup(void)
 		record *r = &records[nrecords];
 		ck_assert_uint_lt(nrecords, sizeof records / sizeof records[0]);
 		char hex[513];
-		ck_assert_int_eq(sscanf(p, "-- db: %127[^\n]\n-- status: %512[0-9a-f]\n-- bytes: %zu\n",
-		                        r->db, hex, &r->len),
-		                 3);
+		ck_assert_int_eq(
+		    sscanf(p, "-- db: %127[^\n]\n-- status: %512[0-9a-f]\n-- bytes: %zu\n", r->db,
+		           hex, &r->len),
+		    3);
 		r->status_len = strlen(hex) / 2;
 		for (size_t k = 0; k < r->status_len; k++) {
 			unsigned byte;
@@ -72,7 +73,8 @@ static void setup(void)
 		for (int line = 0; line < 3; line++)
 			p = strchr(p, '\n') + 1;
 		r->sql = p;
-		ck_assert_msg(strlen(p) > r->len && p[r->len] == '\n', "record %zu cut short", nrecords);
+		ck_assert_msg(strlen(p) > r->len && p[r->len] == '\n', "record %zu cut short",
+		              nrecords);
 		p += r->len + 1;
 		nrecords++;
 	}
@@ -116,7 +118,8 @@ static size_t find_rec(const char *prefix)
 	for (size_t i = 0; i < nrecords; i++)
 		if (records[i].len >= strlen(prefix) &&
 		    memcmp(records[i].sql, prefix, strlen(prefix)) == 0) {
-			ck_assert_msg(found == SIZE_MAX, "two captured statements start with %s", prefix);
+			ck_assert_msg(found == SIZE_MAX, "two captured statements start with %s",
+			              prefix);
 			found = i;
 		}
 	ck_assert_msg(found != SIZE_MAX, "no captured statement starts with %s", prefix);
@@ -138,9 +141,10 @@ START_TEST(captured_as_expected)
 	for (size_t i = 0; i < nrecords; i++) {
 		dbs_mysql_ddl *d = parse_rec(i);
 		char *got = describe(d);
-		ck_assert_msg(strlen(got) == block_len[i] && memcmp(got, blocks[i], block_len[i]) == 0,
-		              "statement %zu: %.*s\nexpected:\n%.*sgot:\n%s", i, (int)records[i].len,
-		              records[i].sql, (int)block_len[i], blocks[i], got);
+		ck_assert_msg(
+		    strlen(got) == block_len[i] && memcmp(got, blocks[i], block_len[i]) == 0,
+		    "statement %zu: %.*s\nexpected:\n%.*sgot:\n%s", i, (int)records[i].len,
+		    records[i].sql, (int)block_len[i], blocks[i], got);
 		free(got);
 		dbs__mysql_ddl_free(d);
 	}
@@ -210,11 +214,11 @@ START_TEST(captured_create_fields)
 		const char *name;
 		int32_t len, scale;
 		int uns;
-	} want[] = {{"char", 3, -1, 0},     {"text", -1, -1, 0},     {"varbinary", 16, -1, 0},
-	            {"double", -1, -1, 0},  {"bit", 5, -1, 0},       {"year", -1, -1, 0},
-	            {"datetime", -1, 6, 0}, {"time", -1, -1, 0},     {"mediumblob", -1, -1, 0},
-	            {"tinyint", 1, -1, 0},  {"int", -1, -1, 1},      {"decimal", 5, -1, 0},
-	            {"float", 7, 3, 0},     {"inet6", -1, -1, 0},    {"uuid", -1, -1, 0}};
+	} want[] = {{"char", 3, -1, 0},     {"text", -1, -1, 0},  {"varbinary", 16, -1, 0},
+	            {"double", -1, -1, 0},  {"bit", 5, -1, 0},    {"year", -1, -1, 0},
+	            {"datetime", -1, 6, 0}, {"time", -1, -1, 0},  {"mediumblob", -1, -1, 0},
+	            {"tinyint", 1, -1, 0},  {"int", -1, -1, 1},   {"decimal", 5, -1, 0},
+	            {"float", 7, 3, 0},     {"inet6", -1, -1, 0}, {"uuid", -1, -1, 0}};
 	for (size_t i = 0; i < 15; i++) {
 		ck_assert_str_eq(c->columns[i].type.name, want[i].name);
 		ck_assert_int_eq(c->columns[i].type.len, want[i].len);
@@ -291,10 +295,10 @@ static char *parse_text(const char *sql, unsigned flags)
 	return s;
 }
 
-#define CK_PARSE(sql, flags, want)                                                              \
+#define CK_PARSE(sql, flags, want)                                                                 \
 	do {                                                                                       \
 		char *got_ = parse_text(sql, flags);                                               \
-		ck_assert_msg(strcmp(got_, want) == 0, "%s\nexpected: %sgot:      %s", sql, want,   \
+		ck_assert_msg(strcmp(got_, want) == 0, "%s\nexpected: %sgot:      %s", sql, want,  \
 		              got_);                                                               \
 		free(got_);                                                                        \
 	} while (0)
@@ -323,11 +327,15 @@ START_TEST(mysql_forms)
 	         "CREATE TABLE `db`.`t` (`a` int; INDEX ((expr)))\n");
 	CK_PARSE("CREATE TABLE t (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, PRIMARY KEY (id)) "
 	         "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci",
-	         0, "CREATE TABLE `db`.`t` (`id` bigint unsigned NOT NULL AUTO_INCREMENT; PRIMARY KEY (`id`))\n");
+	         0,
+	         "CREATE TABLE `db`.`t` (`id` bigint unsigned NOT NULL AUTO_INCREMENT; PRIMARY KEY "
+	         "(`id`))\n");
 	CK_PARSE("ALTER TABLE t DROP CHECK ck", 0, "DROP CONSTRAINT `db`.`t` `ck`\n");
-	CK_PARSE("ALTER TABLE t ADD c VARCHAR(10) CHARACTER SET utf8mb4 NOT NULL COLLATE "
-	         "utf8mb4_bin",
-	         0, "ADD COLUMN `db`.`t` `c` varchar(10) CHARSET utf8mb4 COLLATE utf8mb4_bin NOT NULL\n");
+	CK_PARSE(
+	    "ALTER TABLE t ADD c VARCHAR(10) CHARACTER SET utf8mb4 NOT NULL COLLATE "
+	    "utf8mb4_bin",
+	    0,
+	    "ADD COLUMN `db`.`t` `c` varchar(10) CHARSET utf8mb4 COLLATE utf8mb4_bin NOT NULL\n");
 	CK_PARSE("XA START 'x'", 0, "NONE\n");
 	CK_PARSE("BEGIN", 0, "NONE\n");
 	/* MariaDB's own comment, and an option-only ALTER without commas */
@@ -342,15 +350,18 @@ START_TEST(hand_forms)
 {
 	CK_PARSE("CREATE TABLE t (LIKE s.u)", 0, "CREATE TABLE LIKE `db`.`t` `s`.`u`\n");
 	CK_PARSE("CREATE TABLE t AS SELECT 1", 0, "CREATE TABLE SELECT `db`.`t`\n");
-	CK_PARSE("CREATE TABLE t (a INT) SELECT 1 AS a", 0, "CREATE TABLE SELECT `db`.`t` (`a` int)\n");
+	CK_PARSE("CREATE TABLE t (a INT) SELECT 1 AS a", 0,
+	         "CREATE TABLE SELECT `db`.`t` (`a` int)\n");
 	CK_PARSE("CREATE TABLE t (a SERIAL)", 0,
-	         "CREATE TABLE `db`.`t` (`a` bigint unsigned NOT NULL AUTO_INCREMENT UNIQUE; UNIQUE `a` (`a`))\n");
+	         "CREATE TABLE `db`.`t` (`a` bigint unsigned NOT NULL AUTO_INCREMENT UNIQUE; "
+	         "UNIQUE `a` (`a`))\n");
 	CK_PARSE("CREATE TEMPORARY TABLE t (a INT)", 0, "NONE\n");
 	CK_PARSE("DROP TEMPORARY TABLE IF EXISTS t", 0, "NONE\n");
 	CK_PARSE("DROP INDEX `PRIMARY` ON t", 0, "DROP PRIMARY KEY `db`.`t`\n");
 	CK_PARSE("ALTER TABLE t DROP INDEX `primary`", 0, "DROP PRIMARY KEY `db`.`t`\n");
 	CK_PARSE("ALTER TABLE t ADD c INT PRIMARY KEY FIRST", 0,
-	         "ADD COLUMN `db`.`t` `c` int PRIMARY KEY FIRST\nADD INDEX `db`.`t` PRIMARY KEY (`c`)\n");
+	         "ADD COLUMN `db`.`t` `c` int PRIMARY KEY FIRST\nADD INDEX `db`.`t` PRIMARY KEY "
+	         "(`c`)\n");
 	CK_PARSE("TRUNCATE t;", 0, "TRUNCATE TABLE `db`.`t`\n");
 	CK_PARSE("RENAME TABLE IF EXISTS a WAIT 3 TO b", 0,
 	         "RENAME TABLE `db`.`a` TO `db`.`b` IF EXISTS\n");
@@ -360,14 +371,16 @@ START_TEST(hand_forms)
 	CK_PARSE("ALTER TABLE t ADD b BIT(3) DEFAULT b'101', ADD x BLOB DEFAULT x'0aff'", 0,
 	         "ADD COLUMN `db`.`t` `b` bit(3) DEFAULT EXPR b'101'\n"
 	         "ADD COLUMN `db`.`t` `x` blob DEFAULT EXPR x'0aff'\n");
-	CK_PARSE("ALTER TABLE t ADD s VARCHAR(9) DEFAULT _utf8mb4'x' 'y', ADD n NCHAR(2) DEFAULT N'z'", 0,
-	         "ADD COLUMN `db`.`t` `s` varchar(9) DEFAULT 'xy'\n"
-	         "ADD COLUMN `db`.`t` `n` char(2) CHARSET utf8mb3 DEFAULT 'z'\n");
+	CK_PARSE(
+	    "ALTER TABLE t ADD s VARCHAR(9) DEFAULT _utf8mb4'x' 'y', ADD n NCHAR(2) DEFAULT N'z'",
+	    0,
+	    "ADD COLUMN `db`.`t` `s` varchar(9) DEFAULT 'xy'\n"
+	    "ADD COLUMN `db`.`t` `n` char(2) CHARSET utf8mb3 DEFAULT 'z'\n");
 	CK_PARSE("ALTER TABLE t ADD e ENUM('a\\'b', 'c\\nd', 'x''y')", 0,
 	         "ADD COLUMN `db`.`t` `e` enum('a''b','c\\x0ad','x''y')\n");
 	/* sql_mode: ANSI_QUOTES and NO_BACKSLASH_ESCAPES */
-	CK_PARSE("ALTER TABLE \"my t\" ADD \"c\"\"\" INT DEFAULT 'a\\'", DBS_MYSQL_DDL_ANSI_QUOTES |
-	         DBS_MYSQL_DDL_NO_BACKSLASH_ESCAPES,
+	CK_PARSE("ALTER TABLE \"my t\" ADD \"c\"\"\" INT DEFAULT 'a\\'",
+	         DBS_MYSQL_DDL_ANSI_QUOTES | DBS_MYSQL_DDL_NO_BACKSLASH_ESCAPES,
 	         "ADD COLUMN `db`.`my t` `c\"` int DEFAULT 'a\\'\n");
 	CK_PARSE("ALTER TABLE t ADD c VARCHAR(3) DEFAULT \"q\"", 0,
 	         "ADD COLUMN `db`.`t` `c` varchar(3) DEFAULT 'q'\n");
@@ -488,7 +501,8 @@ START_TEST(every_prefix_and_corruption)
 			ck_assert_ptr_nonnull(copy);
 			memcpy(copy, r->sql, n);
 			dbs_mysql_ddl *d = NULL;
-			ck_assert_int_eq(dbs__mysql_ddl_parse(&d, copy, n, r->db, strlen(r->db), 0), 0);
+			ck_assert_int_eq(dbs__mysql_ddl_parse(&d, copy, n, r->db, strlen(r->db), 0),
+			                 0);
 			ck_assert_int_le(d->cls, DBS_MYSQL_DDL_UNSUPPORTED);
 			dbs__mysql_ddl_free(d);
 			free(copy);
@@ -502,8 +516,8 @@ START_TEST(every_prefix_and_corruption)
 				copy[(seed >> 8) % r->len] = (char)(seed >> 16);
 			}
 			dbs_mysql_ddl *d = NULL;
-			ck_assert_int_eq(dbs__mysql_ddl_parse(&d, copy, r->len, r->db, strlen(r->db),
-			                                      (unsigned)k & 3),
+			ck_assert_int_eq(dbs__mysql_ddl_parse(&d, copy, r->len, r->db,
+			                                      strlen(r->db), (unsigned)k & 3),
 			                 0);
 			char *s = describe(d);
 			free(s);
@@ -538,7 +552,8 @@ START_TEST(deep_and_long)
 	dbs_buf b = DBS_BUF_INIT;
 	ck_assert_int_eq(dbs_buf_append_str(&b, "ALTER TABLE t "), 0);
 	for (int i = 0; i < 20000; i++)
-		ck_assert_int_eq(dbs_buf_appendf(&b, "%sADD c%d ENUM('a','b')", i ? ", " : "", i), 0);
+		ck_assert_int_eq(dbs_buf_appendf(&b, "%sADD c%d ENUM('a','b')", i ? ", " : "", i),
+		                 0);
 	ck_assert_int_eq(dbs__mysql_ddl_parse(&d, b.data, b.len, "db", 2, 0), 0);
 	ck_assert_int_eq(d->cls, DBS_MYSQL_DDL_CHANGES);
 	ck_assert_uint_eq(d->nchanges, 20000);

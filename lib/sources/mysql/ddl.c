@@ -123,10 +123,11 @@ static void skip_blank(parser *p)
 				p->pos++;
 		} else if (c == '/' && p->pos + 1 < n && s[p->pos + 1] == '*') {
 			size_t q = p->pos + 2;
-			if (!p->in_exec && q < n && (s[q] == '!' || (s[q] == 'M' && q + 1 < n &&
-			                                              s[q + 1] == '!'))) {
+			if (!p->in_exec && q < n &&
+			    (s[q] == '!' || (s[q] == 'M' && q + 1 < n && s[q + 1] == '!'))) {
 				q += s[q] == 'M' ? 2 : 1;
-				for (int d = 0; d < 6 && q < n && is_digit((unsigned char)s[q]); d++)
+				for (int d = 0; d < 6 && q < n && is_digit((unsigned char)s[q]);
+				     d++)
 					q++;
 				p->in_exec = 1;
 				p->pos = q;
@@ -434,7 +435,10 @@ static char *unquote(parser *p, const tok *t, size_t *len_out)
 			case 't': c = '\t'; break;
 			case 'Z': c = '\032'; break;
 			case '%':
-			case '_': d[j++] = '\\'; c = e; break;
+			case '_':
+				d[j++] = '\\';
+				c = e;
+				break;
 			default: c = e; break;
 			}
 		} else if (c == q && i + 2 < len && s[i + 1] == q) {
@@ -618,19 +622,19 @@ static dbs_mysql_ddl_change *add_change(parser *p, dbs_mysql_ddl_kind kind,
 /* ---- column types ---- */
 
 typedef enum tclass {
-	TC_INT,     /* (display width) */
-	TC_DEC,     /* (precision, scale) */
-	TC_FLOAT,   /* (m, d) or (p) */
-	TC_CHAR,    /* (length): char, varchar, binary, varbinary, text, blob */
-	TC_TIME,    /* (fractional digits) */
-	TC_BIT,     /* (bits) */
-	TC_LIST,    /* ('member', ...) */
-	TC_PLAIN    /* no arguments */
+	TC_INT,   /* (display width) */
+	TC_DEC,   /* (precision, scale) */
+	TC_FLOAT, /* (m, d) or (p) */
+	TC_CHAR,  /* (length): char, varchar, binary, varbinary, text, blob */
+	TC_TIME,  /* (fractional digits) */
+	TC_BIT,   /* (bits) */
+	TC_LIST,  /* ('member', ...) */
+	TC_PLAIN  /* no arguments */
 } tclass;
 
 typedef struct type_name {
-	const char *word;  /* as written (upper case) */
-	const char *name;  /* canonical */
+	const char *word; /* as written (upper case) */
+	const char *name; /* canonical */
 	tclass cls;
 } type_name;
 
@@ -899,8 +903,8 @@ static int references(parser *p, dbs_mysql_index *ix)
 			if (!c)
 				return -1;
 			if (ix) {
-				const char **rc = grow(p, (void *)ix->ref_columns, ix->nref_columns, &cap,
-				                       sizeof *ix->ref_columns);
+				const char **rc = grow(p, (void *)ix->ref_columns, ix->nref_columns,
+				                       &cap, sizeof *ix->ref_columns);
 				if (!rc)
 					return -1;
 				ix->ref_columns = rc;
@@ -1081,9 +1085,8 @@ static int column_place(parser *p, dbs_mysql_coldef *c)
 
 /* ---- indexes and constraints ---- */
 
-static const char *const index_start[] = {"CONSTRAINT", "PRIMARY", "UNIQUE",   "INDEX",
-                                          "KEY",        "FULLTEXT", "SPATIAL", "FOREIGN",
-                                          "CHECK",      NULL};
+static const char *const index_start[] = {"CONSTRAINT", "PRIMARY", "UNIQUE",  "INDEX", "KEY",
+                                          "FULLTEXT",   "SPATIAL", "FOREIGN", "CHECK", NULL};
 
 /* USING BTREE, COMMENT 'x', KEY_BLOCK_SIZE=n, VISIBLE...: nothing a replica keeps. */
 static int index_options(parser *p)
@@ -1131,8 +1134,7 @@ static int key_parts(parser *p, dbs_mysql_index *ix)
 		return -1;
 	uint32_t cap = 0;
 	for (;;) {
-		dbs_mysql_keypart *parts =
-		    grow(p, ix->parts, ix->nparts, &cap, sizeof *ix->parts);
+		dbs_mysql_keypart *parts = grow(p, ix->parts, ix->nparts, &cap, sizeof *ix->parts);
 		if (!parts)
 			return -1;
 		ix->parts = parts;
@@ -1216,7 +1218,8 @@ static int index_def(parser *p, dbs_mysql_index *ix, uint8_t *if_not_exists)
 		if (!accept_kw(p, "INDEX"))
 			accept_kw(p, "KEY");
 	} else if (is_kw(p, "FULLTEXT") || is_kw(p, "SPATIAL")) {
-		ix->kind = is_kw(p, "FULLTEXT") ? DBS_MYSQL_INDEX_FULLTEXT : DBS_MYSQL_INDEX_SPATIAL;
+		ix->kind =
+		    is_kw(p, "FULLTEXT") ? DBS_MYSQL_INDEX_FULLTEXT : DBS_MYSQL_INDEX_SPATIAL;
 		advance(p);
 		if (!accept_kw(p, "INDEX"))
 			accept_kw(p, "KEY");
@@ -1239,14 +1242,43 @@ static int index_def(parser *p, dbs_mysql_index *ix, uint8_t *if_not_exists)
 
 /* ---- table options ---- */
 
-static const char *const table_option_words[] = {
-    "ENGINE", "TYPE", "AUTO_INCREMENT", "AVG_ROW_LENGTH", "CHECKSUM", "TABLE_CHECKSUM",
-    "COMMENT", "COMPRESSION", "CONNECTION", "DELAY_KEY_WRITE", "ENCRYPTED", "ENCRYPTION",
-    "ENCRYPTION_KEY_ID", "INSERT_METHOD", "KEY_BLOCK_SIZE", "MAX_ROWS", "MIN_ROWS",
-    "PACK_KEYS", "PAGE_CHECKSUM", "PAGE_COMPRESSED", "PAGE_COMPRESSION_LEVEL", "PASSWORD",
-    "ROW_FORMAT", "STATS_AUTO_RECALC", "STATS_PERSISTENT", "STATS_SAMPLE_PAGES", "TABLESPACE",
-    "TRANSACTIONAL", "UNION", "IETF_QUOTES", "SEQUENCE", "AUTOEXTEND_SIZE",
-    "SECONDARY_ENGINE", "ENGINE_ATTRIBUTE", "SECONDARY_ENGINE_ATTRIBUTE", "STORAGE", NULL};
+static const char *const table_option_words[] = {"ENGINE",
+                                                 "TYPE",
+                                                 "AUTO_INCREMENT",
+                                                 "AVG_ROW_LENGTH",
+                                                 "CHECKSUM",
+                                                 "TABLE_CHECKSUM",
+                                                 "COMMENT",
+                                                 "COMPRESSION",
+                                                 "CONNECTION",
+                                                 "DELAY_KEY_WRITE",
+                                                 "ENCRYPTED",
+                                                 "ENCRYPTION",
+                                                 "ENCRYPTION_KEY_ID",
+                                                 "INSERT_METHOD",
+                                                 "KEY_BLOCK_SIZE",
+                                                 "MAX_ROWS",
+                                                 "MIN_ROWS",
+                                                 "PACK_KEYS",
+                                                 "PAGE_CHECKSUM",
+                                                 "PAGE_COMPRESSED",
+                                                 "PAGE_COMPRESSION_LEVEL",
+                                                 "PASSWORD",
+                                                 "ROW_FORMAT",
+                                                 "STATS_AUTO_RECALC",
+                                                 "STATS_PERSISTENT",
+                                                 "STATS_SAMPLE_PAGES",
+                                                 "TABLESPACE",
+                                                 "TRANSACTIONAL",
+                                                 "UNION",
+                                                 "IETF_QUOTES",
+                                                 "SEQUENCE",
+                                                 "AUTOEXTEND_SIZE",
+                                                 "SECONDARY_ENGINE",
+                                                 "ENGINE_ATTRIBUTE",
+                                                 "SECONDARY_ENGINE_ATTRIBUTE",
+                                                 "STORAGE",
+                                                 NULL};
 
 /*
  * One table option (ENGINE=InnoDB, DEFAULT CHARSET=x, COMMENT 'y', UNION=(a,b)):
@@ -1326,8 +1358,7 @@ static int add_index_change(parser *p, const dbs_mysql_tref *table, const dbs_my
 }
 
 /* A column's own PRIMARY KEY / UNIQUE, as the index the server makes of it. */
-static int column_index(parser *p, const dbs_mysql_coldef *col, int primary,
-                        dbs_mysql_index *ix)
+static int column_index(parser *p, const dbs_mysql_coldef *col, int primary, dbs_mysql_index *ix)
 {
 	memset(ix, 0, sizeof *ix);
 	ix->kind = primary ? DBS_MYSQL_INDEX_PRIMARY : DBS_MYSQL_INDEX_UNIQUE;
@@ -1471,7 +1502,8 @@ static int alter_alter(parser *p, const dbs_mysql_tref *table)
 	if (accept_kw(p, "SET")) {
 		if (accept_kw(p, "VISIBLE") || accept_kw(p, "INVISIBLE"))
 			return 0;
-		if (expect_kw(p, "DEFAULT") != 0 || !(c = add_change(p, DBS_MYSQL_SET_DEFAULT, table)))
+		if (expect_kw(p, "DEFAULT") != 0 ||
+		    !(c = add_change(p, DBS_MYSQL_SET_DEFAULT, table)))
 			return -1;
 		c->column = col;
 		return default_value(p, &c->def);
@@ -1552,7 +1584,7 @@ static int alter_rename(parser *p, const dbs_mysql_tref *table)
 /* Partition maintenance: which keep the rows in place, which do not. */
 static int alter_partition_op(parser *p)
 {
-	static const char *const keep[] = {"ANALYZE", "CHECK",    "OPTIMIZE", "REBUILD",
+	static const char *const keep[] = {"ANALYZE", "CHECK",    "OPTIMIZE",   "REBUILD",
 	                                   "REPAIR",  "COALESCE", "REORGANIZE", NULL};
 	int keeps = is_kw_in(p, keep);
 	char b[48];
@@ -1572,7 +1604,7 @@ static int alter_partition_op(parser *p)
 static int alter_spec(parser *p, const dbs_mysql_tref *table)
 {
 	static const char *const partition_ops[] = {
-	    "ANALYZE", "CHECK",    "OPTIMIZE", "REBUILD", "REPAIR",  "COALESCE",
+	    "ANALYZE",    "CHECK",    "OPTIMIZE", "REBUILD", "REPAIR", "COALESCE",
 	    "REORGANIZE", "TRUNCATE", "EXCHANGE", "DISCARD", "IMPORT", NULL};
 	if (accept_kw(p, "ADD"))
 		return alter_add(p, table);
@@ -1622,8 +1654,9 @@ static int alter_spec(parser *p, const dbs_mysql_tref *table)
 		if (part)
 			return alter_partition_op(p);
 		if (accept_kw(p, "DISCARD") || accept_kw(p, "IMPORT")) {
-			fail(p, "a tablespace discarded or imported changes rows the binlog does not "
-			        "carry");
+			fail(p,
+			     "a tablespace discarded or imported changes rows the binlog does not "
+			     "carry");
 			return -1;
 		}
 	}
@@ -1719,13 +1752,15 @@ static int create_table(parser *p, uint8_t or_replace)
 	if (is_punct(p, '(')) {
 		parser save = *p;
 		advance(p);
-		if (is_kw(p, "SELECT") || is_kw(p, "WITH") || is_kw(p, "VALUES") || is_kw(p, "TABLE")) {
+		if (is_kw(p, "SELECT") || is_kw(p, "WITH") || is_kw(p, "VALUES") ||
+		    is_kw(p, "TABLE")) {
 			*p = save; /* CREATE TABLE t (SELECT ...) */
 		} else {
 			for (;;) {
 				if (is_kw_in(p, index_start)) {
 					uint8_t dummy = 0;
-					dbs_mysql_index *n = grow(p, ixs, nixs, &capixs, sizeof *ixs);
+					dbs_mysql_index *n =
+					    grow(p, ixs, nixs, &capixs, sizeof *ixs);
 					if (!n)
 						return -1;
 					ixs = n;
@@ -1742,7 +1777,8 @@ static int create_table(parser *p, uint8_t or_replace)
 					if (!ident(p, "a period name") || skip_parens(p) != 0)
 						return -1;
 				} else {
-					dbs_mysql_coldef *n = grow(p, cols, ncols, &capcols, sizeof *cols);
+					dbs_mysql_coldef *n =
+					    grow(p, cols, ncols, &capcols, sizeof *cols);
 					if (!n)
 						return -1;
 					cols = n;
@@ -1797,8 +1833,9 @@ static int create_table(parser *p, uint8_t or_replace)
 				return -1;
 			continue;
 		}
-		if (is_kw(p, "IGNORE") || is_kw(p, "REPLACE") || is_kw(p, "AS") || is_kw(p, "SELECT") ||
-		    is_kw(p, "WITH") || is_kw(p, "VALUES") || is_kw(p, "TABLE") || is_punct(p, '(')) {
+		if (is_kw(p, "IGNORE") || is_kw(p, "REPLACE") || is_kw(p, "AS") ||
+		    is_kw(p, "SELECT") || is_kw(p, "WITH") || is_kw(p, "VALUES") ||
+		    is_kw(p, "TABLE") || is_punct(p, '(')) {
 			select = 1;
 			break;
 		}
@@ -1807,7 +1844,8 @@ static int create_table(parser *p, uint8_t or_replace)
 			return -1;
 		if (r == 0) {
 			char b[48];
-			fail(p, "CREATE TABLE option '%s' not understood", tok_show(p, b, sizeof b));
+			fail(p, "CREATE TABLE option '%s' not understood",
+			     tok_show(p, b, sizeof b));
 			return -1;
 		}
 	}
@@ -1945,19 +1983,19 @@ static int rename_table(parser *p)
 
 /* Statements that change no table's columns, keys or rows. */
 static const char *const not_table_words[] = {
-    "BEGIN",  "COMMIT",   "ROLLBACK", "SAVEPOINT", "RELEASE",   "XA",     "START",
-    "GRANT",  "REVOKE",   "FLUSH",    "ANALYZE",   "OPTIMIZE",  "REPAIR", "CHECK",
-    "INSTALL", "UNINSTALL", "SET",    "CHECKSUM",  "RESET",     "PURGE",  "SHOW",
-    "SELECT", "USE",      "KILL",     "BACKUP",    NULL};
+    "BEGIN",   "COMMIT",    "ROLLBACK", "SAVEPOINT", "RELEASE",  "XA",     "START",
+    "GRANT",   "REVOKE",    "FLUSH",    "ANALYZE",   "OPTIMIZE", "REPAIR", "CHECK",
+    "INSTALL", "UNINSTALL", "SET",      "CHECKSUM",  "RESET",    "PURGE",  "SHOW",
+    "SELECT",  "USE",       "KILL",     "BACKUP",    NULL};
 
 /* Objects whose CREATE / ALTER / DROP touch no table. */
 static const char *const not_table_objects[] = {
-    "DATABASE", "SCHEMA",   "USER",      "ROLE",    "VIEW",       "PROCEDURE", "FUNCTION",
-    "TRIGGER",  "EVENT",    "SEQUENCE",  "SERVER",  "DEFINER",    "ALGORITHM", "SQL",
-    "AGGREGATE", "PACKAGE", "LOGFILE",   "TABLESPACE", "INSTANCE", "RESOURCE", "SPATIAL",
-    NULL};
+    "DATABASE",  "SCHEMA",   "USER",      "ROLE",     "VIEW",    "PROCEDURE",
+    "FUNCTION",  "TRIGGER",  "EVENT",     "SEQUENCE", "SERVER",  "DEFINER",
+    "ALGORITHM", "SQL",      "AGGREGATE", "PACKAGE",  "LOGFILE", "TABLESPACE",
+    "INSTANCE",  "RESOURCE", "SPATIAL",   NULL};
 
-static const char *const data_words[] = {"INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD",
+static const char *const data_words[] = {"INSERT", "UPDATE", "DELETE",  "REPLACE", "LOAD",
                                          "CALL",   "DO",     "HANDLER", NULL};
 
 static int statement(parser *p)
@@ -1983,7 +2021,9 @@ static int statement(parser *p)
 		       is_kw(&ahead, "IGNORE"))
 			advance(&ahead);
 		if (!is_kw_in(&ahead, not_table_objects) && !is_kw(&ahead, "TEMPORARY")) {
-			fail(p, "a schema statement in sql_mode ORACLE, whose types and syntax differ");
+			fail(
+			    p,
+			    "a schema statement in sql_mode ORACLE, whose types and syntax differ");
 			return -1;
 		}
 	}
@@ -2096,7 +2136,8 @@ static int parse_with(dbs_mysql_ddl **out, const char *sql, size_t len, const ch
 			res->cls = DBS_MYSQL_DDL_CHANGES;
 			dbs_mysql_coldef *col = arena_alloc(&p.arena, sizeof *col);
 			dbs_mysql_tref none = {p.db, p.db}; /* "" */
-			dbs_mysql_ddl_change *c = col ? add_change(&p, DBS_MYSQL_ADD_COLUMN, &none) : NULL;
+			dbs_mysql_ddl_change *c =
+			    col ? add_change(&p, DBS_MYSQL_ADD_COLUMN, &none) : NULL;
 			int serial;
 			if (!col)
 				out_of_memory(&p);

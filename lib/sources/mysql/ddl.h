@@ -51,9 +51,10 @@
 /* sql_mode bits that change how the text is read (Query event status). */
 #define DBS_MYSQL_DDL_ANSI_QUOTES 0x1u
 #define DBS_MYSQL_DDL_NO_BACKSLASH_ESCAPES 0x2u
-#define DBS_MYSQL_DDL_REAL_AS_FLOAT 0x4u   /* REAL is FLOAT, not DOUBLE */
-#define DBS_MYSQL_DDL_ORACLE 0x8u          /* MariaDB's Oracle syntax: schema statements
-                                              are UNSUPPORTED (DATE is DATETIME there...) */
+#define DBS_MYSQL_DDL_REAL_AS_FLOAT 0x4u /* REAL is FLOAT, not DOUBLE */
+/* MariaDB's Oracle syntax: its schema statements are UNSUPPORTED (DATE is
+ * DATETIME there, VARCHAR2 and NUMBER are types...) */
+#define DBS_MYSQL_DDL_ORACLE 0x8u
 
 typedef enum dbs_mysql_ddl_class {
 	DBS_MYSQL_DDL_NONE = 0,
@@ -63,24 +64,24 @@ typedef enum dbs_mysql_ddl_class {
 
 /* A column type: canonical lower-case name and its parameters. */
 typedef struct dbs_mysql_type {
-	const char *name;       /* "int", "varchar", "decimal", "enum", ... */
-	int32_t len;            /* length, precision or bits; -1: not given */
-	int32_t scale;          /* decimals, fractional seconds; -1: not given */
+	const char *name; /* "int", "varchar", "decimal", "enum", ... */
+	int32_t len;      /* length, precision or bits; -1: not given */
+	int32_t scale;    /* decimals, fractional seconds; -1: not given */
 	uint8_t is_unsigned;
 	uint8_t zerofill;
-	uint8_t binary;         /* CHAR(n) BINARY: the binary collation */
-	const char *charset;    /* CHARACTER SET / CHARSET; NULL: the table's */
-	const char *collation;  /* COLLATE; NULL: the charset's default */
-	const char **members;   /* ENUM / SET members, unquoted */
+	uint8_t binary;        /* CHAR(n) BINARY: the binary collation */
+	const char *charset;   /* CHARACTER SET / CHARSET; NULL: the table's */
+	const char *collation; /* COLLATE; NULL: the charset's default */
+	const char **members;  /* ENUM / SET members, unquoted */
 	uint32_t nmembers;
 } dbs_mysql_type;
 
 typedef enum dbs_mysql_default_kind {
 	DBS_MYSQL_DEFAULT_NONE = 0, /* no DEFAULT clause */
 	DBS_MYSQL_DEFAULT_NULL,
-	DBS_MYSQL_DEFAULT_STRING,   /* text: the unescaped value */
-	DBS_MYSQL_DEFAULT_NUMBER,   /* text: as written, sign included */
-	DBS_MYSQL_DEFAULT_EXPR      /* text: as written (current_timestamp(3), (1 + 2), uuid()) */
+	DBS_MYSQL_DEFAULT_STRING, /* text: the unescaped value */
+	DBS_MYSQL_DEFAULT_NUMBER, /* text: as written, sign included */
+	DBS_MYSQL_DEFAULT_EXPR    /* text: as written (current_timestamp(3), (1 + 2), uuid()) */
 } dbs_mysql_default_kind;
 
 typedef struct dbs_mysql_default {
@@ -98,21 +99,21 @@ typedef enum dbs_mysql_place {
 typedef struct dbs_mysql_coldef {
 	const char *name;
 	dbs_mysql_type type;
-	int8_t nullable;        /* 1 NULL, 0 NOT NULL, -1 not said (nullable,
-	                           unless the column is in the primary key) */
+	int8_t nullable; /* 1 NULL, 0 NOT NULL, -1 not said (nullable,
+	                    unless the column is in the primary key) */
 	uint8_t auto_increment;
-	uint8_t primary_key;    /* PRIMARY KEY (or KEY) on the column itself */
-	uint8_t unique;         /* UNIQUE on the column itself */
-	uint8_t generated;      /* AS (expr): computed, not written by rows */
-	uint8_t on_update_now;  /* ON UPDATE CURRENT_TIMESTAMP */
+	uint8_t primary_key;   /* PRIMARY KEY (or KEY) on the column itself */
+	uint8_t unique;        /* UNIQUE on the column itself */
+	uint8_t generated;     /* AS (expr): computed, not written by rows */
+	uint8_t on_update_now; /* ON UPDATE CURRENT_TIMESTAMP */
 	dbs_mysql_default def;
 	const char *comment;
 	dbs_mysql_place place;
-	const char *after;      /* PLACE_AFTER */
+	const char *after; /* PLACE_AFTER */
 } dbs_mysql_coldef;
 
 typedef struct dbs_mysql_tref {
-	const char *schema;     /* the qualifier, or the event's database */
+	const char *schema; /* the qualifier, or the event's database */
 	const char *name;
 } dbs_mysql_tref;
 
@@ -127,74 +128,74 @@ typedef enum dbs_mysql_index_kind {
 } dbs_mysql_index_kind;
 
 typedef struct dbs_mysql_keypart {
-	const char *column;     /* NULL for an expression part ((expr)) */
-	int32_t prefix;         /* col(n); -1: the whole column */
+	const char *column; /* NULL for an expression part ((expr)) */
+	int32_t prefix;     /* col(n); -1: the whole column */
 	uint8_t desc;
 } dbs_mysql_keypart;
 
 typedef struct dbs_mysql_index {
 	dbs_mysql_index_kind kind;
-	const char *name;       /* index or constraint name; NULL: the server names it */
+	const char *name; /* index or constraint name; NULL: the server names it */
 	dbs_mysql_keypart *parts;
 	uint32_t nparts;
-	dbs_mysql_tref ref;     /* FOREIGN: the referenced table */
+	dbs_mysql_tref ref; /* FOREIGN: the referenced table */
 	const char **ref_columns;
 	uint32_t nref_columns;
 } dbs_mysql_index;
 
 typedef enum dbs_mysql_ddl_kind {
-	DBS_MYSQL_ADD_COLUMN = 1,   /* col (with its place) */
-	DBS_MYSQL_DROP_COLUMN,      /* column */
-	DBS_MYSQL_RENAME_COLUMN,    /* column -> new_name */
-	DBS_MYSQL_MODIFY_COLUMN,    /* column gets col (CHANGE: col->name may differ) */
-	DBS_MYSQL_SET_DEFAULT,      /* column, def */
-	DBS_MYSQL_DROP_DEFAULT,     /* column */
-	DBS_MYSQL_ADD_INDEX,        /* index: plain, unique, primary, fulltext,
-	                               spatial, foreign key or check */
-	DBS_MYSQL_DROP_INDEX,       /* name (index_kind PLAIN: an index or key) */
+	DBS_MYSQL_ADD_COLUMN = 1, /* col (with its place) */
+	DBS_MYSQL_DROP_COLUMN,    /* column */
+	DBS_MYSQL_RENAME_COLUMN,  /* column -> new_name */
+	DBS_MYSQL_MODIFY_COLUMN,  /* column gets col (CHANGE: col->name may differ) */
+	DBS_MYSQL_SET_DEFAULT,    /* column, def */
+	DBS_MYSQL_DROP_DEFAULT,   /* column */
+	DBS_MYSQL_ADD_INDEX,      /* index: plain, unique, primary, fulltext,
+	                             spatial, foreign key or check */
+	DBS_MYSQL_DROP_INDEX,     /* name (index_kind PLAIN: an index or key) */
 	DBS_MYSQL_DROP_PRIMARY_KEY,
-	DBS_MYSQL_DROP_FOREIGN_KEY, /* name */
-	DBS_MYSQL_DROP_CONSTRAINT,  /* name (a check, or any constraint) */
-	DBS_MYSQL_RENAME_INDEX,     /* name -> new_name */
-	DBS_MYSQL_CONVERT_CHARSET,  /* charset, collation: every text column */
-	DBS_MYSQL_RENAME_TABLE,     /* table -> new_table */
-	DBS_MYSQL_CREATE_TABLE,     /* table, columns, indexes */
+	DBS_MYSQL_DROP_FOREIGN_KEY,    /* name */
+	DBS_MYSQL_DROP_CONSTRAINT,     /* name (a check, or any constraint) */
+	DBS_MYSQL_RENAME_INDEX,        /* name -> new_name */
+	DBS_MYSQL_CONVERT_CHARSET,     /* charset, collation: every text column */
+	DBS_MYSQL_RENAME_TABLE,        /* table -> new_table */
+	DBS_MYSQL_CREATE_TABLE,        /* table, columns, indexes */
 	DBS_MYSQL_CREATE_TABLE_LIKE,   /* table, like */
 	DBS_MYSQL_CREATE_TABLE_SELECT, /* table (columns: those listed), rows follow */
-	DBS_MYSQL_DROP_TABLE,       /* table */
-	DBS_MYSQL_TRUNCATE_TABLE,   /* table */
-	DBS_MYSQL_DROP_SCHEMA       /* table.schema: every table in it */
+	DBS_MYSQL_DROP_TABLE,          /* table */
+	DBS_MYSQL_TRUNCATE_TABLE,      /* table */
+	DBS_MYSQL_DROP_SCHEMA          /* table.schema: every table in it */
 } dbs_mysql_ddl_kind;
 
 typedef struct dbs_mysql_ddl_change {
 	dbs_mysql_ddl_kind kind;
-	dbs_mysql_tref table;       /* the table changed (its name before a rename) */
-	const char *column;         /* the column's name before the change */
-	const char *name;           /* index or constraint */
-	const char *new_name;       /* RENAME_COLUMN, RENAME_INDEX */
-	dbs_mysql_coldef *col;      /* ADD_COLUMN, MODIFY_COLUMN */
-	dbs_mysql_default def;      /* SET_DEFAULT */
-	dbs_mysql_index *index;     /* ADD_INDEX */
-	dbs_mysql_tref new_table;   /* RENAME_TABLE */
-	dbs_mysql_tref like;        /* CREATE_TABLE_LIKE */
-	dbs_mysql_coldef *columns;  /* CREATE_TABLE(_SELECT) */
+	dbs_mysql_tref table;      /* the table changed (its name before a rename) */
+	const char *column;        /* the column's name before the change */
+	const char *name;          /* index or constraint */
+	const char *new_name;      /* RENAME_COLUMN, RENAME_INDEX */
+	dbs_mysql_coldef *col;     /* ADD_COLUMN, MODIFY_COLUMN */
+	dbs_mysql_default def;     /* SET_DEFAULT */
+	dbs_mysql_index *index;    /* ADD_INDEX */
+	dbs_mysql_tref new_table;  /* RENAME_TABLE */
+	dbs_mysql_tref like;       /* CREATE_TABLE_LIKE */
+	dbs_mysql_coldef *columns; /* CREATE_TABLE(_SELECT) */
 	uint32_t ncolumns;
-	dbs_mysql_index *indexes;   /* CREATE_TABLE(_SELECT), PRIMARY first
-	                               (also when declared on a column) */
+	dbs_mysql_index *indexes; /* CREATE_TABLE(_SELECT), PRIMARY first
+	                             (also when declared on a column) */
 	uint32_t nindexes;
 	const char *charset, *collation; /* CONVERT_CHARSET */
-	uint8_t if_exists;          /* IF EXISTS: absent is no error */
-	uint8_t if_not_exists;      /* IF NOT EXISTS: present is no error */
-	uint8_t or_replace;         /* CREATE OR REPLACE: drops the old one */
+	uint8_t if_exists;               /* IF EXISTS: absent is no error */
+	uint8_t if_not_exists;           /* IF NOT EXISTS: present is no error */
+	uint8_t or_replace;              /* CREATE OR REPLACE: drops the old one */
 } dbs_mysql_ddl_change;
 
 typedef struct dbs_mysql_ddl {
 	dbs_mysql_ddl_class cls;
 	dbs_mysql_ddl_change *changes;
 	uint32_t nchanges;
-	char why[256];              /* UNSUPPORTED: what, and the byte offset */
-	size_t offset;              /* UNSUPPORTED: where in the statement */
-	void *arena_;               /* every string and list above */
+	char why[256]; /* UNSUPPORTED: what, and the byte offset */
+	size_t offset; /* UNSUPPORTED: where in the statement */
+	void *arena_;  /* every string and list above */
 } dbs_mysql_ddl;
 
 /*
@@ -230,9 +231,9 @@ int dbs__mysql_ddl_name_eq(const char *a, const char *b);
 
 /* How a column's type changes, for the apply side. */
 typedef enum dbs_mysql_change_class {
-	DBS_MYSQL_CHANGE_SAME = 0,  /* every value reads the same */
-	DBS_MYSQL_CHANGE_WIDENS,    /* every old value fits the new type unchanged */
-	DBS_MYSQL_CHANGE_NARROWS    /* a value may not fit, or change: not safe */
+	DBS_MYSQL_CHANGE_SAME = 0, /* every value reads the same */
+	DBS_MYSQL_CHANGE_WIDENS,   /* every old value fits the new type unchanged */
+	DBS_MYSQL_CHANGE_NARROWS   /* a value may not fit, or change: not safe */
 } dbs_mysql_change_class;
 
 /*
@@ -244,8 +245,7 @@ typedef enum dbs_mysql_change_class {
  * and collations do not count; two explicit different charsets narrow.
  * Anything else that differs narrows.
  */
-dbs_mysql_change_class dbs__mysql_type_change(const dbs_mysql_type *from,
-                                              const dbs_mysql_type *to);
+dbs_mysql_change_class dbs__mysql_type_change(const dbs_mysql_type *from, const dbs_mysql_type *to);
 /* The type's, and NOT NULL dropped widens, NOT NULL added narrows
  * (nullable -1 counts as NULL). */
 dbs_mysql_change_class dbs__mysql_column_change(const dbs_mysql_coldef *from,

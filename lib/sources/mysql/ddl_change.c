@@ -22,7 +22,8 @@ static int int_bits(const dbs_mysql_type *t)
 	static const struct {
 		const char *name;
 		int bits;
-	} ints[] = {{"tinyint", 8}, {"smallint", 16}, {"mediumint", 24}, {"int", 32}, {"bigint", 64}};
+	} ints[] = {
+	    {"tinyint", 8}, {"smallint", 16}, {"mediumint", 24}, {"int", 32}, {"bigint", 64}};
 	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
 		if (name_is(t, ints[i].name))
 			return ints[i].bits;
@@ -36,10 +37,10 @@ static int64_t lob_bytes(const dbs_mysql_type *t, int *is_text)
 		const char *name;
 		int text;
 		int64_t bytes;
-	} lobs[] = {{"tinytext", 1, 255},          {"text", 1, 65535},
-	            {"mediumtext", 1, 16777215},   {"longtext", 1, 4294967295LL},
-	            {"tinyblob", 0, 255},          {"blob", 0, 65535},
-	            {"mediumblob", 0, 16777215},   {"longblob", 0, 4294967295LL}};
+	} lobs[] = {{"tinytext", 1, 255},        {"text", 1, 65535},
+	            {"mediumtext", 1, 16777215}, {"longtext", 1, 4294967295LL},
+	            {"tinyblob", 0, 255},        {"blob", 0, 65535},
+	            {"mediumblob", 0, 16777215}, {"longblob", 0, 4294967295LL}};
 	for (size_t i = 0; i < sizeof lobs / sizeof lobs[0]; i++)
 		if (name_is(t, lobs[i].name)) {
 			*is_text = lobs[i].text;
@@ -55,8 +56,9 @@ static int32_t or_default(int32_t v, int32_t dflt)
 
 static dbs_mysql_change_class compare(int64_t from, int64_t to)
 {
-	return to == from ? DBS_MYSQL_CHANGE_SAME
-	                  : to > from ? DBS_MYSQL_CHANGE_WIDENS : DBS_MYSQL_CHANGE_NARROWS;
+	return to == from  ? DBS_MYSQL_CHANGE_SAME
+	       : to > from ? DBS_MYSQL_CHANGE_WIDENS
+	                   : DBS_MYSQL_CHANGE_NARROWS;
 }
 
 /* Character and byte strings: varchar, char, varbinary, binary, TEXT and BLOB. */
@@ -101,7 +103,7 @@ static int string_change(const dbs_mysql_type *from, const dbs_mysql_type *to,
 	if (to_len < from_len)
 		return 1;
 	*out = name_is(from, to->name) && to_len == from_len ? DBS_MYSQL_CHANGE_SAME
-	                                                      : DBS_MYSQL_CHANGE_WIDENS;
+	                                                     : DBS_MYSQL_CHANGE_WIDENS;
 	return 1;
 }
 
@@ -115,8 +117,7 @@ static int charset_eq(const char *a, const char *b)
 	return dbs__mysql_ddl_name_eq(a, b);
 }
 
-dbs_mysql_change_class dbs__mysql_type_change(const dbs_mysql_type *from,
-                                              const dbs_mysql_type *to)
+dbs_mysql_change_class dbs__mysql_type_change(const dbs_mysql_type *from, const dbs_mysql_type *to)
 {
 	if (!from || !to || !from->name || !to->name)
 		return DBS_MYSQL_CHANGE_NARROWS;
@@ -150,7 +151,8 @@ dbs_mysql_change_class dbs__mysql_type_change(const dbs_mysql_type *from,
 		if (name_is(from, to->name))
 			return same_args && from->is_unsigned == to->is_unsigned
 			           ? DBS_MYSQL_CHANGE_SAME
-			           : (to->len < 0 ? DBS_MYSQL_CHANGE_WIDENS : DBS_MYSQL_CHANGE_NARROWS);
+			           : (to->len < 0 ? DBS_MYSQL_CHANGE_WIDENS
+			                          : DBS_MYSQL_CHANGE_NARROWS);
 		if (name_is(from, "float") && to->len < 0)
 			return DBS_MYSQL_CHANGE_WIDENS;
 		return DBS_MYSQL_CHANGE_NARROWS;
@@ -285,21 +287,20 @@ static int put_type(dbs_buf *b, const dbs_mysql_type *t)
 static int put_default(dbs_buf *b, const dbs_mysql_default *d)
 {
 	switch (d->kind) {
-	case DBS_MYSQL_DEFAULT_NONE:
-		return 0;
-	case DBS_MYSQL_DEFAULT_NULL:
-		return dbs_buf_append_str(b, " DEFAULT NULL");
+	case DBS_MYSQL_DEFAULT_NONE: return 0;
+	case DBS_MYSQL_DEFAULT_NULL: return dbs_buf_append_str(b, " DEFAULT NULL");
 	case DBS_MYSQL_DEFAULT_STRING: {
 		int rc = dbs_buf_append_str(b, " DEFAULT ");
 		return rc ? rc : put_quoted(b, d->text, d->len, '\'');
 	}
 	case DBS_MYSQL_DEFAULT_NUMBER:
 	case DBS_MYSQL_DEFAULT_EXPR: {
-		int rc = dbs_buf_append_str(b, d->kind == DBS_MYSQL_DEFAULT_NUMBER ? " DEFAULT "
-		                                                                     : " DEFAULT EXPR ");
+		int rc = dbs_buf_append_str(
+		    b, d->kind == DBS_MYSQL_DEFAULT_NUMBER ? " DEFAULT " : " DEFAULT EXPR ");
 		for (size_t i = 0; rc == 0 && i < d->len; i++) {
 			unsigned char c = (unsigned char)d->text[i];
-			rc = c < 0x20 ? dbs_buf_append_char(b, ' ') : dbs_buf_append_char(b, (char)c);
+			rc = c < 0x20 ? dbs_buf_append_char(b, ' ')
+			              : dbs_buf_append_char(b, (char)c);
 		}
 		return rc;
 	}
@@ -360,7 +361,8 @@ static int put_index(dbs_buf *b, const dbs_mysql_index *ix)
 			if (i)
 				rc = dbs_buf_append_str(b, ", ");
 			if (rc == 0)
-				rc = kp->column ? put_name(b, kp->column) : dbs_buf_append_str(b, "(expr)");
+				rc = kp->column ? put_name(b, kp->column)
+				                : dbs_buf_append_str(b, "(expr)");
 			if (rc == 0 && kp->prefix >= 0)
 				rc = dbs_buf_appendf(b, "(%d)", (int)kp->prefix);
 			if (rc == 0 && kp->desc)
