@@ -392,6 +392,8 @@ START_TEST(hand_forms)
 	CK_PARSE("ALTER TABLE t COALESCE PARTITION 2", 0, "NO CHANGE\n");
 	CK_PARSE("ALTER TABLE t ADD CONSTRAINT PRIMARY KEY USING BTREE (a, b(4))", 0,
 	         "ADD INDEX `db`.`t` PRIMARY KEY (`a`, `b`(4))\n");
+	CK_PARSE("ALTER TABLE t ADD c TEXT CHARACTER SET 'latin1' COLLATE 'latin1_bin'", 0,
+	         "ADD COLUMN `db`.`t` `c` text CHARSET latin1 COLLATE latin1_bin\n");
 	/* words that start clauses elsewhere, as column names */
 	CK_PARSE("ALTER TABLE t ADD period INT, ADD system INT DEFAULT .5, DROP period", 0,
 	         "ADD COLUMN `db`.`t` `period` int\nADD COLUMN `db`.`t` `system` int DEFAULT .5\n"
@@ -440,6 +442,18 @@ START_TEST(unsupported_forms)
 	ck_assert_int_eq(dbs__mysql_ddl_parse(&d, sql, strlen(sql), "db", 2, 0), 0);
 	ck_assert_str_eq(d->why, "unknown column type 'FROBTYPE' (at byte 27)");
 	ck_assert_uint_eq(d->offset, 27);
+	dbs__mysql_ddl_free(d);
+
+	/* a literal is not copied into the message: it may be a secret */
+	sql = "ALTER TABLE t ENGINE=FEDERATED CONNECTION='mysql://u:hunter2@h/d/t' FROB";
+	ck_assert_int_eq(dbs__mysql_ddl_parse(&d, sql, strlen(sql), "db", 2, 0), 0);
+	ck_assert_int_eq(d->cls, DBS_MYSQL_DDL_UNSUPPORTED);
+	ck_assert_ptr_nonnull(strstr(d->why, "FROB"));
+	dbs__mysql_ddl_free(d);
+	sql = "ALTER TABLE t ADD c INT 'hunter2'";
+	ck_assert_int_eq(dbs__mysql_ddl_parse(&d, sql, strlen(sql), "db", 2, 0), 0);
+	ck_assert_int_eq(d->cls, DBS_MYSQL_DDL_UNSUPPORTED);
+	ck_assert_ptr_null(strstr(d->why, "hunter2"));
 	dbs__mysql_ddl_free(d);
 
 	/* a NUL inside is a byte like any other: not the end of the statement */

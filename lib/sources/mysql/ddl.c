@@ -273,6 +273,9 @@ static const char *tok_show(parser *p, char *buf, size_t size)
 {
 	if (p->cur.type == T_END)
 		return "the end";
+	/* a literal may hold anything, a password too: not copied into messages */
+	if (p->cur.type == T_STRING)
+		return "a string";
 	size_t len = p->cur.end - p->cur.start, j = 0;
 	if (len > 40)
 		len = 40;
@@ -497,6 +500,17 @@ static const char *string_lit(parser *p, size_t *len_out)
 	}
 	if (len_out)
 		*len_out = len;
+	return r;
+}
+
+/* A character set or collation: a name, or a name in quotes ('utf8mb4'). */
+static const char *cs_name(parser *p, const char *what)
+{
+	if (p->cur.type != T_STRING)
+		return ident(p, what);
+	const char *r = unquote(p, &p->cur, NULL);
+	if (r)
+		advance(p);
 	return r;
 }
 
@@ -813,11 +827,11 @@ static int type_parse(parser *p, dbs_mysql_type *t, int *serial)
 				if (expect_kw(p, "SET") != 0)
 					return -1;
 			}
-			if (!(t->charset = ident(p, "a character set")))
+			if (!(t->charset = cs_name(p, "a character set")))
 				return -1;
 		} else if (is_kw(p, "COLLATE")) {
 			advance(p);
-			if (!(t->collation = ident(p, "a collation")))
+			if (!(t->collation = cs_name(p, "a collation")))
 				return -1;
 		} else
 			break;
@@ -985,7 +999,7 @@ static int column_def(parser *p, dbs_mysql_coldef *c)
 			dbs_mysql_type t = c->type;
 			if (is_kw(p, "COLLATE")) {
 				advance(p);
-				if (!(t.collation = ident(p, "a collation")))
+				if (!(t.collation = cs_name(p, "a collation")))
 					return -1;
 			} else {
 				if (!accept_kw(p, "CHARSET")) {
@@ -993,7 +1007,7 @@ static int column_def(parser *p, dbs_mysql_coldef *c)
 					if (expect_kw(p, "SET") != 0)
 						return -1;
 				}
-				if (!(t.charset = ident(p, "a character set")))
+				if (!(t.charset = cs_name(p, "a character set")))
 					return -1;
 			}
 			c->type = t;
@@ -1633,11 +1647,11 @@ static int alter_spec(parser *p, const dbs_mysql_tref *table)
 			if (expect_kw(p, "SET") != 0)
 				return -1;
 		}
-		const char *cs = ident(p, "a character set");
+		const char *cs = cs_name(p, "a character set");
 		if (!cs)
 			return -1;
 		const char *coll = NULL;
-		if (accept_kw(p, "COLLATE") && !(coll = ident(p, "a collation")))
+		if (accept_kw(p, "COLLATE") && !(coll = cs_name(p, "a collation")))
 			return -1;
 		dbs_mysql_ddl_change *c = add_change(p, DBS_MYSQL_CONVERT_CHARSET, table);
 		if (!c)
