@@ -1506,7 +1506,7 @@ static int alter_alter(parser *p, const dbs_mysql_tref *table)
 		return skip_clause(p);
 	}
 	accept_kw(p, "COLUMN");
-	accept_if_exists(p);
+	uint8_t ie = (uint8_t)accept_if_exists(p);
 	if (p->stop)
 		return -1;
 	const char *col = ident(p, "a column name");
@@ -1520,12 +1520,14 @@ static int alter_alter(parser *p, const dbs_mysql_tref *table)
 		    !(c = add_change(p, DBS_MYSQL_SET_DEFAULT, table)))
 			return -1;
 		c->column = col;
+		c->if_exists = ie;
 		return default_value(p, &c->def);
 	}
 	if (expect_kw(p, "DROP") != 0 || expect_kw(p, "DEFAULT") != 0 ||
 	    !(c = add_change(p, DBS_MYSQL_DROP_DEFAULT, table)))
 		return -1;
 	c->column = col;
+	c->if_exists = ie;
 	return 0;
 }
 
@@ -1567,7 +1569,7 @@ static int alter_rename(parser *p, const dbs_mysql_tref *table)
 	if (is_kw(p, "COLUMN") || is_kw(p, "INDEX") || is_kw(p, "KEY")) {
 		int column = is_kw(p, "COLUMN");
 		advance(p);
-		accept_if_exists(p);
+		uint8_t ie = (uint8_t)accept_if_exists(p);
 		if (p->stop)
 			return -1;
 		const char *a = ident(p, "a name");
@@ -1584,6 +1586,7 @@ static int alter_rename(parser *p, const dbs_mysql_tref *table)
 		else
 			c->name = a;
 		c->new_name = b;
+		c->if_exists = ie;
 		return 0;
 	}
 	if (!accept_kw(p, "TO") && !accept_kw(p, "AS"))
