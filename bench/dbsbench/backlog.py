@@ -33,6 +33,9 @@ def make_followers(ctx, engine, srcdb, tag):
     dpg, dmy = ctx.dst.pg, ctx.dst.my
     fs = [Dbs(src, dpg, srcdb, f"{tag}_dbs_pg", ctx.workdir, ctx.cli, TABLES),
           Dbs(src, dmy, srcdb, f"{tag}_dbs_my", ctx.workdir, ctx.cli, TABLES)]
+    if ctx.baseline:
+        fs += [Dbs(src, dpg, srcdb, f"{tag}_base_pg", ctx.workdir, ctx.baseline, TABLES, True),
+               Dbs(src, dmy, srcdb, f"{tag}_base_my", ctx.workdir, ctx.baseline, TABLES, True)]
     if engine == "pg":
         fs += [PgSubscription(src, dpg, srcdb, f"{tag}_on", ctx.workdir, "on", PG_DDL),
                PgSubscription(src, dpg, srcdb, f"{tag}_off", ctx.workdir, "off", PG_DDL)]

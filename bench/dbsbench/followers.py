@@ -89,12 +89,15 @@ class Dbs(Follower):
     database."""
     kind = "dbstreams"
 
-    def __init__(self, src, dst, srcdb, tag, workdir, cli, tables):
+    def __init__(self, src, dst, srcdb, tag, workdir, cli, tables, baseline=False):
         super().__init__(src, dst, srcdb, tag, workdir)
         self.cli, self.tables = cli, tables
         names = {"pg": "PG", "my": "My"}
-        self.label = f"dbstreams {names[src.engine]}→{names[dst.engine]}"
-        self.key = f"dbs_{src.engine}_{dst.engine}"
+        # A baseline is another build of dbs-cli (--baseline) timed in the
+        # same trials, so that two builds compare under the same load.
+        self.label = (f"dbstreams{' baseline' if baseline else ''} "
+                      f"{names[src.engine]}→{names[dst.engine]}")
+        self.key = f"{'base' if baseline else 'dbs'}_{src.engine}_{dst.engine}"
         self.tdb = f"t_{tag}"
         self.slot = f"dbs_{tag}"
         self.stream_id = None

@@ -80,6 +80,12 @@ def parse_args(argv):
                     help="skip COPY, LOAD DATA and pgloader")
     ap.add_argument("--directions", help="OLTP directions, e.g. my-pg,pg-pg (default all four)")
     ap.add_argument("--cli", help="dbs-cli to measure (default build/release/cli/dbs-cli)")
+    ap.add_argument("--baseline", metavar="CLI",
+                    help="another dbs-cli timed in the same backlog trials, beside --cli "
+                         "(e.g. a build of the commit before a change)")
+    ap.add_argument("--size", action="append", default=[], metavar="KEY=N",
+                    help="override one workload size (a, b_txns, b_rows, c, d, d_per_txn); "
+                         "repeatable")
     ap.add_argument("--out", help="directory for the JSON and markdown (default: bench/ for a "
                                   "full run, bench/out/ otherwise)")
     ap.add_argument("--timeout", type=float, help="seconds one follower may take to catch up")
@@ -104,7 +110,17 @@ def main(argv=None):
     ctx.cli = os.path.abspath(args.cli or os.path.join(root, "build", "release", "cli", "dbs-cli"))
     if not os.access(ctx.cli, os.X_OK):
         sys.exit(f"bench: {ctx.cli} is not an executable (build it: see bench/README.md)")
-    ctx.sizes = SIZES[mode]
+    ctx.baseline = None
+    if args.baseline:
+        ctx.baseline = os.path.abspath(args.baseline)
+        if not os.access(ctx.baseline, os.X_OK):
+            sys.exit(f"bench: {ctx.baseline} is not an executable")
+    ctx.sizes = dict(SIZES[mode])
+    for item in args.size:
+        key, _, val = item.partition("=")
+        if key not in ctx.sizes or not val.isdigit() or int(val) <= 0:
+            sys.exit(f"bench: --size {item}: expected one of {', '.join(ctx.sizes)}=N")
+        ctx.sizes[key] = int(val)
     ctx.reps = args.reps or (1 if args.quick else 3)
     ctx.timeout = args.timeout or (600 if args.quick else 1800)
     ctx.only_workloads = set(args.only.split(",")) if args.only else None
@@ -114,7 +130,8 @@ def main(argv=None):
         ctx.oltp["reps"] = args.reps
     ctx.directions = args.directions.split(",") if args.directions else None
     complete = not (args.only or args.no_backlog or args.no_oltp or args.no_bulk
-                    or args.directions or args.cli or args.reps)
+                    or args.directions or args.cli or args.reps or args.baseline
+                    or args.size)
     out_dir = args.out or (os.path.join(root, "bench") if mode == "full" and complete
                            else os.path.join(root, "bench", "out"))
 
@@ -131,7 +148,7 @@ def main(argv=None):
         "started": started.isoformat(timespec="seconds"),
         "commit": git(root, "rev-parse", "HEAD"),
         "dirty": bool(git(root, "status", "--porcelain", "--untracked-files=no")),
-        "dbs_cli": ctx.cli, "machine": machine(), "loadavg_start": loadavg(),
+        "dbs_cli": ctx.cli, "baseline_cli": ctx.baseline, "machine": machine(), "loadavg_start": loadavg(),
         "settings": {"postgresql": PG_SETTINGS, "mariadb": MY_SETTINGS, "sizes": ctx.sizes,
                      "reps": ctx.reps, "oltp": ctx.oltp},
         "tools": tool_versions(),

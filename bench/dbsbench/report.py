@@ -92,8 +92,8 @@ def checks(s):
             res.append({"check": f"({w}) {d} CPU per event", "value": v, "unit": "µs",
                         "need": 5.0, "goal": 3.0, "max": True,
                         "met": None if v is None else v <= 5.0})
-    rss = [e.get("peak_rss_mb") for w in s.get("backlog", {}).values() for e in w.values()
-           if e.get("peak_rss_mb")]
+    rss = [e.get("peak_rss_mb") for w in s.get("backlog", {}).values()
+           for m, e in w.items() if e.get("peak_rss_mb") and not m.startswith("base_")]
     rss += [d.get("peak_rss_mb") for d in s.get("oltp", {}).values() if d.get("peak_rss_mb")]
     v = max(rss) if rss else None
     res.append({"check": "peak RSS, every workload", "value": v, "unit": "MB", "need": 64.0,
@@ -220,6 +220,28 @@ def markdown(r):
                 row.append(f"{med_spread(e['cpu_us_per_event'], lambda v: f'{v:.1f}')} µs, "
                            f"{e['peak_rss_mb']:.0f} MB")
             L.append("| " + " | ".join(row) + " |")
+        L.append("")
+
+    if bl and any(mm.replace("dbs_", "base_", 1) in bl[w] for w in bl for mm, _ in DBS_COLUMNS):
+        L.append("## Against the baseline build, same trials\n")
+        L.append(f"`--baseline {r.get('baseline_cli')}` was timed in the same trials as "
+                 f"`{r['dbs_cli']}` (followers in turn, same load). Rows/s, and CPU µs per "
+                 "event:\n")
+        L.append("| workload | direction | baseline rows/s | rows/s | × | baseline CPU µs/event "
+                 "| CPU µs/event | baseline / peak RSS, MB |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        one = lambda v: f"{v:.1f}"
+        for w in sorted(bl):
+            for mm, d in DBS_COLUMNS:
+                b, e = bl[w].get(mm.replace("dbs_", "base_", 1)), bl[w].get(mm)
+                if not b or not e:
+                    continue
+                br, er = b["rate"] and b["rate"]["median"], e["rate"] and e["rate"]["median"]
+                L.append(f"| ({w}) | {d} | {med_spread(b['rate'])} | {med_spread(e['rate'])} | "
+                         f"{f'{er / br:.2f}' if br and er else '–'} | "
+                         f"{med_spread(b.get('cpu_us_per_event'), one)} | "
+                         f"{med_spread(e.get('cpu_us_per_event'), one)} | "
+                         f"{mb(b.get('peak_rss_mb'))} / {mb(e.get('peak_rss_mb'))} |")
         L.append("")
 
     ol = s.get("oltp")
