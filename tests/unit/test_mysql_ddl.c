@@ -367,6 +367,8 @@ START_TEST(mysql_forms)
 	    "utf8mb4_bin",
 	    0,
 	    "ADD COLUMN `db`.`t` `c` varchar(10) CHARSET utf8mb4 COLLATE utf8mb4_bin NOT NULL\n");
+	CK_PARSE("CREATE TABLE `t2` (\n  `a` int NOT NULL\n) START TRANSACTION", 0,
+	         "CREATE TABLE `db`.`t2` (`a` int NOT NULL)\n");
 	CK_PARSE("XA START 'x'", 0, "NONE\n");
 	CK_PARSE("BEGIN", 0, "NONE\n");
 	/* MariaDB's own comment, and an option-only ALTER without commas */

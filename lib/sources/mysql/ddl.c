@@ -1850,6 +1850,13 @@ static int create_table(parser *p, uint8_t or_replace)
 				return -1;
 			continue;
 		}
+		if (is_kw(p, "START") && next_is_kw(p, "TRANSACTION")) {
+			/* MySQL 8.0.21+ logs CREATE TABLE ... SELECT as the table, this
+			 * clause, then the rows, in one transaction */
+			advance(p);
+			advance(p);
+			continue;
+		}
 		if (is_kw(p, "IGNORE") || is_kw(p, "REPLACE") || is_kw(p, "AS") ||
 		    is_kw(p, "SELECT") || is_kw(p, "WITH") || is_kw(p, "VALUES") ||
 		    is_kw(p, "TABLE") || is_punct(p, '(')) {
