@@ -2025,6 +2025,29 @@ static const char *const data_words[] = {"INSERT", "UPDATE", "DELETE",  "REPLACE
 static int statement(parser *p)
 {
 	advance(p);
+	if (is_kw(p, "SET") && next_is_kw(p, "STATEMENT")) {
+		/* MariaDB's SET STATEMENT var=value, ... FOR statement, logged as
+		 * written: what counts is the statement after FOR */
+		advance(p);
+		advance(p);
+		while (!at_end(p) && !is_kw(p, "FOR")) {
+			if (p->cur.type == T_BAD) {
+				unexpected(p, "FOR");
+				return -1;
+			}
+			if (is_punct(p, '(')) {
+				if (skip_parens(p) != 0)
+					return -1;
+			} else
+				advance(p);
+		}
+		if (expect_kw(p, "FOR") != 0)
+			return -1;
+		if (at_end(p)) {
+			unexpected(p, "a statement");
+			return -1;
+		}
+	}
 	if (at_end(p))
 		return 0; /* nothing: NONE */
 	if (is_kw_in(p, not_table_words))
