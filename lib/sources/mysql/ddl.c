@@ -1850,6 +1850,13 @@ static int create_table(parser *p, uint8_t or_replace)
 				return -1;
 			continue;
 		}
+		if (is_kw(p, "START") && next_is_kw(p, "TRANSACTION")) {
+			/* MySQL 8.0.21+ logs CREATE TABLE ... SELECT as the table, this
+			 * clause, then the rows, in one transaction */
+			advance(p);
+			advance(p);
+			continue;
+		}
 		if (is_kw(p, "IGNORE") || is_kw(p, "REPLACE") || is_kw(p, "AS") ||
 		    is_kw(p, "SELECT") || is_kw(p, "WITH") || is_kw(p, "VALUES") ||
 		    is_kw(p, "TABLE") || is_punct(p, '(')) {
@@ -2018,6 +2025,29 @@ static const char *const data_words[] = {"INSERT", "UPDATE", "DELETE",  "REPLACE
 static int statement(parser *p)
 {
 	advance(p);
+	if (is_kw(p, "SET") && next_is_kw(p, "STATEMENT")) {
+		/* MariaDB's SET STATEMENT var=value, ... FOR statement, logged as
+		 * written: what counts is the statement after FOR */
+		advance(p);
+		advance(p);
+		while (!at_end(p) && !is_kw(p, "FOR")) {
+			if (p->cur.type == T_BAD) {
+				unexpected(p, "FOR");
+				return -1;
+			}
+			if (is_punct(p, '(')) {
+				if (skip_parens(p) != 0)
+					return -1;
+			} else
+				advance(p);
+		}
+		if (expect_kw(p, "FOR") != 0)
+			return -1;
+		if (at_end(p)) {
+			unexpected(p, "a statement");
+			return -1;
+		}
+	}
 	if (at_end(p))
 		return 0; /* nothing: NONE */
 	if (is_kw_in(p, not_table_words))

@@ -144,7 +144,8 @@ typedef struct dbs_mysql_index {
 } dbs_mysql_index;
 
 typedef enum dbs_mysql_ddl_kind {
-	DBS_MYSQL_ADD_COLUMN = 1, /* col (with its place) */
+	DBS_MYSQL_ADD_COLUMN = 1, /* col (with its place); a PRIMARY KEY or UNIQUE on the
+	                             column follows as its own ADD_INDEX (so with MODIFY) */
 	DBS_MYSQL_DROP_COLUMN,    /* column */
 	DBS_MYSQL_RENAME_COLUMN,  /* column -> new_name */
 	DBS_MYSQL_MODIFY_COLUMN,  /* column gets col (CHANGE: col->name may differ) */
@@ -152,7 +153,7 @@ typedef enum dbs_mysql_ddl_kind {
 	DBS_MYSQL_DROP_DEFAULT,   /* column */
 	DBS_MYSQL_ADD_INDEX,      /* index: plain, unique, primary, fulltext,
 	                             spatial, foreign key or check */
-	DBS_MYSQL_DROP_INDEX,     /* name (index_kind PLAIN: an index or key) */
+	DBS_MYSQL_DROP_INDEX,     /* name: an index or key (`PRIMARY` is DROP_PRIMARY_KEY) */
 	DBS_MYSQL_DROP_PRIMARY_KEY,
 	DBS_MYSQL_DROP_FOREIGN_KEY,    /* name */
 	DBS_MYSQL_DROP_CONSTRAINT,     /* name (a check, or any constraint) */

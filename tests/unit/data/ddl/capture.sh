@@ -5,6 +5,9 @@
 # text of every Query event exactly as the server logged it, with the
 # event's current database.
 #   usage: capture.sh            (DBS_TEST_MYSQL_HOST/PORT/USER from the env)
+# Then review the parse of the new capture and keep it as expected.txt:
+#   DBS_DDL_WRITE_EXPECTED=/tmp/expected.txt build/test/tests/unit/test_mysql_ddl
+#   diff tests/unit/data/ddl/expected.txt /tmp/expected.txt
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 corpus=$here/../../../fuzz/corpus/mysql_ddl
