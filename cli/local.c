@@ -173,6 +173,14 @@ static void print_stat(const dbs_stat *stat)
 			snprintf(since, sizeof since, "?");
 		printf(" | STALLED since %s", since);
 	}
+	if (stat->load.phase != DBS_LOAD_PHASE_NONE) {
+		const dbs_load_stat *l = &stat->load;
+		printf(" | load %s, %llu/%llu rows, %llu/%llu chunks (%llu resumed), %llu rows/s",
+		       dbs_load_phase_name((dbs_load_phase)l->phase), (unsigned long long)l->rows,
+		       (unsigned long long)l->rows_estimated, (unsigned long long)l->chunks_done,
+		       (unsigned long long)l->chunks, (unsigned long long)l->chunks_resumed,
+		       (unsigned long long)l->rows_per_s);
+	}
 	printf("\n");
 	fflush(stdout);
 }

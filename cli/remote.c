@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cJSON.h>
 
@@ -251,6 +252,56 @@ static void print_conn(const char *name, const cJSON *node)
 	printf("\n");
 }
 
+static double number_at(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+}
+
+/* "[#######.......]  42%" when stdout is a terminal, "42%" otherwise. */
+static void print_bar(double done, double total)
+{
+	double frac = total > 0 ? done / total : 0.0;
+	const int width = 30;
+
+	if (frac > 1.0)
+		frac = 1.0;
+	if (isatty(STDOUT_FILENO)) {
+		int fill = (int)(frac * width + 0.5);
+
+		printf("[");
+		for (int i = 0; i < width; i++)
+			putchar(i < fill ? '#' : '.');
+		printf("] ");
+	}
+	printf("%3.0f%%", frac * 100.0);
+}
+
+/* The initial load: its phase and totals, then each table. */
+static void print_load(const cJSON *load)
+{
+	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(load, "tables");
+	const cJSON *t;
+
+	if (!cJSON_IsObject(load))
+		return;
+	printf("load %s: ", string_at(load, "phase", "?"));
+	print_bar(number_at(load, "rows"), number_at(load, "rowsEstimated"));
+	printf("  %.0f/%.0f rows, %.0f/%.0f chunks (%.0f resumed), %.0f rows/s, ETA %s\n",
+	       number_at(load, "rows"), number_at(load, "rowsEstimated"),
+	       number_at(load, "chunksDone"), number_at(load, "chunks"),
+	       number_at(load, "chunksResumed"), number_at(load, "rate"),
+	       string_at(load, "eta", "unknown"));
+	cJSON_ArrayForEach(t, tables) {
+		printf("  %-40s %-9s ", string_at(t, "table", "?"), string_at(t, "phase", "?"));
+		print_bar(number_at(t, "rows"), number_at(t, "rowsEstimated"));
+		printf("  %.0f/%.0f rows, %.0f/%.0f chunks\n", number_at(t, "rows"),
+		       number_at(t, "rowsEstimated"), number_at(t, "chunksDone"),
+		       number_at(t, "chunks"));
+	}
+}
+
 int cli_stat(const cli_options *opt, const char *id)
 {
 	cli_response resp = {0};
@@ -288,6 +339,7 @@ int cli_stat(const cli_options *opt, const char *id)
 			printf("STALLED since %s: changes wait but nothing was applied for "
 			       "stallAfter\n",
 			       string_at(json, "stalledSince", "?"));
+		print_load(cJSON_GetObjectItemCaseSensitive(json, "load"));
 	}
 	code = CLI_OK;
 out:

@@ -189,7 +189,55 @@ static int add_conn(cJSON *obj, const dbs_conn_stat *conn)
 	return 0;
 }
 
-char *render_stat(const dbs_stat *stat, const char *status)
+/* "load":{phase,tablesDone,rows,rowsEstimated,chunks,chunksDone,
+ * chunksResumed,rowsThisRun,rate,eta,tables:[…]} */
+static int add_load(cJSON *obj, const dbs_stat *stat, const dbs_load_table_stat *tables,
+                    size_t ntables)
+{
+	const dbs_load_stat *l = &stat->load;
+	cJSON *load = cJSON_CreateObject();
+	cJSON *list;
+	char eta[64] = "";
+
+	if (load == NULL)
+		return -1;
+	cJSON_AddItemToObject(obj, "load", load);
+	if (l->eta_ns >= 0 && dbs_format_duration(eta, sizeof eta, l->eta_ns) != 0)
+		return -1;
+	if (cJSON_AddStringToObject(load, "phase", dbs_load_phase_name((dbs_load_phase)l->phase)) ==
+	        NULL ||
+	    add_u64(load, "tablesDone", l->tables_done) != 0 || add_u64(load, "rows", l->rows) != 0 ||
+	    add_u64(load, "rowsEstimated", l->rows_estimated) != 0 ||
+	    add_u64(load, "chunks", l->chunks) != 0 || add_u64(load, "chunksDone", l->chunks_done) != 0 ||
+	    add_u64(load, "chunksResumed", l->chunks_resumed) != 0 ||
+	    add_u64(load, "rowsThisRun", l->rows_this_run) != 0 ||
+	    add_u64(load, "rate", l->rows_per_s) != 0 ||
+	    (eta[0] && cJSON_AddStringToObject(load, "eta", eta) == NULL))
+		return -1;
+	if ((list = cJSON_AddArrayToObject(load, "tables")) == NULL)
+		return -1;
+	for (size_t i = 0; i < ntables; i++) {
+		cJSON *t = cJSON_CreateObject();
+		char name[2 * DBS_LOAD_NAME_MAX + 2];
+
+		if (t == NULL)
+			return -1;
+		cJSON_AddItemToArray(list, t);
+		snprintf(name, sizeof name, "%s.%s", tables[i].schema, tables[i].name);
+		if (add_text(t, "table", name) == NULL ||
+		    cJSON_AddStringToObject(t, "phase",
+		                            dbs_load_phase_name((dbs_load_phase)tables[i].phase)) == NULL ||
+		    add_u64(t, "rows", tables[i].rows) != 0 ||
+		    add_u64(t, "rowsEstimated", tables[i].rows_estimated) != 0 ||
+		    add_u64(t, "chunks", tables[i].chunks) != 0 ||
+		    add_u64(t, "chunksDone", tables[i].chunks_done) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+char *render_stat(const dbs_stat *stat, const char *status, const dbs_load_table_stat *tables,
+                  size_t ntables)
 {
 	cJSON *obj = cJSON_CreateObject();
 	cJSON *node;
@@ -226,6 +274,8 @@ char *render_stat(const dbs_stat *stat, const char *status)
 		goto fail;
 	if (stat->stalled && (dbs_format_time(last, sizeof last, stat->stalled_since_ns) != 0 ||
 	                      cJSON_AddStringToObject(obj, "stalledSince", last) == NULL))
+		goto fail;
+	if (stat->load.phase != DBS_LOAD_PHASE_NONE && add_load(obj, stat, tables, ntables) != 0)
 		goto fail;
 	return print_and_free(obj);
 fail:
@@ -497,12 +547,78 @@ static void metrics_stall(render_buf *buf, const dbs_stat *stats, size_t n)
 	}
 }
 
+/* The load_* families: one sample per stream that copies tables. */
+static void metrics_load(render_buf *buf, const dbs_stat *stats, size_t n)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} families[] = {
+		{"load_rows_copied", "counter", "Rows of the initial load committed at the target."},
+		{"load_rows_estimated", "gauge", "Rows the initial load expects to copy."},
+		{"load_chunks_done", "counter", "Chunks of the initial load committed."},
+		{"load_chunks", "gauge", "Chunks the initial load planned."},
+		{"load_rows_per_second", "gauge", "Rows committed per second by this run of the load."},
+		{"load_done", "gauge", "1 once the initial load copied every row."},
+	};
+	char id[64];
+
+	for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+		render_buf_printf(buf, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help,
+		                  families[f].name, families[f].type);
+		for (size_t i = 0; i < n; i++) {
+			const dbs_load_stat *l = &stats[i].load;
+			uint64_t v = f == 0   ? l->rows
+			             : f == 1 ? l->rows_estimated
+			             : f == 2 ? l->chunks_done
+			             : f == 3 ? l->chunks
+			             : f == 4 ? l->rows_per_s
+			                      : l->phase == DBS_LOAD_PHASE_DONE;
+			if (l->phase == DBS_LOAD_PHASE_NONE)
+				continue;
+			label_escape(id, sizeof id, stats[i].stream_id);
+			render_buf_printf(buf, "%s{streamID=\"%s\"} %" PRIu64 "\n", families[f].name, id, v);
+		}
+	}
+}
+
+void render_load_tables(render_buf *buf, const render_load_row *rows, size_t n)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} families[] = {
+		{"load_table_rows_copied", "counter", "Rows of one table committed by the initial load."},
+		{"load_table_rows_estimated", "gauge", "Rows of one table the initial load expects."},
+		{"load_table_chunks_done", "counter", "Chunks of one table committed."},
+		{"load_table_chunks", "gauge", "Chunks of one table planned."},
+	};
+	char id[64];
+	char table[4 * DBS_LOAD_NAME_MAX + 8];
+	char name[2 * DBS_LOAD_NAME_MAX + 2];
+
+	for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+		render_buf_printf(buf, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help,
+		                  families[f].name, families[f].type);
+		for (size_t i = 0; i < n; i++) {
+			const dbs_load_table_stat *t = rows[i].table;
+			uint64_t v = f == 0 ? t->rows : f == 1 ? t->rows_estimated : f == 2 ? t->chunks_done
+			                                                                     : t->chunks;
+			label_escape(id, sizeof id, rows[i].stream_id);
+			snprintf(name, sizeof name, "%s.%s", t->schema, t->name);
+			label_escape(table, sizeof table, name);
+			render_buf_printf(buf, "%s{streamID=\"%s\",table=\"%s\"} %" PRIu64 "\n",
+			                  families[f].name, id, table, v);
+		}
+	}
+}
+
 void render_metrics(render_buf *buf, unsigned nodes, const dbs_stat *stats, size_t n)
 {
 	static const enum render_node order[] = {RENDER_SOURCE, RENDER_TARGET};
 
 	if (nodes & (RENDER_SOURCE | RENDER_TARGET))
 		metrics_stall(buf, stats, n);
+	if (nodes & RENDER_TARGET)
+		metrics_load(buf, stats, n);
 
 	for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
 		if (!(nodes & order[k]))

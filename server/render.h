@@ -25,9 +25,11 @@ char *render_created(const char *config_json);
  * as 0.x, each node followed by reconnects, reconnecting[, lostSince]
  * [, connectionError]; source lagBytes; target lag and lastCommit; and
  * "hub":{reconnects,reconnecting,…}. `status`, when not NULL, stands for
- * both nodes' statuses.
+ * both nodes' statuses. A stream with an initial load adds "load" (its
+ * progress, and `ntables` tables as "tables").
  */
-char *render_stat(const dbs_stat *stat, const char *status);
+char *render_stat(const dbs_stat *stat, const char *status, const dbs_load_table_stat *tables,
+                  size_t ntables);
 
 /* {"streamID":…,"Source":{"status":…},"Target":{"status":…}} */
 char *render_stopped(const dbs_stat *stat);
@@ -52,6 +54,16 @@ void render_buf_printf(render_buf *buf, const char *fmt, ...) __attribute__((for
 char *render_buf_take(render_buf *buf, size_t *len);
 
 enum render_node { RENDER_SOURCE = 1, RENDER_TARGET = 2, RENDER_HUB = 4 };
+
+/* One table of one stream's initial load, for the per-table families. */
+typedef struct render_load_row {
+	const char *stream_id;
+	const dbs_load_table_stat *table;
+} render_load_row;
+
+/* The load_table_* families (rows copied and estimated, chunks done and
+ * planned per table), declared once, one sample per row. */
+void render_load_tables(render_buf *buf, const render_load_row *rows, size_t n);
 
 /*
  * Prometheus text for `n` streams: for each node in the `nodes` mask, the

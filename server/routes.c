@@ -16,310 +16,12 @@
 #include <civetweb.h>
 
 #include "log.h"
+#include "request.h"
 #include "persist.h"
 #include "render.h"
 
-#define JSON_TYPE "application/json"
-#define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define API_STREAMS "/api/v1/streams"
 #define PATH_MAX_LEN 512
-#define FILE_NAME_MAX 255
-/* A body slower than this is cut off: a worker is not held for a client
- * that sends a byte now and then. CivetWeb bounds the headers itself
- * (request_timeout_ms). */
-#define BODY_TIMEOUT_MS 10000
-
-/* RFC 7231 date for the Date header, thread-safe. */
-static void http_date(char *buf, size_t size)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	if (gmtime_r(&now, &tm) == NULL || strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
-		buf[0] = '\0';
-}
-
-static bool is_head(const struct mg_connection *conn)
-{
-	const struct mg_request_info *ri = mg_get_request_info(conn);
-
-	return ri != NULL && ri->request_method != NULL && strcmp(ri->request_method, "HEAD") == 0;
-}
-
-/*
- * Send one complete response. Returns the status for CivetWeb's access log.
- * The header is written by hand: CivetWeb 1.15's mg_response_header_send
- * formats its Date header with gmtime(), which races between workers.
- * `extra` is more header lines ("Allow: GET\r\n") or NULL. A HEAD request
- * gets the headers only. Nothing here is a page: browsers are told not to
- * sniff, render, frame or cache it.
- */
-static int reply(struct mg_connection *conn, int status, const char *type, const char *body,
-                 size_t len, const char *extra)
-{
-	char date[64];
-
-	if (body == NULL) {
-		/* Rendering ran out of memory: say so without allocating. */
-		status = 500;
-		type = JSON_TYPE;
-		body = "{\"status\":\"error\",\"message\":\"out of memory\"}";
-		len = strlen(body);
-		extra = NULL;
-	}
-	http_date(date, sizeof date);
-	mg_printf(conn,
-	          "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	          "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-	          "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
-	          "Referrer-Policy: no-referrer\r\nConnection: close\r\n%s\r\n",
-	          status, mg_get_response_code_text(conn, status), date, type, len,
-	          extra ? extra : "");
-	if (len > 0 && !is_head(conn))
-		mg_write(conn, body, len);
-	return status;
-}
-
-/* Send a rendered JSON string and free it. */
-static int reply_json(struct mg_connection *conn, int status, char *body)
-{
-	int rc = reply(conn, status, JSON_TYPE, body, body ? strlen(body) : 0, NULL);
-
-	free(body);
-	return rc;
-}
-
-static int reply_error_with(struct mg_connection *conn, int status, const char *extra,
-                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static int reply_error_with(struct mg_connection *conn, int status, const char *extra,
-                            const char *fmt, ...)
-{
-	char message[1024];
-	char *body;
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	/* A truncated message is still the right answer. */
-	if (vsnprintf(message, sizeof message, fmt, ap) < 0)
-		message[0] = '\0';
-	va_end(ap);
-	body = render_error(message);
-	rc = reply(conn, status, JSON_TYPE, body, body ? strlen(body) : 0, extra);
-	free(body);
-	return rc;
-}
-
-#define reply_error(conn, status, ...) reply_error_with(conn, status, NULL, __VA_ARGS__)
-
-/* ---- request bodies and config files ---- */
-
-static bool json_content_type(const char *type)
-{
-	size_t n = strlen("application/json");
-
-	while (*type == ' ')
-		type++;
-	if (strncasecmp(type, "application/json", n) != 0)
-		return false;
-	type += n;
-	while (*type == ' ')
-		type++;
-	return *type == '\0' || *type == ';';
-}
-
-/*
- * A configuration comes as JSON or not at all: an HTML form cannot send
- * application/json, so a page the operator opens cannot post one
- * (whatever the browser says about its origin).
- */
-static bool content_type_ok(const struct mg_connection *conn)
-{
-	const struct mg_request_info *ri = mg_get_request_info(conn);
-	const char *type = mg_get_header(conn, "Content-Type");
-	bool body = ri->content_length > 0 || mg_get_header(conn, "Transfer-Encoding") != NULL;
-
-	if (type != NULL)
-		return json_content_type(type);
-	return !body;
-}
-
-/*
- * Read the whole body into a new buffer (NUL-terminated for convenience;
- * *len excludes it). Returns 0, 413 when it exceeds the limit, 408 when it
- * takes longer than BODY_TIMEOUT_MS (the connection is gone then), 400 when
- * the connection broke, 500 when memory ran out.
- */
-static int read_body(struct mg_connection *conn, srv_app *app, char **out, size_t *len)
-{
-	const struct mg_request_info *ri = mg_get_request_info(conn);
-	size_t limit = app->body_limit;
-	struct srv_deadline *deadline = NULL;
-	size_t cap;
-	size_t used = 0;
-	char *buf = NULL;
-	int status = 500;
-
-	*out = NULL;
-	*len = 0;
-	if (ri->content_length > 0 && (unsigned long long)ri->content_length > limit) {
-		status = 413;
-		goto fail;
-	}
-	/* Without a length (chunked), read until the end, one byte past the
-	 * limit at most. */
-	cap = ri->content_length >= 0 ? (size_t)ri->content_length + 1 : 4096;
-	buf = malloc(cap);
-	if (buf == NULL)
-		goto fail;
-	deadline = srv_guard_deadline_arm(&app->guard, ri, BODY_TIMEOUT_MS);
-	for (;;) {
-		int n;
-
-		if (used + 1 >= cap) {
-			char *grown;
-
-			if (cap > limit + 1) {
-				status = 413;
-				goto fail;
-			}
-			cap = cap * 2 > limit + 2 ? limit + 2 : cap * 2;
-			grown = realloc(buf, cap);
-			if (grown == NULL)
-				goto fail;
-			buf = grown;
-		}
-		n = mg_read(conn, buf + used, cap - 1 - used);
-		if (n < 0) {
-			status = 400;
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		used += (size_t)n;
-		if (used > limit) {
-			status = 413;
-			goto fail;
-		}
-	}
-	if (srv_guard_deadline_disarm(&app->guard, deadline)) {
-		deadline = NULL;
-		status = 408;
-		goto fail;
-	}
-	buf[used] = '\0';
-	*out = buf;
-	*len = used;
-	return 0;
-fail:
-	if (srv_guard_deadline_disarm(&app->guard, deadline))
-		status = 408;
-	free(buf);
-	return status;
-}
-
-/* A plain file name: no directory part, no "." or "..", nothing hidden
- * behind a control character. */
-static bool plain_file_name(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len == 0 || len > FILE_NAME_MAX)
-		return false;
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		if (c == '/' || c == '\\' || c < 0x20 || c == 0x7f)
-			return false;
-	}
-	return true;
-}
-
-/*
- * Read config_dir/name: a regular file right in the directory (a symbolic
- * link could lead anywhere, a FIFO would block the worker for good).
- * Returns 0, or an HTTP status with the reason in `err`.
- */
-static int read_config_file(const srv_app *app, const char *name, char **out, size_t *len,
-                            char *err, size_t errlen)
-{
-	struct stat st;
-	FILE *f = NULL;
-	char *buf = NULL;
-	size_t used = 0;
-	int status = 500;
-	int fd;
-
-	*out = NULL;
-	*len = 0;
-	fd = openat(app->config_dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "file %s: %s", name,
-		         errno == ELOOP ? "a symbolic link (not followed)" : strerror(errno));
-		status = 400;
-		goto fail;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "file %s: not a regular file", name);
-		close(fd);
-		status = 400;
-		goto fail;
-	}
-	f = fdopen(fd, "rb");
-	if (f == NULL) {
-		snprintf(err, errlen, "file %s: %s", name, strerror(errno));
-		close(fd);
-		goto fail;
-	}
-	buf = malloc(app->body_limit + 2);
-	if (buf == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	used = fread(buf, 1, app->body_limit + 1, f);
-	if (ferror(f)) {
-		snprintf(err, errlen, "file %s: read error", name);
-		status = 400;
-		goto fail;
-	}
-	if (used > app->body_limit) {
-		snprintf(err, errlen, "file %s: larger than %zu bytes", name, app->body_limit);
-		status = 413;
-		goto fail;
-	}
-	fclose(f);
-	buf[used] = '\0';
-	*out = buf;
-	*len = used;
-	return 0;
-fail:
-	if (f != NULL)
-		fclose(f);
-	free(buf);
-	return status;
-}
-
-/*
- * A query variable, decoded. 1 when present and whole, 0 when absent, -1
- * when malformed: too long, or cut short by a %00 (the name after it would
- * be silently lost).
- */
-static int query_var(const char *query, const char *name, char *buf, size_t size)
-{
-	int n;
-
-	if (query == NULL)
-		return 0;
-	n = mg_get_var(query, strlen(query), name, buf, size);
-	if (n == -1)
-		return 0;
-	if (n < 0 || strlen(buf) != (size_t)n)
-		return -1;
-	return 1;
-}
 
 /* ---- handlers ---- */
 
@@ -377,26 +79,26 @@ static int stream_create_remote(struct mg_connection *conn, srv_app *app, const 
 
 	entry = srv_entry_new();
 	if (entry == NULL) {
-		status = reply_error(conn, 500, "out of memory");
+		status = srv_reply_error(conn, 500, "out of memory");
 		goto out;
 	}
 	/* The library's own masker: the answer shows no secret. */
 	if (dbs_config_masked_json(&entry->shown, text, len, entry->id) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
-		status = reply_error(conn, 400, "%s", err);
+		status = srv_reply_error(conn, 400, "%s", err);
 		goto out;
 	}
 	if (srv_cluster_create(app->cluster, entry->id, text, len, err, sizeof err) != 0) {
-		status = reply_error(conn, 503, "%s", err);
+		status = srv_reply_error(conn, 503, "%s", err);
 		goto out;
 	}
 	entry->start = SRV_REMOTE;
 	if (srv_streams_add(&app->streams, entry, 0) != 0) {
-		status = reply_error(conn, 503, "the server is shutting down");
+		status = srv_reply_error(conn, 503, "the server is shutting down");
 		goto out;
 	}
 	srv_log(DBS_LOG_INFO, "stream %s handed to the nodes", entry->id);
-	status = reply_json(conn, 200, render_created(entry->shown));
+	status = srv_reply_json(conn, 200, render_created(entry->shown));
 	srv_streams_release(&app->streams, entry);
 	entry = NULL;
 out:
@@ -413,8 +115,8 @@ static char *config_name(const char *text, size_t len)
 {
 	cJSON *j = dbs_json_check_depth(text, len) == 0 ? cJSON_ParseWithLength(text, len) : NULL;
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
-	char *out = cJSON_IsString(name) && name->valuestring[0] != '\0' ? strdup(name->valuestring)
-	                                                                  : NULL;
+	char *out =
+	    cJSON_IsString(name) && name->valuestring[0] != '\0' ? strdup(name->valuestring) : NULL;
 
 	cJSON_Delete(j);
 	return out;
@@ -436,60 +138,67 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 	int status;
 	int rc;
 
-	if (!content_type_ok(conn)) {
-		status = reply_error(conn, 415, "a configuration is sent as Content-Type: application/json");
+	if (!srv_content_type_ok(conn)) {
+		status = srv_reply_error(
+		    conn, 415, "a configuration is sent as Content-Type: application/json");
 		goto out;
 	}
-	has_file = query_var(ri->query_string, "file", file, sizeof file);
-	has_id = query_var(ri->query_string, "id", resume_id, sizeof resume_id);
-	status = read_body(conn, app, &text, &len);
+	has_file = srv_query_var(ri->query_string, "file", file, sizeof file);
+	has_id = srv_query_var(ri->query_string, "id", resume_id, sizeof resume_id);
+	status = srv_read_body(conn, app, &text, &len);
 	if (status == 413) {
-		status = reply_error(conn, 413, "request body larger than %zu bytes", app->body_limit);
+		status = srv_reply_error(conn, 413, "request body larger than %zu bytes",
+		                         app->body_limit);
 		goto out;
 	}
 	if (status == 408) {
-		status = reply_error(conn, 408, "the request body took longer than %d s", BODY_TIMEOUT_MS / 1000);
+		status = srv_reply_error(conn, 408, "the request body took longer than %d s",
+		                         BODY_TIMEOUT_MS / 1000);
 		goto out;
 	}
 	if (status != 0) {
-		status = reply_error(conn, status, "could not read the request body");
+		status = srv_reply_error(conn, status, "could not read the request body");
 		goto out;
 	}
-	if (has_file < 0 || (has_file > 0 && !plain_file_name(file))) {
-		status = reply_error(conn, 400,
-		                     "file: must be a plain file name in the server's config directory");
+	if (has_file < 0 || (has_file > 0 && !srv_plain_file_name(file))) {
+		status = srv_reply_error(
+		    conn, 400, "file: must be a plain file name in the server's config directory");
 		goto out;
 	}
 	if (has_file > 0) {
 		if (len > 0) {
-			status = reply_error(conn, 400, "give the configuration either as the body or as ?file=, not both");
+			status = srv_reply_error(
+			    conn, 400,
+			    "give the configuration either as the body or as ?file=, not both");
 			goto out;
 		}
 		free(text);
 		text = NULL;
-		status = read_config_file(app, file, &text, &len, err, sizeof err);
+		status = srv_read_config_file(app, file, &text, &len, err, sizeof err);
 		if (status != 0) {
-			status = reply_error(conn, status, "%s", err);
+			status = srv_reply_error(conn, status, "%s", err);
 			goto out;
 		}
 	}
 	if (len == 0) {
-		status = reply_error(conn, 400, "empty configuration: send it as the body or name it with ?file=");
+		status = srv_reply_error(
+		    conn, 400, "empty configuration: send it as the body or name it with ?file=");
 		goto out;
 	}
 	if (has_id < 0 || (has_id > 0 && dbs_ksuid_check(resume_id) != 0)) {
-		status = reply_error(conn, 400, "id: must be a stream id (27 base62 characters)");
+		status =
+		    srv_reply_error(conn, 400, "id: must be a stream id (27 base62 characters)");
 		goto out;
 	}
 	/* Validated (nesting depth first) before anything here parses it. */
 	if (dbs_config_validate(text, len) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
 		srv_log(DBS_LOG_INFO, "stream refused: %s", err);
-		status = reply_error(conn, 400, "%s", err);
+		status = srv_reply_error(conn, 400, "%s", err);
 		goto out;
 	}
 	if (has_id > 0 && app->role != SRV_ROLE_ALL) {
-		status = reply_error(conn, 400, "id: resuming a stream by id needs --role all");
+		status = srv_reply_error(conn, 400, "id: resuming a stream by id needs --role all");
 		goto out;
 	}
 	if (app->role == SRV_ROLE_API) {
@@ -497,12 +206,13 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		goto out;
 	}
 	if (app->role != SRV_ROLE_ALL) {
-		status = reply_error(conn, 400, "this node takes its streams from the API node");
+		status =
+		    srv_reply_error(conn, 400, "this node takes its streams from the API node");
 		goto out;
 	}
 	entry = srv_entry_new();
 	if (entry == NULL) {
-		status = reply_error(conn, 500, "could not allocate a stream");
+		status = srv_reply_error(conn, 500, "could not allocate a stream");
 		goto out;
 	}
 	if (app->state != NULL && has_id == 0)
@@ -520,17 +230,18 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		/* The same name means the same stream: it resumes. */
 		by_name = true;
 	} else if (name != NULL && srv_state_claim_name(app->state, name, entry->id) != 0) {
-		status = reply_error(conn, 500, "out of memory");
+		status = srv_reply_error(conn, 500, "out of memory");
 		goto out;
 	}
 	if (srv_streams_active(&app->streams, entry->id)) {
-		status = reply_error(conn, 409, "stream %s%s is running: stop it before creating it again",
-		                     entry->id, by_name ? " (same name)" : "");
+		status = srv_reply_error(conn, 409,
+		                         "stream %s%s is running: stop it before creating it again",
+		                         entry->id, by_name ? " (same name)" : "");
 		goto out;
 	}
 	if (dbs_config_masked_json(&entry->shown, text, len, entry->id) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
-		status = reply_error(conn, 500, "%s", err);
+		status = srv_reply_error(conn, 500, "%s", err);
 		goto out;
 	}
 	entry->config = text;
@@ -541,7 +252,8 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 	 * after a restart: refuse rather than run it. */
 	if (srv_persist_running(app, entry, err, sizeof err) != 0) {
 		srv_log(DBS_LOG_ERROR, "stream %s refused: %s", entry->id, err);
-		status = reply_error(conn, 500, "cannot record the stream in the state directory: %s", err);
+		status = srv_reply_error(
+		    conn, 500, "cannot record the stream in the state directory: %s", err);
 		goto out;
 	}
 	entry->start = SRV_STARTING;
@@ -553,19 +265,21 @@ static int stream_create(struct mg_connection *conn, srv_app *app)
 		gone.source.status = DBS_STATUS_STOPPED;
 		gone.target.status = DBS_STATUS_STOPPED;
 		srv_persist_ended(app, entry, "stopped", &gone);
-		status = rc == -2 ? reply_error_with(conn, 503, "Retry-After: 5\r\n",
-		                                     "%d streams are starting already: try again shortly",
-		                                     SRV_MAX_STARTING)
-		                  : reply_error(conn, 503, "the server is shutting down");
+		status =
+		    rc == -2
+		        ? srv_reply_error_with(conn, 503, "Retry-After: 5\r\n",
+		                               "%d streams are starting already: try again shortly",
+		                               SRV_MAX_STARTING)
+		        : srv_reply_error(conn, 503, "the server is shutting down");
 		goto out;
 	}
 	pthread_mutex_unlock(&app->create_lock);
 	locked = false;
 	srv_log(DBS_LOG_INFO, "stream %s %s", entry->id,
-	        by_name    ? "created again by name (resumes from its checkpoint)"
+	        by_name      ? "created again by name (resumes from its checkpoint)"
 	        : has_id > 0 ? "created again (resumes from its checkpoint)"
 	                     : "created");
-	status = reply_json(conn, 200, render_created(entry->shown));
+	status = srv_reply_json(conn, 200, render_created(entry->shown));
 	/* Its databases connect on the stream's own thread; the answer does
 	 * not wait for them (stat says STARTING until then). */
 	srv_persist_start(app, entry);
@@ -584,9 +298,9 @@ static int no_stream(struct mg_connection *conn, const char *id)
 	int status;
 
 	if (id != NULL)
-		status = reply_error(conn, 404, "stream %s not found", id);
+		status = srv_reply_error(conn, 404, "stream %s not found", id);
 	else
-		status = reply_error(conn, 400, "no stream has been created");
+		status = srv_reply_error(conn, 400, "no stream has been created");
 	return status;
 }
 
@@ -608,27 +322,53 @@ static int stream_config(struct mg_connection *conn, srv_app *app, const char *i
 		char *remote = app->cluster ? srv_cluster_config(app->cluster, entry->id) : NULL;
 
 		if (remote != NULL) {
-			status = reply(conn, 200, JSON_TYPE, remote, strlen(remote), NULL);
+			status = srv_reply(conn, 200, JSON_TYPE, remote, strlen(remote), NULL);
 			free(remote);
 			goto out;
 		}
 		if (entry->shown == NULL) {
-			status = reply_error(conn, 503, "the configuration is not known yet");
+			status = srv_reply_error(conn, 503, "the configuration is not known yet");
 			goto out;
 		}
-		status = reply(conn, 200, JSON_TYPE, entry->shown, strlen(entry->shown), NULL);
+		status = srv_reply(conn, 200, JSON_TYPE, entry->shown, strlen(entry->shown), NULL);
 		goto out;
 	}
 	if (dbs_stream_config_json(&config, stream) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
-		status = reply_error(conn, 500, "%s", err);
+		status = srv_reply_error(conn, 500, "%s", err);
 		goto out;
 	}
-	status = reply(conn, 200, JSON_TYPE, config, strlen(config), NULL);
+	status = srv_reply(conn, 200, JSON_TYPE, config, strlen(config), NULL);
 out:
 	dbs_free(config);
 	srv_streams_release(&app->streams, entry);
 	return status;
+}
+
+/* The tables of a stream's initial load in a new array (free()); NULL
+ * when it copies none. */
+static dbs_load_table_stat *load_tables(srv_entry *entry, const dbs_stat *stat, size_t *n)
+{
+	dbs_stream *stream = srv_entry_stream(entry);
+	dbs_load_table_stat *tables = NULL;
+	size_t count = 0;
+
+	*n = 0;
+	if (stream == NULL || stat->load.phase == DBS_LOAD_PHASE_NONE ||
+	    dbs_stream_load_tables(stream, NULL, 0, &count) != 0 || count == 0)
+		return NULL;
+	tables = calloc(count, sizeof *tables);
+	if (tables == NULL)
+		return NULL;
+	for (size_t i = 0; i < count; i++)
+		tables[i].version = DBS_LOAD_TABLE_STAT_VERSION;
+	if (dbs_stream_load_tables(stream, tables, count, n) != 0) {
+		free(tables);
+		return NULL;
+	}
+	if (*n > count)
+		*n = count;
+	return tables;
 }
 
 static int stream_stat(struct mg_connection *conn, srv_app *app, const char *id)
@@ -636,6 +376,8 @@ static int stream_stat(struct mg_connection *conn, srv_app *app, const char *id)
 	srv_entry *entry = srv_streams_acquire(&app->streams, id);
 	dbs_stat stat = DBS_STAT_INIT;
 	const char *shown = NULL;
+	dbs_load_table_stat *tables = NULL;
+	size_t ntables = 0;
 	char err[1024];
 	int status;
 
@@ -645,11 +387,13 @@ static int stream_stat(struct mg_connection *conn, srv_app *app, const char *id)
 	}
 	if (entry_stat(app, entry, &stat, &shown) < 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
-		status = reply_error(conn, 500, "%s", err);
+		status = srv_reply_error(conn, 500, "%s", err);
 		goto out;
 	}
-	status = reply_json(conn, 200, render_stat(&stat, shown));
+	tables = load_tables(entry, &stat, &ntables);
+	status = srv_reply_json(conn, 200, render_stat(&stat, shown, tables, ntables));
 out:
+	free(tables);
 	srv_streams_release(&app->streams, entry);
 	return status;
 }
@@ -671,7 +415,7 @@ static int stop_remote(struct mg_connection *conn, srv_app *app, srv_entry *entr
 	char err[1024];
 
 	if (srv_cluster_delete(app->cluster, entry->id, err, sizeof err) != 0)
-		return reply_error(conn, 503, "%s", err);
+		return srv_reply_error(conn, 503, "%s", err);
 	for (int waited = 0; waited < REMOTE_STOP_WAIT_MS; waited += 100) {
 		if (srv_cluster_stat(app->cluster, entry->id, &stat) == 0 && both_ended(&stat))
 			break;
@@ -688,7 +432,7 @@ static int stop_remote(struct mg_connection *conn, srv_app *app, srv_entry *entr
 		stat.target.status = DBS_STATUS_STOPPED;
 	srv_log(DBS_LOG_INFO, "stream %s stopped on the nodes: source %s, target %s", entry->id,
 	        dbs_status_name(stat.source.status), dbs_status_name(stat.target.status));
-	return reply_json(conn, 200, render_stopped(&stat));
+	return srv_reply_json(conn, 200, render_stopped(&stat));
 }
 
 /*
@@ -696,8 +440,7 @@ static int stop_remote(struct mg_connection *conn, srv_app *app, srv_entry *entr
  * as soon as it exists (by the thread creating it), recorded as stopped
  * now. false when the stream was published meanwhile.
  */
-static bool stop_pending(struct mg_connection *conn, srv_app *app, srv_entry *entry,
-                         int *status)
+static bool stop_pending(struct mg_connection *conn, srv_app *app, srv_entry *entry, int *status)
 {
 	dbs_stat stat = DBS_STAT_INIT;
 
@@ -709,7 +452,7 @@ static bool stop_pending(struct mg_connection *conn, srv_app *app, srv_entry *en
 	if (srv_streams_set_recorded(&app->streams, entry, false) || entry->resumed)
 		srv_persist_ended(app, entry, "stopped", &stat);
 	srv_log(DBS_LOG_INFO, "stream %s stopped while starting", entry->id);
-	*status = reply_json(conn, 200, render_stopped(&stat));
+	*status = srv_reply_json(conn, 200, render_stopped(&stat));
 	return true;
 }
 
@@ -732,17 +475,18 @@ static int stream_stop(struct mg_connection *conn, srv_app *app, const char *id)
 		if (id != NULL)
 			status = no_stream(conn, id);
 		else
-			status = reply_error(conn, 400, "no active stream to stop");
+			status = srv_reply_error(conn, 400, "no active stream to stop");
 		goto out;
 	}
 	rc = entry_stat(app, entry, &stat, &shown);
 	if (rc < 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
-		status = reply_error(conn, 500, "%s", err);
+		status = srv_reply_error(conn, 500, "%s", err);
 		goto out;
 	}
-	if (id == NULL && rc == 0 && (both_ended(&stat) || srv_streams_mark_stopped(&app->streams, entry))) {
-		status = reply_error(conn, 400, "no active stream to stop");
+	if (id == NULL && rc == 0 &&
+	    (both_ended(&stat) || srv_streams_mark_stopped(&app->streams, entry))) {
+		status = srv_reply_error(conn, 400, "no active stream to stop");
 		goto out;
 	}
 	if (rc == 1 && stop_pending(conn, app, entry, &status))
@@ -757,12 +501,12 @@ static int stream_stop(struct mg_connection *conn, srv_app *app, const char *id)
 	}
 	if (stream == NULL) {
 		/* A start that failed: nothing runs; its statuses stay. */
-		status = reply_json(conn, 200, render_stopped(&stat));
+		status = srv_reply_json(conn, 200, render_stopped(&stat));
 		goto out;
 	}
 	if (rc == 1 && dbs_stream_stat(stream, &stat) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
-		status = reply_error(conn, 500, "%s", err);
+		status = srv_reply_error(conn, 500, "%s", err);
 		goto out;
 	}
 	/* Recorded first: a server killed while the stream drains must not
@@ -776,27 +520,54 @@ static int stream_stop(struct mg_connection *conn, srv_app *app, const char *id)
 	/* Blocks while the stream drains; the list lock is not held here. */
 	if (dbs_stream_stop(stream) != 0 || dbs_stream_stat(stream, &stat) != 0) {
 		snprintf(err, sizeof err, "%s", dbs_error_last());
-		status = reply_error(conn, 500, "%s", err);
+		status = srv_reply_error(conn, 500, "%s", err);
 		goto out;
 	}
 	srv_log(DBS_LOG_INFO, "stream %s stopped: source %s, target %s", entry->id,
 	        dbs_status_name(stat.source.status), dbs_status_name(stat.target.status));
-	status = reply_json(conn, 200, render_stopped(&stat));
+	status = srv_reply_json(conn, 200, render_stopped(&stat));
 out:
 	srv_streams_release(&app->streams, entry);
 	return status;
 }
 
-static int reply_metrics(struct mg_connection *conn, unsigned nodes, const dbs_stat *stats, size_t n)
+/* Metrics of `n` streams (`entries`, NULL when none): the load's
+ * per-table families with the target's. */
+static int reply_metrics(struct mg_connection *conn, unsigned nodes, const dbs_stat *stats,
+                         srv_entry *const *entries, size_t n)
 {
 	render_buf buf = {0};
+	render_load_row *rows = NULL;
+	dbs_load_table_stat **tables = NULL;
+	size_t nrows = 0;
 	char *text;
 	size_t len;
 	int status;
 
 	render_metrics(&buf, nodes, stats, n);
+	if ((nodes & RENDER_TARGET) && n) {
+		tables = calloc(n, sizeof *tables);
+		for (size_t i = 0; tables && i < n; i++) {
+			size_t k = 0;
+			tables[i] = load_tables(entries[i], &stats[i], &k);
+			render_load_row *grown =
+			    k ? realloc(rows, (nrows + k) * sizeof *rows) : rows;
+			if (grown == NULL)
+				break;
+			rows = grown;
+			for (size_t j = 0; j < k; j++)
+				rows[nrows++] =
+				    (render_load_row){stats[i].stream_id, &tables[i][j]};
+		}
+	}
+	if (nodes & RENDER_TARGET)
+		render_load_tables(&buf, rows, nrows);
+	for (size_t i = 0; tables && i < n; i++)
+		free(tables[i]);
+	free(tables);
+	free(rows);
 	text = render_buf_take(&buf, &len);
-	status = reply(conn, 200, PROM_TYPE, text, len, NULL);
+	status = srv_reply(conn, 200, PROM_TYPE, text, len, NULL);
 	free(text);
 	return status;
 }
@@ -818,7 +589,7 @@ static int stream_metrics(struct mg_connection *conn, srv_app *app, const char *
 	}
 	if (entry != NULL && entry_stat(app, entry, &stat, &shown) == 0)
 		n = 1;
-	status = reply_metrics(conn, nodes, &stat, n);
+	status = reply_metrics(conn, nodes, &stat, &entry, n);
 out:
 	srv_streams_release(&app->streams, entry);
 	return status;
@@ -834,12 +605,17 @@ static int all_metrics(struct mg_connection *conn, srv_app *app)
 
 	if (n < 0) {
 		n = 0;
-		status = reply_error(conn, 500, "out of memory");
+		status = srv_reply_error(conn, 500, "out of memory");
 		goto out;
 	}
 	stats = calloc(n > 0 ? (size_t)n : 1, sizeof *stats);
 	if (stats == NULL) {
-		status = reply_error(conn, 500, "out of memory");
+		status = srv_reply_error(conn, 500, "out of memory");
+		goto out;
+	}
+	srv_entry **used_entries = calloc(n > 0 ? (size_t)n : 1, sizeof *used_entries);
+	if (used_entries == NULL) {
+		status = srv_reply_error(conn, 500, "out of memory");
 		goto out;
 	}
 	for (long i = 0; i < n; i++) {
@@ -848,9 +624,11 @@ static int all_metrics(struct mg_connection *conn, srv_app *app)
 
 		stats[used] = init;
 		if (entry_stat(app, entries[i], &stats[used], &shown) == 0)
-			used++;
+			used_entries[used++] = entries[i];
 	}
-	status = reply_metrics(conn, RENDER_SOURCE | RENDER_TARGET | RENDER_HUB, stats, used);
+	status = reply_metrics(conn, RENDER_SOURCE | RENDER_TARGET | RENDER_HUB, stats,
+	                       used_entries, used);
+	free(used_entries);
 out:
 	srv_streams_release_all(&app->streams, entries, n);
 	free(entries);
@@ -916,7 +694,8 @@ static enum route_kind match_path(const char *path, char id[28])
 			if (idlen == 27) {
 				memcpy(id, rest + 1, idlen);
 				id[idlen] = '\0';
-				kind = dbs_ksuid_check(id) == 0 ? stream_suffix(rest + 1 + idlen) : ROUTE_NONE;
+				kind = dbs_ksuid_check(id) == 0 ? stream_suffix(rest + 1 + idlen)
+				                                : ROUTE_NONE;
 			}
 			if (kind == ROUTE_NONE)
 				id[0] = '\0';
@@ -930,7 +709,8 @@ static const char *allowed_methods(enum route_kind kind, bool by_id)
 	const char *allow = "Allow: GET, HEAD\r\n";
 
 	if (kind == ROUTE_STREAMS)
-		allow = by_id ? "Allow: GET, HEAD, DELETE\r\n" : "Allow: GET, HEAD, POST, DELETE\r\n";
+		allow =
+		    by_id ? "Allow: GET, HEAD, DELETE\r\n" : "Allow: GET, HEAD, POST, DELETE\r\n";
 	return allow;
 }
 
@@ -943,7 +723,7 @@ static int route(struct mg_connection *conn, srv_app *app, const char *method, c
 	int status;
 
 	if (kind == ROUTE_NONE)
-		status = reply_error(conn, 404, "no such route: %s %s", method, path);
+		status = srv_reply_error(conn, 404, "no such route: %s %s", method, path);
 	else if (kind == ROUTE_STREAMS && get)
 		status = stream_config(conn, app, id);
 	else if (kind == ROUTE_STREAMS && is(method, "DELETE"))
@@ -951,60 +731,18 @@ static int route(struct mg_connection *conn, srv_app *app, const char *method, c
 	else if (kind == ROUTE_STREAMS && is(method, "POST") && id == NULL)
 		status = stream_create(conn, app);
 	else if (!get || kind == ROUTE_STREAMS)
-		status = reply_error_with(conn, 405, allowed_methods(kind, id != NULL),
-		                          "method %s not allowed on %s", method, path);
+		status = srv_reply_error_with(conn, 405, allowed_methods(kind, id != NULL),
+		                              "method %s not allowed on %s", method, path);
 	else if (kind == ROUTE_HEALTH)
-		status = reply_json(conn, 200, render_simple("status", "ok"));
+		status = srv_reply_json(conn, 200, render_simple("status", "ok"));
 	else if (kind == ROUTE_METRICS)
 		status = all_metrics(conn, app);
 	else if (kind == ROUTE_STAT)
 		status = stream_stat(conn, app, id);
 	else
-		status = stream_metrics(conn, app, id,
-		                        kind == ROUTE_SOURCE_METRICS ? RENDER_SOURCE : RENDER_TARGET);
+		status = stream_metrics(
+		    conn, app, id, kind == ROUTE_SOURCE_METRICS ? RENDER_SOURCE : RENDER_TARGET);
 	return status;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Percent-decode a request path (CivetWeb is told not to, so a %00 cannot
- * cut it short unseen). 0, -1 when malformed (a bad escape, a NUL or
- * another control character), -2 when longer than the buffer.
- */
-static int decode_path(const char *raw, char *out, size_t size)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; raw[i] != '\0'; i++) {
-		int c = (unsigned char)raw[i];
-
-		if (c == '%') {
-			int hi = hexval(raw[i + 1]);
-			int lo = hi >= 0 ? hexval(raw[i + 2]) : -1;
-
-			if (lo < 0)
-				return -1;
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (c < 0x20 || c == 0x7f)
-			return -1;
-		if (o + 1 >= size)
-			return -2;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return 0;
 }
 
 int srv_routes_begin_request(struct mg_connection *conn)
@@ -1016,11 +754,11 @@ int srv_routes_begin_request(struct mg_connection *conn)
 	char why[256];
 	size_t len;
 	int status;
-	int rc = decode_path(raw, path, sizeof path);
+	int rc = srv_decode_path(raw, path, sizeof path);
 
 	if (rc != 0) {
-		status = rc == -2 ? reply_error(conn, 404, "no such route")
-		                  : reply_error(conn, 400, "malformed request path");
+		status = rc == -2 ? srv_reply_error(conn, 404, "no such route")
+		                  : srv_reply_error(conn, 400, "malformed request path");
 		goto out;
 	}
 	/* "/api/v1/streams/" means "/api/v1/streams". */
@@ -1029,16 +767,17 @@ int srv_routes_begin_request(struct mg_connection *conn)
 		path[--len] = '\0';
 	status = srv_guard_request(&app->guard, ri, is(path, "/healthz"), why, sizeof why);
 	if (status == 401) {
-		status = reply_error_with(conn, 401, "WWW-Authenticate: Bearer\r\n", "%s", why);
+		status = srv_reply_error_with(conn, 401, "WWW-Authenticate: Bearer\r\n", "%s", why);
 		goto out;
 	}
 	if (status != 0) {
-		status = reply_error(conn, status, "%s", why);
+		status = srv_reply_error(conn, status, "%s", why);
 		goto out;
 	}
 	/* Between the socket opening and the streams being resumed. */
 	if (!atomic_load(&app->ready)) {
-		status = reply_error_with(conn, 503, "Retry-After: 1\r\n", "the server is starting");
+		status =
+		    srv_reply_error_with(conn, 503, "Retry-After: 1\r\n", "the server is starting");
 		goto out;
 	}
 	status = route(conn, app, ri->request_method, path);
@@ -1053,7 +792,7 @@ int srv_routes_http_error(struct mg_connection *conn, int status, const char *me
 {
 	/* CivetWeb's own refusals (a malformed request line, headers too
 	 * large, an unknown method) in the API's error shape. */
-	reply_error(conn, status, "%s", message && message[0] ? message
-	                                                      : mg_get_response_code_text(conn, status));
+	srv_reply_error(conn, status, "%s",
+	                message && message[0] ? message : mg_get_response_code_text(conn, status));
 	return 0;
 }

@@ -96,11 +96,14 @@ int srv_streams_add(srv_streams *list, srv_entry *entry, size_t max_starting)
 	list->head = entry;
 	list->count++;
 	/* Unlink ended, unused streams past the newest SRV_KEEP_ENDED ended
-	 * ones. dbs_stream_stat never blocks, so calling it here is cheap. */
+	 * ones. dbs_stream_stat never blocks, so calling it here is cheap.
+	 * One whose record still says "running" stays until the watcher has
+	 * written its end: forgotten first, it would be resumed at the next
+	 * start although it ended. */
 	for (srv_entry **link = &list->head; *link != NULL;) {
 		srv_entry *e = *link;
 
-		if (e->refs == 0 && entry_ended(e) && ++ended > SRV_KEEP_ENDED) {
+		if (e->refs == 0 && !e->recorded && entry_ended(e) && ++ended > SRV_KEEP_ENDED) {
 			*link = e->next;
 			list->count--;
 			e->next = doomed;

@@ -176,10 +176,41 @@ typedef struct dbs_conn_stat {
 	char last_error[DBS_NODE_MESSAGE_MAX];
 } dbs_conn_stat;
 
+/** Where a stream's initial load stands (dbs_load_stat.phase). */
+typedef enum dbs_load_phase {
+	DBS_LOAD_PHASE_NONE = 0, /* the stream copies nothing (cdc without initialLoad) */
+	DBS_LOAD_PHASE_PLANNING, /* target tables made, chunks planned */
+	DBS_LOAD_PHASE_COPYING,  /* chunks being copied */
+	DBS_LOAD_PHASE_INDEXING, /* secondary indexes and foreign keys being made */
+	DBS_LOAD_PHASE_DONE      /* every row copied; cdc streams from the copy's position */
+} dbs_load_phase;
+
+/** "none", "planning", "copying", "indexing", "done"; static storage. */
+DBS_API const char *dbs_load_phase_name(dbs_load_phase phase);
+
+/**
+ * The initial load of a stream (mode convert, or cdc with initialLoad),
+ * summed over its tables (dbs_stat version 4). Rows and chunks count what
+ * is committed at the target, earlier runs of the same stream included.
+ */
+typedef struct dbs_load_stat {
+	int phase;                 /* dbs_load_phase */
+	uint32_t tables;           /* tables the load copies */
+	uint32_t tables_done;      /* copied, indexes made */
+	uint64_t rows;             /* rows committed */
+	uint64_t rows_estimated;   /* rows the plan counted, or the source estimated */
+	uint64_t chunks;           /* chunks planned */
+	uint64_t chunks_done;      /* chunks committed */
+	uint64_t chunks_resumed;   /* of which committed by an earlier run */
+	uint64_t rows_this_run;    /* rows this run committed */
+	uint64_t rows_per_s;       /* this run's rate over the last few seconds */
+	int64_t eta_ns;            /* time left at that rate; -1 unknown */
+} dbs_load_stat;
+
 /* 2 appended the connection and lag fields after `target`, 3 the stall
- * fields after `target_dead_letters`; a caller of an older version is
- * still filled up to where its struct ends. */
-#define DBS_STAT_VERSION 3
+ * fields after `target_dead_letters`, 4 `load`; a caller of an older
+ * version is still filled up to where its struct ends. */
+#define DBS_STAT_VERSION 4
 
 /** Snapshot of a stream. Initialise with DBS_STAT_INIT. */
 typedef struct dbs_stat {
@@ -215,6 +246,10 @@ typedef struct dbs_stat {
 	int stalled;
 	/* Unix ns since when nothing moved, while stalled; else 0. */
 	int64_t stalled_since_ns;
+	/* ---- version 4 ---- */
+	/* The initial load (phase NONE when the stream copies nothing); per
+	 * table: dbs_stream_load_tables. */
+	dbs_load_stat load;
 } dbs_stat;
 
 /* Every field listed, so that callers compiled against a version get its
@@ -233,7 +268,8 @@ typedef struct dbs_stat {
 	 0,                                                                                 \
 	 0,                                                                                 \
 	 0,                                                                                 \
-	 0}
+	 0,                                                                                 \
+	 {DBS_LOAD_PHASE_NONE, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1}}
 
 /**
  * Validate `config` (DBConvert Streams 0.x JSON, `len` bytes, not
@@ -253,10 +289,32 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 
 /**
  * Fill *stat with a consistent snapshot. stat->version says how much of
- * the struct the caller has: 1 (up to `target`) or 2. Thread-safe; never
- * blocks on I/O.
+ * the struct the caller has: 1 (up to `target`) to DBS_STAT_VERSION.
+ * Thread-safe; never blocks on I/O.
  */
 DBS_API int dbs_stream_stat(dbs_stream *stream, dbs_stat *stat);
+
+#define DBS_LOAD_NAME_MAX 128
+#define DBS_LOAD_TABLE_STAT_VERSION 1
+
+/** One table of an initial load. Initialise `version` before the call. */
+typedef struct dbs_load_table_stat {
+	unsigned version;               /* DBS_LOAD_TABLE_STAT_VERSION */
+	char schema[DBS_LOAD_NAME_MAX]; /* as the source names it (cut when longer) */
+	char name[DBS_LOAD_NAME_MAX];
+	int phase;                      /* dbs_load_phase: PLANNING (not begun) .. DONE */
+	uint64_t rows, rows_estimated;  /* as in dbs_load_stat */
+	uint64_t chunks, chunks_done;
+} dbs_load_table_stat;
+
+/**
+ * The tables of the stream's initial load, in the order it copies them:
+ * up to `max` into tables[] (each entry's version set by the caller), the
+ * number the load has into *count (0 before the load planned them, or
+ * when the stream copies nothing). Thread-safe; never blocks on I/O.
+ */
+DBS_API int dbs_stream_load_tables(dbs_stream *stream, dbs_load_table_stat *tables, size_t max,
+                                   size_t *count);
 
 /**
  * Stop gracefully: stop reading, apply what is already in the hub, confirm

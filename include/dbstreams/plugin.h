@@ -324,6 +324,11 @@ typedef struct dbs_source_config {
 	/* The plugin's settings struct (settings_size bytes), or NULL when it
 	 * declares none. */
 	const void *settings;
+	/* Appended with the snapshot capability (read by version 4 sources):
+	 * source.filter.tables[i].query, parallel to `tables` (NULL where a
+	 * table has none), or NULL when none has one. Only mode "convert"
+	 * ("load" is stored as "convert") takes queries. */
+	const char *const *queries;
 } dbs_source_config;
 
 /** The target section; engine settings as for sources. */
@@ -341,7 +346,7 @@ typedef struct dbs_target_config {
 	 * (source and target in one process). */
 	int span_transactions;
 	/* Set by the core, not by the configuration, only with
-	 * span_transactions; read only by version 5 targets, and the core may
+	 * span_transactions; read only by version 6 targets, and the core may
 	 * change it between two calls of apply when nothing is open. Nonzero:
 	 * apply may leave the database transaction open also after a batch
 	 * that ends its source transaction (DBS_APPLY_OPEN), so that the
@@ -430,6 +435,216 @@ typedef struct dbs_host {
 #define DBS_ERRMSG_MAX 1024
 
 /* ------------------------------------------------------------------ */
+/* Initial load: tables copied from a source into a target             */
+/* ------------------------------------------------------------------ */
+
+struct dbs_source;
+struct dbs_target;
+
+/**
+ * A foreign key of a copied table, for a target that creates foreign
+ * keys once the data is in.
+ */
+typedef struct dbs_foreign_key {
+	const char *name;
+	uint32_t ncolumns;
+	const uint32_t *columns;         /* positions in the table's columns */
+	const char *ref_schema;          /* the referenced table as the source names it */
+	const char *ref_name;
+	const char *const *ref_columns;  /* its columns, ncolumns names */
+	/* "CASCADE", "SET NULL", "SET DEFAULT", "RESTRICT" or "NO ACTION" */
+	const char *on_delete, *on_update;
+} dbs_foreign_key;
+
+/**
+ * One table an initial load copies, as the source describes it. The
+ * source owns it (dbs_snapshot_ops.tables) until its snapshot closes.
+ */
+typedef struct dbs_load_table {
+	const dbs_table *def;    /* columns with their key flags, secondary indexes */
+	/* The chunk key: columns (positions in def->columns) holding integers
+	 * in the source's own order, whose ranges split the table into chunks
+	 * (the primary key). 0: the table is copied as one chunk (no primary
+	 * key, or one that is not all integers). */
+	uint32_t nkeys;
+	const uint32_t *keys;
+	uint64_t estimated_rows; /* the source's statistics; 0 unknown */
+	/* source.filter.tables[].query, validated (a SELECT of this table
+	 * alone), or NULL: every row. */
+	const char *query;
+	uint32_t nforeign;
+	const dbs_foreign_key *foreign;
+} dbs_load_table;
+
+/**
+ * A key range of one table: rows whose chunk key is above `lo` and at or
+ * below `hi` (compared as tuples), `lo` NULL from the first row, `hi`
+ * NULL to the last. Each bound holds one value per key column, of kind
+ * DBS_VALUE_INT or DBS_VALUE_UINT. The chunks of a table cover its whole
+ * key space.
+ */
+typedef struct dbs_load_chunk {
+	uint32_t number;         /* 0-based, in key order */
+	const dbs_value *lo, *hi;
+} dbs_load_chunk;
+
+/**
+ * What a target keeps of a load, beside its checkpoint table, so that a
+ * load interrupted (kill -9, a lost connection) continues from what is
+ * committed. The core makes the records; a target stores them as given
+ * and hands them back (dbs_load_ops.records). Keyed by (the stream,
+ * `table`, `chunk`).
+ */
+typedef struct dbs_load_record {
+	const char *table;    /* "schema.name" of the source table; "" the load itself */
+	int64_t chunk;        /* >= 0: a chunk of the table; -1: the table's (or load's) row */
+	const char *state;    /* chunk: "planned", "copied"; table: "prepared", "finished";
+	                         load: "copying", "done" */
+	const char *lo, *hi;  /* chunk bounds as text (comma-separated integers), NULL open */
+	/* Chunk: every source transaction before this position (in the order
+	 * of dbs_position.txn) is in its rows, none after; 0 when the load is
+	 * not followed by a stream. Table: its row estimate. */
+	uint64_t position;
+	uint64_t rows;        /* rows written (a copied chunk, a finished table) */
+} dbs_load_record;
+
+typedef int (*dbs_load_record_fn)(const dbs_load_record *record, void *data);
+
+/**
+ * How a snapshot reader hands over the rows of a chunk: a batch of
+ * INSERT events (after images only), the reader's, lent for the call (the
+ * callee may drop rows from its end with dbs_batch_truncate). 0: go on;
+ * 1: stop reading (the load stops or has enough rows): the reader returns
+ * 0 and is not used again.
+ */
+typedef int (*dbs_rows_fn)(dbs_batch *rows, void *data);
+
+/* What a load plugin method returns, besides 0 and a negative failure,
+ * when its connection (not the data) failed: the core closes the reader
+ * or writer, opens a new one and does the chunk again, with the
+ * reconnect policy (dbs_host.reconnect_give_up_ms). err says why. */
+#define DBS_LOAD_LOST 2
+
+typedef struct dbs_snapshot {
+	const struct dbs_snapshot_ops *ops;
+} dbs_snapshot;
+
+typedef struct dbs_snapshot_reader {
+	const struct dbs_snapshot_ops *ops;
+} dbs_snapshot_reader;
+
+#define DBS_SNAPSHOT_OPS_VERSION 1
+
+/**
+ * A source's snapshot capability: the current rows of its tables, read in
+ * chunks. Methods run on the stream's load threads; a reader is used by
+ * one thread at a time, the snapshot by the thread that opened it except
+ * for reader_open, which the core serialises.
+ */
+typedef struct dbs_snapshot_ops {
+	unsigned version; /* DBS_SNAPSHOT_OPS_VERSION */
+	/* Connect for a copy of the configuration's tables and check what a
+	 * copy needs of the server and the user (the message names the
+	 * setting or grant). `stream` is the source of the same plugin opened
+	 * for this stream when the copy is followed by a stream (cdc with
+	 * initialLoad): the positions of the copy are then positions of that
+	 * stream. NULL for a copy alone (mode convert). */
+	int (*open)(dbs_snapshot **out, const dbs_source_config *config, const dbs_host *host,
+	            struct dbs_source *stream, char *err, size_t errlen);
+	/* The tables to copy: those of source.filter.tables, or every table
+	 * of the source database when it lists none; described, their
+	 * queries validated, the user's SELECT checked. A table that does not
+	 * exist, a query that is not a SELECT of its table or a missing grant
+	 * fails, naming it. The array is the snapshot's until close. */
+	int (*tables)(dbs_snapshot *snap, const dbs_load_table **out, uint32_t *n, char *err,
+	              size_t errlen);
+	/* Where to split `table` (nkeys > 0) into chunks of about `rows` rows:
+	 * *n split points in key order, each nkeys values (INT or UINT), in
+	 * an array the snapshot owns until the next call. *counted: the rows
+	 * the plan saw (0 when it did not count). */
+	int (*plan)(dbs_snapshot *snap, const dbs_load_table *table, uint64_t rows,
+	            const dbs_value **points, uint32_t *n, uint64_t *counted, char *err,
+	            size_t errlen);
+	/* A reader: one session that reads in one consistent snapshot.
+	 * *position: the position every chunk it reads is consistent with
+	 * (see dbs_load_record.position); 0 for a copy alone. The core opens
+	 * its readers one after the other before reading, and may open one
+	 * again after DBS_LOAD_LOST. */
+	int (*reader_open)(dbs_snapshot *snap, dbs_snapshot_reader **out, uint64_t *position,
+	                   char *err, size_t errlen);
+	/* The rows of `chunk` of `table` as INSERT events of table->def, in
+	 * batches of at most `batch_rows`, streamed (memory does not grow with
+	 * the chunk). 0 when every row was handed over or `rows` said stop;
+	 * DBS_LOAD_LOST; negative with err filled. */
+	int (*read)(dbs_snapshot_reader *reader, const dbs_load_table *table,
+	            const dbs_load_chunk *chunk, uint32_t batch_rows, dbs_rows_fn rows,
+	            void *rows_data, char *err, size_t errlen);
+	void (*reader_close)(dbs_snapshot_reader *reader);
+	/* After every reader closed. */
+	void (*close)(dbs_snapshot *snap);
+} dbs_snapshot_ops;
+
+typedef struct dbs_load_writer {
+	const struct dbs_load_ops *ops;
+} dbs_load_writer;
+
+/** dbs_load_ops.finish: what to create now that the data is in. */
+enum {
+	DBS_LOAD_INDEXES = 1u << 0,     /* the table's secondary indexes */
+	DBS_LOAD_FOREIGN_KEYS = 1u << 1 /* its foreign keys (every table has its data) */
+};
+
+#define DBS_LOAD_OPS_VERSION 1
+
+/**
+ * A target's load capability: tables made and filled in bulk, chunk by
+ * chunk, each chunk committed with its record. Methods other than the
+ * writer's run on the thread that runs the load; each writer is used by
+ * one thread at a time.
+ */
+typedef struct dbs_load_ops {
+	unsigned version; /* DBS_LOAD_OPS_VERSION */
+	/* This stream's records (dbs_host.stream_id), each handed to `fn`
+	 * (borrowed for the call); none for a load not begun. */
+	int (*records)(struct dbs_target *tgt, dbs_load_record_fn fn, void *data, char *err,
+	               size_t errlen);
+	/* Before anything is written: may `table` be loaded? An existing
+	 * target table must hold every column, and be empty unless the
+	 * target's options allow otherwise (the message names the table and
+	 * the option). `resumed`: this stream prepared it in an earlier run
+	 * (its rows are the load's own). */
+	int (*check)(struct dbs_target *tgt, const dbs_load_table *table, int resumed, char *err,
+	             size_t errlen);
+	/* The table made ready for its rows: created with its primary key
+	 * (no secondary index yet) unless the options say not to, emptied if
+	 * they say so; then `records` (its own row and its planned chunks)
+	 * stored, committed. */
+	int (*prepare)(struct dbs_target *tgt, const dbs_load_table *table,
+	               const dbs_load_record *records, uint32_t n, char *err, size_t errlen);
+	/* A writer: a session of its own. */
+	int (*writer_open)(struct dbs_target *tgt, dbs_load_writer **out, char *err, size_t errlen);
+	/* A transaction for the rows of one chunk of `table`. */
+	int (*chunk_begin)(dbs_load_writer *writer, const dbs_load_table *table, char *err,
+	                   size_t errlen);
+	/* Rows of the chunk (INSERT events of table->def), in bulk. */
+	int (*chunk_rows)(dbs_load_writer *writer, const dbs_batch *rows, char *err,
+	                  size_t errlen);
+	/* Store `records` (the chunk's, copied) and commit with the rows:
+	 * the chunk is in the target with its record, or neither is. */
+	int (*chunk_commit)(dbs_load_writer *writer, const dbs_load_record *records, uint32_t n,
+	                    char *err, size_t errlen);
+	/* Roll back what is open and release the session. */
+	void (*writer_close)(dbs_load_writer *writer);
+	/* Create what `what` (DBS_LOAD_*) names for `table`, unless the
+	 * options say not to; what exists already is kept. */
+	int (*finish)(struct dbs_target *tgt, const dbs_load_table *table, unsigned what, char *err,
+	              size_t errlen);
+	/* Store `records` alone, committed. */
+	int (*store)(struct dbs_target *tgt, const dbs_load_record *records, uint32_t n, char *err,
+	             size_t errlen);
+} dbs_load_ops;
+
+/* ------------------------------------------------------------------ */
 /* Source                                                              */
 /* ------------------------------------------------------------------ */
 
@@ -447,8 +662,8 @@ typedef struct dbs_source {
 
 /* 2 appended `start_point`; 3 the settings fields (options, noptions,
  * settings_size, default_schema): the configuration of an older source
- * takes no settings. Older sources stay accepted. */
-#define DBS_SOURCE_OPS_VERSION 3
+ * takes no settings; 4 `snapshot`. Older sources stay accepted. */
+#define DBS_SOURCE_OPS_VERSION 4
 
 typedef struct dbs_source_ops {
 	unsigned version; /* DBS_SOURCE_OPS_VERSION */
@@ -490,6 +705,9 @@ typedef struct dbs_source_ops {
 	 * ("public"), so that "t" and "public.t" are one table; NULL: names
 	 * compare as written. */
 	const char *default_schema;
+	/* ---- version 4: optional (NULL) ---- */
+	/* The current rows of the tables, for mode convert and initialLoad. */
+	const dbs_snapshot_ops *snapshot;
 } dbs_source_ops;
 
 /* ------------------------------------------------------------------ */
@@ -565,13 +783,13 @@ typedef struct dbs_target {
 } dbs_target;
 
 /* 2 appended `flush` and the apply results below; 3 `keep_checkpoint`; 4
- * the settings fields; 5 reads dbs_target_config.group_transactions and
- * may return DBS_APPLY_REPLAY, and its flush DBS_APPLY_LOST or
- * DBS_APPLY_REPLAY. Older targets stay accepted: a version 1 target has
- * every batch committed (it never sees span_transactions); their sections
- * take no settings; before version 5 every source transaction is
- * committed on its own. */
-#define DBS_TARGET_OPS_VERSION 5
+ * the settings fields; 5 `load`; 6 reads
+ * dbs_target_config.group_transactions and may return DBS_APPLY_REPLAY,
+ * and its flush DBS_APPLY_LOST or DBS_APPLY_REPLAY. Older targets stay
+ * accepted: a version 1 target has every batch committed (it never sees
+ * span_transactions); their sections take no settings; before version 6
+ * every source transaction is committed on its own. */
+#define DBS_TARGET_OPS_VERSION 6
 
 /* What a version 2 apply returns besides 0 and a negative failure, only
  * when config->span_transactions is set. */
@@ -585,7 +803,7 @@ enum {
 	 * here. err says why. The core closes the target and resumes the whole
 	 * stream from the committed checkpoint. */
 	DBS_APPLY_LOST = 2,
-	/* Version 5, with config->group_transactions: a row's values failed
+	/* Version 6, with config->group_transactions: a row's values failed
 	 * while the open transaction held other source transactions (or
 	 * statements of earlier batches not yet sent): everything open was
 	 * rolled back. The core resumes the stream from the committed
@@ -611,7 +829,7 @@ typedef struct dbs_target_ops {
 	 * applied in the transaction still open from the earlier batches of
 	 * that source transaction, or a new one, which stays open:
 	 * DBS_APPLY_OPEN; the batch that ends it commits everything: 0. With
-	 * config->group_transactions (version 5) that batch may leave it open
+	 * config->group_transactions (version 6) that batch may leave it open
 	 * too (DBS_APPLY_OPEN), for the core to commit with flush. A
 	 * failure rolls back what is open. Required. */
 	int (*apply)(dbs_target *tgt, const dbs_batch *batch, char *err, size_t errlen);
@@ -622,7 +840,7 @@ typedef struct dbs_target_ops {
 	 * last batch applied: the stream stops (user stop, time or event
 	 * limit) inside a source transaction, and the target keeps exactly
 	 * what was counted; a later run resumes inside that transaction. With
-	 * config->group_transactions (version 5) also the commit of source
+	 * config->group_transactions (version 6) also the commit of source
 	 * transactions grouped by the core; a failure then rolls back and may
 	 * return DBS_APPLY_LOST or DBS_APPLY_REPLAY as apply does. 0 when
 	 * committed or nothing was open. */
@@ -643,6 +861,9 @@ typedef struct dbs_target_ops {
 	uint32_t noptions;
 	size_t settings_size;
 	const char *default_schema;
+	/* ---- version 5: optional (NULL) ---- */
+	/* Tables filled in bulk, for mode convert and initialLoad. */
+	const dbs_load_ops *load;
 } dbs_target_ops;
 
 /* ------------------------------------------------------------------ */

@@ -422,6 +422,16 @@ DBS_API void dbs_batch_truncate(dbs_batch *b, uint32_t count)
 		b->count = count;
 }
 
+void dbs__batch_keep(dbs_batch *b, const uint8_t *keep)
+{
+	uint32_t o = 0;
+	for (uint32_t i = 0; b && i < b->count; i++)
+		if (keep[i])
+			b->events[o++] = b->events[i];
+	if (b)
+		b->count = o;
+}
+
 DBS_API uint64_t dbs_batch_bytes(const dbs_batch *b)
 {
 	return b ? b->bytes : 0;

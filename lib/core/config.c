@@ -232,6 +232,47 @@ static void hand_over(struct parse *p)
 	p->cfg->hub.settings = p->settings[DBS_PLUGIN_HUB];
 }
 
+/* What a key allows depends on the mode: initialLoad belongs to cdc, a
+ * table's query to convert. The queries are kept beside the filter. */
+static int check_mode(struct parse *p)
+{
+	dbs_config *cfg = p->cfg;
+	const char *mode = cfg->source.mode ? cfg->source.mode : "cdc";
+	cfg->convert = strcmp(mode, "convert") == 0 || strcmp(mode, "load") == 0;
+	if (cfg->convert)
+		cfg->source.mode = "convert";
+	if (cfg->convert && cfg->source.initial_load) {
+		dbs__config_path_push(p, "source.initialLoad");
+		return fail(p, "only used by mode \"cdc\" (mode \"%s\" copies the tables and ends)",
+		            mode);
+	}
+	const cJSON *src = cJSON_GetObjectItemCaseSensitive(cfg->json, "source");
+	const cJSON *flt = cJSON_GetObjectItemCaseSensitive(src, "filter");
+	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(flt, "tables");
+	const char **queries = NULL;
+	int i = 0;
+	for (const cJSON *t = cJSON_IsArray(tables) ? tables->child : NULL; t; t = t->next, i++) {
+		const cJSON *q = cJSON_GetObjectItemCaseSensitive(t, "query");
+		if (!cJSON_IsString(q))
+			continue;
+		if (!cfg->convert) {
+			dbs__config_path_push(p, "source.filter.tables[%d].query", i);
+			return fail(p, "only used by mode \"convert\" (mode \"cdc\" carries every "
+			               "change of the table)");
+		}
+		if ((uint32_t)i >= cfg->source.ntables)
+			break;
+		if (!queries && !(queries = dbs__config_alloc(p->st, cfg->source.ntables *
+		                                                      sizeof *queries)))
+			return dbs__config_oom(p);
+		if (!(queries[i] = dbs__config_strdup(p->st, q->valuestring)))
+			return dbs__config_oom(p);
+	}
+	cfg->queries = queries;
+	cfg->source.queries = queries;
+	return 0;
+}
+
 int dbs__config_parse_with(dbs_config **out, const dbs_registry *registry, const char *text,
                            size_t len, char *err, size_t errlen)
 {
@@ -354,6 +395,8 @@ int dbs__config_parse_with(dbs_config **out, const dbs_registry *registry, const
 		goto fail;
 	}
 	rc = dbs__config_walk_section(&p, cfg->json, SEC_ROOT, NULL);
+	if (rc == 0)
+		rc = check_mode(&p);
 	if (rc != 0)
 		goto fail;
 	hand_over(&p);

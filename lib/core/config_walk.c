@@ -266,6 +266,7 @@ static void *section_base(struct parse *p, enum section sec, void *item)
 	case SEC_LIMITS: return &p->cfg->limits;
 	case SEC_HUB: return &p->cfg->hub;
 	case SEC_RECONNECT: return &p->cfg->reconnect;
+	case SEC_LOAD: return &p->cfg->load;
 	case SEC_FILTER_TABLE: return item;
 	case SEC_ROOT: return &p->cfg->watch;
 	default: return NULL;

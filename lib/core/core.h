@@ -34,6 +34,12 @@ void dbs__error_clear(void);
 /* Encode a KSUID from its parts (tests use it for exact values). */
 int dbs__ksuid_encode(char buf[28], uint32_t timestamp, const uint8_t payload[16]);
 
+/* ---- batches (batch.c) ---- */
+
+/* Keep the events whose keep[i] is nonzero, in order (the arena and the
+ * table references stay with the batch). */
+void dbs__batch_keep(dbs_batch *batch, const uint8_t *keep);
+
 /* ---- registry (registry.c) ---- */
 
 typedef enum dbs_plugin_kind {
@@ -118,6 +124,15 @@ typedef struct dbs_watch {
 /* stallAfter when the configuration says nothing. */
 #define DBS_STALL_AFTER_DEFAULT_S 180
 
+/* How an initial load copies (the configuration's `load` section). */
+typedef struct dbs_load_settings {
+	uint32_t workers;    /* chunks in flight, each with its own sessions */
+	uint64_t chunk_rows; /* rows per chunk */
+} dbs_load_settings;
+
+#define DBS_LOAD_WORKERS_DEFAULT 4
+#define DBS_LOAD_CHUNK_ROWS_DEFAULT 50000
+
 /*
  * A validated stream configuration. Every string points into storage the
  * config owns; the plugin-facing structs are ready to hand to plugins.
@@ -129,6 +144,12 @@ typedef struct dbs_config {
 	dbs_limits limits;
 	dbs_reconnect reconnect;
 	dbs_watch watch;
+	dbs_load_settings load;
+	/* source.filter.tables[i].query (NULL where none), parallel to
+	 * source.tables; NULL when no table has one. Mode is "convert" for
+	 * "load" too. */
+	const char *const *queries;
+	int convert; /* source.mode is convert (or load) */
 	/* The configuration as given (normalised: "destination" stored as
 	 * "target", "numberOfevents" as "numberOfEvents"), for GET /streams. */
 	struct cJSON *json;
@@ -173,6 +194,16 @@ char *dbs__config_to_json(const dbs_config *config, const char *id);
  * and the plugins' connection rows), at most `max`, into out; pointers
  * into config, valid while it lives. For scrubbing messages. */
 size_t dbs__config_connections(const dbs_config *config, const char **out, size_t max);
+
+/* Connection-string lexing shared by the masker and the scrubber
+ * (mask.c): the length of a "scheme://" prefix (0: none), whether the
+ * scheme is a NATS one (comma-separated server lists), whether the text
+ * starts like libpq's key=value form, and whether a parameter name holds
+ * a secret (password, sslpassword, pass, token). */
+size_t dbs__conn_scheme_len(const char *s, size_t n);
+bool dbs__conn_is_nats(const char *s, size_t n);
+bool dbs__conn_looks_keyvalue(const char *s, size_t n);
+bool dbs__conn_is_secret_key(const char *key, size_t n);
 
 /* Replace the password inside one connection string; returns a new
  * string (free()) or NULL on allocation failure. */

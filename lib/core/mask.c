@@ -26,7 +26,7 @@ static void put(masked *b, const char *s, size_t n)
 		b->oom = 1;
 }
 
-static bool is_secret_param(const char *key, size_t n)
+bool dbs__conn_is_secret_key(const char *key, size_t n)
 {
 	static const char *const names[] = {"password", "sslpassword", "pass", "token"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -49,7 +49,7 @@ static void mask_query(masked *b, const char *s, size_t n)
 		while (i < n && s[i] != '&' && s[i] != ';' && s[i] != '#')
 			i++;
 		const char *eq = memchr(s + start, '=', i - start);
-		if (eq != NULL && is_secret_param(s + start, (size_t)(eq - (s + start)))) {
+		if (eq != NULL && dbs__conn_is_secret_key(s + start, (size_t)(eq - (s + start)))) {
 			put(b, s + start, (size_t)(eq - (s + start)) + 1);
 			put(b, MASK, sizeof MASK - 1);
 		} else {
@@ -58,7 +58,7 @@ static void mask_query(masked *b, const char *s, size_t n)
 	}
 }
 
-static size_t scheme_len(const char *s, size_t n)
+size_t dbs__conn_scheme_len(const char *s, size_t n)
 {
 	size_t i = 0;
 	if (n == 0 || !isalpha((unsigned char)s[0]))
@@ -68,6 +68,14 @@ static size_t scheme_len(const char *s, size_t n)
 	if (n - i >= 3 && memcmp(s + i, "://", 3) == 0)
 		return i + 3;
 	return 0;
+}
+
+bool dbs__conn_is_nats(const char *s, size_t n)
+{
+	size_t sl = dbs__conn_scheme_len(s, n) - 3;
+	return (sl == 4 && strncasecmp(s, "nats", 4) == 0) ||
+	       (sl == 3 && strncasecmp(s, "tls", 3) == 0) ||
+	       (sl == 2 && strncasecmp(s, "ws", 2) == 0) || (sl == 3 && strncasecmp(s, "wss", 3) == 0);
 }
 
 /*
@@ -80,7 +88,7 @@ static size_t scheme_len(const char *s, size_t n)
  */
 static void mask_one_uri(masked *b, const char *s, size_t n, bool token_is_secret)
 {
-	size_t rest = scheme_len(s, n);
+	size_t rest = dbs__conn_scheme_len(s, n);
 	size_t slash = rest;
 	while (slash < n && s[slash] != '/')
 		slash++;
@@ -118,12 +126,7 @@ static void mask_one_uri(masked *b, const char *s, size_t n, bool token_is_secre
 
 static void mask_uri(masked *b, const char *s, size_t n)
 {
-	size_t sl = scheme_len(s, n) - 3;
-	bool nats = (sl == 4 && strncasecmp(s, "nats", 4) == 0) ||
-	            (sl == 3 && strncasecmp(s, "tls", 3) == 0) ||
-	            (sl == 2 && strncasecmp(s, "ws", 2) == 0) ||
-	            (sl == 3 && strncasecmp(s, "wss", 3) == 0);
-	if (!nats) {
+	if (!dbs__conn_is_nats(s, n)) {
 		mask_one_uri(b, s, n, false);
 		return;
 	}
@@ -131,7 +134,7 @@ static void mask_uri(masked *b, const char *s, size_t n)
 	 * a new URL starts, so a ',' inside a password never ends a piece. */
 	size_t start = 0;
 	for (size_t i = 0; i <= n; i++) {
-		if (i < n && !(s[i] == ',' && scheme_len(s + i + 1, n - i - 1) > 0))
+		if (i < n && !(s[i] == ',' && dbs__conn_scheme_len(s + i + 1, n - i - 1) > 0))
 			continue;
 		mask_one_uri(b, s + start, i - start, true);
 		if (i < n)
@@ -211,7 +214,7 @@ static void mask_keyvalue(masked *b, const char *s, size_t n)
 			}
 		}
 		put(b, s + key, value - key);
-		if (is_secret_param(s + key, key_end - key))
+		if (dbs__conn_is_secret_key(s + key, key_end - key))
 			put(b, MASK, sizeof MASK - 1);
 		else if (key_end - key == 6 && memcmp(s + key, "dbname", 6) == 0 &&
 		         (memchr(s + value, '@', i - value) || memchr(s + value, '=', i - value)))
@@ -257,7 +260,7 @@ static void mask_dsn(masked *b, const char *s, size_t n)
 	mask_query(b, s + q, n - q);
 }
 
-static bool looks_keyvalue(const char *s, size_t n)
+bool dbs__conn_looks_keyvalue(const char *s, size_t n)
 {
 	size_t i = 0;
 	while (i < n && isspace((unsigned char)s[i]))
@@ -277,9 +280,9 @@ char *dbs__mask_connection(const char *connection)
 	if (connection == NULL)
 		connection = "";
 	size_t n = strlen(connection);
-	if (scheme_len(connection, n) > 0)
+	if (dbs__conn_scheme_len(connection, n) > 0)
 		mask_uri(&b, connection, n);
-	else if (looks_keyvalue(connection, n))
+	else if (dbs__conn_looks_keyvalue(connection, n))
 		mask_keyvalue(&b, connection, n);
 	else
 		mask_dsn(&b, connection, n);

@@ -9,10 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/options.h"
 
-static const char *const modes[] = {"cdc", "convert", NULL};
+static const char *const modes[] = {"cdc", "convert", "load", NULL};
 static const char *const op_names[] = {"insert", "update", "delete", NULL};
 
 /* Largest integer a JSON number (a double) carries exactly. */
@@ -31,27 +32,33 @@ static int check_id(struct parse *p, const cJSON *v)
 	                        dbs__config_shown(v->valuestring, buf, sizeof buf));
 }
 
-static int check_initial_load(struct parse *p, const cJSON *v)
-{
-	if (!cJSON_IsTrue(v))
-		return 0;
-	return dbs__config_fail(
-	    p,
-	    "true is not supported yet (copying the existing rows before streaming is not built); "
-	    "use false or leave it out");
-}
-
-static int check_mode(struct parse *p, const cJSON *v)
-{
-	if (strcmp(v->valuestring, "convert") != 0)
-		return 0;
-	return dbs__config_fail(p, "\"convert\" is not supported yet (only \"cdc\" is built)");
-}
-
+/* A custom SELECT of one table: the first word says SELECT (the source
+ * checks the rest against its table when the stream opens). */
 static int check_query(struct parse *p, const cJSON *v)
 {
-	(void)v;
-	return dbs__config_fail(p, "only used by mode \"convert\", which is not supported yet");
+	const char *q = v->valuestring;
+	char buf[96];
+	for (;;) {
+		while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r' || *q == '(')
+			q++;
+		if (q[0] == '-' && q[1] == '-') {
+			q = strchr(q, '\n');
+			if (!q)
+				break;
+		} else if (q[0] == '/' && q[1] == '*') {
+			const char *end = strstr(q + 2, "*/");
+			q = end ? end + 2 : q + strlen(q);
+		} else {
+			break;
+		}
+	}
+	if (q && strncasecmp(q, "select", 6) == 0 &&
+	    (q[6] == '\0' || q[6] == ' ' || q[6] == '\t' || q[6] == '\n' || q[6] == '\r' ||
+	     q[6] == '*' || q[6] == '('))
+		return 0;
+	return dbs__config_fail(p, "\"%s\" is not a SELECT (a custom query reads the rows of its "
+	                           "table: SELECT ... FROM that table)",
+	                        dbs__config_shown(v->valuestring, buf, sizeof buf));
 }
 
 #define SRC(f) offsetof(dbs_source_config, f)
@@ -60,6 +67,7 @@ static int check_query(struct parse *p, const cJSON *v)
 #define LIM(f) offsetof(dbs_limits, f)
 #define REC(f) offsetof(dbs_reconnect, f)
 #define FLT(f) offsetof(dbs_table_filter, f)
+#define LOAD(f) offsetof(dbs_load_settings, f)
 
 /* clang-format off */
 const struct option dbs__core_options[] = {
@@ -79,6 +87,8 @@ const struct option dbs__core_options[] = {
 	 .doc = "how events travel from source to target"},
 	{.section = SEC_ROOT, .key = "reconnect", .kind = K_OBJECT, .child = SEC_RECONNECT,
 	 .doc = "how lost connections to the databases and the hub are retried"},
+	{.section = SEC_ROOT, .key = "load", .kind = K_OBJECT, .child = SEC_LOAD,
+	 .doc = "how an initial load (mode convert, initialLoad) copies the tables"},
 	{.section = SEC_ROOT, .key = "stallAfter", .kind = K_U64, .max = GIVE_UP_MAX,
 	 .def_num = DBS_STALL_AFTER_DEFAULT_S, .offset = offsetof(dbs_watch, stall_after_s),
 	 .doc = "seconds the source may hold log not yet confirmed (or the target a batch "
@@ -90,13 +100,15 @@ const struct option dbs__core_options[] = {
 	 .plugin = DBS_PLUGIN_SOURCE, .what = "type", .offset = SRC(type),
 	 .doc = "source plugin: a source of the registry (built in: mysql, postgresql)"},
 	{.section = SEC_SOURCE, .key = "mode", .kind = K_ENUM, .flags = F_NONEMPTY,
-	 .choices = modes, .what = "mode", .def = "cdc", .offset = SRC(mode), .check = check_mode,
-	 .doc = "cdc follows the binlog/WAL; convert copies tables"},
+	 .choices = modes, .what = "mode", .def = "cdc", .offset = SRC(mode),
+	 .doc = "cdc follows the binlog/WAL; convert (or load) copies the tables and ends "
+	        "(docs/initial-load.md)"},
 	{.section = SEC_SOURCE, .key = "connection", .kind = K_STRING,
 	 .flags = F_REQUIRED | F_NONEMPTY | F_SECRET, .offset = SRC(connection),
 	 .doc = "go-sql-driver DSN, or libpq URI or key=value string"},
 	{.section = SEC_SOURCE, .key = "initialLoad", .kind = K_BOOL, .offset = SRC(initial_load),
-	 .check = check_initial_load, .doc = "copy the existing rows before streaming"},
+	 .doc = "mode cdc: copy the existing rows first, then stream from where the copy "
+	        "stood (docs/initial-load.md)"},
 	{.section = SEC_SOURCE, .key = "dataBundleSize", .kind = K_U32, .min = 10, .max = 1000,
 	 .def_num = 100, .offset = SRC(data_bundle_size), .doc = "events per hub message"},
 	{.section = SEC_SOURCE, .key = "reportingInterval", .kind = K_U32, .max = UINT32_MAX,
@@ -117,8 +129,9 @@ const struct option dbs__core_options[] = {
 	{.section = SEC_FILTER_TABLE, .key = "operations", .kind = K_OPS, .choices = op_names,
 	 .what = "operation", .offset = FLT(operations),
 	 .doc = "insert, update, delete; absent = all three"},
-	{.section = SEC_FILTER_TABLE, .key = "query", .kind = K_STRING, .flags = F_NOSTORE,
-	 .check = check_query, .doc = "SELECT for convert mode"},
+	{.section = SEC_FILTER_TABLE, .key = "query", .kind = K_STRING,
+	 .flags = F_NOSTORE | F_NONEMPTY, .check = check_query,
+	 .doc = "mode convert: the SELECT of this table that gives the rows to copy"},
 
 	/* target */
 	{.section = SEC_TARGET, .key = "type", .kind = K_TYPE, .flags = F_REQUIRED | F_NONEMPTY,
@@ -148,6 +161,15 @@ const struct option dbs__core_options[] = {
 	 .def_num = DBS_RECONNECT_GIVE_UP_MS / 1000, .offset = REC(give_up_after_s),
 	 .doc = "seconds a lost source, target or hub connection is retried (with backoff) "
 	        "before the stream fails with the reason; 0 = retry forever"},
+
+	/* load */
+	{.section = SEC_LOAD, .key = "workers", .kind = K_U32, .min = 1, .max = 64,
+	 .def_num = DBS_LOAD_WORKERS_DEFAULT, .offset = LOAD(workers),
+	 .doc = "chunks copied at once, each with a source and a target session of its own"},
+	{.section = SEC_LOAD, .key = "chunkRows", .kind = K_U64, .min = 1, .max = JSON_INT_MAX,
+	 .def_num = DBS_LOAD_CHUNK_ROWS_DEFAULT, .offset = LOAD(chunk_rows),
+	 .doc = "rows per chunk: the unit committed at the target (with its progress row) and "
+	        "resumed after an interruption"},
 
 	/* hub: the hub plugin's rows sit beside these */
 	{.section = SEC_HUB, .key = "type", .kind = K_TYPE, .flags = F_NONEMPTY,
@@ -342,6 +364,7 @@ int dbs__config_doc(dbs_buf *out, const dbs_registry *registry)
 	    {SEC_HUB, DBS_PLUGIN_HUB, "hub"},
 	    {SEC_LIMITS, 0, "limits"},
 	    {SEC_RECONNECT, 0, "reconnect"},
+	    {SEC_LOAD, 0, "load"},
 	};
 	int rc = 0;
 	char path[64];
@@ -354,7 +377,7 @@ int dbs__config_doc(dbs_buf *out, const dbs_registry *registry)
 		if (!rc)
 			rc = doc_section(out, sections[s].sec, path);
 		if (rc || sections[s].sec == SEC_ROOT || sections[s].sec == SEC_LIMITS ||
-		    sections[s].sec == SEC_RECONNECT)
+		    sections[s].sec == SEC_RECONNECT || sections[s].sec == SEC_LOAD)
 			continue;
 		for (size_t i = 0; !rc; i++) {
 			const dbs_plugin *pl = dbs__registry_at(registry, sections[s].kind, i);

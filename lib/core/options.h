@@ -24,6 +24,7 @@ enum section {
 	SEC_LIMITS,
 	SEC_HUB,
 	SEC_RECONNECT,
+	SEC_LOAD,
 	SEC_PLUGIN /* a row a plugin contributed */
 };
 

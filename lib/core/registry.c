@@ -84,6 +84,15 @@ DBS_API int dbs_registry_add_source_data(dbs_registry *r, const dbs_source_ops *
 		return dbs__error_set(DBS_EINVAL,
 		                      "source plugin \"%s\": open, run, ack and close are required",
 		                      name);
+	const dbs_snapshot_ops *snap = ops->version >= 4 ? ops->snapshot : NULL;
+	if (snap && (snap->version < 1 || snap->version > DBS_SNAPSHOT_OPS_VERSION))
+		return dbs__error_set(DBS_EINVAL,
+		                      "source plugin \"%s\": unsupported snapshot version %u", name,
+		                      snap->version);
+	if (snap && (!snap->open || !snap->tables || !snap->plan || !snap->reader_open ||
+	             !snap->read || !snap->reader_close || !snap->close))
+		return dbs__error_set(DBS_EINVAL,
+		                      "source plugin \"%s\": a snapshot needs every method", name);
 	dbs_plugin_info info = {0};
 	if (ops->version >= 3)
 		info = (dbs_plugin_info){ops->options, ops->noptions, ops->settings_size,
@@ -123,6 +132,15 @@ DBS_API int dbs_registry_add_target_data(dbs_registry *r, const dbs_target_ops *
 	if (!ops->open || !ops->apply || !ops->close)
 		return dbs__error_set(DBS_EINVAL,
 		                      "target plugin \"%s\": open, apply and close are required",
+		                      name);
+	const dbs_load_ops *load = ops->version >= 5 ? ops->load : NULL;
+	if (load && (load->version < 1 || load->version > DBS_LOAD_OPS_VERSION))
+		return dbs__error_set(DBS_EINVAL, "target plugin \"%s\": unsupported load version %u",
+		                      name, load->version);
+	if (load && (!load->records || !load->check || !load->prepare || !load->writer_open ||
+	             !load->chunk_begin || !load->chunk_rows || !load->chunk_commit ||
+	             !load->writer_close || !load->finish || !load->store))
+		return dbs__error_set(DBS_EINVAL, "target plugin \"%s\": a load needs every method",
 		                      name);
 	dbs_plugin_info info = {0};
 	if (ops->version >= 4)

@@ -17,7 +17,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/core.h"
 
@@ -103,15 +102,6 @@ static void add_secret(struct secrets *s, const char *p, size_t len, bool backsl
 	free(dec);
 }
 
-static bool is_secret_key(const char *key, size_t n)
-{
-	static const char *const names[] = {"password", "sslpassword", "pass", "token"};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (n == strlen(names[i]) && strncasecmp(key, names[i], n) == 0)
-			return true;
-	return false;
-}
-
 /* "?a=b&password=x#f": the values of secret parameters. */
 static void query_secrets(struct secrets *s, const char *q, size_t n)
 {
@@ -122,19 +112,9 @@ static void query_secrets(struct secrets *s, const char *q, size_t n)
 		while (i < n && q[i] != '&' && q[i] != ';' && q[i] != '#')
 			i++;
 		const char *eq = memchr(q + start, '=', i - start);
-		if (eq != NULL && is_secret_key(q + start, (size_t)(eq - (q + start))))
+		if (eq != NULL && dbs__conn_is_secret_key(q + start, (size_t)(eq - (q + start))))
 			add_secret(s, eq + 1, (size_t)(q + i - eq - 1), false);
 	}
-}
-
-static size_t scheme_len(const char *s, size_t n)
-{
-	size_t i = 0;
-	if (n == 0 || !isalpha((unsigned char)s[0]))
-		return 0;
-	while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
-		i++;
-	return n - i >= 3 && memcmp(s + i, "://", 3) == 0 ? i + 3 : 0;
 }
 
 /* The password after the first ':' of the user information s[from, at);
@@ -154,7 +134,7 @@ static void userinfo_secret(struct secrets *s, const char *u, size_t from, size_
  * query), and the secret query parameters. */
 static void uri_secrets(struct secrets *s, const char *u, size_t n, bool token_is_secret)
 {
-	size_t rest = scheme_len(u, n);
+	size_t rest = dbs__conn_scheme_len(u, n);
 	size_t q = rest;
 	while (q < n && u[q] != '?' && u[q] != '#')
 		q++;
@@ -177,19 +157,14 @@ static void uri_secrets(struct secrets *s, const char *u, size_t n, bool token_i
 
 static void uri_list_secrets(struct secrets *s, const char *c, size_t n)
 {
-	size_t sl = scheme_len(c, n) - 3;
-	bool nats = (sl == 4 && strncasecmp(c, "nats", 4) == 0) ||
-	            (sl == 3 && strncasecmp(c, "tls", 3) == 0) ||
-	            (sl == 2 && strncasecmp(c, "ws", 2) == 0) ||
-	            (sl == 3 && strncasecmp(c, "wss", 3) == 0);
-	if (!nats) {
+	if (!dbs__conn_is_nats(c, n)) {
 		uri_secrets(s, c, n, false);
 		return;
 	}
 	/* NATS server lists: a new URL starts after a ',' with a scheme. */
 	size_t start = 0;
 	for (size_t i = 0; i <= n; i++) {
-		if (i < n && !(c[i] == ',' && scheme_len(c + i + 1, n - i - 1) > 0))
+		if (i < n && !(c[i] == ',' && dbs__conn_scheme_len(c + i + 1, n - i - 1) > 0))
 			continue;
 		uri_secrets(s, c + start, i - start, true);
 		start = i + 1;
@@ -236,7 +211,7 @@ static void keyvalue_secrets(struct secrets *s, const char *c, size_t n, int dep
 			}
 			value_end = i;
 		}
-		if (is_secret_key(c + key, key_end - key)) {
+		if (dbs__conn_is_secret_key(c + key, key_end - key)) {
 			add_secret(s, c + value, value_end - value, true);
 		} else if (key_end - key == 6 && memcmp(c + key, "dbname", 6) == 0 && depth < 2) {
 			/* A database name written as a connection string. */
@@ -275,27 +250,13 @@ static void dsn_secrets(struct secrets *s, const char *c, size_t n)
 		query_secrets(s, qm, (size_t)(c + n - qm));
 }
 
-static bool looks_keyvalue(const char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n && isspace((unsigned char)s[i]))
-		i++;
-	if (i >= n || !(isalpha((unsigned char)s[i]) || s[i] == '_'))
-		return false;
-	while (i < n && (isalnum((unsigned char)s[i]) || s[i] == '_'))
-		i++;
-	while (i < n && isspace((unsigned char)s[i]))
-		i++;
-	return i < n && s[i] == '=';
-}
-
 /* The secrets the masker hides in `c`, classified as it classifies. */
 static void connection_secrets(struct secrets *s, const char *c, int depth)
 {
 	size_t n = strlen(c);
-	if (scheme_len(c, n) > 0)
+	if (dbs__conn_scheme_len(c, n) > 0)
 		uri_list_secrets(s, c, n);
-	else if (looks_keyvalue(c, n))
+	else if (dbs__conn_looks_keyvalue(c, n))
 		keyvalue_secrets(s, c, n, depth);
 	else
 		dsn_secrets(s, c, n);

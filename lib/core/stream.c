@@ -63,6 +63,8 @@ static void stream_destroy(dbs_stream *s)
 {
 	if (!s)
 		return;
+	dbs__load_free(s->load);
+	dbs__seam_free(s->seam);
 	dbs__stream_close_plugins(s);
 	dbs__config_free(s->config);
 	free(s->config_json);
@@ -165,11 +167,45 @@ int dbs__stream_open_source(dbs_stream *s, char *err, size_t errlen)
 	return rc;
 }
 
+/* The load, opened once the plugins it needs are: a refusal (a table,
+ * a query, a grant, a non-empty target table) is INIT FAILED of the node
+ * it concerns, and the other node STOPPED. */
+static void open_load(dbs_stream *s, dbs_source *stream)
+{
+	char err[DBS_ERRMSG_MAX] = "";
+	int blame = LOAD_BLAME_SOURCE;
+	int rc = dbs__load_open(&s->load, s, stream, &blame, err, sizeof err);
+	if (rc < 0) {
+		node *bad = blame == LOAD_BLAME_SOURCE ? &s->source_node : &s->target_node;
+		node *other = bad == &s->source_node ? &s->target_node : &s->source_node;
+		dbs__stream_node_end(s, bad, DBS_STATUS_INIT_FAILED, err[0] ? err : dbs_strerror(rc));
+		dbs__stream_node_end(s, other, DBS_STATUS_STOPPED, NULL);
+	}
+}
+
+/* Mode convert: the target and the source's snapshot; no hub, no stream. */
+static void open_convert(dbs_stream *s)
+{
+	char err[DBS_ERRMSG_MAX] = "";
+	int rc = dbs__stream_open_target(s, err, sizeof err);
+	if (rc < 0) {
+		dbs__stream_node_end(s, &s->target_node, DBS_STATUS_INIT_FAILED,
+		                     err[0] ? err : dbs_strerror(rc));
+		dbs__stream_node_end(s, &s->source_node, DBS_STATUS_STOPPED, NULL);
+		return;
+	}
+	open_load(s, NULL);
+}
+
 /* Open the plugins; a failure marks the node INIT FAILED, not an error. */
 void dbs__stream_open_plugins(dbs_stream *s)
 {
 	char err[DBS_ERRMSG_MAX] = "";
 	dbs_stream_part part = s->opts.part;
+	if (s->config->convert) {
+		open_convert(s);
+		return;
+	}
 	int rc = s->hub_ops->open(&s->hub, &s->hub_config, &s->hub_host, err, sizeof err);
 	if (rc < 0) {
 		char msg[DBS_ERRMSG_MAX];
@@ -185,7 +221,7 @@ void dbs__stream_open_plugins(dbs_stream *s)
 		s->config->target.span_transactions = part == DBS_PART_ALL &&
 		                                      s->target_ops->version >= 2 &&
 		                                      s->target_ops->flush != NULL;
-		s->grouping = s->config->target.span_transactions && s->target_ops->version >= 5;
+		s->grouping = s->config->target.span_transactions && s->target_ops->version >= 6;
 		s->config->target.group_transactions = s->grouping;
 		rc = dbs__stream_open_target(s, err, sizeof err);
 		if (rc < 0) {
@@ -204,7 +240,10 @@ void dbs__stream_open_plugins(dbs_stream *s)
 		dbs__stream_node_end(s, &s->source_node, DBS_STATUS_INIT_FAILED, err[0] ? err : dbs_strerror(rc));
 		if (part == DBS_PART_ALL)
 			dbs__stream_node_end(s, &s->target_node, DBS_STATUS_STOPPED, NULL);
+		return;
 	}
+	if (s->config->source.initial_load)
+		open_load(s, s->source);
 }
 
 /* Options as the caller's version defines them; the rest keep defaults. */
@@ -304,6 +343,11 @@ static int choose_hub(dbs_stream *s)
 	if (s->opts.part == DBS_PART_TARGET && s->opts.partition >= h->partitions)
 		return dbs__error_set(DBS_EINVAL, "partition %u: hub.partitions is %u",
 		                      s->opts.partition, h->partitions);
+	/* The load's readers and writers work side by side in one process. */
+	if (s->opts.part != DBS_PART_ALL && (s->config->convert || s->config->source.initial_load))
+		return dbs__error_set(DBS_ECONFIG, "%s: a stream that copies tables runs in one "
+		                                   "process (not in parts)",
+		                      s->config->convert ? "source.mode" : "source.initialLoad");
 	return 0;
 }
 
@@ -421,10 +465,16 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 	}
 
 	static const char *const part_names[] = {"", " (source part)", " (target part)"};
-	dbs__stream_log(s, DBS_LOG_INFO, "stream %s: %s -> %s through %s hub%s, READY", s->id,
-	                s->config->source.type, s->config->target.type, hub,
-	                part_names[s->opts.part]);
-	if (s->opts.part != DBS_PART_TARGET) {
+	if (s->config->convert)
+		dbs__stream_log(s, DBS_LOG_INFO, "stream %s: %s -> %s, convert, READY", s->id,
+		                s->config->source.type, s->config->target.type);
+	else
+		dbs__stream_log(s, DBS_LOG_INFO, "stream %s: %s -> %s through %s hub%s%s, READY", s->id,
+		                s->config->source.type, s->config->target.type, hub,
+		                part_names[s->opts.part],
+		                s->load ? ", initial load first" : "");
+	/* A load runs before the source: the target thread starts it after. */
+	if (s->opts.part != DBS_PART_TARGET && !s->load) {
 		if (pthread_create(&s->source_thread, NULL, dbs__stream_source_main, s) != 0) {
 			rc = dbs__error_set(DBS_EINTERNAL, "cannot start the source thread");
 			goto fail;
@@ -432,11 +482,12 @@ DBS_API int dbs_stream_create(dbs_stream **out, const char *config, size_t len,
 		s->source_running = 1;
 	}
 	if (pthread_create(&s->target_thread, NULL,
-	                   s->opts.part == DBS_PART_SOURCE ? dbs__stream_acker_main
-	                                                   : dbs__stream_target_main,
+	                   s->config->convert               ? dbs__stream_load_main
+	                   : s->opts.part == DBS_PART_SOURCE ? dbs__stream_acker_main
+	                                                     : dbs__stream_target_main,
 	                   s) != 0) {
 		dbs__stream_request_stop(s, STOP_FAILURE);
-		if (s->opts.part != DBS_PART_TARGET)
+		if (s->source_running)
 			pthread_join(s->source_thread, NULL);
 		rc = dbs__error_set(DBS_EINTERNAL, "cannot start the target thread");
 		goto fail;
@@ -509,14 +560,43 @@ DBS_API int dbs_stream_stat(dbs_stream *s, dbs_stat *stat)
 	               !(dbs_status_is_terminal(full.source.status) &&
 	                 dbs_status_is_terminal(full.target.status));
 	full.stalled_since_ns = full.stalled ? dbs__stall_since_ns(&s->stall) : 0;
+	if (s->load)
+		dbs__load_stat(s->load, &full.load);
 	/* An older caller's struct ends where its version ended. */
 	unsigned version = stat->version;
 	memcpy(stat, &full,
 	       version == 1   ? offsetof(dbs_stat, source_conn)
 	       : version == 2 ? offsetof(dbs_stat, stalled)
+	       : version == 3 ? offsetof(dbs_stat, load)
 	                      : sizeof full);
 	stat->version = version;
 	return 0;
+}
+
+DBS_API int dbs_stream_load_tables(dbs_stream *s, dbs_load_table_stat *tables, size_t max,
+                                   size_t *count)
+{
+	if (!s || !count || (max && !tables))
+		return dbs__error_set(DBS_EINVAL, "dbs_stream_load_tables: NULL argument");
+	for (size_t i = 0; i < max; i++)
+		if (tables[i].version != DBS_LOAD_TABLE_STAT_VERSION)
+			return dbs__error_set(DBS_EINVAL,
+			                      "dbs_stream_load_tables: table stat version %u unknown",
+			                      tables[i].version);
+	*count = s->load ? dbs__load_tables(s->load, tables, max) : 0;
+	return 0;
+}
+
+DBS_API const char *dbs_load_phase_name(dbs_load_phase phase)
+{
+	static const char *const names[] = {
+		[DBS_LOAD_PHASE_NONE] = "none",         [DBS_LOAD_PHASE_PLANNING] = "planning",
+		[DBS_LOAD_PHASE_COPYING] = "copying",   [DBS_LOAD_PHASE_INDEXING] = "indexing",
+		[DBS_LOAD_PHASE_DONE] = "done",
+	};
+	if ((unsigned)phase >= sizeof names / sizeof names[0])
+		return "none";
+	return names[phase];
 }
 
 DBS_API int dbs_stream_wait(dbs_stream *s, int timeout_ms)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "core/load.h"
 
 /* Part SOURCE: how long acknowledgements are still relayed after the
  * source stopped, so that a drained stream confirms its last position. */
@@ -101,7 +102,7 @@ struct dbs_stream {
 	int64_t applied_commit_time_us; /* source commit time of its event */
 	uint64_t committed_events;  /* target counter at the last commit */
 	/* Grouping source transactions into one target commit (stream_run.c). */
-	int grouping;               /* the target groups (version 5, spanning) */
+	int grouping;               /* the target groups (version 6, spanning) */
 	int group_boundary;         /* open, and the last batch ended its source txn */
 	uint64_t group_events;      /* events applied since the last commit */
 	int64_t group_started_ns;   /* monotonic: the first batch since the last commit */
@@ -113,6 +114,13 @@ struct dbs_stream {
 	uint32_t nheld;
 	size_t cap_held;
 	uint64_t held_events;
+
+	/* The initial load (mode convert, or cdc with initialLoad): made when
+	 * the stream opens, run on the target thread, kept for stat until
+	 * the stream is freed. NULL when the stream copies nothing. */
+	dbs_load *load;
+	/* The filter between the load and the stream (target thread). */
+	dbs_seam *seam;
 };
 
 /* ---- stream_run.c ---- */
@@ -135,6 +143,10 @@ void *dbs__stream_target_main(void *arg);
 void *dbs__stream_acker_main(void *arg);
 /* Reports a stall once when it starts and once when it ends. */
 void *dbs__stream_watch_main(void *arg);
+/* Mode convert: the target thread runs the load and ends the stream. */
+void *dbs__stream_load_main(void *arg);
+/* A node moved `events` events (`bytes` of payload): RUNNING from the first. */
+void dbs__stream_node_progress(dbs_stream *s, node *n, uint32_t events, uint64_t bytes);
 void dbs__stream_close_plugins(dbs_stream *s);
 
 /* ---- stream.c ---- */

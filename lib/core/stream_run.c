@@ -90,8 +90,9 @@ void dbs__stream_node_end(dbs_stream *s, node *n, dbs_status status, const char 
 	}
 }
 
-static void node_progress(node *n, uint32_t events, uint64_t bytes)
+void dbs__stream_node_progress(dbs_stream *s, node *n, uint32_t events, uint64_t bytes)
 {
+	(void)s;
 	if (atomic_load(&n->started_ns) == 0) {
 		atomic_store(&n->started_ns, dbs_time_now_ns());
 		int ready = DBS_STATUS_READY;
@@ -242,7 +243,7 @@ static int emit_batch(dbs_batch *batch, void *data)
 	}
 	if (rc > 0)
 		return 1;
-	node_progress(&s->source_node, n, bytes);
+	dbs__stream_node_progress(s, &s->source_node, n, bytes);
 	if (ret)
 		dbs__stream_request_stop(s, STOP_EVENT_LIMIT);
 	return ret;
@@ -574,12 +575,87 @@ static int group_full(const dbs_stream *s)
 	       dbs_time_monotonic_ns() - s->group_started_ns >= GROUP_MAX_NS;
 }
 
+/* The node a load's failure belongs to ends FAILED, the other STOPPED. */
+static void load_failed(dbs_stream *s, int blame, const char *err)
+{
+	node *bad = blame == LOAD_BLAME_SOURCE ? &s->source_node : &s->target_node;
+	node *other = bad == &s->source_node ? &s->target_node : &s->source_node;
+	dbs__stream_node_end(s, bad, DBS_STATUS_FAILED, err[0] ? err : "the load failed");
+	dbs__stream_request_stop(s, STOP_FAILURE);
+	dbs__stream_node_end(s, other, DBS_STATUS_STOPPED, NULL);
+}
+
+/*
+ * cdc with initialLoad, on the target thread before anything else: copy
+ * what the load has left to copy, then start the source where the copy
+ * stood, with the seam's filter. 0 when the stream goes on, nonzero when
+ * it ended (every node's status set).
+ */
+static int load_then_stream(dbs_stream *s)
+{
+	char err[DBS_ERRMSG_MAX] = "";
+	int blame = LOAD_BLAME_TARGET;
+	int rc = dbs__load_run(s->load, &blame, err, sizeof err);
+	if (rc == 0 && dbs__seam_new(&s->seam, s->load) != 0) {
+		dbs_fmt(err, sizeof err, "out of memory");
+		rc = DBS_ENOMEM;
+	}
+	dbs__load_close(s->load);
+	if (rc < 0) {
+		load_failed(s, blame, err);
+		return 1;
+	}
+	if (rc > 0) {
+		enum stop_reason reason = (enum stop_reason)atomic_load(&s->stop_reason);
+		dbs__stream_node_end(s, &s->source_node, status_for(reason), NULL);
+		dbs__stream_node_end(s, &s->target_node, status_for(reason), NULL);
+		return 1;
+	}
+	dbs__stream_log(s, DBS_LOG_INFO, "[load] done; streaming from where the copy stood");
+	if (pthread_create(&s->source_thread, NULL, dbs__stream_source_main, s) != 0) {
+		load_failed(s, LOAD_BLAME_SOURCE, "cannot start the source thread");
+		return 1;
+	}
+	s->source_running = 1;
+	return 0;
+}
+
+/*
+ * The seam's filter on a fetched batch: what the copy already holds is
+ * dropped. 0 when events are left to apply; 1 when none is (the batch
+ * was handled: a source transaction it ended is committed and confirmed).
+ */
+static int seam_filter(dbs_stream *s, dbs_batch *batch, char *err, size_t errlen)
+{
+	dbs_position ended;
+	int dropped_end = 0;
+	if (dbs__seam_filter(s->seam, batch, &ended, &dropped_end) > 0)
+		return 0;
+	/* Nothing left. The transaction whose end was dropped is over: what
+	 * earlier batches of it applied is committed (a checkpoint inside
+	 * it: a restart reads it again and drops the rest again), and the
+	 * source may forget it. */
+	if (dropped_end) {
+		if (s->txn_open && commit_open(s, err, errlen) != 0)
+			return -1;
+		if (s->source)
+			s->source_ops->ack(s->source, &ended);
+		dbs__stall_progress(&s->stall);
+	}
+	return 1;
+}
+
 void *dbs__stream_target_main(void *arg)
 {
 	dbs_stream *s = arg;
 	char err[DBS_ERRMSG_MAX] = "";
 	uint64_t limit = s->config->limits.number_of_events;
 	int failed = 0;
+	if (s->load && load_then_stream(s) != 0) {
+		dbs__stream_close_plugins(s);
+		mark_ended(s);
+		return NULL;
+	}
 	for (;;) {
 		dbs_batch *batch = NULL;
 		/* Alone, the target stops on request: what the hub still holds
@@ -607,6 +683,17 @@ void *dbs__stream_target_main(void *arg)
 		if (rc < 0) {
 			failed = 1;
 			break;
+		}
+		if (s->seam && !dbs__seam_passed(s->seam)) {
+			rc = seam_filter(s, batch, err, sizeof err);
+			if (rc != 0) {
+				int arc = s->hub_ops->ack(s->hub, batch, err, sizeof err);
+				if (rc < 0 || arc < 0) {
+					failed = 1;
+					break;
+				}
+				continue;
+			}
 		}
 		uint32_t n = dbs_batch_count(batch);
 		uint64_t bytes = dbs_batch_bytes(batch);
@@ -640,7 +727,7 @@ void *dbs__stream_target_main(void *arg)
 			failed = 1;
 			break;
 		}
-		node_progress(&s->target_node, n, bytes);
+		dbs__stream_node_progress(s, &s->target_node, n, bytes);
 		/* A batch applied inside a long transaction is progress too. */
 		dbs__stall_progress(&s->stall);
 		if (n) {
@@ -704,6 +791,27 @@ void *dbs__stream_target_main(void *arg)
 	if (!failed) {
 		enum stop_reason reason = (enum stop_reason)atomic_load(&s->stop_reason);
 		dbs__stream_node_end(s, &s->target_node, status_for(reason), NULL);
+	}
+	dbs__stream_close_plugins(s);
+	mark_ended(s);
+	return NULL;
+}
+
+/* Mode convert: the load is the whole stream. */
+void *dbs__stream_load_main(void *arg)
+{
+	dbs_stream *s = arg;
+	char err[DBS_ERRMSG_MAX] = "";
+	int blame = LOAD_BLAME_TARGET;
+	int rc = dbs__load_run(s->load, &blame, err, sizeof err);
+	dbs__load_close(s->load);
+	if (rc < 0) {
+		load_failed(s, blame, err);
+	} else {
+		dbs_status status = rc == 0 ? DBS_STATUS_FINISHED
+		                            : status_for((enum stop_reason)atomic_load(&s->stop_reason));
+		dbs__stream_node_end(s, &s->source_node, status, NULL);
+		dbs__stream_node_end(s, &s->target_node, status, NULL);
 	}
 	dbs__stream_close_plugins(s);
 	mark_ended(s);

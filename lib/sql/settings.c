@@ -9,6 +9,8 @@
 
 static const char *const flavors[] = {"mysql", "mariadb", NULL};
 static const char *const zero_dates[] = {"fail", "null", "-infinity", NULL};
+static const char *const write_modes[] = {"fail_if_not_empty", "append", "truncate_and_load",
+                                          "upsert", NULL};
 
 /* PostgreSQL limits names to NAMEDATALEN - 1 bytes. */
 static int check_pg_name(const char *v, const char *shown, char *why, size_t whylen)
@@ -64,7 +66,8 @@ const dbs_sql_source_settings dbs__sql_source_defaults = {
 	.publication_name = "dbconvert-publication",
 };
 
-const dbs_sql_target_settings dbs__sql_target_defaults = {.zero_dates = "fail"};
+const dbs_sql_target_settings dbs__sql_target_defaults = {.zero_dates = "fail",
+                                                          .write_mode = "fail_if_not_empty"};
 
 /* clang-format off */
 const dbs_option dbs__sql_source_options[DBS_SQL_SOURCE_NOPTIONS] = {
@@ -114,6 +117,11 @@ const dbs_option dbs__sql_target_options[DBS_SQL_TARGET_NOPTIONS] = {
 	 .check = check_table_name,
 	 .doc = "table (or schema.table) in the target that receives rows the target rejects "
 	        "for their data, instead of failing the stream"},
+	{.object = "options", .key = "writeMode", .kind = DBS_OPTION_ENUM,
+	 .flags = DBS_OPTION_NONEMPTY, .offset = TGT(write_mode), .def = "fail_if_not_empty",
+	 .choices = write_modes, .what = "write mode",
+	 .doc = "initial load into a table that holds rows: refuse it, append to them, "
+	        "empty the table first, or upsert by key"},
 	{.object = "options", .key = "tables", .kind = DBS_OPTION_TABLES,
 	 .flags = DBS_OPTION_UNIQUE_NAMES, .offset = TGT(tables), .item = table_options,
 	 .nitem = sizeof table_options / sizeof table_options[0],
@@ -121,6 +129,18 @@ const dbs_option dbs__sql_target_options[DBS_SQL_TARGET_NOPTIONS] = {
 	 .doc = "per-table options"},
 };
 /* clang-format on */
+
+dbs_sql_write_mode dbs__sql_write_mode(const dbs_sql_target_settings *settings)
+{
+	const char *m = settings ? settings->write_mode : NULL;
+	if (!m || strcmp(m, "fail_if_not_empty") == 0)
+		return DBS_WRITE_FAIL_IF_NOT_EMPTY;
+	if (strcmp(m, "append") == 0)
+		return DBS_WRITE_APPEND;
+	if (strcmp(m, "truncate_and_load") == 0)
+		return DBS_WRITE_TRUNCATE_AND_LOAD;
+	return DBS_WRITE_UPSERT;
+}
 
 const dbs_sql_table_option *dbs__sql_table_option(const dbs_sql_target_settings *settings,
                                                   const char *name,

@@ -45,7 +45,22 @@ typedef struct dbs_sql_target_settings {
 	const char *dead_letter_table;
 	const dbs_sql_table_option *tables;
 	uint32_t ntables;
+	/* options.writeMode: what an initial load does with a target table
+	 * that holds rows: "fail_if_not_empty" (default: refuse it), "append"
+	 * (insert beside them), "truncate_and_load" (empty it first) or
+	 * "upsert" (insert, replacing rows of the same key). */
+	const char *write_mode;
 } dbs_sql_target_settings;
+
+/* options.writeMode as a value. */
+typedef enum dbs_sql_write_mode {
+	DBS_WRITE_FAIL_IF_NOT_EMPTY = 0,
+	DBS_WRITE_APPEND,
+	DBS_WRITE_TRUNCATE_AND_LOAD,
+	DBS_WRITE_UPSERT
+} dbs_sql_write_mode;
+
+dbs_sql_write_mode dbs__sql_write_mode(const dbs_sql_target_settings *settings);
 
 extern const dbs_sql_target_settings dbs__sql_target_defaults;
 
@@ -58,7 +73,7 @@ const dbs_sql_table_option *dbs__sql_table_option(const dbs_sql_target_settings 
                                                   const char *const *qualifiers,
                                                   size_t nqualifiers);
 
-#define DBS_SQL_TARGET_NOPTIONS 7
+#define DBS_SQL_TARGET_NOPTIONS 8
 extern const dbs_option dbs__sql_target_options[DBS_SQL_TARGET_NOPTIONS];
 
 #endif

@@ -78,8 +78,13 @@ int dbs__vcanon_expr(dbs_buf *b, dbs_dialect d, const vcol *col, int k)
 		}
 		return rc;
 	}
-	if (st->cls == DBS_SQL_BINARY || st->cls == DBS_SQL_GEOMETRY ||
-	    (k == K_BYTES && st->cls != DBS_SQL_STRING)) {
+	if (st->cls == DBS_SQL_GEOMETRY) {
+		/* The WKB, which a PostgreSQL target keeps (its SRID dropped):
+		 * docs/type-mapping.md. */
+		if (!(rc = dbs_buf_append_str(b, "HEX(ST_AsBinary(")) &&
+		    !(rc = dbs__sql_append_ident_in(b, d, col->name)))
+			rc = dbs_buf_append_str(b, "))");
+	} else if (st->cls == DBS_SQL_BINARY || (k == K_BYTES && st->cls != DBS_SQL_STRING)) {
 		if (!(rc = dbs_buf_append_str(b, "HEX(")) &&
 		    !(rc = dbs__sql_append_ident_in(b, d, col->name)))
 			rc = dbs_buf_append_char(b, ')');

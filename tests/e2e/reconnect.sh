@@ -23,14 +23,14 @@ pg postgres -c "CREATE DATABASE \"$SRC\""
 pg postgres -c "CREATE DATABASE \"$TGT\""
 pg "$SRC" -c "$PRODUCTS_DDL"
 pg_config "$SRC" "$TGT" "dbs_e2e_slot_$E2E_UID" "dbs_e2e_pub_$E2E_UID" |
-	python3 -c 'import json, sys; c = json.load(sys.stdin); c["reconnect"] = {"giveUpAfter": 3}; print(json.dumps(c))' \
+	python3 -c 'import json, sys; c = json.load(sys.stdin); c["reconnect"] = {"giveUpAfter": 10}; print(json.dumps(c))' \
 		>"$E2E_TMP/stream.json"
 
 start_server
 http POST /api/v1/streams -H 'Content-Type: application/json' --data-binary "@$E2E_TMP/stream.json"
 expect_status 200
 ID=$(jget 'j["data"]["id"]')
-expect_json 'j["data"]["reconnect"] == {"giveUpAfter": 3}'
+expect_json 'j["data"]["reconnect"] == {"giveUpAfter": 10}'
 wait_started "$ID"
 
 applied() {
@@ -61,7 +61,8 @@ grep -Eq '^source_reconnecting\{streamID="'"$ID"'"\} 0$' <<<"$BODY" || fail "met
 grep -Eq '^source [1-9][0-9]* reconnects, last error: .+' "$E2E_TMP/stat.out" ||
 	fail "dbs-cli stat lacks the reconnects: $(cat "$E2E_TMP/stat.out")"
 
-# ---- the server gone for good: FAILED with the reason after 3 s ----
+# ---- the server gone for good: FAILED with the reason after 10 s ----
+# (10 s, not less: a loaded machine must still see it reconnecting first)
 "$HARNESS" stop "$OWN" >>"$E2E_TMP/harness.log" 2>&1 || fail "stop failed"
 reconnecting() {
 	http GET /api/v1/streams/stat
@@ -73,7 +74,7 @@ failed() {
 	http GET /api/v1/streams/stat
 	[ "$(jget 'j["source"]["status"] == "FAILED"')" = true ]
 }
-wait_until 30 failed || fail "the stream did not give up: $BODY"
-expect_json '"connection lost for 3 s, gave up after" in j["source"]["message"] and "reconnect.giveUpAfter" in j["source"]["message"]'
+wait_until 60 failed || fail "the stream did not give up: $BODY"
+expect_json '"connection lost for 10 s, gave up after" in j["source"]["message"] and "reconnect.giveUpAfter" in j["source"]["message"]'
 expect_json 'not j["source"]["reconnecting"] and j["source"]["reconnects"] >= 2'
 note "gave up: $(jget 'j["source"]["message"]')"

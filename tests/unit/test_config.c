@@ -78,14 +78,13 @@ static const struct bad bad_configs[] = {
     {"{'source':{'type':'mysql','connection':''}," TGT "}", "source.connection: must not be empty"},
     {"{'source':{'type':'mysql','connection':null}," TGT "}",
      "source.connection: expected a string, got null"},
-    {"{" SRCX("'mode':'convert'") "," TGT "}",
-     "source.mode: \"convert\" is not supported yet (only \"cdc\" is built)"},
     {"{" SRCX("'mode':'stream'") "," TGT "}",
-     "source.mode: unknown mode \"stream\" (expected cdc or convert)"},
-    {"{" SRCX("'initialLoad':true") "," TGT "}",
-     "source.initialLoad: true is not supported yet (copying the existing rows before streaming is "
-     "not built); "
-     "use false or leave it out"},
+     "source.mode: unknown mode \"stream\" (expected cdc, convert or load)"},
+    {"{" SRCX("'mode':'convert','initialLoad':true") "," TGT "}",
+     "source.initialLoad: only used by mode \"cdc\" (mode \"convert\" copies the tables and "
+     "ends)"},
+    {"{" SRCX("'mode':'load','initialLoad':true") "," TGT "}",
+     "source.initialLoad: only used by mode \"cdc\" (mode \"load\" copies the tables and ends)"},
     {"{" SRCX("'initialLoad':'false'") "," TGT "}",
      "source.initialLoad: expected true or false, got a string"},
     {"{" SRCX("'dataBundleSize':5") "," TGT "}",
@@ -156,8 +155,27 @@ static const struct bad bad_configs[] = {
      "source.filter.tables[2].name: duplicate table \"public.t\" (already at [0])"},
     {"{" PGSRCX("'filter':{'tables':[{'name':'products'},{'name':'public.products'}]}") "," TGT "}",
      "source.filter.tables[1].name: duplicate table \"public.products\" (already at [0])"},
-    {"{" SRCX("'filter':{'tables':[{'name':'a','query':'SELECT 1'}]}") "," TGT "}",
-     "source.filter.tables[0].query: only used by mode \"convert\", which is not supported yet"},
+    {"{" SRCX("'filter':{'tables':[{'name':'a','query':'SELECT * FROM a'}]}") "," TGT "}",
+     "source.filter.tables[0].query: only used by mode \"convert\" (mode \"cdc\" carries every "
+     "change of the table)"},
+    {"{" SRCX("'mode':'convert','filter':{'tables':[{'name':'a'},{'name':'b','query':"
+              "'DELETE FROM b'}]}") "," TGT "}",
+     "source.filter.tables[1].query: \"DELETE FROM b\" is not a SELECT (a custom query reads "
+     "the rows of its table: SELECT ... FROM that table)"},
+    {"{" SRCX("'mode':'convert','filter':{'tables':[{'name':'a','query':''}]}") "," TGT "}",
+     "source.filter.tables[0].query: must not be empty"},
+    {"{" SRCX("'mode':'convert','filter':{'tables':[{'name':'a','query':'  -- x\\n "
+              "selected_rows'}]}") "," TGT "}",
+     "source.filter.tables[0].query: \"  -- x? selected_rows\" is not a SELECT (a custom query "
+     "reads the rows of its table: SELECT ... FROM that table)"},
+    {"{" SRC "," TGT ",'load':{'workers':0}}", "load.workers: 0 is out of range (expected 1 to 64)"},
+    {"{" SRC "," TGT ",'load':{'chunkRows':0}}",
+     "load.chunkRows: 0 is out of range (expected 1 or more)"},
+    {"{" SRC "," TGT ",'load':{'chunks':10}}", "load.chunks: unknown key"},
+    {"{" SRC ",'target':{'type':'mysql','connection':'u:p@tcp(h)/d','options':"
+             "{'writeMode':'replace'}}}",
+     "target.options.writeMode: unknown write mode \"replace\" (expected fail_if_not_empty, "
+     "append, truncate_and_load or upsert)"},
     {"{" SRCX("'filter':{'tables':[{'name':'a','Operations':['insert']}]}") "," TGT "}",
      "source.filter.tables[0].Operations: unknown key (did you mean \"operations\"?)"},
 
@@ -360,6 +378,34 @@ START_TEST(test_minimal_defaults)
 	ck_assert_uint_eq(c->limits.number_of_events, 0);
 	ck_assert_uint_eq(c->limits.elapsed_time_s, 0);
 	ck_assert_ptr_null(SRC_SET(c)->ssl_ca);
+	dbs__config_free(c);
+}
+END_TEST
+
+/* Mode convert (and its 2.x name "load"): the tables' queries are kept
+ * beside the filter; the load's settings and the target's writeMode. */
+START_TEST(test_convert)
+{
+	dbs_config *c = parse_q(
+	    "{'source':{'type':'mysql','mode':'load','connection':'u:p@tcp(h)/d',"
+	    "'filter':{'tables':[{'name':'a'},{'name':'b','query':'select * from b where x > 1'}]}},"
+	    "'target':{'type':'mysql','connection':'u:p@tcp(h)/e','options':"
+	    "{'writeMode':'truncate_and_load'}},'load':{'workers':2,'chunkRows':1000}}");
+	ck_assert_int_eq(c->convert, 1);
+	ck_assert_str_eq(c->source.mode, "convert");
+	ck_assert_ptr_nonnull(c->source.queries);
+	ck_assert_ptr_null(c->source.queries[0]);
+	ck_assert_str_eq(c->source.queries[1], "select * from b where x > 1");
+	ck_assert_uint_eq(c->load.workers, 2);
+	ck_assert_uint_eq(c->load.chunk_rows, 1000);
+	ck_assert_str_eq(TGT_SET(c)->write_mode, "truncate_and_load");
+	dbs__config_free(c);
+	c = parse_q("{" SRC "," TGT "}");
+	ck_assert_int_eq(c->convert, 0);
+	ck_assert_ptr_null(c->source.queries);
+	ck_assert_uint_eq(c->load.workers, DBS_LOAD_WORKERS_DEFAULT);
+	ck_assert_uint_eq(c->load.chunk_rows, DBS_LOAD_CHUNK_ROWS_DEFAULT);
+	ck_assert_str_eq(TGT_SET(c)->write_mode, "fail_if_not_empty");
 	dbs__config_free(c);
 }
 END_TEST
@@ -928,11 +974,14 @@ static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("bad");
+	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_bad_config, 0, NBAD);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("good");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_getting_started);
 	tcase_add_test(tc, test_minimal_defaults);
+	tcase_add_test(tc, test_convert);
 	tcase_add_test(tc, test_every_field);
 	tcase_add_test(tc, test_alternate_spellings);
 	tcase_add_test(tc, test_repost_with_id);
@@ -943,6 +992,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_reference_in_sync);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("mask");
+	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_mask, 0, NMASK);
 	tcase_add_test(tc, test_to_json_masks_all_forms);
 	suite_add_tcase(s, tc);

@@ -230,14 +230,17 @@ static Suite *formats_suite(void)
 {
 	Suite *s = suite_create("formats");
 	TCase *tc = tcase_create("duration");
+	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_duration, 0, (int)(sizeof durations / sizeof durations[0]));
 	tcase_add_test(tc, test_duration_small_buffer);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("time");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_time);
 	tcase_add_test(tc, test_clocks);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ksuid");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_ksuid_known);
 	tcase_add_test(tc, test_ksuid_order);
 	tcase_add_test(tc, test_ksuid_new);

@@ -649,6 +649,7 @@ int main(int argc, char **argv)
 	}
 	Suite *s = suite_create("sqlmap");
 	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_map_mysql_to_pg);
 	tcase_add_test(tc, test_map_pg_to_mysql);
 	tcase_add_test(tc, test_map_same_dialect);

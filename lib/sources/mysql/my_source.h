@@ -78,6 +78,9 @@ typedef struct my_source {
 	MARIADB_RPL *rpl;
 	MARIADB_RPL_EVENT *ev;
 	int pending;  /* ev was read by dump_open and not handled yet */
+	/* The dump starts in run, not in open: an initial load runs between
+	 * the two, and a dump left unread that long would time out. */
+	int deferred;
 	int checksum; /* events end with a CRC32 (binlog_checksum != NONE) */
 
 	dbs_sql_filter filter;
@@ -138,6 +141,8 @@ typedef struct my_source {
 
 /* The plugin (source.c); the built-in list names it. */
 extern const dbs_source_ops dbs__mysql_source_ops;
+/* Its snapshot capability (snapshot.c). */
+extern const dbs_snapshot_ops dbs__mysql_snapshot_ops;
 
 static inline int stopping(my_source *s)
 {
@@ -165,6 +170,11 @@ void dbs__mys_dump_close(my_source *s);
 
 /* The server's collations, for charsets rows.c does not know. */
 int dbs__mys_load_collations(my_source *s, char *err, size_t errlen);
+/* What information_schema says of db.name, read once and again after
+ * DDL (stale); NULL with *rc and err on failure. A table that does not
+ * exist has no columns. */
+schema_info *dbs__mys_info_get(my_source *s, const char *db, const char *name, char *err,
+                               size_t errlen, int *rc);
 /* A TABLE_MAP event: the table it maps, built or reused. */
 int dbs__mys_on_table_map(my_source *s, const uint8_t *body, size_t len, char *err,
                           size_t errlen);

@@ -286,8 +286,8 @@ fail:
 	return rc;
 }
 
-static schema_info *info_get(my_source *s, const char *db, const char *name, char *err,
-                             size_t errlen, int *rc)
+schema_info *dbs__mys_info_get(my_source *s, const char *db, const char *name, char *err,
+                               size_t errlen, int *rc)
 {
 	*rc = 0;
 	schema_info *in = NULL;
@@ -489,7 +489,7 @@ static int build_table(my_source *s, table_entry *e, char *err, size_t errlen)
 					s->infos[k].stale = 1;
 				was_stale = s->infos[k].stale;
 			}
-		in = info_get(s, tm->db, tm->table, err, errlen, &rc);
+		in = dbs__mys_info_get(s, tm->db, tm->table, err, errlen, &rc);
 		if (!in)
 			return rc;
 		use_info = in->ncols == tm->ncols;

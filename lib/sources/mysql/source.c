@@ -235,6 +235,17 @@ static int my_open(dbs_source **out, const dbs_source_config *config, const dbs_
 	else
 		s->restart = (dbs_position){.txn = at, .resume = at, .txn_end = 1};
 	s->txn_pos = s->restart.resume ? s->restart.resume : s->restart.txn;
+	if (config->initial_load) {
+		s->deferred = 1;
+		dbs_log(s->host, DBS_LOG_INFO,
+		        "mysql source: %s binlog reading starts at %s.%06" PRIu64 ":%" PRIu64
+		        " once the initial load is done",
+		        s->mariadb ? "MariaDB" : "MySQL", s->base_name,
+		        (s->restart.resume ? s->restart.resume : s->restart.txn) >> 32,
+		        (s->restart.resume ? s->restart.resume : s->restart.txn) & 0xffffffffu);
+		*out = &s->base;
+		return 0;
+	}
 	rc = dbs__mys_dump_start(s, &s->restart, err, errlen);
 	if (rc == DBS_ENOTFOUND)
 		rc = DBS_ESOURCE;
@@ -419,6 +430,19 @@ static int my_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 	int rc = 0;
 	s->emit = emit;
 	s->emit_data = emit_data;
+	if (s->deferred) {
+		s->deferred = 0;
+		rc = dbs__mys_dump_start(s, &s->restart, err, errlen);
+		if (rc == DBS_ENOTFOUND) {
+			rc = DBS_ESOURCE;
+			goto out;
+		}
+		if (rc == 0)
+			dbs_log(s->host, DBS_LOG_INFO, "mysql source: %s binlog %s as replica %u",
+			        s->mariadb ? "MariaDB" : "MySQL", s->start_desc, s->replica_id);
+		/* Another failure is a lost connection: the loop below retries. */
+		rc = 0;
+	}
 	while (!stopping(s)) {
 		if (!s->rpl) {
 			/* Reopen at the end of the last whole transaction emitted:
@@ -564,4 +588,5 @@ const dbs_source_ops dbs__mysql_source_ops = {
 	.noptions = DBS_SQL_SOURCE_NOPTIONS,
 	.settings_size = sizeof(dbs_sql_source_settings),
 	.default_schema = NULL,
+	.snapshot = &dbs__mysql_snapshot_ops,
 };

@@ -116,20 +116,40 @@ typedef struct pg_source {
 	_Atomic int64_t emit_since_ns; /* 0 when not inside emit() */
 	int sync_ready;                /* the mutex and condition exist */
 	int64_t keepalive_ns;          /* status update period while inside emit() */
+
+	/* With initialLoad: START_REPLICATION waits for run (the load runs
+	 * first), from `start_lsn`. A slot this open created exported its
+	 * snapshot: the load's readers import it while `repl` stays idle. */
+	int deferred;
+	uint64_t start_lsn;
+	char *export_name;   /* NULL: no snapshot exported */
+	uint64_t export_lsn; /* the slot's consistent point */
 } pg_source;
 
 /* The plugin (source.c); the built-in list names it. */
 extern const dbs_source_ops dbs__postgresql_source_ops;
+/* Its snapshot capability (snapshot.c). */
+extern const dbs_snapshot_ops dbs__postgresql_snapshot_ops;
 
 /* ---- source.c ---- */
 
 /* "<what>: <libpq's message>" without its trailing newline. */
 void dbs__pgs_pq_err(char *err, size_t errlen, const char *what, PGconn *conn);
+/* A session with the configuration's connection and TLS files; a
+ * replication one (replication=database, canonical output settings) when
+ * `replication`. NULL only when libpq could not allocate. */
+PGconn *dbs__pgs_connect(const dbs_source_config *config, int replication);
+/* "X/Y" of an LSN as a number; 0 when malformed. */
+uint64_t dbs__pgs_lsn_parse(const char *text);
 
 /* ---- relations.c ---- */
 
 /* The cached relation `relid`, or NULL. */
 rel_entry *dbs__pgs_rel_find(pg_source *s, uint32_t relid);
+/* The secondary indexes of relation `relid` (its OID as text) into
+ * `table`, not shared yet, as targets can make them again. */
+int dbs__pgs_rel_indexes(pg_source *s, dbs_table *table, const char *relid, char *err,
+                         size_t errlen);
 /* A Relation message: the table it defines, with its key and indexes
  * from the catalog. */
 int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errlen);

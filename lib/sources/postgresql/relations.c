@@ -82,7 +82,8 @@ static int same_table(const dbs_table *t, const char *schema, const char *name,
  * and partial indexes, other access methods, exclusion constraints and
  * INCLUDE columns are left out with a log line naming them.
  */
-static int rel_indexes(pg_source *s, dbs_table *table, const char *relid, char *err, size_t errlen)
+int dbs__pgs_rel_indexes(pg_source *s, dbs_table *table, const char *relid, char *err,
+                         size_t errlen)
 {
 	int rc = DBS_ESOURCE;
 	uint32_t *pos = NULL;
@@ -272,7 +273,7 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 		goto fail;
 	}
 	table->source_id = m->u.relation.relid;
-	if (ops && (rc = rel_indexes(s, table, relid, err, errlen)) != 0)
+	if (ops && (rc = dbs__pgs_rel_indexes(s, table, relid, err, errlen)) != 0)
 		goto fail;
 	rc = DBS_ENOMEM;
 	if (e) {

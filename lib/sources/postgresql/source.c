@@ -119,8 +119,16 @@ static char *session_options(const char *connection)
 	return out;
 }
 
+uint64_t dbs__pgs_lsn_parse(const char *text)
+{
+	unsigned hi = 0, lo = 0;
+	if (!text || sscanf(text, "%X/%X", &hi, &lo) != 2)
+		return 0;
+	return (uint64_t)hi << 32 | lo;
+}
+
 /* NULL only when libpq could not allocate; check PQstatus otherwise. */
-static PGconn *connect_db(const dbs_source_config *config, int replication)
+PGconn *dbs__pgs_connect(const dbs_source_config *config, int replication)
 {
 	const char *keys[8], *vals[8];
 	char *options = NULL;
@@ -367,6 +375,67 @@ fail:
 	return rc;
 }
 
+/*
+ * The slot of a stream that copies the existing rows first: when missing,
+ * made on the replication connection with its snapshot exported, so the
+ * copy reads exactly what precedes the slot's consistent point. The
+ * connection then stays idle until run starts replicating (the snapshot
+ * lives until its next command). An existing slot (a stream created again
+ * over its own slot) is used as it is, without a snapshot.
+ */
+static int export_slot(pg_source *s, const char *slot, char *err, size_t errlen)
+{
+	int rc = DBS_ESOURCE;
+	PGresult *res = NULL;
+	char *qslot = NULL, *cmd = NULL;
+	const char *params[1] = {slot};
+	res = PQexecParams(s->sql, "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", 1,
+	                   NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		dbs__pgs_pq_err(err, errlen, "reading replication slots", s->sql);
+		goto fail;
+	}
+	if (PQntuples(res) > 0) {
+		PQclear(res);
+		return setup_slot(s, slot, 0, 0, err, errlen);
+	}
+	PQclear(res);
+	res = NULL;
+	s->repl = dbs__pgs_connect(s->config, 1);
+	if (PQstatus(s->repl) != CONNECTION_OK) {
+		dbs__pgs_pq_err(err, errlen, "opening replication connection", s->repl);
+		goto fail;
+	}
+	qslot = PQescapeIdentifier(s->repl, slot, strlen(slot));
+	size_t need = (qslot ? strlen(qslot) : 0) + 96;
+	if (!qslot || !(cmd = malloc(need))) {
+		rc = DBS_ENOMEM;
+		dbs_fmt(err, errlen, "out of memory");
+		goto fail;
+	}
+	snprintf(cmd, need, "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export')", qslot);
+	res = PQexec(s->repl, cmd);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 3) {
+		dbs__pgs_pq_err(err, errlen, "creating replication slot", s->repl);
+		goto fail;
+	}
+	s->export_lsn = dbs__pgs_lsn_parse(PQgetvalue(res, 0, 1));
+	if (!(s->export_name = strdup(PQgetvalue(res, 0, 2)))) {
+		rc = DBS_ENOMEM;
+		dbs_fmt(err, errlen, "out of memory");
+		goto fail;
+	}
+	dbs_log(s->host, DBS_LOG_INFO,
+	        "created replication slot \"%s\" at %s with snapshot %s for the initial load", slot,
+	        PQgetvalue(res, 0, 1), s->export_name);
+	rc = 0;
+fail:
+	PQclear(res);
+	PQfreemem(qslot);
+	free(cmd);
+	return rc;
+}
+
 /* How long open() waits for a slot that another session still holds. */
 #define SLOT_BUSY_WAIT_MS 15000
 
@@ -444,7 +513,7 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		goto fail;
 
 	rc = DBS_ESOURCE;
-	s->sql = connect_db(config, 0);
+	s->sql = dbs__pgs_connect(config, 0);
 	if (PQstatus(s->sql) != CONNECTION_OK) {
 		dbs__pgs_pq_err(err, errlen, "connecting to PostgreSQL", s->sql);
 		goto fail;
@@ -483,7 +552,10 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 	/* A checkpoint inside a transaction (resume 0) starts at the slot's
 	 * confirmed position, which never passes what the target committed;
 	 * it is still a resume, so a dropped slot is reported. */
-	rc = setup_slot(s, slot, resume != NULL, from, err, errlen);
+	if (config->initial_load && !resume)
+		rc = export_slot(s, slot, err, errlen);
+	else
+		rc = setup_slot(s, slot, resume != NULL, from, err, errlen);
 	if (rc == DBS_ENOTFOUND)
 		rc = DBS_ESOURCE;
 	if (rc != 0)
@@ -493,13 +565,19 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 		dbs_fmt(err, errlen, "stopped while waiting for replication slot \"%s\"", slot);
 		goto fail;
 	}
-	s->repl = connect_db(config, 1);
+	if (!s->repl)
+		s->repl = dbs__pgs_connect(config, 1);
 	if (PQstatus(s->repl) != CONNECTION_OK) {
 		dbs__pgs_pq_err(err, errlen, "opening replication connection", s->repl);
 		goto fail;
 	}
-	rc = start_replication(s, slot, pub, from, err, errlen);
-	if (rc != 0)
+	/* The load runs between open and run: a walsender left streaming
+	 * that long would time out, and an exported snapshot dies with the
+	 * connection's next command. */
+	s->start_lsn = from;
+	if (config->initial_load)
+		s->deferred = 1;
+	else if ((rc = start_replication(s, slot, pub, from, err, errlen)) != 0)
 		goto fail;
 	*out = &s->base;
 	rc = 0;
@@ -607,7 +685,7 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 		s->repl = NULL;
 		pthread_mutex_unlock(&s->repl_lock);
 		PQfinish(s->sql);
-		s->sql = connect_db(s->config, 0);
+		s->sql = dbs__pgs_connect(s->config, 0);
 		if (PQstatus(s->sql) != CONNECTION_OK) {
 			dbs__pgs_pq_err(cause, sizeof cause, "connecting to PostgreSQL", s->sql);
 			continue;
@@ -625,7 +703,7 @@ static int reconnect(pg_source *s, char *err, size_t errlen)
 		}
 		if (rc)
 			continue;
-		PGconn *repl = connect_db(s->config, 1);
+		PGconn *repl = dbs__pgs_connect(s->config, 1);
 		pthread_mutex_lock(&s->repl_lock);
 		s->repl = repl;
 		pthread_mutex_unlock(&s->repl_lock);
@@ -733,6 +811,17 @@ static int pg_run(dbs_source *src, dbs_emit_fn emit, void *emit_data, char *err,
 	s->emit = emit;
 	s->emit_data = emit_data;
 	s->stop = 0;
+	if (s->deferred) {
+		s->deferred = 0;
+		/* The snapshot is no longer needed once replication starts. */
+		free(s->export_name);
+		s->export_name = NULL;
+		pthread_mutex_lock(&s->repl_lock);
+		rc = start_replication(s, s->slot, s->pub, s->start_lsn, err, errlen);
+		pthread_mutex_unlock(&s->repl_lock);
+		if (rc != 0 && (rc = reconnect(s, err, errlen)) != 0)
+			return rc;
+	}
 	pthread_mutex_lock(&s->repl_lock);
 	s->ka_quit = 0;
 	pthread_mutex_unlock(&s->repl_lock);
@@ -799,6 +888,7 @@ static void pg_close(dbs_source *src)
 	dbs_buf_free(&s->spill_rec);
 	dbs__sql_filter_free(&s->filter);
 	dbs_batch_free(s->batch);
+	free(s->export_name);
 	free(s);
 }
 
@@ -813,4 +903,5 @@ const dbs_source_ops dbs__postgresql_source_ops = {
     .noptions = DBS_SQL_SOURCE_NOPTIONS,
     .settings_size = sizeof(dbs_sql_source_settings),
     .default_schema = "public",
+    .snapshot = &dbs__postgresql_snapshot_ops,
 };

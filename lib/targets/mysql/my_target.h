@@ -62,6 +62,12 @@ typedef struct my_target {
 	size_t capdone;
 	dbs_mysql_tls tls;     /* what the first connect settled on */
 	uint64_t apply_no;     /* counts writes, from 1 */
+	/* Tables made now get no secondary index: an initial load makes them
+	 * once the rows are in (load.c). */
+	int defer_indexes;
+	/* INSERT without ON DUPLICATE KEY UPDATE: a row of the same key is an
+	 * error (an initial load that must not overwrite). */
+	int plain_inserts;
 } my_target;
 
 /* The plugin (target.c); the built-in list names it. */
@@ -80,6 +86,16 @@ int dbs__myt_exec(my_target *t, const char *sql, size_t len, const char *where, 
 int dbs__myt_exec_str(my_target *t, const char *sql, const char *where, char *err,
                       size_t errlen);
 
+/* A session of its own with the settings of `like`, for a writer of an
+ * initial load: no checkpoint is read. */
+int dbs__myt_session_new(my_target **out, const my_target *like, char *err, size_t errlen);
+void dbs__myt_session_free(my_target *t);
+
+/* ---- load.c ---- */
+
+/* The target's load capability (dbs_target_ops.load). */
+extern const dbs_load_ops dbs__myt_load_ops;
+
 /* ---- tables.c ---- */
 
 /* `ident` in backticks. */
@@ -95,6 +111,15 @@ my_table *dbs__myt_table_find(const my_target *t, const dbs_table *def);
 int dbs__myt_table_get(my_target *t, const dbs_table *def, my_table **out, char *err,
                        size_t errlen);
 void dbs__myt_table_free(my_table *tb);
+/* CREATE INDEX of one secondary index of `tb`; one the server refuses is
+ * a warning. */
+int dbs__myt_index_create(my_target *t, my_table *tb, const dbs_index *ix, char *err,
+                          size_t errlen);
+/* Whether the target table of `def` exists. */
+int dbs__myt_table_exists(my_target *t, const dbs_table *def, int *exists, char *err,
+                          size_t errlen);
+/* target.options.tables' entry of `def`, or NULL. */
+const dbs_sql_table_option *dbs__myt_table_option(const my_target *t, const dbs_table *def);
 /* A log line prefixed "mysql target: ". */
 void dbs__myt_log(my_target *t, dbs_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

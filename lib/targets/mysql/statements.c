@@ -130,7 +130,7 @@ int dbs__myt_sep(my_target *t)
 int dbs__myt_close_open(my_target *t)
 {
 	int rc = 0;
-	if (t->open_insert)
+	if (t->open_insert && !t->plain_inserts)
 		rc = dbs_buf_append(&t->sql, t->open_insert->insert_tail, t->open_insert->tail_len);
 	else if (t->open_delete)
 		rc = dbs_buf_append_char(&t->sql, ')');

@@ -67,7 +67,7 @@ void dbs__myt_table_free(my_table *tb)
 
 /* The per-table option entry for `def`, matched as "t" or "db.t" (the
  * source's database or the target's). */
-static const dbs_sql_table_option *table_option(const my_target *t, const dbs_table *def)
+const dbs_sql_table_option *dbs__myt_table_option(const my_target *t, const dbs_table *def)
 {
 	const char *dbs[2] = {def->schema, t->dsn.database};
 	return dbs__sql_table_option(t->common.settings, def->name, dbs, 2);
@@ -96,7 +96,8 @@ void dbs__myt_log(my_target *t, dbs_log_level level, const char *fmt, ...)
  * warning and the rows still replicate. JSON and geometry columns cannot
  * be in a plain index: that index is left out with a warning.
  */
-static int index_create(my_target *t, my_table *tb, const dbs_index *ix, char *err, size_t errlen)
+int dbs__myt_index_create(my_target *t, my_table *tb, const dbs_index *ix, char *err,
+                          size_t errlen)
 {
 	int rc = 0;
 	const dbs_table *def = tb->def;
@@ -153,7 +154,8 @@ done:
 
 /* Whether the target table exists: indexes are made only for a table
  * created here (an existing table is left as it is). */
-static int table_exists(my_target *t, const dbs_table *def, int *exists, char *err, size_t errlen)
+int dbs__myt_table_exists(my_target *t, const dbs_table *def, int *exists, char *err,
+                          size_t errlen)
 {
 	int rc = DBS_ETARGET;
 	dbs_buf *b = &t->tmp;
@@ -188,7 +190,7 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 	const dbs_table *def = tb->def;
 	dbs_buf *b = &t->tmp;
 	int rc = DBS_ENOMEM, exists = 0;
-	if ((rc = table_exists(t, def, &exists, err, errlen)) != 0 || exists)
+	if ((rc = dbs__myt_table_exists(t, def, &exists, err, errlen)) != 0 || exists)
 		return rc;
 	rc = DBS_ENOMEM;
 	dbs_buf_reset(b);
@@ -226,9 +228,12 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 	char where[256];
 	dbs_fmt(where, sizeof where, "creating table %s", tb->qname);
 	rc = dbs__myt_exec(t, b->data, b->len, where, err, errlen);
-	const dbs_sql_table_option *opt = table_option(t, def);
-	for (uint32_t x = 0; rc == 0 && x < def->nindexes && !(opt && opt->no_create_indexes); x++)
-		rc = index_create(t, tb, &def->indexes[x], err, errlen);
+	const dbs_sql_table_option *opt = dbs__myt_table_option(t, def);
+	/* An initial load makes them once the rows are in. */
+	for (uint32_t x = 0; rc == 0 && x < def->nindexes && !(opt && opt->no_create_indexes) &&
+	                     !t->defer_indexes;
+	     x++)
+		rc = dbs__myt_index_create(t, tb, &def->indexes[x], err, errlen);
 	return rc;
 fail:
 	dbs_fmt(err, errlen, "out of memory");

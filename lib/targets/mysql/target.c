@@ -539,6 +539,40 @@ static int read_packet_limit(my_target *t, char *err, size_t errlen)
 	return 0;
 }
 
+int dbs__myt_session_new(my_target **out, const my_target *like, char *err, size_t errlen)
+{
+	int rc;
+	my_target *t = calloc(1, sizeof *t);
+	*out = NULL;
+	if (!t) {
+		dbs_fmt(err, errlen, "out of memory");
+		return DBS_ENOMEM;
+	}
+	dbs__sqltarget_init(&t->common, &dbs__mysql_target_ops, &my_dialect, like->common.config,
+	                    like->common.host);
+	t->collation = like->collation;
+	t->tls = like->tls;
+	/* Its records name the stream as the main session's do. */
+	if (!(t->common.stream_literal = strdup(like->common.stream_literal))) {
+		my_close(&t->common.base);
+		dbs_fmt(err, errlen, "out of memory");
+		return DBS_ENOMEM;
+	}
+	if ((rc = dbs__mysql_dsn_parse(&t->dsn, like->common.config->connection, err, errlen)) ||
+	    (rc = connect_server(t, t->tls, err, errlen)) || (rc = session_setup(t, err, errlen)) ||
+	    (rc = read_packet_limit(t, err, errlen))) {
+		my_close(&t->common.base);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+void dbs__myt_session_free(my_target *t)
+{
+	my_close(t ? &t->common.base : NULL);
+}
+
 static int my_open(dbs_target **out, const dbs_target_config *config, const dbs_host *host,
                    dbs_position *checkpoint, char *err, size_t errlen)
 {
@@ -632,4 +666,5 @@ const dbs_target_ops dbs__mysql_target_ops = {
 	.noptions = DBS_SQL_TARGET_NOPTIONS,
 	.settings_size = sizeof(dbs_sql_target_settings),
 	.default_schema = NULL,
+	.load = &dbs__myt_load_ops,
 };

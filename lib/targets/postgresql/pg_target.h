@@ -145,6 +145,9 @@ typedef struct pg_target {
 	uint32_t savepoints;  /* taken in this transaction */
 	uint64_t apply_no;    /* counts writes: pending results name events of the last only */
 	pg_grouped g;
+	/* Tables made now get no secondary index: an initial load makes them
+	 * once the rows are in (load.c). */
+	int defer_indexes;
 } pg_target;
 
 /* The plugin (target.c); the built-in list names it. */
@@ -164,6 +167,14 @@ void dbs__pgt_oneline(char *err, size_t errlen, size_t at, const char *msg);
 /* Run statements that return no rows; fills err on failure. */
 int dbs__pgt_exec(pg_target *t, const char *sql, const char *where, char *err, size_t errlen);
 
+/* A session of its own with the settings of `like` (same configuration
+ * and host), for a writer of an initial load: no checkpoint is read. */
+int dbs__pgt_session_new(pg_target **out, const pg_target *like, char *err, size_t errlen);
+void dbs__pgt_session_free(pg_target *t);
+/* A new transaction (rolling back what a failure left open), BEGIN unless
+ * `begin` is 0. */
+int dbs__pgt_txn_start(pg_target *t, int begin, char *err, size_t errlen);
+
 /* ---- tables.c ---- */
 
 /* The cache entry for `def`: same schema, name, version and shape. */
@@ -176,6 +187,12 @@ int dbs__pgt_table_ensure(pg_target *t, pg_table *tb, const dbs_table *def, char
 int dbs__pgt_stage_ensure(pg_target *t, pg_table *tb, const dbs_table *def, char *err,
                           size_t errlen);
 void dbs__pgt_table_free(pg_table *tb);
+/* CREATE INDEX of one secondary index, in the open transaction; an index
+ * the server refuses is a warning. */
+int dbs__pgt_index_create(pg_target *t, pg_table *tb, const dbs_table *def, const dbs_index *ix,
+                          char *err, size_t errlen);
+/* target.options.tables' entry of `tb`, or NULL. */
+const dbs_sql_table_option *dbs__pgt_table_option(const pg_target *t, const pg_table *tb);
 /* After a rollback, forget what the rolled-back transaction created;
  * after a commit, keep it. */
 void dbs__pgt_tables_rollback(pg_target *t);
@@ -210,6 +227,10 @@ int dbs__pgt_commit_grouped(pg_target *t, const dbs_position *last, uint64_t seq
 /* Abandon what is sent or waits (COPY, pipeline) so the session can roll
  * back; `lost`: the session is gone, only forget. */
 void dbs__pgt_abort_grouped(pg_target *t, int lost);
+/* ---- load.c ---- */
+
+/* The target's load capability (dbs_target_ops.load). */
+extern const dbs_load_ops dbs__pgt_load_ops;
 
 /* ---- copy.c ---- */
 

@@ -175,7 +175,7 @@ void dbs__pgt_table_free(pg_table *tb)
 }
 
 /* The per-table option entry for `tb`, matched as "t" or "schema.t". */
-static const dbs_sql_table_option *table_option(const pg_target *t, const pg_table *tb)
+const dbs_sql_table_option *dbs__pgt_table_option(const pg_target *t, const pg_table *tb)
 {
 	const char *schema = tb->schema;
 	return dbs__sql_table_option(t->common.settings, tb->name, &schema, 1);
@@ -454,8 +454,8 @@ static int mysql_long_column(const dbs_table *def, uint32_t c)
  * server refuses (a type without a btree operator class) is rolled back
  * to a savepoint and reported as a warning: the rows still replicate.
  */
-static int index_create(pg_target *t, pg_table *tb, const dbs_table *def, const dbs_index *ix,
-                        char *err, size_t errlen)
+int dbs__pgt_index_create(pg_target *t, pg_table *tb, const dbs_table *def, const dbs_index *ix,
+                          char *err, size_t errlen)
 {
 	int rc = DBS_ENOMEM;
 	dbs_buf *s = &t->sql;
@@ -519,7 +519,7 @@ static int table_create(pg_target *t, pg_table *tb, const dbs_table *def, char *
 	char label[256];
 	/* The primary key is always made (the upsert needs it);
 	 * noCreateIndexes skips the secondary indexes only. */
-	const dbs_sql_table_option *opt = table_option(t, tb);
+	const dbs_sql_table_option *opt = dbs__pgt_table_option(t, tb);
 	int table_exists = 0, schema_exists = 0;
 
 	dbs__pgt_table_label(tb, label, sizeof label);
@@ -570,8 +570,11 @@ static int table_create(pg_target *t, pg_table *tb, const dbs_table *def, char *
 		goto done;
 	if ((rc = dbs__pgt_exec(t, s->data, label, err, errlen)) != 0)
 		goto out;
-	for (uint32_t x = 0; x < def->nindexes && !(opt && opt->no_create_indexes); x++)
-		if ((rc = index_create(t, tb, def, &def->indexes[x], err, errlen)) != 0)
+	/* An initial load makes them once the rows are in. */
+	for (uint32_t x = 0; x < def->nindexes && !(opt && opt->no_create_indexes) &&
+	                     !t->defer_indexes;
+	     x++)
+		if ((rc = dbs__pgt_index_create(t, tb, def, &def->indexes[x], err, errlen)) != 0)
 			goto out;
 	goto out;
 done:

@@ -342,7 +342,7 @@ oom:
 
 /* A new transaction: what it creates is numbered, so that a rollback can
  * forget it. A failure that could not roll back may have left one open. */
-static int txn_start(pg_target *t, int begin, char *err, size_t errlen)
+int dbs__pgt_txn_start(pg_target *t, int begin, char *err, size_t errlen)
 {
 	t->txn_no++;
 	t->missed[0] = t->missed[1] = 0;
@@ -361,11 +361,11 @@ static int pg_write(dbs_sqltarget *common, const dbs_batch *batch, char *err, si
 	t->apply_no++;
 	if (dbs__sqltarget_grouping(&t->common)) {
 		/* BEGIN goes with the first statement (grouped.c). */
-		if (!t->common.open && (rc = txn_start(t, 0, err, errlen)))
+		if (!t->common.open && (rc = dbs__pgt_txn_start(t, 0, err, errlen)))
 			return rc;
 		return dbs__pgt_write_grouped(t, batch, err, errlen);
 	}
-	if (!t->common.open && (rc = txn_start(t, 1, err, errlen)))
+	if (!t->common.open && (rc = dbs__pgt_txn_start(t, 1, err, errlen)))
 		return rc;
 	while (i < n) {
 		const dbs_event *ev = dbs_batch_event(batch, i);
@@ -451,7 +451,7 @@ static void pg_committed(dbs_sqltarget *common)
 static int pg_rows_begin(dbs_sqltarget *common, const dbs_batch *batch, char *err, size_t errlen)
 {
 	(void)batch;
-	return txn_start(pg_of(common), 0, err, errlen);
+	return dbs__pgt_txn_start(pg_of(common), 0, err, errlen);
 }
 
 static int pg_row_table(dbs_sqltarget *common, const dbs_event *ev, void **table, char *err,
@@ -526,6 +526,38 @@ static void pg_close(dbs_target *base)
 	free(t);
 }
 
+int dbs__pgt_session_new(pg_target **out, const pg_target *like, char *err, size_t errlen)
+{
+	int rc;
+	pg_target *t = calloc(1, sizeof *t);
+	*out = NULL;
+	if (!t) {
+		dbs_fmt(err, errlen, "out of memory");
+		return DBS_ENOMEM;
+	}
+	dbs__sqltarget_init(&t->common, &dbs__postgresql_target_ops, &pg_dialect,
+	                    like->common.config, like->common.host);
+	t->zero_dates = like->zero_dates;
+	t->txn_no = 1;
+	/* Its records name the stream as the main session's do. */
+	if (!(t->common.stream_literal = strdup(like->common.stream_literal))) {
+		pg_close(&t->common.base);
+		dbs_fmt(err, errlen, "out of memory");
+		return DBS_ENOMEM;
+	}
+	if ((rc = session_open(t, "connecting to the target", err, errlen))) {
+		pg_close(&t->common.base);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+void dbs__pgt_session_free(pg_target *t)
+{
+	pg_close(t ? &t->common.base : NULL);
+}
+
 static int pg_open(dbs_target **out, const dbs_target_config *config, const dbs_host *host,
                    dbs_position *checkpoint, char *err, size_t errlen)
 {
@@ -571,4 +603,5 @@ const dbs_target_ops dbs__postgresql_target_ops = {
 	.noptions = DBS_SQL_TARGET_NOPTIONS,
 	.settings_size = sizeof(dbs_sql_target_settings),
 	.default_schema = "public",
+	.load = &dbs__pgt_load_ops,
 };
