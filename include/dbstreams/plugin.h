@@ -125,8 +125,75 @@ typedef struct dbs_value {
 typedef enum dbs_op {
 	DBS_OP_INSERT = 1,
 	DBS_OP_UPDATE = 2,
-	DBS_OP_DELETE = 3
+	DBS_OP_DELETE = 3,
+	/* A change to a table's definition (event->schema); no row images.
+	 * Only version 7 targets are given one; a source puts it in a source
+	 * transaction of its own (one event, txn_end set). */
+	DBS_OP_SCHEMA = 4
 } dbs_op;
+
+/** What a schema change does (dbs_schema_change.kind). */
+typedef enum dbs_schema_kind {
+	/* event->table is the new table, indexes included. */
+	DBS_SCHEMA_CREATE_TABLE = 1,
+	/* event->table is the table as it was. Applied only when the target's
+	 * schemaChanges option allows it. */
+	DBS_SCHEMA_DROP_TABLE,
+	DBS_SCHEMA_TRUNCATE_TABLE,
+	/* from_schema.from_name becomes event->table's schema.name. */
+	DBS_SCHEMA_RENAME_TABLE,
+	/* Column `column` of event->table is new; default_kind/default_text
+	 * say what the rows already there hold in it. */
+	DBS_SCHEMA_ADD_COLUMN,
+	/* The column from_name is gone. */
+	DBS_SCHEMA_DROP_COLUMN,
+	/* The column from_name is now column `column`, its values kept. */
+	DBS_SCHEMA_RENAME_COLUMN,
+	/* Column `column` has a new type or nullability (event->table holds
+	 * it); `unsafe` says whether every value already there fits. */
+	DBS_SCHEMA_ALTER_COLUMN,
+	/* event->table->indexes[column] is new (a secondary index). */
+	DBS_SCHEMA_ADD_INDEX,
+	/* The secondary index from_name is gone. */
+	DBS_SCHEMA_DROP_INDEX,
+	/* The primary key is now the DBS_COLUMN_KEY columns of event->table;
+	 * always unsafe (rows the old key told apart may collide). */
+	DBS_SCHEMA_ALTER_KEY,
+	/* A statement that changes the table in a way the source cannot
+	 * describe; event->table is its definition afterwards when known.
+	 * Always unsafe. */
+	DBS_SCHEMA_OTHER
+} dbs_schema_kind;
+
+/** What the rows already in a table hold in an added column. */
+typedef enum dbs_schema_default {
+	DBS_DEFAULT_NONE = 0, /* no default: NULL (or the type's zero when NOT NULL) */
+	DBS_DEFAULT_NULL,
+	DBS_DEFAULT_LITERAL,  /* default_text: the value as text (unquoted) */
+	DBS_DEFAULT_NOW,      /* the current timestamp at the change */
+	DBS_DEFAULT_EXPR      /* default_text: an expression in the source's dialect */
+} dbs_schema_default;
+
+typedef struct dbs_schema_change {
+	uint8_t kind;         /* dbs_schema_kind */
+	/* Nonzero when applying it may change or reject a value already in
+	 * the target (a narrowing type, NOT NULL added, a key change): the
+	 * target applies nothing and the stream fails at the change unless
+	 * the target table already has the definition (a user made it). */
+	uint8_t unsafe;
+	uint8_t default_kind; /* dbs_schema_default, ADD_COLUMN */
+	uint32_t column;      /* a position in event->table (columns, or indexes) */
+	const char *from_schema; /* RENAME_TABLE: the old schema */
+	const char *from_name;   /* the old table, column or index name */
+	const char *default_text;
+} dbs_schema_change;
+
+/** The changes of one statement, in the order the source applied them. */
+typedef struct dbs_schema_event {
+	const char *statement; /* the source's text, for messages; may be NULL */
+	uint32_t nchanges;
+	const dbs_schema_change *changes;
+} dbs_schema_event;
 
 /**
  * Where an event sits in the source's commit order. Positions compare by
@@ -168,6 +235,9 @@ typedef struct dbs_event {
 	int64_t commit_time_us;  /* Unix µs of the source commit */
 	uint64_t xid;            /* source transaction id */
 	dbs_position pos;
+	/* DBS_OP_SCHEMA: what changed; its strings and arrays live in the
+	 * batch's arena (dbs_batch_alloc). NULL for rows. */
+	const dbs_schema_event *schema;
 } dbs_event;
 
 /**
@@ -785,11 +855,13 @@ typedef struct dbs_target {
 /* 2 appended `flush` and the apply results below; 3 `keep_checkpoint`; 4
  * the settings fields; 5 `load`; 6 reads
  * dbs_target_config.group_transactions and may return DBS_APPLY_REPLAY,
- * and its flush DBS_APPLY_LOST or DBS_APPLY_REPLAY. Older targets stay
- * accepted: a version 1 target has every batch committed (it never sees
- * span_transactions); their sections take no settings; before version 6
- * every source transaction is committed on its own. */
-#define DBS_TARGET_OPS_VERSION 6
+ * and its flush DBS_APPLY_LOST or DBS_APPLY_REPLAY; 7 is given
+ * DBS_OP_SCHEMA events. Older targets stay accepted: a version 1 target
+ * has every batch committed (it never sees span_transactions); their
+ * sections take no settings; before version 6 every source transaction
+ * is committed on its own; before version 7 a schema change fails the
+ * stream at the change. */
+#define DBS_TARGET_OPS_VERSION 7
 
 /* What a version 2 apply returns besides 0 and a negative failure, only
  * when config->span_transactions is set. */

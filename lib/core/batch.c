@@ -355,7 +355,7 @@ DBS_API int dbs_batch_add(dbs_batch *b, dbs_op op, const dbs_table *table, dbs_e
 	if (!out)
 		return dbs__error_set(DBS_EINVAL, "dbs_batch_add: out is NULL");
 	*out = NULL;
-	if (!b || !table || op < DBS_OP_INSERT || op > DBS_OP_DELETE)
+	if (!b || !table || op < DBS_OP_INSERT || op > DBS_OP_SCHEMA)
 		return dbs__error_set(DBS_EINVAL, "dbs_batch_add: bad batch, table or op");
 	if (b->count == b->capacity) {
 		if (b->capacity > UINT32_MAX / 2)
@@ -374,9 +374,11 @@ DBS_API int dbs_batch_add(dbs_batch *b, dbs_op op, const dbs_table *table, dbs_e
 	memset(ev, 0, sizeof *ev);
 	ev->op = (uint8_t)op;
 	ev->table = table;
-	if (op != DBS_OP_INSERT && !(ev->before = null_row(b, table->ncolumns)))
+	if (op != DBS_OP_INSERT && op != DBS_OP_SCHEMA &&
+	    !(ev->before = null_row(b, table->ncolumns)))
 		return dbs__error_set(DBS_ENOMEM, "out of memory");
-	if (op != DBS_OP_DELETE && !(ev->after = null_row(b, table->ncolumns)))
+	if (op != DBS_OP_DELETE && op != DBS_OP_SCHEMA &&
+	    !(ev->after = null_row(b, table->ncolumns)))
 		return dbs__error_set(DBS_ENOMEM, "out of memory");
 	b->count++;
 	*out = ev;

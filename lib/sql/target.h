@@ -91,6 +91,19 @@ typedef struct dbs_sqltarget_ops {
 	 * valid until the next call. */
 	const char *(*row_label)(dbs_sqltarget *t, void *table, const dbs_event *ev);
 
+	/* ---- schema changes ---- */
+	/* A DBS_OP_SCHEMA event not covered by the checkpoint (the source
+	 * sends it alone in its source transaction): make the target table
+	 * match ev->table as ev->schema describes, through the dialect's type
+	 * mapping. Idempotent: what the catalog shows already done is not done
+	 * again (a restart between the change and its checkpoint applies it
+	 * again), and an unsafe change is no failure when the target already
+	 * has the definition. A dialect whose DDL commits (MySQL) commits what
+	 * is open first (dbs__sqltarget_commit_open); the skeleton then
+	 * commits the checkpoint row. NULL: the dialect cannot, and the
+	 * stream fails at the change. */
+	int (*schema)(dbs_sqltarget *t, const dbs_event *ev, char *err, size_t errlen);
+
 	/* ---- sessions ---- */
 	/* A new session in place of a lost one, with the settings of the
 	 * first (the skeleton reads the checkpoint again). */
