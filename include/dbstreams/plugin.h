@@ -127,8 +127,11 @@ typedef enum dbs_op {
 	DBS_OP_UPDATE = 2,
 	DBS_OP_DELETE = 3,
 	/* A change to a table's definition (event->schema); no row images.
-	 * Only version 7 targets are given one; a source puts it in a source
-	 * transaction of its own (one event, txn_end set). */
+	 * Only version 7 targets are given one. A source puts it in a batch
+	 * of its own, in its place in the commit order: a MySQL schema
+	 * statement is a source transaction of its own (one event, txn_end
+	 * set); PostgreSQL may change a table inside a transaction that also
+	 * writes rows, and its position is then inside that transaction. */
 	DBS_OP_SCHEMA = 4
 } dbs_op;
 
