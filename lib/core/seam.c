@@ -262,7 +262,9 @@ uint32_t dbs__seam_filter(dbs_seam *seam, dbs_batch *batch, dbs_position *ended,
 			kept++;
 			continue;
 		}
-		seam_table *t = table_of(seam, ev->table);
+		/* A schema change always passes: the copy may already have it,
+		 * which the target finds in its catalog and does not do again. */
+		seam_table *t = ev->op == DBS_OP_SCHEMA ? NULL : table_of(seam, ev->table);
 		if (t) {
 			const dbs_value *old = ev->before ? ev->before : ev->after;
 			int had_old = ev->op != DBS_OP_INSERT && covered(t, old, ev->pos.txn);

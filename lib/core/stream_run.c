@@ -645,6 +645,37 @@ static int seam_filter(dbs_stream *s, dbs_batch *batch, char *err, size_t errlen
 	return 1;
 }
 
+/*
+ * A target older than ops version 7 is never given a schema change: the
+ * stream fails at it, with nothing of its batch applied, so that a
+ * resume with a target that applies it carries on exactly there. 0 when
+ * the batch holds none (or the target takes them), else DBS_EINVAL with
+ * err filled.
+ */
+static int refuse_schema(const dbs_stream *s, const dbs_batch *batch, char *err, size_t errlen)
+{
+	if (s->target_ops->version >= 7)
+		return 0;
+	uint32_t n = dbs_batch_count(batch);
+	for (uint32_t i = 0; i < n; i++) {
+		const dbs_event *ev = dbs_batch_event(batch, i);
+		if (ev->op != DBS_OP_SCHEMA)
+			continue;
+		char pos[96];
+		dbs_position_text(pos, sizeof pos, batch, &ev->pos);
+		dbs_fmt(err, errlen,
+		        "target plugin \"%s\" (ops version %u) does not apply schema changes: %s.%s "
+		        "changed at %s (%s); the stream stops before the change: a target of ops "
+		        "version 7 or later applies it when the stream is resumed",
+		        s->target_ops->name, s->target_ops->version,
+		        ev->table->schema ? ev->table->schema : "", ev->table->name, pos,
+		        ev->schema && ev->schema->statement ? ev->schema->statement
+		                                            : "no statement");
+		return DBS_EINVAL;
+	}
+	return 0;
+}
+
 void *dbs__stream_target_main(void *arg)
 {
 	dbs_stream *s = arg;
@@ -704,6 +735,11 @@ void *dbs__stream_target_main(void *arg)
 			if (n)
 				atomic_store(&s->applying_commit_us,
 				             dbs_batch_event(batch, 0)->commit_time_us);
+		}
+		if (refuse_schema(s, batch, err, sizeof err) != 0) {
+			dbs_batch_free(batch);
+			failed = 1;
+			break;
 		}
 		dbs__stall_held(&s->stall, 1);
 		rc = s->target_ops->apply(s->target, batch, err, sizeof err);

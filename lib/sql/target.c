@@ -12,6 +12,7 @@
 #include <dbstreams/sys/host.h>
 #include <dbstreams/sys/position.h>
 
+#include "fault/fault.h"
 #include "sql/checkpoint.h"
 #include "sql/target.h"
 #include "sql/value_text.h"
@@ -232,17 +233,26 @@ static int dead_letter_prepare(dbs_sqltarget *t, char *err, size_t errlen)
 /* Apply                                                               */
 /* ------------------------------------------------------------------ */
 
-static int apply_once(dbs_sqltarget *t, const dbs_batch *batch, char *err, size_t errlen)
+/* The batch's first schema change (a source sends one alone in its
+ * batch), or NULL. */
+static const dbs_event *schema_event(const dbs_batch *batch)
 {
-	int rc;
-	const dbs_position *last = dbs_batch_last(batch);
+	uint32_t n = dbs_batch_count(batch);
+	for (uint32_t i = 0; i < n; i++)
+		if (dbs_batch_event(batch, i)->op == DBS_OP_SCHEMA)
+			return dbs_batch_event(batch, i);
+	return NULL;
+}
 
-	/* A batch wholly at or before the checkpoint was applied already. */
-	if (dbs_batch_count(batch) == 0 || dbs_position_cmp(last, &t->checkpoint) <= 0)
-		return t->open ? DBS_APPLY_OPEN : 0;
-	t->data_error = 0;
-	if ((rc = t->ops->write(t, batch, err, errlen)))
-		goto fail;
+/* After a batch was written: commit it with its checkpoint row, or leave
+ * the transaction open (span_transactions, grouping). `ddl_committed`:
+ * the dialect's DDL committed whatever was open, so nothing is left to
+ * continue (MySQL). */
+static int batch_done(dbs_sqltarget *t, const dbs_batch *batch, int ddl_committed, char *err,
+                      size_t errlen)
+{
+	const dbs_position *last = dbs_batch_last(batch);
+	int rc;
 	/* Inside a source transaction that goes on, the transaction stays
 	 * open; the checkpoint row is written only when it commits (with the
 	 * last batch, or by flush): the same row updated once per batch in
@@ -252,15 +262,15 @@ static int apply_once(dbs_sqltarget *t, const dbs_batch *batch, char *err, size_
 	 * table every batch commits on its own: a rejected row is found by
 	 * applying its batch again row by row, which needs the batch's
 	 * transaction to start with the batch. */
-	if (!t->config->span_transactions || t->dlq_qname ||
+	if (ddl_committed || !t->config->span_transactions || t->dlq_qname ||
 	    (last->txn_end && !dbs__sqltarget_grouping(t))) {
 		if ((rc = commit_batch(t, batch, err, errlen)))
-			goto fail;
+			return rc;
 		committed(t, last);
 		return 0;
 	}
 	if (t->ops->hold && (rc = t->ops->hold(t, batch, err, errlen)))
-		goto fail;
+		return rc;
 	t->open = 1;
 	if (last->txn_end)
 		t->open_ended = 1;
@@ -268,6 +278,87 @@ static int apply_once(dbs_sqltarget *t, const dbs_batch *batch, char *err, size_
 	t->open_seq = dbs_batch_seq(batch);
 	dbs_position_text(t->open_pos, sizeof t->open_pos, batch, last);
 	return DBS_APPLY_OPEN;
+}
+
+/*
+ * A schema change not covered by the checkpoint: the dialect's hook makes
+ * the target table match, then its checkpoint row commits as any batch's
+ * (PostgreSQL: in the open transaction, DDL being transactional; MySQL:
+ * the hook committed what was open, its DDL commits, and the checkpoint
+ * row commits at once after it). A restart between the hook and that
+ * commit applies the change again, which the hook finds done in the
+ * target's catalog.
+ */
+static int apply_schema(dbs_sqltarget *t, const dbs_batch *batch, const dbs_event *ev,
+                        char *err, size_t errlen)
+{
+	uint32_t n = dbs_batch_count(batch);
+	/* The open transaction holds whole source transactions before the
+	 * change (grouping). */
+	int group = t->open && t->open_ended && dbs__sqltarget_grouping(t);
+	char pos[96];
+	int rc;
+
+	dbs_position_text(pos, sizeof pos, batch, &ev->pos);
+	if (n != 1) {
+		dbs_fmt(err, errlen,
+		        "%s: a schema change of %s.%s at %s shares its batch with %u other events "
+		        "(a source sends it alone); nothing of the batch was applied",
+		        t->ops->what, ev->table->schema ? ev->table->schema : "", ev->table->name,
+		        pos, n - 1);
+		rc = DBS_EINVAL;
+		goto fail;
+	}
+	if (!t->ops->schema) {
+		dbs_fmt(err, errlen,
+		        "%s cannot apply schema changes: %s.%s changed at %s (%s); the stream stops "
+		        "before the change",
+		        t->ops->what, ev->table->schema ? ev->table->schema : "", ev->table->name,
+		        pos, ev->schema && ev->schema->statement ? ev->schema->statement : "no statement");
+		rc = DBS_EINVAL;
+		goto fail;
+	}
+	t->data_error = 0;
+	err[0] = '\0';
+	if ((rc = t->ops->schema(t, ev, err, errlen))) {
+		if (!err[0])
+			dbs_fmt(err, errlen, "%s: schema change of %s.%s at %s failed (%s)",
+			        t->ops->what, ev->table->schema ? ev->table->schema : "",
+			        ev->table->name, pos, dbs_strerror(rc));
+		goto fail;
+	}
+	DBS_FAULT_POINT("sqltarget.schema_applied");
+	if ((rc = batch_done(t, batch, t->ops->dialect == DBS_DIALECT_MYSQL, err, errlen)) < 0)
+		goto fail;
+	return rc;
+fail:
+	/* Inside a group, the source transactions before the change are
+	 * rolled back with it: the core applies them again one commit each
+	 * (DBS_APPLY_REPLAY), so that the stream stops with everything before
+	 * the change committed. Never row by row: a schema change is no row. */
+	t->data_error = group && !t->lost;
+	t->ops->rollback(t);
+	t->open = 0;
+	t->open_ended = 0;
+	return rc == DBS_ENOMEM ? rc : DBS_ETARGET;
+}
+
+static int apply_once(dbs_sqltarget *t, const dbs_batch *batch, char *err, size_t errlen)
+{
+	int rc;
+	const dbs_position *last = dbs_batch_last(batch);
+
+	/* A batch wholly at or before the checkpoint was applied already. */
+	if (dbs_batch_count(batch) == 0 || dbs_position_cmp(last, &t->checkpoint) <= 0)
+		return t->open ? DBS_APPLY_OPEN : 0;
+	const dbs_event *change = schema_event(batch);
+	if (change)
+		return apply_schema(t, batch, change, err, errlen);
+	t->data_error = 0;
+	if ((rc = t->ops->write(t, batch, err, errlen)) ||
+	    (rc = batch_done(t, batch, 0, err, errlen)) < 0)
+		goto fail;
+	return rc;
 fail:
 	t->ops->rollback(t);
 	t->open = 0;

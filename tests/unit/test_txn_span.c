@@ -15,7 +15,10 @@
  *     committed positions are acked;
  *   - a row rejected inside a group (DBS_APPLY_REPLAY): the stream
  *     resumes from the checkpoint and that transaction is committed on
- *     its own, then grouping resumes.
+ *     its own, then grouping resumes;
+ *   - a schema change: a version 7 target is given it in its place; a
+ *     target of an older version is not, and the stream fails at it
+ *     with everything before it committed and nothing after.
  */
 #include <check.h>
 #include <pthread.h>
@@ -62,6 +65,9 @@ static struct {
 	atomic_uint_fast64_t acked_txn;
 	atomic_int acked_mid_txn; /* an ack of a position inside a transaction */
 	dbs_position first_resume[4];
+	/* This transaction is one schema change instead of rows; 0 none. */
+	uint64_t schema_txn;
+	atomic_int schema_seen;    /* schema changes the target was given */
 } db = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- source: transactions of TXN_EVENTS inserts, id = (txn-1)*TXN_EVENTS + event ---- */
@@ -98,6 +104,34 @@ static int src_open(dbs_source **out, const dbs_source_config *cfg, const dbs_ho
 	return 0;
 }
 
+/* Transaction `txn` as a source sends a schema statement: one event,
+ * alone in its batch. */
+static dbs_batch *schema_batch(txn_source *g, uint64_t txn)
+{
+	dbs_batch *b;
+	dbs_event *ev;
+	ck_assert_int_eq(dbs_batch_new(&b, 1), 0);
+	ck_assert_int_eq(dbs_batch_add(b, DBS_OP_SCHEMA, g->table, &ev), 0);
+	ck_assert_ptr_null(ev->before);
+	ck_assert_ptr_null(ev->after);
+	dbs_schema_change *c = dbs_batch_alloc(b, sizeof *c);
+	dbs_schema_event *se = dbs_batch_alloc(b, sizeof *se);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(se);
+	memset(c, 0, sizeof *c);
+	c->kind = DBS_SCHEMA_RENAME_COLUMN;
+	c->from_name = "old_id";
+	se->statement = "ALTER TABLE t RENAME COLUMN old_id TO id";
+	se->nchanges = 1;
+	se->changes = c;
+	ev->schema = se;
+	ev->pos.txn = txn;
+	ev->pos.event = 1;
+	ev->pos.txn_end = 1;
+	ev->pos.resume = txn + 1;
+	return b;
+}
+
 static int src_run(dbs_source *src, dbs_emit_fn emit, void *data, char *err, size_t errlen)
 {
 	(void)err;
@@ -109,6 +143,13 @@ static int src_run(dbs_source *src, dbs_emit_fn emit, void *data, char *err, siz
 			continue;
 		}
 		uint64_t txn = g->next_txn++;
+		if (txn == db.schema_txn) {
+			int rc = emit(schema_batch(g, txn), data);
+			if (rc)
+				return rc < 0 ? rc : 0;
+			atomic_fetch_add(&db.emitted, 1);
+			continue;
+		}
 		for (uint32_t e = 1; e <= TXN_EVENTS;) {
 			dbs_batch *b;
 			ck_assert_int_eq(dbs_batch_new(&b, g->bundle), 0);
@@ -225,6 +266,14 @@ static int tgt_apply(dbs_target *tgt, const dbs_batch *b, char *err, size_t errl
 		const dbs_event *ev = dbs_batch_event(b, i);
 		if (dbs_position_cmp(&ev->pos, &g->checkpoint) <= 0)
 			continue;
+		if (ev->op == DBS_OP_SCHEMA) {
+			ck_assert_uint_eq(dbs_batch_count(b), 1);
+			ck_assert_ptr_nonnull(ev->schema);
+			ck_assert_uint_eq(ev->schema->changes[0].kind, DBS_SCHEMA_RENAME_COLUMN);
+			atomic_fetch_add(&db.schema_seen, 1);
+			g->open_last = ev->pos; /* committed with the checkpoint */
+			continue;
+		}
 		if (!g->nopen)
 			g->open_first_txn = ev->pos.txn;
 		g->open[g->nopen++] = (uint32_t)ev->after[0].v.i;
@@ -274,6 +323,14 @@ static const dbs_target_ops txn_target_ops = {.version = DBS_TARGET_OPS_VERSION,
                                               .close = tgt_close,
                                               .flush = tgt_flush};
 
+/* The same target written for version 6: never given a schema change. */
+static const dbs_target_ops txn_target_v6_ops = {.version = 6,
+                                                 .name = "postgresql",
+                                                 .open = tgt_open,
+                                                 .apply = tgt_apply,
+                                                 .close = tgt_close,
+                                                 .flush = tgt_flush};
+
 /* ---- helpers ---- */
 
 static void reset(uint32_t txns)
@@ -299,9 +356,11 @@ static void reset(uint32_t txns)
 	db.ncommits = 0;
 	db.commit_mid_txn = 0;
 	db.fill_first = 0;
+	db.schema_txn = 0;
+	atomic_store(&db.schema_seen, 0);
 }
 
-static dbs_stream *start(dbs_registry **r, unsigned limit)
+static dbs_stream *start_with(dbs_registry **r, unsigned limit, const dbs_target_ops *target)
 {
 	char cfg[512];
 	snprintf(cfg, sizeof cfg,
@@ -312,7 +371,7 @@ static dbs_stream *start(dbs_registry **r, unsigned limit)
 	         limit);
 	ck_assert_int_eq(dbs_registry_new(r, 0), 0);
 	ck_assert_int_eq(dbs_registry_add_source(*r, &txn_source_ops), 0);
-	ck_assert_int_eq(dbs_registry_add_target(*r, &txn_target_ops), 0);
+	ck_assert_int_eq(dbs_registry_add_target(*r, target), 0);
 	ck_assert_int_eq(dbs_registry_add_hub(*r, &dbs__memory_hub_ops), 0);
 	dbs_stream_options o = DBS_STREAM_OPTIONS_INIT;
 	o.registry = *r;
@@ -320,6 +379,11 @@ static dbs_stream *start(dbs_registry **r, unsigned limit)
 	int rc = dbs_stream_create(&s, cfg, strlen(cfg), &o);
 	ck_assert_msg(rc == 0, "create: %s", dbs_error_last());
 	return s;
+}
+
+static dbs_stream *start(dbs_registry **r, unsigned limit)
+{
+	return start_with(r, limit, &txn_target_ops);
 }
 
 static uint64_t committed(void)
@@ -506,6 +570,65 @@ START_TEST(row_rejected_in_a_group_is_applied_again_alone)
 }
 END_TEST
 
+/* Events of every transaction but the schema change's committed once. */
+static void each_once_but(uint64_t txns, uint64_t schema_txn)
+{
+	pthread_mutex_lock(&db.lock);
+	for (uint64_t id = 1; id <= MAX_EVENTS; id++) {
+		uint64_t txn = (id - 1) / TXN_EVENTS + 1;
+		unsigned want = txn <= txns && txn != schema_txn;
+		ck_assert_msg(db.hits[id] == want, "event %llu committed %u times",
+		              (unsigned long long)id, db.hits[id]);
+	}
+	pthread_mutex_unlock(&db.lock);
+}
+
+START_TEST(schema_change_reaches_a_version_7_target_in_its_place)
+{
+	reset(8);
+	db.schema_txn = 4;
+	dbs_registry *r;
+	dbs_stream *s = start(&r, 0);
+	wait_committed(7 * TXN_EVENTS);
+	for (int i = 0; i < 500 && db.checkpoint.txn < 8; i++)
+		usleep(10000);
+	ck_assert_int_eq(atomic_load(&db.schema_seen), 1);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_RUNNING);
+	ck_assert_uint_eq(atomic_load(&db.acked_txn), 8);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+	each_once_but(8, 4);
+}
+END_TEST
+
+START_TEST(schema_change_fails_an_older_target_at_the_change)
+{
+	reset(8);
+	db.schema_txn = 4;
+	dbs_registry *r;
+	dbs_stream *s = start_with(&r, 0, &txn_target_v6_ops);
+	ck_assert_int_eq(dbs_stream_wait(s, 20000), 0);
+	dbs_stat st = DBS_STAT_INIT;
+	ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+	ck_assert_int_eq(st.target.status, DBS_STATUS_FAILED);
+	ck_assert_msg(strstr(st.target.message, "does not apply schema changes") &&
+	                  strstr(st.target.message, "public.t") &&
+	                  strstr(st.target.message, "RENAME COLUMN old_id TO id"),
+	              "the message must name the table and the statement: %s", st.target.message);
+	fprintf(stderr, "older target: %s\n", st.target.message);
+	ck_assert_int_eq(atomic_load(&db.schema_seen), 0);
+	/* Everything before the change committed, nothing after it. */
+	ck_assert_uint_eq(committed(), 3 * TXN_EVENTS);
+	ck_assert_uint_eq(db.checkpoint.txn, 3);
+	ck_assert_uint_eq(db.checkpoint.txn_end, 1);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+	each_once(3 * TXN_EVENTS);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("txn_span");
@@ -517,6 +640,8 @@ int main(void)
 	tcase_add_test(tc, lost_connection_gives_up_after_the_reconnect_limit);
 	tcase_add_test(tc, waiting_transactions_share_a_commit);
 	tcase_add_test(tc, row_rejected_in_a_group_is_applied_again_alone);
+	tcase_add_test(tc, schema_change_reaches_a_version_7_target_in_its_place);
+	tcase_add_test(tc, schema_change_fails_an_older_target_at_the_change);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
