@@ -57,6 +57,76 @@ static int check_table_name(const char *v, const char *shown, char *why, size_t 
 	return 1;
 }
 
+/* The words of options.schemaChanges. */
+static const struct {
+	const char *word;
+	unsigned flag;
+} schema_policy_words[] = {
+	{"dropTable", DBS_SCHEMA_POLICY_DROP_TABLE},
+	{"truncate", DBS_SCHEMA_POLICY_TRUNCATE},
+	{"none", DBS_SCHEMA_POLICY_NONE},
+};
+
+#define SCHEMA_POLICY_WORDS (sizeof schema_policy_words / sizeof schema_policy_words[0])
+
+/* Flags of the words of `v`; -1 and `*bad` (the word's span) when one
+ * is unknown. Words are separated by commas, spaces around them ignored. */
+static long schema_policy_parse(const char *v, const char **bad, size_t *badlen)
+{
+	unsigned flags = 0;
+	const char *p = v ? v : "";
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t n = 0;
+		while (p[n] && p[n] != ',' && p[n] != ' ')
+			n++;
+		if (!n)
+			break;
+		size_t i = 0;
+		while (i < SCHEMA_POLICY_WORDS && !(strlen(schema_policy_words[i].word) == n &&
+		                                    strncmp(schema_policy_words[i].word, p, n) == 0))
+			i++;
+		if (i == SCHEMA_POLICY_WORDS) {
+			*bad = p;
+			*badlen = n;
+			return -1;
+		}
+		flags |= schema_policy_words[i].flag;
+		p += n;
+	}
+	return (long)flags;
+}
+
+static int check_schema_changes(const char *v, const char *shown, char *why, size_t whylen)
+{
+	const char *bad = NULL;
+	size_t badlen = 0;
+	long flags = schema_policy_parse(v, &bad, &badlen);
+	(void)shown;
+	if (flags < 0) {
+		dbs_fmt(why, whylen,
+		        "unknown schema change policy \"%.*s\" (expected a comma-separated list of "
+		        "dropTable, truncate, or none)",
+		        (int)(badlen > 64 ? 64 : badlen), bad);
+		return 1;
+	}
+	if ((flags & DBS_SCHEMA_POLICY_NONE) && flags != DBS_SCHEMA_POLICY_NONE) {
+		dbs_fmt(why, whylen, "\"none\" cannot be combined with dropTable or truncate");
+		return 1;
+	}
+	return 0;
+}
+
+unsigned dbs__sql_schema_policy(const dbs_sql_target_settings *settings)
+{
+	const char *bad;
+	size_t badlen;
+	long flags = schema_policy_parse(settings ? settings->schema_changes : NULL, &bad, &badlen);
+	/* The configuration was checked; an unchecked one stops at every change. */
+	return flags < 0 ? DBS_SCHEMA_POLICY_NONE : (unsigned)flags;
+}
+
 #define SRC(f) offsetof(dbs_sql_source_settings, f)
 #define TGT(f) offsetof(dbs_sql_target_settings, f)
 #define TTO(f) offsetof(dbs_sql_table_option, f)
@@ -122,6 +192,11 @@ const dbs_option dbs__sql_target_options[DBS_SQL_TARGET_NOPTIONS] = {
 	 .choices = write_modes, .what = "write mode",
 	 .doc = "initial load into a table that holds rows: refuse it, append to them, "
 	        "empty the table first, or upsert by key"},
+	{.object = "options", .key = "schemaChanges", .kind = DBS_OPTION_STRING,
+	 .offset = TGT(schema_changes), .check = check_schema_changes,
+	 .doc = "schema changes of the source applied beyond the default (comma-separated): "
+	        "dropTable applies DROP TABLE, truncate applies TRUNCATE (each skipped with a "
+	        "warning otherwise); none stops the stream at every schema change"},
 	{.object = "options", .key = "tables", .kind = DBS_OPTION_TABLES,
 	 .flags = DBS_OPTION_UNIQUE_NAMES, .offset = TGT(tables), .item = table_options,
 	 .nitem = sizeof table_options / sizeof table_options[0],

@@ -50,7 +50,21 @@ typedef struct dbs_sql_target_settings {
 	 * (insert beside them), "truncate_and_load" (empty it first) or
 	 * "upsert" (insert, replacing rows of the same key). */
 	const char *write_mode;
+	/* options.schemaChanges: a comma-separated list of "dropTable",
+	 * "truncate" (apply those schema changes, skipped with a warning
+	 * otherwise) or "none" alone (every schema change stops the stream);
+	 * NULL or "": the default. */
+	const char *schema_changes;
 } dbs_sql_target_settings;
+
+/* options.schemaChanges as flags. */
+enum {
+	DBS_SCHEMA_POLICY_DROP_TABLE = 1u << 0,
+	DBS_SCHEMA_POLICY_TRUNCATE = 1u << 1,
+	DBS_SCHEMA_POLICY_NONE = 1u << 2
+};
+
+unsigned dbs__sql_schema_policy(const dbs_sql_target_settings *settings);
 
 /* options.writeMode as a value. */
 typedef enum dbs_sql_write_mode {
@@ -73,7 +87,7 @@ const dbs_sql_table_option *dbs__sql_table_option(const dbs_sql_target_settings 
                                                   const char *const *qualifiers,
                                                   size_t nqualifiers);
 
-#define DBS_SQL_TARGET_NOPTIONS 8
+#define DBS_SQL_TARGET_NOPTIONS 9
 extern const dbs_option dbs__sql_target_options[DBS_SQL_TARGET_NOPTIONS];
 
 #endif

@@ -693,6 +693,15 @@ int dbs__pgt_commit_grouped(pg_target *t, const dbs_position *last, uint64_t seq
 	return 0;
 }
 
+int dbs__pgt_grouped_plain(pg_target *t, char *err, size_t errlen)
+{
+	int rc;
+	t->g.active = 1;
+	if ((rc = run_end(t, NULL, err, errlen)))
+		return rc;
+	return begin_plain(t, NULL, err, errlen);
+}
+
 void dbs__pgt_abort_grouped(pg_target *t, int lost)
 {
 	PGresult *res;

@@ -191,6 +191,15 @@ void dbs__pgt_table_free(pg_table *tb);
  * the server refuses is a warning. */
 int dbs__pgt_index_create(pg_target *t, pg_table *tb, const dbs_table *def, const dbs_index *ix,
                           char *err, size_t errlen);
+/* The target type of column `i` of `def`, as CREATE TABLE makes it
+ * (a MySQL ENUM's CHECK clause included), appended to s. */
+int dbs__pgt_column_type(dbs_buf *s, const dbs_table *def, uint32_t i, char *err,
+                         size_t errlen);
+/* The target name of index `ix_name` of table `table` of a `dialect`
+ * source, quoted. */
+int dbs__pgt_index_name(dbs_buf *s, dbs_dialect dialect, const char *table, const char *ix_name);
+/* Drop the cache entries of table schema.name (its definition changed). */
+void dbs__pgt_tables_forget(pg_target *t, const char *schema, const char *name);
 /* target.options.tables' entry of `tb`, or NULL. */
 const dbs_sql_table_option *dbs__pgt_table_option(const pg_target *t, const pg_table *tb);
 /* After a rollback, forget what the rolled-back transaction created;
@@ -227,6 +236,15 @@ int dbs__pgt_commit_grouped(pg_target *t, const dbs_position *last, uint64_t seq
 /* Abandon what is sent or waits (COPY, pipeline) so the session can roll
  * back; `lost`: the session is gone, only forget. */
 void dbs__pgt_abort_grouped(pg_target *t, int lost);
+/* A grouped transaction out of pipeline mode, what it held sent and read,
+ * begun: for DDL inside it (a schema change). */
+int dbs__pgt_grouped_plain(pg_target *t, char *err, size_t errlen);
+
+/* ---- schema.c ---- */
+
+/* The dialect's schema hook (lib/sql/target.h): a DBS_OP_SCHEMA event
+ * applied in the open transaction, or a new one. */
+int dbs__pgt_schema(dbs_sqltarget *common, const dbs_event *ev, char *err, size_t errlen);
 /* ---- load.c ---- */
 
 /* The target's load capability (dbs_target_ops.load). */

@@ -79,6 +79,29 @@ static int target_column_type(dbs_buf *s, const pg_table *tb, const dbs_table *d
 	return rc;
 }
 
+int dbs__pgt_column_type(dbs_buf *s, const dbs_table *def, uint32_t i, char *err,
+                         size_t errlen)
+{
+	int rc;
+	const dbs_column *col = &def->columns[i];
+	dbs_sqltype type;
+	if (def->dialect != DBS_DIALECT_POSTGRESQL) {
+		dbs__sqlmap_parse(def, col, &type);
+		rc = dbs__sqlmap_target_type(s, &type, DBS_DIALECT_POSTGRESQL);
+	} else {
+		rc = col->type_name && col->type_name[0] ? dbs_buf_append_str(s, col->type_name)
+		                                         : DBS_EINVAL;
+	}
+	if (rc == DBS_EINVAL) {
+		rc = DBS_ETARGET;
+		dbs_fmt(err, errlen, "%s.%s: column \"%s\" has no type", def->schema, def->name,
+		        col->name);
+	} else if (rc) {
+		dbs_fmt(err, errlen, "out of memory");
+	}
+	return rc;
+}
+
 /*
  * (Re)parse the column types of `tb->last` when its source speaks another
  * dialect: once per table definition, never per event. The parsed types
@@ -411,16 +434,16 @@ done:
  * PostgreSQL's 63 bytes is cut and ends with a hash of the whole, so two
  * long names stay apart.
  */
-static int index_name(dbs_buf *s, const dbs_table *def, const dbs_index *ix)
+int dbs__pgt_index_name(dbs_buf *s, dbs_dialect dialect, const char *table, const char *ix_name)
 {
 	char name[256] = {0};
-	size_t tl = strlen(def->name);
-	int prefix = def->dialect != DBS_DIALECT_POSTGRESQL &&
-	             !(strncmp(ix->name, def->name, tl) == 0 && ix->name[tl] == '_');
-	int n = snprintf(name, sizeof name, "%s%s%s", prefix ? def->name : "", prefix ? "_" : "",
-	                 ix->name);
+	size_t tl = strlen(table);
+	int prefix = dialect != DBS_DIALECT_POSTGRESQL &&
+	             !(strncmp(ix_name, table, tl) == 0 && ix_name[tl] == '_');
+	int n = snprintf(name, sizeof name, "%s%s%s", prefix ? table : "", prefix ? "_" : "",
+	                 ix_name);
 	if (n < 0 || n > 63) { /* a cut name (n >= sizeof name) gets its hash too */
-		uint64_t h = hash_str(hash_str(UINT64_C(1469598103934665603), def->name), ix->name);
+		uint64_t h = hash_str(hash_str(UINT64_C(1469598103934665603), table), ix_name);
 		size_t cut = 54;
 		while (cut && ((unsigned char)name[cut] & 0xC0) == 0x80)
 			cut--; /* not inside a UTF-8 sequence */
@@ -485,7 +508,8 @@ int dbs__pgt_index_create(pg_target *t, pg_table *tb, const dbs_table *def, cons
 	dbs_buf_reset(s);
 	if (dbs_buf_append_str(s, "SAVEPOINT dbs_index; CREATE ") ||
 	    ((ix->flags & DBS_INDEX_UNIQUE) && dbs_buf_append_str(s, "UNIQUE ")) ||
-	    dbs_buf_append_str(s, "INDEX IF NOT EXISTS ") || index_name(s, def, ix) ||
+	    dbs_buf_append_str(s, "INDEX IF NOT EXISTS ") ||
+	    dbs__pgt_index_name(s, def->dialect, def->name, ix->name) ||
 	    dbs_buf_appendf(s, " ON %s (", tb->qname))
 		goto done;
 	for (uint32_t k = 0; k < ix->ncolumns; k++)
@@ -635,6 +659,24 @@ oom:
 	dbs_fmt(err, errlen, "out of memory");
 done:
 	return rc;
+}
+
+/* Forget the cache entries of table schema.name: its definition changed
+ * on the server, and statements built for the old one must not run. */
+void dbs__pgt_tables_forget(pg_target *t, const char *schema, const char *name)
+{
+	size_t keep = 0;
+	for (size_t i = 0; i < t->ntables; i++) {
+		pg_table *tb = t->tables[i];
+		if (strcmp(tb->schema, schema ? schema : "") == 0 && strcmp(tb->name, name) == 0) {
+			if (t->last_table == tb)
+				t->last_table = NULL;
+			dbs__pgt_table_free(tb);
+			continue;
+		}
+		t->tables[keep++] = tb;
+	}
+	t->ntables = keep;
 }
 
 /* After a rollback, forget what the rolled-back transaction created. */

@@ -493,6 +493,7 @@ static const dbs_sqltarget_ops pg_dialect = {
 	.row_table = pg_row_table,
 	.row_apply = pg_row_apply,
 	.row_label = pg_row_label,
+	.schema = dbs__pgt_schema,
 	.reconnect = pg_reconnect,
 	.dead_letter_table = pg_dead_letter_table,
 };
