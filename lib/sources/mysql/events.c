@@ -37,8 +37,11 @@ static int new_event(my_source *s, table_entry *e, dbs_op op, dbs_event **out, c
                      size_t errlen)
 {
 	int rc = 0;
-	/* A full batch leaves only now: its last event is not the commit's. */
-	if (s->batch && dbs_batch_count(s->batch) >= s->bundle) {
+	/* A full batch leaves only now: its last event is not the commit's.
+	 * A schema event stays alone in its batch. */
+	if (s->batch && (dbs_batch_count(s->batch) >= s->bundle ||
+	                 (dbs_batch_count(s->batch) > 0 &&
+	                  dbs_batch_event(s->batch, 0)->op == DBS_OP_SCHEMA))) {
 		rc = emit_batch(s, err, errlen);
 		if (rc != 0)
 			goto fail;
@@ -59,6 +62,36 @@ static int new_event(my_source *s, table_entry *e, dbs_op op, dbs_event **out, c
 	rc = 0;
 fail:
 	return rc;
+}
+
+/* Emit the events held: a schema event goes alone in its batch. */
+int dbs__mys_emit_pending(my_source *s, char *err, size_t errlen)
+{
+	return emit_batch(s, err, errlen);
+}
+
+/* A schema event for `table`, alone in a new batch at the next position
+ * of the transaction; what was held is emitted first. */
+int dbs__mys_schema_event(my_source *s, const dbs_table *table, dbs_event **out, char *err,
+                          size_t errlen)
+{
+	int rc = emit_batch(s, err, errlen);
+	if (rc != 0 || s->stop)
+		return rc;
+	rc = DBS_ENOMEM;
+	if ((!s->batch && dbs_batch_new(&s->batch, 1) != 0) ||
+	    dbs_batch_add(s->batch, DBS_OP_SCHEMA, table, out) != 0) {
+		dbs_fmt(err, errlen, "out of memory");
+		return rc;
+	}
+	dbs_event *ev = *out;
+	ev->commit_time_us = s->commit_time_us;
+	ev->pos.txn = s->txn_pos;
+	ev->pos.event = ++s->nevents;
+	ev->pos.gtid_domain = s->gtid_domain;
+	ev->pos.gtid_server = s->gtid_server;
+	ev->pos.gtid_seq = s->gtid_seq;
+	return 0;
 }
 
 int dbs__mys_txn_begin(my_source *s, uint64_t pos, uint32_t timestamp, char *err, size_t errlen)
@@ -239,31 +272,6 @@ int dbs__mys_on_gtid(my_source *s, uint32_t domain, uint32_t server, uint64_t se
 	s->gtid_server = server;
 	s->gtid_seq = seq;
 	return 0;
-}
-
-/* A DDL statement makes the next TABLE_MAP of any table re-read
- * information_schema (DDL is rare; precision is not worth a SQL parser). */
-void dbs__mys_on_query(my_source *s, const char *q, size_t len)
-{
-	while (len && (*q == ' ' || *q == '\n' || *q == '\t' || *q == '(')) {
-		q++;
-		len--;
-	}
-	static const char *const ddl[] = {"ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE"};
-	for (size_t i = 0; i < sizeof ddl / sizeof ddl[0]; i++) {
-		size_t n = strlen(ddl[i]);
-		if (len >= n && strncasecmp(q, ddl[i], n) == 0) {
-			for (size_t k = 0; k < s->ninfos; k++)
-				s->infos[k].stale = 1;
-			/* Table ids may now refer to other shapes. */
-			for (size_t k = 0; k < s->ntables; k++) {
-				free(s->tables[k].raw);
-				s->tables[k].raw = NULL;
-				s->tables[k].raw_len = 0;
-			}
-			return;
-		}
-	}
 }
 
 static uint64_t file_number(const char *name, size_t len)

@@ -49,6 +49,10 @@ typedef struct schema_info {
 	uint32_t *idx_flags;
 	uint32_t version; /* versions of dbs_table made for this table */
 	int stale;        /* DDL seen: re-read before the next use */
+	/* The definition the schema statements of the binlog made (one
+	 * reference), which later table maps use when they agree with it;
+	 * NULL: none yet, or not known since (ddl_source.c). */
+	dbs_table *tracked;
 } schema_info;
 
 typedef struct table_entry {
@@ -182,6 +186,26 @@ table_entry *dbs__mys_entry_find(my_source *s, uint64_t table_id);
 void dbs__mys_entry_clear(table_entry *e);
 void dbs__mys_info_clear(schema_info *in);
 
+/* Which operations of db.name the stream captures (DBS_OPS_*; 0: none). */
+unsigned dbs__mys_filter_ops(const my_source *s, const char *db, const char *name);
+/* The schema_info of db.name without reading it (created stale). */
+schema_info *dbs__mys_info_entry(my_source *s, const char *db, const char *name);
+
+/* ---- ddl_source.c: schema statements ---- */
+
+/*
+ * A Query event that is not BEGIN or COMMIT: `q` as logged, in database
+ * `db`, with the event's status variables. A schema statement of a
+ * captured table becomes schema events (the last one held in s->batch,
+ * for the transaction's end), and the source's own definition of the
+ * table follows it. *ends: the statement is a transaction of its own (a
+ * CREATE TABLE ... SELECT is followed by its rows). 0, or a negative code
+ * with err: the stream stops at the statement.
+ */
+int dbs__mys_on_schema_query(my_source *s, const char *q, size_t ql, const char *db,
+                             size_t db_len, const uint8_t *status, size_t status_len, int *ends,
+                             char *err, size_t errlen);
+
 /* ---- events.c: transactions and rows into batches ---- */
 
 int dbs__mys_txn_begin(my_source *s, uint64_t pos, uint32_t timestamp, char *err,
@@ -199,9 +223,13 @@ int dbs__mys_txn_end(my_source *s, uint64_t end_pos, uint64_t xid, char *err, si
 /* The rows of one ROWS event into the batch. */
 int dbs__mys_on_rows(my_source *s, const dbs_mysql_rows *rows, uint64_t start,
                      uint32_t timestamp, char *err, size_t errlen);
-/* A DDL statement makes the next TABLE_MAP of any table re-read
- * information_schema (DDL is rare; precision is not worth a SQL parser). */
-void dbs__mys_on_query(my_source *s, const char *q, size_t len);
+/* Emit the events held. */
+int dbs__mys_emit_pending(my_source *s, char *err, size_t errlen);
+/* A schema event for `table` (the batch takes a reference), alone in a
+ * new batch at the transaction's next position; what was held is emitted
+ * first (s->stop may then be set: *out is not set). */
+int dbs__mys_schema_event(my_source *s, const dbs_table *table, dbs_event **out, char *err,
+                          size_t errlen);
 /* The binlog file the dump is in, from its name. */
 void dbs__mys_set_base_name(my_source *s, const char *name, size_t len);
 /* Report how far the confirmed position is behind the server's end:

@@ -14,6 +14,7 @@
 #include <dbstreams/sys/buf.h>
 #include <dbstreams/sys/host.h>
 
+#include "sources/mysql/ddl_track.h"
 #include "sources/mysql/my_source.h"
 
 /* ---- collations (for charsets rows.c does not know) ---- */
@@ -60,7 +61,7 @@ static const char *charset_of(uint32_t id, void *ctx)
 
 /* ---- filter ---- */
 
-static unsigned filter_ops(const my_source *s, const char *db, const char *name)
+unsigned dbs__mys_filter_ops(const my_source *s, const char *db, const char *name)
 {
 	if (s->filter.n == 0) {
 		if (s->dsn.database[0])
@@ -286,30 +287,34 @@ fail:
 	return rc;
 }
 
+schema_info *dbs__mys_info_entry(my_source *s, const char *db, const char *name)
+{
+	for (size_t i = 0; i < s->ninfos; i++)
+		if (!strcmp(s->infos[i].db, db) && !strcmp(s->infos[i].name, name))
+			return &s->infos[i];
+	if (dbs_array_reserve((void **)&s->infos, &s->infos_cap, s->ninfos + 1, sizeof *s->infos))
+		return NULL;
+	schema_info *in = &s->infos[s->ninfos];
+	memset(in, 0, sizeof *in);
+	in->db = strdup(db);
+	in->name = strdup(name);
+	if (!in->db || !in->name) {
+		free(in->db);
+		free(in->name);
+		return NULL;
+	}
+	s->ninfos++;
+	in->stale = 1;
+	return in;
+}
+
 schema_info *dbs__mys_info_get(my_source *s, const char *db, const char *name, char *err,
                                size_t errlen, int *rc)
 {
 	*rc = 0;
-	schema_info *in = NULL;
-	for (size_t i = 0; i < s->ninfos; i++)
-		if (!strcmp(s->infos[i].db, db) && !strcmp(s->infos[i].name, name))
-			in = &s->infos[i];
-	if (!in) {
-		if (dbs_array_reserve((void **)&s->infos, &s->infos_cap, s->ninfos + 1,
-		                      sizeof *s->infos))
-			goto nomem;
-		in = &s->infos[s->ninfos];
-		memset(in, 0, sizeof *in);
-		in->db = strdup(db);
-		in->name = strdup(name);
-		if (!in->db || !in->name) {
-			free(in->db);
-			free(in->name);
-			goto nomem;
-		}
-		s->ninfos++;
-		in->stale = 1;
-	}
+	schema_info *in = dbs__mys_info_entry(s, db, name);
+	if (!in)
+		goto nomem;
 	if (in->stale) {
 		*rc = info_load(s, in, err, errlen);
 		if (*rc != 0)
@@ -471,12 +476,96 @@ fail:
 	return rc;
 }
 
+/* The tracked definition of the map's table, when the map agrees with it
+ * (column count, names when logged, types); NULL otherwise. */
+static const dbs_table *tracked_for(my_source *s, const dbs_mysql_tablemap *tm)
+{
+	const dbs_table *t = NULL;
+	for (size_t k = 0; k < s->ninfos && !t; k++)
+		if (!strcmp(s->infos[k].db, tm->db) && !strcmp(s->infos[k].name, tm->table))
+			t = s->infos[k].tracked;
+	/* Without the charsets in the map, information_schema is read anyway. */
+	if (!t || t->ncolumns != tm->ncols || !tm->has_charsets)
+		return NULL;
+	for (uint32_t i = 0; i < tm->ncols; i++) {
+		if (tm->has_names && strcmp(tm->cols[i].name, t->columns[i].name) != 0)
+			return NULL;
+		if (!dbs__mys_type_agrees(t->columns[i].type_name, tm->cols[i].real_type))
+			return NULL;
+	}
+	return t;
+}
+
+/* The map's table from the tracked definition: names, types, the key when
+ * the map has none, and the indexes; nullability and signedness as the
+ * map logs them. The tracked definition's version when nothing differs. */
+static int build_from_tracked(my_source *s, table_entry *e, const dbs_table *tr, char *err,
+                              size_t errlen)
+{
+	int rc = DBS_ENOMEM;
+	dbs_mysql_tablemap *tm = &e->tm;
+	dbs_table *t = NULL;
+	dbs_column *cols = calloc(tm->ncols ? tm->ncols : 1, sizeof *cols);
+	uint32_t *pos = NULL;
+	e->is_json = calloc(tm->ncols ? tm->ncols : 1, 1);
+	if (!cols || !e->is_json)
+		goto fail;
+	int same = 1;
+	for (uint32_t i = 0; i < tm->ncols; i++) {
+		dbs_mysql_col *c = &tm->cols[i];
+		const dbs_column *d = &tr->columns[i];
+		if (!tm->has_signedness && strstr(d->type_name, "unsigned"))
+			c->is_unsigned = 1;
+		int key = tm->has_pk ? c->is_key : (d->flags & DBS_COLUMN_KEY) != 0;
+		cols[i].name = d->name;
+		cols[i].type_name = d->type_name;
+		cols[i].type_id = c->real_type;
+		cols[i].type_mod = c->meta;
+		cols[i].flags = (key ? DBS_COLUMN_KEY : 0) | (c->nullable ? 0 : DBS_COLUMN_NOT_NULL) |
+		                (c->is_unsigned ? DBS_COLUMN_UNSIGNED : 0);
+		if (cols[i].flags != d->flags)
+			same = 0;
+		e->is_json[i] = strcmp(d->type_name, "json") == 0 && c->real_type != MY_T_JSON;
+		if ((c->real_type == MY_T_ENUM || c->real_type == MY_T_SET) && !c->members &&
+		    (rc = members_from_type(tm, i, d->type_name)) != 0)
+			goto fail;
+		rc = DBS_ENOMEM;
+	}
+	if (dbs_table_new(&t, DBS_DIALECT_MYSQL, tm->db, tm->table, cols, tm->ncols) != 0)
+		goto fail;
+	t->source_id = (uint32_t)tm->table_id;
+	for (uint32_t k = 0; k < tr->nindexes; k++)
+		if (dbs_table_add_index(t, tr->indexes[k].name, tr->indexes[k].flags,
+		                        tr->indexes[k].columns, tr->indexes[k].ncolumns) != 0)
+			goto fail;
+	schema_info *in = dbs__mys_info_entry(s, tm->db, tm->table);
+	if (!in)
+		goto fail;
+	t->version = same ? tr->version : ++in->version;
+	if (t->version > in->version)
+		in->version = t->version;
+	e->table = t;
+	t = NULL;
+	rc = 0;
+fail:
+	if (rc == DBS_ENOMEM)
+		dbs_fmt(err, errlen, "out of memory");
+	if (t)
+		dbs_table_unref(t);
+	free(cols);
+	free(pos);
+	return rc;
+}
+
 static int build_table(my_source *s, table_entry *e, char *err, size_t errlen)
 {
 	int rc;
 	dbs_mysql_tablemap *tm = &e->tm;
 	schema_info *in = NULL;
 	int use_info = 0;
+	const dbs_table *tracked = tracked_for(s, tm);
+	if (tracked)
+		return build_from_tracked(s, e, tracked, err, errlen);
 	/* information_schema shows the table as it is now, the binlog as it
 	 * was: trust it only when the shapes agree. A cached copy that does
 	 * not agree is read again once, in case a DDL went unnoticed. */
@@ -619,7 +708,7 @@ int dbs__mys_on_table_map(my_source *s, const uint8_t *body, size_t len, char *e
 	rc = dbs__mysql_tablemap_parse(&fresh.tm, body, len, charset_of, s, err, errlen);
 	if (rc != 0)
 		goto fail;
-	fresh.operations = filter_ops(s, fresh.tm.db, fresh.tm.table);
+	fresh.operations = dbs__mys_filter_ops(s, fresh.tm.db, fresh.tm.table);
 	if (fresh.operations) {
 		rc = build_table(s, &fresh, err, errlen);
 		if (rc != 0)

@@ -349,16 +349,33 @@ static int on_event(my_source *s, MARIADB_RPL_EVENT *ev, char *err, size_t errle
 				rc = dbs__mys_txn_begin(s, start, ev->timestamp, err, errlen);
 		} else if (ql == 6 && strncasecmp(q, "COMMIT", 6) == 0) {
 			rc = dbs__mys_txn_end(s, next, 0, err, errlen);
+		} else if (ev->event_type == QUERY_COMPRESSED_EVENT) {
+			/* Connector/C 3.3 hands the statement still compressed: it
+			 * cannot be read, so a schema change in it cannot be told */
+			dbs_fmt(err, errlen,
+			        "the source writes compressed Query events, whose schema "
+			        "statements this source cannot read: run SET GLOBAL "
+			        "log_bin_compress=OFF (and set it in my.cnf)");
+			rc = DBS_ESOURCE;
+			goto out;
 		} else {
-			if (ev->event_type == QUERY_COMPRESSED_EVENT)
-				/* Connector/C 3.3 hands the statement still compressed:
-				 * assume it may be DDL. */
-				dbs__mys_on_query(s, "ALTER", 5);
-			else
-				dbs__mys_on_query(s, q, ql);
-			/* DDL and other statements commit on their own. */
-			if (s->standalone || !s->in_txn || ql < 5)
+			int began = s->in_txn, ends = 1;
+			if (!began)
+				rc = dbs__mys_txn_begin(s, start, ev->timestamp, err, errlen);
+			if (rc == 0)
+				rc = dbs__mys_on_schema_query(
+				    s, q, ql, ev->event.query.database.str,
+				    ev->event.query.database.length,
+				    (const uint8_t *)ev->event.query.status.str,
+				    ev->event.query.status.length, &ends, err, errlen);
+			/* DDL and other statements commit on their own; a CREATE
+			 * TABLE ... SELECT is followed by its rows. */
+			int schema = s->batch && dbs_batch_count(s->batch) > 0 &&
+			             dbs_batch_event(s->batch, 0)->op == DBS_OP_SCHEMA;
+			if (rc == 0 && !s->stop && ends && (s->standalone || !began || ql < 5 || schema))
 				rc = dbs__mys_txn_end(s, next, 0, err, errlen);
+			else if (rc == 0 && !s->stop && schema)
+				rc = dbs__mys_emit_pending(s, err, errlen);
 		}
 		break;
 	}
@@ -551,6 +568,8 @@ static void my_close(dbs_source *src)
 	free(s->tables);
 	for (size_t i = 0; i < s->ninfos; i++) {
 		dbs__mys_info_clear(&s->infos[i]);
+		if (s->infos[i].tracked)
+			dbs_table_unref(s->infos[i].tracked);
 		free(s->infos[i].db);
 		free(s->infos[i].name);
 	}

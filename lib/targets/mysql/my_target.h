@@ -124,6 +124,13 @@ const dbs_sql_table_option *dbs__myt_table_option(const my_target *t, const dbs_
 void dbs__myt_log(my_target *t, dbs_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* ---- schema.c ---- */
+
+/* The dialect's schema hook (lib/sql/target.h): commits what is open,
+ * then the DDL of a DBS_OP_SCHEMA event; leaves a transaction begun in
+ * the packet for the checkpoint row. */
+int dbs__myt_schema(dbs_sqltarget *common, const dbs_event *ev, char *err, size_t errlen);
+
 /* ---- statements.c ---- */
 
 /* Remember what the statement just appended to the packet was. */

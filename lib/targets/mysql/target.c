@@ -489,6 +489,7 @@ static const dbs_sqltarget_ops my_dialect = {
 	.row_table = my_row_table,
 	.row_apply = my_row_apply,
 	.row_label = my_row_label,
+	.schema = dbs__myt_schema,
 	.reconnect = my_reconnect,
 	.dead_letter_table = my_dead_letter_table,
 };
