@@ -1,7 +1,9 @@
 /*
  * pgoutput decoder on messages captured from PostgreSQL 15
  * (tests/unit/data/pgoutput/capture.sh describes the workload), and on
- * truncated and garbled variants of each, which must be refused.
+ * truncated and garbled variants of each, which must be refused. Also
+ * the difference between two Relation messages of one relation, as the
+ * schema event the source makes of it (lib/sources/postgresql/schema.c).
  */
 #include <check.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "sources/postgresql/pg_source.h"
 #include "sources/postgresql/pgoutput.h"
 
 #define DIR DBS_TEST_DATA "/pgoutput"
@@ -499,6 +502,243 @@ START_TEST(test_frames)
 }
 END_TEST
 
+
+/* ---- Relation differences ---- */
+
+#define KEY (DBS_COLUMN_KEY | DBS_COLUMN_NOT_NULL)
+
+/* attnums the catalog shows dropped now (the test's "catalog"). */
+static int32_t dropped_atts[8];
+
+static int fake_dropped(void *ctx, int32_t att)
+{
+	(void)ctx;
+	for (size_t i = 0; i < sizeof dropped_atts / sizeof dropped_atts[0]; i++)
+		if (dropped_atts[i] == att)
+			return 1;
+	return 0;
+}
+
+static dbs_table *def(const char *name, const dbs_column *cols, uint32_t n)
+{
+	dbs_table *t;
+	ck_assert_int_eq(dbs_table_new(&t, DBS_DIALECT_POSTGRESQL, "public", name, cols, n), 0);
+	return t;
+}
+
+/* The schema event from old to new; NULL when nothing changed. */
+static const dbs_schema_event *diff_of(dbs_batch *b, const dbs_table *o, const int32_t *oatt,
+                                       const dbs_table *n, const int32_t *natt,
+                                       const dbs_pgs_default *defs)
+{
+	dbs_pgs_diff_in in = {o, n, oatt, natt, defs, fake_dropped, NULL};
+	dbs_schema_event *se = NULL;
+	ck_assert_int_eq(dbs__pgs_schema_diff(b, &in, &se), 0);
+	if (se)
+		fprintf(stderr, "diff: %s\n", se->statement);
+	return se;
+}
+
+START_TEST(test_diff_add_drop_rename)
+{
+	memset(dropped_atts, 0, sizeof dropped_atts);
+	dbs_column c1[] = {{"id", "integer", 23, -1, KEY},
+	                   {"a", "text", 25, -1, 0},
+	                   {"b", "integer", 23, -1, 0}};
+	/* a renamed to a2 (attnum 2 kept), b dropped (attnum 3 dropped), n added
+	 * (attnum 4) with a default the rows already there hold. */
+	dbs_column c2[] = {{"id", "integer", 23, -1, KEY},
+	                   {"a2", "text", 25, -1, 0},
+	                   {"n", "integer", 23, -1, DBS_COLUMN_NOT_NULL}};
+	int32_t a1[] = {1, 2, 3}, a2[] = {1, 2, 4};
+	dropped_atts[0] = 3;
+	dbs_table *o = def("t", c1, 3), *n = def("t", c2, 3);
+	dbs_batch *b;
+	ck_assert_int_eq(dbs_batch_new(&b, 1), 0);
+	dbs_pgs_default defs[3] = {{0, NULL}, {0, NULL}, {0, NULL}};
+	ck_assert_int_eq(dbs__pgs_default_of(b, "7", "7", &defs[2].kind, &defs[2].text), 0);
+	const dbs_schema_event *se = diff_of(b, o, a1, n, a2, defs);
+	ck_assert_ptr_nonnull(se);
+	ck_assert_uint_eq(se->nchanges, 3);
+	ck_assert_uint_eq(se->changes[0].kind, DBS_SCHEMA_DROP_COLUMN);
+	ck_assert_str_eq(se->changes[0].from_name, "b");
+	ck_assert_uint_eq(se->changes[1].kind, DBS_SCHEMA_RENAME_COLUMN);
+	ck_assert_str_eq(se->changes[1].from_name, "a");
+	ck_assert_uint_eq(se->changes[1].column, 1);
+	ck_assert_uint_eq(se->changes[2].kind, DBS_SCHEMA_ADD_COLUMN);
+	ck_assert_uint_eq(se->changes[2].column, 2);
+	ck_assert_uint_eq(se->changes[2].default_kind, DBS_DEFAULT_LITERAL);
+	ck_assert_str_eq(se->changes[2].default_text, "7");
+	for (uint32_t i = 0; i < se->nchanges; i++)
+		ck_assert_uint_eq(se->changes[i].unsafe, 0);
+	ck_assert_ptr_nonnull(strstr(se->statement, "RENAME COLUMN a TO a2"));
+	ck_assert_ptr_nonnull(strstr(se->statement, "DROP COLUMN b"));
+	ck_assert_ptr_nonnull(strstr(se->statement, "ADD COLUMN n integer DEFAULT 7 NOT NULL"));
+	/* The same definition again: nothing. */
+	ck_assert_ptr_null(diff_of(b, n, a2, n, a2, NULL));
+	dbs_batch_free(b);
+	dbs_table_unref(o);
+	dbs_table_unref(n);
+}
+END_TEST
+
+/* A column gone and one new that the catalog cannot tell apart: never a
+ * guess, the change stops the stream (OTHER, unsafe). */
+START_TEST(test_diff_rename_or_drop_add_unclear)
+{
+	memset(dropped_atts, 0, sizeof dropped_atts);
+	dbs_column c1[] = {{"id", "integer", 23, -1, KEY}, {"a", "text", 25, -1, 0}};
+	dbs_column c2[] = {{"id", "integer", 23, -1, KEY}, {"z", "text", 25, -1, 0}};
+	dbs_table *o = def("t", c1, 2), *n = def("t", c2, 2);
+	dbs_batch *b;
+	ck_assert_int_eq(dbs_batch_new(&b, 1), 0);
+	/* z is gone from the catalog by now (renamed again, or dropped). */
+	int32_t a1[] = {1, 2}, a2[] = {1, 0};
+	const dbs_schema_event *se = diff_of(b, o, a1, n, a2, NULL);
+	ck_assert_uint_eq(se->nchanges, 1);
+	ck_assert_uint_eq(se->changes[0].kind, DBS_SCHEMA_OTHER);
+	ck_assert_uint_eq(se->changes[0].unsafe, 1);
+	ck_assert_ptr_nonnull(strstr(se->statement, "column a gone"));
+	ck_assert_ptr_nonnull(strstr(se->statement, "column z text new"));
+	/* a's attnum is a live column of another name: not shown dropped. */
+	int32_t a3[] = {1, 3};
+	se = diff_of(b, o, a1, n, a3, NULL);
+	ck_assert_uint_eq(se->changes[0].kind, DBS_SCHEMA_OTHER);
+	/* a's attnum unknown (first seen when the catalog no longer had it). */
+	int32_t a0[] = {1, 0};
+	se = diff_of(b, o, a0, n, a3, NULL);
+	ck_assert_uint_eq(se->changes[0].kind, DBS_SCHEMA_OTHER);
+	/* Shown dropped, and z a column of its own: a drop and an add. */
+	dropped_atts[0] = 2;
+	se = diff_of(b, o, a1, n, a3, NULL);
+	ck_assert_uint_eq(se->nchanges, 2);
+	ck_assert_uint_eq(se->changes[0].kind, DBS_SCHEMA_DROP_COLUMN);
+	ck_assert_uint_eq(se->changes[1].kind, DBS_SCHEMA_ADD_COLUMN);
+	ck_assert_uint_eq(se->changes[1].default_kind, DBS_DEFAULT_NONE);
+	dbs_batch_free(b);
+	dbs_table_unref(o);
+	dbs_table_unref(n);
+}
+END_TEST
+
+START_TEST(test_diff_types_null_key_table)
+{
+	memset(dropped_atts, 0, sizeof dropped_atts);
+	/* varchar(10) typmod 14, numeric(10,2) typmod (10 << 16 | 2) + 4 */
+	dbs_column c1[] = {{"id", "integer", 23, -1, KEY},
+	                   {"v", "character varying(10)", 1043, 14, DBS_COLUMN_NOT_NULL},
+	                   {"d", "numeric(10,2)", 1700, (10 << 16 | 2) + 4, 0},
+	                   {"w", "character varying(10)", 1043, 14, 0},
+	                   {"x", "text", 25, -1, 0}};
+	dbs_column c2[] = {{"id", "bigint", 20, -1, KEY},
+	                   {"v", "character varying(20)", 1043, 24, 0},
+	                   {"d", "numeric(12,3)", 1700, (12 << 16 | 3) + 4, 0},
+	                   {"w", "character varying(5)", 1043, 9, 0},
+	                   {"x", "text", 25, -1, DBS_COLUMN_NOT_NULL}};
+	int32_t a[] = {1, 2, 3, 4, 5};
+	dbs_table *o = def("t", c1, 5), *n = def("t2", c2, 5);
+	dbs_batch *b;
+	ck_assert_int_eq(dbs_batch_new(&b, 1), 0);
+	const dbs_schema_event *se = diff_of(b, o, a, n, a, NULL);
+	ck_assert_uint_eq(se->nchanges, 6);
+	ck_assert_uint_eq(se->changes[0].kind, DBS_SCHEMA_RENAME_TABLE);
+	ck_assert_str_eq(se->changes[0].from_schema, "public");
+	ck_assert_str_eq(se->changes[0].from_name, "t");
+	/* int -> bigint: safe */
+	ck_assert_uint_eq(se->changes[1].kind, DBS_SCHEMA_ALTER_COLUMN);
+	ck_assert_uint_eq(se->changes[1].column, 0);
+	ck_assert_uint_eq(se->changes[1].unsafe, 0);
+	/* varchar(10) NOT NULL -> varchar(20): wider, NOT NULL dropped: safe */
+	ck_assert_uint_eq(se->changes[2].column, 1);
+	ck_assert_uint_eq(se->changes[2].unsafe, 0);
+	/* numeric(10,2) -> numeric(12,3): 8 digits before the point still 9 */
+	ck_assert_uint_eq(se->changes[3].column, 2);
+	ck_assert_uint_eq(se->changes[3].unsafe, 0);
+	/* varchar(10) -> varchar(5): narrower */
+	ck_assert_uint_eq(se->changes[4].column, 3);
+	ck_assert_uint_eq(se->changes[4].unsafe, 1);
+	/* NOT NULL added */
+	ck_assert_uint_eq(se->changes[5].column, 4);
+	ck_assert_uint_eq(se->changes[5].unsafe, 1);
+	ck_assert_ptr_nonnull(strstr(se->statement, "ALTER COLUMN w TYPE character varying(5)"));
+	ck_assert_ptr_nonnull(strstr(se->statement, "ALTER COLUMN x SET NOT NULL"));
+	ck_assert_ptr_nonnull(strstr(se->statement, "RENAME TO public.t2"));
+	dbs_table_unref(n);
+
+	/* The key moves to another column: unsafe. */
+	dbs_column c3[] = {{"id", "integer", 23, -1, DBS_COLUMN_NOT_NULL},
+	                   {"v", "character varying(10)", 1043, 14, KEY},
+	                   {"d", "numeric(10,2)", 1700, (10 << 16 | 2) + 4, 0},
+	                   {"w", "character varying(10)", 1043, 14, 0},
+	                   {"x", "text", 25, -1, 0}};
+	n = def("t", c3, 5);
+	se = diff_of(b, o, a, n, a, NULL);
+	ck_assert_uint_eq(se->nchanges, 1);
+	ck_assert_uint_eq(se->changes[0].kind, DBS_SCHEMA_ALTER_KEY);
+	ck_assert_uint_eq(se->changes[0].unsafe, 1);
+	ck_assert_ptr_nonnull(strstr(se->statement, "PRIMARY KEY (v)"));
+	dbs_batch_free(b);
+	dbs_table_unref(o);
+	dbs_table_unref(n);
+}
+END_TEST
+
+START_TEST(test_widening_and_defaults)
+{
+	/* int2 -> int4 -> int8 -> numeric, float4 -> float8, varchar -> text */
+	ck_assert(dbs__pgs_type_widens(21, -1, 23, -1));
+	ck_assert(dbs__pgs_type_widens(23, -1, 20, -1));
+	ck_assert(!dbs__pgs_type_widens(20, -1, 23, -1));
+	ck_assert(dbs__pgs_type_widens(20, -1, 1700, -1));
+	ck_assert(dbs__pgs_type_widens(23, -1, 1700, (12 << 16) + 4));
+	ck_assert(!dbs__pgs_type_widens(23, -1, 1700, (12 << 16 | 4) + 4));
+	ck_assert(dbs__pgs_type_widens(700, -1, 701, -1));
+	ck_assert(!dbs__pgs_type_widens(701, -1, 700, -1));
+	ck_assert(dbs__pgs_type_widens(1043, 14, 25, -1));
+	ck_assert(dbs__pgs_type_widens(1043, 14, 1043, -1));
+	ck_assert(!dbs__pgs_type_widens(25, -1, 1043, 14));
+	ck_assert(!dbs__pgs_type_widens(1042, 14, 1042, 24)); /* char pads */
+	ck_assert(!dbs__pgs_type_widens(1114, -1, 1184, -1)); /* zone meaning */
+	ck_assert(dbs__pgs_type_widens(1114, 3, 1114, 6));
+	ck_assert(!dbs__pgs_type_widens(1114, 6, 1114, 3));
+	ck_assert(!dbs__pgs_type_widens(1700, -1, 1700, (10 << 16) + 4));
+
+	dbs_batch *b;
+	uint8_t kind;
+	const char *text;
+	ck_assert_int_eq(dbs_batch_new(&b, 1), 0);
+	static const struct {
+		const char *missing, *expr;
+		uint8_t kind;
+		const char *text;
+	} cases[] = {
+	    {NULL, NULL, DBS_DEFAULT_NONE, NULL},
+	    {"2020-01-02 03:04:05", "now()", DBS_DEFAULT_LITERAL, "2020-01-02 03:04:05"},
+	    {NULL, "now()", DBS_DEFAULT_NOW, NULL},
+	    {NULL, "CURRENT_TIMESTAMP", DBS_DEFAULT_NOW, NULL},
+	    {NULL, "42", DBS_DEFAULT_LITERAL, "42"},
+	    {NULL, "'-1'::integer", DBS_DEFAULT_LITERAL, "-1"},
+	    {NULL, "(-1.5)", DBS_DEFAULT_LITERAL, "-1.5"},
+	    {NULL, "'it''s'::character varying", DBS_DEFAULT_LITERAL, "it's"},
+	    {NULL, "true", DBS_DEFAULT_LITERAL, "t"},
+	    {NULL, "NULL::text", DBS_DEFAULT_NULL, NULL},
+	    {NULL, "nextval('t_id_seq'::regclass)", DBS_DEFAULT_EXPR,
+	     "nextval('t_id_seq'::regclass)"},
+	    {NULL, "('a'::text || 'b'::text)", DBS_DEFAULT_EXPR, "('a'::text || 'b'::text)"},
+	    {NULL, "(1 + 2)", DBS_DEFAULT_EXPR, "(1 + 2)"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ck_assert_int_eq(dbs__pgs_default_of(b, cases[i].missing, cases[i].expr, &kind, &text), 0);
+		ck_assert_msg(kind == cases[i].kind, "%s: kind %u", cases[i].expr, kind);
+		if (cases[i].text)
+			ck_assert_str_eq(text, cases[i].text);
+		else
+			ck_assert_ptr_null(text);
+	}
+	dbs_batch_free(b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("pgoutput");
@@ -518,6 +758,12 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_garbled_no_crash);
 	tcase_add_test(tc, test_frames);
 	suite_add_tcase(s, tc);
+	TCase *td = tcase_create("relation differences");
+	tcase_add_test(td, test_diff_add_drop_rename);
+	tcase_add_test(td, test_diff_rename_or_drop_add_unclear);
+	tcase_add_test(td, test_diff_types_null_key_table);
+	tcase_add_test(td, test_widening_and_defaults);
+	suite_add_tcase(s, td);
 	return s;
 }
 

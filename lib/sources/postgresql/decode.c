@@ -81,6 +81,139 @@ done:
 	return rc;
 }
 
+/*
+ * Event numbers inside a transaction: the k-th change message (a row or a
+ * TRUNCATE, whether captured or not) is number 16k, and what it holds
+ * beyond one event and the schema changes found after it, before the
+ * next, are 16k + 1 … 16k + 15. The numbers of the rows thus never depend
+ * on the schema events around them: a restart that no longer sees a
+ * definition change (the first Relation of a relation in a session is
+ * nothing to compare with) gives every row the number it had, and the
+ * target's checkpoint skips exactly what it applied.
+ */
+#define EVENT_STEP 16u
+
+/* The number of the next event: a new change message's, or one more
+ * after the last (`change` 0). */
+static int next_event(pg_source *s, int change, uint32_t *out, char *err, size_t errlen)
+{
+	if (change) {
+		if (s->nchanges >= UINT32_MAX / EVENT_STEP - 1) {
+			dbs_fmt(err, errlen,
+			        "a transaction of more than %u changes (commit LSN %X/%X): its events "
+			        "cannot be numbered",
+			        UINT32_MAX / EVENT_STEP - 1, (unsigned)(s->commit_lsn >> 32),
+			        (unsigned)s->commit_lsn);
+			return DBS_ESOURCE;
+		}
+		s->nchanges++;
+		s->nsub = 0;
+	} else if (++s->nsub >= EVENT_STEP) {
+		dbs_fmt(err, errlen,
+		        "more than %u schema changes between two changes of a transaction (commit "
+		        "LSN %X/%X)",
+		        EVENT_STEP - 1, (unsigned)(s->commit_lsn >> 32), (unsigned)s->commit_lsn);
+		return DBS_ESOURCE;
+	}
+	*out = s->nchanges * EVENT_STEP + s->nsub;
+	return 0;
+}
+
+/* A pending schema event leaves before the next event: it does not end
+ * the transaction. */
+static int schema_pending(const pg_source *s)
+{
+	uint32_t n = s->batch ? dbs_batch_count(s->batch) : 0;
+	return n && dbs_batch_event(s->batch, n - 1)->op == DBS_OP_SCHEMA;
+}
+
+/* The schema event `se` as event `number`, alone in `b`. */
+static int schema_add(pg_source *s, dbs_batch *b, const dbs_table *table,
+                      const dbs_schema_event *se, uint32_t number, char *err, size_t errlen)
+{
+	dbs_event *ev;
+	int rc;
+	/* What the batch holds so far is followed by this event: it leaves. */
+	if (s->batch && dbs_batch_count(s->batch)) {
+		if ((rc = emit_batch(s, err, errlen)) != 0 || s->stop)
+			goto fail;
+	}
+	dbs_batch_free(s->batch);
+	s->batch = NULL;
+	if ((rc = dbs_batch_add(b, DBS_OP_SCHEMA, table, &ev)) != 0) {
+		dbs_fmt(err, errlen, "%s", dbs_error_last());
+		goto fail;
+	}
+	ev->schema = se;
+	ev->commit_time_us = s->commit_time_us;
+	ev->xid = s->xid;
+	ev->pos.txn = s->commit_lsn;
+	ev->pos.event = number;
+	s->nevents++;
+	s->batch = b;
+	dbs_log(s->host, DBS_LOG_INFO, "%s.%s: %s", table->schema, table->name,
+	        se->statement ? se->statement : "schema change");
+	return 0;
+fail:
+	dbs_batch_free(b);
+	return rc;
+}
+
+int dbs__pgs_schema_add(pg_source *s, dbs_batch *b, const dbs_table *table,
+                        const dbs_schema_event *se, char *err, size_t errlen)
+{
+	uint32_t number;
+	int rc = next_event(s, 0, &number, err, errlen);
+	if (rc != 0) {
+		dbs_batch_free(b);
+		return rc;
+	}
+	return schema_add(s, b, table, se, number, err, errlen);
+}
+
+/* TRUNCATE of the captured relations among the message's. */
+static int add_truncate(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errlen)
+{
+	int rc, first = 1;
+	for (uint32_t i = 0; i < m->u.truncate.nrelids; i++) {
+		const uint8_t *p = m->u.truncate.relids + 4 * (size_t)i;
+		uint32_t relid = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		rel_entry *e = dbs__pgs_rel_find(s, relid);
+		if (!e || !e->operations)
+			continue;
+		uint32_t number;
+		if ((rc = next_event(s, first, &number, err, errlen)) != 0)
+			return rc;
+		first = 0;
+		dbs_batch *b;
+		dbs_schema_change *c;
+		dbs_schema_event *se;
+		char *stmt;
+		if (dbs_batch_new(&b, 1) != 0 || !(c = dbs_batch_alloc(b, sizeof *c)) ||
+		    !(se = dbs_batch_alloc(b, sizeof *se)) ||
+		    !(stmt = dbs_batch_alloc(b, 2 * NAMEDATALEN_MAX + 64))) {
+			dbs_batch_free(b);
+			dbs_fmt(err, errlen, "out of memory");
+			return DBS_ENOMEM;
+		}
+		memset(c, 0, sizeof *c);
+		c->kind = DBS_SCHEMA_TRUNCATE_TABLE;
+		dbs_fmt(stmt, 2 * NAMEDATALEN_MAX + 64, "TRUNCATE %s.%s%s", e->table->schema,
+		        e->table->name, m->u.truncate.options & 2 ? " RESTART IDENTITY" : "");
+		se->statement = stmt;
+		se->nchanges = 1;
+		se->changes = c;
+		if ((rc = schema_add(s, b, e->table, se, number, err, errlen)) != 0 || s->stop)
+			return rc;
+	}
+	/* No relation of the stream: the message still takes its number. */
+	if (first) {
+		uint32_t number;
+		return next_event(s, 1, &number, err, errlen);
+	}
+	return 0;
+}
+
 static int add_change(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errlen)
 {
 	int rc = DBS_EPROTO;
@@ -95,12 +228,15 @@ static int add_change(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errl
 		         m->u.change.relid);
 		goto fail;
 	}
-	rc = 0;
+	uint32_t number;
+	if ((rc = next_event(s, 1, &number, err, errlen)) != 0)
+		goto fail;
 	if (!(e->operations & (1u << op)))
 		goto fail;
 	/* A full batch leaves only now that a later event of the same
-	 * transaction exists: its last event is not the transaction's last. */
-	if (s->batch && dbs_batch_count(s->batch) >= s->bundle) {
+	 * transaction exists: its last event is not the transaction's last.
+	 * So does a schema event, alone in its batch. */
+	if (s->batch && (dbs_batch_count(s->batch) >= s->bundle || schema_pending(s))) {
 		rc = emit_batch(s, err, errlen);
 		if (rc != 0 || s->stop)
 			goto fail;
@@ -117,7 +253,8 @@ static int add_change(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errl
 	ev->commit_time_us = s->commit_time_us;
 	ev->xid = s->xid;
 	ev->pos.txn = s->commit_lsn;
-	ev->pos.event = ++s->nevents;
+	ev->pos.event = number;
+	s->nevents++;
 	rc = 0;
 	if (op != DBS_OP_DELETE)
 		rc = fill_row(s, ev->after, e->table, &m->u.change.new_tuple, err, errlen);
@@ -339,6 +476,7 @@ static int stream_commit(pg_source *s, const dbs_pgo_msg *m, char *err, size_t e
 	s->commit_time_us = m->u.stream_commit.commit_time + DBS_PGO_EPOCH_OFFSET_US;
 	s->xid = m->u.stream_commit.xid;
 	s->nevents = 0;
+	s->nchanges = s->nsub = 0;
 	if (t) {
 		dbs_log(s->host, DBS_LOG_DEBUG,
 		     "streamed transaction %u committed: %" PRIu64 " bytes spilled, %zu in memory",
@@ -404,6 +542,7 @@ int dbs__pgs_handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream,
 		s->commit_time_us = m.u.begin.commit_time + DBS_PGO_EPOCH_OFFSET_US;
 		s->xid = m.u.begin.xid;
 		s->nevents = 0;
+		s->nchanges = s->nsub = 0;
 		break;
 	case DBS_PGO_COMMIT: rc = dbs__pgs_txn_end(s, m.u.commit.end_lsn, err, errlen); break;
 	case DBS_PGO_RELATION: rc = dbs__pgs_rel_update(s, &m, err, errlen); break;
@@ -418,11 +557,12 @@ int dbs__pgs_handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream,
 		rc = add_change(s, &m, err, errlen);
 		break;
 	case DBS_PGO_TRUNCATE:
-		if (!s->truncate_warned) {
-			dbs_log(s->host, DBS_LOG_WARN,
-			     "TRUNCATE is not replicated (the publication publishes it)");
-			s->truncate_warned = 1;
+		if (!s->in_txn) {
+			dbs_fmt(err, errlen, "change outside a transaction");
+			rc = DBS_EPROTO;
+			break;
 		}
+		rc = add_truncate(s, &m, err, errlen);
 		break;
 	case DBS_PGO_STREAM_START:
 		s->in_stream = 1;

@@ -48,6 +48,10 @@ typedef struct rel_entry {
 	uint32_t relid;
 	dbs_table *table;    /* one reference held by the cache */
 	unsigned operations; /* allowed ops; 0: filtered out */
+	/* Each column's attnum in pg_attribute when it was last seen (0:
+	 * unknown), which a rename keeps: how a renamed column is told from
+	 * a dropped one and a new one (schema.c). */
+	int32_t *attnums;
 } rel_entry;
 
 /* Buffered messages of one streamed transaction: records of
@@ -82,15 +86,16 @@ typedef struct pg_source {
 	uint64_t commit_lsn;
 	int64_t commit_time_us;
 	uint32_t xid;
-	uint32_t nevents;
+	uint32_t nevents;  /* events of the transaction so far */
+	/* Event numbers (decode.c): change messages of the transaction so
+	 * far, and schema changes found since the last one. */
+	uint32_t nchanges, nsub;
 
 	int in_stream;
 	uint32_t stream_xid;
 	stream_txn *streams;
 	size_t nstreams, streams_cap;
 	dbs_buf spill_rec; /* one spilled record read back */
-
-	int truncate_warned;
 
 	/* Written by ack() on the target thread, read by run(). */
 	_Atomic uint64_t acked;
@@ -157,12 +162,52 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
  * literal: "..." with " and \ escaped. */
 int dbs__pgs_arr_put(dbs_buf *b, const char *str, size_t n, int quote);
 
+/* ---- schema.c ---- */
+
+/* What rows already in the table hold in a column added to it. */
+typedef struct dbs_pgs_default {
+	uint8_t kind;     /* dbs_schema_default */
+	const char *text; /* in the batch's arena */
+} dbs_pgs_default;
+
+/* Two definitions of one relation and what the catalog tells of them. */
+typedef struct dbs_pgs_diff_in {
+	const dbs_table *old, *new;
+	const int32_t *old_att; /* old->ncolumns attnums when last seen; 0 unknown */
+	const int32_t *new_att; /* new->ncolumns attnums now; 0 no such column now */
+	const dbs_pgs_default *defaults; /* new->ncolumns, for added columns; may be NULL */
+	/* Whether attnum `att` of the relation is a dropped column now: 1
+	 * dropped, 0 a live column, negative when unknown. */
+	int (*dropped)(void *ctx, int32_t att);
+	void *ctx;
+} dbs_pgs_diff_in;
+
+/*
+ * The changes from in->old to in->new as one schema event in the batch's
+ * arena (*out NULL when nothing a target must do changed). A column that
+ * may have been renamed but cannot be shown to be (see schema.c) makes
+ * the event one DBS_SCHEMA_OTHER change, unsafe. 0 or DBS_ENOMEM.
+ */
+int dbs__pgs_schema_diff(dbs_batch *b, const dbs_pgs_diff_in *in, dbs_schema_event **out);
+/* Whether values of type (from, from_mod) fit type (to, to_mod) unchanged. */
+int dbs__pgs_type_widens(uint32_t from, int32_t from_mod, uint32_t to, int32_t to_mod);
+/* The default of an added column from the catalog: `missing`, the value
+ * rows present at the ADD hold (attmissingval), else the default
+ * expression `expr` (pg_get_expr); strings copied into the arena. */
+int dbs__pgs_default_of(dbs_batch *b, const char *missing, const char *expr, uint8_t *kind,
+                        const char **text);
+
 /* ---- decode.c ---- */
 
 /* One pgoutput message (in_stream: from a streamed transaction's
  * buffer, 2: replayed at its commit). */
 int dbs__pgs_handle(pg_source *s, const uint8_t *buf, size_t len, int in_stream, char *err,
                     size_t errlen);
+/* A schema event (its changes `se` in the arena of `b`, a batch of its
+ * own, which the source takes in every case) placed after what the
+ * transaction holds so far; it leaves when the next event comes. */
+int dbs__pgs_schema_add(pg_source *s, dbs_batch *b, const dbs_table *table,
+                        const dbs_schema_event *se, char *err, size_t errlen);
 /* The transaction ends: emit what it holds. */
 int dbs__pgs_txn_end(pg_source *s, uint64_t end_lsn, char *err, size_t errlen);
 void dbs__pgs_stream_txn_free(stream_txn *t);

@@ -174,10 +174,99 @@ fail:
 	return rc;
 }
 
+/* attnum `att` of relation `relid` (ctx) is a dropped column now. */
+struct dropped_ctx {
+	pg_source *s;
+	const char *relid;
+};
+
+static int att_dropped(void *ctx, int32_t att)
+{
+	struct dropped_ctx *d = ctx;
+	char num[16];
+	snprintf(num, sizeof num, "%d", (int)att);
+	const char *params[2] = {d->relid, num};
+	PGresult *res = PQexecParams(d->s->sql,
+	                             "SELECT attisdropped FROM pg_attribute"
+	                             " WHERE attrelid = $1::oid AND attnum = $2::int2",
+	                             2, NULL, params, NULL, NULL, 0);
+	int rc = -1;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		rc = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return rc;
+}
+
+/* What changed from the captured definition e->table to `table` (or the
+ * table came into the filter by a rename), as a schema event placed
+ * before the change that follows the Relation message. */
+static int schema_change(pg_source *s, rel_entry *e, const dbs_table *table, unsigned ops,
+                         const int32_t *attnums, PGresult *res, const char *relid, char *err,
+                         size_t errlen)
+{
+	dbs_batch *b = NULL;
+	dbs_pgs_default *defs = NULL;
+	dbs_schema_event *se = NULL;
+	int rc = DBS_ENOMEM;
+	if (!s->in_txn) {
+		/* pgoutput sends a Relation only before a change, inside its
+		 * transaction: nothing to place a change at. */
+		dbs_log(s->host, DBS_LOG_WARN, "%s.%s: definition changed outside a transaction",
+		        table->schema, table->name);
+		return 0;
+	}
+	if (dbs_batch_new(&b, 1) != 0 ||
+	    !(defs = calloc(table->ncolumns ? table->ncolumns : 1, sizeof *defs)))
+		goto done;
+	for (uint32_t i = 0; i < table->ncolumns; i++) {
+		const char *missing = PQgetisnull(res, (int)i, 4) ? NULL : PQgetvalue(res, (int)i, 4);
+		const char *expr = PQgetisnull(res, (int)i, 5) ? NULL : PQgetvalue(res, (int)i, 5);
+		if (dbs__pgs_default_of(b, missing, expr, &defs[i].kind, &defs[i].text) != 0)
+			goto done;
+	}
+	if (e->operations) {
+		struct dropped_ctx dc = {s, relid};
+		dbs_pgs_diff_in in = {e->table, table, e->attnums, attnums, defs, att_dropped, &dc};
+		if ((rc = dbs__pgs_schema_diff(b, &in, &se)) != 0)
+			goto done;
+	} else if (ops) {
+		/* Renamed into the filter: new to the stream, its rows never
+		 * captured. The target creates it; what it held is not copied. */
+		dbs_schema_change *c = dbs_batch_alloc(b, sizeof *c);
+		se = dbs_batch_alloc(b, sizeof *se);
+		char *stmt = dbs_batch_alloc(b, 2 * NAMEDATALEN_MAX + 96);
+		if (!c || !se || !stmt)
+			goto done;
+		memset(c, 0, sizeof *c);
+		c->kind = DBS_SCHEMA_CREATE_TABLE;
+		dbs_fmt(stmt, 2 * NAMEDATALEN_MAX + 96, "%s.%s renamed from %s.%s (from the Relation message)",
+		        table->schema, table->name, e->table->schema, e->table->name);
+		se->statement = stmt;
+		se->nchanges = 1;
+		se->changes = c;
+		dbs_log(s->host, DBS_LOG_WARN,
+		        "%s.%s: renamed from %s.%s, which the filter left out: created at the target "
+		        "from here on, without the rows it held before",
+		        table->schema, table->name, e->table->schema, e->table->name);
+	}
+	rc = 0;
+	if (se) {
+		rc = dbs__pgs_schema_add(s, b, table, se, err, errlen);
+		b = NULL; /* the source's now */
+	}
+done:
+	if (rc == DBS_ENOMEM)
+		dbs_fmt(err, errlen, "out of memory");
+	dbs_batch_free(b);
+	free(defs);
+	return rc;
+}
+
 /*
  * Build the dbs_table of a Relation message. Names and type OIDs come from
  * the message (the tuples follow its column list); the type's spelling,
- * NOT NULL and primary key membership from the catalog.
+ * NOT NULL and primary key membership from the catalog. A relation seen
+ * before whose definition differs becomes a schema event (schema.c).
  */
 int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errlen)
 {
@@ -187,6 +276,7 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 	dbs_column *cols = NULL;
 	char *schema = NULL, *relname = NULL;
 	dbs_table *table = NULL;
+	int32_t *attnums = NULL;
 	uint32_t ncols = m->u.relation.ncols;
 	dbs_pgo_iter it;
 	dbs_pgo_relcol rc_;
@@ -198,10 +288,26 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 	schema = strndup(m->u.relation.nspname.s, m->u.relation.nspname.len);
 	relname = strndup(m->u.relation.relname.s, m->u.relation.relname.len);
 	cols = calloc(ncols ? ncols : 1, sizeof *cols);
-	if (!schema || !relname || !cols)
+	attnums = calloc(ncols ? ncols : 1, sizeof *attnums);
+	if (!schema || !relname || !cols || !attnums)
 		goto fail;
+	/* A definition seen before may become a schema event whose added
+	 * columns' defaults are values in text: in the stream's own forms. */
+	if (e && (e->operations || ops)) {
+		PGresult *set = PQexec(s->sql, "SET bytea_output = hex; SET DateStyle = ISO; "
+		                                "SET IntervalStyle = postgres; SET extra_float_digits = 3; "
+		                                "SET TimeZone = 'UTC'");
+		int ok = PQresultStatus(set) == PGRES_COMMAND_OK;
+		PQclear(set);
+		if (!ok) {
+			dbs__pgs_pq_err(err, errlen, "setting the session's output forms", s->sql);
+			rc = DBS_ESOURCE;
+			goto fail;
+		}
+	}
 
-	if (ops) {
+	/* The catalog of a relation captured now or until now. */
+	if (ops || (e && e->operations)) {
 		if (dbs__pgs_arr_put(&names, "{", 1, 0) || dbs__pgs_arr_put(&oids, "{", 1, 0) ||
 		    dbs__pgs_arr_put(&mods, "{", 1, 0))
 			goto fail;
@@ -228,12 +334,15 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 		res = PQexecParams(
 		    s->sql,
 		    "SELECT format_type(u.t, nullif(u.m, -1)), coalesce(a.attnotnull, false),"
-		    " coalesce(a.attnum = ANY (i.indkey), false)"
+		    " coalesce(a.attnum = ANY (i.indkey), false), coalesce(a.attnum, 0),"
+		    " CASE WHEN a.atthasmissing THEN (a.attmissingval::text::text[])[1] END,"
+		    " pg_get_expr(d.adbin, d.adrelid)"
 		    " FROM unnest($2::oid[], $3::int4[], $4::text[]) WITH ORDINALITY AS u(t, m, n, "
 		    "o)"
 		    " LEFT JOIN pg_attribute a ON a.attrelid = $1::oid AND a.attname = u.n"
 		    "  AND a.attnum > 0 AND NOT a.attisdropped"
 		    " LEFT JOIN pg_index i ON i.indrelid = $1::oid AND i.indisprimary"
+		    " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
 		    " ORDER BY u.o",
 		    4, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -258,12 +367,17 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 			cols[i].flags |= DBS_COLUMN_NOT_NULL;
 		if (res && PQgetvalue(res, (int)i, 2)[0] == 't')
 			cols[i].flags |= DBS_COLUMN_KEY;
+		if (res)
+			attnums[i] = (int32_t)strtol(PQgetvalue(res, (int)i, 3), NULL, 10);
 	}
 	/* The server sends a Relation again after a streamed transaction or a
 	 * restart even when nothing changed: keep the definition then, so a
 	 * version change always means a schema change. */
 	if (e && same_table(e->table, schema, relname, cols, ncols)) {
 		e->operations = ops;
+		for (uint32_t i = 0; i < ncols; i++)
+			if (e->attnums && e->attnums[i] <= 0)
+				e->attnums[i] = attnums[i];
 		rc = 0;
 		goto fail;
 	}
@@ -275,10 +389,14 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 	table->source_id = m->u.relation.relid;
 	if (ops && (rc = dbs__pgs_rel_indexes(s, table, relid, err, errlen)) != 0)
 		goto fail;
+	if (e && (e->operations || ops) && res &&
+	    (rc = schema_change(s, e, table, ops, attnums, res, relid, err, errlen)) != 0)
+		goto fail;
 	rc = DBS_ENOMEM;
 	if (e) {
 		table->version = e->table->version + 1;
 		dbs_table_unref(e->table);
+		free(e->attnums);
 	} else {
 		if (dbs_array_reserve((void **)&s->rels, &s->rels_cap, s->nrels + 1,
 		                      sizeof *s->rels))
@@ -288,7 +406,9 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 	}
 	e->table = table;
 	e->operations = ops;
+	e->attnums = attnums;
 	table = NULL;
+	attnums = NULL;
 	rc = 0;
 fail:
 	if (table)
@@ -300,6 +420,7 @@ fail:
 	dbs_buf_free(&oids);
 	dbs_buf_free(&mods);
 	free(cols);
+	free(attnums);
 	free(schema);
 	free(relname);
 	return rc;

@@ -244,7 +244,7 @@ static int setup_publication(pg_source *s, const char *pub, char *err, size_t er
 		if (bad)
 			goto fail;
 	}
-	const char *with = " WITH (publish = 'insert, update, delete')";
+	const char *with = " WITH (publish = 'insert, update, delete, truncate')";
 	if (dbs__pgs_arr_put(&sql, with, strlen(with), 0))
 		goto fail;
 	rc = DBS_ESOURCE;
@@ -879,8 +879,10 @@ static void pg_close(dbs_source *src)
 		pthread_cond_destroy(&s->ka_cond);
 		pthread_mutex_destroy(&s->repl_lock);
 	}
-	for (size_t i = 0; i < s->nrels; i++)
+	for (size_t i = 0; i < s->nrels; i++) {
 		dbs_table_unref(s->rels[i].table);
+		free(s->rels[i].attnums);
+	}
 	free(s->rels);
 	for (size_t i = 0; i < s->nstreams; i++)
 		dbs__pgs_stream_txn_free(&s->streams[i]);
