@@ -395,9 +395,10 @@ static int add_column(schema_ctx *c, const dbs_schema_change *ch, char *err, siz
 		}
 		break;
 	}
+	/* Not one ALTER: PostgreSQL alters no column the same statement adds. */
 	if (drop_default &&
-	    (dbs_buf_append_str(d, ", ALTER COLUMN ") || dbs__sql_append_ident(d, col->name) ||
-	     dbs_buf_append_str(d, " DROP DEFAULT")))
+	    (dbs_buf_appendf(d, "; ALTER TABLE %s ALTER COLUMN ", c->qname.data) ||
+	     dbs__sql_append_ident(d, col->name) || dbs_buf_append_str(d, " DROP DEFAULT")))
 		return oom(err, errlen);
 	if (why[0])
 		return refuse(c, why, d->data, err, errlen);
