@@ -204,6 +204,11 @@ static const struct bad bad_configs[] = {
      "target.options.deadLetterTable: must not be empty"},
     {"{" SRC "," TGTX("'options':{'deadLetterTable':true}") "}",
      "target.options.deadLetterTable: expected a string, got a boolean"},
+    {"{" SRC "," TGTX("'options':{'schemaChanges':'dropTable,rename'}") "}",
+     "target.options.schemaChanges: unknown schema change policy \"rename\" (expected a "
+     "comma-separated list of dropTable, truncate, or none)"},
+    {"{" SRC "," TGTX("'options':{'schemaChanges':'none,truncate'}") "}",
+     "target.options.schemaChanges: \"none\" cannot be combined with dropTable or truncate"},
     {"{" SRC "," TGTX("'options':{'tables':[{'name':'t','noCreateIndexes':1}]}") "}",
      "target.options.tables[0].noCreateIndexes: expected true or false, got a number"},
     {"{" SRC "," TGTX("'options':{'tables':[{'name':'t'},{'name':'public.t'}]}") "}",
@@ -424,7 +429,7 @@ START_TEST(test_every_field)
 	    "'target':{'type':'mysql','connection':'root:secret@tcp(h:3306)/"
 	    "x','settings':{'sslCA':'tca',"
 	    "'sslCert':'tcert','sslKey':'tkey'},'options':{'noCreateTables':true,"
-	    "'deadLetterTable':'ops.rejected',"
+	    "'deadLetterTable':'ops.rejected','schemaChanges':'truncate, dropTable',"
 	    "'tables':[{'name':'orders',"
 	    "'noCreateIndexes':true},{'name':'items'}]},'reportingInterval':10},"
 	    "'limits':{'numberOfEvents':9007199254740992,'elapsedTime':9223372036},"
@@ -452,6 +457,9 @@ START_TEST(test_every_field)
 	ck_assert_str_eq(TGT_SET(c)->ssl_key, "tkey");
 	ck_assert_int_eq(TGT_SET(c)->no_create_tables, 1);
 	ck_assert_str_eq(TGT_SET(c)->dead_letter_table, "ops.rejected");
+	ck_assert_str_eq(TGT_SET(c)->schema_changes, "truncate, dropTable");
+	ck_assert_uint_eq(dbs__sql_schema_policy(TGT_SET(c)),
+	                  DBS_SCHEMA_POLICY_TRUNCATE | DBS_SCHEMA_POLICY_DROP_TABLE);
 	ck_assert_uint_eq(TGT_SET(c)->ntables, 2);
 	ck_assert_str_eq(TGT_SET(c)->tables[0].name, "orders");
 	ck_assert_int_eq(TGT_SET(c)->tables[0].no_create_indexes, 1);
