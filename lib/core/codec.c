@@ -227,6 +227,42 @@ static int put_row(dbs_codec_buf *buf, const dbs_value *row, uint32_t ncolumns, 
 	return 0;
 }
 
+/* An optional string: 0, or 1 and its bytes. */
+static int put_opt(dbs_codec_buf *buf, const char *s)
+{
+	if (reserve(buf, 1))
+		return DBS_ENOMEM;
+	put_u8(buf, s ? 1 : 0);
+	return s ? put_cstr(buf, s) : 0;
+}
+
+/* Version 3: what a schema event changed. */
+static int put_schema(dbs_codec_buf *buf, const dbs_event *ev, char *err, size_t errlen)
+{
+	const dbs_schema_event *se = ev->schema;
+	if (!se || (se->nchanges && !se->changes)) {
+		dbs_fmt(err, errlen, "codec: a schema event of %s.%s without its changes",
+		        ev->table->schema, ev->table->name);
+		return DBS_EINVAL;
+	}
+	if (put_opt(buf, se->statement) || reserve(buf, VARINT_MAX))
+		return DBS_ENOMEM;
+	put_uvarint(buf, se->nchanges);
+	for (uint32_t i = 0; i < se->nchanges; i++) {
+		const dbs_schema_change *c = &se->changes[i];
+		if (reserve(buf, 3 + VARINT_MAX))
+			return DBS_ENOMEM;
+		put_u8(buf, c->kind);
+		put_u8(buf, c->unsafe);
+		put_u8(buf, c->default_kind);
+		put_uvarint(buf, c->column);
+		if (put_opt(buf, c->from_schema) || put_opt(buf, c->from_name) ||
+		    put_opt(buf, c->default_text))
+			return DBS_ENOMEM;
+	}
+	return 0;
+}
+
 static int encode(dbs_codec_buf *buf, const dbs_batch *batch, const uint32_t *index,
                   uint32_t nindex, uint32_t first, uint32_t count, const char *stream_id,
                   uint64_t seq, unsigned flags, char *err, size_t errlen)
@@ -270,11 +306,17 @@ static int encode(dbs_codec_buf *buf, const dbs_batch *batch, const uint32_t *in
 	if (!count)
 		buf->ntables = 0;
 
+	/* Version 2 unless a schema event needs 3: a reader of version 2
+	 * goes on reading rows. */
+	uint8_t version = 2;
+	for (uint32_t i = 0; i < count && version < 3; i++)
+		if (slice_event(batch, index, first, i)->op == DBS_OP_SCHEMA)
+			version = 3;
 	if (reserve(buf, 6) != 0)
 		goto fail;
 	memcpy(bytes(buf), DBS_CODEC_MAGIC, 4);
 	buf->msg.len = 4;
-	put_u8(buf, DBS_CODEC_VERSION);
+	put_u8(buf, version);
 	put_u8(buf, (uint8_t)flags);
 	if (put_bytes(buf, stream_id, idlen) != 0 || reserve(buf, 3 * VARINT_MAX) != 0)
 		goto fail;
@@ -293,7 +335,9 @@ static int encode(dbs_codec_buf *buf, const dbs_batch *batch, const uint32_t *in
 			goto fail;
 		put_u8(buf, ev->op);
 		put_uvarint(buf, (uint64_t)tindex);
-		put_u8(buf, (uint8_t)((ev->before ? 1 : 0) | (ev->after ? 2 : 0)));
+		put_u8(buf, ev->op == DBS_OP_SCHEMA
+		                ? 0
+		                : (uint8_t)((ev->before ? 1 : 0) | (ev->after ? 2 : 0)));
 		put_uvarint(buf, ev->pos.txn);
 		put_uvarint(buf, ev->pos.resume);
 		put_uvarint(buf, ev->pos.event);
@@ -304,6 +348,12 @@ static int encode(dbs_codec_buf *buf, const dbs_batch *batch, const uint32_t *in
 		put_uvarint(buf, ev->pos.gtid_server);
 		put_uvarint(buf, ev->pos.gtid_seq);
 		uint32_t ncol = ev->table->ncolumns;
+		if (ev->op == DBS_OP_SCHEMA) {
+			if ((rc = put_schema(buf, ev, err, errlen)) != 0)
+				goto fail;
+			rc = DBS_ENOMEM;
+			continue;
+		}
 		if (ev->before && (rc = put_row(buf, ev->before, ncol, err, errlen)) != 0)
 			goto fail;
 		if (ev->after && (rc = put_row(buf, ev->after, ncol, err, errlen)) != 0)
@@ -471,19 +521,33 @@ DBS_API int dbs_codec_slice(dbs_codec_buf *buf, const dbs_batch *batch, uint32_t
 	if (partitions <= 1)
 		return slice_group(buf, batch, 0, NULL, n, max_bytes, stream_id, emit, ctx, err,
 		                   errlen);
-	/* order[0, n): the event indexes grouped by partition, commit order
-	 * kept in each; order[n, 2n): each event's partition; then one count
-	 * per partition. */
-	if ((size_t)n > (SIZE_MAX / sizeof *buf->order - partitions) / 2 ||
-	    dbs_array_reserve((void **)&buf->order, &buf->order_cap, 2 * (size_t)n + partitions,
+	/* A schema change goes to every partition: each writer applies it
+	 * (the target finds it done after the first) before the rows of its
+	 * own partition that follow it. */
+	uint32_t nschema = 0;
+	for (uint32_t i = 0; i < n; i++)
+		nschema += dbs_batch_event(batch, i)->op == DBS_OP_SCHEMA;
+	/* order[0, total): the event indexes grouped by partition, commit
+	 * order kept in each; then each event's partition (UINT32_MAX: all);
+	 * then one count per partition. */
+	size_t total = (size_t)n + (size_t)nschema * (partitions - 1);
+	if ((size_t)n > (SIZE_MAX / sizeof *buf->order - partitions) / (2 + (size_t)partitions) ||
+	    dbs_array_reserve((void **)&buf->order, &buf->order_cap, total + n + partitions,
 	                      sizeof *buf->order)) {
 		dbs_fmt(err, errlen, "codec: out of memory");
 		return DBS_ENOMEM;
 	}
-	uint32_t *parts = buf->order + n, *count = buf->order + 2 * (size_t)n;
+	uint32_t *parts = buf->order + total, *count = parts + n;
 	memset(count, 0, partitions * sizeof *count);
 	for (uint32_t i = 0; i < n; i++) {
-		parts[i] = dbs_codec_partition(dbs_batch_event(batch, i), partitions);
+		const dbs_event *ev = dbs_batch_event(batch, i);
+		if (ev->op == DBS_OP_SCHEMA) {
+			parts[i] = UINT32_MAX;
+			for (uint32_t p = 0; p < partitions; p++)
+				count[p]++;
+			continue;
+		}
+		parts[i] = dbs_codec_partition(ev, partitions);
 		count[parts[i]]++;
 	}
 	/* Each partition's first slot, then fill in commit order. */
@@ -493,8 +557,14 @@ DBS_API int dbs_codec_slice(dbs_codec_buf *buf, const dbs_batch *batch, uint32_t
 		count[p] = at;
 		at += c;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		buf->order[count[parts[i]]++] = i;
+	for (uint32_t i = 0; i < n; i++) {
+		if (parts[i] != UINT32_MAX) {
+			buf->order[count[parts[i]]++] = i;
+			continue;
+		}
+		for (uint32_t p = 0; p < partitions; p++)
+			buf->order[count[p]++] = i;
+	}
 	int rc = 0;
 	for (uint32_t p = 0, start = 0; p < partitions && rc == 0; p++) {
 		/* count[p] is now the end of partition p's group. */

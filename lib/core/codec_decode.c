@@ -392,6 +392,97 @@ static int get_row(reader *r, dbs_batch *batch, dbs_value *row, uint32_t ncolumn
 	return 0;
 }
 
+/* An optional string (version 3) into the batch's arena, NUL-terminated:
+ * NULL when absent. */
+static int get_opt(reader *r, dbs_batch *batch, const char **out, const char *what)
+{
+	uint8_t present;
+	const uint8_t *s;
+	uint32_t len;
+	*out = NULL;
+	if (get_u8(r, &present, what) != 0)
+		return DBS_EPROTO;
+	if (present > 1) {
+		r->p--;
+		return bad(r, what);
+	}
+	if (!present)
+		return 0;
+	if (get_bytes(r, &s, &len, what) != 0)
+		return DBS_EPROTO;
+	if (memchr(s, 0, len))
+		return bad(r, "NUL byte inside a string");
+	char *t = dbs_batch_alloc(batch, (size_t)len + 1);
+	if (!t)
+		return DBS_ENOMEM;
+	memcpy(t, s, len);
+	t[len] = '\0';
+	*out = t;
+	return 0;
+}
+
+/* Version 3: the changes of a schema event, checked against its table. */
+static int get_schema(reader *r, dbs_batch *batch, dbs_event *ev)
+{
+	const dbs_table *t = ev->table;
+	dbs_schema_event *se = dbs_batch_alloc(batch, sizeof *se);
+	uint32_t n;
+	int rc;
+	if (!se)
+		return DBS_ENOMEM;
+	memset(se, 0, sizeof *se);
+	if ((rc = get_opt(r, batch, &se->statement, "schema statement")) != 0)
+		return rc;
+	if (get_u32(r, &n, 65535, "schema change count") != 0)
+		return DBS_EPROTO;
+	/* A change takes at least seven bytes. */
+	if (n > left(r) / 7)
+		return bad(r, "schema change count beyond the message");
+	dbs_schema_change *c = dbs_batch_alloc(batch, (size_t)(n ? n : 1) * sizeof *c);
+	if (!c)
+		return DBS_ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		dbs_schema_change *x = &c[i];
+		memset(x, 0, sizeof *x);
+		if (get_u8(r, &x->kind, "schema change kind") != 0)
+			return DBS_EPROTO;
+		if (x->kind < DBS_SCHEMA_CREATE_TABLE || x->kind > DBS_SCHEMA_OTHER) {
+			r->p--;
+			return bad(r, "unknown schema change kind");
+		}
+		if (get_u8(r, &x->unsafe, "schema change unsafe") != 0)
+			return DBS_EPROTO;
+		if (x->unsafe > 1) {
+			r->p--;
+			return bad(r, "schema change unsafe flag");
+		}
+		if (get_u8(r, &x->default_kind, "schema change default") != 0)
+			return DBS_EPROTO;
+		if (x->default_kind > DBS_DEFAULT_EXPR) {
+			r->p--;
+			return bad(r, "unknown schema change default");
+		}
+		if (get_u32(r, &x->column, UINT32_MAX, "schema change column") != 0)
+			return DBS_EPROTO;
+		/* A position in the table: its columns, or its indexes. */
+		uint32_t limit = x->kind == DBS_SCHEMA_ADD_INDEX ? t->nindexes
+		                 : x->kind == DBS_SCHEMA_ADD_COLUMN || x->kind == DBS_SCHEMA_RENAME_COLUMN ||
+		                         x->kind == DBS_SCHEMA_ALTER_COLUMN
+		                     ? t->ncolumns
+		                     : UINT32_MAX;
+		if (limit != UINT32_MAX && x->column >= limit)
+			return bad(r, "schema change column out of range");
+		if ((rc = get_opt(r, batch, &x->from_schema, "schema change old schema")) != 0 ||
+		    (rc = get_opt(r, batch, &x->from_name, "schema change old name")) != 0 ||
+		    (rc = get_opt(r, batch, &x->default_text, "schema change default text")) != 0)
+			return rc;
+	}
+	se->nchanges = n;
+	se->changes = c;
+	ev->schema = se;
+	return 0;
+}
+
 static int get_event(reader *r, dbs_codec_decoder *dec, uint32_t ntables, unsigned version,
                      dbs_batch *batch)
 {
@@ -400,7 +491,7 @@ static int get_event(reader *r, dbs_codec_decoder *dec, uint32_t ntables, unsign
 	int rc;
 	if (get_u8(r, &op, "event op") != 0)
 		return DBS_EPROTO;
-	if (op < DBS_OP_INSERT || op > DBS_OP_DELETE) {
+	if (op < DBS_OP_INSERT || op > (version >= 3 ? DBS_OP_SCHEMA : DBS_OP_DELETE)) {
 		r->p--;
 		return bad(r, "unknown event op");
 	}
@@ -408,7 +499,10 @@ static int get_event(reader *r, dbs_codec_decoder *dec, uint32_t ntables, unsign
 		return bad(r, "table index out of range");
 	if (get_u8(r, &images, "image flags") != 0)
 		return DBS_EPROTO;
-	unsigned allowed = op == DBS_OP_INSERT ? 2u : op == DBS_OP_DELETE ? 1u : 3u;
+	unsigned allowed = op == DBS_OP_INSERT   ? 2u
+	                   : op == DBS_OP_DELETE ? 1u
+	                   : op == DBS_OP_SCHEMA ? 0u
+	                                         : 3u;
 	if (images & ~allowed) {
 		r->p--;
 		return bad(r, "row image not allowed for this op");
@@ -429,6 +523,8 @@ static int get_event(reader *r, dbs_codec_decoder *dec, uint32_t ntables, unsign
 	     get_u32(r, &ev->pos.gtid_server, UINT32_MAX, "gtid server") != 0 ||
 	     get_uvarint(r, &ev->pos.gtid_seq, "gtid seq") != 0))
 		return DBS_EPROTO;
+	if (op == DBS_OP_SCHEMA)
+		return get_schema(r, batch, ev);
 	if (!(images & 1))
 		ev->before = NULL;
 	if (!(images & 2))

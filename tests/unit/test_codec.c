@@ -2,7 +2,9 @@
  * The hub wire format: every value kind and its edges survive a round
  * trip, tables are shared through the decoder's cache, and malformed
  * bytes (truncated at every offset, corrupted, lying counts) are refused
- * with DBS_EPROTO, never a crash.
+ * with DBS_EPROTO, never a crash. Schema events (version 3) survive a
+ * round trip with every field, go to every partition, and are refused in
+ * an older version's message.
  */
 #include <check.h>
 #include <math.h>
@@ -199,7 +201,8 @@ START_TEST(round_trip_every_kind)
 	                 0);
 	ck_assert_int_eq(dbs_codec_decode(NULL, buf.msg.data, buf.msg.len, &d, &h, err, sizeof err), 0);
 	ck_assert_str_eq(h.stream_id, "2ZRszHkB9H6XZnPbU6Cco3XnBm4");
-	ck_assert_uint_eq(h.version, DBS_CODEC_VERSION);
+	/* Rows alone: version 2, which a reader of version 2 still reads. */
+	ck_assert_uint_eq(h.version, 2);
 	ck_assert_uint_eq(h.ntables, 2);
 	ck_assert(dbs_batch_seq(d) == 77);
 	ck_assert_uint_eq(dbs_batch_count(d), 24);
@@ -417,10 +420,10 @@ START_TEST(corrupted_bytes_never_crash)
 	                               0,   0xff, 0xff, 0xff, 0xff, 0x0f, 1};
 	ck_assert_int_eq(dbs_codec_decode(dec, huge, sizeof huge, &d, NULL, err, sizeof err),
 	                 DBS_EPROTO);
-	static const uint8_t v3[] = {'D', 'B', 'S', 'B', 3, 0, 0, 0, 0, 0};
-	ck_assert_int_eq(dbs_codec_decode(dec, v3, sizeof v3, &d, NULL, err, sizeof err),
+	static const uint8_t v4[] = {'D', 'B', 'S', 'B', 4, 0, 0, 0, 0, 0};
+	ck_assert_int_eq(dbs_codec_decode(dec, v4, sizeof v4, &d, NULL, err, sizeof err),
 	                 DBS_EPROTO);
-	ck_assert_ptr_nonnull(strstr(err, "version 3"));
+	ck_assert_ptr_nonnull(strstr(err, "version 4"));
 	static const uint8_t longvar[] = {'D',  'B',  'S',  'B',  1,    0,    0,
 	                                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	                                  0xff, 0xff, 0x02, 0,    0};
@@ -456,6 +459,253 @@ START_TEST(encoder_refuses_what_it_cannot_carry)
 }
 END_TEST
 
+
+/* ---- schema events (version 3) ---- */
+
+/* The worked example of docs/hub-format.md: ADD COLUMN n with default 7. */
+static const uint8_t schema_msg[] = {
+    'D', 'B', 'S', 'B', 3, 0, 1, 'x', 6, 1, 1,
+    /* table s.t after the change: version 1, 3 columns, no index */
+    1, 's', 1, 't', 1, 1, 0, 3, 1, 'i', 3, 'i', 'n', 't', 23, 1, 3, 1, 'v', 4, 't', 'e', 'x',
+    't', 25, 1, 0, 1, 'n', 3, 'i', 'n', 't', 23, 1, 0, 0,
+    /* schema event, table 0, no image; txn 130, resume 131, event 1, end */
+    4, 0, 0, 0x82, 0x01, 0x83, 0x01, 1, 1, 0x03, 43, 0, 0, 0,
+    /* the statement */
+    1, 33, 'A', 'L', 'T', 'E', 'R', ' ', 'T', 'A', 'B', 'L', 'E', ' ', 't', ' ', 'A', 'D', 'D',
+    ' ', 'n', ' ', 'i', 'n', 't', ' ', 'D', 'E', 'F', 'A', 'U', 'L', 'T', ' ', '7',
+    /* one change: ADD_COLUMN, safe, a literal default, column 2; no old
+     * schema, no old name, default text "7" */
+    1, 5, 0, 2, 2, 0, 0, 1, 1, '7'};
+
+START_TEST(schema_event_documented_bytes)
+{
+	dbs_batch *d;
+	dbs_codec_header h;
+	char err[256] = "";
+	ck_assert_int_eq(dbs_codec_decode(NULL, schema_msg, sizeof schema_msg, &d, &h, err, sizeof err),
+	                 0);
+	ck_assert_uint_eq(h.version, 3);
+	ck_assert_uint_eq(dbs_batch_count(d), 1);
+	const dbs_event *ev = dbs_batch_event(d, 0);
+	ck_assert_uint_eq(ev->op, DBS_OP_SCHEMA);
+	ck_assert_ptr_null(ev->before);
+	ck_assert_ptr_null(ev->after);
+	ck_assert_uint_eq(ev->table->ncolumns, 3);
+	ck_assert_str_eq(ev->table->columns[2].name, "n");
+	ck_assert(ev->pos.txn == 130 && ev->pos.resume == 131 && ev->pos.txn_end == 1);
+	ck_assert_ptr_nonnull(ev->schema);
+	ck_assert_str_eq(ev->schema->statement, "ALTER TABLE t ADD n int DEFAULT 7");
+	ck_assert_uint_eq(ev->schema->nchanges, 1);
+	const dbs_schema_change *c = &ev->schema->changes[0];
+	ck_assert_uint_eq(c->kind, DBS_SCHEMA_ADD_COLUMN);
+	ck_assert_uint_eq(c->unsafe, 0);
+	ck_assert_uint_eq(c->default_kind, DBS_DEFAULT_LITERAL);
+	ck_assert_uint_eq(c->column, 2);
+	ck_assert_ptr_null(c->from_schema);
+	ck_assert_ptr_null(c->from_name);
+	ck_assert_str_eq(c->default_text, "7");
+	/* The encoder writes exactly these bytes. */
+	dbs_codec_buf buf = {0};
+	ck_assert_int_eq(dbs_codec_encode(&buf, d, 0, 1, "x", 6, 0, err, sizeof err), 0);
+	ck_assert_uint_eq(buf.msg.len, sizeof schema_msg);
+	ck_assert(memcmp(buf.msg.data, schema_msg, sizeof schema_msg) == 0);
+	dbs_codec_buf_free(&buf);
+	dbs_batch_free(d);
+
+	/* The same event in a version 2 message: an op that version does not
+	 * know, refused. */
+	uint8_t *v2 = malloc(sizeof schema_msg);
+	ck_assert_ptr_nonnull(v2);
+	memcpy(v2, schema_msg, sizeof schema_msg);
+	v2[4] = 2;
+	ck_assert_int_eq(dbs_codec_decode(NULL, v2, sizeof schema_msg, &d, NULL, err, sizeof err),
+	                 DBS_EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "unknown event op"));
+	free(v2);
+}
+END_TEST
+
+/* Rows, then a schema event with every field, then rows. */
+static dbs_batch *schema_sample(void)
+{
+	dbs_table *t = make_table("orders", 4);
+	ck_assert_int_eq(dbs_table_add_index((dbs_table *)t, "by_n", DBS_INDEX_UNIQUE,
+	                                     (const uint32_t[]){1, 2}, 2),
+	                 0);
+	dbs_batch *b;
+	dbs_event *ev;
+	ck_assert_int_eq(dbs_batch_new(&b, 3), 0);
+	ck_assert_int_eq(dbs_batch_add(b, DBS_OP_INSERT, t, &ev), 0);
+	fill_row(b, ev->after, 1);
+	ev->pos = (dbs_position){.txn = 10, .event = 16};
+	ck_assert_int_eq(dbs_batch_add(b, DBS_OP_SCHEMA, t, &ev), 0);
+	ev->pos = (dbs_position){.txn = 10, .event = 17};
+	ev->commit_time_us = 5;
+	dbs_schema_change *c = dbs_batch_alloc(b, 4 * sizeof *c);
+	dbs_schema_event *se = dbs_batch_alloc(b, sizeof *se);
+	memset(c, 0, 4 * sizeof *c);
+	c[0] = (dbs_schema_change){.kind = DBS_SCHEMA_RENAME_TABLE, .from_schema = "old",
+	                           .from_name = ""};
+	c[1] = (dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 13,
+	                           .default_kind = DBS_DEFAULT_EXPR, .default_text = "nextval('s')"};
+	c[2] = (dbs_schema_change){.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 5, .unsafe = 1};
+	c[3] = (dbs_schema_change){.kind = DBS_SCHEMA_ADD_INDEX, .column = 0};
+	se->statement = NULL;
+	se->nchanges = 4;
+	se->changes = c;
+	ev->schema = se;
+	ck_assert_int_eq(dbs_batch_add(b, DBS_OP_DELETE, t, &ev), 0);
+	fill_row(b, ev->before, 2);
+	ev->pos = (dbs_position){.txn = 10, .event = 32, .txn_end = 1};
+	dbs_table_unref(t);
+	return b;
+}
+
+static void assert_opt_eq(const char *a, const char *b)
+{
+	if (!a)
+		ck_assert_ptr_null(b);
+	else
+		ck_assert_str_eq(a, b);
+}
+
+START_TEST(schema_event_round_trip)
+{
+	dbs_batch *b = schema_sample(), *d;
+	dbs_codec_buf buf = {0};
+	dbs_codec_header h;
+	char err[256] = "";
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 0, 3, "s", 1, 0, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(NULL, buf.msg.data, buf.msg.len, &d, &h, err, sizeof err), 0);
+	ck_assert_uint_eq(h.version, 3);
+	assert_events_eq(b, 0, d);
+	const dbs_schema_event *x = dbs_batch_event(b, 1)->schema, *y = dbs_batch_event(d, 1)->schema;
+	ck_assert_ptr_null(y->statement);
+	ck_assert_uint_eq(y->nchanges, x->nchanges);
+	for (uint32_t i = 0; i < x->nchanges; i++) {
+		ck_assert_uint_eq(x->changes[i].kind, y->changes[i].kind);
+		ck_assert_uint_eq(x->changes[i].unsafe, y->changes[i].unsafe);
+		ck_assert_uint_eq(x->changes[i].default_kind, y->changes[i].default_kind);
+		ck_assert_uint_eq(x->changes[i].column, y->changes[i].column);
+		assert_opt_eq(x->changes[i].from_schema, y->changes[i].from_schema);
+		assert_opt_eq(x->changes[i].from_name, y->changes[i].from_name);
+		assert_opt_eq(x->changes[i].default_text, y->changes[i].default_text);
+	}
+	/* The empty old name stays empty, not absent. */
+	ck_assert_str_eq(y->changes[0].from_name, "");
+	ck_assert_uint_eq(dbs_batch_event(d, 1)->table->nindexes, 1);
+	dbs_batch_free(d);
+
+	/* Its rows alone are a version 2 message. */
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 2, 1, "s", 1, 0, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(NULL, buf.msg.data, buf.msg.len, &d, &h, err, sizeof err), 0);
+	ck_assert_uint_eq(h.version, 2);
+	dbs_batch_free(d);
+
+	/* A column past the table, or an index it does not have: refused. */
+	dbs_schema_change *c = (dbs_schema_change *)dbs_batch_event(b, 1)->schema->changes;
+	c[1].column = NCOLS;
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 1, 1, "s", 1, 0, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(NULL, buf.msg.data, buf.msg.len, &d, &h, err, sizeof err),
+	                 DBS_EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "column out of range"));
+	c[1].column = 13;
+	c[3].column = 1;
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 1, 1, "s", 1, 0, err, sizeof err), 0);
+	ck_assert_int_eq(dbs_codec_decode(NULL, buf.msg.data, buf.msg.len, &d, &h, err, sizeof err),
+	                 DBS_EPROTO);
+	/* A schema event without its changes cannot be written. */
+	dbs_batch_event(b, 1)->schema = NULL;
+	ck_assert_int_eq(dbs_codec_encode(&buf, b, 0, 3, "s", 1, 0, err, sizeof err), DBS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "without its changes"));
+	dbs_batch_free(b);
+	dbs_codec_buf_free(&buf);
+}
+END_TEST
+
+START_TEST(schema_event_truncated_and_corrupted)
+{
+	dbs_batch *d;
+	char err[256];
+	for (size_t n = 0; n < sizeof schema_msg; n++) {
+		uint8_t *copy = malloc(n ? n : 1);
+		ck_assert_ptr_nonnull(copy);
+		memcpy(copy, schema_msg, n);
+		ck_assert_int_eq(dbs_codec_decode(NULL, copy, n, &d, NULL, err, sizeof err),
+		                 DBS_EPROTO);
+		free(copy);
+	}
+	uint8_t copy[sizeof schema_msg];
+	static const uint8_t patterns[] = {0x00, 0xff, 0x80, 0x7f, 0x01, 0x02, 0x0d};
+	for (size_t i = 0; i < sizeof schema_msg; i++)
+		for (size_t p = 0; p < sizeof patterns; p++) {
+			memcpy(copy, schema_msg, sizeof copy);
+			copy[i] = patterns[p];
+			int rc = dbs_codec_decode(NULL, copy, sizeof copy, &d, NULL, err, sizeof err);
+			ck_assert(rc == 0 || rc == DBS_EPROTO);
+			if (rc == 0 && dbs_batch_event(d, 0)->op == DBS_OP_SCHEMA)
+				ck_assert_ptr_nonnull(dbs_batch_event(d, 0)->schema);
+			dbs_batch_free(d);
+		}
+	/* An unknown kind (13) and an unsafe flag of 2 are named. */
+	memcpy(copy, schema_msg, sizeof copy);
+	copy[sizeof copy - 9] = 13;
+	ck_assert_int_eq(dbs_codec_decode(NULL, copy, sizeof copy, &d, NULL, err, sizeof err),
+	                 DBS_EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "unknown schema change kind"));
+	memcpy(copy, schema_msg, sizeof copy);
+	copy[sizeof copy - 8] = 2;
+	ck_assert_int_eq(dbs_codec_decode(NULL, copy, sizeof copy, &d, NULL, err, sizeof err),
+	                 DBS_EPROTO);
+	ck_assert_ptr_nonnull(strstr(err, "unsafe"));
+}
+END_TEST
+
+struct sliced {
+	uint32_t schema_in[4]; /* schema events seen per partition */
+	uint32_t rows;
+};
+
+static int count_slice(void *ctx, uint32_t partition, const dbs_buf *msg, const dbs_position *last,
+                       char *err, size_t errlen)
+{
+	(void)last;
+	struct sliced *s = ctx;
+	dbs_batch *d;
+	ck_assert_int_eq(dbs_codec_decode(NULL, msg->data, msg->len, &d, NULL, err, errlen), 0);
+	for (uint32_t i = 0; i < dbs_batch_count(d); i++) {
+		if (dbs_batch_event(d, i)->op == DBS_OP_SCHEMA)
+			s->schema_in[partition]++;
+		else
+			s->rows++;
+	}
+	dbs_batch_free(d);
+	return 0;
+}
+
+/* With several partitions every writer gets the schema change, before
+ * the rows of its partition that follow it. */
+START_TEST(schema_event_in_every_partition)
+{
+	dbs_batch *b = schema_sample();
+	dbs_codec_buf buf = {0};
+	char err[256] = "";
+	struct sliced s;
+	memset(&s, 0, sizeof s);
+	ck_assert_int_eq(dbs_codec_slice(&buf, b, 4, 1 << 20, "s", count_slice, &s, err, sizeof err),
+	                 0);
+	for (int p = 0; p < 4; p++)
+		ck_assert_uint_eq(s.schema_in[p], 1);
+	ck_assert_uint_eq(s.rows, 2);
+	memset(&s, 0, sizeof s);
+	ck_assert_int_eq(dbs_codec_slice(&buf, b, 1, 1 << 20, "s", count_slice, &s, err, sizeof err),
+	                 0);
+	ck_assert_uint_eq(s.schema_in[0], 1);
+	dbs_batch_free(b);
+	dbs_codec_buf_free(&buf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("codec");
@@ -471,6 +721,10 @@ int main(void)
 	tcase_add_test(tc, truncated_at_every_offset);
 	tcase_add_test(tc, corrupted_bytes_never_crash);
 	tcase_add_test(tc, encoder_refuses_what_it_cannot_carry);
+	tcase_add_test(tc, schema_event_documented_bytes);
+	tcase_add_test(tc, schema_event_round_trip);
+	tcase_add_test(tc, schema_event_truncated_and_corrupted);
+	tcase_add_test(tc, schema_event_in_every_partition);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -24,9 +24,12 @@ extern "C" {
 #endif
 
 #define DBS_CODEC_MAGIC "DBSB"
-/* 2 appended the GTID to every event's position; version 1 messages
- * (no GTID) are still read. */
-#define DBS_CODEC_VERSION 2
+/* 2 appended the GTID to every event's position; 3 carries schema
+ * events (DBS_OP_SCHEMA and their changes). Versions 1 (no GTID) and 2
+ * are still read; a message without a schema event is written as
+ * version 2, so a reader of version 2 reads it until the first schema
+ * change, where it stops (it must not skip one). */
+#define DBS_CODEC_VERSION 3
 #define DBS_CODEC_OLDEST_VERSION 1
 
 /* Header flags. */
