@@ -19,6 +19,7 @@
 
 static dbs_batch *arena;
 static dbs_table *after;
+static int before_is_now; /* the definition is information_schema's now */
 static dbs_schema_change *changes;
 static uint32_t nchanges;
 
@@ -28,6 +29,7 @@ static void setup(void)
 	after = NULL;
 	changes = NULL;
 	nchanges = 0;
+	before_is_now = 0;
 }
 
 static void teardown(void)
@@ -63,7 +65,8 @@ static void apply(const dbs_table *before, const char *sql)
 	if (after)
 		dbs_table_unref(after);
 	after = NULL;
-	ck_assert_int_eq(dbs__mys_track_apply(before, "db", before ? before->name : "n",
+	ck_assert_int_eq(dbs__mys_track_apply(before, before_is_now, "db",
+	                                      before ? before->name : "n",
 	                                      ddl->changes, ddl->nchanges, arena, &after,
 	                                      &changes, &nchanges),
 	                 0);
@@ -187,6 +190,18 @@ START_TEST(change_types)
 	ck_assert_uint_eq(changes[1].kind, DBS_SCHEMA_ALTER_COLUMN);
 	ck_assert_uint_eq(changes[1].unsafe, 0);
 	col_is(1, "title", "varchar(30)", 0);
+
+	/* read from information_schema after the statement: what the column
+	 * was is not known, so the change is unsafe (the target decides by
+	 * its own column) */
+	before_is_now = 1;
+	apply(t, "ALTER TABLE t MODIFY name varchar(20)");
+	ck_assert_uint_eq(nchanges, 1);
+	ck_assert_uint_eq(changes[0].kind, DBS_SCHEMA_ALTER_COLUMN);
+	ck_assert_uint_eq(changes[0].unsafe, 1);
+	apply(t, "ALTER TABLE t MODIFY name varchar(30)");
+	ck_assert_uint_eq(changes[0].unsafe, 0); /* it was not yet */
+	before_is_now = 0;
 
 	apply(t, "ALTER TABLE t MODIFY id int NOT NULL FIRST, MODIFY qty int unsigned NOT NULL "
 	         "AFTER id");

@@ -106,10 +106,11 @@ fail:
 
 /* The definition of db.name before the statement (see the top): one
  * reference for the caller, or NULL with *rc 0 when none is known. */
-static dbs_table *current_def(my_source *s, const char *db, const char *name, int *rc, char *err,
-                              size_t errlen)
+static dbs_table *current_def_now(my_source *s, const char *db, const char *name, int *rc,
+                                  int *now, char *err, size_t errlen)
 {
 	*rc = 0;
+	*now = 0;
 	for (size_t i = 0; i < s->ninfos; i++)
 		if (s->infos[i].tracked && !strcmp(s->infos[i].db, db) &&
 		    !strcmp(s->infos[i].name, name))
@@ -123,7 +124,15 @@ static dbs_table *current_def(my_source *s, const char *db, const char *name, in
 	}
 	if (best)
 		return (dbs_table *)dbs_table_ref(best);
+	*now = 1;
 	return from_information_schema(s, db, name, rc, err, errlen);
+}
+
+static dbs_table *current_def(my_source *s, const char *db, const char *name, int *rc, char *err,
+                              size_t errlen)
+{
+	int now;
+	return current_def_now(s, db, name, rc, &now, err, errlen);
 }
 
 /* A copy of `t` named db.name, one version on. */
@@ -405,8 +414,9 @@ static int alter_group(my_source *s, const dbs_mysql_ddl *ddl, uint32_t from, ui
 		return 0;
 	}
 	dbs_table *before = NULL, *after = NULL;
+	int before_is_now = 0;
 	if (!create) {
-		before = current_def(s, db, name, &rc, err, errlen);
+		before = current_def_now(s, db, name, &rc, &before_is_now, err, errlen);
 		if (rc != 0)
 			return rc;
 	} else if (first->if_not_exists || first->or_replace) {
@@ -452,8 +462,8 @@ static int alter_group(my_source *s, const dbs_mysql_ddl *ddl, uint32_t from, ui
 	}
 	dbs_schema_change *changes = NULL;
 	uint32_t n = 0;
-	rc = dbs__mys_track_apply(before, db, name, ddl->changes + from, to - from, s->batch,
-	                          &after, &changes, &n);
+	rc = dbs__mys_track_apply(before, before_is_now, db, name, ddl->changes + from, to - from,
+	                          s->batch, &after, &changes, &n);
 	if (rc != 0) {
 		dbs_fmt(err, errlen, "out of memory");
 		goto out;

@@ -146,6 +146,7 @@ typedef struct widx {
 
 typedef struct work {
 	dbs_batch *arena;
+	int before_is_now;
 	const char *schema, *name;
 	wcol *cols;
 	uint32_t ncols, ccap;
@@ -455,6 +456,11 @@ static void modify_column(work *w, const char *column, const dbs_mysql_coldef *c
 		cls = DBS_MYSQL_CHANGE_NARROWS;
 	int changed = strcmp(wc->type, type) != 0 ||
 	              (wc->flags & DBS_COLUMN_NOT_NULL) != (flags & DBS_COLUMN_NOT_NULL);
+	if (!changed && w->before_is_now) {
+		/* what the column was before the statement is not known */
+		changed = 1;
+		cls = DBS_MYSQL_CHANGE_NARROWS;
+	}
 	wc->type = type;
 	wc->flags = flags;
 	const char *name = wc->name;
@@ -650,14 +656,16 @@ static void apply_one(work *w, const dbs_mysql_ddl_change *c)
 	}
 }
 
-int dbs__mys_track_apply(const dbs_table *before, const char *schema, const char *name,
-                         const dbs_mysql_ddl_change *changes, uint32_t n, dbs_batch *arena,
-                         dbs_table **after, dbs_schema_change **out, uint32_t *nout)
+int dbs__mys_track_apply(const dbs_table *before, int before_is_now, const char *schema,
+                         const char *name, const dbs_mysql_ddl_change *changes, uint32_t n,
+                         dbs_batch *arena, dbs_table **after, dbs_schema_change **out,
+                         uint32_t *nout)
 {
 	int rc = DBS_ENOMEM;
 	work w;
 	memset(&w, 0, sizeof w);
 	w.arena = arena;
+	w.before_is_now = before && before_is_now;
 	w.schema = schema;
 	w.name = name;
 	dbs_column *cols = NULL;

@@ -34,13 +34,19 @@
  * definition already shows (ADD of a column it has, DROP of one it lacks)
  * are kept, so that the definition read from information_schema after the
  * fact still gives the events of the binlog; the target's catalog decides.
+ * `before_is_now`: `before` is information_schema's state now, which may
+ * already show this statement: a column changed to the type it already
+ * has there cannot be told widened from narrowed, and is unsafe (the
+ * target carries on when its column already is what the statement made
+ * it, and stops otherwise).
  * `why` gets a sentence for a change the source cannot describe (then a
  * DBS_SCHEMA_OTHER change, unsafe, whose default_text is that sentence).
  * DBS_ENOMEM otherwise.
  */
-int dbs__mys_track_apply(const dbs_table *before, const char *schema, const char *name,
-                         const dbs_mysql_ddl_change *changes, uint32_t n, dbs_batch *arena,
-                         dbs_table **after, dbs_schema_change **out, uint32_t *nout);
+int dbs__mys_track_apply(const dbs_table *before, int before_is_now, const char *schema,
+                         const char *name, const dbs_mysql_ddl_change *changes, uint32_t n,
+                         dbs_batch *arena, dbs_table **after, dbs_schema_change **out,
+                         uint32_t *nout);
 
 /* A type as information_schema.COLUMNS.COLUMN_TYPE spells it
  * ("varchar(20)", "decimal(10,2) unsigned", "enum('a','b')"); 0 or
