@@ -54,6 +54,7 @@ typedef struct fx {
 	uint64_t txn;
 	PGconn *pg;
 	MYSQL *my;
+	int64_t commit_us; /* commit time of the next schema event; 0: now */
 	char log[8192]; /* warnings the target logged */
 } fx;
 
@@ -236,7 +237,7 @@ static dbs_batch *schema_batch(const dbs_table *def, const dbs_schema_change *ch
 	ck_assert_int_eq(dbs_batch_new(&b, 1), 0);
 	ck_assert_int_eq(dbs_batch_add(b, DBS_OP_SCHEMA, def, &ev), 0);
 	ev->pos = pos.txn ? pos : next_pos();
-	ev->commit_time_us = now_us();
+	ev->commit_time_us = F.commit_us ? F.commit_us : now_us();
 	dbs_schema_event *se = dbs_batch_alloc(b, sizeof *se);
 	dbs_schema_change *chs = dbs_batch_alloc(b, n * sizeof *chs);
 	ck_assert(se && chs);
@@ -458,6 +459,21 @@ START_TEST(test_columns)
 	          "ALTER TABLE t ADD COLUMN z int NOT NULL");
 	assert_rows("t", "id,coalesce(e,'null'),z", "1,null,0;2,null,0;3,null,0");
 
+	/* The rows there hold the time of the change at the source. */
+	dbs_table *v4b = def_new("t", 40, "id:int:k,a:vc10,n:int:nn,e:vc20,z:int:nn,c:ts");
+	F.commit_us = INT64_C(1767323045123456); /* 2026-01-02 03:04:05.123456 UTC */
+	schema_ok(v4b,
+	          &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 5,
+	                               .default_kind = DBS_DEFAULT_NOW},
+	          1, "ALTER TABLE t ADD COLUMN c datetime(6) DEFAULT CURRENT_TIMESTAMP(6)");
+	F.commit_us = 0;
+	assert_rows("t", "id,c",
+	            "1,2026-01-02 03:04:05.123456;2,2026-01-02 03:04:05.123456;"
+	            "3,2026-01-02 03:04:05.123456");
+	schema_ok(v4, &(dbs_schema_change){.kind = DBS_SCHEMA_DROP_COLUMN, .from_name = "c"}, 1,
+	          "ALTER TABLE t DROP COLUMN c");
+	dbs_table_unref(v4b);
+
 	dbs_table *v5 = def_new("t", 5, "id:int:k,n:int:nn,e:vc20,z:int:nn");
 	schema_ok(v5, &(dbs_schema_change){.kind = DBS_SCHEMA_DROP_COLUMN, .from_name = "a"}, 1,
 	          "ALTER TABLE t DROP COLUMN a");
@@ -596,9 +612,12 @@ END_TEST
 START_TEST(test_tables)
 {
 	setup(_i);
+	uint32_t s_col[1] = {1};
 	dbs_table *a = def_new("a", 1, "id:int:k,s:vc10");
+	ck_assert_int_eq(dbs_table_add_index(a, "s_idx", 0, s_col, 1), 0);
 	rows_insert(a, 2, "1,one", "2,two");
 	dbs_table *b = def_new("b", 1, "id:int:k,s:vc10");
+	ck_assert_int_eq(dbs_table_add_index(b, "s_idx", 0, s_col, 1), 0);
 	schema_ok(b,
 	          &(dbs_schema_change){.kind = DBS_SCHEMA_RENAME_TABLE, .from_schema = SCHEMA,
 	                               .from_name = "a"},
@@ -607,6 +626,24 @@ START_TEST(test_tables)
 	assert_rows("b", "id,s", "1,one;2,two");
 	rows_insert(b, 1, "3,three");
 	assert_rows("b", "id,s", "1,one;2,two;3,three");
+	/* A PostgreSQL target names a MySQL table's indexes after the table:
+	 * they follow its name. */
+	if (!F.c->my) {
+		char *n = value(F.c->src == DBS_DIALECT_MYSQL
+		                    ? "SELECT count(*) FROM pg_class WHERE relname = 'b_s_idx'"
+		                    : "SELECT count(*) FROM pg_class WHERE relname = 's_idx'");
+		ck_assert_msg(n && strcmp(n, "1") == 0, "%s: the index after the rename", F.c->label);
+		free(n);
+	}
+
+	/* A change of a table that never reached the target makes it as the
+	 * source has it now. */
+	dbs_table *nv = def_new("n", 2, "id:int:k,s:vc10,x:int");
+	schema_ok(nv, &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 2}, 1,
+	          "ALTER TABLE n ADD x int");
+	assert_type("n", "x", "integer", "int(11)");
+	assert_type("n", "s", "character varying(10)", "varchar(10)");
+	dbs_table_unref(nv);
 
 	dbs_table *c = def_new("c", 1, "id:int:k,s:vc10,n:int");
 	uint32_t ix_cols[1] = {1};
