@@ -201,7 +201,14 @@ START_TEST(change_types)
 	ck_assert_uint_eq(changes[0].unsafe, 1);
 	apply(t, "ALTER TABLE t MODIFY name varchar(30)");
 	ck_assert_uint_eq(changes[0].unsafe, 0); /* it was not yet */
+	apply(t, "ALTER TABLE t MODIFY gone varchar(30)"); /* dropped since */
+	ck_assert_uint_eq(nchanges, 1);
+	ck_assert_uint_eq(changes[0].kind, DBS_SCHEMA_ALTER_COLUMN);
+	ck_assert_uint_eq(changes[0].unsafe, 1);
+	col_is(changes[0].column, "gone", "varchar(30)", 0);
 	before_is_now = 0;
+	apply(t, "ALTER TABLE t MODIFY gone varchar(30)");
+	ck_assert_uint_eq(changes[0].kind, DBS_SCHEMA_OTHER);
 
 	apply(t, "ALTER TABLE t MODIFY id int NOT NULL FIRST, MODIFY qty int unsigned NOT NULL "
 	         "AFTER id");

@@ -462,6 +462,8 @@ static int alter_group(my_source *s, const dbs_mysql_ddl *ddl, uint32_t from, ui
 	}
 	dbs_schema_change *changes = NULL;
 	uint32_t n = 0;
+	if (!before && !create)
+		before_is_now = 1; /* not known at all */
 	rc = dbs__mys_track_apply(before, before_is_now, db, name, ddl->changes + from, to - from,
 	                          s->batch, &after, &changes, &n);
 	if (rc != 0) {

@@ -423,6 +423,16 @@ static void modify_column(work *w, const char *column, const dbs_mysql_coldef *c
 	int64_t at = find_col(w, column);
 	if (at < 0 && col->name)
 		at = find_col(w, col->name); /* renamed already in the definition read */
+	if (at < 0 && w->before_is_now && col->name) {
+		/* not there now (dropped later, or the table is not known): what
+		 * it was cannot be told, its new type can */
+		if (grow_cols(w))
+			return;
+		at = w->ncols++;
+		w->cols[at].name = acopy(w, col->name);
+		w->cols[at].type = "";
+		w->cols[at].flags = 0;
+	}
 	if (at < 0) {
 		other(w, "a column changed that the source's definition does not show");
 		return;
@@ -665,7 +675,7 @@ int dbs__mys_track_apply(const dbs_table *before, int before_is_now, const char 
 	work w;
 	memset(&w, 0, sizeof w);
 	w.arena = arena;
-	w.before_is_now = before && before_is_now;
+	w.before_is_now = before_is_now;
 	w.schema = schema;
 	w.name = name;
 	dbs_column *cols = NULL;

@@ -34,9 +34,10 @@
  * definition already shows (ADD of a column it has, DROP of one it lacks)
  * are kept, so that the definition read from information_schema after the
  * fact still gives the events of the binlog; the target's catalog decides.
- * `before_is_now`: `before` is information_schema's state now, which may
- * already show this statement: a column changed to the type it already
- * has there cannot be told widened from narrowed, and is unsafe (the
+ * `before_is_now`: `before` is information_schema's state now (NULL: the
+ * table is not there now), which may already show this statement or
+ * later ones: a column changed to the type it already has there, or not
+ * there at all, cannot be told widened from narrowed, and is unsafe (the
  * target carries on when its column already is what the statement made
  * it, and stops otherwise).
  * `why` gets a sentence for a change the source cannot describe (then a

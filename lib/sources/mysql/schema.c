@@ -328,10 +328,61 @@ nomem:
 	return NULL;
 }
 
-/* A type name from the binlog alone, when information_schema cannot say. */
-static void fallback_type_name(const dbs_mysql_col *c, char *buf, size_t n)
+/* Bytes per character of a charset, for a string column's length in
+ * characters from its length in bytes (1 when unknown: never shorter). */
+static unsigned charset_bytes(const char *cs)
+{
+	static const struct {
+		const char *name;
+		unsigned bytes;
+	} sizes[] = {{"utf8mb4", 4}, {"utf8mb3", 3}, {"utf8", 3},    {"utf16", 4},
+	             {"utf16le", 4}, {"utf32", 4},   {"ucs2", 2},    {"gb18030", 4},
+	             {"ujis", 3},    {"eucjpms", 3}, {"sjis", 2},    {"cp932", 2},
+	             {"gbk", 2},     {"gb2312", 2},  {"big5", 2},    {"euckr", 2}};
+	for (size_t i = 0; cs && i < sizeof sizes / sizeof sizes[0]; i++)
+		if (strcmp(cs, sizes[i].name) == 0)
+			return sizes[i].bytes;
+	return 1;
+}
+
+/* ENUM/SET members as "('a','b')" after `buf`'s text; left as is when they
+ * do not fit. */
+static void append_members(const dbs_mysql_col *c, char *buf, size_t n)
+{
+	size_t len = strlen(buf), at = len;
+	if (!c->nmembers || at + 2 >= n)
+		return;
+	buf[at++] = '(';
+	for (uint32_t i = 0; i < c->nmembers; i++) {
+		if (at + 4 >= n)
+			goto toolong;
+		if (i)
+			buf[at++] = ',';
+		buf[at++] = '\'';
+		for (uint32_t k = 0; k < c->member_lens[i]; k++) {
+			char ch = c->members[i][k];
+			if (at + 4 >= n)
+				goto toolong;
+			if (ch == '\'')
+				buf[at++] = '\'';
+			buf[at++] = ch;
+		}
+		buf[at++] = '\'';
+	}
+	buf[at++] = ')';
+	buf[at] = '\0';
+	return;
+toolong:
+	buf[len] = '\0';
+}
+
+/* A type name from the binlog alone, when information_schema cannot say
+ * (it shows the table as it is now, the binlog as it was): `cs` is the
+ * column's charset name when known. */
+static void fallback_type_name(const dbs_mysql_col *c, const char *cs, char *buf, size_t n)
 {
 	const char *u = c->is_unsigned ? " unsigned" : "";
+	unsigned per = charset_bytes(cs);
 	switch (c->real_type) {
 	case MY_T_TINY: dbs_fmt(buf, n, "tinyint%s", u); break;
 	case MY_T_SHORT: dbs_fmt(buf, n, "smallint%s", u); break;
@@ -356,15 +407,26 @@ static void fallback_type_name(const dbs_mysql_col *c, char *buf, size_t n)
 	case MY_T_TIME2: dbs_fmt(buf, n, c->meta ? "time(%u)" : "time", c->meta); break;
 	case MY_T_YEAR: dbs_fmt(buf, n, "year(4)"); break;
 	case MY_T_BIT: dbs_fmt(buf, n, "bit(%u)", (c->meta & 0xff) * 8 + (c->meta >> 8)); break;
-	case MY_T_ENUM: dbs_fmt(buf, n, "enum"); break;
-	case MY_T_SET: dbs_fmt(buf, n, "set"); break;
+	case MY_T_ENUM:
+		dbs_fmt(buf, n, "enum");
+		append_members(c, buf, n);
+		break;
+	case MY_T_SET:
+		dbs_fmt(buf, n, "set");
+		append_members(c, buf, n);
+		break;
 	case MY_T_STRING:
-		dbs_fmt(buf, n, c->cs == DBS_MYSQL_CS_BINARY ? "binary(%u)" : "char", c->meta);
+		if (c->cs == DBS_MYSQL_CS_BINARY)
+			dbs_fmt(buf, n, "binary(%u)", c->meta);
+		else
+			dbs_fmt(buf, n, "char(%u)", c->meta / per);
 		break;
 	case MY_T_VARCHAR:
 	case MY_T_VAR_STRING:
-		dbs_fmt(buf, n, c->cs == DBS_MYSQL_CS_BINARY ? "varbinary(%u)" : "varchar",
-		         c->meta);
+		if (c->cs == DBS_MYSQL_CS_BINARY)
+			dbs_fmt(buf, n, "varbinary(%u)", c->meta);
+		else
+			dbs_fmt(buf, n, "varchar(%u)", c->meta / per);
 		break;
 	case MY_T_BLOB:
 	case MY_T_TINY_BLOB:
@@ -600,7 +662,7 @@ static int build_table(my_source *s, table_entry *e, char *err, size_t errlen)
 	}
 	rc = DBS_ENOMEM;
 	dbs_column *cols = calloc(tm->ncols, sizeof *cols);
-	char(*names)[48] = calloc(tm->ncols, sizeof *names);
+	char(*names)[256] = calloc(tm->ncols, sizeof *names);
 	e->is_json = calloc(tm->ncols, 1);
 	if (!cols || !names || !e->is_json)
 		goto fail;
@@ -614,7 +676,10 @@ static int build_table(my_source *s, table_entry *e, char *err, size_t errlen)
 			if (!tm->has_signedness && strstr(in->col_types[i], "unsigned"))
 				c->is_unsigned = 1;
 		} else {
-			fallback_type_name(c, names[i], sizeof names[i]);
+			const char *cs = c->charset;
+			if (!cs && c->collation)
+				cs = charset_of(c->collation, s);
+			fallback_type_name(c, cs, names[i], sizeof names[i]);
 			d->type_name = names[i];
 		}
 		d->type_id = c->real_type;
