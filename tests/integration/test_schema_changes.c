@@ -371,6 +371,67 @@ START_TEST(schema_changes_while_writing)
 }
 END_TEST
 
+/* A backlog read after a stop: several changes of one table, rows between
+ * them, the table renamed, a table created and changed; read with the
+ * definition each row was written under, not information_schema's now. */
+static void backlog_of_changes(const direction *dir)
+{
+	fixture f;
+	prepare(&f, dir, "b");
+	src_exec(&f, "CREATE TABLE b (id int PRIMARY KEY, a int, s varchar(10))",
+	         "CREATE TABLE b (id int PRIMARY KEY, a int, s varchar(10))");
+	dbs_stream *s = start(&f);
+	for (int i = 1; i <= 3; i++)
+		src_execf(&f, "INSERT INTO b VALUES (%d, %d, 's%d')", i, i, i);
+	wait_row(&f, s, "b", "id = 3", 120);
+	stop(s);
+
+	src_exec(&f, "INSERT INTO b VALUES (4, 4, 's4')", "INSERT INTO b VALUES (4, 4, 's4')");
+	src_exec(&f, "ALTER TABLE b ADD COLUMN c int DEFAULT 1",
+	         "ALTER TABLE b ADD COLUMN c int DEFAULT 1");
+	src_exec(&f, "INSERT INTO b VALUES (5, 5, 's5', 5)", "INSERT INTO b VALUES (5, 5, 's5', 5)");
+	src_exec(&f, "ALTER TABLE b MODIFY s varchar(30)",
+	         "ALTER TABLE b ALTER COLUMN s TYPE varchar(30)");
+	src_exec(&f, "INSERT INTO b VALUES (6, 6, 'twenty-five characters..', 6)",
+	         "INSERT INTO b VALUES (6, 6, 'twenty-five characters..', 6)");
+	src_exec(&f, "ALTER TABLE b DROP COLUMN a", "ALTER TABLE b DROP COLUMN a");
+	src_exec(&f, "INSERT INTO b VALUES (7, 's7', 7)", "INSERT INTO b VALUES (7, 's7', 7)");
+	src_exec(&f, "RENAME TABLE b TO b2", "ALTER TABLE b RENAME TO b2");
+	src_exec(&f, "ALTER TABLE b2 ADD COLUMN d varchar(5) DEFAULT 'dd' FIRST",
+	         "ALTER TABLE b2 ADD COLUMN d varchar(5) DEFAULT 'dd'");
+	src_exec(&f, "INSERT INTO b2 (id, s, c, d) VALUES (8, 's8', 8, 'x')",
+	         "INSERT INTO b2 (id, s, c, d) VALUES (8, 's8', 8, 'x')");
+	src_exec(&f, "CREATE TABLE nb (id int PRIMARY KEY, x int)",
+	         "CREATE TABLE nb (id int PRIMARY KEY, x int)");
+	src_exec(&f, "INSERT INTO nb VALUES (1, 1)", "INSERT INTO nb VALUES (1, 1)");
+	src_exec(&f, "ALTER TABLE nb ADD COLUMN y varchar(8) NOT NULL DEFAULT 'why'",
+	         "ALTER TABLE nb ADD COLUMN y varchar(8) NOT NULL DEFAULT 'why'");
+	src_exec(&f, "INSERT INTO nb VALUES (2, 2, 'y2')", "INSERT INTO nb VALUES (2, 2, 'y2')");
+
+	s = start(&f);
+	wait_row(&f, s, "nb", "id = 2", 120);
+	stop(s);
+	verify_equal(&f);
+	if (dir->src_pg)
+		dst_columns_are(&f, "b2",
+		                "id integer,s character varying(30),c integer,d character varying(5)",
+		                "id int,s varchar(30),c int,d varchar(5)");
+	else
+		dst_columns_are(&f, "b2",
+		                "id integer,s character varying(30),c integer,d character varying(5)",
+		                "id int,s varchar(30),c int,d varchar(5)");
+	dst_columns_are(&f, "nb", "id integer,x integer,y character varying(8)",
+	                "id int,x int,y varchar(8)");
+	ck_assert_int_eq(dst_count(&f, "b2", "d = 'dd'"), 7);
+	release(&f);
+}
+
+START_TEST(backlog_read_after_a_stop)
+{
+	backlog_of_changes(&directions[_i]);
+}
+END_TEST
+
 /* A narrowing change stops the stream FAILED at the change; after the
  * target is fixed by hand the same stream id carries on from there. */
 static void narrowing_stops(const direction *dir)
@@ -496,6 +557,7 @@ int main(int argc, char **argv)
 	TCase *tc = tcase_create("schema_changes");
 	tcase_set_timeout(tc, 600);
 	tcase_add_loop_test(tc, schema_changes_while_writing, 0, (int)NDIRECTIONS);
+	tcase_add_loop_test(tc, backlog_read_after_a_stop, 0, NMEMORY);
 	tcase_add_loop_test(tc, narrowing_stops_until_fixed, 0, NMEMORY);
 	tcase_add_loop_test(tc, killed_between_change_and_checkpoint, 0, NMEMORY);
 	suite_add_tcase(suite, tc);
