@@ -52,6 +52,9 @@ typedef struct fixture {
 	char stream_id[28];
 } fixture;
 
+/* Extra keys of the target section (", \"options\": {...}"), or "". */
+static const char *target_extra = "";
+
 static void prepare(fixture *f, const direction *dir, const char *tag)
 {
 	char src_uri[512], dst_uri[512], settings[256] = "", hub[256] = "", t[32];
@@ -100,10 +103,10 @@ static void prepare(fixture *f, const direction *dir, const char *tag)
 	int n = snprintf(f->config, sizeof f->config,
 	                 "{\"source\": {\"type\": \"%s\", \"connection\": \"%s\", %s"
 	                 "\"dataBundleSize\": 10}, "
-	                 "\"target\": {\"type\": \"%s\", \"connection\": \"%s\"}%s, "
+	                 "\"target\": {\"type\": \"%s\", \"connection\": \"%s\"%s}%s, "
 	                 "\"limits\": {\"numberOfEvents\": 0, \"elapsedTime\": 0}}",
 	                 dir->src_pg ? "postgresql" : "mysql", src_uri, settings,
-	                 dir->dst_pg ? "postgresql" : "mysql", dst_uri, hub);
+	                 dir->dst_pg ? "postgresql" : "mysql", dst_uri, target_extra, hub);
 	ck_assert(n > 0 && (size_t)n < sizeof f->config);
 	ck_assert_int_eq(dbs_ksuid_new(f->stream_id), 0);
 }
@@ -432,6 +435,43 @@ START_TEST(backlog_read_after_a_stop)
 }
 END_TEST
 
+/* TRUNCATE and DROP TABLE reach the target when target.options.
+ * schemaChanges allows them; CREATE TABLE ... LIKE makes the table. */
+static void truncate_drop_and_like(const direction *dir)
+{
+	fixture f;
+	target_extra = ", \"options\": {\"schemaChanges\": \"dropTable,truncate\"}";
+	prepare(&f, dir, "t");
+	target_extra = "";
+	src_exec(&f, "CREATE TABLE x (id int PRIMARY KEY, v varchar(10))",
+	         "CREATE TABLE x (id int PRIMARY KEY, v varchar(10))");
+	src_exec(&f, "CREATE TABLE y (id int PRIMARY KEY)", "CREATE TABLE y (id int PRIMARY KEY)");
+	dbs_stream *s = start(&f);
+	for (int i = 1; i <= 4; i++)
+		src_execf(&f, "INSERT INTO x VALUES (%d, 'x%d')", i, i);
+	src_exec(&f, "INSERT INTO y VALUES (1)", "INSERT INTO y VALUES (1)");
+	wait_row(&f, s, "y", "id = 1", 120);
+	src_exec(&f, "TRUNCATE TABLE x", "TRUNCATE TABLE x");
+	src_exec(&f, "INSERT INTO x VALUES (10, 'after')", "INSERT INTO x VALUES (10, 'after')");
+	src_exec(&f, "DROP TABLE y", "DROP TABLE y");
+	src_exec(&f, "CREATE TABLE z LIKE x", "CREATE TABLE z (LIKE x INCLUDING ALL)");
+	src_exec(&f, "INSERT INTO z VALUES (1, 'zed')", "INSERT INTO z VALUES (1, 'zed')");
+	wait_row(&f, s, "z", "id = 1", 120);
+	stop(s);
+	verify_equal(&f);
+	ck_assert_int_eq(dst_count(&f, "x", "id < 10"), 0);
+	ck_assert_msg(!dst_table_exists(&f, "y"), "%s: the dropped table is still in the target",
+	              dir->name);
+	dst_columns_are(&f, "z", "id integer,v character varying(10)", "id int,v varchar(10)");
+	release(&f);
+}
+
+START_TEST(truncate_drop_and_create_like)
+{
+	truncate_drop_and_like(&directions[_i]);
+}
+END_TEST
+
 /* A narrowing change stops the stream FAILED at the change; after the
  * target is fixed by hand the same stream id carries on from there. */
 static void narrowing_stops(const direction *dir)
@@ -558,6 +598,7 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 600);
 	tcase_add_loop_test(tc, schema_changes_while_writing, 0, (int)NDIRECTIONS);
 	tcase_add_loop_test(tc, backlog_read_after_a_stop, 0, NMEMORY);
+	tcase_add_loop_test(tc, truncate_drop_and_create_like, 0, NMEMORY);
 	tcase_add_loop_test(tc, narrowing_stops_until_fixed, 0, NMEMORY);
 	tcase_add_loop_test(tc, killed_between_change_and_checkpoint, 0, NMEMORY);
 	suite_add_tcase(suite, tc);
