@@ -546,8 +546,7 @@ static const dbs_table *tracked_for(my_source *s, const dbs_mysql_tablemap *tm)
 	for (size_t k = 0; k < s->ninfos && !t; k++)
 		if (!strcmp(s->infos[k].db, tm->db) && !strcmp(s->infos[k].name, tm->table))
 			t = s->infos[k].tracked;
-	/* Without the charsets in the map, information_schema is read anyway. */
-	if (!t || t->ncolumns != tm->ncols || !tm->has_charsets)
+	if (!t || t->ncolumns != tm->ncols)
 		return NULL;
 	for (uint32_t i = 0; i < tm->ncols; i++) {
 		if (tm->has_names && strcmp(tm->cols[i].name, t->columns[i].name) != 0)
@@ -572,6 +571,25 @@ static int build_from_tracked(my_source *s, table_entry *e, const dbs_table *tr,
 	e->is_json = calloc(tm->ncols ? tm->ncols : 1, 1);
 	if (!cols || !e->is_json)
 		goto fail;
+	if (!tm->has_charsets) {
+		/* Text columns' charsets by name from information_schema: a
+		 * charset seldom changes, and a column it does not show any
+		 * more is read as the column it replaced would be. */
+		schema_info *in = dbs__mys_info_get(s, tm->db, tm->table, err, errlen, &rc);
+		if (!in)
+			goto fail;
+		for (uint32_t i = 0; i < tm->ncols; i++) {
+			const char *cs = NULL, *type = tr->columns[i].type_name;
+			for (uint32_t k = 0; k < in->ncols; k++)
+				if (strcmp(in->col_names[k], tr->columns[i].name) == 0)
+					cs = in->charsets[k];
+			if (!cs && (strstr(type, "binary") || strstr(type, "blob")))
+				cs = "binary";
+			if (cs && (rc = dbs__mysql_col_set_charset(tm, i, cs)) != 0)
+				goto fail;
+		}
+		rc = DBS_ENOMEM;
+	}
 	int same = 1;
 	for (uint32_t i = 0; i < tm->ncols; i++) {
 		dbs_mysql_col *c = &tm->cols[i];
