@@ -695,6 +695,12 @@ START_TEST(test_policy)
 	ck_assert_msg(strstr(F.log, "TRUNCATE of the source not applied") &&
 	                  strstr(F.log, "DROP TABLE of the source not applied"),
 	              "%s: no warning: %s", F.c->label, F.log);
+	/* The table of that name is not the one the source creates again. */
+	dbs_table *d2 = def_new("d", 2, "id:int:k,q:int");
+	int rc = schema_try(d2, &(dbs_schema_change){.kind = DBS_SCHEMA_CREATE_TABLE}, 1,
+	                    "CREATE TABLE d (id int PRIMARY KEY, q int)", err, sizeof err);
+	ck_assert_msg(rc < 0 && strstr(err, "another definition") && strstr(err, "schemaChanges"),
+	              "%s: created over the old table: %d %s", F.c->label, rc, err);
 
 	target_close();
 	target_open("truncate, dropTable");
@@ -705,18 +711,23 @@ START_TEST(test_policy)
 	assert_rows("d", "id,s", "3,three");
 	schema_ok(d, &(dbs_schema_change){.kind = DBS_SCHEMA_DROP_TABLE}, 1, "DROP TABLE d");
 	ck_assert_msg(!table_exists("d"), "%s: not dropped", F.c->label);
+	schema_ok(d2, &(dbs_schema_change){.kind = DBS_SCHEMA_CREATE_TABLE}, 1,
+	          "CREATE TABLE d (id int PRIMARY KEY, q int)");
+	assert_type("d", "q", "integer", "int(11)");
+	assert_absent("d", "s");
 
 	target_close();
 	target_open("none");
 	dbs_table *e = def_new("e", 1, "id:int:k");
 	rows_insert(e, 1, "1");
 	dbs_table *e2 = def_new("e", 2, "id:int:k,n:int");
-	int rc = schema_try(e2, &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 1},
+	rc = schema_try(e2, &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 1},
 	                    1, "ALTER TABLE e ADD n int", err, sizeof err);
 	ck_assert_msg(rc < 0 && strstr(err, "none") && strstr(err, "ALTER TABLE e ADD n int"),
 	              "%s: none: %d %s", F.c->label, rc, err);
 	assert_absent("e", "n");
 	dbs_table_unref(d);
+	dbs_table_unref(d2);
 	dbs_table_unref(e);
 	dbs_table_unref(e2);
 	teardown();

@@ -417,7 +417,7 @@ static int alter_key(schema_ctx *c, char *err, size_t errlen)
 	              d->data, err, errlen);
 }
 
-static int other_change(schema_ctx *c, char *err, size_t errlen)
+static int other_change(schema_ctx *c, const char *why, char *err, size_t errlen)
 {
 	uint32_t n = 0;
 	int rc, done;
@@ -437,7 +437,7 @@ static int other_change(schema_ctx *c, char *err, size_t errlen)
 			return rc ? rc : oom(err, errlen);
 	if (dbs_buf_append_char(d, ')'))
 		return oom(err, errlen);
-	return refuse(c, "the source could not describe the change", d->data, err, errlen);
+	return refuse(c, why, d->data, err, errlen);
 }
 
 static void tables_forget(my_target *t, const char *name)
@@ -560,6 +560,17 @@ static int change_apply(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 		return refuse(c, "target.options.schemaChanges is \"none\"", NULL, err, errlen);
 	switch (ch->kind) {
 	case DBS_SCHEMA_CREATE_TABLE:
+		/* A table of that name already there must be the new one (made
+		 * before, or by the user), never an older one whose DROP TABLE
+		 * the policy skipped. */
+		if ((rc = table_exists(c, c->name, &exists, err, errlen)))
+			return rc;
+		if (exists)
+			return other_change(c,
+			                    "a table of that name exists in the target with another "
+			                    "definition (was its DROP TABLE skipped? see "
+			                    "target.options.schemaChanges)",
+			                    err, errlen);
 		return c->t->common.settings->no_create_tables ? 0 : table_ready(c, err, errlen);
 	case DBS_SCHEMA_DROP_TABLE:
 	case DBS_SCHEMA_TRUNCATE_TABLE:
@@ -602,7 +613,7 @@ static int change_apply(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 	case DBS_SCHEMA_ALTER_KEY:
 		return alter_key(c, err, errlen);
 	default:
-		return other_change(c, err, errlen);
+		return other_change(c, "the source could not describe the change", err, errlen);
 	}
 }
 
