@@ -7,6 +7,7 @@
  */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -326,6 +327,152 @@ START_TEST(types_spelled_and_matched)
 }
 END_TEST
 
+/* ---- the statements captured from MariaDB, replayed ---- */
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	long size = ftell(f);
+	ck_assert_int_ge(size, 0);
+	rewind(f);
+	char *buf = malloc((size_t)size + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+	buf[size] = '\0';
+	fclose(f);
+	return buf;
+}
+
+typedef struct known {
+	char name[300];
+	dbs_table *def;
+} known;
+
+/* Every result holds together: positions in range, names there. */
+static void check_result(const char *sql)
+{
+	for (uint32_t i = 0; i < after->nindexes; i++)
+		for (uint32_t k = 0; k < after->indexes[i].ncolumns; k++)
+			ck_assert_msg(after->indexes[i].columns[k] < after->ncolumns, "%s", sql);
+	for (uint32_t i = 0; i < nchanges; i++) {
+		const dbs_schema_change *c = &changes[i];
+		switch (c->kind) {
+		case DBS_SCHEMA_ADD_COLUMN:
+		case DBS_SCHEMA_RENAME_COLUMN:
+		case DBS_SCHEMA_ALTER_COLUMN:
+			ck_assert_msg(c->column < after->ncolumns, "%s: change %u", sql, i);
+			break;
+		case DBS_SCHEMA_ADD_INDEX:
+			ck_assert_msg(c->column < after->nindexes, "%s: change %u", sql, i);
+			break;
+		case DBS_SCHEMA_DROP_COLUMN:
+		case DBS_SCHEMA_DROP_INDEX:
+			ck_assert_ptr_nonnull(c->from_name);
+			break;
+		case DBS_SCHEMA_RENAME_TABLE:
+			ck_assert_ptr_nonnull(c->from_schema);
+			ck_assert_ptr_nonnull(c->from_name);
+			break;
+		case DBS_SCHEMA_ALTER_KEY:
+		case DBS_SCHEMA_OTHER:
+			ck_assert_uint_eq(c->unsafe, 1);
+			break;
+		default: break;
+		}
+		if (c->kind == DBS_SCHEMA_ADD_COLUMN &&
+		    (c->default_kind == DBS_DEFAULT_LITERAL || c->default_kind == DBS_DEFAULT_EXPR))
+			ck_assert_ptr_nonnull(c->default_text);
+	}
+	for (uint32_t i = 0; i < after->ncolumns; i++)
+		ck_assert_ptr_nonnull(after->columns[i].type_name);
+}
+
+START_TEST(captured_statements_replayed)
+{
+	char *text = slurp(DBS_TEST_DATA "/ddl/captured.txt");
+	known tables[128];
+	size_t ntables = 0, applied = 0;
+	for (char *p = text; *p;) {
+		char db[128], hex[513];
+		size_t len;
+		unsigned flags = 0;
+		ck_assert_int_eq(sscanf(p, "-- db: %127[^\n]\n-- status: %512[0-9a-f]\n-- bytes: %zu\n",
+		                        db, hex, &len),
+		                 3);
+		uint8_t status[256];
+		size_t slen = strlen(hex) / 2;
+		for (size_t k = 0; k < slen; k++) {
+			unsigned byte;
+			ck_assert_int_eq(sscanf(hex + 2 * k, "%2x", &byte), 1);
+			status[k] = (uint8_t)byte;
+		}
+		(void)dbs__mysql_ddl_flags(status, slen, &flags);
+		for (int line = 0; line < 3; line++)
+			p = strchr(p, '\n') + 1;
+		const char *sql = p;
+		p += len + 1;
+		dbs_mysql_ddl *ddl = NULL;
+		ck_assert_int_eq(dbs__mysql_ddl_parse(&ddl, sql, len, db, strlen(db), flags), 0);
+		for (uint32_t i = 0; ddl->cls == DBS_MYSQL_DDL_CHANGES && i < ddl->nchanges;) {
+			const dbs_mysql_ddl_change *c = &ddl->changes[i];
+			uint32_t j = i + 1;
+			dbs_mysql_ddl_kind k = c->kind;
+			if (k == DBS_MYSQL_CREATE_TABLE_LIKE || k == DBS_MYSQL_CREATE_TABLE_SELECT ||
+			    k == DBS_MYSQL_DROP_TABLE || k == DBS_MYSQL_TRUNCATE_TABLE ||
+			    k == DBS_MYSQL_DROP_SCHEMA) {
+				i = j;
+				continue;
+			}
+			if (k != DBS_MYSQL_RENAME_TABLE)
+				while (j < ddl->nchanges &&
+				       !strcmp(ddl->changes[j].table.schema, c->table.schema) &&
+				       !strcmp(ddl->changes[j].table.name, c->table.name) &&
+				       ddl->changes[j].kind != DBS_MYSQL_CREATE_TABLE &&
+				       ddl->changes[j].kind != DBS_MYSQL_DROP_TABLE &&
+				       ddl->changes[j].kind != DBS_MYSQL_TRUNCATE_TABLE &&
+				       ddl->changes[j].kind != DBS_MYSQL_CREATE_TABLE_LIKE &&
+				       ddl->changes[j].kind != DBS_MYSQL_CREATE_TABLE_SELECT &&
+				       ddl->changes[j].kind != DBS_MYSQL_DROP_SCHEMA)
+					j++;
+			char name[300];
+			snprintf(name, sizeof name, "%s.%s", c->table.schema, c->table.name);
+			known *kn = NULL;
+			for (size_t t = 0; t < ntables; t++)
+				if (!strcmp(tables[t].name, name))
+					kn = &tables[t];
+			if (!kn) {
+				ck_assert_uint_lt(ntables, sizeof tables / sizeof tables[0]);
+				kn = &tables[ntables++];
+				snprintf(kn->name, sizeof kn->name, "%s", name);
+				kn->def = NULL;
+			}
+			dbs_table *before = k == DBS_MYSQL_CREATE_TABLE ? NULL : kn->def;
+			if (after)
+				dbs_table_unref(after);
+			after = NULL;
+			ck_assert_int_eq(dbs__mys_track_apply(before, before == NULL, c->table.schema,
+			                                      c->table.name, ddl->changes + i, j - i,
+			                                      arena, &after, &changes, &nchanges),
+			                 0);
+			check_result(sql);
+			applied++;
+			if (kn->def)
+				dbs_table_unref(kn->def);
+			kn->def = (dbs_table *)dbs_table_ref(after);
+			i = j;
+		}
+		dbs__mysql_ddl_free(ddl);
+	}
+	ck_assert_uint_gt(applied, 50);
+	for (size_t t = 0; t < ntables; t++)
+		if (tables[t].def)
+			dbs_table_unref(tables[t].def);
+	free(text);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mysql_ddl_track");
@@ -337,6 +484,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, keys_indexes_and_table);
 	tcase_add_test(tc, create_table);
 	tcase_add_test(tc, types_spelled_and_matched);
+	tcase_add_test(tc, captured_statements_replayed);
 	suite_add_tcase(s, tc);
 	return s;
 }
