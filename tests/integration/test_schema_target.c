@@ -734,19 +734,24 @@ START_TEST(test_policy)
 }
 END_TEST
 
-/* Grouped source transactions (span and grouping on): rows, a change,
- * rows, committed by one flush; the rows around the change land in the
- * right columns. */
-START_TEST(test_grouped)
+/*
+ * Batches applied with transactions left open between them: grouped
+ * source transactions (rows, a change, rows, each its own source
+ * transaction, committed by one flush), or one source transaction that
+ * writes rows, changes the table and writes rows again (PostgreSQL does;
+ * a MySQL target commits what is open at the change). The rows around
+ * the change land in the right columns, and a change failing inside the
+ * open transaction leaves everything before it committed or re-appliable.
+ */
+static void open_case(int group)
 {
-	setup(_i);
 	char err[DBS_ERRMSG_MAX];
 	dbs_table *v1 = def_new("g", 1, "id:int:k,a:vc10");
 	rows_insert(v1, 1, "1,x");
 	target_close();
 	target_open(NULL);
 	F.cfg.span_transactions = 1;
-	F.cfg.group_transactions = 1;
+	F.cfg.group_transactions = group;
 	dbs_table *v2 = def_new("g", 2, "id:int:k,b:vc10,n:int");
 	dbs_schema_change ch[2] = {
 		{.kind = DBS_SCHEMA_RENAME_COLUMN, .column = 1, .from_name = "a"},
@@ -763,17 +768,25 @@ START_TEST(test_grouped)
 		ck_assert_int_eq(dbs_batch_add(bs[0], DBS_OP_INSERT, v1, &ev), 0);
 		ev->pos = pos;
 		ev->pos.event = (uint32_t)r + 1;
-		ev->pos.txn_end = r == 39;
+		ev->pos.txn_end = group && r == 39;
 		ev->after[0] = (dbs_value){.kind = DBS_VALUE_INT, .v.i = 10 + r};
 		snprintf(s, sizeof s, "r%d", r);
 		ck_assert_int_eq(dbs_batch_set_bytes(bs[0], &ev->after[1], DBS_VALUE_TEXT, s, strlen(s)),
 		                 0);
 	}
+	if (!group)
+		pos.event = 41, pos.txn_end = 0;
 	bs[1] = schema_batch(v2, ch, 2, "ALTER TABLE g RENAME COLUMN a TO b, ADD n int DEFAULT 3",
-	                     (dbs_position){0});
+	                     group ? (dbs_position){0} : pos);
 	ck_assert_int_eq(dbs_batch_new(&bs[2], 1), 0);
 	ck_assert_int_eq(dbs_batch_add(bs[2], DBS_OP_INSERT, v2, &ev), 0);
-	ev->pos = next_pos();
+	if (group) {
+		ev->pos = next_pos();
+	} else {
+		ev->pos = pos;
+		ev->pos.event = 42;
+		ev->pos.txn_end = 1;
+	}
 	ev->after[0] = (dbs_value){.kind = DBS_VALUE_INT, .v.i = 100};
 	ck_assert_int_eq(dbs_batch_set_bytes(bs[2], &ev->after[1], DBS_VALUE_TEXT, "after", 5), 0);
 	ev->after[2] = (dbs_value){.kind = DBS_VALUE_INT, .v.i = 4};
@@ -792,8 +805,52 @@ START_TEST(test_grouped)
 	                           "45,r35,3;46,r36,3;47,r37,3;48,r38,3;49,r39,3;100,after,4");
 	for (int i = 0; i < 3; i++)
 		dbs_batch_free(bs[i]);
+
+	/* An unsafe change inside the open transaction: refused; what came
+	 * before it is committed (MySQL) or is applied again after a restart
+	 * (PostgreSQL rolls it back with the change). */
+	dbs_table *v3 = def_new("g", 3, "id:int:k,b:vc5,n:int");
+	dbs_batch *rb = NULL;
+	ck_assert_int_eq(dbs_batch_new(&rb, 1), 0);
+	ck_assert_int_eq(dbs_batch_add(rb, DBS_OP_INSERT, v2, &ev), 0);
+	pos = next_pos();
+	ev->pos = pos;
+	ev->pos.txn_end = group;
+	ev->after[0] = (dbs_value){.kind = DBS_VALUE_INT, .v.i = 200};
+	ck_assert_int_eq(dbs_batch_set_bytes(rb, &ev->after[1], DBS_VALUE_TEXT, "before", 6), 0);
+	ev->after[2] = (dbs_value){.kind = DBS_VALUE_INT, .v.i = 5};
+	int rc = F.ops->apply(F.t, rb, err, sizeof err);
+	ck_assert_msg(rc == 0 || rc == DBS_APPLY_OPEN, "%s: row: %d %s", F.c->label, rc, err);
+	if (!group)
+		pos.event = 2, pos.txn_end = 0;
+	dbs_batch *sb = schema_batch(v3,
+	                             &(dbs_schema_change){.kind = DBS_SCHEMA_ALTER_COLUMN,
+	                                                  .column = 1, .unsafe = 1},
+	                             1, "ALTER TABLE g MODIFY b varchar(5)",
+	                             group ? (dbs_position){0} : pos);
+	rc = F.ops->apply(F.t, sb, err, sizeof err);
+	ck_assert_msg(rc < 0 || rc == DBS_APPLY_REPLAY, "%s: unsafe change applied: %d", F.c->label,
+	              rc);
+	assert_type("g", "b", "character varying(10)", "varchar(10)");
+	dbs_batch_free(sb);
+	dbs_batch_free(rb);
 	dbs_table_unref(v1);
 	dbs_table_unref(v2);
+	dbs_table_unref(v3);
+}
+
+START_TEST(test_grouped)
+{
+	setup(_i);
+	open_case(1);
+	teardown();
+}
+END_TEST
+
+START_TEST(test_span)
+{
+	setup(_i);
+	open_case(0);
 	teardown();
 }
 END_TEST
@@ -809,6 +866,7 @@ static Suite *schema_suite(void)
 	tcase_add_loop_test(tc, test_tables, 0, NCOMBOS);
 	tcase_add_loop_test(tc, test_policy, 0, NCOMBOS);
 	tcase_add_loop_test(tc, test_grouped, 0, NCOMBOS);
+	tcase_add_loop_test(tc, test_span, 0, NCOMBOS);
 	suite_add_tcase(s, tc);
 	return s;
 }
