@@ -30,10 +30,10 @@ typedef struct combo {
 } combo;
 
 static const combo combos[] = {
-	{0, DBS_DIALECT_MYSQL, "MySQL -> PostgreSQL"},
-	{0, DBS_DIALECT_POSTGRESQL, "PostgreSQL -> PostgreSQL"},
-	{1, DBS_DIALECT_MYSQL, "MySQL -> MySQL"},
-	{1, DBS_DIALECT_POSTGRESQL, "PostgreSQL -> MySQL"},
+    {0, DBS_DIALECT_MYSQL, "MySQL -> PostgreSQL"},
+    {0, DBS_DIALECT_POSTGRESQL, "PostgreSQL -> PostgreSQL"},
+    {1, DBS_DIALECT_MYSQL, "MySQL -> MySQL"},
+    {1, DBS_DIALECT_POSTGRESQL, "PostgreSQL -> MySQL"},
 };
 #define NCOMBOS ((int)(sizeof combos / sizeof combos[0]))
 
@@ -55,7 +55,7 @@ typedef struct fx {
 	PGconn *pg;
 	MYSQL *my;
 	int64_t commit_us; /* commit time of the next schema event; 0: now */
-	char log[8192]; /* warnings the target logged */
+	char log[8192];    /* warnings the target logged */
 } fx;
 
 static fx F;
@@ -85,16 +85,16 @@ static int host_stopping(const dbs_host *host)
 static const struct {
 	const char *key, *my, *pg;
 } types[] = {
-	{"int", "int", "integer"},
-	{"bigint", "bigint", "bigint"},
-	{"vc5", "varchar(5)", "character varying(5)"},
-	{"vc10", "varchar(10)", "character varying(10)"},
-	{"vc20", "varchar(20)", "character varying(20)"},
-	{"dec10", "decimal(10,2)", "numeric(10,2)"},
-	{"dec12", "decimal(12,2)", "numeric(12,2)"},
-	{"ts", "datetime(6)", "timestamp(6) without time zone"},
-	{"enum2", "enum('a','b')", NULL},
-	{"enum3", "enum('a','b','c')", NULL},
+    {"int", "int", "integer"},
+    {"bigint", "bigint", "bigint"},
+    {"vc5", "varchar(5)", "character varying(5)"},
+    {"vc10", "varchar(10)", "character varying(10)"},
+    {"vc20", "varchar(20)", "character varying(20)"},
+    {"dec10", "decimal(10,2)", "numeric(10,2)"},
+    {"dec12", "decimal(12,2)", "numeric(12,2)"},
+    {"ts", "datetime(6)", "timestamp(6) without time zone"},
+    {"enum2", "enum('a','b')", NULL},
+    {"enum3", "enum('a','b','c')", NULL},
 };
 
 static const char *type_of(const char *key)
@@ -149,9 +149,8 @@ static void target_open(const char *policy)
 	F.set.zero_dates = "fail";
 	F.set.write_mode = "fail_if_not_empty";
 	F.set.schema_changes = policy;
-	F.cfg = (dbs_target_config){.type = F.c->my ? "mysql" : "postgresql",
-	                            .connection = F.conn,
-	                            .settings = &F.set};
+	F.cfg = (dbs_target_config){
+	    .type = F.c->my ? "mysql" : "postgresql", .connection = F.conn, .settings = &F.set};
 	F.host = (dbs_host){.version = DBS_HOST_VERSION,
 	                    .stream_id = "schema-target-test",
 	                    .stopping = host_stopping,
@@ -334,11 +333,12 @@ static void column_type(const char *table, const char *col, char *out, size_t si
 		         "DATABASE() AND TABLE_NAME = '%s' AND COLUMN_NAME = '%s'",
 		         table, col);
 	else
-		snprintf(q, sizeof q,
-		         "SELECT coalesce((SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-		         "WHERE attrelid = to_regclass('" SCHEMA ".%s') AND attname = '%s' AND "
-		         "attnum > 0 AND NOT attisdropped), '-')",
-		         table, col);
+		snprintf(
+		    q, sizeof q,
+		    "SELECT coalesce((SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+		    "WHERE attrelid = to_regclass('" SCHEMA ".%s') AND attname = '%s' AND "
+		    "attnum > 0 AND NOT attisdropped), '-')",
+		    table, col);
 	char *v = value(q);
 	snprintf(out, size, "%s", v ? v : "-");
 	free(v);
@@ -368,8 +368,9 @@ static int table_exists(const char *table)
 		         "DATABASE() AND TABLE_NAME = '%s'",
 		         table);
 	else
-		snprintf(q, sizeof q, "SELECT count(*) FROM pg_class WHERE oid = to_regclass('" SCHEMA
-		                      ".%s')", table);
+		snprintf(q, sizeof q,
+		         "SELECT count(*) FROM pg_class WHERE oid = to_regclass('" SCHEMA ".%s')",
+		         table);
 	char *v = value(q);
 	int n = v ? atoi(v) : 0;
 	free(v);
@@ -387,7 +388,8 @@ static int index_exists(const char *table, const char *index)
 	else
 		snprintf(q, sizeof q,
 		         "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-		         "WHERE i.indrelid = to_regclass('" SCHEMA ".%s') AND c.relname LIKE '%%%s'",
+		         "WHERE i.indrelid = to_regclass('" SCHEMA
+		         ".%s') AND c.relname LIKE '%%%s'",
 		         table, index);
 	char *v = value(q);
 	int n = v ? atoi(v) : 0;
@@ -401,13 +403,14 @@ static void rows_text(const char *table, const char *cols, char *out, size_t siz
 	char q[1024];
 	if (F.c->my)
 		snprintf(q, sizeof q,
-		         "SELECT COALESCE(GROUP_CONCAT(CONCAT_WS(',', %s) ORDER BY id SEPARATOR ';'), '') "
+		         "SELECT COALESCE(GROUP_CONCAT(CONCAT_WS(',', %s) ORDER BY id SEPARATOR "
+		         "';'), '') "
 		         "FROM `%s`",
 		         cols, table);
 	else
 		snprintf(q, sizeof q,
-		         "SELECT coalesce(string_agg(concat_ws(',', %s), ';' ORDER BY id), '') FROM "
-		         SCHEMA ".%s",
+		         "SELECT coalesce(string_agg(concat_ws(',', %s), ';' ORDER BY id), '') "
+		         "FROM " SCHEMA ".%s",
 		         cols, table);
 	char *v = value(q);
 	snprintf(out, size, "%s", v ? v : "");
@@ -442,8 +445,10 @@ START_TEST(test_columns)
 
 	dbs_table *v2 = def_new("t", 2, "id:int:k,a:vc10,n:int:nn");
 	schema_ok(v2,
-	          &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 2,
-	                               .default_kind = DBS_DEFAULT_LITERAL, .default_text = "7"},
+	          &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN,
+	                               .column = 2,
+	                               .default_kind = DBS_DEFAULT_LITERAL,
+	                               .default_text = "7"},
 	          1, "ALTER TABLE t ADD COLUMN n int NOT NULL DEFAULT 7");
 	assert_type("t", "n", "integer", "int(11)");
 	rows_insert(v2, 1, "3,z,9");
@@ -451,8 +456,8 @@ START_TEST(test_columns)
 
 	dbs_table *v3 = def_new("t", 3, "id:int:k,a:vc10,n:int:nn,e:vc20");
 	schema_ok(v3,
-	          &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 3,
-	                               .default_kind = DBS_DEFAULT_NULL},
+	          &(dbs_schema_change){
+	              .kind = DBS_SCHEMA_ADD_COLUMN, .column = 3, .default_kind = DBS_DEFAULT_NULL},
 	          1, "ALTER TABLE t ADD COLUMN e varchar(20)");
 	dbs_table *v4 = def_new("t", 4, "id:int:k,a:vc10,n:int:nn,e:vc20,z:int:nn");
 	schema_ok(v4, &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 4}, 1,
@@ -463,8 +468,8 @@ START_TEST(test_columns)
 	dbs_table *v4b = def_new("t", 40, "id:int:k,a:vc10,n:int:nn,e:vc20,z:int:nn,c:ts");
 	F.commit_us = INT64_C(1767323045123456); /* 2026-01-02 03:04:05.123456 UTC */
 	schema_ok(v4b,
-	          &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 5,
-	                               .default_kind = DBS_DEFAULT_NOW},
+	          &(dbs_schema_change){
+	              .kind = DBS_SCHEMA_ADD_COLUMN, .column = 5, .default_kind = DBS_DEFAULT_NOW},
 	          1, "ALTER TABLE t ADD COLUMN c datetime(6) DEFAULT CURRENT_TIMESTAMP(6)");
 	F.commit_us = 0;
 	assert_rows("t", "id,c",
@@ -481,10 +486,10 @@ START_TEST(test_columns)
 	rows_insert(v5, 1, "4,10,four,1");
 
 	dbs_table *v6 = def_new("t", 6, "id:int:k,m:int:nn,e:vc20,z:int:nn");
-	schema_ok(v6,
-	          &(dbs_schema_change){.kind = DBS_SCHEMA_RENAME_COLUMN, .column = 1,
-	                               .from_name = "n"},
-	          1, "ALTER TABLE t RENAME COLUMN n TO m");
+	schema_ok(
+	    v6,
+	    &(dbs_schema_change){.kind = DBS_SCHEMA_RENAME_COLUMN, .column = 1, .from_name = "n"},
+	    1, "ALTER TABLE t RENAME COLUMN n TO m");
 	assert_absent("t", "n");
 	assert_type("t", "m", "integer", "int(11)");
 	/* The rename kept the values: never a drop and an add. */
@@ -508,17 +513,19 @@ START_TEST(test_widen)
 {
 	setup(_i);
 	int en = F.c->src == DBS_DIALECT_MYSQL;
-	dbs_table *v1 = def_new("w", 1, en ? "id:int:k,s:vc10,i:int,d:dec10,x:vc10:nn,e:enum2"
-	                                   : "id:int:k,s:vc10,i:int,d:dec10,x:vc10:nn");
+	dbs_table *v1 = def_new("w", 1,
+	                        en ? "id:int:k,s:vc10,i:int,d:dec10,x:vc10:nn,e:enum2"
+	                           : "id:int:k,s:vc10,i:int,d:dec10,x:vc10:nn");
 	rows_insert(v1, 1, en ? "1,abc,5,1.50,q,a" : "1,abc,5,1.50,q");
-	dbs_table *v2 = def_new("w", 2, en ? "id:int:k,s:vc20,i:bigint,d:dec12,x:vc10,e:enum3"
-	                                   : "id:int:k,s:vc20,i:bigint,d:dec12,x:vc10");
+	dbs_table *v2 = def_new("w", 2,
+	                        en ? "id:int:k,s:vc20,i:bigint,d:dec12,x:vc10,e:enum3"
+	                           : "id:int:k,s:vc20,i:bigint,d:dec12,x:vc10");
 	dbs_schema_change ch[5] = {
-		{.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 1},
-		{.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 2},
-		{.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 3},
-		{.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 4},
-		{.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 5},
+	    {.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 1},
+	    {.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 2},
+	    {.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 3},
+	    {.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 4},
+	    {.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 5},
 	};
 	schema_ok(v2, ch, en ? 5 : 4,
 	          "ALTER TABLE w MODIFY s varchar(20), MODIFY i bigint, MODIFY d decimal(12,2), "
@@ -554,11 +561,10 @@ START_TEST(test_unsafe)
 	dbs_batch *b = schema_batch(v2, &ch, 1, stmt, (dbs_position){0});
 	int rc = apply(b, err, sizeof err);
 	ck_assert_msg(rc < 0, "%s: a narrowing change applied", F.c->label);
-	ck_assert_msg(strstr(err, ".u") && strstr(err, stmt) &&
-	                  strstr(err, "resume the stream (same id)") &&
-	                  strstr(err, F.c->my ? "MODIFY COLUMN `s` varchar(5)"
-	                                      : "ALTER COLUMN \"s\" TYPE"),
-	              "%s: message: %s", F.c->label, err);
+	ck_assert_msg(
+	    strstr(err, ".u") && strstr(err, stmt) && strstr(err, "resume the stream (same id)") &&
+	        strstr(err, F.c->my ? "MODIFY COLUMN `s` varchar(5)" : "ALTER COLUMN \"s\" TYPE"),
+	    "%s: message: %s", F.c->label, err);
 	assert_type("u", "s", "character varying(20)", "varchar(20)");
 	assert_rows("u", "id,s", "1,short;2,much longer");
 
@@ -592,13 +598,14 @@ START_TEST(test_unsafe)
 	/* An added column whose default is an expression of the source. */
 	dbs_table *v4 = def_new("u", 4, "id:int:k,s:vc5,t:ts");
 	rc = schema_try(v4,
-	                &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 2,
+	                &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN,
+	                                     .column = 2,
 	                                     .default_kind = DBS_DEFAULT_EXPR,
 	                                     .default_text = "some_function()"},
 	                1, "ALTER TABLE u ADD t datetime(6) DEFAULT some_function()", err,
 	                sizeof err);
-	ck_assert_msg(rc < 0 && strstr(err, "some_function()"), "%s: expr default: %s",
-	              F.c->label, err);
+	ck_assert_msg(rc < 0 && strstr(err, "some_function()"), "%s: expr default: %s", F.c->label,
+	              err);
 	assert_absent("u", "t");
 	dbs_table_unref(v1);
 	dbs_table_unref(v2);
@@ -619,8 +626,8 @@ START_TEST(test_tables)
 	dbs_table *b = def_new("b", 1, "id:int:k,s:vc10");
 	ck_assert_int_eq(dbs_table_add_index(b, "s_idx", 0, s_col, 1), 0);
 	schema_ok(b,
-	          &(dbs_schema_change){.kind = DBS_SCHEMA_RENAME_TABLE, .from_schema = SCHEMA,
-	                               .from_name = "a"},
+	          &(dbs_schema_change){
+	              .kind = DBS_SCHEMA_RENAME_TABLE, .from_schema = SCHEMA, .from_name = "a"},
 	          1, "RENAME TABLE a TO b");
 	ck_assert_msg(!table_exists("a") && table_exists("b"), "%s: rename", F.c->label);
 	assert_rows("b", "id,s", "1,one;2,two");
@@ -632,7 +639,8 @@ START_TEST(test_tables)
 		char *n = value(F.c->src == DBS_DIALECT_MYSQL
 		                    ? "SELECT count(*) FROM pg_class WHERE relname = 'b_s_idx'"
 		                    : "SELECT count(*) FROM pg_class WHERE relname = 's_idx'");
-		ck_assert_msg(n && strcmp(n, "1") == 0, "%s: the index after the rename", F.c->label);
+		ck_assert_msg(n && strcmp(n, "1") == 0, "%s: the index after the rename",
+		              F.c->label);
 		free(n);
 	}
 
@@ -721,8 +729,8 @@ START_TEST(test_policy)
 	dbs_table *e = def_new("e", 1, "id:int:k");
 	rows_insert(e, 1, "1");
 	dbs_table *e2 = def_new("e", 2, "id:int:k,n:int");
-	rc = schema_try(e2, &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 1},
-	                    1, "ALTER TABLE e ADD n int", err, sizeof err);
+	rc = schema_try(e2, &(dbs_schema_change){.kind = DBS_SCHEMA_ADD_COLUMN, .column = 1}, 1,
+	                "ALTER TABLE e ADD n int", err, sizeof err);
 	ck_assert_msg(rc < 0 && strstr(err, "none") && strstr(err, "ALTER TABLE e ADD n int"),
 	              "%s: none: %d %s", F.c->label, rc, err);
 	assert_absent("e", "n");
@@ -754,9 +762,11 @@ static void open_case(int group)
 	F.cfg.group_transactions = group;
 	dbs_table *v2 = def_new("g", 2, "id:int:k,b:vc10,n:int");
 	dbs_schema_change ch[2] = {
-		{.kind = DBS_SCHEMA_RENAME_COLUMN, .column = 1, .from_name = "a"},
-		{.kind = DBS_SCHEMA_ADD_COLUMN, .column = 2, .default_kind = DBS_DEFAULT_LITERAL,
-		 .default_text = "3"},
+	    {.kind = DBS_SCHEMA_RENAME_COLUMN, .column = 1, .from_name = "a"},
+	    {.kind = DBS_SCHEMA_ADD_COLUMN,
+	     .column = 2,
+	     .default_kind = DBS_DEFAULT_LITERAL,
+	     .default_text = "3"},
 	};
 	/* Rows, then the change, then rows, never flushed between. */
 	dbs_batch *bs[3] = {NULL, NULL, NULL};
@@ -771,8 +781,8 @@ static void open_case(int group)
 		ev->pos.txn_end = group && r == 39;
 		ev->after[0] = (dbs_value){.kind = DBS_VALUE_INT, .v.i = 10 + r};
 		snprintf(s, sizeof s, "r%d", r);
-		ck_assert_int_eq(dbs_batch_set_bytes(bs[0], &ev->after[1], DBS_VALUE_TEXT, s, strlen(s)),
-		                 0);
+		ck_assert_int_eq(
+		    dbs_batch_set_bytes(bs[0], &ev->after[1], DBS_VALUE_TEXT, s, strlen(s)), 0);
 	}
 	if (!group)
 		pos.event = 41, pos.txn_end = 0;
@@ -797,12 +807,13 @@ static void open_case(int group)
 		              rc, err);
 	}
 	ck_assert_int_eq(F.ops->flush(F.t, err, sizeof err), 0);
-	assert_rows("g", "id,b,n", "1,x,3;10,r0,3;11,r1,3;12,r2,3;13,r3,3;14,r4,3;15,r5,3;16,r6,3;"
-	                           "17,r7,3;18,r8,3;19,r9,3;20,r10,3;21,r11,3;22,r12,3;23,r13,3;"
-	                           "24,r14,3;25,r15,3;26,r16,3;27,r17,3;28,r18,3;29,r19,3;30,r20,3;"
-	                           "31,r21,3;32,r22,3;33,r23,3;34,r24,3;35,r25,3;36,r26,3;37,r27,3;"
-	                           "38,r28,3;39,r29,3;40,r30,3;41,r31,3;42,r32,3;43,r33,3;44,r34,3;"
-	                           "45,r35,3;46,r36,3;47,r37,3;48,r38,3;49,r39,3;100,after,4");
+	assert_rows("g", "id,b,n",
+	            "1,x,3;10,r0,3;11,r1,3;12,r2,3;13,r3,3;14,r4,3;15,r5,3;16,r6,3;"
+	            "17,r7,3;18,r8,3;19,r9,3;20,r10,3;21,r11,3;22,r12,3;23,r13,3;"
+	            "24,r14,3;25,r15,3;26,r16,3;27,r17,3;28,r18,3;29,r19,3;30,r20,3;"
+	            "31,r21,3;32,r22,3;33,r23,3;34,r24,3;35,r25,3;36,r26,3;37,r27,3;"
+	            "38,r28,3;39,r29,3;40,r30,3;41,r31,3;42,r32,3;43,r33,3;44,r34,3;"
+	            "45,r35,3;46,r36,3;47,r37,3;48,r38,3;49,r39,3;100,after,4");
 	for (int i = 0; i < 3; i++)
 		dbs_batch_free(bs[i]);
 
@@ -823,11 +834,9 @@ static void open_case(int group)
 	ck_assert_msg(rc == 0 || rc == DBS_APPLY_OPEN, "%s: row: %d %s", F.c->label, rc, err);
 	if (!group)
 		pos.event = 2, pos.txn_end = 0;
-	dbs_batch *sb = schema_batch(v3,
-	                             &(dbs_schema_change){.kind = DBS_SCHEMA_ALTER_COLUMN,
-	                                                  .column = 1, .unsafe = 1},
-	                             1, "ALTER TABLE g MODIFY b varchar(5)",
-	                             group ? (dbs_position){0} : pos);
+	dbs_batch *sb = schema_batch(
+	    v3, &(dbs_schema_change){.kind = DBS_SCHEMA_ALTER_COLUMN, .column = 1, .unsafe = 1}, 1,
+	    "ALTER TABLE g MODIFY b varchar(5)", group ? (dbs_position){0} : pos);
 	rc = F.ops->apply(F.t, sb, err, sizeof err);
 	ck_assert_msg(rc < 0 || rc == DBS_APPLY_REPLAY, "%s: unsafe change applied: %d", F.c->label,
 	              rc);

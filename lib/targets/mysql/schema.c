@@ -203,8 +203,8 @@ static int refuse(schema_ctx *c, const char *why, const char *fix, char *err, si
 	dbs_fmt(err, errlen,
 	        "table %s: schema change not applied: %s (source statement: %s). Make the target "
 	        "table match%s%s, then resume the stream (same id)",
-	        c->label, why, stmt && stmt[0] ? stmt : "not known", fix ? ", for example with: " : "",
-	        fix ? fix : "");
+	        c->label, why, stmt && stmt[0] ? stmt : "not known",
+	        fix ? ", for example with: " : "", fix ? fix : "");
 	return DBS_ETARGET;
 }
 
@@ -243,7 +243,8 @@ static int add_column(schema_ctx *c, const dbs_schema_change *ch, char *err, siz
 		if (c->cols[i].same_type)
 			return 0; /* done before */
 		dbs_fmt(why, sizeof why,
-		        "column %s exists in the target with another type than the source's", col->name);
+		        "column %s exists in the target with another type than the source's",
+		        col->name);
 		if ((rc = modify_sql(c, i, err, errlen)))
 			return rc;
 		return refuse(c, why, d->data, err, errlen);
@@ -269,13 +270,13 @@ static int add_column(schema_ctx *c, const dbs_schema_change *ch, char *err, siz
 		drop_default = 1;
 		break;
 	case DBS_DEFAULT_EXPR:
-		dbs_fmt(why, sizeof why,
-		        "column %s is added with the default expression %s, which the target cannot "
-		        "evaluate as the source did for the rows already there",
-		        col->name, ch->default_text ? ch->default_text : "(not known)");
+		dbs_fmt(
+		    why, sizeof why,
+		    "column %s is added with the default expression %s, which the target cannot "
+		    "evaluate as the source did for the rows already there",
+		    col->name, ch->default_text ? ch->default_text : "(not known)");
 		break;
-	default:
-		break; /* NOT NULL without a default: MySQL gives the rows the type's zero */
+	default: break; /* NOT NULL without a default: MySQL gives the rows the type's zero */
 	}
 	if (why[0])
 		return refuse(c, why, d->data, err, errlen);
@@ -311,10 +312,11 @@ static int alter_column(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 	if ((rc = modify_sql(c, i, err, errlen)))
 		return rc;
 	if (ch->unsafe) {
-		dbs_fmt(why, sizeof why,
-		        "the change of column %s may not keep every value already there (a narrower "
-		        "type, or NOT NULL added)",
-		        col->name);
+		dbs_fmt(
+		    why, sizeof why,
+		    "the change of column %s may not keep every value already there (a narrower "
+		    "type, or NOT NULL added)",
+		    col->name);
 		return refuse(c, why, c->ddl.data, err, errlen);
 	}
 	return exec(c, &c->ddl, err, errlen);
@@ -346,8 +348,8 @@ static int rename_column(schema_ctx *c, const dbs_schema_change *ch, char *err, 
 	    dbs__myt_ident(&c->ddl, to))
 		return oom(err, errlen);
 	if (!has_from) {
-		dbs_fmt(why, sizeof why, "column %s to rename to %s does not exist in the target", from,
-		        to);
+		dbs_fmt(why, sizeof why, "column %s to rename to %s does not exist in the target",
+		        from, to);
 		return refuse(c, why, NULL, err, errlen);
 	}
 	if (ch->unsafe)
@@ -409,7 +411,8 @@ static int alter_key(schema_ctx *c, char *err, size_t errlen)
 		return oom(err, errlen);
 	for (uint32_t i = 0, k = 0; i < def->ncolumns && nkeys; i++)
 		if ((def->columns[i].flags & DBS_COLUMN_KEY) &&
-		    ((k++ && dbs_buf_append_str(d, ", ")) || dbs__myt_ident(d, def->columns[i].name)))
+		    ((k++ && dbs_buf_append_str(d, ", ")) ||
+		     dbs__myt_ident(d, def->columns[i].name)))
 			return oom(err, errlen);
 	if (nkeys && dbs_buf_append_char(d, ')'))
 		return oom(err, errlen);
@@ -487,21 +490,22 @@ static int rename_table(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 	return rc;
 }
 
-static int drop_or_truncate(schema_ctx *c, const dbs_schema_change *ch, char *err,
-                            size_t errlen)
+static int drop_or_truncate(schema_ctx *c, const dbs_schema_change *ch, char *err, size_t errlen)
 {
 	int drop = ch->kind == DBS_SCHEMA_DROP_TABLE, exists = 0, rc;
 	unsigned need = drop ? DBS_SCHEMA_POLICY_DROP_TABLE : DBS_SCHEMA_POLICY_TRUNCATE;
 	if (!(c->policy & need)) {
-		dbs__myt_log(c->t, DBS_LOG_WARN,
-		             "%s: %s of the source not applied (target.options.schemaChanges lacks %s)",
-		             c->label, drop ? "DROP TABLE" : "TRUNCATE", drop ? "dropTable" : "truncate");
+		dbs__myt_log(
+		    c->t, DBS_LOG_WARN,
+		    "%s: %s of the source not applied (target.options.schemaChanges lacks %s)",
+		    c->label, drop ? "DROP TABLE" : "TRUNCATE", drop ? "dropTable" : "truncate");
 		return 0;
 	}
 	if ((rc = table_exists(c, c->name, &exists, err, errlen)) || !exists)
 		return rc;
 	dbs_buf_reset(&c->ddl);
-	if (dbs_buf_appendf(&c->ddl, "%s %s", drop ? "DROP TABLE" : "TRUNCATE TABLE", c->qname.data))
+	if (dbs_buf_appendf(&c->ddl, "%s %s", drop ? "DROP TABLE" : "TRUNCATE TABLE",
+	                    c->qname.data))
 		return oom(err, errlen);
 	if ((rc = exec(c, &c->ddl, err, errlen)))
 		return rc;
@@ -518,8 +522,10 @@ static int index_change(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 	if (c->t->common.settings->no_create_tables || (opt && opt->no_create_indexes))
 		return 0;
 	if (ch->kind == DBS_SCHEMA_ADD_INDEX && ch->column >= c->def->nindexes) {
-		dbs_fmt(err, errlen, "table %s: an added index %" PRIu32 " past the %" PRIu32
-		        " indexes of the definition", c->label, ch->column, c->def->nindexes);
+		dbs_fmt(err, errlen,
+		        "table %s: an added index %" PRIu32 " past the %" PRIu32
+		        " indexes of the definition",
+		        c->label, ch->column, c->def->nindexes);
 		return DBS_EINVAL;
 	}
 	name = ch->kind == DBS_SCHEMA_ADD_INDEX ? c->def->indexes[ch->column].name : ch->from_name;
@@ -566,54 +572,47 @@ static int change_apply(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 		if ((rc = table_exists(c, c->name, &exists, err, errlen)))
 			return rc;
 		if (exists)
-			return other_change(c,
-			                    "a table of that name exists in the target with another "
-			                    "definition (was its DROP TABLE skipped? see "
-			                    "target.options.schemaChanges)",
-			                    err, errlen);
+			return other_change(
+			    c,
+			    "a table of that name exists in the target with another "
+			    "definition (was its DROP TABLE skipped? see "
+			    "target.options.schemaChanges)",
+			    err, errlen);
 		return c->t->common.settings->no_create_tables ? 0 : table_ready(c, err, errlen);
 	case DBS_SCHEMA_DROP_TABLE:
-	case DBS_SCHEMA_TRUNCATE_TABLE:
-		return drop_or_truncate(c, ch, err, errlen);
-	case DBS_SCHEMA_RENAME_TABLE:
-		return rename_table(c, ch, err, errlen);
+	case DBS_SCHEMA_TRUNCATE_TABLE: return drop_or_truncate(c, ch, err, errlen);
+	case DBS_SCHEMA_RENAME_TABLE: return rename_table(c, ch, err, errlen);
 	case DBS_SCHEMA_ADD_COLUMN:
 	case DBS_SCHEMA_RENAME_COLUMN:
 	case DBS_SCHEMA_ALTER_COLUMN:
 		if (ch->column >= c->def->ncolumns) {
-			dbs_fmt(err, errlen, "table %s: a changed column %" PRIu32 " past the %" PRIu32
-			        " columns of the definition", c->label, ch->column, c->def->ncolumns);
+			dbs_fmt(err, errlen,
+			        "table %s: a changed column %" PRIu32 " past the %" PRIu32
+			        " columns of the definition",
+			        c->label, ch->column, c->def->ncolumns);
 			return DBS_EINVAL;
 		}
 		break;
-	default:
-		break;
+	default: break;
 	}
 	/* A table that never reached the target is made as it is now. */
 	if ((rc = table_exists(c, c->name, &exists, err, errlen)))
 		return rc;
 	if (!exists) {
 		if (c->t->common.settings->no_create_tables)
-			return refuse(c, "the table does not exist in the target (noCreateTables)", NULL,
-			              err, errlen);
+			return refuse(c, "the table does not exist in the target (noCreateTables)",
+			              NULL, err, errlen);
 		return table_ready(c, err, errlen);
 	}
 	switch (ch->kind) {
-	case DBS_SCHEMA_ADD_COLUMN:
-		return add_column(c, ch, err, errlen);
-	case DBS_SCHEMA_DROP_COLUMN:
-		return drop_column(c, ch, err, errlen);
-	case DBS_SCHEMA_RENAME_COLUMN:
-		return rename_column(c, ch, err, errlen);
-	case DBS_SCHEMA_ALTER_COLUMN:
-		return alter_column(c, ch, err, errlen);
+	case DBS_SCHEMA_ADD_COLUMN: return add_column(c, ch, err, errlen);
+	case DBS_SCHEMA_DROP_COLUMN: return drop_column(c, ch, err, errlen);
+	case DBS_SCHEMA_RENAME_COLUMN: return rename_column(c, ch, err, errlen);
+	case DBS_SCHEMA_ALTER_COLUMN: return alter_column(c, ch, err, errlen);
 	case DBS_SCHEMA_ADD_INDEX:
-	case DBS_SCHEMA_DROP_INDEX:
-		return index_change(c, ch, err, errlen);
-	case DBS_SCHEMA_ALTER_KEY:
-		return alter_key(c, err, errlen);
-	default:
-		return other_change(c, "the source could not describe the change", err, errlen);
+	case DBS_SCHEMA_DROP_INDEX: return index_change(c, ch, err, errlen);
+	case DBS_SCHEMA_ALTER_KEY: return alter_key(c, err, errlen);
+	default: return other_change(c, "the source could not describe the change", err, errlen);
 	}
 }
 

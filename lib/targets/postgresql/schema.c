@@ -43,12 +43,12 @@ typedef struct schema_ctx {
 	/* The table's name on the target now: the old one until a
 	 * RENAME_TABLE of the event ran. */
 	const char *schema, *name;
-	char label[256];  /* schema.name, for messages */
-	dbs_buf qname;    /* "schema"."name" */
-	dbs_buf ddl;      /* the statement of a change */
+	char label[256]; /* schema.name, for messages */
+	dbs_buf qname;   /* "schema"."name" */
+	dbs_buf ddl;     /* the statement of a change */
 	dbs_buf tmp;
-	col_state *cols;  /* def->ncolumns, from the last probe */
-	int dropped;      /* the table was dropped */
+	col_state *cols; /* def->ncolumns, from the last probe */
+	int dropped;     /* the table was dropped */
 } schema_ctx;
 
 static int oom(char *err, size_t errlen)
@@ -58,7 +58,7 @@ static int oom(char *err, size_t errlen)
 }
 
 static void slog(schema_ctx *c, dbs_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void slog(schema_ctx *c, dbs_log_level level, const char *fmt, ...)
 {
@@ -87,8 +87,8 @@ static int set_name(schema_ctx *c, const char *schema, const char *name)
 
 /* The first row of a query with text parameters into *res; 0 rows is
  * no failure. */
-static int query(schema_ctx *c, PGresult **res, const char *sql, int n,
-                 const char *const *params, const char *where, char *err, size_t errlen)
+static int query(schema_ctx *c, PGresult **res, const char *sql, int n, const char *const *params,
+                 const char *where, char *err, size_t errlen)
 {
 	*res = PQexecParams(c->t->conn, sql, n, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(*res) == PGRES_TUPLES_OK)
@@ -106,8 +106,7 @@ static int table_exists(schema_ctx *c, int *exists, char *err, size_t errlen)
 	                                c->label, err, errlen);
 }
 
-static int column_exists(schema_ctx *c, const char *column, int *exists, char *err,
-                         size_t errlen)
+static int column_exists(schema_ctx *c, const char *column, int *exists, char *err, size_t errlen)
 {
 	PGresult *res;
 	const char *p[2] = {c->qname.data, column};
@@ -153,21 +152,21 @@ static void split_check(const char *type, size_t *type_len, const char **check)
 static int probe(schema_ctx *c, char *err, size_t errlen)
 {
 	static const char compare[] =
-		"SELECT p.attname, t.attnum IS NOT NULL, "
-		"t.attnum IS NOT NULL AND format_type(p.atttypid, p.atttypmod) = "
-		"format_type(t.atttypid, t.atttypmod), "
-		"t.attnum IS NOT NULL AND p.attnotnull = t.attnotnull, "
-		"t.attnum IS NOT NULL AND "
-		"coalesce((SELECT string_agg(pg_get_constraintdef(k.oid), ' AND ' ORDER BY 1) FROM "
-		"pg_constraint k WHERE k.conrelid = p.attrelid AND k.contype = 'c' AND "
-		"k.conkey = ARRAY[p.attnum]), '') = "
-		"coalesce((SELECT string_agg(pg_get_constraintdef(k.oid), ' AND ' ORDER BY 1) FROM "
-		"pg_constraint k WHERE k.conrelid = t.attrelid AND k.contype = 'c' AND "
-		"k.conkey = ARRAY[t.attnum]), '') "
-		"FROM pg_attribute p LEFT JOIN pg_attribute t ON t.attrelid = to_regclass($1) AND "
-		"t.attname = p.attname AND t.attnum > 0 AND NOT t.attisdropped "
-		"WHERE p.attrelid = 'pg_temp.dbs_probe'::regclass AND p.attnum > 0 AND "
-		"NOT p.attisdropped";
+	    "SELECT p.attname, t.attnum IS NOT NULL, "
+	    "t.attnum IS NOT NULL AND format_type(p.atttypid, p.atttypmod) = "
+	    "format_type(t.atttypid, t.atttypmod), "
+	    "t.attnum IS NOT NULL AND p.attnotnull = t.attnotnull, "
+	    "t.attnum IS NOT NULL AND "
+	    "coalesce((SELECT string_agg(pg_get_constraintdef(k.oid), ' AND ' ORDER BY 1) FROM "
+	    "pg_constraint k WHERE k.conrelid = p.attrelid AND k.contype = 'c' AND "
+	    "k.conkey = ARRAY[p.attnum]), '') = "
+	    "coalesce((SELECT string_agg(pg_get_constraintdef(k.oid), ' AND ' ORDER BY 1) FROM "
+	    "pg_constraint k WHERE k.conrelid = t.attrelid AND k.contype = 'c' AND "
+	    "k.conkey = ARRAY[t.attnum]), '') "
+	    "FROM pg_attribute p LEFT JOIN pg_attribute t ON t.attrelid = to_regclass($1) AND "
+	    "t.attname = p.attname AND t.attnum > 0 AND NOT t.attisdropped "
+	    "WHERE p.attrelid = 'pg_temp.dbs_probe'::regclass AND p.attnum > 0 AND "
+	    "NOT p.attisdropped";
 	pg_target *t = c->t;
 	const dbs_table *def = c->def;
 	PGresult *res = NULL;
@@ -222,8 +221,8 @@ static int refuse(schema_ctx *c, const char *why, const char *fix, char *err, si
 	dbs_fmt(err, errlen,
 	        "table %s: schema change not applied: %s (source statement: %s). Make the target "
 	        "table match%s%s, then resume the stream (same id)",
-	        c->label, why, stmt && stmt[0] ? stmt : "not known", fix ? ", for example with: " : "",
-	        fix ? fix : "");
+	        c->label, why, stmt && stmt[0] ? stmt : "not known",
+	        fix ? ", for example with: " : "", fix ? fix : "");
 	return DBS_ETARGET;
 }
 
@@ -246,7 +245,8 @@ static int alter_column_sql(schema_ctx *c, uint32_t i, char *err, size_t errlen)
 	if (dbs_buf_appendf(d, "ALTER TABLE %s", c->qname.data))
 		return oom(err, errlen);
 	if (!s->same_type) {
-		if (dbs_buf_append_str(d, " ALTER COLUMN ") || dbs__sql_append_ident(d, col->name) ||
+		if (dbs_buf_append_str(d, " ALTER COLUMN ") ||
+		    dbs__sql_append_ident(d, col->name) ||
 		    dbs_buf_appendf(d, " TYPE %.*s USING ", (int)tl, ty->data) ||
 		    dbs__sql_append_ident(d, col->name) ||
 		    dbs_buf_appendf(d, "::%.*s", (int)tl, ty->data))
@@ -255,14 +255,16 @@ static int alter_column_sql(schema_ctx *c, uint32_t i, char *err, size_t errlen)
 	}
 	if (!s->same_check) {
 		const char *p[2] = {c->qname.data, col->name};
-		if ((rc = query(c, &res,
-		                "SELECT k.conname FROM pg_constraint k JOIN pg_attribute a ON "
-		                "a.attrelid = k.conrelid AND k.conkey = ARRAY[a.attnum] WHERE "
-		                "k.conrelid = to_regclass($1) AND k.contype = 'c' AND a.attname = $2",
-		                2, p, c->label, err, errlen)))
+		if ((rc = query(
+		         c, &res,
+		         "SELECT k.conname FROM pg_constraint k JOIN pg_attribute a ON "
+		         "a.attrelid = k.conrelid AND k.conkey = ARRAY[a.attnum] WHERE "
+		         "k.conrelid = to_regclass($1) AND k.contype = 'c' AND a.attname = $2",
+		         2, p, c->label, err, errlen)))
 			return rc;
 		for (int r = 0; r < PQntuples(res); r++, any = 1)
-			if (dbs_buf_append_str(d, any ? ", DROP CONSTRAINT " : " DROP CONSTRAINT ") ||
+			if (dbs_buf_append_str(d,
+			                       any ? ", DROP CONSTRAINT " : " DROP CONSTRAINT ") ||
 			    dbs__sql_append_ident(d, PQgetvalue(res, r, 0))) {
 				PQclear(res);
 				return oom(err, errlen);
@@ -294,14 +296,11 @@ static const char *zero_of(const dbs_table *def, uint32_t i)
 	case DBS_SQL_INT:
 	case DBS_SQL_DECIMAL:
 	case DBS_SQL_NUMERIC:
-	case DBS_SQL_FLOAT:
-		return "0";
+	case DBS_SQL_FLOAT: return "0";
 	case DBS_SQL_STRING:
 	case DBS_SQL_BINARY:
-	case DBS_SQL_SET:
-		return "";
-	default:
-		return NULL;
+	case DBS_SQL_SET: return "";
+	default: return NULL;
 	}
 }
 
@@ -373,7 +372,8 @@ static int add_column(schema_ctx *c, const dbs_schema_change *ch, char *err, siz
 			int empty;
 			dbs_buf *q = &c->tmp;
 			dbs_buf_reset(q);
-			if (dbs_buf_appendf(q, "SELECT NOT EXISTS (SELECT 1 FROM %s)", c->qname.data))
+			if (dbs_buf_appendf(q, "SELECT NOT EXISTS (SELECT 1 FROM %s)",
+			                    c->qname.data))
 				return oom(err, errlen);
 			if ((rc = query(c, &res, q->data, 0, NULL, c->label, err, errlen)))
 				return rc;
@@ -383,8 +383,10 @@ static int add_column(schema_ctx *c, const dbs_schema_change *ch, char *err, siz
 				break;
 			if (!zero) {
 				dbs_fmt(why, sizeof why,
-				        "column \"%s\" is added NOT NULL without a default, and its type "
-				        "has no zero value the target could give the rows already there",
+				        "column \"%s\" is added NOT NULL without a default, and "
+				        "its type "
+				        "has no zero value the target could give the rows already "
+				        "there",
 				        col->name);
 				break;
 			}
@@ -462,8 +464,8 @@ static int rename_column(schema_ctx *c, const dbs_schema_change *ch, char *err, 
 		return refuse(c, why, NULL, err, errlen);
 	}
 	if (!has_from) {
-		dbs_fmt(why, sizeof why, "column \"%s\" to rename to \"%s\" does not exist in the target",
-		        from, to);
+		dbs_fmt(why, sizeof why,
+		        "column \"%s\" to rename to \"%s\" does not exist in the target", from, to);
 		return refuse(c, why, NULL, err, errlen);
 	}
 	if (ch->unsafe)
@@ -524,9 +526,9 @@ static int alter_key(schema_ctx *c, char *err, size_t errlen)
 	dbs_buf_reset(d);
 	if (dbs_buf_appendf(d, "ALTER TABLE %s ", c->qname.data))
 		return oom(err, errlen);
-	if (conname[0] && (dbs_buf_append_str(d, "DROP CONSTRAINT ") ||
-	                   dbs__sql_append_ident(d, conname) ||
-	                   (nkeys && dbs_buf_append_str(d, ", "))))
+	if (conname[0] &&
+	    (dbs_buf_append_str(d, "DROP CONSTRAINT ") || dbs__sql_append_ident(d, conname) ||
+	     (nkeys && dbs_buf_append_str(d, ", "))))
 		return oom(err, errlen);
 	if (nkeys) {
 		if (dbs_buf_append_str(d, "ADD PRIMARY KEY ("))
@@ -596,13 +598,14 @@ static int rename_table(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 	if ((rc = table_exists(c, &old_exists, err, errlen)))
 		return rc;
 	dbs_buf_reset(d);
-	if (!schema_exists && (dbs_buf_append_str(d, "CREATE SCHEMA IF NOT EXISTS ") ||
-	                       dbs__sql_append_ident(d, def->schema) ||
-	                       dbs_buf_append_str(d, "; ")))
+	if (!schema_exists &&
+	    (dbs_buf_append_str(d, "CREATE SCHEMA IF NOT EXISTS ") ||
+	     dbs__sql_append_ident(d, def->schema) || dbs_buf_append_str(d, "; ")))
 		return oom(err, errlen);
 	if (strcmp(from_schema, def->schema) != 0) {
 		if (dbs_buf_appendf(d, "ALTER TABLE %s SET SCHEMA ", c->qname.data) ||
-		    dbs__sql_append_ident(d, def->schema) || dbs_buf_append_str(d, "; ALTER TABLE ") ||
+		    dbs__sql_append_ident(d, def->schema) ||
+		    dbs_buf_append_str(d, "; ALTER TABLE ") ||
 		    dbs__sql_append_ident(d, def->schema) || dbs_buf_append_char(d, '.') ||
 		    dbs__sql_append_ident(d, ch->from_name))
 			return oom(err, errlen);
@@ -639,8 +642,7 @@ static int rename_table(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 }
 
 /* DROP TABLE and TRUNCATE, behind target.options.schemaChanges. */
-static int drop_or_truncate(schema_ctx *c, const dbs_schema_change *ch, char *err,
-                            size_t errlen)
+static int drop_or_truncate(schema_ctx *c, const dbs_schema_change *ch, char *err, size_t errlen)
 {
 	int drop = ch->kind == DBS_SCHEMA_DROP_TABLE, exists = 0, rc;
 	unsigned need = drop ? DBS_SCHEMA_POLICY_DROP_TABLE : DBS_SCHEMA_POLICY_TRUNCATE;
@@ -678,8 +680,10 @@ static int index_change(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 		return 0;
 	if (ch->kind == DBS_SCHEMA_ADD_INDEX) {
 		if (ch->column >= c->def->nindexes) {
-			dbs_fmt(err, errlen, "table %s: an added index %" PRIu32 " past the %" PRIu32
-			        " indexes of the definition", c->label, ch->column, c->def->nindexes);
+			dbs_fmt(err, errlen,
+			        "table %s: an added index %" PRIu32 " past the %" PRIu32
+			        " indexes of the definition",
+			        c->label, ch->column, c->def->nindexes);
 			return DBS_EINVAL;
 		}
 		return dbs__pgt_index_create(c->t, tb, c->def, &c->def->indexes[ch->column], err,
@@ -717,25 +721,25 @@ static int change_apply(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 		if ((rc = table_exists(c, &exists, err, errlen)))
 			return rc;
 		if (exists)
-			return other_change(c,
-			                    "a table of that name exists in the target with another "
-			                    "definition (was its DROP TABLE skipped? see "
-			                    "target.options.schemaChanges)",
-			                    err, errlen);
+			return other_change(
+			    c,
+			    "a table of that name exists in the target with another "
+			    "definition (was its DROP TABLE skipped? see "
+			    "target.options.schemaChanges)",
+			    err, errlen);
 		return c->t->common.settings->no_create_tables ? 0 : table_ready(c, err, errlen);
 	case DBS_SCHEMA_DROP_TABLE:
-	case DBS_SCHEMA_TRUNCATE_TABLE:
-		return drop_or_truncate(c, ch, err, errlen);
-	case DBS_SCHEMA_RENAME_TABLE:
-		return rename_table(c, ch, err, errlen);
-	default:
-		break;
+	case DBS_SCHEMA_TRUNCATE_TABLE: return drop_or_truncate(c, ch, err, errlen);
+	case DBS_SCHEMA_RENAME_TABLE: return rename_table(c, ch, err, errlen);
+	default: break;
 	}
 	if (ch->column >= c->def->ncolumns &&
 	    (ch->kind == DBS_SCHEMA_ADD_COLUMN || ch->kind == DBS_SCHEMA_RENAME_COLUMN ||
 	     ch->kind == DBS_SCHEMA_ALTER_COLUMN)) {
-		dbs_fmt(err, errlen, "table %s: a changed column %" PRIu32 " past the %" PRIu32
-		        " columns of the definition", c->label, ch->column, c->def->ncolumns);
+		dbs_fmt(err, errlen,
+		        "table %s: a changed column %" PRIu32 " past the %" PRIu32
+		        " columns of the definition",
+		        c->label, ch->column, c->def->ncolumns);
 		return DBS_EINVAL;
 	}
 	/* A table that never reached the target is made as it is now. */
@@ -743,26 +747,19 @@ static int change_apply(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 		return rc;
 	if (!exists) {
 		if (c->t->common.settings->no_create_tables)
-			return refuse(c, "the table does not exist in the target (noCreateTables)", NULL,
-			              err, errlen);
+			return refuse(c, "the table does not exist in the target (noCreateTables)",
+			              NULL, err, errlen);
 		return table_ready(c, err, errlen);
 	}
 	switch (ch->kind) {
-	case DBS_SCHEMA_ADD_COLUMN:
-		return add_column(c, ch, err, errlen);
-	case DBS_SCHEMA_DROP_COLUMN:
-		return drop_column(c, ch, err, errlen);
-	case DBS_SCHEMA_RENAME_COLUMN:
-		return rename_column(c, ch, err, errlen);
-	case DBS_SCHEMA_ALTER_COLUMN:
-		return alter_column(c, ch, err, errlen);
+	case DBS_SCHEMA_ADD_COLUMN: return add_column(c, ch, err, errlen);
+	case DBS_SCHEMA_DROP_COLUMN: return drop_column(c, ch, err, errlen);
+	case DBS_SCHEMA_RENAME_COLUMN: return rename_column(c, ch, err, errlen);
+	case DBS_SCHEMA_ALTER_COLUMN: return alter_column(c, ch, err, errlen);
 	case DBS_SCHEMA_ADD_INDEX:
-	case DBS_SCHEMA_DROP_INDEX:
-		return index_change(c, ch, err, errlen);
-	case DBS_SCHEMA_ALTER_KEY:
-		return alter_key(c, err, errlen);
-	default:
-		return other_change(c, "the source could not describe the change", err, errlen);
+	case DBS_SCHEMA_DROP_INDEX: return index_change(c, ch, err, errlen);
+	case DBS_SCHEMA_ALTER_KEY: return alter_key(c, err, errlen);
+	default: return other_change(c, "the source could not describe the change", err, errlen);
 	}
 }
 
