@@ -342,11 +342,18 @@ static int rename_column(schema_ctx *c, const dbs_schema_change *ch, char *err, 
 	}
 	if (!has_from && has_to)
 		return 0; /* done before */
+	/* RENAME COLUMN is MariaDB 10.5's and MySQL 8.0's; before them
+	 * CHANGE, which restates the column's definition. */
+	unsigned long ver = mysql_get_server_version(c->t->conn);
+	int rename = ver >= 100500 || (ver >= 80000 && ver < 100000);
 	dbs_buf_reset(&c->ddl);
-	if (dbs_buf_appendf(&c->ddl, "ALTER TABLE %s RENAME COLUMN ", c->qname.data) ||
-	    dbs__myt_ident(&c->ddl, from) || dbs_buf_append_str(&c->ddl, " TO ") ||
-	    dbs__myt_ident(&c->ddl, to))
+	if (dbs_buf_appendf(&c->ddl, "ALTER TABLE %s %s COLUMN ", c->qname.data,
+	                    rename ? "RENAME" : "CHANGE") ||
+	    dbs__myt_ident(&c->ddl, from) || dbs_buf_append_str(&c->ddl, rename ? " TO " : " "))
 		return oom(err, errlen);
+	if ((rc = rename ? (dbs__myt_ident(&c->ddl, to) ? DBS_ENOMEM : 0)
+	                 : column_def(c, &c->ddl, ch->column, err, errlen)))
+		return rc == DBS_ENOMEM ? oom(err, errlen) : rc;
 	if (!has_from) {
 		dbs_fmt(why, sizeof why, "column %s to rename to %s does not exist in the target",
 		        from, to);
