@@ -573,7 +573,7 @@ START_TEST(test_diff_add_drop_rename)
 		ck_assert_uint_eq(se->changes[i].unsafe, 0);
 	ck_assert_ptr_nonnull(strstr(se->statement, "RENAME COLUMN a TO a2"));
 	ck_assert_ptr_nonnull(strstr(se->statement, "DROP COLUMN b"));
-	ck_assert_ptr_nonnull(strstr(se->statement, "ADD COLUMN n integer DEFAULT 7 NOT NULL"));
+	ck_assert_ptr_nonnull(strstr(se->statement, "ADD COLUMN n integer DEFAULT '7' NOT NULL"));
 	/* The same definition again: nothing. */
 	ck_assert_ptr_null(diff_of(b, n, a2, n, a2, NULL));
 	dbs_batch_free(b);

@@ -69,6 +69,9 @@ static int emit_batch(pg_source *s, char *err, size_t errlen)
 	atomic_store_explicit(&s->emit_since_ns, dbs_time_monotonic_ns(), memory_order_release);
 	rc = s->emit(b, s->emit_data);
 	atomic_store_explicit(&s->emit_since_ns, 0, memory_order_release);
+	/* The schema events it holds are gone: their old definitions too. */
+	if (rc >= 0)
+		dbs__pgs_undo_clear(s);
 	if (rc == 1) {
 		s->stop = 1;
 		rc = 0;

@@ -52,7 +52,21 @@ typedef struct rel_entry {
 	 * unknown), which a rename keeps: how a renamed column is told from
 	 * a dropped one and a new one (schema.c). */
 	int32_t *attnums;
+	/* The definition stored before a restart (history.c), not one of
+	 * this session's Relation messages. */
+	int restored;
 } rel_entry;
+
+/* A definition a schema event replaced before the event left (it waits
+ * for the next event): put back when decoding starts again after a lost
+ * connection, since the server then sends that Relation again and it
+ * must differ again. */
+typedef struct rel_undo {
+	uint32_t relid;
+	dbs_table *table; /* one reference */
+	int32_t *attnums;
+	unsigned operations;
+} rel_undo;
 
 /* Buffered messages of one streamed transaction: records of
  * [u32 subxid][u32 len][len bytes], subxid 0 for records an aborted
@@ -75,6 +89,17 @@ typedef struct pg_source {
 
 	rel_entry *rels;
 	size_t nrels, rels_cap;
+	rel_undo *undo;
+	size_t nundo, undo_cap;
+	/* Each published table's columns (relid, attnum, name) when the
+	 * source opened, where the stream starts: a relation first seen
+	 * later may have had a column renamed meanwhile (relations.c). */
+	struct rel_baseline *baseline;
+	size_t nbaseline;
+	/* Definitions at the position the source opened at (history.c). */
+	struct rel_history *history;
+	size_t nhistory, history_cap;
+	int history_off; /* the source database keeps none */
 
 	dbs_batch *batch; /* events not yet emitted (one transaction's) */
 	dbs_emit_fn emit;
@@ -155,12 +180,33 @@ rel_entry *dbs__pgs_rel_find(pg_source *s, uint32_t relid);
  * `table`, not shared yet, as targets can make them again. */
 int dbs__pgs_rel_indexes(pg_source *s, dbs_table *table, const char *relid, char *err,
                          size_t errlen);
+/* Forget the definitions kept for rel_undo_apply (the schema events
+ * that replaced them left), or put them back (decoding starts again). */
+void dbs__pgs_undo_clear(pg_source *s);
+void dbs__pgs_undo_apply(pg_source *s);
+/* Read the published tables' columns as they are now (s->baseline). */
+int dbs__pgs_baseline_load(pg_source *s, char *err, size_t errlen);
+void dbs__pgs_baseline_free(pg_source *s);
 /* A Relation message: the table it defines, with its key and indexes
  * from the catalog. */
 int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t errlen);
 /* Append `str` (`n` bytes) to `b`; with `quote` as an element of a text[]
  * literal: "..." with " and \ escaped. */
 int dbs__pgs_arr_put(dbs_buf *b, const char *str, size_t n, int quote);
+
+/* ---- history.c ---- */
+
+/* Ready the source database's table of definitions and read those in
+ * force at `resume` (NULL: a new stream, forget this slot's). 0, or
+ * DBS_ENOMEM; a database that keeps none is a warning. */
+int dbs__pgs_history_open(pg_source *s, const dbs_position *resume, char *err, size_t errlen);
+/* The definition of `relid` read at open, handed over (1), or 0. */
+int dbs__pgs_history_take(pg_source *s, uint32_t relid, dbs_table **table, int32_t **attnums);
+/* A schema event at `at` replaced `old` by `now`: keep both. */
+void dbs__pgs_history_save(pg_source *s, uint32_t relid, const dbs_table *old,
+                           const int32_t *old_att, const dbs_table *now, const int32_t *now_att,
+                           const dbs_position *at);
+void dbs__pgs_history_free(pg_source *s);
 
 /* ---- schema.c ---- */
 

@@ -197,12 +197,105 @@ static int att_dropped(void *ctx, int32_t att)
 	return rc;
 }
 
+/* ---- definitions replaced by schema events not yet emitted ---- */
+
+void dbs__pgs_undo_clear(pg_source *s)
+{
+	for (size_t i = 0; i < s->nundo; i++) {
+		dbs_table_unref(s->undo[i].table);
+		free(s->undo[i].attnums);
+	}
+	s->nundo = 0;
+}
+
+void dbs__pgs_undo_apply(pg_source *s)
+{
+	while (s->nundo) {
+		rel_undo *u = &s->undo[--s->nundo];
+		rel_entry *e = dbs__pgs_rel_find(s, u->relid);
+		if (!e) {
+			dbs_table_unref(u->table);
+			free(u->attnums);
+			continue;
+		}
+		dbs_table_unref(e->table);
+		free(e->attnums);
+		e->table = u->table;
+		e->attnums = u->attnums;
+		e->operations = u->operations;
+	}
+}
+
+/* ---- the columns where the stream starts ---- */
+
+struct rel_baseline {
+	uint32_t relid;
+	int32_t attnum;
+	char *name;
+};
+
+void dbs__pgs_baseline_free(pg_source *s)
+{
+	for (size_t i = 0; i < s->nbaseline; i++)
+		free(s->baseline[i].name);
+	free(s->baseline);
+	s->baseline = NULL;
+	s->nbaseline = 0;
+}
+
+int dbs__pgs_baseline_load(pg_source *s, char *err, size_t errlen)
+{
+	const char *params[1] = {s->pub};
+	PGresult *res = PQexecParams(
+	    s->sql,
+	    "SELECT c.oid, a.attnum, a.attname FROM pg_publication_tables pt"
+	    " JOIN pg_namespace n ON n.nspname = pt.schemaname"
+	    " JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename"
+	    " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+	    " WHERE pt.pubname = $1",
+	    1, NULL, params, NULL, NULL, 0);
+	int rc = DBS_ESOURCE;
+	dbs__pgs_baseline_free(s);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		dbs__pgs_pq_err(err, errlen, "reading the columns of the published tables", s->sql);
+		goto done;
+	}
+	rc = DBS_ENOMEM;
+	int n = PQntuples(res);
+	if (n && !(s->baseline = calloc((size_t)n, sizeof *s->baseline)))
+		goto done;
+	for (int r = 0; r < n; r++) {
+		struct rel_baseline *b = &s->baseline[s->nbaseline];
+		if (!(b->name = strdup(PQgetvalue(res, r, 2))))
+			goto done;
+		b->relid = (uint32_t)strtoul(PQgetvalue(res, r, 0), NULL, 10);
+		b->attnum = (int32_t)strtol(PQgetvalue(res, r, 1), NULL, 10);
+		s->nbaseline++;
+	}
+	rc = 0;
+done:
+	if (rc == DBS_ENOMEM)
+		dbs_fmt(err, errlen, "out of memory");
+	PQclear(res);
+	return rc;
+}
+
+/* Column `name` of relation `relid` when the source opened; 0: unknown. */
+static int32_t baseline_attnum(const pg_source *s, uint32_t relid, const char *name)
+{
+	for (size_t i = 0; i < s->nbaseline; i++)
+		if (s->baseline[i].relid == relid && strcmp(s->baseline[i].name, name) == 0)
+			return s->baseline[i].attnum;
+	return 0;
+}
+
 /* What changed from the captured definition e->table to `table` (or the
  * table came into the filter by a rename), as a schema event placed
- * before the change that follows the Relation message. */
+ * before the change that follows the Relation message; *added when one
+ * was. */
 static int schema_change(pg_source *s, rel_entry *e, const dbs_table *table, unsigned ops,
-                         const int32_t *attnums, PGresult *res, const char *relid, char *err,
-                         size_t errlen)
+                         const int32_t *attnums, PGresult *res, const char *relid, int *added,
+                         char *err, size_t errlen)
 {
 	dbs_batch *b = NULL;
 	dbs_pgs_default *defs = NULL;
@@ -253,6 +346,10 @@ static int schema_change(pg_source *s, rel_entry *e, const dbs_table *table, uns
 	if (se) {
 		rc = dbs__pgs_schema_add(s, b, table, se, err, errlen);
 		b = NULL; /* the source's now */
+		*added = rc == 0;
+		if (rc == 0 && s->batch && !s->stop)
+			dbs__pgs_history_save(s, e->relid, e->table, e->attnums, table, attnums,
+			                      dbs_batch_last(s->batch));
 	}
 done:
 	if (rc == DBS_ENOMEM)
@@ -284,6 +381,26 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 
 	unsigned ops = filter_ops(s, &m->u.relation.nspname, &m->u.relation.relname);
 	rel_entry *e = dbs__pgs_rel_find(s, m->u.relation.relid);
+	dbs_table *kept;
+	int32_t *kept_att;
+	/* First seen in this session, but known from before a restart: what
+	 * it is now is compared with that. */
+	if (!e && dbs__pgs_history_take(s, m->u.relation.relid, &kept, &kept_att)) {
+		if (dbs_array_reserve((void **)&s->rels, &s->rels_cap, s->nrels + 1, sizeof *s->rels)) {
+			dbs_table_unref(kept);
+			free(kept_att);
+			goto fail;
+		}
+		e = &s->rels[s->nrels++];
+		memset(e, 0, sizeof *e);
+		e->relid = m->u.relation.relid;
+		e->table = kept;
+		e->attnums = kept_att;
+		e->restored = 1;
+		dbs_pgo_str nsp = {kept->schema, strlen(kept->schema)};
+		dbs_pgo_str rel = {kept->name, strlen(kept->name)};
+		e->operations = filter_ops(s, &nsp, &rel);
+	}
 
 	schema = strndup(m->u.relation.nspname.s, m->u.relation.nspname.len);
 	relname = strndup(m->u.relation.relname.s, m->u.relation.relname.len);
@@ -369,11 +486,22 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 			cols[i].flags |= DBS_COLUMN_KEY;
 		if (res)
 			attnums[i] = (int32_t)strtol(PQgetvalue(res, (int)i, 3), NULL, 10);
+		/* A column seen before keeps the attnum it had (the catalog may
+		 * be past a later rename by now); first seen, the one it had
+		 * where the stream started, if it was there. */
+		int32_t was = 0;
+		for (uint32_t k = 0; e && e->attnums && k < e->table->ncolumns && !was; k++)
+			if (strcmp(e->table->columns[k].name, cols[i].name) == 0)
+				was = e->attnums[k];
+		if (!e)
+			was = baseline_attnum(s, m->u.relation.relid, cols[i].name);
+		if (was > 0)
+			attnums[i] = was;
 	}
 	/* The server sends a Relation again after a streamed transaction or a
 	 * restart even when nothing changed: keep the definition then, so a
 	 * version change always means a schema change. */
-	if (e && same_table(e->table, schema, relname, cols, ncols)) {
+	if (e && !e->restored && same_table(e->table, schema, relname, cols, ncols)) {
 		e->operations = ops;
 		for (uint32_t i = 0; i < ncols; i++)
 			if (e->attnums && e->attnums[i] <= 0)
@@ -389,14 +517,23 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 	table->source_id = m->u.relation.relid;
 	if (ops && (rc = dbs__pgs_rel_indexes(s, table, relid, err, errlen)) != 0)
 		goto fail;
+	int added = 0;
 	if (e && (e->operations || ops) && res &&
-	    (rc = schema_change(s, e, table, ops, attnums, res, relid, err, errlen)) != 0)
+	    (rc = schema_change(s, e, table, ops, attnums, res, relid, &added, err, errlen)) != 0)
 		goto fail;
 	rc = DBS_ENOMEM;
+	if (e && added &&
+	    dbs_array_reserve((void **)&s->undo, &s->undo_cap, s->nundo + 1, sizeof *s->undo))
+		goto fail;
 	if (e) {
 		table->version = e->table->version + 1;
-		dbs_table_unref(e->table);
-		free(e->attnums);
+		if (added) {
+			/* Kept until the event leaves. */
+			s->undo[s->nundo++] = (rel_undo){e->relid, e->table, e->attnums, e->operations};
+		} else {
+			dbs_table_unref(e->table);
+			free(e->attnums);
+		}
 	} else {
 		if (dbs_array_reserve((void **)&s->rels, &s->rels_cap, s->nrels + 1,
 		                      sizeof *s->rels))
@@ -407,6 +544,7 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 	e->table = table;
 	e->operations = ops;
 	e->attnums = attnums;
+	e->restored = 0;
 	table = NULL;
 	attnums = NULL;
 	rc = 0;

@@ -365,7 +365,9 @@ static int diff(differ *d)
 		if (say(d, "ADD COLUMN %s %s", col->name, col->type_name))
 			return DBS_ENOMEM;
 		if (c->default_kind == DBS_DEFAULT_LITERAL || c->default_kind == DBS_DEFAULT_EXPR) {
-			if (dbs_buf_appendf(&d->text, " DEFAULT %s", c->default_text ? c->default_text : ""))
+			const char *q = c->default_kind == DBS_DEFAULT_LITERAL ? "'" : "";
+			if (dbs_buf_appendf(&d->text, " DEFAULT %s%s%s", q,
+			                    c->default_text ? c->default_text : "", q))
 				return DBS_ENOMEM;
 		} else if (c->default_kind == DBS_DEFAULT_NOW &&
 		           dbs_buf_append_str(&d->text, " DEFAULT now()")) {

@@ -546,6 +546,10 @@ static int pg_open(dbs_source **out, const dbs_source_config *config, const dbs_
 	rc = setup_publication(s, pub, err, errlen);
 	if (rc != 0)
 		goto fail;
+	/* Before the slot, whose start it describes when the slot is new. */
+	if ((rc = dbs__pgs_baseline_load(s, err, errlen)) != 0 ||
+	    (rc = dbs__pgs_history_open(s, resume, err, errlen)) != 0)
+		goto fail;
 	uint64_t from = resume ? resume->resume : 0;
 	if (from)
 		atomic_store_explicit(&s->acked, from, memory_order_relaxed);
@@ -638,6 +642,7 @@ static void decoding_reset(pg_source *s)
 {
 	if (s->batch)
 		dbs_batch_reset(s->batch);
+	dbs__pgs_undo_apply(s);
 	s->in_txn = 0;
 	s->in_stream = 0;
 	s->nevents = 0;
@@ -879,6 +884,10 @@ static void pg_close(dbs_source *src)
 		pthread_cond_destroy(&s->ka_cond);
 		pthread_mutex_destroy(&s->repl_lock);
 	}
+	dbs__pgs_undo_clear(s);
+	free(s->undo);
+	dbs__pgs_baseline_free(s);
+	dbs__pgs_history_free(s);
 	for (size_t i = 0; i < s->nrels; i++) {
 		dbs_table_unref(s->rels[i].table);
 		free(s->rels[i].attnums);
