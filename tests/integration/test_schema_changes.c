@@ -32,13 +32,14 @@ typedef struct direction {
 	int src_pg, dst_pg, nats;
 } direction;
 
+/* The memory-hub directions first: the cases after the first run over
+ * those only (NMEMORY). A PostgreSQL source is a row {name, 1, dst_pg, 0}. */
 static const direction directions[] = {
     {"mysql_to_pg", 0, 1, 0},
     {"mysql_to_mysql", 0, 0, 0},
     {"mysql_to_pg_over_nats", 0, 1, 1},
 };
 #define NDIRECTIONS (sizeof directions / sizeof directions[0])
-/* The cases that need no hub of their own run over the memory hub only. */
 #define NMEMORY 2
 
 typedef struct fixture {
@@ -460,8 +461,9 @@ static void truncate_drop_and_like(const direction *dir)
 	stop(s);
 	verify_equal(&f);
 	ck_assert_int_eq(dst_count(&f, "x", "id < 10"), 0);
-	ck_assert_msg(!dst_table_exists(&f, "y"), "%s: the dropped table is still in the target",
-	              dir->name);
+	/* pgoutput carries no DROP TABLE: only a MySQL source's reaches the target */
+	ck_assert_msg(dir->src_pg || !dst_table_exists(&f, "y"),
+	              "%s: the dropped table is still in the target", dir->name);
 	dst_columns_are(&f, "z", "id integer,v character varying(10)", "id int,v varchar(10)");
 	release(&f);
 }
@@ -494,8 +496,8 @@ static void narrowing_stops(const direction *dir)
 	itest_stat_format(buf, sizeof buf, &st);
 	ck_assert_msg(st.target.status == DBS_STATUS_FAILED, "%s: %s", dir->name, buf);
 	const char *m = st.target.message;
-	ck_assert_msg(strstr(m, "n") && strstr(m, "varchar(10)") &&
-	                  strstr(m, "resume the stream") && strstr(m, "schema change"),
+	ck_assert_msg(strstr(m, ".n") && strstr(m, "(10)") && strstr(m, "resume the stream") &&
+	                  strstr(m, "schema change"),
 	              "%s: the message names neither the change nor what to do: %s", dir->name, m);
 	dbs_stream_free(s);
 	/* everything before the change is there, nothing after it */
