@@ -11,7 +11,11 @@
  *     commits them together with the new checkpoint, so that after a crash
  *     either both are there or neither is (exactly once);
  *   - events at or before the checkpoint are skipped: a source resumes at
- *     its last confirmed position and may deliver some of them again.
+ *     its last confirmed position and may deliver some of them again;
+ *   - a schema change (DBS_OP_SCHEMA, given to targets of ops version 7)
+ *     is applied or refused, never skipped: here it is a line of its own,
+ *     {"op":"schema",...} with the table's columns after the change and
+ *     what changed, and the lines after it follow the new columns.
  * Here "commit" is: append the lines, fsync, then replace the checkpoint
  * file (written aside and renamed, which is atomic). The checkpoint file
  * also records how long the data file was at that commit; open cuts off
@@ -236,15 +240,69 @@ static int json_image(dbs_buf *b, const char *key, const dbs_table *table, const
 	return rc ? rc : dbs_buf_append_char(b, '}');
 }
 
+/* A schema change: the columns after it, and what changed, in order. */
+static int json_schema(dbs_buf *b, const dbs_event *ev)
+{
+	static const char *const kinds[] = {
+	    "",           "createTable",  "dropTable",    "truncateTable", "renameTable",
+	    "addColumn",  "dropColumn",   "renameColumn", "alterColumn",   "addIndex",
+	    "dropIndex",  "alterKey",     "other"};
+	const dbs_table *t = ev->table;
+	int rc = dbs_buf_append_str(b, ",\"columns\":[");
+	for (uint32_t c = 0; c < t->ncolumns && !rc; c++) {
+		rc = dbs_buf_append_str(b, c ? ",{\"name\":" : "{\"name\":");
+		if (!rc)
+			rc = json_string(b, t->columns[c].name, strlen(t->columns[c].name));
+		if (!rc)
+			rc = dbs_buf_append_str(b, ",\"type\":");
+		if (!rc)
+			rc = json_string(b, t->columns[c].type_name, strlen(t->columns[c].type_name));
+		if (!rc)
+			rc = dbs_buf_append_char(b, '}');
+	}
+	if (!rc)
+		rc = dbs_buf_append_str(b, "],\"changes\":[");
+	const dbs_schema_event *se = ev->schema;
+	for (uint32_t i = 0; se && i < se->nchanges && !rc; i++) {
+		const dbs_schema_change *ch = &se->changes[i];
+		rc = dbs_buf_appendf(b, "%s{\"kind\":\"%s\",\"unsafe\":%s", i ? "," : "",
+		                     kinds[ch->kind <= DBS_SCHEMA_OTHER ? ch->kind : 0],
+		                     ch->unsafe ? "true" : "false");
+		if (!rc && ch->from_name) {
+			rc = dbs_buf_append_str(b, ",\"from\":");
+			if (!rc)
+				rc = json_string(b, ch->from_name, strlen(ch->from_name));
+		}
+		if (!rc && ch->kind == DBS_SCHEMA_ADD_COLUMN && ch->column < t->ncolumns) {
+			rc = dbs_buf_append_str(b, ",\"column\":");
+			if (!rc)
+				rc = json_string(b, t->columns[ch->column].name,
+				                 strlen(t->columns[ch->column].name));
+		}
+		if (!rc)
+			rc = dbs_buf_append_char(b, '}');
+	}
+	if (!rc)
+		rc = dbs_buf_append_char(b, ']');
+	if (!rc && se && se->statement) {
+		rc = dbs_buf_append_str(b, ",\"statement\":");
+		if (!rc)
+			rc = json_string(b, se->statement, strlen(se->statement));
+	}
+	return rc;
+}
+
 static int json_event(dbs_buf *b, const dbs_batch *batch, const dbs_event *ev)
 {
-	static const char *const ops[] = {"", "insert", "update", "delete"};
+	static const char *const ops[] = {"", "insert", "update", "delete", "schema"};
 	char pos[96];
 	dbs_position_text(pos, sizeof pos, batch, &ev->pos);
-	int rc = dbs_buf_appendf(b, "{\"op\":\"%s\",\"table\":", ops[ev->op <= 3 ? ev->op : 0]);
+	int rc = dbs_buf_appendf(b, "{\"op\":\"%s\",\"table\":", ops[ev->op <= 4 ? ev->op : 0]);
 	if (!rc)
 		rc = dbs_buf_appendf(b, "\"%s.%s\",\"position\":\"%s\",\"commitTimeUs\":%" PRId64,
 		                     ev->table->schema, ev->table->name, pos, ev->commit_time_us);
+	if (!rc && ev->op == DBS_OP_SCHEMA)
+		rc = json_schema(b, ev);
 	if (!rc && ev->before)
 		rc = json_image(b, "before", ev->table, ev->before);
 	if (!rc && ev->after)

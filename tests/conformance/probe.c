@@ -305,6 +305,11 @@ int probe_event_line(dbs_buf *out, const dbs_event *ev)
 	if (image_line(out, "before", ev->before, t->ncolumns) ||
 	    image_line(out, "after", ev->after, t->ncolumns))
 		return -1;
+	/* A schema change: its kinds, in order. */
+	for (uint32_t i = 0; ev->op == DBS_OP_SCHEMA && ev->schema && i < ev->schema->nchanges; i++)
+		if (dbs_buf_appendf(out, "%s%u%s", i ? "," : " changes=", ev->schema->changes[i].kind,
+		                    ev->schema->changes[i].unsafe ? "!" : ""))
+			return -1;
 	return dbs_buf_append_char(out, '\n');
 }
 
@@ -631,6 +636,15 @@ static int apply_event(probe_target *t, const dbs_event *ev)
 {
 	probe_world *w = t->world;
 	uint32_t n = ev->table->ncolumns;
+	/* A schema change (target ops 7): no images, what changed listed.
+	 * The probe's table is rows by id; its columns follow the change. */
+	if (ev->op == DBS_OP_SCHEMA) {
+		if (ev->before || ev->after || !ev->schema || !ev->schema->nchanges)
+			violation(w, "schema change without its changes, or with a row image");
+		w->schema_changes++;
+		w->ncolumns = n;
+		return 0;
+	}
 	w->ncolumns = n;
 	const dbs_value *key = ev->op == DBS_OP_INSERT ? ev->after
 	                       : ev->before            ? ev->before
@@ -703,6 +717,9 @@ static int probe_target_apply(dbs_target *tgt, const dbs_batch *batch, char *err
 			w->skipped++;
 			continue;
 		}
+		if (ev->op == DBS_OP_SCHEMA && n != 1)
+			violation(w, "a schema change at %s shares its batch with %" PRIu32
+			          " other events", at, n - 1);
 		/* A transaction ends with an event that says so. */
 		if (t->txn && ev->pos.txn != t->txn && !t->txn_ended)
 			violation(w, "transaction before %s ended without txn_end", at);

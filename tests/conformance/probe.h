@@ -83,6 +83,7 @@ typedef struct probe_world {
 	uint64_t applied;   /* events applied (not counting skipped ones) */
 	uint64_t skipped;   /* events at or before the checkpoint, delivered again */
 	uint64_t batches;
+	uint64_t schema_changes; /* DBS_OP_SCHEMA events applied */
 	dbs_position checkpoint; /* kept across opens: the last event applied */
 	uint32_t ncolumns;       /* of the table seen */
 	probe_row *rows;         /* by id */
