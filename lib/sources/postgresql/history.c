@@ -10,8 +10,11 @@
  * checkpoint) would take the changed definition as the first one and the
  * change would be lost. So each definition a schema event replaced, and
  * the one it brought, are stored with the event's position, per
- * replication slot; a source opened at position R starts each relation
- * from the newest definition stored at or before R.
+ * replication slot, and so is the definition a relation had when the
+ * stream first saw it (from the start: any change after it is stored as
+ * it is found). A source opened at position R starts each relation from
+ * the newest definition stored at or before R, so a change made while the
+ * stream was stopped is found too.
  *
  * The table is UNLOGGED: logical decoding never sees its rows (no
  * publication carries it), and it costs no WAL. A crash of the
@@ -273,4 +276,11 @@ void dbs__pgs_history_save(pg_source *s, uint32_t relid, const dbs_table *old,
 	if (store(s, old, old_att, relid, 0, 0, 1) != 0 ||
 	    store(s, now, now_att, relid, at->txn, at->event, 0) != 0)
 		history_off(s, "keeping the definition of a schema change in " HISTORY);
+}
+
+void dbs__pgs_history_first(pg_source *s, uint32_t relid, const dbs_table *t,
+                            const int32_t *attnums)
+{
+	if (!s->history_off && store(s, t, attnums, relid, 0, 0, 1) != 0)
+		history_off(s, "keeping the definition of a table in " HISTORY);
 }

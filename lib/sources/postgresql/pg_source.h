@@ -206,6 +206,10 @@ int dbs__pgs_history_take(pg_source *s, uint32_t relid, dbs_table **table, int32
 void dbs__pgs_history_save(pg_source *s, uint32_t relid, const dbs_table *old,
                            const int32_t *old_att, const dbs_table *now, const int32_t *now_att,
                            const dbs_position *at);
+/* A captured relation first seen by this stream: keep its definition as
+ * the one in force from the start, unless one is kept already. */
+void dbs__pgs_history_first(pg_source *s, uint32_t relid, const dbs_table *t,
+                            const int32_t *attnums);
 void dbs__pgs_history_free(pg_source *s);
 
 /* ---- schema.c ---- */

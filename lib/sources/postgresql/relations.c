@@ -535,6 +535,8 @@ int dbs__pgs_rel_update(pg_source *s, const dbs_pgo_msg *m, char *err, size_t er
 			free(e->attnums);
 		}
 	} else {
+		if (ops)
+			dbs__pgs_history_first(s, m->u.relation.relid, table, attnums);
 		if (dbs_array_reserve((void **)&s->rels, &s->rels_cap, s->nrels + 1,
 		                      sizeof *s->rels))
 			goto fail;
