@@ -737,6 +737,12 @@ void *dbs__stream_target_main(void *arg)
 				             dbs_batch_event(batch, 0)->commit_time_us);
 		}
 		if (refuse_schema(s, batch, err, sizeof err) != 0) {
+			/* What the target holds open is before the change: committed,
+			 * so the stream stops right at it. */
+			char ignore[DBS_ERRMSG_MAX];
+			if (s->txn_open && commit_open(s, ignore, sizeof ignore) != 0)
+				dbs__stream_log(s, DBS_LOG_WARN, "[target] commit before the schema change: %s",
+				                ignore);
 			dbs_batch_free(batch);
 			failed = 1;
 			break;
