@@ -474,6 +474,53 @@ START_TEST(truncate_drop_and_create_like)
 }
 END_TEST
 
+/* A MySQL source meeting a statement it cannot follow whose table it
+ * cannot tell (here a row change logged as a statement) stops FAILED
+ * before it, saying why and showing the statement; one that names no
+ * captured table (in another database) is left alone. */
+static void cannot_follow(const direction *dir)
+{
+	fixture f;
+	if (dir->src_pg)
+		return; /* a MySQL binlog's case */
+	prepare(&f, dir, "u");
+	src_exec(&f, "CREATE TABLE u (id int PRIMARY KEY)", "CREATE TABLE u (id int PRIMARY KEY)");
+	dbs_stream *s = start(&f);
+	src_exec(&f, "INSERT INTO u VALUES (1)", "INSERT INTO u VALUES (1)");
+	wait_row(&f, s, "u", "id = 1", 120);
+	/* the same in a database the stream does not capture: left alone */
+	char other[64];
+	itest_name(other, sizeof other, "sc_u_o");
+	itest_my_create_db(other);
+	MYSQL *o = itest_my_connect(other);
+	itest_my_exec(o, "CREATE TABLE o (id int PRIMARY KEY)");
+	itest_my_exec(o, "SET SESSION binlog_format = 'STATEMENT'");
+	itest_my_exec(o, "INSERT INTO o VALUES (1)");
+	mysql_close(o);
+	itest_my_drop_db(other);
+	src_exec(&f, "INSERT INTO u VALUES (2)", "INSERT INTO u VALUES (2)");
+	wait_row(&f, s, "u", "id = 2", 120);
+	dbs_stat st;
+	src_exec(&f, "SET SESSION binlog_format = 'STATEMENT'", "SELECT 1");
+	src_exec(&f, "INSERT INTO u VALUES (3)", "INSERT INTO u VALUES (3)");
+	src_exec(&f, "SET SESSION binlog_format = 'ROW'", "SELECT 1");
+	itest_wait_node_status(s, 0, DBS_STATUS_FAILED, 120, &st);
+	ck_assert_msg(st.source.status == DBS_STATUS_FAILED &&
+	                  strstr(st.source.message, "logged as a statement") &&
+	                  strstr(st.source.message, "INSERT INTO u VALUES (3)"),
+	              "%s: source %s: %s", dir->name, dbs_status_name(st.source.status),
+	              st.source.message);
+	dbs_stream_free(s);
+	ck_assert_int_eq(dst_count(&f, "u", "id = 3"), 0);
+	release(&f);
+}
+
+START_TEST(statements_the_source_cannot_follow)
+{
+	cannot_follow(&directions[_i]);
+}
+END_TEST
+
 /* A narrowing change stops the stream FAILED at the change; after the
  * target is fixed by hand the same stream id carries on from there. */
 static void narrowing_stops(const direction *dir)
@@ -601,6 +648,7 @@ int main(int argc, char **argv)
 	tcase_add_loop_test(tc, schema_changes_while_writing, 0, (int)NDIRECTIONS);
 	tcase_add_loop_test(tc, backlog_read_after_a_stop, 0, NMEMORY);
 	tcase_add_loop_test(tc, truncate_drop_and_create_like, 0, NMEMORY);
+	tcase_add_loop_test(tc, statements_the_source_cannot_follow, 0, NMEMORY);
 	tcase_add_loop_test(tc, narrowing_stops_until_fixed, 0, NMEMORY);
 	tcase_add_loop_test(tc, killed_between_change_and_checkpoint, 0, NMEMORY);
 	suite_add_tcase(suite, tc);

@@ -289,16 +289,57 @@ static int told_table(const char *q, size_t ql, const char *db, size_t db_len, c
 	}
 }
 
+/* `word` appears in the statement, ignoring case. */
+static int mentions(const char *q, size_t ql, const char *word)
+{
+	size_t wl = word ? strlen(word) : 0;
+	for (size_t i = 0; wl && i + wl <= ql; i++)
+		if (strncasecmp(q + i, word, wl) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Can a statement whose table is not told change a captured table? Not
+ * when it names none of them (a statement names the table it changes):
+ * with a filter, no listed table's name is in its text; without one, the
+ * stream captures the connection's database, which is neither the
+ * statement's current database nor named in it. Conservative: a name
+ * inside a string or a longer name counts.
+ */
+static int may_touch_captured(const my_source *s, const char *q, size_t ql, const char *db,
+                              size_t db_len)
+{
+	if (s->filter.n == 0) {
+		const char *mine = s->dsn.database;
+		if (!mine[0])
+			return 1; /* every database */
+		return (strlen(mine) == db_len && strncmp(mine, db, db_len) == 0) ||
+		       mentions(q, ql, mine);
+	}
+	for (uint32_t i = 0; i < s->filter.n; i++)
+		if (mentions(q, ql, s->filter.entries[i].name))
+			return 1;
+	return 0;
+}
+
 static int unsupported(my_source *s, const char *why, const char *q, size_t ql, const char *db,
                        size_t db_len, char *err, size_t errlen)
 {
 	char sch[200], tab[200];
 	int rc = 0;
 	if (!told_table(q, ql, db, db_len, sch, sizeof sch, tab, sizeof tab)) {
+		if (!may_touch_captured(s, q, ql, db, db_len)) {
+			dbs_log(s->host, DBS_LOG_DEBUG,
+			        "mysql source: a statement naming no captured table left alone (%s)",
+			        why);
+			return 0;
+		}
 		dbs_fmt(err, errlen,
-		        "the source cannot tell which table this schema statement changes "
-		        "(%s): %.*s; the stream stops before it. Apply the statement's effect to "
-		        "the target by hand and start a new stream from the position after it",
+		        "the binlog holds a statement this source cannot follow, whose table it "
+		        "cannot tell (%s): %.*s. The stream stops before it and cannot go past "
+		        "it: after the cause is removed, copy the tables again (a new stream with "
+		        "initialLoad)",
 		        why, (int)(ql > 600 ? 600 : ql), q);
 		return DBS_ESOURCE;
 	}

@@ -637,6 +637,53 @@ fail:
 	return rc;
 }
 
+/* The number in the first "(n" of a type, -1 without one. */
+static long type_arg(const char *type, int which)
+{
+	const char *p = strchr(type, '(');
+	if (!p || p[1] == '\'')
+		return -1;
+	char *end;
+	long v = strtol(p + 1, &end, 10);
+	if (which == 1) {
+		if (*end != ',')
+			return -1;
+		v = strtol(end + 1, &end, 10);
+	}
+	return v;
+}
+
+/*
+ * Does information_schema's type of a column (the table as it is now)
+ * describe the map's column (as the binlog wrote it)? The family, and
+ * what the map's metadata tells: a string's length in bytes, a decimal's
+ * precision and scale, fractional seconds. A column changed since reads
+ * as the binlog says, not as it is now.
+ */
+static int info_type_agrees(const char *type, const char *charset, const dbs_mysql_col *c)
+{
+	if (!dbs__mys_type_agrees(type, c->real_type))
+		return 0;
+	long n = type_arg(type, 0);
+	switch (c->real_type) {
+	case MY_T_VARCHAR:
+	case MY_T_VAR_STRING:
+	case MY_T_STRING: {
+		if (n < 0)
+			return 1;
+		unsigned per = charset ? charset_bytes(charset) : 1;
+		return (long)c->meta == n * (long)per;
+	}
+	case MY_T_NEWDECIMAL:
+		return n < 0 || (n == (long)(c->meta >> 8) &&
+		                 (type_arg(type, 1) < 0 ? 0 : type_arg(type, 1)) == (long)(c->meta & 0xff));
+	case MY_T_DATETIME2:
+	case MY_T_TIME2:
+	case MY_T_TIMESTAMP2: return (n < 0 ? 0 : n) == (long)c->meta;
+	default: return 1;
+	}
+}
+
 static int build_table(my_source *s, table_entry *e, char *err, size_t errlen)
 {
 	int rc;
@@ -666,6 +713,8 @@ static int build_table(my_source *s, table_entry *e, char *err, size_t errlen)
 			for (uint32_t i = 0; i < tm->ncols; i++)
 				if (strcmp(in->col_names[i], tm->cols[i].name) != 0)
 					use_info = 0;
+		for (uint32_t i = 0; use_info && i < tm->ncols; i++)
+			use_info = info_type_agrees(in->col_types[i], in->charsets[i], &tm->cols[i]);
 		if (attempt == 0 && (was_stale || in->version == 0) && !use_info)
 			break; /* just read: reading again would not help */
 	}
