@@ -10,11 +10,13 @@
  * under each target.options.schemaChanges policy.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <dbstreams/plugin.h>
@@ -864,6 +866,72 @@ START_TEST(test_span)
 }
 END_TEST
 
+/* A writer of its own (another partition of the stream): its own
+ * session and checkpoint. */
+typedef struct writer {
+	dbs_host host;
+	dbs_target *t;
+	dbs_batch *b;
+	int rc;
+	char err[DBS_ERRMSG_MAX];
+} writer;
+
+static void *writer_apply(void *arg)
+{
+	writer *w = arg;
+	w->rc = F.ops->apply(w->t, w->b, w->err, sizeof w->err);
+	return NULL;
+}
+
+/* Writers sharing a stream are each given the change at once: one
+ * applies it, the others find it done. The test holds the table locked
+ * until both writers wait, so that neither has applied it when the other
+ * looks at the catalog. */
+START_TEST(test_writers)
+{
+	setup(_i);
+	dbs_table *v1 = def_new("p", 1, "id:int:k");
+	rows_insert(v1, 1, "1");
+	dbs_table *v2 = def_new("p", 2, "id:int:k,n:int");
+	dbs_schema_change ch = {.kind = DBS_SCHEMA_ADD_COLUMN,
+	                        .column = 1,
+	                        .default_kind = DBS_DEFAULT_LITERAL,
+	                        .default_text = "5"};
+	writer w[2];
+	memset(w, 0, sizeof w);
+	for (int i = 0; i < 2; i++) {
+		dbs_position cp;
+		w[i].host = F.host;
+		w[i].host.stream_id = i ? "schema-target-test-w2" : "schema-target-test-w1";
+		int rc = F.ops->open(&w[i].t, &F.cfg, &w[i].host, &cp, w[i].err, sizeof w[i].err);
+		ck_assert_msg(rc == 0, "open writer %d: %s", i, w[i].err);
+		w[i].b = schema_batch(v2, &ch, 1, "ALTER TABLE p ADD n int DEFAULT 5",
+		                      (dbs_position){0});
+	}
+	if (F.c->my)
+		target_sql("LOCK TABLES p WRITE");
+	else
+		target_sql("BEGIN; LOCK TABLE " SCHEMA ".p IN ACCESS EXCLUSIVE MODE");
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, writer_apply, &w[i]), 0);
+	sleep(2);
+	target_sql(F.c->my ? "UNLOCK TABLES" : "COMMIT");
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_msg(w[i].rc == 0, "%s: writer %d: %s", F.c->label, i, w[i].err);
+		F.ops->close(w[i].t);
+		dbs_batch_free(w[i].b);
+	}
+	assert_type("p", "n", "integer", "int(11)");
+	assert_rows("p", "id,n", "1,5");
+	dbs_table_unref(v1);
+	dbs_table_unref(v2);
+	teardown();
+}
+END_TEST
+
 static Suite *schema_suite(void)
 {
 	Suite *s = suite_create("schema_target");
@@ -876,6 +944,7 @@ static Suite *schema_suite(void)
 	tcase_add_loop_test(tc, test_policy, 0, NCOMBOS);
 	tcase_add_loop_test(tc, test_grouped, 0, NCOMBOS);
 	tcase_add_loop_test(tc, test_span, 0, NCOMBOS);
+	tcase_add_loop_test(tc, test_writers, 0, NCOMBOS);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -623,12 +623,48 @@ static int change_apply(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 	}
 }
 
+/*
+ * Writers sharing a stream are each given the change: a named lock of
+ * the target database lets one apply it while the others wait, and then
+ * find it done in the catalog (else the second ADD COLUMN would wait for
+ * the first's metadata lock and then fail on the column it added). A
+ * session's named lock outlives the commits of DDL.
+ */
+static int schema_lock(my_target *t, int take, char *err, size_t errlen)
+{
+	dbs_buf *q = &t->tmp;
+	char name[64];
+	MYSQL_RES *res = NULL;
+	MYSQL_ROW row;
+	dbs_fmt(name, sizeof name, "dbstreams_schema_%.40s", t->dsn.database);
+	dbs_buf_reset(q);
+	if (dbs_buf_append_str(q, take ? "SELECT GET_LOCK(" : "SELECT RELEASE_LOCK(") ||
+	    dbs__sql_append_literal(q, name, strlen(name)) ||
+	    dbs_buf_append_str(q, take ? ", 600)" : ")"))
+		return oom(err, errlen);
+	if (mysql_real_query(t->conn, q->data, (unsigned long)q->len) ||
+	    !(res = mysql_store_result(t->conn))) {
+		dbs__myt_error(t, err, errlen, "waiting for other writers' schema changes");
+		return DBS_ETARGET;
+	}
+	row = mysql_fetch_row(res);
+	int got = row && row[0] && strcmp(row[0], "1") == 0;
+	mysql_free_result(res);
+	if (take && !got) {
+		dbs_fmt(err, errlen,
+		        "waiting for other writers' schema changes: lock %s not granted in 600 s",
+		        name);
+		return DBS_ETARGET;
+	}
+	return 0;
+}
+
 int dbs__myt_schema(dbs_sqltarget *common, const dbs_event *ev, char *err, size_t errlen)
 {
 	my_target *t = (my_target *)common;
 	const dbs_schema_event *se = ev ? ev->schema : NULL;
 	schema_ctx c = {.t = t, .ev = ev, .def = ev ? ev->table : NULL};
-	int rc;
+	int rc, locked = 0;
 	if (!se || !c.def || !c.def->name) {
 		dbs_fmt(err, errlen, "a schema change without its table or changes");
 		return DBS_EINVAL;
@@ -639,6 +675,9 @@ int dbs__myt_schema(dbs_sqltarget *common, const dbs_event *ev, char *err, size_
 		return rc;
 	dbs__myt_packet_reset(t);
 	t->apply_no++;
+	if ((rc = schema_lock(t, 1, err, errlen)))
+		return rc;
+	locked = 1;
 	c.policy = dbs__sql_schema_policy(t->common.settings);
 	size_t nc = c.def->ncolumns ? c.def->ncolumns : 1;
 	if (!(c.cols = calloc(nc, sizeof *c.cols)) || !(c.types = calloc(nc, sizeof *c.types))) {
@@ -677,6 +716,12 @@ int dbs__myt_schema(dbs_sqltarget *common, const dbs_event *ev, char *err, size_
 	                dbs__myt_stmt_push(t, NULL, 0, 0, "starting the transaction")))
 		rc = oom(err, errlen);
 done:
+	if (locked && t->conn) {
+		char ignore[DBS_ERRMSG_MAX];
+		int lrc = schema_lock(t, 0, rc ? ignore : err, rc ? sizeof ignore : errlen);
+		if (rc == 0)
+			rc = lrc;
+	}
 	if (rc) {
 		t->common.data_error = 0; /* not a row's data: no row-by-row replay */
 		dbs__myt_packet_reset(t);

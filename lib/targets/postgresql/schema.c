@@ -763,17 +763,26 @@ static int change_apply(schema_ctx *c, const dbs_schema_change *ch, char *err, s
 	}
 }
 
-/* In the open transaction, or a new one; grouped, out of the pipeline. */
+/*
+ * In the open transaction, or a new one; grouped, out of the pipeline.
+ * Writers sharing a stream are each given the change: the lock of table
+ * creation, held until the transaction ends, lets one apply it and the
+ * others find it done in the catalog (else the second ADD COLUMN would
+ * wait for the first and then fail on the column it added).
+ */
 static int txn_ready(pg_target *t, char *err, size_t errlen)
 {
 	int rc;
 	t->apply_no++;
 	if (dbs__sqltarget_grouping(&t->common)) {
-		if (!t->common.open && (rc = dbs__pgt_txn_start(t, 0, err, errlen)))
+		if ((!t->common.open && (rc = dbs__pgt_txn_start(t, 0, err, errlen))) ||
+		    (rc = dbs__pgt_grouped_plain(t, err, errlen)))
 			return rc;
-		return dbs__pgt_grouped_plain(t, err, errlen);
+	} else if (!t->common.open && (rc = dbs__pgt_txn_start(t, 1, err, errlen))) {
+		return rc;
 	}
-	return t->common.open ? 0 : dbs__pgt_txn_start(t, 1, err, errlen);
+	return dbs__pgt_exec(t, "SELECT pg_advisory_xact_lock(" CREATE_LOCK_KEY ")",
+	                     "waiting for other writers' schema changes", err, errlen);
 }
 
 int dbs__pgt_schema(dbs_sqltarget *common, const dbs_event *ev, char *err, size_t errlen)
