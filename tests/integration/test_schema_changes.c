@@ -515,6 +515,40 @@ static void cannot_follow(const direction *dir)
 	release(&f);
 }
 
+/* A statement that changes rows the binlog does not carry, on a captured
+ * table (a partition truncated), stops the stream at the source. */
+static void rows_not_carried(const direction *dir)
+{
+	fixture f;
+	if (dir->src_pg)
+		return; /* a MySQL binlog's case */
+	prepare(&f, dir, "p");
+	itest_my_exec(f.src_my, "CREATE TABLE p (id int PRIMARY KEY) PARTITION BY RANGE (id) "
+	                        "(PARTITION p0 VALUES LESS THAN (10), PARTITION p1 VALUES LESS "
+	                        "THAN MAXVALUE)");
+	dbs_stream *s = start(&f);
+	itest_my_exec(f.src_my, "INSERT INTO p VALUES (1), (20)");
+	wait_row(&f, s, "p", "id = 20", 120);
+	itest_my_exec(f.src_my, "ALTER TABLE p TRUNCATE PARTITION p1");
+	itest_my_exec(f.src_my, "INSERT INTO p VALUES (2)");
+	dbs_stat st;
+	itest_wait_node_status(s, 0, DBS_STATUS_FAILED, 120, &st);
+	ck_assert_msg(st.source.status == DBS_STATUS_FAILED &&
+	                  strstr(st.source.message, "TRUNCATE PARTITION") &&
+	                  strstr(st.source.message, "initialLoad"),
+	              "%s: source %s: %s", dir->name, dbs_status_name(st.source.status),
+	              st.source.message);
+	dbs_stream_free(s);
+	ck_assert_int_eq(dst_count(&f, "p", "id = 2"), 0);
+	release(&f);
+}
+
+START_TEST(rows_the_binlog_does_not_carry)
+{
+	rows_not_carried(&directions[_i]);
+}
+END_TEST
+
 START_TEST(statements_the_source_cannot_follow)
 {
 	cannot_follow(&directions[_i]);
@@ -649,6 +683,7 @@ int main(int argc, char **argv)
 	tcase_add_loop_test(tc, backlog_read_after_a_stop, 0, NMEMORY);
 	tcase_add_loop_test(tc, truncate_drop_and_create_like, 0, NMEMORY);
 	tcase_add_loop_test(tc, statements_the_source_cannot_follow, 0, NMEMORY);
+	tcase_add_loop_test(tc, rows_the_binlog_does_not_carry, 0, NMEMORY);
 	tcase_add_loop_test(tc, narrowing_stops_until_fixed, 0, NMEMORY);
 	tcase_add_loop_test(tc, killed_between_change_and_checkpoint, 0, NMEMORY);
 	suite_add_tcase(suite, tc);

@@ -345,6 +345,16 @@ static int unsupported(my_source *s, const char *why, const char *q, size_t ql, 
 	}
 	if (!captured(s, sch, tab))
 		return 0;
+	if (strstr(why, "rows")) {
+		/* rows changed that the binlog does not carry: no change of the
+		 * table's definition can stand for it */
+		dbs_fmt(err, errlen,
+		        "%s.%s: the binlog holds a statement this source cannot follow (%s): %.*s. "
+		        "The stream stops before it and cannot go past it: copy the table again (a "
+		        "new stream with initialLoad)",
+		        sch, tab, why, (int)(ql > 600 ? 600 : ql), q);
+		return DBS_ESOURCE;
+	}
 	dbs_table *now = from_information_schema(s, sch, tab, &rc, err, errlen);
 	if (rc != 0)
 		return rc;
@@ -469,12 +479,14 @@ static int alter_group(my_source *s, const dbs_mysql_ddl *ddl, uint32_t from, ui
 			return 0; /* the server kept the table it had */
 		}
 		if (known) {
+			/* the table is dropped first: as DROP TABLE, which the
+			 * target applies when its policy allows it */
+			rc = emit_event(s, known, q, ql, NULL, 0, DBS_SCHEMA_DROP_TABLE, NULL, err,
+			                errlen);
 			dbs_table_unref(known);
-			/* the old table's rows are gone at the source */
-			return unsupported(s,
-			                   "CREATE OR REPLACE of a table that exists: its rows are "
-			                   "dropped",
-			                   q, ql, db, strlen(db), err, errlen);
+			track_set(s, db, name, NULL);
+			if (rc != 0 || s->stop)
+				return rc;
 		}
 	}
 	if (!was && !create) {
