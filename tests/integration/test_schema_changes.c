@@ -14,8 +14,9 @@
  *     between a schema change applied at the target and its checkpoint,
  *     then resumed: the change is not applied twice, nothing is lost.
  *
- * The directions are rows of `directions`; each step's statement is
- * written per source engine, so a PostgreSQL source is one more row.
+ * The directions are rows of `directions`: MySQL and PostgreSQL sources
+ * into either target, and one over NATS; each step's statement is written
+ * per source engine.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -33,14 +34,16 @@ typedef struct direction {
 } direction;
 
 /* The memory-hub directions first: the cases after the first run over
- * those only (NMEMORY). A PostgreSQL source is a row {name, 1, dst_pg, 0}. */
+ * those only (NMEMORY). */
 static const direction directions[] = {
     {"mysql_to_pg", 0, 1, 0},
     {"mysql_to_mysql", 0, 0, 0},
+    {"pg_to_pg", 1, 1, 0},
+    {"pg_to_mysql", 1, 0, 0},
     {"mysql_to_pg_over_nats", 0, 1, 1},
 };
 #define NDIRECTIONS (sizeof directions / sizeof directions[0])
-#define NMEMORY 2
+#define NMEMORY 4
 
 typedef struct fixture {
 	const direction *dir;
@@ -358,8 +361,11 @@ static void changes_while_writing(const direction *dir)
 	                "id int,name varchar(50),amount bigint,price int");
 	ck_assert_msg(!dst_table_exists(&f, "items"), "%s: the renamed table is still in the target",
 	              dir->name);
-	dst_columns_are(&f, "quiet", "id bigint,t character varying(30)",
-	                "id bigint,t varchar(30)");
+	/* pgoutput carries no CREATE TABLE: a PostgreSQL source's new table
+	 * reaches the target with its first row, an empty one not at all */
+	if (!dir->src_pg)
+		dst_columns_are(&f, "quiet", "id bigint,t character varying(30)",
+		                "id bigint,t varchar(30)");
 	dst_columns_are(&f, "fresh", "id integer,v character varying(10)", "id int,v varchar(10)");
 	/* the default reached the rows that were there; the renamed column
 	 * kept its values */
