@@ -266,6 +266,20 @@ static void wait_row(fixture *f, dbs_stream *s, const char *table, const char *w
 	}
 }
 
+/* Wait until node `target_node` (0 source, 1 target) ended, and its
+ * message is there (it may follow the status by a moment). */
+static void wait_failed(dbs_stream *s, int target_node, dbs_stat *st)
+{
+	itest_wait_node_status(s, target_node, DBS_STATUS_FAILED, 120, st);
+	for (int i = 0; i < 50; i++) {
+		const char *m = target_node ? st->target.message : st->source.message;
+		if (m[0])
+			break;
+		usleep(100 * 1000);
+		itest_stat(s, st);
+	}
+}
+
 static dbs_stream *start(fixture *f)
 {
 	return itest_stream_start_logged(f->config, f->stream_id, NULL, DBS_LOG_ERROR);
@@ -510,7 +524,7 @@ static void cannot_follow(const direction *dir)
 	src_exec(&f, "SET SESSION binlog_format = 'STATEMENT'", "SELECT 1");
 	src_exec(&f, "INSERT INTO u VALUES (3)", "INSERT INTO u VALUES (3)");
 	src_exec(&f, "SET SESSION binlog_format = 'ROW'", "SELECT 1");
-	itest_wait_node_status(s, 0, DBS_STATUS_FAILED, 120, &st);
+	wait_failed(s, 0, &st);
 	ck_assert_msg(st.source.status == DBS_STATUS_FAILED &&
 	                  strstr(st.source.message, "logged as a statement") &&
 	                  strstr(st.source.message, "INSERT INTO u VALUES (3)"),
@@ -538,7 +552,7 @@ static void rows_not_carried(const direction *dir)
 	itest_my_exec(f.src_my, "ALTER TABLE p TRUNCATE PARTITION p1");
 	itest_my_exec(f.src_my, "INSERT INTO p VALUES (2)");
 	dbs_stat st;
-	itest_wait_node_status(s, 0, DBS_STATUS_FAILED, 120, &st);
+	wait_failed(s, 0, &st);
 	ck_assert_msg(st.source.status == DBS_STATUS_FAILED &&
 	                  strstr(st.source.message, "TRUNCATE PARTITION") &&
 	                  strstr(st.source.message, "initialLoad"),
@@ -579,7 +593,7 @@ static void narrowing_stops(const direction *dir)
 
 	dbs_stat st;
 	char buf[2048];
-	itest_wait_node_status(s, 1, DBS_STATUS_FAILED, 120, &st);
+	wait_failed(s, 1, &st);
 	itest_stat_format(buf, sizeof buf, &st);
 	ck_assert_msg(st.target.status == DBS_STATUS_FAILED, "%s: %s", dir->name, buf);
 	const char *m = st.target.message;
@@ -593,7 +607,7 @@ static void narrowing_stops(const direction *dir)
 
 	/* resumed unchanged: the same stop */
 	s = start(&f);
-	itest_wait_node_status(s, 1, DBS_STATUS_FAILED, 120, &st);
+	wait_failed(s, 1, &st);
 	ck_assert_int_eq(st.target.status, DBS_STATUS_FAILED);
 	dbs_stream_free(s);
 
