@@ -3,9 +3,14 @@
  *
  * A batch owns everything its events point at: values and strings come
  * from a chunked arena so decoding a row costs no malloc per value, and a
- * reset keeps the chunks for the next batch.
+ * reset keeps the chunks for the next batch. A freed batch waits in a
+ * small pool for the next dbs_batch_new, its newest chunk and its event
+ * array kept: a source that makes a batch per small transaction would
+ * otherwise get (and a target thread give back) 64 KB from the allocator
+ * every time.
  */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +18,12 @@
 
 #include "core/core.h"
 
+/* A batch's first chunk is small (a batch per single-row transaction is
+ * common); each further chunk doubles, up to ARENA_CHUNK. */
+#define ARENA_FIRST (4u * 1024u)
 #define ARENA_CHUNK (64u * 1024u)
+/* Events a new batch has room for before it grows, whatever it was sized for. */
+#define EVENTS_FIRST 16u
 #define ARENA_ALIGN 16u
 
 struct arena_chunk {
@@ -235,6 +245,69 @@ DBS_API int dbs_gtid_parse(const char *text, size_t len, uint32_t *domain, uint3
 
 /* ---- batches ---- */
 
+/* Freed batches kept for reuse, at most POOL_MAX (each holds one arena
+ * chunk, 64 KB or the largest a batch needed, and its event array). Under
+ * AddressSanitizer a pooled batch's memory is poisoned, so a use after
+ * dbs_batch_free is still reported for the events and the values (not
+ * for the batch's own struct, which the leak checker must read to find
+ * what the pool holds). */
+#define POOL_MAX 16u
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POOL_POISON(p, n) ((void)(p), (void)(n))
+#define POOL_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* The memory a pooled batch keeps, poisoned or not. */
+static void pool_mark(dbs_batch *b, int poison)
+{
+	size_t events = (size_t)b->capacity * sizeof *b->events;
+	if (poison) {
+		if (b->chunks)
+			POOL_POISON(b->chunks->data, b->chunks->size);
+		POOL_POISON(b->events, events);
+	} else {
+		if (b->chunks)
+			POOL_UNPOISON(b->chunks->data, b->chunks->size);
+		POOL_UNPOISON(b->events, events);
+	}
+	(void)events;
+}
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static dbs_batch *pool[POOL_MAX];
+static uint32_t pool_count;
+
+/* The batch freed last (its memory the most likely in cache); it grows
+ * as a new one would. */
+static dbs_batch *pool_take(void)
+{
+	dbs_batch *b = NULL;
+	pthread_mutex_lock(&pool_lock);
+	if (pool_count) {
+		b = pool[--pool_count];
+		pool_mark(b, 0);
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return b;
+}
+
+/* 1 when the pool took the (reset) batch. */
+static int pool_give(dbs_batch *b)
+{
+	int taken = 0;
+	pthread_mutex_lock(&pool_lock);
+	if (pool_count < POOL_MAX) {
+		pool_mark(b, 1);
+		pool[pool_count++] = b;
+		taken = 1;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return taken;
+}
+
 DBS_API int dbs_batch_new(dbs_batch **out, uint32_t capacity)
 {
 	if (!out)
@@ -242,9 +315,13 @@ DBS_API int dbs_batch_new(dbs_batch **out, uint32_t capacity)
 	*out = NULL;
 	if (capacity == 0)
 		capacity = 16;
+	if ((*out = pool_take()) != NULL)
+		return 0;
 	dbs_batch *b = calloc(1, sizeof *b);
 	if (!b)
 		goto fail;
+	if (capacity > EVENTS_FIRST)
+		capacity = EVENTS_FIRST; /* dbs_batch_add grows it */
 	b->events = malloc((size_t)capacity * sizeof *b->events);
 	if (!b->events)
 		goto fail;
@@ -289,6 +366,13 @@ DBS_API void dbs_batch_free(dbs_batch *b)
 {
 	if (!b)
 		return;
+	/* A batch that grew huge (a large transaction's) goes back to the
+	 * allocator whole rather than stay in the pool. */
+	if (b->capacity <= 4096 && (!b->chunks || b->chunks->size <= 4 * ARENA_CHUNK)) {
+		dbs_batch_reset(b);
+		if (pool_give(b))
+			return;
+	}
 	release_tables(b);
 	struct arena_chunk *c = b->chunks;
 	while (c) {
@@ -308,7 +392,8 @@ DBS_API void *dbs_batch_alloc(dbs_batch *b, size_t size)
 	size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 	struct arena_chunk *c = b->chunks;
 	if (!c || c->size - c->used < size) {
-		size_t want = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+		size_t step = !c ? ARENA_FIRST : c->size >= ARENA_CHUNK / 2 ? ARENA_CHUNK : c->size * 2;
+		size_t want = size > step ? size : step;
 		struct arena_chunk *n = malloc(sizeof *n + want);
 		if (!n)
 			return NULL;

@@ -572,6 +572,20 @@ START_TEST(pg_to_pg_updates_and_deletes_in_runs)
 }
 END_TEST
 
+/* A MySQL target writes an update that keeps its key as a row of the
+ * table's multi-row INSERT … ON DUPLICATE KEY UPDATE. */
+START_TEST(mysql_to_mysql_updates_and_deletes_in_runs)
+{
+	updates_and_deletes_in_runs(0, 0);
+}
+END_TEST
+
+START_TEST(pg_to_mysql_updates_and_deletes_in_runs)
+{
+	updates_and_deletes_in_runs(1, 0);
+}
+END_TEST
+
 START_TEST(mysql_to_pg_backlog_whole_and_grouped)
 {
 	backlog_whole_and_grouped(0, 1, 0);
@@ -659,6 +673,8 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, mysql_to_pg_over_nats_whole_and_grouped);
 	tcase_add_test(tc, mysql_to_pg_updates_and_deletes_in_runs);
 	tcase_add_test(tc, pg_to_pg_updates_and_deletes_in_runs);
+	tcase_add_test(tc, mysql_to_mysql_updates_and_deletes_in_runs);
+	tcase_add_test(tc, pg_to_mysql_updates_and_deletes_in_runs);
 	tcase_add_test(tc, mysql_to_pg_rejected_row_inside_a_group);
 	tcase_add_test(tc, pg_to_mysql_rejected_row_inside_a_group);
 	tcase_add_test(tc, mysql_to_pg_killed_inside_groups);

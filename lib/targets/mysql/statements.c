@@ -1,7 +1,8 @@
 /*
  * MySQL target: a batch becomes SQL text. Consecutive inserts into one
  * table as multi-row INSERT … ON DUPLICATE KEY UPDATE (a replay
- * overwrites, never duplicates), updates and deletes by key in log order.
+ * overwrites, never duplicates), and updates that keep their key and send
+ * the whole row with them; other updates and deletes by key in log order.
  * Statements travel several per COM_QUERY (CLIENT_MULTI_STATEMENTS), each
  * packet bounded by the server's max_allowed_packet, so no event costs a
  * round trip. When the core groups source transactions into one commit,
@@ -36,8 +37,12 @@ static void stmt_extend(my_target *t, uint32_t i)
 		s->apply_no = 0;
 }
 
+static int update_is_rewrite(const my_target *t, const my_table *tb, const dbs_event *ev,
+                             const dbs_value *where_img);
+
 /* The batch index of row `rowno` (1-based) of INSERT statement `s`: its
- * rows are the table's unskipped inserts from s->first to s->last. */
+ * rows are the table's unskipped inserts (and updates written as rows)
+ * from s->first to s->last. */
 static uint32_t stmt_row_event(const my_target *t, const dbs_batch *batch, const my_stmt *s,
                                unsigned long rowno)
 {
@@ -47,7 +52,10 @@ static uint32_t stmt_row_event(const my_target *t, const dbs_batch *batch, const
 		goto done;
 	for (uint32_t i = s->first; i <= s->last; i++) {
 		const dbs_event *ev = dbs_batch_event(batch, i);
-		if (ev->op != DBS_OP_INSERT || !dbs__myt_same_def(ev->table, s->table->def) ||
+		if ((ev->op != DBS_OP_INSERT &&
+		     !update_is_rewrite(t, s->table, ev,
+		                        dbs__row_key_image(ev, s->table->keys, s->table->nkeys))) ||
+		    !dbs__myt_same_def(ev->table, s->table->def) ||
 		    dbs__sqltarget_skipped(&t->common, ev))
 			continue;
 		if (++k == rowno) {
@@ -352,6 +360,66 @@ nomem:
 	return DBS_ENOMEM;
 }
 
+/* Two values of one column read the same (the images of one event come
+ * from one decoder, so a value keeps its kind). */
+static int value_same(const dbs_value *a, const dbs_value *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	switch (a->kind) {
+	case DBS_VALUE_NULL:
+		return 1;
+	case DBS_VALUE_INT:
+		return a->v.i == b->v.i;
+	case DBS_VALUE_UINT:
+		return a->v.u == b->v.u;
+	case DBS_VALUE_DOUBLE:
+		return memcmp(&a->v.d, &b->v.d, sizeof a->v.d) == 0;
+	case DBS_VALUE_TEXT:
+	case DBS_VALUE_BYTES:
+	case DBS_VALUE_DECIMAL:
+	case DBS_VALUE_JSON:
+		return a->len == b->len && (a->len == 0 || memcmp(a->v.s, b->v.s, a->len) == 0);
+	case DBS_VALUE_DATE:
+	case DBS_VALUE_TIME:
+	case DBS_VALUE_DATETIME:
+	case DBS_VALUE_TIMESTAMP:
+		return a->v.t.year == b->v.t.year && a->v.t.month == b->v.t.month &&
+		       a->v.t.day == b->v.t.day && a->v.t.hour == b->v.t.hour &&
+		       a->v.t.minute == b->v.t.minute && a->v.t.second == b->v.t.second &&
+		       a->v.t.usec == b->v.t.usec && a->v.t.negative == b->v.t.negative;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * An update that keeps its key and sends its whole new row is the row
+ * written again: it joins the multi-row INSERT … ON DUPLICATE KEY UPDATE
+ * of the table, which MariaDB applies several times faster than one
+ * UPDATE statement per row (bench (d) My→My: each UPDATE is parsed and
+ * planned on its own). A row the target lacks is then written whole
+ * instead of updating nothing. Not for a changed key, a value left
+ * unsent (PostgreSQL TOAST), a table without a key, or with a dead-letter
+ * table (a row it holds stays out of the table, updated or not).
+ */
+static int update_is_rewrite(const my_target *t, const my_table *tb, const dbs_event *ev,
+                             const dbs_value *where_img)
+{
+	if (ev->op != DBS_OP_UPDATE || !tb->nkeys || t->plain_inserts || !ev->after ||
+	    t->common.dlq_qname)
+		return 0;
+	for (uint32_t c = 0; c < tb->def->ncolumns; c++)
+		if (ev->after[c].kind == DBS_VALUE_UNCHANGED)
+			return 0;
+	if (where_img == ev->after)
+		return 1;
+	for (uint32_t k = 0; k < tb->nkeys; k++)
+		if (!value_same(&where_img[tb->keys[k]], &ev->after[tb->keys[k]]))
+			return 0;
+	return 1;
+}
+
 int dbs__myt_add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
                         char *err, size_t errlen)
 {
@@ -368,6 +436,8 @@ int dbs__myt_add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 	}
 	if (ev->op == DBS_OP_DELETE && tb->nkeys == 1)
 		return add_delete_by_key(t, batch, i, tb, where_img, err, errlen);
+	if (update_is_rewrite(t, tb, ev, where_img))
+		return dbs__myt_add_insert(t, batch, i, tb, err, errlen);
 	dbs_buf_reset(s);
 	if (ev->op == DBS_OP_DELETE) {
 		if ((rc = dbs_buf_append_str(s, "DELETE FROM ")) ||

@@ -711,22 +711,8 @@ void dbs__pgt_abort_grouped(pg_target *t, int lost)
 			while ((res = PQgetResult(t->conn)) != NULL)
 				PQclear(res);
 		}
-		if (t->g.pipeline && PQpipelineSync(t->conn) == 1) {
-			for (int nulls = 0; nulls < 3;) {
-				res = PQgetResult(t->conn);
-				if (!res) {
-					if (PQstatus(t->conn) == CONNECTION_BAD)
-						break;
-					nulls++;
-					continue;
-				}
-				nulls = 0;
-				ExecStatusType st = PQresultStatus(res);
-				PQclear(res);
-				if (st == PGRES_PIPELINE_SYNC)
-					break;
-			}
-		}
+		if (t->g.pipeline && PQpipelineSync(t->conn) == 1)
+			dbs__pgt_pipeline_drain(t);
 		if (t->g.pipeline)
 			PQexitPipelineMode(t->conn);
 	}

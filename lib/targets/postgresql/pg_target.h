@@ -270,6 +270,9 @@ uint32_t dbs__pgt_insert_run_length(pg_target *t, const dbs_batch *batch, uint32
  * insert run or a table not created yet; move *index past them. */
 int dbs__pgt_change_run(pg_target *t, const dbs_batch *batch, uint32_t *index, char *err,
                         size_t errlen);
+/* After PQpipelineSync: read and drop results up to the sync's (or until
+ * the connection is gone). */
+void dbs__pgt_pipeline_drain(pg_target *t);
 /* The statement for an event's shape (op and columns), added on first use. */
 int dbs__pgt_stmt_for_event(pg_target *t, pg_table *tb, const dbs_event *ev, pg_stmt **out,
                             char *err, size_t errlen);

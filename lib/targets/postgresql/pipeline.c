@@ -317,20 +317,7 @@ int dbs__pgt_pipeline_collect(pg_target *t, const dbs_batch *batch, size_t npend
 			PQclear(res);
 		}
 	}
-	for (int nulls = 0; nulls < 3;) {
-		PGresult *res = PQgetResult(t->conn);
-		if (!res) {
-			if (PQstatus(t->conn) == CONNECTION_BAD)
-				break;
-			nulls++;
-			continue;
-		}
-		nulls = 0;
-		ExecStatusType st = PQresultStatus(res);
-		PQclear(res);
-		if (st == PGRES_PIPELINE_SYNC)
-			break;
-	}
+	dbs__pgt_pipeline_drain(t);
 synced:
 	if (rc == 0 && PQstatus(t->conn) == CONNECTION_BAD) {
 		dbs__pgt_error(t, NULL, err, errlen, "pipeline");
@@ -509,4 +496,22 @@ int dbs__pgt_apply_row(pg_target *t, pg_table *tb, const dbs_event *ev, char *er
 done:
 	PQclear(res);
 	return rc;
+}
+
+void dbs__pgt_pipeline_drain(pg_target *t)
+{
+	for (int nulls = 0; nulls < 3;) {
+		PGresult *res = PQgetResult(t->conn);
+		if (!res) {
+			if (PQstatus(t->conn) == CONNECTION_BAD)
+				break;
+			nulls++;
+			continue;
+		}
+		nulls = 0;
+		ExecStatusType st = PQresultStatus(res);
+		PQclear(res);
+		if (st == PGRES_PIPELINE_SYNC)
+			break;
+	}
 }
