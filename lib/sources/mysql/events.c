@@ -33,6 +33,17 @@ static int emit_batch(my_source *s, char *err, size_t errlen)
 	return rc;
 }
 
+/* The event's place in the transaction being read, and its commit time. */
+static void stamp_event(my_source *s, dbs_event *ev)
+{
+	ev->commit_time_us = s->commit_time_us;
+	ev->pos.txn = s->txn_pos;
+	ev->pos.event = ++s->nevents;
+	ev->pos.gtid_domain = s->gtid_domain;
+	ev->pos.gtid_server = s->gtid_server;
+	ev->pos.gtid_seq = s->gtid_seq;
+}
+
 static int new_event(my_source *s, table_entry *e, dbs_op op, dbs_event **out, char *err,
                      size_t errlen)
 {
@@ -52,13 +63,7 @@ static int new_event(my_source *s, table_entry *e, dbs_op op, dbs_event **out, c
 		dbs_fmt(err, errlen, "out of memory");
 		goto fail;
 	}
-	dbs_event *ev = *out;
-	ev->commit_time_us = s->commit_time_us;
-	ev->pos.txn = s->txn_pos;
-	ev->pos.event = ++s->nevents;
-	ev->pos.gtid_domain = s->gtid_domain;
-	ev->pos.gtid_server = s->gtid_server;
-	ev->pos.gtid_seq = s->gtid_seq;
+	stamp_event(s, *out);
 	rc = 0;
 fail:
 	return rc;
@@ -84,13 +89,7 @@ int dbs__mys_schema_event(my_source *s, const dbs_table *table, dbs_event **out,
 		dbs_fmt(err, errlen, "out of memory");
 		return rc;
 	}
-	dbs_event *ev = *out;
-	ev->commit_time_us = s->commit_time_us;
-	ev->pos.txn = s->txn_pos;
-	ev->pos.event = ++s->nevents;
-	ev->pos.gtid_domain = s->gtid_domain;
-	ev->pos.gtid_server = s->gtid_server;
-	ev->pos.gtid_seq = s->gtid_seq;
+	stamp_event(s, *out);
 	return 0;
 }
 
