@@ -533,16 +533,17 @@ DBS_API int dbs_stream_stat(dbs_stream *s, dbs_stat *stat)
 	for (int i = 0; i < 2; i++) {
 		node *n = nodes[i];
 		dbs_node_stat *o = outs[i];
+		/* A node's end (status, time, reason) is written under the lock. */
+		pthread_mutex_lock(&s->lock);
 		o->status = (dbs_status)atomic_load(&n->status);
+		int64_t ended = atomic_load(&n->ended_ns);
+		memcpy(o->message, n->message, sizeof o->message);
+		pthread_mutex_unlock(&s->lock);
 		o->counter = atomic_load(&n->counter);
 		o->bytes = atomic_load(&n->bytes);
 		o->started_ns = atomic_load(&n->started_ns);
-		int64_t ended = atomic_load(&n->ended_ns);
 		int64_t until = ended ? ended : now;
 		o->elapsed_ns = o->started_ns && until > o->started_ns ? until - o->started_ns : 0;
-		pthread_mutex_lock(&s->lock);
-		memcpy(o->message, n->message, sizeof o->message);
-		pthread_mutex_unlock(&s->lock);
 	}
 	conn_stat(s, &s->source_conn, &s->source_node, &full.source_conn);
 	conn_stat(s, &s->target_conn, &s->target_node, &full.target_conn);

@@ -69,25 +69,31 @@ void dbs__stream_node_end(dbs_stream *s, node *n, dbs_status status, const char 
 		dbs__stream_scrub(s, clean, sizeof clean);
 		message = clean;
 	}
+	/* The status and its reason change under the lock a stat reads them
+	 * under, so no stat sees a failed node without its reason. */
+	int ended = 0;
+	pthread_mutex_lock(&s->lock);
 	int current = atomic_load(&n->status);
-	while (!dbs_status_is_terminal((dbs_status)current)) {
-		if (atomic_compare_exchange_weak(&n->status, &current, (int)status)) {
-			atomic_store(&n->ended_ns, dbs_time_now_ns());
-			pthread_mutex_lock(&s->lock);
-			if (message && message[0]) {
-				dbs_fmt(n->message, sizeof n->message, "%s", message);
-				dbs_fmt(s->errmsg, sizeof s->errmsg, "%s: %s", n->label, message);
-			}
-			pthread_mutex_unlock(&s->lock);
-			if (message && message[0])
-				dbs__stream_log(s, DBS_LOG_ERROR, "[%s] %s: %s", n->label,
-				                dbs_status_name(status), message);
-			else
-				dbs__stream_log(s, DBS_LOG_INFO, "[%s] %s, %" PRIuFAST64 " events", n->label,
-				                dbs_status_name(status), atomic_load(&n->counter));
-			return;
+	while (!ended && !dbs_status_is_terminal((dbs_status)current)) {
+		if (!atomic_compare_exchange_weak(&n->status, &current, (int)status))
+			continue;
+		ended = 1;
+		atomic_store(&n->ended_ns, dbs_time_now_ns());
+		DBS_FAULT_POINT("stream.node_ended");
+		if (message && message[0]) {
+			dbs_fmt(n->message, sizeof n->message, "%s", message);
+			dbs_fmt(s->errmsg, sizeof s->errmsg, "%s: %s", n->label, message);
 		}
 	}
+	pthread_mutex_unlock(&s->lock);
+	if (!ended)
+		return;
+	if (message && message[0])
+		dbs__stream_log(s, DBS_LOG_ERROR, "[%s] %s: %s", n->label, dbs_status_name(status),
+		                message);
+	else
+		dbs__stream_log(s, DBS_LOG_INFO, "[%s] %s, %" PRIuFAST64 " events", n->label,
+		                dbs_status_name(status), atomic_load(&n->counter));
 }
 
 void dbs__stream_node_progress(dbs_stream *s, node *n, uint32_t events, uint64_t bytes)

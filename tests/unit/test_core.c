@@ -521,6 +521,33 @@ START_TEST(stream_target_failure_fails_with_reason)
 }
 END_TEST
 
+/* A stat never shows a failed node without its reason: the status and the
+ * message change together. With fault injection the point between the two
+ * is held open for 300 ms, so a stat taken in between would see it. */
+START_TEST(stream_failure_and_reason_seen_together)
+{
+	setenv("DBS_FAULT_PAUSE", "stream.node_ended:300", 1);
+	reset(10);
+	dbs_registry *r = test_registry();
+	atomic_store(&t.fail_apply_at, 55);
+	dbs_stream *s = start(r, 0, 0);
+	dbs_stat st = DBS_STAT_INIT;
+	int seen = 0;
+	for (int i = 0; i < 100000 && !seen; i++) {
+		ck_assert_int_eq(dbs_stream_stat(s, &st), 0);
+		seen = dbs_status_is_terminal(st.target.status);
+		if (!seen)
+			usleep(100);
+	}
+	ck_assert_int_eq(st.target.status, DBS_STATUS_FAILED);
+	ck_assert_str_eq(st.target.message, "public.t (id=55): duplicate key");
+	ck_assert_int_eq(dbs_stream_wait(s, 10000), 0);
+	dbs_stream_free(s);
+	dbs_registry_free(r);
+	unsetenv("DBS_FAULT_PAUSE");
+}
+END_TEST
+
 START_TEST(stream_init_failed)
 {
 	reset(10);
@@ -969,6 +996,7 @@ int main(void)
 	tcase_add_test(tc, stream_time_limit);
 	tcase_add_test(tc, stream_target_failure_fails_with_reason);
 	tcase_add_test(tc, stream_init_failed);
+	tcase_add_test(tc, stream_failure_and_reason_seen_together);
 	tcase_add_test(tc, stream_bad_config_makes_no_stream);
 	tcase_add_test(tc, stream_parts_are_checked);
 	tcase_add_test(tc, source_part_confirms_what_remote_writers_acked);
