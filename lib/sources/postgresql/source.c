@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <openssl/ssl.h>
 
 #include <dbstreams/sys/buf.h>
 
@@ -362,6 +363,15 @@ static int start_replication(pg_source *s, const char *slot, const char *pub, ui
 		dbs__pgs_pq_err(err, errlen, "replication connection", s->repl);
 		goto fail;
 	}
+	/* The walsender flushes every message as a TLS record of its own, and
+	 * OpenSSL reads a record in two recv() calls: reading ahead takes many
+	 * records per call. Bytes read ahead are invisible to poll(), so the
+	 * read loop asks OpenSSL before it waits (repl_has_pending). From here
+	 * on libpq never waits on this connection: it is nonblocking, and the
+	 * stream ends by PQfinish or by the server closing it. */
+	SSL *ssl = PQsslInUse(s->repl) ? PQsslStruct(s->repl, "OpenSSL") : NULL;
+	if (ssl)
+		SSL_set_read_ahead(ssl, 1);
 	dbs_log(s->host, DBS_LOG_INFO, "replicating from slot \"%s\" at %X/%X", slot,
 	        (unsigned)(lsn >> 32), (unsigned)lsn);
 	rc = 0;
@@ -728,12 +738,23 @@ done:
 	return rc;
 }
 
+/* Bytes of the replication connection that OpenSSL has read from the
+ * socket but libpq has not yet been given: poll() cannot see them. */
+static int repl_has_pending(PGconn *repl)
+{
+	SSL *ssl = PQsslInUse(repl) ? PQsslStruct(repl, "OpenSSL") : NULL;
+	return ssl && SSL_has_pending(ssl);
+}
+
 /* Read the stream until a stop, a failure (err, negative) or a lost
  * connection (err, 1). */
 static int read_stream(pg_source *s, char *err, size_t errlen)
 {
 	int rc = 0;
 	char *buf = NULL;
+	/* Set once a read found no whole message: only then is waiting in
+	 * poll() worth its system call. A busy stream never polls. */
+	int read_empty = 0;
 	while (!s->stop && !(s->host && s->host->stopping && s->host->stopping(s->host))) {
 		int64_t now = dbs_time_monotonic_ns();
 		pthread_mutex_lock(&s->repl_lock);
@@ -743,17 +764,19 @@ static int read_stream(pg_source *s, char *err, size_t errlen)
 		int n = rc ? 0 : PQgetCopyData(s->repl, &buf, 1);
 		int pending = n == 0 && !rc ? PQflush(s->repl) : 0;
 		int fd = PQsocket(s->repl);
+		int wait = n == 0 && !rc && read_empty && !repl_has_pending(s->repl);
 		pthread_mutex_unlock(&s->repl_lock);
 		if (rc)
 			break;
 		if (n == 0) {
 			/* A status update libpq could not send at once is still queued. */
 			struct pollfd pfd = {fd, (short)(POLLIN | (pending > 0 ? POLLOUT : 0)), 0};
-			if (poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR) {
+			if (wait && poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR) {
 				dbs_fmt(err, errlen, "poll: %s", strerror(errno));
 				rc = DBS_EIO;
 				break;
 			}
+			read_empty = 1;
 			pthread_mutex_lock(&s->repl_lock);
 			if (PQconsumeInput(s->repl) != 1) {
 				dbs__pgs_pq_err(err, errlen, "reading replication stream", s->repl);
@@ -781,6 +804,7 @@ static int read_stream(pg_source *s, char *err, size_t errlen)
 			rc = 1;
 			break;
 		}
+		read_empty = 0;
 		dbs_pgo_frame f;
 		rc = dbs__pgo_frame_decode(&f, (const uint8_t *)buf, (size_t)n, err, errlen);
 		if (rc == 0 && f.wal_end > s->wal_end)
