@@ -32,6 +32,8 @@ typedef struct report {
 	uint64_t lag_bytes;             /* source parts */
 	int64_t lag_ns, last_commit_ns; /* target parts */
 	uint64_t dead_letters;          /* target parts */
+	int stalled;                    /* the part's stall watch says so */
+	int64_t stalled_since_ns;
 	char *config; /* source reports: the masked configuration */
 } report;
 
@@ -224,6 +226,8 @@ static void report_one(srv_cluster *c, srv_entry *e)
 	cJSON_AddNumberToObject(j, "lag_ns", (double)st.lag_ns);
 	cJSON_AddNumberToObject(j, "last_commit_ns", (double)st.last_commit_ns);
 	cJSON_AddNumberToObject(j, "dead_letters", (double)st.target_dead_letters);
+	cJSON_AddBoolToObject(j, "stalled", st.stalled != 0);
+	cJSON_AddNumberToObject(j, "stalled_since_ns", (double)st.stalled_since_ns);
 	char *config = NULL;
 	if (is_source && dbs_stream_config_json(&config, stream) == 0) {
 		cJSON_AddItemToObject(j, "config", cJSON_Parse(config));
@@ -358,6 +362,8 @@ static void on_report(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
 		r->lag_ns = (int64_t)number_at(j, "lag_ns");
 		r->last_commit_ns = (int64_t)number_at(j, "last_commit_ns");
 		r->dead_letters = (uint64_t)number_at(j, "dead_letters");
+		r->stalled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stalled"));
+		r->stalled_since_ns = (int64_t)number_at(j, "stalled_since_ns");
 		if (config) {
 			free(r->config);
 			r->config = config;
@@ -400,6 +406,13 @@ int srv_cluster_stat(srv_cluster *c, const char *id, dbs_stat *stat)
 			continue;
 		found = 1;
 		merge_conn(&stat->hub_conn, &r->hub);
+		/* One part stalled stalls the stream, since the earliest. */
+		if (r->stalled) {
+			if (!stat->stalled || !stat->stalled_since_ns ||
+			    (r->stalled_since_ns && r->stalled_since_ns < stat->stalled_since_ns))
+				stat->stalled_since_ns = r->stalled_since_ns;
+			stat->stalled = 1;
+		}
 		if (r->is_source) {
 			stat->source = r->stat;
 			stat->source_conn = r->conn;

@@ -3,7 +3,8 @@
 # nodes (one per partition) in four processes. POST on the API node starts
 # the stream on the nodes, stat shows it as one stream (target counters
 # summed), rows arrive equal, DELETE stops every node and the writers
-# remove the stream's JetStream data once drained.
+# remove the stream's JetStream data once drained. A writer blocked by a
+# lock shows on the API node as a stalled stream, and moves again after.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_pg
@@ -54,6 +55,7 @@ pg_config "$SRC" "$TGT" "$SLOT" "$PUB" | python3 -c '
 import json, sys
 c = json.load(sys.stdin)
 c["hub"] = {"type": "nats", "url": sys.argv[1], "partitions": 2}
+c["stallAfter"] = 2
 print(json.dumps(c))' "$NATS_URL" >"$E2E_TMP/stream.json"
 
 http POST /api/v1/streams -H 'Content-Type:application/json' --data-binary "@$E2E_TMP/stream.json"
@@ -116,6 +118,40 @@ for k in 0 1; do
 	n=$(pg "$TGT" -c "SELECT count(*) FROM dbstreams_checkpoint WHERE stream_id = '$ID.$k'")
 	[ "$n" = 1 ] || fail "writer $k kept no checkpoint row"
 done
+
+# A writer blocked by a lock on the target table: the nodes' stat
+# reports make the API node's stat say the stream stalled, and moving
+# again once the lock is gone.
+PGAPPNAME="dbs_e2e_locker_$E2E_UID" pg "$TGT" \
+	-c "BEGIN; LOCK TABLE products IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300)" \
+	>/dev/null 2>&1 &
+LOCKER=$!
+unlock() {
+	pg "$TGT" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	              WHERE application_name = 'dbs_e2e_locker_$E2E_UID'" >/dev/null
+	wait "$LOCKER" 2>/dev/null || true
+}
+at_exit unlock
+locked() {
+	[ "$(pg "$TGT" -c "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+	                   WHERE c.relname = 'products' AND l.mode = 'AccessExclusiveLock'
+	                   AND l.granted")" = 1 ]
+}
+wait_until 20 locked || fail "the lock on the target table was not taken"
+insert_products "$SRC" 5001 5100
+stalled() {
+	http GET "/api/v1/streams/$ID/stat"
+	jtrue 'j.get("stalled") is True and "stalledSince" in j'
+}
+wait_until 40 stalled || fail "the API node's stat did not say stalled: $BODY"
+unlock
+EXPECTED=$((EXPECTED + 100))
+moving() {
+	http GET "/api/v1/streams/$ID/stat"
+	jtrue 'j.get("stalled") is False and j["target"]["counter"] == '"$EXPECTED"
+}
+wait_until 60 moving || fail "the stream did not move again after the lock: $BODY"
+[ "$(digest "$SRC")" = "$(digest "$TGT")" ] || fail "target differs after the stall"
 
 http GET "/api/v1/streams/$ID"
 expect_status 200
