@@ -63,11 +63,19 @@ DBS_API int dbs_buf_appendf(dbs_buf *b, const char *fmt, ...)
 {
 	int rc = DBS_EINVAL;
 	va_list ap;
+	/* One pass when the text fits the room already there (the usual
+	 * case for a reused buffer); else measure, grow, write again. */
+	size_t room = b->cap > b->len ? b->cap - b->len : 0;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		goto done;
+	if ((size_t)n < room) {
+		b->len += (size_t)n;
+		rc = 0;
+		goto done;
+	}
 	rc = DBS_ENOMEM;
 	if (dbs_buf_reserve(b, (size_t)n) != 0)
 		goto done;

@@ -60,14 +60,32 @@ static void value_err(char *err, size_t errlen, const dbs_sqltype *t, const char
 	         s ? s : "", n > 64 ? "…" : "");
 }
 
-static int append_u64(dbs_buf *out, uint64_t u)
+/* 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS.ffffff', digit by digit (this runs
+ * for every value): year 0..9999, usec below 10^6, the rest below 100. */
+static int append_datetime_literal(dbs_buf *out, uint32_t y, uint32_t mo, uint32_t d,
+                                   int with_time, uint32_t h, uint32_t mi, uint32_t se,
+                                   uint32_t us)
 {
-	return dbs_buf_appendf(out, "%" PRIu64, u);
-}
-
-static int append_i64(dbs_buf *out, int64_t i)
-{
-	return dbs_buf_appendf(out, "%" PRId64, i);
+	char tmp[28];
+	char *p = tmp;
+	*p++ = '\'';
+	p = dbs__sql_put_digits(p, y, 4);
+	*p++ = '-';
+	p = dbs__sql_put_digits(p, mo, 2);
+	*p++ = '-';
+	p = dbs__sql_put_digits(p, d, 2);
+	if (with_time) {
+		*p++ = ' ';
+		p = dbs__sql_put_digits(p, h, 2);
+		*p++ = ':';
+		p = dbs__sql_put_digits(p, mi, 2);
+		*p++ = ':';
+		p = dbs__sql_put_digits(p, se, 2);
+		*p++ = '.';
+		p = dbs__sql_put_digits(p, us, 6);
+	}
+	*p++ = '\'';
+	return dbs_buf_append(out, tmp, (size_t)(p - tmp));
 }
 
 static int append_mysql_time(dbs_buf *out, const dbs_value *v, const dbs_sqltype *t,
@@ -76,6 +94,11 @@ static int append_mysql_time(dbs_buf *out, const dbs_value *v, const dbs_sqltype
 	const dbs_time_value *tv = &v->v.t;
 	char buf[64];
 	int n;
+	if (v->kind != DBS_VALUE_TIME && tv->year >= 0 && tv->year <= 9999 && tv->month < 100 &&
+	    tv->day < 100 && tv->hour < 100 && tv->minute < 100 && tv->second < 100)
+		return append_datetime_literal(out, (uint32_t)tv->year, tv->month, tv->day,
+		                               v->kind != DBS_VALUE_DATE, tv->hour, tv->minute,
+		                               tv->second, tv->usec % 1000000u);
 	if (v->kind == DBS_VALUE_TIME) {
 		n = snprintf(buf, sizeof buf, "'%s%u:%02u:%02u.%06lu'", tv->negative ? "-" : "",
 		             (unsigned)tv->hour, (unsigned)tv->minute, (unsigned)tv->second,
@@ -190,12 +213,9 @@ static int pg_datetime_to_mysql(dbs_buf *out, const dbs_sqltype *t, const char *
 		value_err(err, errlen, t, "year outside MySQL's 1..9999", s, n);
 		return DBS_EINVAL;
 	}
-	if (!want_time)
-		return dbs_buf_appendf(out, "'%04" PRId64 "-%02" PRId64 "-%02" PRId64 "'", y, mo, d);
-	return dbs_buf_appendf(out,
-	                            "'%04" PRId64 "-%02" PRId64 "-%02" PRId64 " %02" PRId64
-	                            ":%02" PRId64 ":%02" PRId64 ".%06" PRId64 "'",
-	                            y, mo, d, h, mi, se, us);
+	/* In range here: parsed within these widths, or normalized. */
+	return append_datetime_literal(out, (uint32_t)y, (uint32_t)mo, (uint32_t)d, want_time,
+	                               (uint32_t)h, (uint32_t)mi, (uint32_t)se, (uint32_t)us);
 bad:
 	value_err(err, errlen, t, "not an ISO date/time this target reads", s, n);
 	return DBS_EINVAL;
@@ -531,16 +551,16 @@ int dbs__sqlmap_value_mysql(dbs_buf *out, const dbs_sqltype *t, const dbs_value 
 	case DBS_VALUE_BYTES:
 		return append_hex_literal(out, "", v->v.s, v->len);
 	case DBS_VALUE_INT:
-		return append_i64(out, v->v.i);
+		return dbs__sql_append_i64(out, v->v.i);
 	case DBS_VALUE_UINT:
-		return append_u64(out, v->v.u);
+		return dbs__sql_append_u64(out, v->v.u);
 	case DBS_VALUE_DOUBLE:
 		if (!isfinite(v->v.d)) {
 			dbs_fmt(err, errlen, "column %s (%s): MySQL has no NaN or infinity", t->column,
 			         t->type_name);
 			return DBS_EINVAL;
 		}
-		return dbs_buf_appendf(out, "%.17g", v->v.d);
+		return dbs__sql_append_double(out, v->v.d);
 	case DBS_VALUE_DATE:
 	case DBS_VALUE_TIME:
 	case DBS_VALUE_DATETIME:

@@ -98,7 +98,7 @@ static char *utoa_back(char *end, uint64_t u)
 	return end;
 }
 
-static int append_int(dbs_buf *b, int64_t i)
+int dbs__sql_append_i64(dbs_buf *b, int64_t i)
 {
 	char tmp[24];
 	char *end = tmp + sizeof tmp;
@@ -110,12 +110,30 @@ static int append_int(dbs_buf *b, int64_t i)
 	return dbs_buf_append(b, p, (size_t)(end - p));
 }
 
-static int append_uint(dbs_buf *b, uint64_t u)
+int dbs__sql_append_u64(dbs_buf *b, uint64_t u)
 {
 	char tmp[24];
 	char *end = tmp + sizeof tmp;
 	char *p = utoa_back(end, u);
 	return dbs_buf_append(b, p, (size_t)(end - p));
+}
+
+char *dbs__sql_put_digits(char *d, uint32_t v, unsigned width)
+{
+	for (unsigned i = width; i > 0; i--) {
+		d[i - 1] = (char)('0' + v % 10);
+		v /= 10;
+	}
+	return d + width;
+}
+
+int dbs__sql_append_double(dbs_buf *b, double d)
+{
+	/* 17 significant digits read back as the same double; at most 24
+	 * characters ("-1.2345678901234567e-308"). */
+	char tmp[32];
+	int n = snprintf(tmp, sizeof tmp, "%.17g", d);
+	return n > 0 && (size_t)n < sizeof tmp ? dbs_buf_append(b, tmp, (size_t)n) : DBS_EINVAL;
 }
 
 static int append_double(dbs_buf *b, double d)
@@ -125,8 +143,8 @@ static int append_double(dbs_buf *b, double d)
 		rc = dbs_buf_append_str(b, "NaN");
 	else if (isinf(d))
 		rc = dbs_buf_append_str(b, d < 0 ? "-Infinity" : "Infinity");
-	else /* 17 significant digits read back as the same double. */
-		rc = dbs_buf_appendf(b, "%.17g", d);
+	else
+		rc = dbs__sql_append_double(b, d);
 	return rc;
 }
 
@@ -164,17 +182,39 @@ static int32_t era_year(int32_t year, int *bc)
 static int append_date(dbs_buf *b, const dbs_time_value *t, int *bc)
 {
 	int32_t y = era_year(t->year, bc);
-	return dbs_buf_appendf(b, "%04ld-%02u-%02u", (long)y, (unsigned)t->month,
-	                            (unsigned)t->day);
+	if (y < 0 || y > 9999 || t->month > 99 || t->day > 99)
+		return dbs_buf_appendf(b, "%04ld-%02u-%02u", (long)y, (unsigned)t->month,
+		                       (unsigned)t->day);
+	/* The usual date, digit by digit: this runs for every value. */
+	char tmp[10];
+	char *d = dbs__sql_put_digits(tmp, (uint32_t)y, 4);
+	*d++ = '-';
+	d = dbs__sql_put_digits(d, t->month, 2);
+	*d++ = '-';
+	d = dbs__sql_put_digits(d, t->day, 2);
+	return dbs_buf_append(b, tmp, sizeof tmp);
 }
 
 static int append_clock(dbs_buf *b, const dbs_time_value *t)
 {
-	int rc = dbs_buf_appendf(b, "%02u:%02u:%02u", (unsigned)t->hour,
-	                              (unsigned)t->minute, (unsigned)t->second);
-	if (rc == 0 && t->usec)
-		rc = dbs_buf_appendf(b, ".%06lu", (unsigned long)(t->usec % 1000000u));
-	return rc;
+	if (t->hour > 99 || t->minute > 99 || t->second > 99) {
+		int rc = dbs_buf_appendf(b, "%02u:%02u:%02u", (unsigned)t->hour,
+		                         (unsigned)t->minute, (unsigned)t->second);
+		if (rc == 0 && t->usec)
+			rc = dbs_buf_appendf(b, ".%06lu", (unsigned long)(t->usec % 1000000u));
+		return rc;
+	}
+	char tmp[15];
+	char *d = dbs__sql_put_digits(tmp, t->hour, 2);
+	*d++ = ':';
+	d = dbs__sql_put_digits(d, t->minute, 2);
+	*d++ = ':';
+	d = dbs__sql_put_digits(d, t->second, 2);
+	if (t->usec) {
+		*d++ = '.';
+		d = dbs__sql_put_digits(d, (uint32_t)(t->usec % 1000000u), 6);
+	}
+	return dbs_buf_append(b, tmp, (size_t)(d - tmp));
 }
 
 static int append_time_kind(dbs_buf *b, const dbs_value *v)
@@ -232,10 +272,10 @@ int dbs__value_text_pg(dbs_buf *b, const dbs_value *v, unsigned flags)
 		rc = append_bytea_hex(b, v->v.s, v->len, flags);
 		break;
 	case DBS_VALUE_INT:
-		rc = append_int(b, v->v.i);
+		rc = dbs__sql_append_i64(b, v->v.i);
 		break;
 	case DBS_VALUE_UINT:
-		rc = append_uint(b, v->v.u);
+		rc = dbs__sql_append_u64(b, v->v.u);
 		break;
 	case DBS_VALUE_DOUBLE:
 		rc = append_double(b, v->v.d);

@@ -21,6 +21,16 @@ int dbs__sql_append_ident_in(dbs_buf *b, dbs_dialect dialect, const char *ident)
  * with standard_conforming_strings on: backslash is an ordinary byte). */
 int dbs__sql_append_literal(dbs_buf *b, const char *s, size_t n);
 
+/* Numbers in decimal without printf, for the per-value path. */
+int dbs__sql_append_i64(dbs_buf *b, int64_t i);
+int dbs__sql_append_u64(dbs_buf *b, uint64_t u);
+/* `v` as exactly `width` digits at `d`, zero-padded (v < 10^width, else
+ * its low digits); returns the end. */
+char *dbs__sql_put_digits(char *d, uint32_t v, unsigned width);
+/* A finite double with 17 significant digits (%.17g), which read back as
+ * the same double. */
+int dbs__sql_append_double(dbs_buf *b, double d);
+
 /* How dbs__value_text_pg writes a value. */
 enum {
 	/* Escape for COPY ... FROM STDIN text format (backslash, tab, newline,
