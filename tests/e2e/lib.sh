@@ -1,6 +1,6 @@
 # Shared helpers of the e2e tests: sourced, never run. The tests drive a
 # real dbs-server with curl, as a user following the getting-started page
-# would, against the PostgreSQL the test harness started.
+# would, against the PostgreSQL (and MariaDB) the test harness started.
 #
 # Inputs: DBS_SERVER_BIN, DBS_CLI_BIN (set by tests/e2e/meson.build) and the
 # harness's DBS_TEST_* variables.
@@ -281,4 +281,58 @@ PRODUCTS_DDL='CREATE TABLE products (id bigint PRIMARY KEY, name varchar(255), p
 insert_products() {
 	local db=$1 from=$2 to=$3
 	pg "$db" -c "INSERT INTO products SELECT g, 'product ' || g, g * 1.5, g / 3.0, now() FROM generate_series($from, $to) g"
+}
+
+# ---- MariaDB ----
+
+# Tests that need the harness's MariaDB call this first: without its
+# variables or its client they fail, never skip.
+require_my() {
+	local v
+	for v in DBS_TEST_MYSQL_HOST DBS_TEST_MYSQL_PORT; do
+		[ -n "${!v:-}" ] || fail "$v is not set: run the e2e suite through scripts/test, which starts the servers"
+	done
+	command -v mariadb >/dev/null || fail "the mariadb client is not installed"
+}
+
+my() {
+	mariadb --no-defaults --default-character-set=utf8mb4 -h "$DBS_TEST_MYSQL_HOST" \
+		-P "$DBS_TEST_MYSQL_PORT" -u root -N -B "$@"
+}
+
+# my_to_pg_stream TAG [SOURCE_KEYS]: MariaDB database SRC=dbs_e2e_TAG_<uid>
+# with table t (id bigint PRIMARY KEY, v varchar(32)), PostgreSQL database
+# TGT=dbs_e2e_TAG_tgt_<uid> (both dropped at exit), the stream between
+# them in $E2E_TMP/stream.json (SOURCE_KEYS: more keys of its source, each
+# followed by a comma), a dbs-server started, the stream created there
+# and started: its id in ID.
+my_to_pg_stream() {
+	local tag=$1 keys=${2-}
+	require_pg
+	require_my
+	SRC="dbs_e2e_${tag}_$E2E_UID"
+	TGT="dbs_e2e_${tag}_tgt_$E2E_UID"
+	at_exit "my -e 'DROP DATABASE IF EXISTS \`$SRC\`'"
+	my -e "CREATE DATABASE \`$SRC\` CHARACTER SET utf8mb4" || fail "cannot create $SRC"
+	my "$SRC" -e "CREATE TABLE t (id bigint PRIMARY KEY, v varchar(32))" || fail "cannot create t"
+	new_db "$TGT"
+	cat >"$E2E_TMP/stream.json" <<JSON
+{
+  "source": {
+    "type": "mysql",$keys
+    "connection": "root:@tcp($DBS_TEST_MYSQL_HOST:$DBS_TEST_MYSQL_PORT)/$SRC"
+  },
+  "target": { "type": "postgresql", "connection": "$(pg_uri "$TGT")" }
+}
+JSON
+	start_server
+	http POST /api/v1/streams -H 'Content-Type: application/json' --data-binary "@$E2E_TMP/stream.json"
+	expect_status 200
+	ID=$(jget 'j["data"]["id"]')
+	wait_started "$ID"
+}
+
+# my_to_pg_rows N: the target's copy of my_to_pg_stream's table t has N rows.
+my_to_pg_rows() {
+	[ "$(pg "$TGT" -c "SELECT count(*) FROM \"$SRC\".t" 2>/dev/null)" = "$1" ]
 }

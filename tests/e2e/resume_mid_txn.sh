@@ -14,45 +14,11 @@
 # (POST ?id=), the stream must bring the target to all 300 rows.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-require_pg
-for v in DBS_TEST_MYSQL_HOST DBS_TEST_MYSQL_PORT; do
-	[ -n "${!v:-}" ] || fail "$v is not set: run the e2e suite through scripts/test, which starts the servers"
-done
-command -v mariadb >/dev/null || fail "the mariadb client is not installed"
-
-my() {
-	mariadb --no-defaults --default-character-set=utf8mb4 -h "$DBS_TEST_MYSQL_HOST" \
-		-P "$DBS_TEST_MYSQL_PORT" -u root -N -B "$@"
-}
-
-SRC="dbs_e2e_midtxn_$E2E_UID"
-TGT="dbs_e2e_midtxn_tgt_$E2E_UID"
-at_exit "my -e 'DROP DATABASE IF EXISTS \`$SRC\`'"
-my -e "CREATE DATABASE \`$SRC\` CHARACTER SET utf8mb4" || fail "cannot create $SRC"
-my "$SRC" -e "CREATE TABLE t (id bigint PRIMARY KEY, v varchar(32))" || fail "cannot create t"
-new_db "$TGT"
-cat >"$E2E_TMP/stream.json" <<JSON
-{
-  "source": {
-    "type": "mysql",
-    "connection": "root:@tcp($DBS_TEST_MYSQL_HOST:$DBS_TEST_MYSQL_PORT)/$SRC",
+my_to_pg_stream midtxn '
     "dataBundleSize": 100,
-    "filter": { "tables": [ { "name": "t" } ] }
-  },
-  "target": { "type": "postgresql", "connection": "$(pg_uri "$TGT")" }
-}
-JSON
-target_rows() {
-	[ "$(pg "$TGT" -c "SELECT count(*) FROM \"$SRC\".t" 2>/dev/null)" = "$1" ]
-}
-
-start_server
-http POST /api/v1/streams -H 'Content-Type: application/json' --data-binary "@$E2E_TMP/stream.json"
-expect_status 200
-ID=$(jget 'j["data"]["id"]')
-wait_started "$ID"
+    "filter": { "tables": [ { "name": "t" } ] },'
 my "$SRC" -e "INSERT INTO t SELECT seq, concat('row ', seq) FROM seq_1_to_250" || fail "the 250-row transaction failed"
-wait_until 30 target_rows 250 || fail "the 250-row transaction did not arrive"
+wait_until 30 my_to_pg_rows 250 || fail "the 250-row transaction did not arrive"
 http DELETE "/api/v1/streams/$ID"
 expect_status 200
 stop_server
@@ -69,7 +35,7 @@ my "$SRC" -e "INSERT INTO t SELECT seq, concat('row ', seq) FROM seq_251_to_300"
 start_server
 http POST "/api/v1/streams?id=$ID" -H 'Content-Type: application/json' --data-binary "@$E2E_TMP/stream.json"
 expect_status 200
-wait_until 30 target_rows 300 ||
+wait_until 30 my_to_pg_rows 300 ||
 	fail "after resuming inside transaction $txn the target holds $(pg "$TGT" -c "SELECT count(*) FROM \"$SRC\".t") of 300 rows"
 [ "$(pg "$TGT" -c "SELECT count(*) FROM \"$SRC\".t WHERE v = 'row ' || id")" = 300 ] || fail "rows differ"
 rc=0

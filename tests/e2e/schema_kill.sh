@@ -13,41 +13,9 @@
 # difference and the target's columns are the source's.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-require_pg
-: "${DBS_TEST_MYSQL_HOST:?}" "${DBS_TEST_MYSQL_PORT:?}"
-command -v mariadb >/dev/null || fail "the mariadb client is not installed"
-
-my() {
-	mariadb --no-defaults --default-character-set=utf8mb4 -h "$DBS_TEST_MYSQL_HOST" \
-		-P "$DBS_TEST_MYSQL_PORT" -u root -N -B "$@"
-}
-
-SRC="dbs_e2e_skill_$E2E_UID"
-TGT="dbs_e2e_skill_tgt_$E2E_UID"
-at_exit "my -e 'DROP DATABASE IF EXISTS \`$SRC\`'"
-my -e "CREATE DATABASE \`$SRC\` CHARACTER SET utf8mb4" || fail "cannot create $SRC"
-my "$SRC" -e "CREATE TABLE t (id bigint PRIMARY KEY, v varchar(32))" || fail "cannot create t"
-new_db "$TGT"
-cat >"$E2E_TMP/stream.json" <<JSON
-{
-  "source": {
-    "type": "mysql",
-    "connection": "root:@tcp($DBS_TEST_MYSQL_HOST:$DBS_TEST_MYSQL_PORT)/$SRC"
-  },
-  "target": { "type": "postgresql", "connection": "$(pg_uri "$TGT")" }
-}
-JSON
-target_rows() {
-	[ "$(pg "$TGT" -c "SELECT count(*) FROM \"$SRC\".t" 2>/dev/null)" = "$1" ]
-}
-
-start_server
-http POST /api/v1/streams -H 'Content-Type: application/json' --data-binary "@$E2E_TMP/stream.json"
-expect_status 200
-ID=$(jget 'j["data"]["id"]')
-wait_started "$ID"
+my_to_pg_stream skill
 my "$SRC" -e "INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three')" || fail "insert failed"
-wait_until 60 target_rows 3 || fail "the first rows did not arrive"
+wait_until 60 my_to_pg_rows 3 || fail "the first rows did not arrive"
 kill -KILL "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
 SERVER_PID=""
@@ -78,7 +46,7 @@ wait "$pid" || rc=$?
 
 start_server
 wait_started "$ID"
-wait_until 60 target_rows 6 ||
+wait_until 60 my_to_pg_rows 6 ||
 	fail "after the restart the target holds $(pg "$TGT" -c "SELECT count(*) FROM \"$SRC\".t") of 6 rows"
 cols=$(pg "$TGT" -c "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = '$SRC' AND table_name = 't'")
 [ "$cols" = "id,label,w" ] || fail "the target's columns are $cols, not id,label,w"

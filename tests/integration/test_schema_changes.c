@@ -3,20 +3,29 @@
  * run in this process (memory hub) or over NATS, real servers on both
  * sides, rows written before, between and after each change.
  *
- *   - ADD COLUMN with a default, DROP COLUMN, RENAME COLUMN, a widened
- *     varchar and int, RENAME TABLE, and tables created after the stream
- *     started (one with rows, one without): afterwards dbs_verify_run
- *     finds no difference and the target's columns are the source's;
+ *   - ADD COLUMN with a default, DROP COLUMN, RENAME COLUMN (from a
+ *     PostgreSQL source inside a transaction that writes rows before and
+ *     after it), a widened varchar and int, RENAME TABLE, and tables
+ *     created after the stream started (one with rows, one without):
+ *     afterwards dbs_verify_run finds no difference and the target's
+ *     columns are the source's;
+ *   - a backlog of changes read after a stop;
+ *   - TRUNCATE, DROP TABLE and CREATE TABLE ... LIKE, allowed by
+ *     target.options.schemaChanges;
+ *   - statements a MySQL source cannot follow stop it at the source;
  *   - a narrowing change stops the stream FAILED at the change with a
- *     message naming the table, the source statement and what to do; the
- *     same stream id resumed after the target was fixed by hand ends equal;
+ *     message naming the table, the source statement and what to do, again
+ *     when resumed unchanged; the same stream id resumed after the target
+ *     was fixed by hand ends equal;
  *   - the stream killed (SIGKILL, fault point sqltarget.schema_applied)
  *     between a schema change applied at the target and its checkpoint,
  *     then resumed: the change is not applied twice, nothing is lost.
  *
  * The directions are rows of `directions`: MySQL and PostgreSQL sources
  * into either target, and one over NATS; each step's statement is written
- * per source engine.
+ * per source engine, and a row says what its source carries
+ * (docs/schema-changes.md). test_schema_pg.c adds what only a PostgreSQL
+ * source does.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -31,16 +40,21 @@
 typedef struct direction {
 	const char *name;
 	int src_pg, dst_pg, nats;
+	/* The source carries CREATE TABLE and DROP TABLE themselves (a MySQL
+	 * binlog): a new table left empty reaches the target and a dropped
+	 * one leaves it. pgoutput carries no DDL: a PostgreSQL source's new
+	 * table arrives with its first row, an empty one never. */
+	int carries_ddl;
 } direction;
 
 /* The memory-hub directions first: the cases after the first run over
  * those only (NMEMORY). */
 static const direction directions[] = {
-    {"mysql_to_pg", 0, 1, 0},
-    {"mysql_to_mysql", 0, 0, 0},
-    {"pg_to_pg", 1, 1, 0},
-    {"pg_to_mysql", 1, 0, 0},
-    {"mysql_to_pg_over_nats", 0, 1, 1},
+    {"mysql_to_pg", 0, 1, 0, 1},
+    {"mysql_to_mysql", 0, 0, 0, 1},
+    {"pg_to_pg", 1, 1, 0, 0},
+    {"pg_to_mysql", 1, 0, 0, 0},
+    {"mysql_to_pg_over_nats", 0, 1, 1, 1},
 };
 #define NDIRECTIONS (sizeof directions / sizeof directions[0])
 #define NMEMORY 4
@@ -332,10 +346,13 @@ static void changes_while_writing(const direction *dir)
 	insert_items(&f, "items", "id, name, qty, price", 16, 20, ", 16, 8");
 	src_exec(&f, "DELETE FROM items WHERE id = 8", "DELETE FROM items WHERE id = 8");
 
-	/* RENAME COLUMN: the values stay */
+	/* RENAME COLUMN: the values stay. From PostgreSQL inside a
+	 * transaction that writes rows before and after it. */
 	src_exec(&f, "ALTER TABLE items RENAME COLUMN qty TO amount",
-	         "ALTER TABLE items RENAME COLUMN qty TO amount");
-	insert_items(&f, "items", "id, name, amount, price", 21, 25, ", 21, 9");
+	         "BEGIN; INSERT INTO items (id, name, qty, price) VALUES (21, 'x', 21, 9); ALTER "
+	         "TABLE items RENAME COLUMN qty TO amount; INSERT INTO items (id, name, amount, "
+	         "price) VALUES (22, 'y', 22, 9); COMMIT");
+	insert_items(&f, "items", "id, name, amount, price", dir->src_pg ? 23 : 21, 25, ", 21, 9");
 	src_exec(&f, "UPDATE items SET amount = 44 WHERE id = 9",
 	         "UPDATE items SET amount = 44 WHERE id = 9");
 
@@ -357,9 +374,11 @@ static void changes_while_writing(const direction *dir)
 	         "UPDATE goods SET amount = 55 WHERE id = 10");
 
 	/* Tables created after the stream started: one with rows, one
-	 * without (the target has it all the same) */
+	 * without (the target has it too when the source carries DDL) */
 	src_exec(&f, "CREATE TABLE fresh (id int PRIMARY KEY, v varchar(10), KEY v_ix (v))",
 	         "CREATE TABLE fresh (id int PRIMARY KEY, v varchar(10))");
+	if (dir->src_pg)
+		itest_pg_exec(f.src_pg, "CREATE INDEX fresh_v ON fresh (v)");
 	src_exec(&f, "CREATE TABLE quiet (id bigint PRIMARY KEY, t varchar(30) NOT NULL)",
 	         "CREATE TABLE quiet (id bigint PRIMARY KEY, t varchar(30) NOT NULL)");
 	for (int i = 1; i <= 3; i++)
@@ -375,16 +394,18 @@ static void changes_while_writing(const direction *dir)
 	                "id int,name varchar(50),amount bigint,price int");
 	ck_assert_msg(!dst_table_exists(&f, "items"), "%s: the renamed table is still in the target",
 	              dir->name);
-	/* pgoutput carries no CREATE TABLE: a PostgreSQL source's new table
-	 * reaches the target with its first row, an empty one not at all */
-	if (!dir->src_pg)
+	if (dir->carries_ddl)
 		dst_columns_are(&f, "quiet", "id bigint,t character varying(30)",
 		                "id bigint,t varchar(30)");
+	else
+		ck_assert_msg(!dst_table_exists(&f, "quiet"),
+		              "%s: a table no row was written to arrived", dir->name);
 	dst_columns_are(&f, "fresh", "id integer,v character varying(10)", "id int,v varchar(10)");
 	/* the default reached the rows that were there; the renamed column
 	 * kept its values */
 	ck_assert_int_eq(dst_count(&f, "goods", "id <= 10 AND price = 7"), 8);
 	ck_assert_int_eq(dst_count(&f, "goods", "id = 6 AND amount = 1"), 1);
+	ck_assert_int_eq(dst_count(&f, "goods", "id = 21 AND amount = 21"), 1);
 	ck_assert_int_eq(dst_count(&f, "goods", "amount = 50000000000"), 5);
 	release(&f);
 }
@@ -436,14 +457,9 @@ static void backlog_of_changes(const direction *dir)
 	wait_row(&f, s, "nb", "id = 2", 120);
 	stop(s);
 	verify_equal(&f);
-	if (dir->src_pg)
-		dst_columns_are(&f, "b2",
-		                "id integer,s character varying(30),c integer,d character varying(5)",
-		                "id int,s varchar(30),c int,d varchar(5)");
-	else
-		dst_columns_are(&f, "b2",
-		                "id integer,s character varying(30),c integer,d character varying(5)",
-		                "id int,s varchar(30),c int,d varchar(5)");
+	dst_columns_are(&f, "b2",
+	                "id integer,s character varying(30),c integer,d character varying(5)",
+	                "id int,s varchar(30),c int,d varchar(5)");
 	dst_columns_are(&f, "nb", "id integer,x integer,y character varying(8)",
 	                "id int,x int,y varchar(8)");
 	ck_assert_int_eq(dst_count(&f, "b2", "d = 'dd'"), 7);
@@ -481,8 +497,8 @@ static void truncate_drop_and_like(const direction *dir)
 	stop(s);
 	verify_equal(&f);
 	ck_assert_int_eq(dst_count(&f, "x", "id < 10"), 0);
-	/* pgoutput carries no DROP TABLE: only a MySQL source's reaches the target */
-	ck_assert_msg(dir->src_pg || !dst_table_exists(&f, "y"),
+	/* DROP TABLE reaches the target only from a source that carries it */
+	ck_assert_msg(!dir->carries_ddl || !dst_table_exists(&f, "y"),
 	              "%s: the dropped table is still in the target", dir->name);
 	dst_columns_are(&f, "z", "id integer,v character varying(10)", "id int,v varchar(10)");
 	release(&f);
@@ -600,16 +616,20 @@ static void narrowing_stops(const direction *dir)
 	ck_assert_msg(strstr(m, ".n") && strstr(m, "(10)") && strstr(m, "resume the stream") &&
 	                  strstr(m, "schema change"),
 	              "%s: the message names neither the change nor what to do: %s", dir->name, m);
+	/* a PostgreSQL source's change, as the definitions' difference shows it */
+	ck_assert_msg(!dir->src_pg || strstr(m, "ALTER COLUMN name TYPE character varying(10)"),
+	              "%s: the message does not show the change: %s", dir->name, m);
 	dbs_stream_free(s);
 	/* everything before the change is there, nothing after it */
 	ck_assert_int_eq(dst_count(&f, "n", "id <= 5"), 5);
 	ck_assert_int_eq(dst_count(&f, "n", "id > 5"), 0);
 
-	/* resumed unchanged: the same stop */
+	/* resumed unchanged: the same stop, found again after the restart */
 	s = start(&f);
 	wait_failed(s, 1, &st);
 	ck_assert_int_eq(st.target.status, DBS_STATUS_FAILED);
 	dbs_stream_free(s);
+	ck_assert_int_eq(dst_count(&f, "n", "id > 5"), 0);
 
 	char sql[256];
 	if (dir->dst_pg)

@@ -1,6 +1,7 @@
 /*
  * The schema-statement parser's definitions (ddl_parse.h): column types,
- * defaults, column definitions, indexes and constraints, table options.
+ * defaults, column definitions, indexes and constraints, the changes
+ * CREATE and ALTER make of them, table options.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -651,6 +652,92 @@ int dbs__ddl_index_def(parser *p, dbs_mysql_index *ix, uint8_t *if_not_exists)
 	if (dbs__ddl_index_options(p) != 0 || dbs__ddl_key_parts(p, ix) != 0)
 		return -1;
 	return dbs__ddl_index_options(p);
+}
+
+/* ---- changes from definitions ---- */
+
+int dbs__ddl_add_index_change(parser *p, const dbs_mysql_tref *table, const dbs_mysql_index *ix,
+                              uint8_t if_not_exists)
+{
+	dbs_mysql_index *copy = dbs__ddl_arena_alloc(&p->arena, sizeof *copy);
+	if (!copy) {
+		dbs__ddl_out_of_memory(p);
+		return -1;
+	}
+	*copy = *ix;
+	dbs_mysql_ddl_change *c = dbs__ddl_add_change(p, DBS_MYSQL_ADD_INDEX, table);
+	if (!c)
+		return -1;
+	c->index = copy;
+	c->if_not_exists = if_not_exists;
+	return 0;
+}
+
+/* A column's own PRIMARY KEY / UNIQUE, as the index the server makes of it. */
+int dbs__ddl_column_index(parser *p, const dbs_mysql_coldef *col, int primary, dbs_mysql_index *ix)
+{
+	memset(ix, 0, sizeof *ix);
+	ix->kind = primary ? DBS_MYSQL_INDEX_PRIMARY : DBS_MYSQL_INDEX_UNIQUE;
+	ix->name = primary ? NULL : col->name;
+	ix->parts = dbs__ddl_arena_alloc(&p->arena, sizeof *ix->parts);
+	if (!ix->parts) {
+		dbs__ddl_out_of_memory(p);
+		return -1;
+	}
+	ix->parts[0].column = col->name;
+	ix->parts[0].prefix = -1;
+	ix->nparts = 1;
+	return 0;
+}
+
+/*
+ * ADD COLUMN's (DBS_MYSQL_ADD_COLUMN, `flag` its IF NOT EXISTS) or CHANGE
+ * and MODIFY's (DBS_MYSQL_MODIFY_COLUMN, `flag` its IF EXISTS, `old` the
+ * name CHANGE gives, else NULL) column definition and place, as that
+ * change and then the indexes the column declares itself.
+ */
+int dbs__ddl_column_change(parser *p, dbs_mysql_ddl_kind kind, const dbs_mysql_tref *table,
+                           const char *old, uint8_t flag)
+{
+	dbs_mysql_coldef *col = dbs__ddl_arena_alloc(&p->arena, sizeof *col);
+	if (!col) {
+		dbs__ddl_out_of_memory(p);
+		return -1;
+	}
+	if (dbs__ddl_column_def(p, col) != 0 || dbs__ddl_column_place(p, col) != 0)
+		return -1;
+	dbs_mysql_ddl_change *c = dbs__ddl_add_change(p, kind, table);
+	if (!c)
+		return -1;
+	c->col = col;
+	if (kind == DBS_MYSQL_MODIFY_COLUMN) {
+		c->column = old ? old : col->name;
+		c->if_exists = flag;
+	} else
+		c->if_not_exists = flag;
+	for (int primary = 1; primary >= 0; primary--) {
+		dbs_mysql_index ix;
+		if ((primary ? col->primary_key : col->unique) &&
+		    (dbs__ddl_column_index(p, col, primary, &ix) != 0 ||
+		     dbs__ddl_add_index_change(p, table, &ix, 0) != 0))
+			return -1;
+	}
+	return 0;
+}
+
+/* ALGORITHM [=] x and LOCK [=] x, any number of them: how the server
+ * runs the statement, nothing a replica keeps. */
+int dbs__ddl_algorithm_lock(parser *p)
+{
+	while (dbs__ddl_accept_kw(p, "ALGORITHM") || dbs__ddl_accept_kw(p, "LOCK")) {
+		dbs__ddl_accept_punct(p, '=');
+		if (p->cur.type != T_WORD) {
+			dbs__ddl_unexpected(p, "a value");
+			return -1;
+		}
+		dbs__ddl_advance(p);
+	}
+	return 0;
 }
 
 /* ---- table options ---- */

@@ -1,8 +1,8 @@
 /*
  * The schema-statement parser's own parts (ddl_lex.c: the arena, the
  * lexer and the token tests; ddl_defs.c: column types, column and index
- * definitions, table options; ddl.c: the statements). Not for use outside
- * the parser.
+ * definitions, table options; ddl_alter.c: ALTER TABLE; ddl.c: the other
+ * statements). Not for use outside the parser.
  */
 #ifndef DBS_SOURCES_MYSQL_DDL_PARSE_H
 #define DBS_SOURCES_MYSQL_DDL_PARSE_H
@@ -87,8 +87,15 @@ int dbs__ddl_column_place(parser *p, dbs_mysql_coldef *c);
 int dbs__ddl_index_options(parser *p);
 int dbs__ddl_key_parts(parser *p, dbs_mysql_index *ix);
 int dbs__ddl_index_def(parser *p, dbs_mysql_index *ix, uint8_t *if_not_exists);
+int dbs__ddl_add_index_change(parser *p, const dbs_mysql_tref *table, const dbs_mysql_index *ix,
+                              uint8_t if_not_exists);
+int dbs__ddl_column_index(parser *p, const dbs_mysql_coldef *col, int primary, dbs_mysql_index *ix);
+int dbs__ddl_column_change(parser *p, dbs_mysql_ddl_kind kind, const dbs_mysql_tref *table,
+                           const char *old, uint8_t flag);
+int dbs__ddl_algorithm_lock(parser *p);
 int dbs__ddl_table_option(parser *p);
 int dbs__ddl_skip_partitioning(parser *p);
+int dbs__ddl_alter_table(parser *p);
 
 /* The keywords that start an index or constraint inside CREATE TABLE or
  * ALTER TABLE ADD (NULL-terminated). */

@@ -165,12 +165,34 @@ extern const dbs_snapshot_ops dbs__postgresql_snapshot_ops;
 
 /* "<what>: <libpq's message>" without its trailing newline. */
 void dbs__pgs_pq_err(char *err, size_t errlen, const char *what, PGconn *conn);
+
+/* ---- source_slot.c ---- */
+
+/* PQexec that keeps the result in *out (when out) only if its status is
+ * `want`; nonzero then. */
+int dbs__pgs_exec_ok(PGconn *c, const char *sql, ExecStatusType want, PGresult **out);
 /* A session with the configuration's connection and TLS files; a
  * replication one (replication=database, canonical output settings) when
  * `replication`. NULL only when libpq could not allocate. */
 PGconn *dbs__pgs_connect(const dbs_source_config *config, int replication);
 /* "X/Y" of an LSN as a number; 0 when malformed. */
 uint64_t dbs__pgs_lsn_parse(const char *text);
+/* The publication `pub`: used as it is when it exists, else created for
+ * the filter's tables (or all tables). */
+int dbs__pgs_setup_publication(pg_source *s, const char *pub, char *err, size_t errlen);
+/* The pgoutput slot `slot` of this database; DBS_ENOTFOUND when it is
+ * missing and the stream resumes from `from` (`resuming`). */
+int dbs__pgs_setup_slot(pg_source *s, const char *slot, int resuming, uint64_t from, char *err,
+                        size_t errlen);
+/* START_REPLICATION on s->repl from `lsn`, which is left non-blocking. */
+int dbs__pgs_start_replication(pg_source *s, const char *slot, const char *pub, uint64_t lsn,
+                               char *err, size_t errlen);
+/* The slot of a stream that copies the rows first, exporting its snapshot
+ * when it is made (s->repl, s->export_name, s->export_lsn). */
+int dbs__pgs_export_slot(pg_source *s, const char *slot, char *err, size_t errlen);
+/* Wait a while for a slot a killed run's walsender still holds; nonzero
+ * when the stream is stopping. */
+int dbs__pgs_wait_slot_free(pg_source *s, const char *slot);
 
 /* ---- relations.c ---- */
 
