@@ -27,6 +27,16 @@ void dbs__sql_snap_table_free(dbs_sql_snap_table *t)
 	free(t->fkcols);
 }
 
+void *dbs__sql_snap_find(void *tables, size_t size, uint32_t n, const dbs_load_table *table)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		dbs_sql_snap_table *t = (void *)((char *)tables + (size_t)i * size);
+		if (t->def == table->def)
+			return t;
+	}
+	return NULL;
+}
+
 int dbs__sql_snap_oom(char *err, size_t errlen)
 {
 	dbs_fmt(err, errlen, "out of memory");

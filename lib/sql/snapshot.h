@@ -43,6 +43,11 @@ typedef struct dbs_sql_snap_table {
 /* Frees what the table holds (not t itself); a half-built one too. */
 void dbs__sql_snap_table_free(dbs_sql_snap_table *t);
 
+/* The table of `tables`, an array of `n` structs of `size` bytes that
+ * each start with a dbs_sql_snap_table, that the core's `table` is; NULL
+ * when none is. */
+void *dbs__sql_snap_find(void *tables, size_t size, uint32_t n, const dbs_load_table *table);
+
 /* "out of memory" into err; DBS_ENOMEM. */
 int dbs__sql_snap_oom(char *err, size_t errlen);
 

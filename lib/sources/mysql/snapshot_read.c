@@ -53,10 +53,7 @@ static int lost_or(MYSQL *m, int rc)
 
 static snap_table *table_of(my_snapshot *sn, const dbs_load_table *table)
 {
-	for (uint32_t i = 0; i < sn->ntables; i++)
-		if (sn->tables[i].s.def == table->def)
-			return &sn->tables[i];
-	return NULL;
+	return dbs__sql_snap_find(sn->tables, sizeof *sn->tables, sn->ntables, table);
 }
 
 /* A query of the plan (dbs_sql_snap_row_fn) on the snapshot's session. */

@@ -85,10 +85,7 @@ int dbs__pgs_snap_session(PGconn *c, char *err, size_t errlen)
 
 static snap_table *table_of(pg_snapshot *sn, const dbs_load_table *table)
 {
-	for (uint32_t i = 0; i < sn->ntables; i++)
-		if (sn->tables[i].s.def == table->def)
-			return &sn->tables[i];
-	return NULL;
+	return dbs__sql_snap_find(sn->tables, sizeof *sn->tables, sn->ntables, table);
 }
 
 /* A query of the plan (dbs_sql_snap_row_fn) on the catalog session. */
