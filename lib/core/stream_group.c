@@ -5,7 +5,8 @@
  * commit, the hub's acknowledgements held until that commit, and the
  * initial load run before the loop (or alone, in mode convert). Apart
  * from stream_run.c, which keeps the statuses, the host services, the
- * source thread, the resume from the checkpoint and the stall watch.
+ * source thread, the resume from the checkpoint, the acknowledgement
+ * relay and the stall watch.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,7 +15,6 @@
 
 #include "core/stream.h"
 #include "fault/fault.h"
-
 
 /* A group of source transactions (see the top of stream.c) is committed
  * once nothing more waits in the hub, or once it holds this many events
