@@ -19,6 +19,7 @@
 #include <cJSON.h>
 
 #include "core/stream.h"
+#include "fault/fault.h"
 
 /* ---- logging and status ---- */
 
