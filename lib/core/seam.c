@@ -24,7 +24,7 @@
 
 #include "core/load.h"
 
-/* Declared by load.c for the seam alone. */
+/* Declared by load.c and load_keys.c for the seam alone. */
 size_t dbs__load_nchunks(const dbs_load *l);
 void dbs__load_chunk_at(const dbs_load *l, size_t i, uint32_t *table, const dbs_value **lo,
                         const dbs_value **hi, uint64_t *position, uint32_t *number);

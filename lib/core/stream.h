@@ -1,8 +1,9 @@
 /*
  * The stream's own state, shared by stream.c (the public API: create,
- * stat, stop, free) and stream_run.c (the source, target and ack-relay
- * threads, statuses, host services, resume from the checkpoint). What
- * the stream does is told at the top of stream.c.
+ * stat, stop, free), stream_run.c (the source and ack-relay threads,
+ * statuses, host services, resume from the checkpoint) and
+ * stream_group.c (the target thread: the open transaction, grouped
+ * commits). What the stream does is told at the top of stream.c.
  */
 #ifndef DBS_CORE_STREAM_H
 #define DBS_CORE_STREAM_H
@@ -101,7 +102,7 @@ struct dbs_stream {
 	dbs_position applied;       /* last position applied (committed or not) */
 	int64_t applied_commit_time_us; /* source commit time of its event */
 	uint64_t committed_events;  /* target counter at the last commit */
-	/* Grouping source transactions into one target commit (stream_run.c). */
+	/* Grouping source transactions into one target commit (stream_group.c). */
 	int grouping;               /* the target groups (version 6, spanning) */
 	int group_boundary;         /* open, and the last batch ended its source txn */
 	uint64_t group_events;      /* events applied since the last commit */
@@ -136,18 +137,35 @@ void dbs__stream_node_end(dbs_stream *s, node *n, dbs_status status, const char 
 void dbs__stream_request_stop(dbs_stream *s, enum stop_reason reason);
 /* The services a plugin instance gets from the stream. */
 void dbs__stream_host_init(dbs_host *host, dbs_stream *s, const dbs_plugin *plugin);
-/* The threads: the source, the target, and (part SOURCE) the relay of the
- * positions remote writers committed to source->ack. */
+/* The threads: the source, and (part SOURCE) the relay of the positions
+ * remote writers committed to source->ack. */
 void *dbs__stream_source_main(void *arg);
-void *dbs__stream_target_main(void *arg);
 void *dbs__stream_acker_main(void *arg);
 /* Reports a stall once when it starts and once when it ends. */
 void *dbs__stream_watch_main(void *arg);
-/* Mode convert: the target thread runs the load and ends the stream. */
-void *dbs__stream_load_main(void *arg);
 /* A node moved `events` events (`bytes` of payload): RUNNING from the first. */
 void dbs__stream_node_progress(dbs_stream *s, node *n, uint32_t events, uint64_t bytes);
 void dbs__stream_close_plugins(dbs_stream *s);
+/* The terminal status a stop for `reason` gives a node. */
+dbs_status dbs__stream_status_for(enum stop_reason reason);
+/* The target's reportingInterval line, when due. */
+void dbs__stream_report_progress(dbs_stream *s);
+/* The stream has ended: dbs_stream_wait returns, the stall watch ends. */
+void dbs__stream_mark_ended(dbs_stream *s);
+/* Start again from the target's checkpoint after the target lost its
+ * connection inside a source transaction (`lost`), or after a row failed
+ * inside a group: 0 when running again, 1 when stopping, negative with
+ * err filled when the reconnect policy gave up. */
+int dbs__stream_resume_from_checkpoint(dbs_stream *s, const char *cause, int lost, char *err,
+                                       size_t errlen);
+
+/* ---- stream_group.c ---- */
+
+/* The target thread: the load first when there is one, then batches
+ * fetched, applied and committed, source transactions grouped. */
+void *dbs__stream_target_main(void *arg);
+/* Mode convert: the target thread runs the load and ends the stream. */
+void *dbs__stream_load_main(void *arg);
 
 /* ---- stream.c ---- */
 

@@ -1,10 +1,12 @@
-/* The table of initial-load records (load.h). */
+/* The table of initial-load records, and the load's calls on a SQL
+ * target's main session (load.h). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <dbstreams/sys/buf.h>
+#include <dbstreams/sys/host.h>
 
 #include "sql/load.h"
 #include "sql/value_text.h"
@@ -111,4 +113,91 @@ int dbs__load_records_upsert_sql(dbs_buf *out, dbs_dialect d, const char *stream
 		rc = dbs_buf_appendf(out, my ? "%s %s=VALUES(%s)" : "%s %s = EXCLUDED.%s",
 		                     i > 3 ? "," : "", columns[i].name, columns[i].name);
 	return rc;
+}
+
+/* ---- the main session, again after a lost connection ---- */
+
+/* One call of a main-session method, its arguments kept for a retry. */
+typedef struct main_call {
+	dbs_sqltarget *t;
+	int what;
+	dbs_load_record_fn fn;
+	void *data;
+	const dbs_load_table *table;
+	int resumed;
+	unsigned parts;
+	const dbs_load_record *recs;
+	uint32_t n;
+} main_call;
+
+enum { CALL_RECORDS, CALL_CHECK, CALL_PREPARE, CALL_FINISH, CALL_STORE };
+
+static int call_attempt(void *ctx, char *err, size_t errlen)
+{
+	main_call *c = ctx;
+	const dbs_sqlload_ops *ops = c->t->ops->load;
+	dbs_target *base = &c->t->base;
+	c->t->lost = 0;
+	switch (c->what) {
+	case CALL_RECORDS: return ops->records(base, c->fn, c->data, err, errlen);
+	case CALL_CHECK: return ops->check(base, c->table, c->resumed, err, errlen);
+	case CALL_PREPARE: return ops->prepare(base, c->table, c->recs, c->n, err, errlen);
+	case CALL_FINISH: return ops->finish(base, c->table, c->parts, err, errlen);
+	default: return ops->store(base, c->recs, c->n, err, errlen);
+	}
+}
+
+/* A new session in place of the lost one (the SQL skeleton's reconnect). */
+static int call_restore(void *ctx, char *err, size_t errlen)
+{
+	main_call *c = ctx;
+	c->t->lost = 0;
+	return c->t->ops->reconnect(c->t, err, errlen);
+}
+
+/* The main session sits idle while the writers copy: a server restarted
+ * meanwhile is found here, and the call is made again on a new session
+ * (each is idempotent), with the reconnect policy. */
+static int main_run(main_call *c, char *err, size_t errlen)
+{
+	return dbs_retry_lost(c->t->host, c->t->ops->what, &c->t->lost, call_attempt, call_restore,
+	                      c, err, errlen);
+}
+
+int dbs__sqlload_records(dbs_target *base, dbs_load_record_fn fn, void *data, char *err,
+                         size_t errlen)
+{
+	main_call c = {.t = (dbs_sqltarget *)base, .what = CALL_RECORDS, .fn = fn, .data = data};
+	return main_run(&c, err, errlen);
+}
+
+int dbs__sqlload_check(dbs_target *base, const dbs_load_table *table, int resumed, char *err,
+                       size_t errlen)
+{
+	main_call c = {.t = (dbs_sqltarget *)base, .what = CALL_CHECK, .table = table,
+	               .resumed = resumed};
+	return main_run(&c, err, errlen);
+}
+
+int dbs__sqlload_prepare(dbs_target *base, const dbs_load_table *table,
+                         const dbs_load_record *recs, uint32_t n, char *err, size_t errlen)
+{
+	main_call c = {.t = (dbs_sqltarget *)base, .what = CALL_PREPARE, .table = table,
+	               .recs = recs, .n = n};
+	return main_run(&c, err, errlen);
+}
+
+int dbs__sqlload_finish(dbs_target *base, const dbs_load_table *table, unsigned what, char *err,
+                        size_t errlen)
+{
+	main_call c = {.t = (dbs_sqltarget *)base, .what = CALL_FINISH, .table = table,
+	               .parts = what};
+	return main_run(&c, err, errlen);
+}
+
+int dbs__sqlload_store(dbs_target *base, const dbs_load_record *recs, uint32_t n, char *err,
+                       size_t errlen)
+{
+	main_call c = {.t = (dbs_sqltarget *)base, .what = CALL_STORE, .recs = recs, .n = n};
+	return main_run(&c, err, errlen);
 }

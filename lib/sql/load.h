@@ -4,7 +4,9 @@
  * chunk), written in the transaction of what it records, so that a load
  * interrupted at any moment continues from what is committed
  * (dbs_load_record in dbstreams/plugin.h says what the rows mean). Its
- * columns are defined once here and spelled in each dialect.
+ * columns are defined once here and spelled in each dialect. Also the
+ * load's calls on a SQL target's main session, made again after a lost
+ * connection, whose statements are the dialect's (dbs_sqlload_ops).
  */
 #ifndef DBS_SQL_LOAD_H
 #define DBS_SQL_LOAD_H
@@ -14,6 +16,8 @@
 
 #include <dbstreams/plugin.h>
 #include <dbstreams/sys/buf.h>
+
+#include "sql/target.h"
 
 #define DBS_LOAD_TABLE "dbstreams_load"
 
@@ -33,5 +37,38 @@ int dbs__load_record_parse(dbs_load_record *rec, const char *const fields[7], ch
 /* The upsert of `n` records of the stream (one statement, no ';'). */
 int dbs__load_records_upsert_sql(dbs_buf *out, dbs_dialect dialect, const char *stream_literal,
                          const dbs_load_record *records, uint32_t n);
+
+/*
+ * The dialect's part of the load's calls on the target's main session
+ * (dbs_sqltarget_ops.load): each method of dbs_load_ops that runs there,
+ * done once on the target's session; one whose connection (not data)
+ * failed sets the skeleton's `lost`.
+ */
+typedef struct dbs_sqlload_ops {
+	int (*records)(dbs_target *base, dbs_load_record_fn fn, void *data, char *err,
+	               size_t errlen);
+	int (*check)(dbs_target *base, const dbs_load_table *table, int resumed, char *err,
+	             size_t errlen);
+	int (*prepare)(dbs_target *base, const dbs_load_table *table, const dbs_load_record *recs,
+	               uint32_t n, char *err, size_t errlen);
+	int (*finish)(dbs_target *base, const dbs_load_table *table, unsigned what, char *err,
+	              size_t errlen);
+	int (*store)(dbs_target *base, const dbs_load_record *recs, uint32_t n, char *err,
+	             size_t errlen);
+} dbs_sqlload_ops;
+
+/* The dbs_load_ops methods records, check, prepare, finish and store of
+ * a SQL target: the dialect's, again on a new session after a lost
+ * connection, with the reconnect policy. */
+int dbs__sqlload_records(dbs_target *base, dbs_load_record_fn fn, void *data, char *err,
+                         size_t errlen);
+int dbs__sqlload_check(dbs_target *base, const dbs_load_table *table, int resumed, char *err,
+                       size_t errlen);
+int dbs__sqlload_prepare(dbs_target *base, const dbs_load_table *table,
+                         const dbs_load_record *recs, uint32_t n, char *err, size_t errlen);
+int dbs__sqlload_finish(dbs_target *base, const dbs_load_table *table, unsigned what, char *err,
+                        size_t errlen);
+int dbs__sqlload_store(dbs_target *base, const dbs_load_record *recs, uint32_t n, char *err,
+                       size_t errlen);
 
 #endif

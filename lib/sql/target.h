@@ -112,6 +112,12 @@ typedef struct dbs_sqltarget_ops {
 	 * table when missing with dbs__sqltarget_dead_letter_ddl. */
 	int (*dead_letter_table)(dbs_sqltarget *t, const char *name, dbs_buf *qname, char *err,
 	                         size_t errlen);
+
+	/* ---- the initial load ---- */
+	/* The load's calls on the main session, done once each (sql/load.h:
+	 * dbs__sqlload_* makes them again after a lost connection). NULL
+	 * when the dialect does not load. */
+	const struct dbs_sqlload_ops *load;
 } dbs_sqltarget_ops;
 
 struct dbs_sqltarget {

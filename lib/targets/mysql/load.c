@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include <dbstreams/sys/buf.h>
-#include <dbstreams/sys/host.h>
 
 #include "sql/load.h"
 #include "sql/settings.h"
@@ -311,88 +310,15 @@ static int my_finish_once(dbs_target *base, const dbs_load_table *table, unsigne
 	return rc;
 }
 
-/* ---- the main session, again after a lost connection ---- */
-
-/* One call of a main-session method, its arguments kept for a retry. */
-typedef struct main_call {
-	my_target *t;
-	int what;
-	dbs_load_record_fn fn;
-	void *data;
-	const dbs_load_table *table;
-	int resumed;
-	unsigned parts;
-	const dbs_load_record *recs;
-	uint32_t n;
-} main_call;
-
-enum { CALL_RECORDS, CALL_CHECK, CALL_PREPARE, CALL_FINISH, CALL_STORE };
-
-static int call_attempt(void *ctx, char *err, size_t errlen)
-{
-	main_call *c = ctx;
-	dbs_target *base = &c->t->common.base;
-	c->t->common.lost = 0;
-	switch (c->what) {
-	case CALL_RECORDS: return my_records_once(base, c->fn, c->data, err, errlen);
-	case CALL_CHECK: return my_check_once(base, c->table, c->resumed, err, errlen);
-	case CALL_PREPARE: return my_prepare_once(base, c->table, c->recs, c->n, err, errlen);
-	case CALL_FINISH: return my_finish_once(base, c->table, c->parts, err, errlen);
-	default: return my_store_once(base, c->recs, c->n, err, errlen);
-	}
-}
-
-/* A new session in place of the lost one (the SQL skeleton's reconnect). */
-static int call_restore(void *ctx, char *err, size_t errlen)
-{
-	main_call *c = ctx;
-	c->t->common.lost = 0;
-	return c->t->common.ops->reconnect(&c->t->common, err, errlen);
-}
-
-/* The main session sits idle while the writers copy: a server restarted
- * meanwhile is found here, and the call is made again on a new session
- * (each is idempotent), with the reconnect policy. */
-static int main_run(main_call *c, char *err, size_t errlen)
-{
-	return dbs_retry_lost(c->t->common.host, c->t->common.ops->what, &c->t->common.lost,
-	                      call_attempt, call_restore, c, err, errlen);
-}
-
-static int my_records(dbs_target *base, dbs_load_record_fn fn, void *data, char *err,
-                      size_t errlen)
-{
-	main_call c = {.t = (my_target *)base, .what = CALL_RECORDS, .fn = fn, .data = data};
-	return main_run(&c, err, errlen);
-}
-
-static int my_check(dbs_target *base, const dbs_load_table *table, int resumed, char *err,
-                    size_t errlen)
-{
-	main_call c = {.t = (my_target *)base, .what = CALL_CHECK, .table = table, .resumed = resumed};
-	return main_run(&c, err, errlen);
-}
-
-static int my_prepare(dbs_target *base, const dbs_load_table *table,
-                      const dbs_load_record *recs, uint32_t n, char *err, size_t errlen)
-{
-	main_call c = {.t = (my_target *)base, .what = CALL_PREPARE, .table = table, .recs = recs, .n = n};
-	return main_run(&c, err, errlen);
-}
-
-static int my_finish(dbs_target *base, const dbs_load_table *table, unsigned what,
-                     char *err, size_t errlen)
-{
-	main_call c = {.t = (my_target *)base, .what = CALL_FINISH, .table = table, .parts = what};
-	return main_run(&c, err, errlen);
-}
-
-static int my_store(dbs_target *base, const dbs_load_record *recs, uint32_t n, char *err,
-                    size_t errlen)
-{
-	main_call c = {.t = (my_target *)base, .what = CALL_STORE, .recs = recs, .n = n};
-	return main_run(&c, err, errlen);
-}
+/* The main session's calls, once each: lib/sql/load.c makes them again
+ * on a new session after a lost connection. */
+const dbs_sqlload_ops dbs__myt_load_main = {
+	.records = my_records_once,
+	.check = my_check_once,
+	.prepare = my_prepare_once,
+	.finish = my_finish_once,
+	.store = my_store_once,
+};
 
 /* ---- writers ---- */
 
@@ -474,14 +400,14 @@ static void my_writer_close(dbs_load_writer *base)
 
 const dbs_load_ops dbs__myt_load_ops = {
 	.version = DBS_LOAD_OPS_VERSION,
-	.records = my_records,
-	.check = my_check,
-	.prepare = my_prepare,
+	.records = dbs__sqlload_records,
+	.check = dbs__sqlload_check,
+	.prepare = dbs__sqlload_prepare,
 	.writer_open = my_writer_open,
 	.chunk_begin = my_chunk_begin,
 	.chunk_rows = my_chunk_rows,
 	.chunk_commit = my_chunk_commit,
 	.writer_close = my_writer_close,
-	.finish = my_finish,
-	.store = my_store,
+	.finish = dbs__sqlload_finish,
+	.store = dbs__sqlload_store,
 };

@@ -95,6 +95,8 @@ void dbs__myt_session_free(my_target *t);
 
 /* The target's load capability (dbs_target_ops.load). */
 extern const dbs_load_ops dbs__myt_load_ops;
+/* Its calls on the main session (dbs_sqltarget_ops.load). */
+extern const struct dbs_sqlload_ops dbs__myt_load_main;
 
 /* ---- tables.c ---- */
 

@@ -492,6 +492,7 @@ static const dbs_sqltarget_ops my_dialect = {
 	.schema = dbs__myt_schema,
 	.reconnect = my_reconnect,
 	.dead_letter_table = my_dead_letter_table,
+	.load = &dbs__myt_load_main,
 };
 
 /* ------------------------------------------------------------------ */

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include <dbstreams/sys/buf.h>
-#include <dbstreams/sys/host.h>
 
 #include "sql/load.h"
 #include "sql/settings.h"
@@ -355,88 +354,15 @@ static int pg_finish_once(dbs_target *base, const dbs_load_table *table, unsigne
 	return rc;
 }
 
-/* ---- the main session, again after a lost connection ---- */
-
-/* One call of a main-session method, its arguments kept for a retry. */
-typedef struct main_call {
-	pg_target *t;
-	int what;
-	dbs_load_record_fn fn;
-	void *data;
-	const dbs_load_table *table;
-	int resumed;
-	unsigned parts;
-	const dbs_load_record *recs;
-	uint32_t n;
-} main_call;
-
-enum { CALL_RECORDS, CALL_CHECK, CALL_PREPARE, CALL_FINISH, CALL_STORE };
-
-static int call_attempt(void *ctx, char *err, size_t errlen)
-{
-	main_call *c = ctx;
-	dbs_target *base = &c->t->common.base;
-	c->t->common.lost = 0;
-	switch (c->what) {
-	case CALL_RECORDS: return pg_records_once(base, c->fn, c->data, err, errlen);
-	case CALL_CHECK: return pg_check_once(base, c->table, c->resumed, err, errlen);
-	case CALL_PREPARE: return pg_prepare_once(base, c->table, c->recs, c->n, err, errlen);
-	case CALL_FINISH: return pg_finish_once(base, c->table, c->parts, err, errlen);
-	default: return pg_store_once(base, c->recs, c->n, err, errlen);
-	}
-}
-
-/* A new session in place of the lost one (the SQL skeleton's reconnect). */
-static int call_restore(void *ctx, char *err, size_t errlen)
-{
-	main_call *c = ctx;
-	c->t->common.lost = 0;
-	return c->t->common.ops->reconnect(&c->t->common, err, errlen);
-}
-
-/* The main session sits idle while the writers copy: a server restarted
- * meanwhile is found here, and the call is made again on a new session
- * (each is idempotent), with the reconnect policy. */
-static int main_run(main_call *c, char *err, size_t errlen)
-{
-	return dbs_retry_lost(c->t->common.host, c->t->common.ops->what, &c->t->common.lost,
-	                      call_attempt, call_restore, c, err, errlen);
-}
-
-static int pg_records(dbs_target *base, dbs_load_record_fn fn, void *data, char *err,
-                      size_t errlen)
-{
-	main_call c = {.t = (pg_target *)base, .what = CALL_RECORDS, .fn = fn, .data = data};
-	return main_run(&c, err, errlen);
-}
-
-static int pg_check(dbs_target *base, const dbs_load_table *table, int resumed, char *err,
-                    size_t errlen)
-{
-	main_call c = {.t = (pg_target *)base, .what = CALL_CHECK, .table = table, .resumed = resumed};
-	return main_run(&c, err, errlen);
-}
-
-static int pg_prepare(dbs_target *base, const dbs_load_table *table,
-                      const dbs_load_record *recs, uint32_t n, char *err, size_t errlen)
-{
-	main_call c = {.t = (pg_target *)base, .what = CALL_PREPARE, .table = table, .recs = recs, .n = n};
-	return main_run(&c, err, errlen);
-}
-
-static int pg_finish(dbs_target *base, const dbs_load_table *table, unsigned what,
-                     char *err, size_t errlen)
-{
-	main_call c = {.t = (pg_target *)base, .what = CALL_FINISH, .table = table, .parts = what};
-	return main_run(&c, err, errlen);
-}
-
-static int pg_store(dbs_target *base, const dbs_load_record *recs, uint32_t n, char *err,
-                    size_t errlen)
-{
-	main_call c = {.t = (pg_target *)base, .what = CALL_STORE, .recs = recs, .n = n};
-	return main_run(&c, err, errlen);
-}
+/* The main session's calls, once each: lib/sql/load.c makes them again
+ * on a new session after a lost connection. */
+const dbs_sqlload_ops dbs__pgt_load_main = {
+	.records = pg_records_once,
+	.check = pg_check_once,
+	.prepare = pg_prepare_once,
+	.finish = pg_finish_once,
+	.store = pg_store_once,
+};
 
 /* ---- writers ---- */
 
@@ -576,14 +502,14 @@ static void pg_writer_close(dbs_load_writer *base)
 
 const dbs_load_ops dbs__pgt_load_ops = {
 	.version = DBS_LOAD_OPS_VERSION,
-	.records = pg_records,
-	.check = pg_check,
-	.prepare = pg_prepare,
+	.records = dbs__sqlload_records,
+	.check = dbs__sqlload_check,
+	.prepare = dbs__sqlload_prepare,
 	.writer_open = pg_writer_open,
 	.chunk_begin = pg_chunk_begin,
 	.chunk_rows = pg_chunk_rows,
 	.chunk_commit = pg_chunk_commit,
 	.writer_close = pg_writer_close,
-	.finish = pg_finish,
-	.store = pg_store,
+	.finish = dbs__sqlload_finish,
+	.store = dbs__sqlload_store,
 };

@@ -249,6 +249,8 @@ int dbs__pgt_schema(dbs_sqltarget *common, const dbs_event *ev, char *err, size_
 
 /* The target's load capability (dbs_target_ops.load). */
 extern const dbs_load_ops dbs__pgt_load_ops;
+/* Its calls on the main session (dbs_sqltarget_ops.load). */
+extern const struct dbs_sqlload_ops dbs__pgt_load_main;
 
 /* ---- copy.c ---- */
 

@@ -496,6 +496,7 @@ static const dbs_sqltarget_ops pg_dialect = {
 	.schema = dbs__pgt_schema,
 	.reconnect = pg_reconnect,
 	.dead_letter_table = pg_dead_letter_table,
+	.load = &dbs__pgt_load_main,
 };
 
 /* ------------------------------------------------------------------ */
