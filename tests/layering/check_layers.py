@@ -17,7 +17,9 @@ The layering of the source tree, checked from the #include lines
   own files only;
 - a plugin built outside the library (the template in examples/plugin/,
   the probe plugins of tests/conformance/) includes the public headers,
-  the SDK and its own files only: nothing of lib/.
+  the SDK and its own files only: nothing of lib/;
+- no source file of lib/, server/ or cli/ is longer than MAX_LINES: a
+  file that grows past it is split along its own sections.
 
   check_layers.py ROOT        check the tree at ROOT; exit 1 on a violation
   check_layers.py --self-test check that each rule catches what it forbids
@@ -33,6 +35,8 @@ PLUGIN_KINDS = ("sources", "hubs", "targets")
 OUTSIDE_PLUGINS = ("examples/plugin/", "tests/conformance/probe.")
 LIB_DIRS = ("core", "sql", "verify", "fault") + PLUGIN_KINDS
 CLIENT_LIBS = ("libpq-fe.h", "mysql.h", "mariadb_rpl.h", "nats/nats.h", "civetweb.h")
+MAX_LINES = 900
+SIZED = ("lib/", "server/", "cli/")
 
 
 def includes(path):
@@ -41,6 +45,11 @@ def includes(path):
     for m in INCLUDE.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
         yield line, m.group(1), m.group(2)
+
+
+def line_count(path):
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return sum(1 for _ in f)
 
 
 def plugin_of(rel):
@@ -68,6 +77,10 @@ def violations(root):
                     continue
                 path = os.path.join(dirpath, fn)
                 rel = os.path.relpath(path, root).replace(os.sep, "/")
+                lines = line_count(path)
+                if rel.startswith(SIZED) and lines > MAX_LINES:
+                    found.append(f"{rel}: {lines} lines, more than {MAX_LINES}: split it "
+                                 "along its sections")
                 for line, kind, name in includes(path):
                     why = judge(rel, kind, name, root)
                     if why:
@@ -148,6 +161,11 @@ CASES = [
     ("examples/plugin/jsonl_target.c", "#include <nats/nats.h>\n", False),
     ("tests/conformance/probe.c",
      '#include "routes.h"\n#include <dbstreams/sys/host.h>\n#include <sys/stat.h>\n', False),
+    ("lib/core/stream.c", "int x;\n" * (MAX_LINES + 1), True),
+    ("lib/core/stream.c", "int x;\n" * MAX_LINES, False),
+    ("server/routes.c", "int x;\n" * (MAX_LINES + 1), True),
+    ("cli/main.c", "int x;\n" * (MAX_LINES + 1), True),
+    ("tests/conformance/probe.c", "int x;\n" * (MAX_LINES + 1), False),
 ]
 
 
