@@ -454,6 +454,10 @@ START_TEST(writer_stopped_shows_stalled)
 	ck_assert_msg(st.stalled_since_ns > 0 && st.source_lag_bytes > 0,
 	              "stalled without since or lag: since %lld, lag %llu",
 	              (long long)st.stalled_since_ns, (unsigned long long)st.source_lag_bytes);
+	/* The watch sets the flag a stat reads, then writes its WARN line:
+	 * the line may follow the stat by a moment. One line, not more. */
+	for (int i = 0; i < 50 && __atomic_load_n(&stall_warnings, __ATOMIC_SEQ_CST) <= warned; i++)
+		sleep_ms(100);
 	ck_assert_int_eq(__atomic_load_n(&stall_warnings, __ATOMIC_SEQ_CST), warned + 1);
 
 	/* It moves again: caught up, and no longer stalled. */
