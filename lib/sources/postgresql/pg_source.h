@@ -23,6 +23,8 @@
 #include "sql/filter.h"
 
 #define POLL_MS 100
+/* How long a busy read loop lets messages gather (source.c, read_stream). */
+#define GATHER_NS 500000L
 /* Bytes of one streamed transaction held in memory before it spills. */
 #define STREAM_MEMORY_MAX ((size_t)4 << 20)
 /* Room for one identifier (PostgreSQL truncates them to 63 bytes). */

@@ -355,6 +355,12 @@ static int read_stream(pg_source *s, char *err, size_t errlen)
 	/* Set once a read found no whole message: only then is waiting in
 	 * poll() worth its system call. A busy stream never polls. */
 	int read_empty = 0;
+	/* Messages since the last wait. A source that keeps pace with its
+	 * walsender would otherwise wake for every message, a few system calls
+	 * each: after a wait that brought messages, the next one is a short
+	 * sleep instead of poll(), so what arrives meanwhile is read together.
+	 * An idle stream still wakes in poll() at its first message. */
+	unsigned since_wait = 0;
 	while (!s->stop && !(s->host && s->host->stopping && s->host->stopping(s->host))) {
 		int64_t now = dbs_time_monotonic_ns();
 		pthread_mutex_lock(&s->repl_lock);
@@ -371,6 +377,14 @@ static int read_stream(pg_source *s, char *err, size_t errlen)
 		if (n == 0) {
 			/* A status update libpq could not send at once is still queued. */
 			struct pollfd pfd = {fd, (short)(POLLIN | (pending > 0 ? POLLOUT : 0)), 0};
+			if (wait && since_wait > 0) {
+				struct timespec gather = {0, GATHER_NS};
+				nanosleep(&gather, NULL);
+				wait = 0;
+				since_wait = 0;
+			} else if (wait) {
+				since_wait = 0;
+			}
 			if (wait && poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR) {
 				dbs_fmt(err, errlen, "poll: %s", strerror(errno));
 				rc = DBS_EIO;
@@ -405,6 +419,7 @@ static int read_stream(pg_source *s, char *err, size_t errlen)
 			break;
 		}
 		read_empty = 0;
+		since_wait++;
 		dbs_pgo_frame f;
 		rc = dbs__pgo_frame_decode(&f, (const uint8_t *)buf, (size_t)n, err, errlen);
 		if (rc == 0 && f.wal_end > s->wal_end)
