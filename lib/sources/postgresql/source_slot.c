@@ -309,9 +309,10 @@ int dbs__pgs_start_replication(pg_source *s, const char *slot, const char *pub, 
 	 * OpenSSL reads a record in two recv() calls: reading ahead takes many
 	 * records per call. Bytes read ahead are invisible to poll(), so the
 	 * read loop asks OpenSSL before it waits (repl_has_pending, source.c).
-	 * From here on libpq never waits on this connection: it is
-	 * nonblocking, and the stream ends by PQfinish or by the server
-	 * closing it. */
+	 * From here on libpq waits on this connection only for the result
+	 * after the server ended the COPY, which a logical walsender does
+	 * only as it exits, closing the socket; otherwise the connection is
+	 * nonblocking and ends by PQfinish. */
 	SSL *ssl = PQsslInUse(s->repl) ? PQsslStruct(s->repl, "OpenSSL") : NULL;
 	if (ssl)
 		SSL_set_read_ahead(ssl, 1);
