@@ -9,10 +9,45 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "itest.h"
 
 static char src_db[64], dst_db[64];
+
+/* The stream of src_db's tables `names` (comma-separated, unqualified)
+ * into dst_db, default settings; its warnings to `log` (NULL: none). */
+static dbs_stream *start_stream(const char *names, dbs_log_fn log)
+{
+	char src_dsn[512], dst_dsn[512], list[512] = "", config[2048];
+	itest_my_dsn(src_dsn, sizeof src_dsn, src_db);
+	itest_my_dsn(dst_dsn, sizeof dst_dsn, dst_db);
+	char copy[256];
+	snprintf(copy, sizeof copy, "%s", names);
+	for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		size_t len = strlen(list);
+		snprintf(list + len, sizeof list - len, "%s{\"name\": \"%s.%s\"}", len ? ", " : "",
+		         src_db, t);
+	}
+	int n = snprintf(config, sizeof config,
+	                 "{\"source\": {\"type\": \"mysql\", \"connection\": \"%s\", "
+	                 "\"filter\": {\"tables\": [%s]}}, "
+	                 "\"target\": {\"type\": \"mysql\", \"connection\": \"%s\"}, "
+	                 "\"limits\": {\"numberOfEvents\": 0, \"elapsedTime\": 0}}",
+	                 src_dsn, list, dst_dsn);
+	ck_assert(n > 0 && (size_t)n < sizeof config);
+	return itest_stream_start_logged(config, NULL, log, DBS_LOG_WARN);
+}
+
+static uint64_t com_load(MYSQL *conn)
+{
+	char *v = itest_my_value(conn, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+	                               "WHERE VARIABLE_NAME = 'COM_LOAD'");
+	ck_assert_ptr_nonnull(v);
+	uint64_t n = strtoull(v, NULL, 10);
+	free(v);
+	return n;
+}
 
 static const char *const tables[] = {"t1", "t2", "t3"};
 
@@ -124,6 +159,348 @@ START_TEST(mysql_to_mysql_all_types)
 }
 END_TEST
 
+/*
+ * Long runs of inserts into one table go as LOAD DATA LOCAL. 20,000 rows
+ * of every type that path takes, with the bytes its text form escapes
+ * (tab, newline, backslash, NUL, "\\N"), in one source transaction,
+ * arrive value for value; a second table whose target already holds a
+ * row of a key the source inserts ends with the source's row (LOAD DATA
+ * LOCAL would skip it: the rows go again as INSERT … ON DUPLICATE KEY
+ * UPDATE).
+ */
+START_TEST(long_insert_runs_arrive_whole)
+{
+	MYSQL *src, *dst;
+	dbs_stream *s;
+	dbs_stat st;
+	char buf[2048];
+
+	itest_my_create_db(src_db);
+	itest_my_create_db(dst_db);
+	src = itest_my_connect(src_db);
+	dst = itest_my_connect(dst_db);
+	itest_my_exec(src, "CREATE TABLE lt (id BIGINT PRIMARY KEY, txt TEXT, num DECIMAL(38,10), "
+	                   "big BIGINT, ubig BIGINT UNSIGNED, dbl DOUBLE, flt FLOAT, flag BOOLEAN, "
+	                   "doc JSON, ts TIMESTAMP(6) NULL DEFAULT NULL, dt DATETIME(6), d DATE, "
+	                   "tm TIME(6), e ENUM('red','green','blue'), st SET('a','b','c'), y YEAR, "
+	                   "lat VARCHAR(64) CHARACTER SET latin1, ch CHAR(10)) ENGINE=InnoDB");
+	itest_my_exec(src, "CREATE TABLE dup (id BIGINT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
+	itest_my_exec(dst, "CREATE TABLE dup (id BIGINT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
+	itest_my_exec(dst, "INSERT INTO dup VALUES (3000, 'old')");
+	s = start_stream("lt,dup", NULL);
+	uint64_t loads = com_load(dst);
+
+	uint64_t events = 0;
+	itest_my_exec(src, "START TRANSACTION");
+	events += itest_my_exec_count(
+		src,
+		"INSERT INTO lt SELECT seq, "
+		"CASE seq % 9 WHEN 0 THEN NULL WHEN 1 THEN '' WHEN 2 THEN CONCAT('t\tab ', seq) "
+		"WHEN 3 THEN CONCAT('n\nl\r ', seq) WHEN 4 THEN CONCAT('b\\s \\N \\t ', seq) "
+		"WHEN 5 THEN CONCAT('nul ', CHAR(0), ' ', seq) WHEN 6 THEN '\\N' "
+		"WHEN 7 THEN CONCAT('q '' \" \xc5\xbelu\xc5\xa5ou\xc4\x8dk\xc3\xbd \xf0\x9f\x9a\x80 ', seq) "
+		"ELSE REPEAT('x', seq % 300) END, "
+		"CASE WHEN seq % 13 = 0 THEN NULL ELSE seq * -1234.0123456789 END, "
+		"CASE seq % 5 WHEN 0 THEN 9223372036854775807 WHEN 1 THEN -9223372036854775808 "
+		"ELSE seq END, "
+		"CASE seq % 3 WHEN 0 THEN 18446744073709551615 WHEN 1 THEN NULL ELSE seq END, "
+		"CASE WHEN seq % 17 = 0 THEN -1.7976931348623157e308 ELSE seq / 3e0 * 1e-5 END, "
+		"seq / 7e0, seq % 2 = 0, "
+		"CASE WHEN seq % 37 = 0 THEN NULL ELSE JSON_OBJECT('id', seq, 's', 'a\tb\\c') END, "
+		"TIMESTAMPADD(MICROSECOND, seq * 2220000001, '2000-01-01 00:00:00.123456'), "
+		"CASE WHEN seq % 45 = 0 THEN '9999-12-31 23:59:59.999999' "
+		"ELSE TIMESTAMPADD(SECOND, seq * 86401, '1000-01-01 00:00:00.000001') END, "
+		"CASE WHEN seq % 43 = 0 THEN '0000-00-00' ELSE DATE('1970-01-01') + INTERVAL seq DAY END, "
+		"CASE WHEN seq % 2 = 0 THEN '-838:59:59.000000' ELSE SEC_TO_TIME(seq) END, "
+		"ELT(1 + seq % 3, 'red', 'green', 'blue'), "
+		"CASE seq % 4 WHEN 0 THEN '' WHEN 1 THEN 'a' ELSE 'a,c' END, 1901 + seq % 255, "
+		"CONCAT('caf\xc3\xa9 ', seq), IF(seq % 2, 'c', NULL) FROM seq_1_to_20000");
+	events += itest_my_exec_count(src, "INSERT INTO dup SELECT seq, CONCAT('new ', seq) "
+	                                   "FROM seq_1_to_5000");
+	itest_my_exec(src, "COMMIT");
+	ck_assert_uint_eq(events, 25000);
+
+	itest_wait_target_counter(s, events, 240);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	itest_stat(s, &st);
+	itest_stat_format(buf, sizeof buf, &st);
+	ck_assert_msg(st.target.counter == events, "expected %llu events: %s",
+	              (unsigned long long)events, buf);
+	dbs_stream_free(s);
+
+	/* Both tables went the LOAD DATA way (the second one undone and sent
+	 * again as INSERT). */
+	ck_assert_msg(com_load(dst) >= loads + 2, "LOAD DATA ran %llu times",
+	              (unsigned long long)(com_load(dst) - loads));
+	static const char q[] =
+		"SELECT id, HEX(txt), num, big, ubig, dbl, flt, flag, doc, ts, dt, d, tm, e, st, y, "
+		"lat, HEX(ch) FROM lt ORDER BY id";
+	itest_rows *a = itest_my_rows(src, q), *b = itest_my_rows(dst, q);
+	ck_assert_uint_eq(b->nrows, 20000);
+	itest_rows_compare(a, b, "", NULL, "lt");
+	itest_rows_free(a);
+	itest_rows_free(b);
+	a = itest_my_rows(src, "SELECT id, v FROM dup ORDER BY id");
+	b = itest_my_rows(dst, "SELECT id, v FROM dup ORDER BY id");
+	ck_assert_uint_eq(b->nrows, 5000);
+	itest_rows_compare(a, b, "", NULL, "dup");
+	itest_rows_free(a);
+	itest_rows_free(b);
+	mysql_close(dst);
+	mysql_close(src);
+}
+END_TEST
+
+/*
+ * A value the target column cannot hold, in a long run of inserts:
+ * LOAD DATA LOCAL would cut it with a warning; the stream fails naming
+ * it, and nothing of its transaction is in the target.
+ */
+START_TEST(long_insert_run_value_too_long_fails)
+{
+	MYSQL *src, *dst;
+	dbs_stream *s;
+	dbs_stat st;
+	char buf[2048];
+
+	itest_my_create_db(src_db);
+	itest_my_create_db(dst_db);
+	src = itest_my_connect(src_db);
+	dst = itest_my_connect(dst_db);
+	itest_my_exec(src, "CREATE TABLE narrow (id BIGINT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
+	itest_my_exec(dst, "CREATE TABLE narrow (id BIGINT PRIMARY KEY, v VARCHAR(5)) ENGINE=InnoDB");
+	s = start_stream("narrow", NULL);
+	itest_my_exec(src, "INSERT INTO narrow SELECT seq, IF(seq = 4000, 'much too long', 'ok') "
+	                   "FROM seq_1_to_5000");
+	itest_wait_node_status(s, 1, DBS_STATUS_FAILED, 120, &st);
+	itest_stat_format(buf, sizeof buf, &st);
+	ck_assert_msg(st.target.status == DBS_STATUS_FAILED && strstr(st.target.message, "too long"),
+	              "a value too long for the target must fail the stream: %s", buf);
+	ck_assert_msg(strstr(st.target.message, "id=4000"), "the failure must name the row: %s",
+	              buf);
+	dbs_stream_stop(s);
+	dbs_stream_free(s);
+	ck_assert_uint_eq(itest_my_count(dst, "narrow"), 0);
+	mysql_close(dst);
+	mysql_close(src);
+}
+END_TEST
+
+static int refused_warnings;
+
+static void count_refused(dbs_log_level level, const char *message, void *user_data)
+{
+	(void)level;
+	(void)user_data;
+	if (strstr(message, "refuses LOAD DATA LOCAL"))
+		__atomic_add_fetch(&refused_warnings, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * A target server with local_infile off refuses LOAD DATA LOCAL: the
+ * rows go as INSERT statements, all of them arrive, and the log says so
+ * once.
+ */
+START_TEST(long_insert_runs_without_local_infile)
+{
+	MYSQL *src, *dst;
+	dbs_stream *s;
+
+	itest_my_create_db(src_db);
+	itest_my_create_db(dst_db);
+	src = itest_my_connect(src_db);
+	dst = itest_my_connect(dst_db);
+	itest_my_exec(src, "CREATE TABLE r (id BIGINT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
+	s = start_stream("r", count_refused);
+	/* The harness's server, shared with other suites: on again below. */
+	itest_my_exec(dst, "SET GLOBAL local_infile = 0");
+	for (int k = 0; k < 2; k++) {
+		char sql[256];
+		snprintf(sql, sizeof sql,
+		         "INSERT INTO r SELECT %d * 10000 + seq, CONCAT('v', seq) FROM seq_1_to_5000",
+		         k);
+		itest_my_exec(src, sql);
+	}
+	itest_wait_target_counter(s, 10000, 120);
+	itest_my_exec(dst, "SET GLOBAL local_infile = 1");
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+	ck_assert_int_eq(__atomic_load_n(&refused_warnings, __ATOMIC_SEQ_CST), 1);
+	itest_rows *a = itest_my_rows(src, "SELECT id, v FROM r ORDER BY id");
+	itest_rows *b = itest_my_rows(dst, "SELECT id, v FROM r ORDER BY id");
+	ck_assert_uint_eq(b->nrows, 10000);
+	itest_rows_compare(a, b, "", NULL, "r");
+	itest_rows_free(a);
+	itest_rows_free(b);
+	mysql_close(dst);
+	mysql_close(src);
+}
+END_TEST
+
+/*
+ * Small transactions that delete and write the same keys, in two tables
+ * (an OLTP load: updates, a delete and an insert of the deleted key,
+ * and keys written and deleted again within a few transactions): the
+ * target, which holds each table's deletes and writes and sends them as
+ * one DELETE and one INSERT, ends with the source's rows.
+ */
+START_TEST(small_transactions_rewriting_keys)
+{
+	MYSQL *src, *dst;
+	dbs_stream *s;
+
+	itest_my_create_db(src_db);
+	itest_my_create_db(dst_db);
+	src = itest_my_connect(src_db);
+	dst = itest_my_connect(dst_db);
+	for (int t = 1; t <= 2; t++) {
+		char sql[256];
+		snprintf(sql, sizeof sql,
+		         "CREATE TABLE o%d (id INT PRIMARY KEY, k INT NOT NULL, c VARCHAR(64), "
+		         "KEY (k)) ENGINE=InnoDB",
+		         t);
+		itest_my_exec(src, sql);
+		snprintf(sql, sizeof sql,
+		         "INSERT INTO o%d SELECT seq, seq, CONCAT('c', seq) FROM seq_1_to_500", t);
+		itest_my_exec(src, sql);
+	}
+	s = start_stream("o1,o2", NULL);
+	itest_my_exec(src,
+	              "BEGIN NOT ATOMIC FOR i IN 1..1500 DO "
+	              "START TRANSACTION; "
+	              "UPDATE o1 SET k = k + 1 WHERE id = 1 + i * 7 % 500; "
+	              "UPDATE o2 SET c = CONCAT('u', i) WHERE id = 1 + i * 11 % 500; "
+	              "DELETE FROM o1 WHERE id = 1 + i * 13 % 500; "
+	              "INSERT INTO o1 VALUES (1 + i * 13 % 500, i, CONCAT('n', i)); "
+	              "COMMIT; "
+	              "START TRANSACTION; "
+	              "INSERT INTO o2 VALUES (1000 + i % 50, i, 'w') "
+	              "ON DUPLICATE KEY UPDATE c = CONCAT('w', i); "
+	              "COMMIT; "
+	              "IF i % 3 = 0 THEN DELETE FROM o2 WHERE id = 1000 + i % 50; END IF; "
+	              "IF i % 5 = 0 THEN DELETE FROM o1 WHERE id = 1 + i * 17 % 500; "
+	              "INSERT INTO o1 VALUES (1 + i * 17 % 500, -i, NULL); "
+	              "UPDATE o1 SET c = 'last' WHERE id = 1 + i * 17 % 500; END IF; "
+	              "END FOR; END");
+	/* Wait for the target to hold what the source holds. */
+	int64_t deadline = itest_now_ms() + 120000;
+	static const char q1[] = "SELECT id, k, c FROM o1 ORDER BY id";
+	static const char q2[] = "SELECT id, k, c FROM o2 ORDER BY id";
+	for (;;) {
+		char *sum_src = itest_my_value(src, "SELECT CONCAT((SELECT COUNT(*) FROM o1), '/', "
+		                                    "(SELECT SUM(k) FROM o1), '/', (SELECT COUNT(*) "
+		                                    "FROM o2), '/', (SELECT SUM(k) FROM o2))");
+		char sql[512];
+		snprintf(sql, sizeof sql,
+		         "SELECT CONCAT((SELECT COUNT(*) FROM o1), '/', (SELECT SUM(k) FROM o1), '/', "
+		         "(SELECT COUNT(*) FROM o2), '/', (SELECT SUM(k) FROM o2))");
+		char *sum_dst = NULL;
+		if (itest_my_count(dst, "information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+		                        "AND TABLE_NAME IN ('o1', 'o2')") == 2)
+			sum_dst = itest_my_value(dst, sql);
+		int same = sum_src && sum_dst && strcmp(sum_src, sum_dst) == 0;
+		free(sum_src);
+		free(sum_dst);
+		if (same || itest_now_ms() > deadline)
+			break;
+		usleep(200 * 1000);
+	}
+	dbs_stat st;
+	char buf[2048];
+	itest_stat(s, &st);
+	itest_stat_format(buf, sizeof buf, &st);
+	ck_assert_msg(st.target.status == DBS_STATUS_RUNNING, "the stream must still run: %s", buf);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+	itest_rows *a = itest_my_rows(src, q1), *b = itest_my_rows(dst, q1);
+	itest_rows_compare(a, b, "", NULL, "o1");
+	itest_rows_free(a);
+	itest_rows_free(b);
+	a = itest_my_rows(src, q2);
+	b = itest_my_rows(dst, q2);
+	itest_rows_compare(a, b, "", NULL, "o2");
+	itest_rows_free(a);
+	itest_rows_free(b);
+	mysql_close(dst);
+	mysql_close(src);
+}
+END_TEST
+
+/*
+ * Target tables with triggers (made by hand at the target, writing each
+ * row change into an audit table): their changes keep the source's order,
+ * across the two tables and within each. Each transaction inserts into
+ * both tables and deletes what the one before inserted.
+ */
+START_TEST(triggers_see_the_source_order)
+{
+	MYSQL *src, *dst;
+	dbs_stream *s;
+	char sql[512];
+
+	itest_my_create_db(src_db);
+	itest_my_create_db(dst_db);
+	src = itest_my_connect(src_db);
+	dst = itest_my_connect(dst_db);
+	itest_my_exec(dst, "CREATE TABLE audit (n INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(32)) "
+	                   "ENGINE=InnoDB");
+	static const char *const names[] = {"ta", "tb"};
+	for (int k = 0; k < 2; k++) {
+		snprintf(sql, sizeof sql, "CREATE TABLE %s (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+		         names[k]);
+		itest_my_exec(src, sql);
+		itest_my_exec(dst, sql);
+		snprintf(sql, sizeof sql,
+		         "CREATE TRIGGER %s_ins AFTER INSERT ON %s FOR EACH ROW "
+		         "INSERT INTO audit (what) VALUES (CONCAT('%s+', NEW.id))",
+		         names[k], names[k], names[k]);
+		itest_my_exec(dst, sql);
+		snprintf(sql, sizeof sql,
+		         "CREATE TRIGGER %s_del AFTER DELETE ON %s FOR EACH ROW "
+		         "INSERT INTO audit (what) VALUES (CONCAT('%s-', OLD.id))",
+		         names[k], names[k], names[k]);
+		itest_my_exec(dst, sql);
+	}
+	s = start_stream("ta,tb", NULL);
+	enum { N = 300 };
+	itest_my_exec(src, "BEGIN NOT ATOMIC FOR i IN 1..300 DO "
+	                   "START TRANSACTION; "
+	                   "INSERT INTO ta VALUES (i, i); INSERT INTO tb VALUES (i, i); "
+	                   "DELETE FROM ta WHERE id = i - 1; DELETE FROM tb WHERE id = i - 1; "
+	                   "COMMIT; END FOR; END");
+	int64_t deadline = itest_now_ms() + 120000;
+	while (itest_my_count(dst, "audit") < 4 * N - 2 && itest_now_ms() < deadline)
+		usleep(200 * 1000);
+	dbs_stat st;
+	char buf[2048];
+	itest_stat(s, &st);
+	itest_stat_format(buf, sizeof buf, &st);
+	ck_assert_msg(st.target.status == DBS_STATUS_RUNNING, "the stream must still run: %s", buf);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+	itest_rows *a = itest_my_rows(dst, "SELECT n, what FROM audit ORDER BY n");
+	ck_assert_uint_eq(a->nrows, 4 * N - 2);
+	size_t r = 0;
+	for (int i = 1; i <= N; i++) {
+		char want[4][32];
+		int nw = 0;
+		snprintf(want[nw++], sizeof want[0], "ta+%d", i);
+		snprintf(want[nw++], sizeof want[0], "tb+%d", i);
+		if (i > 1) {
+			snprintf(want[nw++], sizeof want[0], "ta-%d", i - 1);
+			snprintf(want[nw++], sizeof want[0], "tb-%d", i - 1);
+		}
+		for (int w = 0; w < nw; w++, r++)
+			ck_assert_msg(strcmp(a->cells[r * a->ncols + 1], want[w]) == 0,
+			              "change %zu the triggers saw: %s, the source's: %s", r + 1,
+			              a->cells[r * a->ncols + 1], want[w]);
+	}
+	itest_rows_free(a);
+	mysql_close(dst);
+	mysql_close(src);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("integration_mysql_to_mysql");
@@ -131,9 +508,14 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	tcase_add_unchecked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 290);
 	tcase_add_test(tc, mysql_to_mysql_all_types);
+	tcase_add_test(tc, long_insert_runs_arrive_whole);
+	tcase_add_test(tc, long_insert_run_value_too_long_fails);
+	tcase_add_test(tc, long_insert_runs_without_local_infile);
+	tcase_add_test(tc, small_transactions_rewriting_keys);
+	tcase_add_test(tc, triggers_see_the_source_order);
 	suite_add_tcase(suite, tc);
 	sr = srunner_create(suite);
 	srunner_run_all(sr, CK_NORMAL);

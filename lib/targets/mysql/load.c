@@ -372,8 +372,8 @@ static int my_chunk_rows(dbs_load_writer *base, const dbs_batch *rows, char *err
 	for (uint32_t i = 0, n = dbs_batch_count(rows); i < n && rc == 0; i++)
 		rc = dbs__myt_add_insert(t, rows, i, w->tb, err, errlen);
 	/* No statement outlives the batch whose rows it names. */
-	if (rc == 0 && dbs__myt_close_open(t))
-		rc = oom(err, errlen);
+	if (rc == 0)
+		rc = dbs__myt_close_open(t, rows, err, errlen);
 	if (rc == 0)
 		rc = dbs__myt_flush(t, rows, err, errlen);
 	return lost_or(t, rc);

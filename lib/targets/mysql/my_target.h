@@ -21,6 +21,14 @@
 
 /* Bytes of a key shown in an error. */
 #define ERR_KEY_MAX 160u
+/* Bits of each filter of held keys (pending.c). */
+#define DBS_MYT_BLOOM_BITS 4096u
+
+/* Which events a held statement holds, to name them in an error. */
+typedef struct my_held_at {
+	uint32_t first, last; /* batch event indexes */
+	uint64_t apply_no;    /* the write that held them (0: spans writes) */
+} my_held_at;
 
 typedef struct my_table {
 	const dbs_table *def; /* referenced */
@@ -31,6 +39,15 @@ typedef struct my_table {
 	char *insert_head;    /* INSERT INTO q (`a`,…) VALUES */
 	char *insert_tail;    /* ON DUPLICATE KEY UPDATE … */
 	size_t head_len, tail_len;
+	int load_state;       /* LOAD DATA can take its rows: 1, no: -1, unknown: 0 */
+	/* Deletes and writes held (pending.c): whether the table may (1, no:
+	 * -1, unknown: 0), the keys' literals "k1,k2", the rows "(…),(…)",
+	 * filters of the keys in each, and whether t->pend lists it. */
+	int pend_state;
+	dbs_buf pend_del, pend_ups;
+	uint64_t pend_del_keys[DBS_MYT_BLOOM_BITS / 64], pend_ups_keys[DBS_MYT_BLOOM_BITS / 64];
+	int pend_listed;
+	my_held_at pend_del_at, pend_ups_at;
 } my_table;
 
 /* What one statement of a packet was, to name it in an error. */
@@ -68,6 +85,21 @@ typedef struct my_target {
 	/* INSERT without ON DUPLICATE KEY UPDATE: a row of the same key is an
 	 * error (an initial load that must not overwrite). */
 	int plain_inserts;
+	/* Inserts in a row into one table in this transaction (loaddata.c). */
+	my_table *run_table;
+	uint64_t run_rows;
+	/* Rows gathered for LOAD DATA into open_load, in its text form. */
+	my_table *open_load;
+	dbs_buf load;
+	size_t load_rows, load_sent;
+	dbs_buf load_value; /* one value's literal */
+	dbs_buf load_sql;   /* the LOAD DATA statement */
+	int load_serving;   /* the local-infile handler may send `load` */
+	int load_refused;   /* the server refuses LOAD DATA LOCAL */
+	/* Tables holding deletes and writes, in the order first touched. */
+	my_table **pend;
+	size_t npend, cappend, pend_bytes;
+	int rows_one_by_one; /* the row-by-row replay: nothing held */
 } my_target;
 
 /* The plugin (target.c); the built-in list names it. */
@@ -144,8 +176,17 @@ int dbs__myt_stmt_push(my_target *t, my_table *tb, uint32_t first, uint32_t last
 int dbs__myt_flush(my_target *t, const dbs_batch *batch, char *err, size_t errlen);
 /* ';' before the next statement of a packet. */
 int dbs__myt_sep(my_target *t);
-/* Finish the INSERT or DELETE … IN statement still taking rows. */
-int dbs__myt_close_open(my_target *t);
+/* Finish the INSERT or DELETE … IN statement still taking rows, or run
+ * the rows gathered for LOAD DATA (so `batch`, which may be NULL, and an
+ * error message). */
+int dbs__myt_close_open(my_target *t, const dbs_batch *batch, char *err, size_t errlen);
+/* Column c of image `img` of `ev` as a MySQL literal into `b`. */
+int dbs__myt_put_value(my_target *t, my_table *tb, const dbs_event *ev, const dbs_value *img,
+                       uint32_t c, dbs_buf *b, char *err, size_t errlen);
+/* The row in t->row, "(…)", into the INSERT of `tb` taking rows (event
+ * i of `batch`; a NULL batch names no event). */
+int dbs__myt_insert_row(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
+                        char *err, size_t errlen);
 /* An empty packet. */
 void dbs__myt_packet_reset(my_target *t);
 /* Event i (an insert) as a row of a multi-row INSERT. */
@@ -158,5 +199,36 @@ int dbs__myt_add_insert_segment(my_target *t, const dbs_batch *batch, uint32_t *
 /* Event i, an update or delete, by key. */
 int dbs__myt_add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
                         char *err, size_t errlen);
+
+/* ---- pending.c ---- */
+
+/* Hold the delete of event i (its key image `img`) when its table allows;
+ * *held says whether it did. */
+int dbs__myt_pending_delete(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
+                            const dbs_value *img, int *held, char *err, size_t errlen);
+/* Hold event i's whole new row (an insert, or an update that keeps its
+ * key) when its table allows; *held says whether it did. */
+int dbs__myt_pending_write(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
+                           int *held, char *err, size_t errlen);
+/* What is held, into the packet: each table's deletes, then its writes. */
+int dbs__myt_pending_send(my_target *t, const dbs_batch *batch, char *err, size_t errlen);
+/* Forget what is held. */
+void dbs__myt_pending_reset(my_target *t);
+
+/* ---- loaddata.c ---- */
+
+/* The connection's local-infile handler: sends only the rows gathered,
+ * never a file. */
+void dbs__myt_load_setup(my_target *t);
+/* Whether the next insert into `tb` goes to the LOAD DATA rows. */
+int dbs__myt_load_wanted(my_target *t, my_table *tb);
+/* Event i (an insert) as a row of LOAD DATA into `tb`. */
+int dbs__myt_load_row(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
+                      char *err, size_t errlen);
+/* Send what the packet holds, then the gathered rows as LOAD DATA (or,
+ * when it leaves a warning, as INSERT statements). */
+int dbs__myt_load_end(my_target *t, const dbs_batch *batch, char *err, size_t errlen);
+/* Forget the gathered rows and the run of inserts. */
+void dbs__myt_load_reset(my_target *t);
 
 #endif

@@ -3,6 +3,8 @@
  * table as multi-row INSERT … ON DUPLICATE KEY UPDATE (a replay
  * overwrites, never duplicates), and updates that keep their key and send
  * the whole row with them; other updates and deletes by key in log order.
+ * Tables that allow it hold their deletes and whole-row writes instead
+ * (pending.c), long runs of inserts go as LOAD DATA (loaddata.c).
  * Statements travel several per COM_QUERY (CLIENT_MULTI_STATEMENTS), each
  * packet bounded by the server's max_allowed_packet, so no event costs a
  * round trip. When the core groups source transactions into one commit,
@@ -134,18 +136,24 @@ int dbs__myt_sep(my_target *t)
 	return t->sql.len ? dbs_buf_append_char(&t->sql, ';') : 0;
 }
 
-/* Finish the INSERT or DELETE … IN statement still taking rows. */
-int dbs__myt_close_open(my_target *t)
+/* Finish the INSERT or DELETE … IN statement still taking rows, or run
+ * the rows gathered for LOAD DATA. */
+int dbs__myt_close_open(my_target *t, const dbs_batch *batch, char *err, size_t errlen)
 {
 	int rc = 0;
+	if (t->open_load)
+		return dbs__myt_load_end(t, batch, err, errlen);
 	if (t->open_insert && !t->plain_inserts)
 		rc = dbs_buf_append(&t->sql, t->open_insert->insert_tail, t->open_insert->tail_len);
 	else if (t->open_delete)
 		rc = dbs_buf_append_char(&t->sql, ')');
 	t->open_insert = NULL;
 	t->open_delete = NULL;
-	t->open_delete = NULL;
-	return rc;
+	if (rc) {
+		dbs_fmt(err, errlen, "out of memory");
+		return rc;
+	}
+	return t->npend ? dbs__myt_pending_send(t, batch, err, errlen) : 0;
 }
 
 /* A packet of whole statements is sent once it holds this much, however
@@ -164,8 +172,8 @@ static int maybe_flush(my_target *t, const dbs_batch *batch, char *err, size_t e
 
 /* Format one value of event `ev` (column c of `img`, one of its images)
  * into `b`. A value MySQL cannot hold is a data error named by the key. */
-static int put_value(my_target *t, my_table *tb, const dbs_event *ev, const dbs_value *img,
-                     uint32_t c, dbs_buf *b, char *err, size_t errlen)
+int dbs__myt_put_value(my_target *t, my_table *tb, const dbs_event *ev, const dbs_value *img,
+                       uint32_t c, dbs_buf *b, char *err, size_t errlen)
 {
 	int rc = dbs__sqlmap_value_mysql(b, &tb->types[c], &img[c], t->common.err_msg,
 	                                 sizeof t->common.err_msg);
@@ -193,23 +201,38 @@ int dbs__myt_add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 	for (uint32_t c = 0; c < tb->def->ncolumns; c++) {
 		if (c && (rc = dbs_buf_append_char(row, ',')))
 			goto nomem;
-		if ((rc = put_value(t, tb, ev, ev->after, c, row, err, errlen)))
+		if ((rc = dbs__myt_put_value(t, tb, ev, ev->after, c, row, err, errlen)))
 			return rc;
 	}
 	if ((rc = dbs_buf_append_char(row, ')')))
 		goto nomem;
+	if (t->run_table != tb) {
+		t->run_table = tb;
+		t->run_rows = 0;
+	}
+	t->run_rows++;
+	return dbs__myt_insert_row(t, batch, i, tb, err, errlen);
+nomem:
+	dbs_fmt(err, errlen, "out of memory");
+	return DBS_ENOMEM;
+}
+
+int dbs__myt_insert_row(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
+                        char *err, size_t errlen)
+{
+	dbs_buf *row = &t->row;
+	int rc;
 	/* Close the statement (and maybe send the packet) before this row
 	 * would push it past the server's packet size. */
 	if (t->open_insert == tb &&
 	    t->sql.len + row->len + 1 + tb->tail_len + 1 > t->packet_limit) {
-		if ((rc = dbs__myt_close_open(t)))
-			goto nomem;
-		if ((rc = dbs__myt_flush(t, batch, err, errlen)))
+		if ((rc = dbs__myt_close_open(t, batch, err, errlen)) ||
+		    (rc = dbs__myt_flush(t, batch, err, errlen)))
 			return rc;
 	}
 	if (t->open_insert != tb) {
-		if ((rc = dbs__myt_close_open(t)))
-			goto nomem;
+		if ((rc = dbs__myt_close_open(t, batch, err, errlen)))
+			return rc;
 		if (t->sql.len &&
 		    t->sql.len + 1 + tb->head_len + row->len + tb->tail_len > t->packet_limit &&
 		    (rc = dbs__myt_flush(t, batch, err, errlen)))
@@ -220,6 +243,8 @@ int dbs__myt_add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 		    (rc = dbs_buf_append(&t->sql, tb->insert_head, tb->head_len)) ||
 		    (rc = dbs__myt_stmt_push(t, tb, i, i, "inserting into")))
 			goto nomem;
+		if (!batch) /* rows of batches gone: name the table only */
+			t->stmts[t->nstmts - 1].apply_no = 0;
 		t->open_insert = tb;
 	} else {
 		if ((rc = dbs_buf_append_char(&t->sql, ',')))
@@ -270,7 +295,13 @@ int dbs__myt_add_insert_segment(my_target *t, const dbs_batch *batch, uint32_t *
 			if (t->done[j - start] || !dbs__myt_same_def(ev->table, def))
 				continue;
 			t->done[j - start] = 1;
-			if (!dbs__sqltarget_skipped(&t->common, ev))
+			if (dbs__sqltarget_skipped(&t->common, ev))
+				continue;
+			int held = 0;
+			if (dbs__myt_load_wanted(t, tb))
+				rc = dbs__myt_load_row(t, batch, j, tb, err, errlen);
+			else if ((rc = dbs__myt_pending_write(t, batch, j, tb, &held, err, errlen)) == 0 &&
+			         !held)
 				rc = dbs__myt_add_insert(t, batch, j, tb, err, errlen);
 		}
 	}
@@ -293,7 +324,7 @@ static int append_where(my_target *t, dbs_buf *s, my_table *tb, const dbs_event 
 			    (rc = dbs__myt_ident(s, tb->def->columns[c].name)) ||
 			    (rc = dbs_buf_append_char(s, '=')))
 				goto nomem;
-			if ((rc = put_value(t, tb, ev, img, c, s, err, errlen)))
+			if ((rc = dbs__myt_put_value(t, tb, ev, img, c, s, err, errlen)))
 				return rc;
 		}
 		return 0;
@@ -306,7 +337,7 @@ static int append_where(my_target *t, dbs_buf *s, my_table *tb, const dbs_event 
 		    (rc = dbs__myt_ident(s, tb->def->columns[c].name)) ||
 		    (rc = dbs_buf_append_str(s, "<=>")))
 			goto nomem;
-		if ((rc = put_value(t, tb, ev, img, c, s, err, errlen)))
+		if ((rc = dbs__myt_put_value(t, tb, ev, img, c, s, err, errlen)))
 			return rc;
 		any = 1;
 	}
@@ -329,7 +360,7 @@ static int add_delete_by_key(my_target *t, const dbs_batch *batch, uint32_t i, m
 	dbs_buf *row = &t->row;
 	int rc;
 	dbs_buf_reset(row);
-	if ((rc = put_value(t, tb, dbs_batch_event(batch, i), img, tb->keys[0], row, err, errlen)))
+	if ((rc = dbs__myt_put_value(t, tb, dbs_batch_event(batch, i), img, tb->keys[0], row, err, errlen)))
 		return rc;
 	if (t->open_delete == tb && t->sql.len + row->len + 2 <= t->packet_limit) {
 		if ((rc = dbs_buf_append_char(&t->sql, ',')) ||
@@ -338,8 +369,8 @@ static int add_delete_by_key(my_target *t, const dbs_batch *batch, uint32_t i, m
 		stmt_extend(t, i);
 		return 0;
 	}
-	if ((rc = dbs__myt_close_open(t)))
-		goto nomem;
+	if ((rc = dbs__myt_close_open(t, batch, err, errlen)))
+		return rc;
 	if ((rc = maybe_flush(t, batch, err, errlen)))
 		return rc;
 	if (t->sql.len && t->sql.len + row->len + 256 + strlen(tb->qname) > t->packet_limit &&
@@ -434,10 +465,18 @@ int dbs__myt_add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 		                          "whole old rows, e.g. REPLICA IDENTITY FULL)");
 		return DBS_ETARGET;
 	}
-	if (ev->op == DBS_OP_DELETE && tb->nkeys == 1)
+	int held = 0;
+	if (ev->op == DBS_OP_DELETE && tb->nkeys == 1) {
+		if ((rc = dbs__myt_pending_delete(t, batch, i, tb, where_img, &held, err, errlen)) ||
+		    held)
+			return rc;
 		return add_delete_by_key(t, batch, i, tb, where_img, err, errlen);
-	if (update_is_rewrite(t, tb, ev, where_img))
+	}
+	if (update_is_rewrite(t, tb, ev, where_img)) {
+		if ((rc = dbs__myt_pending_write(t, batch, i, tb, &held, err, errlen)) || held)
+			return rc;
 		return dbs__myt_add_insert(t, batch, i, tb, err, errlen);
+	}
 	dbs_buf_reset(s);
 	if (ev->op == DBS_OP_DELETE) {
 		if ((rc = dbs_buf_append_str(s, "DELETE FROM ")) ||
@@ -457,7 +496,7 @@ int dbs__myt_add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 			    (rc = dbs__myt_ident(s, tb->def->columns[c].name)) ||
 			    (rc = dbs_buf_append_char(s, '=')))
 				goto nomem;
-			if ((rc = put_value(t, tb, ev, ev->after, c, s, err, errlen)))
+			if ((rc = dbs__myt_put_value(t, tb, ev, ev->after, c, s, err, errlen)))
 				return rc;
 			any = 1;
 		}
@@ -466,8 +505,8 @@ int dbs__myt_add_change(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 	}
 	if ((rc = append_where(t, s, tb, ev, where_img, err, errlen)))
 		return rc;
-	if ((rc = dbs__myt_close_open(t)))
-		goto nomem;
+	if ((rc = dbs__myt_close_open(t, batch, err, errlen)))
+		return rc;
 	if (t->sql.len && t->sql.len + 1 + s->len > t->packet_limit &&
 	    (rc = dbs__myt_flush(t, batch, err, errlen)))
 		return rc;
@@ -486,4 +525,6 @@ void dbs__myt_packet_reset(my_target *t)
 	t->nstmts = 0;
 	t->open_insert = NULL;
 	t->open_delete = NULL;
+	dbs__myt_load_reset(t);
+	dbs__myt_pending_reset(t);
 }

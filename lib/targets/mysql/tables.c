@@ -62,6 +62,8 @@ void dbs__myt_table_free(my_table *tb)
 	free(tb->qname);
 	free(tb->insert_head);
 	free(tb->insert_tail);
+	dbs_buf_free(&tb->pend_del);
+	dbs_buf_free(&tb->pend_ups);
 	free(tb);
 }
 

@@ -159,6 +159,7 @@ static int connect_server(my_target *t, dbs_mysql_tls tls, char *err, size_t err
 		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
 	}
+	dbs__myt_load_setup(t);
 	unsigned timeout = CONNECT_TIMEOUT_S;
 	mysql_optionsv(t->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_optionsv(t->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
@@ -392,7 +393,9 @@ static int my_commit(dbs_sqltarget *common, const dbs_batch *batch, const dbs_po
 	int rc;
 	/* Without a batch the packet holds what a grouped transaction left
 	 * unsent, or nothing. */
-	if ((rc = dbs__myt_close_open(t)) || (rc = dbs__myt_sep(t)) ||
+	if ((rc = dbs__myt_close_open(t, batch, err, errlen)))
+		return rc;
+	if ((rc = dbs__myt_sep(t)) ||
 	    (rc = dbs__checkpoint_upsert_sql(&t->sql, DBS_DIALECT_MYSQL, t->common.stream_literal,
 	                                     last, seq, pos)) ||
 	    (rc = dbs__myt_stmt_push(t, NULL, 0, 0, "writing the checkpoint")) ||
@@ -413,11 +416,8 @@ static int my_hold(dbs_sqltarget *common, const dbs_batch *batch, char *err, siz
 	my_target *t = my_of(common);
 	if (dbs__sqltarget_grouping(common))
 		return 0;
-	if (dbs__myt_close_open(t)) {
-		dbs_fmt(err, errlen, "out of memory");
-		return DBS_ENOMEM;
-	}
-	return dbs__myt_flush(t, batch, err, errlen);
+	int rc = dbs__myt_close_open(t, batch, err, errlen);
+	return rc ? rc : dbs__myt_flush(t, batch, err, errlen);
 }
 
 /* The failed packet's later statements never ran; what ran is undone. */
@@ -450,11 +450,11 @@ static int my_row_apply(dbs_sqltarget *common, const dbs_batch *batch, uint32_t 
 {
 	my_target *t = my_of(common);
 	dbs__myt_packet_reset(t);
+	t->rows_one_by_one = 1; /* each row's own statement names it */
 	int rc = add_event(t, batch, &i, table, 0, err, errlen);
-	if (rc == 0 && dbs__myt_close_open(t)) {
-		dbs_fmt(err, errlen, "out of memory");
-		rc = DBS_ENOMEM;
-	}
+	t->rows_one_by_one = 0;
+	if (rc == 0)
+		rc = dbs__myt_close_open(t, batch, err, errlen);
 	if (rc == 0)
 		rc = dbs__myt_flush(t, batch, err, errlen);
 	dbs__myt_packet_reset(t);
@@ -511,11 +511,15 @@ static void my_close(dbs_target *base)
 	free(t->tables);
 	free(t->stmts);
 	free(t->done);
+	free(t->pend);
 	dbs__mysql_dsn_free(&t->dsn);
 	dbs_buf_free(&t->sql);
 	dbs_buf_free(&t->row);
 	dbs_buf_free(&t->tmp);
 	dbs_buf_free(&t->label);
+	dbs_buf_free(&t->load);
+	dbs_buf_free(&t->load_value);
+	dbs_buf_free(&t->load_sql);
 	dbs__sqltarget_release(&t->common);
 	free(t);
 }
