@@ -172,13 +172,15 @@ nomem:
 int dbs__myt_pending_send(my_target *t, const dbs_batch *batch, char *err, size_t errlen)
 {
 	int rc = 0;
-	for (size_t i = 0; i < t->npend && rc == 0; i++) {
+	for (size_t i = 0; i < t->npend && rc == 0; i++)
 		rc = table_send(t, batch, t->pend[i], err, errlen);
+	if (rc)
+		return rc; /* the rollback forgets what is still held */
+	for (size_t i = 0; i < t->npend; i++)
 		t->pend[i]->pend_listed = 0;
-	}
 	t->npend = 0;
 	t->pend_bytes = 0;
-	return rc;
+	return 0;
 }
 
 void dbs__myt_pending_reset(my_target *t)
