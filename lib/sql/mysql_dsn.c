@@ -8,6 +8,7 @@
 #include <dbstreams/sys/buf.h>
 
 #include "sql/mysql_dsn.h"
+#include "sql/value_text.h"
 
 #define DEFAULT_PORT 3306u
 
@@ -38,25 +39,14 @@ static const char *const ignored_params[] = {
     "timeTruncate",
 };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* %-unescape NUL-terminated `s` in place; 0, or -1 on a bad escape. */
 static int unescape(char *s)
 {
 	char *w = s;
 	for (const char *r = s; *r; r++) {
 		if (*r == '%') {
-			int hi = r[1] ? hexval(r[1]) : -1;
-			int lo = hi >= 0 && r[2] ? hexval(r[2]) : -1;
+			int hi = r[1] ? dbs__sql_hexval(r[1]) : -1;
+			int lo = hi >= 0 && r[2] ? dbs__sql_hexval(r[2]) : -1;
 			if (hi < 0 || lo < 0)
 				return -1;
 			*w++ = (char)(hi * 16 + lo);

@@ -15,6 +15,7 @@
 
 #include "sql/civil.h"
 #include "sql/sqlmap.h"
+#include "sql/value_text.h"
 
 /* ------------------------------------------------------------------ */
 /* Values into MySQL literals                                          */
@@ -457,16 +458,6 @@ bad:
 	return DBS_EINVAL;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* A PostgreSQL text value of column type `t` as a MySQL literal. */
 static int pg_text_to_mysql(dbs_buf *out, const dbs_sqltype *t, const char *s, size_t n,
                             char *err, size_t errlen)
@@ -481,7 +472,7 @@ static int pg_text_to_mysql(dbs_buf *out, const dbs_sqltype *t, const char *s, s
 	case DBS_SQL_BINARY:
 		if (n >= 2 && s[0] == '\\' && s[1] == 'x' && n % 2 == 0) {
 			for (size_t i = 2; i < n; i++)
-				if (hexval(s[i]) < 0)
+				if (dbs__sql_hexval(s[i]) < 0)
 					goto bad_bytea;
 			if (dbs_buf_append(out, "X'", 2) || dbs_buf_append(out, s + 2, n - 2) ||
 			    dbs_buf_append_char(out, '\''))

@@ -465,3 +465,14 @@ const dbs_value *dbs__row_key_image(const dbs_event *ev, const uint32_t *keys, u
 	}
 	return ev->after ? ev->after : ev->before;
 }
+
+int dbs__sql_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

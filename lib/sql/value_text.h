@@ -27,6 +27,9 @@ int dbs__sql_append_u64(dbs_buf *b, uint64_t u);
 /* `v` as exactly `width` digits at `d`, zero-padded (v < 10^width, else
  * its low digits); returns the end. */
 char *dbs__sql_put_digits(char *d, uint32_t v, unsigned width);
+
+/* The value of hex digit c (either case), or -1. */
+int dbs__sql_hexval(char c);
 /* A finite double with 17 significant digits (%.17g), which read back as
  * the same double. */
 int dbs__sql_append_double(dbs_buf *b, double d);

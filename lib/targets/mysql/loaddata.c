@@ -116,17 +116,6 @@ int dbs__myt_load_wanted(my_target *t, my_table *tb)
 
 /* ---- LOAD DATA's text ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* One byte of a field: backslash, tab, newline and NUL escaped. */
 static char *put_field_byte(char *d, char c)
 {
@@ -175,7 +164,7 @@ static int literal_to_field(dbs_buf *out, const char *s, size_t n)
 	} else if (n >= 12 && memcmp(s, "_utf8mb4 X'", 11) == 0 && s[n - 1] == '\'' &&
 	           (n - 12) % 2 == 0) {
 		for (size_t i = 11; i + 1 < n; i += 2) {
-			int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+			int hi = dbs__sql_hexval(s[i]), lo = dbs__sql_hexval(s[i + 1]);
 			if (hi < 0 || lo < 0)
 				return 1;
 			d = put_field_byte(d, (char)(hi << 4 | lo));

@@ -183,6 +183,10 @@ int dbs__myt_close_open(my_target *t, const dbs_batch *batch, char *err, size_t 
 /* Column c of image `img` of `ev` as a MySQL literal into `b`. */
 int dbs__myt_put_value(my_target *t, my_table *tb, const dbs_event *ev, const dbs_value *img,
                        uint32_t c, dbs_buf *b, char *err, size_t errlen);
+/* Event ev's new row as "(v1,…)" into t->row; counts it in the run of
+ * inserts into `tb`. */
+int dbs__myt_row_literal(my_target *t, my_table *tb, const dbs_event *ev, char *err,
+                         size_t errlen);
 /* The row in t->row, "(…)", into the INSERT of `tb` taking rows (event
  * i of `batch`; a NULL batch names no event). */
 int dbs__myt_insert_row(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,

@@ -293,17 +293,8 @@ int dbs__myt_pending_write(my_target *t, const dbs_batch *batch, uint32_t i, my_
 	if ((rc = dbs__myt_put_value(t, tb, ev, ev->after, tb->keys[0], k, err, errlen)))
 		return rc;
 	dbs_buf *row = &t->row;
-	dbs_buf_reset(row);
-	if ((rc = dbs_buf_append_char(row, '(')))
-		goto nomem;
-	for (uint32_t c = 0; c < tb->def->ncolumns; c++) {
-		if (c && (rc = dbs_buf_append_char(row, ',')))
-			goto nomem;
-		if ((rc = dbs__myt_put_value(t, tb, ev, ev->after, c, row, err, errlen)))
-			return rc;
-	}
-	if ((rc = dbs_buf_append_char(row, ')')))
-		goto nomem;
+	if ((rc = dbs__myt_row_literal(t, tb, ev, err, errlen)))
+		return rc;
 	/* One statement stays within the server's packet. */
 	if (tb->pend_ups.len &&
 	    tb->head_len + tb->pend_ups.len + row->len + tb->tail_len + 2 > t->packet_limit / 2 &&
@@ -316,11 +307,6 @@ int dbs__myt_pending_write(my_target *t, const dbs_batch *batch, uint32_t i, my_
 	held_at(t, &tb->pend_ups_at, was_empty, i);
 	t->pend_bytes += row->len + 1;
 	bloom_add(tb->pend_ups_keys, key_hash(k->data, k->len));
-	if (t->run_table != tb) {
-		t->run_table = tb;
-		t->run_rows = 0;
-	}
-	t->run_rows++;
 	*held = 1;
 	return hold_end(t, batch, err, errlen);
 nomem:

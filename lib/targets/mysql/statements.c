@@ -189,10 +189,9 @@ int dbs__myt_put_value(my_target *t, my_table *tb, const dbs_event *ev, const db
 	return rc;
 }
 
-int dbs__myt_add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
-                        char *err, size_t errlen)
+int dbs__myt_row_literal(my_target *t, my_table *tb, const dbs_event *ev, char *err,
+                         size_t errlen)
 {
-	const dbs_event *ev = dbs_batch_event(batch, i);
 	dbs_buf *row = &t->row;
 	int rc;
 	dbs_buf_reset(row);
@@ -211,10 +210,17 @@ int dbs__myt_add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 		t->run_rows = 0;
 	}
 	t->run_rows++;
-	return dbs__myt_insert_row(t, batch, i, tb, err, errlen);
+	return 0;
 nomem:
 	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
+}
+
+int dbs__myt_add_insert(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
+                        char *err, size_t errlen)
+{
+	int rc = dbs__myt_row_literal(t, tb, dbs_batch_event(batch, i), err, errlen);
+	return rc ? rc : dbs__myt_insert_row(t, batch, i, tb, err, errlen);
 }
 
 int dbs__myt_insert_row(my_target *t, const dbs_batch *batch, uint32_t i, my_table *tb,
