@@ -39,6 +39,15 @@ static dbs_stream *start_stream(const char *names, dbs_log_fn log)
 	return itest_stream_start_logged(config, NULL, log, DBS_LOG_WARN);
 }
 
+/* Empty source and target databases, a session on each. */
+static void open_databases(MYSQL **src, MYSQL **dst)
+{
+	itest_my_create_db(src_db);
+	itest_my_create_db(dst_db);
+	*src = itest_my_connect(src_db);
+	*dst = itest_my_connect(dst_db);
+}
+
 static uint64_t com_load(MYSQL *conn)
 {
 	char *v = itest_my_value(conn, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
@@ -175,10 +184,7 @@ START_TEST(long_insert_runs_arrive_whole)
 	dbs_stat st;
 	char buf[2048];
 
-	itest_my_create_db(src_db);
-	itest_my_create_db(dst_db);
-	src = itest_my_connect(src_db);
-	dst = itest_my_connect(dst_db);
+	open_databases(&src, &dst);
 	itest_my_exec(src, "CREATE TABLE lt (id BIGINT PRIMARY KEY, txt TEXT, num DECIMAL(38,10), "
 	                   "big BIGINT, ubig BIGINT UNSIGNED, dbl DOUBLE, flt FLOAT, flag BOOLEAN, "
 	                   "doc JSON, ts TIMESTAMP(6) NULL DEFAULT NULL, dt DATETIME(6), d DATE, "
@@ -263,10 +269,7 @@ START_TEST(long_insert_run_value_too_long_fails)
 	dbs_stat st;
 	char buf[2048];
 
-	itest_my_create_db(src_db);
-	itest_my_create_db(dst_db);
-	src = itest_my_connect(src_db);
-	dst = itest_my_connect(dst_db);
+	open_databases(&src, &dst);
 	itest_my_exec(src, "CREATE TABLE narrow (id BIGINT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
 	itest_my_exec(dst, "CREATE TABLE narrow (id BIGINT PRIMARY KEY, v VARCHAR(5)) ENGINE=InnoDB");
 	s = start_stream("narrow", NULL);
@@ -306,10 +309,7 @@ START_TEST(long_insert_runs_without_local_infile)
 	MYSQL *src, *dst;
 	dbs_stream *s;
 
-	itest_my_create_db(src_db);
-	itest_my_create_db(dst_db);
-	src = itest_my_connect(src_db);
-	dst = itest_my_connect(dst_db);
+	open_databases(&src, &dst);
 	itest_my_exec(src, "CREATE TABLE r (id BIGINT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
 	s = start_stream("r", count_refused);
 	/* The harness's server, shared with other suites: on again below. */
@@ -349,10 +349,7 @@ START_TEST(small_transactions_rewriting_keys)
 	MYSQL *src, *dst;
 	dbs_stream *s;
 
-	itest_my_create_db(src_db);
-	itest_my_create_db(dst_db);
-	src = itest_my_connect(src_db);
-	dst = itest_my_connect(dst_db);
+	open_databases(&src, &dst);
 	for (int t = 1; t <= 2; t++) {
 		char sql[256];
 		snprintf(sql, sizeof sql,
@@ -438,10 +435,7 @@ START_TEST(triggers_see_the_source_order)
 	dbs_stream *s;
 	char sql[512];
 
-	itest_my_create_db(src_db);
-	itest_my_create_db(dst_db);
-	src = itest_my_connect(src_db);
-	dst = itest_my_connect(dst_db);
+	open_databases(&src, &dst);
 	itest_my_exec(dst, "CREATE TABLE audit (n INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(32)) "
 	                   "ENGINE=InnoDB");
 	static const char *const names[] = {"ta", "tb"};

@@ -69,6 +69,7 @@ typedef struct my_target {
 	size_t ntables, captables;
 	dbs_buf sql;   /* the packet being built */
 	dbs_buf row;   /* one row's values */
+	size_t row_key_at, row_key_len; /* its first key column's literal (row_literal) */
 	dbs_buf tmp;   /* DDL, error keys */
 	dbs_buf label; /* an event named in a message */
 	my_stmt *stmts;

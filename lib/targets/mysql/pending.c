@@ -287,11 +287,6 @@ int dbs__myt_pending_write(my_target *t, const dbs_batch *batch, uint32_t i, my_
 	if ((rc = table_eligible(t, tb, &yes, err, errlen)) || !yes ||
 	    (rc = hold_begin(t, batch, tb, err, errlen)))
 		return rc;
-	/* The key's literal, then the row's. */
-	dbs_buf *k = &t->label;
-	dbs_buf_reset(k);
-	if ((rc = dbs__myt_put_value(t, tb, ev, ev->after, tb->keys[0], k, err, errlen)))
-		return rc;
 	dbs_buf *row = &t->row;
 	if ((rc = dbs__myt_row_literal(t, tb, ev, err, errlen)))
 		return rc;
@@ -306,7 +301,7 @@ int dbs__myt_pending_write(my_target *t, const dbs_batch *batch, uint32_t i, my_
 		goto nomem;
 	held_at(t, &tb->pend_ups_at, was_empty, i);
 	t->pend_bytes += row->len + 1;
-	bloom_add(tb->pend_ups_keys, key_hash(k->data, k->len));
+	bloom_add(tb->pend_ups_keys, key_hash(row->data + t->row_key_at, t->row_key_len));
 	*held = 1;
 	return hold_end(t, batch, err, errlen);
 nomem:

@@ -200,8 +200,13 @@ int dbs__myt_row_literal(my_target *t, my_table *tb, const dbs_event *ev, char *
 	for (uint32_t c = 0; c < tb->def->ncolumns; c++) {
 		if (c && (rc = dbs_buf_append_char(row, ',')))
 			goto nomem;
+		size_t at = row->len;
 		if ((rc = dbs__myt_put_value(t, tb, ev, ev->after, c, row, err, errlen)))
 			return rc;
+		if (tb->nkeys && c == tb->keys[0]) {
+			t->row_key_at = at;
+			t->row_key_len = row->len - at;
+		}
 	}
 	if ((rc = dbs_buf_append_char(row, ')')))
 		goto nomem;
