@@ -58,6 +58,18 @@ static uint64_t com_load(MYSQL *conn)
 	return n;
 }
 
+/* Wait until `table` of the target holds `rows` rows (the target's event
+ * counter counts a grouped transaction's rows before it commits). */
+static void wait_rows(MYSQL *dst, const char *table, uint64_t rows)
+{
+	int64_t deadline = itest_now_ms() + 120000;
+	uint64_t n;
+	while ((n = itest_my_count(dst, table)) != rows && itest_now_ms() < deadline)
+		usleep(100 * 1000);
+	ck_assert_msg(n == rows, "%s: %llu rows, waited for %llu", table, (unsigned long long)n,
+	              (unsigned long long)rows);
+}
+
 static const char *const tables[] = {"t1", "t2", "t3"};
 
 static void setup(void)
@@ -289,6 +301,107 @@ START_TEST(long_insert_run_value_too_long_fails)
 }
 END_TEST
 
+/*
+ * A run of inserts longer than one LOAD DATA statement (about 4 MB) goes
+ * on as LOAD DATA from one statement to the next. 16,000 rows of 1 KB in
+ * one source transaction, with rows of another table amid them and two
+ * keys the target already holds (each in a statement that is undone and
+ * sent again as INSERT), arrive value for value. Then transactions of
+ * 1,000 rows each, applied one by one, go as LOAD DATA too: the run of
+ * inserts goes on across commits.
+ */
+START_TEST(long_insert_runs_span_statements)
+{
+	MYSQL *src, *dst;
+	dbs_stream *s;
+
+	open_databases(&src, &dst);
+	itest_my_exec(src, "CREATE TABLE w (id BIGINT PRIMARY KEY, pad TEXT, v VARCHAR(64)) "
+	                   "ENGINE=InnoDB");
+	itest_my_exec(src, "CREATE TABLE z (id BIGINT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
+	itest_my_exec(dst, "CREATE TABLE w (id BIGINT PRIMARY KEY, pad TEXT, v VARCHAR(64)) "
+	                   "ENGINE=InnoDB");
+	itest_my_exec(dst, "INSERT INTO w VALUES (3000, 'old', 'old'), (12000, 'old', 'old')");
+	s = start_stream("w,z", NULL);
+	uint64_t loads = com_load(dst), events = 0;
+	itest_my_exec(src, "START TRANSACTION");
+	events += itest_my_exec_count(src, "INSERT INTO w SELECT seq, REPEAT(CHAR(65 + seq % 26), "
+	                                   "1000), CONCAT('v\t', seq) FROM seq_1_to_8000");
+	events += itest_my_exec_count(src, "INSERT INTO z SELECT seq, CONCAT('z', seq) "
+	                                   "FROM seq_1_to_10");
+	events += itest_my_exec_count(src, "INSERT INTO w SELECT seq, REPEAT(CHAR(65 + seq % 26), "
+	                                   "1000), CONCAT('v\n', seq) FROM seq_8001_to_16000");
+	itest_my_exec(src, "COMMIT");
+	itest_wait_target_counter(s, events, 240);
+	wait_rows(dst, "w", 16000);
+	/* Rows 2,001-8,000 and 10,001-16,000: at least four statements, two
+	 * of them undone and sent again as INSERT. */
+	uint64_t big = com_load(dst) - loads;
+	ck_assert_msg(big >= 4, "LOAD DATA ran %llu times", (unsigned long long)big);
+	for (int k = 0; k < 3; k++) {
+		char sql[256];
+		snprintf(sql, sizeof sql,
+		         "INSERT INTO w SELECT 100000 + %d * 1000 + seq, 'small', 'txn' "
+		         "FROM seq_1_to_1000",
+		         k);
+		events += itest_my_exec_count(src, sql);
+		wait_rows(dst, "w", 16000 + 1000 * (uint64_t)(k + 1));
+	}
+	uint64_t small = com_load(dst) - loads - big;
+	ck_assert_msg(small == 3, "3 transactions of 1,000 rows after a long run: LOAD DATA ran %llu "
+	              "times", (unsigned long long)small);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+	static const char *const q[] = {"SELECT id, pad, v FROM w ORDER BY id",
+	                                "SELECT id, v FROM z ORDER BY id"};
+	for (int k = 0; k < 2; k++) {
+		itest_rows *a = itest_my_rows(src, q[k]), *b = itest_my_rows(dst, q[k]);
+		ck_assert_uint_eq(b->nrows, k ? 10 : 19000);
+		itest_rows_compare(a, b, "", NULL, k ? "z" : "w");
+		itest_rows_free(a);
+		itest_rows_free(b);
+	}
+	mysql_close(dst);
+	mysql_close(src);
+}
+END_TEST
+
+/*
+ * A value the target cannot hold in the first of several LOAD DATA
+ * statements: the stream fails naming the row (the replay, one batch of
+ * 100 rows at a time, sends that row's batch as LOAD DATA too, and its
+ * INSERT names the row by its line), and nothing of its transaction is in
+ * the target.
+ */
+START_TEST(long_insert_run_value_too_long_fails_mid_run)
+{
+	MYSQL *src, *dst;
+	dbs_stream *s;
+	dbs_stat st;
+	char buf[2048];
+
+	open_databases(&src, &dst);
+	itest_my_exec(src, "CREATE TABLE narrow (id BIGINT PRIMARY KEY, pad TEXT, v VARCHAR(64)) "
+	                   "ENGINE=InnoDB");
+	itest_my_exec(dst, "CREATE TABLE narrow (id BIGINT PRIMARY KEY, pad TEXT, v VARCHAR(5)) "
+	                   "ENGINE=InnoDB");
+	s = start_stream("narrow", NULL);
+	itest_my_exec(src, "INSERT INTO narrow SELECT seq, REPEAT('p', 1000), "
+	                   "IF(seq = 2050, 'much too long', 'ok') FROM seq_1_to_12000");
+	itest_wait_node_status(s, 1, DBS_STATUS_FAILED, 120, &st);
+	itest_stat_format(buf, sizeof buf, &st);
+	ck_assert_msg(st.target.status == DBS_STATUS_FAILED && strstr(st.target.message, "too long"),
+	              "a value too long for the target must fail the stream: %s", buf);
+	ck_assert_msg(strstr(st.target.message, "id=2050"), "the failure must name the row: %s",
+	              buf);
+	dbs_stream_stop(s);
+	dbs_stream_free(s);
+	ck_assert_uint_eq(itest_my_count(dst, "narrow"), 0);
+	mysql_close(dst);
+	mysql_close(src);
+}
+END_TEST
+
 static int refused_warnings;
 
 static void count_refused(dbs_log_level level, const char *message, void *user_data)
@@ -507,6 +620,8 @@ int main(void)
 	tcase_add_test(tc, mysql_to_mysql_all_types);
 	tcase_add_test(tc, long_insert_runs_arrive_whole);
 	tcase_add_test(tc, long_insert_run_value_too_long_fails);
+	tcase_add_test(tc, long_insert_runs_span_statements);
+	tcase_add_test(tc, long_insert_run_value_too_long_fails_mid_run);
 	tcase_add_test(tc, long_insert_runs_without_local_infile);
 	tcase_add_test(tc, small_transactions_rewriting_keys);
 	tcase_add_test(tc, triggers_see_the_source_order);

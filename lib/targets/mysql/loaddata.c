@@ -5,9 +5,12 @@
  * in 1000-row INSERT … ON DUPLICATE KEY UPDATE, durable commits).
  *
  * The first LOAD_AFTER_ROWS rows of a run still go as INSERT, so small
- * transactions never take this path. The rows are written in LOAD
- * DATA's text form into a buffer and handed to the server from memory by
- * the connection's local-infile handler, which never opens a file.
+ * transactions never take this path. A run goes on across commits (and
+ * across statements): once it is long, a later transaction's rows of it
+ * take this path after LOAD_AFTER_ROWS_TXN of them. The rows are written
+ * in LOAD DATA's text form into a buffer and handed to the server from
+ * memory by the connection's local-infile handler, which never opens a
+ * file.
  *
  * LOAD DATA LOCAL cannot stop the client mid-file, so the server treats
  * every error as a warning (a duplicate key is skipped, a value that
@@ -15,7 +18,8 @@
  * savepoint; when it leaves any warning, what it did is rolled back to
  * the savepoint and the same rows go again as INSERT … ON DUPLICATE KEY
  * UPDATE statements, which overwrite a row of the same key and fail on a
- * value that does not fit, as the INSERT path does. A server that
+ * value that does not fit, as the INSERT path does, naming the row by its
+ * line's key. A server that
  * refuses LOAD DATA LOCAL (local_infile off) gets INSERT statements
  * from then on, with one warning in the log.
  */
@@ -26,9 +30,11 @@
 #include "sql/value_text.h"
 #include "targets/mysql/my_target.h"
 
-/* Rows of one table in a row (across the batches of one target
- * transaction) before the rest of the run goes as LOAD DATA. */
+/* Rows of one table in a row before the rest of the run goes as LOAD
+ * DATA, and, once a run is that long, rows of it in a later transaction
+ * before they do. */
 #define LOAD_AFTER_ROWS 2000u
+#define LOAD_AFTER_ROWS_TXN 256u
 /* LOAD DATA's text sent in one statement at most. */
 #define LOAD_MAX_BYTES (4u * 1024u * 1024u)
 
@@ -109,7 +115,7 @@ int dbs__myt_load_wanted(my_target *t, my_table *tb)
 	if (t->open_load == tb)
 		return 1;
 	if (t->load_refused || t->plain_inserts || t->common.dlq_qname || t->run_table != tb ||
-	    t->run_rows < LOAD_AFTER_ROWS)
+	    t->run_rows < LOAD_AFTER_ROWS || t->run_rows_txn < LOAD_AFTER_ROWS_TXN)
 		return 0;
 	return table_loadable(tb);
 }
@@ -284,7 +290,7 @@ static int rows_as_inserts(my_target *t, my_table *tb, char *err, size_t errlen)
 {
 	const char *p = t->load.data, *end = t->load.data + t->load.len;
 	int rc;
-	while (p < end) {
+	for (uint32_t line = 0; p < end; line++) {
 		const char *eol = p;
 		while (eol < end && *eol != '\n')
 			eol++;
@@ -308,7 +314,10 @@ static int rows_as_inserts(my_target *t, my_table *tb, char *err, size_t errlen)
 		}
 		if ((rc = dbs_buf_append_char(&t->row, ')')))
 			goto nomem;
-		if ((rc = dbs__myt_insert_row(t, NULL, 0, tb, err, errlen)))
+		t->load_again = 1;
+		rc = dbs__myt_insert_row(t, NULL, line, tb, err, errlen);
+		t->load_again = 0;
+		if (rc)
 			return rc;
 		p = eol + 1;
 	}
@@ -316,6 +325,40 @@ static int rows_as_inserts(my_target *t, my_table *tb, char *err, size_t errlen)
 nomem:
 	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
+}
+
+void dbs__myt_load_key_text(my_target *t, my_table *tb, size_t line, char *buf, size_t size)
+{
+	const char *p = t->load.data, *end = t->load.data + t->load.len;
+	if (tb->nkeys == 0) {
+		dbs_fmt(buf, size, "(no key)");
+		return;
+	}
+	for (size_t k = 0; k < line && p < end; k++) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		p = eol ? eol + 1 : end;
+	}
+	dbs_buf *b = &t->tmp;
+	dbs_buf_reset(b);
+	dbs_buf_append_char(b, '(');
+	for (uint32_t k = 0; k < tb->nkeys && p < end; k++) {
+		/* Field tb->keys[k] of the line, shown as it was sent. */
+		const char *f = p;
+		for (uint32_t c = 0; c < tb->keys[k] && f < end && *f != '\n'; f++)
+			if (*f == '\\' && f + 1 < end)
+				f++;
+			else if (*f == '\t')
+				c++;
+		const char *e = f;
+		while (e < end && *e != '\t' && *e != '\n')
+			e += *e == '\\' && e + 1 < end ? 2 : 1;
+		if (k)
+			dbs_buf_append(b, ", ", 2);
+		dbs_buf_appendf(b, "%s=%.*s", tb->def->columns[tb->keys[k]].name, (int)(e - f), f);
+	}
+	dbs_buf_append_char(b, ')');
+	dbs_fmt(buf, size, "%.*s%s", (int)(b->len > ERR_KEY_MAX ? ERR_KEY_MAX : b->len),
+	        b->data ? b->data : "", b->len > ERR_KEY_MAX ? "…)" : "");
 }
 
 /* ---- running it ---- */
@@ -327,7 +370,6 @@ int dbs__myt_load_end(my_target *t, const dbs_batch *batch, char *err, size_t er
 	if (!tb)
 		return 0;
 	t->open_load = NULL;
-	t->run_rows = 0;
 	if (t->load_rows == 0)
 		return 0;
 	/* The packet (its statements come first) ends with the savepoint. */
@@ -376,8 +418,7 @@ done:
 void dbs__myt_load_reset(my_target *t)
 {
 	t->open_load = NULL;
-	t->run_table = NULL;
-	t->run_rows = 0;
+	t->run_rows_txn = 0;
 	t->load_rows = 0;
 	dbs_buf_reset(&t->load);
 }

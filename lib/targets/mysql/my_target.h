@@ -57,6 +57,8 @@ typedef struct my_stmt {
 	const char *what;
 	uint64_t apply_no; /* the write that made it (0: spans writes): only
 	                      that write's batch names its events */
+	int load_lines;    /* first and last are lines of the LOAD DATA rows
+	                      sent again as INSERT (loaddata.c), not events */
 } my_stmt;
 
 typedef struct my_target {
@@ -86,9 +88,10 @@ typedef struct my_target {
 	/* INSERT without ON DUPLICATE KEY UPDATE: a row of the same key is an
 	 * error (an initial load that must not overwrite). */
 	int plain_inserts;
-	/* Inserts in a row into one table in this transaction (loaddata.c). */
+	/* Inserts in a row into one table, across commits, and how many of
+	 * them this transaction holds (loaddata.c). */
 	my_table *run_table;
-	uint64_t run_rows;
+	uint64_t run_rows, run_rows_txn;
 	/* Rows gathered for LOAD DATA into open_load, in its text form. */
 	my_table *open_load;
 	dbs_buf load;
@@ -97,6 +100,7 @@ typedef struct my_target {
 	dbs_buf load_sql;   /* the LOAD DATA statement */
 	int load_serving;   /* the local-infile handler may send `load` */
 	int load_refused;   /* the server refuses LOAD DATA LOCAL */
+	int load_again;     /* its rows go again as INSERT: insert_row's i is a line */
 	/* Tables holding deletes and writes, in the order first touched. */
 	my_table **pend;
 	size_t npend, cappend, pend_bytes;
@@ -233,7 +237,11 @@ int dbs__myt_load_row(my_target *t, const dbs_batch *batch, uint32_t i, my_table
 /* Send what the packet holds, then the gathered rows as LOAD DATA (or,
  * when it leaves a warning, as INSERT statements). */
 int dbs__myt_load_end(my_target *t, const dbs_batch *batch, char *err, size_t errlen);
-/* Forget the gathered rows and the run of inserts. */
+/* The key of line `line` (from 0) of the LOAD DATA rows of `tb` being
+ * sent again as INSERT, as "(k=v, …)". */
+void dbs__myt_load_key_text(my_target *t, my_table *tb, size_t line, char *buf, size_t size);
+/* At a transaction's start: forget the gathered rows (the run of inserts
+ * goes on). */
 void dbs__myt_load_reset(my_target *t);
 
 #endif

@@ -242,6 +242,8 @@ static void tables_forget(my_target *t, const char *name)
 	for (size_t i = 0; i < t->ntables; i++) {
 		my_table *tb = t->tables[i];
 		if (strcmp(tb->def->name, name) == 0) {
+			if (t->run_table == tb) /* the run of inserts outlives transactions */
+				t->run_table = NULL;
 			dbs__myt_table_free(tb);
 			continue;
 		}

@@ -25,7 +25,7 @@ int dbs__myt_stmt_push(my_target *t, my_table *tb, uint32_t first, uint32_t last
 	if (dbs_array_reserve((void **)&t->stmts, &t->capstmts, t->nstmts + 1,
 	                      sizeof *t->stmts))
 		return DBS_ENOMEM;
-	t->stmts[t->nstmts++] = (my_stmt){tb, first, last, what, t->apply_no};
+	t->stmts[t->nstmts++] = (my_stmt){tb, first, last, what, t->apply_no, 0};
 	return 0;
 }
 
@@ -96,8 +96,20 @@ int dbs__myt_flush(my_target *t, const dbs_batch *batch, char *err, size_t errle
 failed:
 	{
 		char where[512] = "";
-		if (idx < t->nstmts && t->stmts[idx].table &&
-		    (!batch || t->stmts[idx].apply_no != t->apply_no)) {
+		const char *at = strstr(mysql_error(t->conn), " at row ");
+		if (idx < t->nstmts && t->stmts[idx].table && t->stmts[idx].load_lines && at) {
+			/* Rows of a LOAD DATA sent again: the server's row, by its line. */
+			my_stmt *s = &t->stmts[idx];
+			unsigned long rowno = strtoul(at + 8, NULL, 10);
+			char k1[ERR_KEY_MAX + 16];
+			if (rowno >= 1 && rowno <= (unsigned long)(s->last - s->first) + 1) {
+				dbs__myt_load_key_text(t, s->table, s->first + rowno - 1, k1, sizeof k1);
+				dbs_fmt(where, sizeof where, "%s %s, key %s", s->what, s->table->qname, k1);
+			} else {
+				dbs_fmt(where, sizeof where, "%s %s", s->what, s->table->qname);
+			}
+		} else if (idx < t->nstmts && t->stmts[idx].table &&
+		           (!batch || t->stmts[idx].apply_no != t->apply_no)) {
 			/* A statement of a grouped transaction holding rows of a
 			 * batch gone by now: its table only (the replay one source
 			 * transaction at a time names the row). */
@@ -107,7 +119,6 @@ failed:
 			my_stmt *s = &t->stmts[idx];
 			char k1[ERR_KEY_MAX + 16], k2[ERR_KEY_MAX + 16];
 			/* The server names the row of a multi-row INSERT: "… at row N". */
-			const char *at = strstr(mysql_error(t->conn), " at row ");
 			uint32_t row_ev = at ? stmt_row_event(t, batch, s, strtoul(at + 8, NULL, 10)) : UINT32_MAX;
 			dbs__myt_key_text(t, s->table, dbs_batch_event(batch, s->first), k1, sizeof k1);
 			if (row_ev != UINT32_MAX) {
@@ -213,8 +224,10 @@ int dbs__myt_row_literal(my_target *t, my_table *tb, const dbs_event *ev, char *
 	if (t->run_table != tb) {
 		t->run_table = tb;
 		t->run_rows = 0;
+		t->run_rows_txn = 0;
 	}
 	t->run_rows++;
+	t->run_rows_txn++;
 	return 0;
 nomem:
 	dbs_fmt(err, errlen, "out of memory");
@@ -256,6 +269,7 @@ int dbs__myt_insert_row(my_target *t, const dbs_batch *batch, uint32_t i, my_tab
 			goto nomem;
 		if (!batch) /* rows of batches gone: name the table only */
 			t->stmts[t->nstmts - 1].apply_no = 0;
+		t->stmts[t->nstmts - 1].load_lines = t->load_again;
 		t->open_insert = tb;
 	} else {
 		if ((rc = dbs_buf_append_char(&t->sql, ',')))

@@ -328,6 +328,7 @@ static int add_event(my_target *t, const dbs_batch *batch, uint32_t *i, my_table
 	if (ev->op == DBS_OP_INSERT && ev->after)
 		return segment ? dbs__myt_add_insert_segment(t, batch, i, err, errlen)
 		               : dbs__myt_add_insert(t, batch, *i, tb, err, errlen);
+	t->run_rows = t->run_rows_txn = 0; /* the run of inserts ends */
 	if ((ev->op == DBS_OP_UPDATE && ev->after) || ev->op == DBS_OP_DELETE)
 		return dbs__myt_add_change(t, batch, *i, tb, err, errlen);
 	dbs_fmt(err, errlen, "table %s: event %u has op %u without its row image", tb->qname,
