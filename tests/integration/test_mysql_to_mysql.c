@@ -270,34 +270,49 @@ START_TEST(long_insert_runs_arrive_whole)
 END_TEST
 
 /*
+ * Table `narrow` with extra columns `pad` (may be empty), its `v` a
+ * VARCHAR(64) at the source and a VARCHAR(5) at the target, filled by
+ * `insert` with one value too long: the stream fails naming the row by
+ * `key`, and nothing of its transaction is in the target.
+ */
+static void value_too_long_fails(const char *pad, const char *insert, const char *key)
+{
+	MYSQL *src, *dst;
+	dbs_stream *s;
+	dbs_stat st;
+	char buf[2048], sql[256];
+
+	open_databases(&src, &dst);
+	snprintf(sql, sizeof sql,
+	         "CREATE TABLE narrow (id BIGINT PRIMARY KEY%s, v VARCHAR(64)) ENGINE=InnoDB", pad);
+	itest_my_exec(src, sql);
+	snprintf(sql, sizeof sql,
+	         "CREATE TABLE narrow (id BIGINT PRIMARY KEY%s, v VARCHAR(5)) ENGINE=InnoDB", pad);
+	itest_my_exec(dst, sql);
+	s = start_stream("narrow", NULL);
+	itest_my_exec(src, insert);
+	itest_wait_node_status(s, 1, DBS_STATUS_FAILED, 120, &st);
+	itest_stat_format(buf, sizeof buf, &st);
+	ck_assert_msg(st.target.status == DBS_STATUS_FAILED && strstr(st.target.message, "too long"),
+	              "a value too long for the target must fail the stream: %s", buf);
+	ck_assert_msg(strstr(st.target.message, key), "the failure must name the row: %s", buf);
+	dbs_stream_stop(s);
+	dbs_stream_free(s);
+	ck_assert_uint_eq(itest_my_count(dst, "narrow"), 0);
+	mysql_close(dst);
+	mysql_close(src);
+}
+
+/*
  * A value the target column cannot hold, in a long run of inserts:
  * LOAD DATA LOCAL would cut it with a warning; the stream fails naming
  * it, and nothing of its transaction is in the target.
  */
 START_TEST(long_insert_run_value_too_long_fails)
 {
-	MYSQL *src, *dst;
-	dbs_stream *s;
-	dbs_stat st;
-	char buf[2048];
-
-	open_databases(&src, &dst);
-	itest_my_exec(src, "CREATE TABLE narrow (id BIGINT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
-	itest_my_exec(dst, "CREATE TABLE narrow (id BIGINT PRIMARY KEY, v VARCHAR(5)) ENGINE=InnoDB");
-	s = start_stream("narrow", NULL);
-	itest_my_exec(src, "INSERT INTO narrow SELECT seq, IF(seq = 4000, 'much too long', 'ok') "
-	                   "FROM seq_1_to_5000");
-	itest_wait_node_status(s, 1, DBS_STATUS_FAILED, 120, &st);
-	itest_stat_format(buf, sizeof buf, &st);
-	ck_assert_msg(st.target.status == DBS_STATUS_FAILED && strstr(st.target.message, "too long"),
-	              "a value too long for the target must fail the stream: %s", buf);
-	ck_assert_msg(strstr(st.target.message, "id=4000"), "the failure must name the row: %s",
-	              buf);
-	dbs_stream_stop(s);
-	dbs_stream_free(s);
-	ck_assert_uint_eq(itest_my_count(dst, "narrow"), 0);
-	mysql_close(dst);
-	mysql_close(src);
+	value_too_long_fails("", "INSERT INTO narrow SELECT seq, IF(seq = 4000, 'much too long', "
+	                         "'ok') FROM seq_1_to_5000",
+	                     "id=4000");
 }
 END_TEST
 
@@ -375,30 +390,10 @@ END_TEST
  */
 START_TEST(long_insert_run_value_too_long_fails_mid_run)
 {
-	MYSQL *src, *dst;
-	dbs_stream *s;
-	dbs_stat st;
-	char buf[2048];
-
-	open_databases(&src, &dst);
-	itest_my_exec(src, "CREATE TABLE narrow (id BIGINT PRIMARY KEY, pad TEXT, v VARCHAR(64)) "
-	                   "ENGINE=InnoDB");
-	itest_my_exec(dst, "CREATE TABLE narrow (id BIGINT PRIMARY KEY, pad TEXT, v VARCHAR(5)) "
-	                   "ENGINE=InnoDB");
-	s = start_stream("narrow", NULL);
-	itest_my_exec(src, "INSERT INTO narrow SELECT seq, REPEAT('p', 1000), "
-	                   "IF(seq = 2050, 'much too long', 'ok') FROM seq_1_to_12000");
-	itest_wait_node_status(s, 1, DBS_STATUS_FAILED, 120, &st);
-	itest_stat_format(buf, sizeof buf, &st);
-	ck_assert_msg(st.target.status == DBS_STATUS_FAILED && strstr(st.target.message, "too long"),
-	              "a value too long for the target must fail the stream: %s", buf);
-	ck_assert_msg(strstr(st.target.message, "id=2050"), "the failure must name the row: %s",
-	              buf);
-	dbs_stream_stop(s);
-	dbs_stream_free(s);
-	ck_assert_uint_eq(itest_my_count(dst, "narrow"), 0);
-	mysql_close(dst);
-	mysql_close(src);
+	value_too_long_fails(", pad TEXT",
+	                     "INSERT INTO narrow SELECT seq, REPEAT('p', 1000), IF(seq = 2050, "
+	                     "'much too long', 'ok') FROM seq_1_to_12000",
+	                     "id=2050");
 }
 END_TEST
 
