@@ -194,6 +194,19 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 	int rc = DBS_ENOMEM, exists = 0;
 	if ((rc = dbs__myt_table_exists(t, def, &exists, err, errlen)) != 0 || exists)
 		return rc;
+	/* MySQL DDL commits what is open: commit it first, with the
+	 * checkpoint row of the last batch applied, so the target stays
+	 * consistent (this part of the source transaction becomes visible
+	 * before its end). A table that exists needs no DDL and commits
+	 * nothing. */
+	if (t->common.open) {
+		if ((rc = dbs__sqltarget_commit_open(&t->common, err, errlen)))
+			return rc;
+		dbs__myt_log(t, DBS_LOG_INFO,
+		             "committed the source transaction so far to create table %s.%s "
+		             "(MySQL DDL commits)",
+		             def->schema, def->name);
+	}
 	rc = DBS_ENOMEM;
 	dbs_buf_reset(b);
 	if (dbs_buf_append_str(b, "CREATE TABLE IF NOT EXISTS ") ||

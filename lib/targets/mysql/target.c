@@ -343,34 +343,6 @@ static int my_write(dbs_sqltarget *common, const dbs_batch *batch, char *err, si
 	my_table *tb = NULL;
 	int rc;
 	t->apply_no++;
-	if (t->common.open) {
-		/* A table missing at the target must be created, and MySQL DDL
-		 * commits what is open: commit it first, with the checkpoint row
-		 * of the last batch applied, so the target stays consistent (this
-		 * part of the source transaction becomes visible before its end).
-		 * A table only new to this session (after a restart) exists: it
-		 * needs no DDL, and nothing is committed early. */
-		const dbs_table *missing = NULL;
-		for (uint32_t i = 0; i < n && !missing; i++) {
-			const dbs_event *ev = dbs_batch_event(batch, i);
-			int exists = 1;
-			if (dbs__sqltarget_skipped(&t->common, ev) || dbs__myt_table_find(t, ev->table) ||
-			    t->common.settings->no_create_tables)
-				continue;
-			if ((rc = dbs__myt_table_exists(t, ev->table, &exists, err, errlen)))
-				return rc;
-			if (!exists)
-				missing = ev->table;
-		}
-		if (missing) {
-			if ((rc = dbs__sqltarget_commit_open(&t->common, err, errlen)))
-				return rc;
-			dbs__myt_log(t, DBS_LOG_INFO,
-			             "committed the source transaction so far to create table %s.%s "
-			             "(MySQL DDL commits)",
-			             missing->schema, missing->name);
-		}
-	}
 	if ((rc = tables_first(t, batch, err, errlen)))
 		return rc;
 	t->common.data_error = 0; /* an index left out above is only a warning */
