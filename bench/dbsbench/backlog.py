@@ -73,16 +73,7 @@ def trial(ctx, engine, w, rep):
     records = []
     t_setup = time.time()
     try:
-        together(f.prepare for f in followers)
-        together(f.first_start for f in followers)
-        log(f"  followers started ({time.time() - t_setup:.1f} s)")
-        # Rows (d) updates, and marker 1: every follower has them, and has
-        # created its tables, before the clock runs.
-        if w.base:
-            src.run(srcdb, w.setup_sql(engine))
-        src.run(srcdb, marker_sql(engine, 1))
-        together(lambda f=f: f.wait_marker(1, ctx.timeout) for f in followers)
-        together(f.stop for f in followers)
+        prime(src, srcdb, w, followers, ctx.timeout)
         log(f"  followers primed and stopped ({time.time() - t_setup:.1f} s)")
 
         # The backlog, written while every follower is stopped.
@@ -91,19 +82,7 @@ def trial(ctx, engine, w, rep):
                                    f"'{recv_slot}', 'pgoutput')").strip()
         else:
             start = src.master_pos()
-        t = time.time()
-        if engine == "pg":
-            # The writer's own commits need not wait for the disk: the WAL
-            # is the same, and marker 2 below is committed durably.
-            src.run(srcdb, "SET synchronous_commit = off;\n" + w.sql(engine))
-        else:
-            src.set_flush(False)
-            try:
-                src.run(srcdb, w.sql(engine))
-            finally:
-                src.set_flush(True)
-        write_s = time.time() - t
-        src.run(srcdb, marker_sql(engine, 2))
+        write_s = write_backlog(src, srcdb, w)
         if engine == "pg":
             end = src.run(srcdb, "SELECT pg_current_wal_lsn()").strip()
         else:
@@ -133,6 +112,40 @@ def trial(ctx, engine, w, rep):
             cur = src.master_pos()[0]
             src.run(None, f"PURGE BINARY LOGS TO '{cur}'")
     return records
+
+
+def prime(src, srcdb, w, followers, timeout):
+    """Start the followers once and stop them again once they hold the
+    rows (d) updates and marker 1, so that every one has created its
+    tables before a clock runs."""
+    engine = src.engine
+    together(f.prepare for f in followers)
+    together(f.first_start for f in followers)
+    if w.base:
+        src.run(srcdb, w.setup_sql(engine))
+    src.run(srcdb, marker_sql(engine, 1))
+    together(lambda f=f: f.wait_marker(1, timeout) for f in followers)
+    together(f.stop for f in followers)
+
+
+def write_backlog(src, srcdb, w):
+    """The workload, written while every follower is stopped, and marker 2
+    after it; the seconds the writing took."""
+    engine = src.engine
+    t = time.time()
+    if engine == "pg":
+        # The writer's own commits need not wait for the disk: the WAL is
+        # the same, and marker 2 is committed durably.
+        src.run(srcdb, "SET synchronous_commit = off;\n" + w.sql(engine))
+    else:
+        src.set_flush(False)
+        try:
+            src.run(srcdb, w.sql(engine))
+        finally:
+            src.set_flush(True)
+    write_s = time.time() - t
+    src.run(srcdb, marker_sql(engine, 2))
+    return write_s
 
 
 def together(calls):

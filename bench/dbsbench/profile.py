@@ -16,11 +16,11 @@ import tempfile
 import time
 
 from . import procs
-from .backlog import TABLES
+from .backlog import TABLES, prime, write_backlog
 from .followers import Dbs
 from .servers import ServerSet
 from .util import log
-from .workloads import SIZES, ddl, marker_sql, workloads
+from .workloads import SIZES, ddl, workloads
 
 WRAPPER = """#!/bin/sh
 # dbs-cli under perf for the timed (resumed) run only.
@@ -107,22 +107,8 @@ def main(argv=None):
             s.create_db(db)
             s.run(db, ddl(se))
             fol = Dbs(s, d, db, f"{se}{de}{k}", work, wrapper, TABLES)
-            fol.prepare()
-            fol.first_start()
-            if w.base:
-                s.run(db, w.setup_sql(se))
-            s.run(db, marker_sql(se, 1))
-            fol.wait_marker(1, 600)
-            fol.stop()
-            if se == "pg":
-                s.run(db, "SET synchronous_commit = off;\n" + w.sql(se))
-            else:
-                s.set_flush(False)
-                try:
-                    s.run(db, w.sql(se))
-                finally:
-                    s.set_flush(True)
-            s.run(db, marker_sql(se, 2))
+            prime(s, db, w, [fol], 600)
+            write_backlog(s, db, w)
             data = os.path.join(out, f"{k}_{se}_{de}.data")
             os.environ["DBS_PROFILE_OUT"] = data
             t0 = time.time()

@@ -18,22 +18,22 @@ import tempfile
 import time
 
 from . import procs
-from .backlog import TABLES
+from .backlog import TABLES, prime, write_backlog
 from .followers import Dbs, PgSubscription
 from .servers import ServerSet
 from .util import log
-from .workloads import PG_DDL, SIZES, marker_sql, workloads
+from .workloads import PG_DDL, SIZES, workloads
 
 EVENTS = ["task-clock", "context-switches", "syscalls:sys_enter_sendto",
           "syscalls:sys_enter_recvfrom", "net:net_dev_queue"]
 
 
-def walsender_pid(src, timeout=10):
-    """The walsender streaming to the one follower that runs."""
+def walsender_pid(src, slot, timeout=10):
+    """The walsender holding the follower's replication slot."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        pid = src.run("postgres", "SELECT pid FROM pg_stat_replication WHERE state IN "
-                                  "('catchup', 'streaming') LIMIT 1").strip()
+        pid = src.run("postgres", "SELECT active_pid FROM pg_replication_slots WHERE "
+                                  f"slot_name = '{slot}' AND active").strip()
         if pid:
             return pid
         time.sleep(0.02)
@@ -80,23 +80,14 @@ def main(argv=None):
             s.run(db, "CREATE PUBLICATION bench_pub FOR TABLE products, bench_marker")
             fs = [Dbs(s, d, db, f"d{rep}", work, cli, TABLES),
                   PgSubscription(s, d, db, f"n{rep}", work, "on", PG_DDL)]
-            for f in fs:
-                f.prepare()
-                f.first_start()
-            if w.base:
-                s.run(db, w.setup_sql("pg"))
-            s.run(db, marker_sql("pg", 1))
-            for f in fs:
-                f.wait_marker(1, 600)
-                f.stop()
-            s.run(db, "SET synchronous_commit = off;\n" + w.sql("pg"))
-            s.run(db, marker_sql("pg", 2))
+            prime(s, db, w, fs, 600)
+            write_backlog(s, db, w)
             for f in (fs if rep % 2 == 0 else fs[::-1]):
                 out = os.path.join(work, f"stat-{rep}-{f.key}.txt")
                 t0 = time.time()
                 f.resume()
                 stat = procs.spawn(["perf", "stat", "-e", ",".join(EVENTS), "-p",
-                                    walsender_pid(s), "-o", out])
+                                    walsender_pid(s, f.slot if isinstance(f, Dbs) else f.sub), "-o", out])
                 secs = f.wait_marker(2, 3600) - t0
                 stat.send_signal(2)
                 procs.wait4(stat, 60)
