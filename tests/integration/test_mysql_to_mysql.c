@@ -18,11 +18,17 @@ static char src_db[64], dst_db[64];
 /* The stream `id` (NULL: a new one) of src_db's tables `names`
  * (comma-separated, unqualified) into dst_db, default settings; its
  * warnings to `log` (NULL: none). */
-static dbs_stream *start_stream_id(const char *names, dbs_log_fn log, const char *id)
+/* A stream of the source's tables `names` into the target database, as
+ * the harness's user or with the target DSN `dst` (NULL: the harness's). */
+static dbs_stream *start_stream_to(const char *names, dbs_log_fn log, const char *id,
+                                   const char *dst)
 {
 	char src_dsn[512], dst_dsn[512], list[512] = "", config[2048];
 	itest_my_dsn(src_dsn, sizeof src_dsn, src_db);
-	itest_my_dsn(dst_dsn, sizeof dst_dsn, dst_db);
+	if (dst)
+		snprintf(dst_dsn, sizeof dst_dsn, "%s", dst);
+	else
+		itest_my_dsn(dst_dsn, sizeof dst_dsn, dst_db);
 	char copy[256];
 	snprintf(copy, sizeof copy, "%s", names);
 	for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -38,6 +44,11 @@ static dbs_stream *start_stream_id(const char *names, dbs_log_fn log, const char
 	                 src_dsn, list, dst_dsn);
 	ck_assert(n > 0 && (size_t)n < sizeof config);
 	return itest_stream_start_logged(config, id, log, DBS_LOG_WARN);
+}
+
+static dbs_stream *start_stream_id(const char *names, dbs_log_fn log, const char *id)
+{
+	return start_stream_to(names, log, id, NULL);
 }
 
 static dbs_stream *start_stream(const char *names, dbs_log_fn log)
@@ -408,6 +419,15 @@ START_TEST(long_insert_run_value_too_long_fails_mid_run)
 }
 END_TEST
 
+/* A table of the target counting its commits: a trigger on the
+ * checkpoint table, whose row every commit updates. */
+static void count_commits(MYSQL *dst)
+{
+	itest_my_exec(dst, "CREATE TABLE commits (n INT AUTO_INCREMENT PRIMARY KEY)");
+	itest_my_exec(dst, "CREATE TRIGGER count_commits AFTER UPDATE ON dbstreams_checkpoint "
+	                   "FOR EACH ROW INSERT INTO commits VALUES (NULL)");
+}
+
 /*
  * A stream started again, its tables already at the target, and a source
  * transaction spanning several batches whose second table first appears
@@ -431,9 +451,7 @@ START_TEST(restart_keeps_a_transaction_whole)
 	char id[64];
 	snprintf(id, sizeof id, "%s", dbs_stream_id(s));
 	dbs_stream_free(s);
-	itest_my_exec(dst, "CREATE TABLE commits (n INT AUTO_INCREMENT PRIMARY KEY)");
-	itest_my_exec(dst, "CREATE TRIGGER count_commits AFTER UPDATE ON dbstreams_checkpoint "
-	                   "FOR EACH ROW INSERT INTO commits VALUES (NULL)");
+	count_commits(dst);
 	itest_my_exec(src, "START TRANSACTION");
 	itest_my_exec(src, "INSERT INTO a SELECT seq, CONCAT('a', seq) FROM seq_2_to_500");
 	itest_my_exec(src, "INSERT INTO b VALUES (2, 'last')");
@@ -444,6 +462,108 @@ START_TEST(restart_keeps_a_transaction_whole)
 	dbs_stream_free(s);
 	ck_assert_uint_eq(itest_my_count(dst, "a"), 500);
 	ck_assert_uint_eq(itest_my_count(dst, "commits"), 1);
+	mysql_close(dst);
+	mysql_close(src);
+}
+END_TEST
+
+/*
+ * Tables a and b at the source, a running stream of both into the target
+ * (as the user of DSN `dst_dsn`; NULL: the harness's), a first row that
+ * makes a at the target, the commit counter, then one source transaction
+ * spanning several batches: 499 rows into a, then `b_rows` rows into b,
+ * which the target does not have yet. Returns once b holds them, the
+ * stream stopped.
+ */
+static void transaction_meets_a_new_table(MYSQL *src, MYSQL *dst, const char *dst_dsn,
+                                          dbs_log_fn log, int b_rows)
+{
+	char sql[128];
+	itest_my_exec(src, "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
+	itest_my_exec(src, "CREATE TABLE b (id INT PRIMARY KEY, v VARCHAR(64), KEY (v)) "
+	                   "ENGINE=InnoDB");
+	dbs_stream *s = start_stream_to("a,b", log, NULL, dst_dsn);
+	itest_my_exec(src, "INSERT INTO a VALUES (1, 'first')");
+	wait_rows(dst, "a", 1);
+	count_commits(dst);
+	itest_my_exec(src, "START TRANSACTION");
+	itest_my_exec(src, "INSERT INTO a SELECT seq, CONCAT('a', seq) FROM seq_2_to_500");
+	snprintf(sql, sizeof sql, "INSERT INTO b SELECT seq, CONCAT('b', seq) FROM seq_1_to_%d",
+	         b_rows);
+	itest_my_exec(src, sql);
+	itest_my_exec(src, "COMMIT");
+	wait_rows(dst, "b", (uint64_t)b_rows);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+	for (int k = 0; k < 2; k++) {
+		const char *q = k ? "SELECT id, v FROM b ORDER BY id" : "SELECT id, v FROM a ORDER BY id";
+		itest_rows *x = itest_my_rows(src, q);
+		itest_rows *y = itest_my_rows(dst, q);
+		itest_rows_compare(x, y, "", NULL, k ? "b" : "a");
+		itest_rows_free(x);
+		itest_rows_free(y);
+	}
+	/* The new table has its index, made by whichever session made it. */
+	ck_assert_uint_eq(itest_my_count(dst, "information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+	                                      "DATABASE() AND TABLE_NAME = 'b' AND INDEX_NAME <> "
+	                                      "'PRIMARY'"),
+	                  1);
+}
+
+/*
+ * A running stream meets a table missing at the target in a later batch
+ * of a source transaction: the target creates it from a second session
+ * (MySQL DDL commits the session's open transaction), so the transaction
+ * is committed once, whole, its rows into the new table included (past
+ * 2,000 of them as LOAD DATA).
+ */
+START_TEST(new_table_keeps_a_transaction_whole)
+{
+	MYSQL *src, *dst;
+
+	open_databases(&src, &dst);
+	transaction_meets_a_new_table(src, dst, NULL, NULL, 3000);
+	ck_assert_uint_eq(itest_my_count(dst, "commits"), 1);
+	mysql_close(dst);
+	mysql_close(src);
+}
+END_TEST
+
+static int second_session_warnings;
+
+static void count_second_session(dbs_log_level level, const char *message, void *user_data)
+{
+	(void)user_data;
+	if (level == DBS_LOG_WARN && strstr(message, "a second session was refused"))
+		__atomic_add_fetch(&second_session_warnings, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * The same with a target user allowed one connection: the second session
+ * is refused, so the part applied so far is committed before the table is
+ * created (two commits), the log says so, and every row arrives.
+ */
+START_TEST(new_table_without_a_second_session)
+{
+	MYSQL *src, *dst;
+	char user[64], sql[512], dsn[512];
+
+	open_databases(&src, &dst);
+	itest_name(user, sizeof user, "m2m_one");
+	snprintf(sql, sizeof sql, "DROP USER IF EXISTS '%s'@'%%'", user);
+	itest_my_exec(dst, sql);
+	snprintf(sql, sizeof sql,
+	         "CREATE USER '%s'@'%%' IDENTIFIED BY 'pw' WITH MAX_USER_CONNECTIONS 1", user);
+	itest_my_exec(dst, sql);
+	snprintf(sql, sizeof sql, "GRANT ALL ON %s.* TO '%s'@'%%'", dst_db, user);
+	itest_my_exec(dst, sql);
+	snprintf(dsn, sizeof dsn, "%s:pw@tcp(%s:%s)/%s", user, itest_env("DBS_TEST_MYSQL_HOST"),
+	         itest_env("DBS_TEST_MYSQL_PORT"), dst_db);
+	transaction_meets_a_new_table(src, dst, dsn, count_second_session, 1);
+	ck_assert_uint_eq(itest_my_count(dst, "commits"), 2);
+	ck_assert_int_eq(__atomic_load_n(&second_session_warnings, __ATOMIC_SEQ_CST), 1);
+	snprintf(sql, sizeof sql, "DROP USER '%s'@'%%'", user);
+	itest_my_exec(dst, sql);
 	mysql_close(dst);
 	mysql_close(src);
 }
@@ -671,6 +791,8 @@ int main(void)
 	tcase_add_test(tc, long_insert_run_value_too_long_fails);
 	tcase_add_test(tc, long_insert_runs_span_statements);
 	tcase_add_test(tc, restart_keeps_a_transaction_whole);
+	tcase_add_test(tc, new_table_keeps_a_transaction_whole);
+	tcase_add_test(tc, new_table_without_a_second_session);
 	tcase_add_test(tc, long_insert_run_value_too_long_fails_mid_run);
 	tcase_add_test(tc, long_insert_runs_without_local_infile);
 	tcase_add_test(tc, small_transactions_rewriting_keys);

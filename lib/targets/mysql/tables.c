@@ -186,28 +186,14 @@ done:
 }
 
 /* CREATE TABLE IF NOT EXISTS with the mapped types and the primary key,
- * then the secondary indexes unless the table's noCreateIndexes. */
-static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
+ * then the secondary indexes unless the table's noCreateIndexes, all
+ * through session t. */
+static int table_create_on(my_target *t, my_table *tb, int defer_indexes, char *err,
+                           size_t errlen)
 {
 	const dbs_table *def = tb->def;
 	dbs_buf *b = &t->tmp;
-	int rc = DBS_ENOMEM, exists = 0;
-	if ((rc = dbs__myt_table_exists(t, def, &exists, err, errlen)) != 0 || exists)
-		return rc;
-	/* MySQL DDL commits what is open: commit it first, with the
-	 * checkpoint row of the last batch applied, so the target stays
-	 * consistent (this part of the source transaction becomes visible
-	 * before its end). A table that exists needs no DDL and commits
-	 * nothing. */
-	if (t->common.open) {
-		if ((rc = dbs__sqltarget_commit_open(&t->common, err, errlen)))
-			return rc;
-		dbs__myt_log(t, DBS_LOG_INFO,
-		             "committed the source transaction so far to create table %s.%s "
-		             "(MySQL DDL commits)",
-		             def->schema, def->name);
-	}
-	rc = DBS_ENOMEM;
+	int rc = DBS_ENOMEM;
 	dbs_buf_reset(b);
 	if (dbs_buf_append_str(b, "CREATE TABLE IF NOT EXISTS ") ||
 	    dbs_buf_append_str(b, tb->qname) || dbs_buf_append_str(b, " ("))
@@ -246,13 +232,66 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 	const dbs_sql_table_option *opt = dbs__myt_table_option(t, def);
 	/* An initial load makes them once the rows are in. */
 	for (uint32_t x = 0; rc == 0 && x < def->nindexes && !(opt && opt->no_create_indexes) &&
-	                     !t->defer_indexes;
+	                     !defer_indexes;
 	     x++)
 		rc = dbs__myt_index_create(t, tb, &def->indexes[x], err, errlen);
 	return rc;
 fail:
 	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
+}
+
+/*
+ * A table missing at the target is created. MySQL DDL commits the
+ * session's open transaction, so while one is open (a source transaction
+ * spanning batches, or a group of them) the table is created by a second
+ * session: the open transaction stays whole, and its later statements
+ * write into the new table. A table that exists needs no DDL.
+ */
+static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
+{
+	int rc, exists = 0;
+	if ((rc = dbs__myt_table_exists(t, tb->def, &exists, err, errlen)) != 0 || exists)
+		return rc;
+	if (!t->common.open)
+		return table_create_on(t, tb, t->defer_indexes, err, errlen);
+	my_target *side = NULL;
+	char serr[DBS_ERRMSG_MAX];
+	if ((rc = dbs__myt_session_new(&side, t, serr, sizeof serr)) == 0) {
+		rc = table_create_on(side, tb, t->defer_indexes, err, errlen);
+		/* What failed is told as if the main session had run it: a lost
+		 * server takes the open transaction with it, and the stream
+		 * resumes from the checkpoint. */
+		if (rc == DBS_ETARGET) {
+			t->common.lost = side->common.lost;
+			t->common.data_error = side->common.data_error;
+			memcpy(t->common.err_code, side->common.err_code, sizeof t->common.err_code);
+			memcpy(t->common.err_msg, side->common.err_msg, sizeof t->common.err_msg);
+		}
+		dbs__myt_session_free(side);
+		return rc;
+	}
+	/* No second session: the server is gone (the main session tells),
+	 * or it refused one (the user's connection limit, say). */
+	if (rc != DBS_ETARGET || mysql_ping(t->conn) != 0) {
+		dbs_fmt(err, errlen, "creating table %s in a second session: %s", tb->qname, serr);
+		if (rc == DBS_ETARGET) {
+			t->common.lost = 1;
+			t->common.data_error = 0;
+		}
+		return rc;
+	}
+	/* Refused: the part applied so far is committed first, with the
+	 * checkpoint row of the last batch applied, so the target stays
+	 * consistent, and readers may see it before the transaction's end. */
+	dbs__myt_log(t, DBS_LOG_WARN,
+	             "creating table %s: a second session was refused (%s); committing the "
+	             "source transaction so far first (MySQL DDL commits), so readers may see "
+	             "part of it",
+	             tb->qname, serr);
+	if ((rc = dbs__sqltarget_commit_open(&t->common, err, errlen)))
+		return rc;
+	return table_create_on(t, tb, t->defer_indexes, err, errlen);
 }
 
 static int table_build(my_target *t, const dbs_table *def, my_table **out, char *err,

@@ -5,8 +5,8 @@
  * connection, the row-by-row replay and the dead letters. This file is
  * the session and the dialect's part of the skeleton; statements.c turns
  * a batch into SQL text and tables.c creates tables. Tables are created
- * before the transaction starts, because MySQL DDL commits whatever
- * transaction is open.
+ * before the transaction starts, or from a second session when one is
+ * open, because MySQL DDL commits the session's open transaction.
  *
  * The connection string is the go-sql-driver DSN, read by the parser the
  * MySQL source shares (lib/sql/mysql_dsn.h).
@@ -307,8 +307,9 @@ static int my_dead_letter_table(dbs_sqltarget *common, const char *name, dbs_buf
 /* Batches: the dialect's part of the skeleton                         */
 /* ------------------------------------------------------------------ */
 
-/* The tables of the batch's events, created first, outside the
- * transaction: MySQL DDL would commit it. */
+/* The tables of the batch's events, created first: before the
+ * transaction starts, or, inside one, from a second session (MySQL DDL
+ * would commit it; tables.c). */
 static int tables_first(my_target *t, const dbs_batch *batch, char *err, size_t errlen)
 {
 	my_table *tb;
