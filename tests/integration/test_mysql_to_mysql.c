@@ -420,12 +420,14 @@ START_TEST(long_insert_run_value_too_long_fails_mid_run)
 END_TEST
 
 /* A table of the target counting its commits: a trigger on the
- * checkpoint table, whose row every commit updates. */
+ * checkpoint table, whose row every commit updates, notes the GTID of
+ * the last transaction the writing session committed before this one. */
 static void count_commits(MYSQL *dst)
 {
-	itest_my_exec(dst, "CREATE TABLE commits (n INT AUTO_INCREMENT PRIMARY KEY)");
+	itest_my_exec(dst, "CREATE TABLE commits (n INT AUTO_INCREMENT PRIMARY KEY, "
+	                   "after_gtid VARCHAR(64))");
 	itest_my_exec(dst, "CREATE TRIGGER count_commits AFTER UPDATE ON dbstreams_checkpoint "
-	                   "FOR EACH ROW INSERT INTO commits VALUES (NULL)");
+	                   "FOR EACH ROW INSERT INTO commits VALUES (NULL, @@last_gtid)");
 }
 
 /*
@@ -471,23 +473,31 @@ END_TEST
  * Tables a and b at the source, a running stream of both into the target
  * (as the user of DSN `dst_dsn`; NULL: the harness's), a first row that
  * makes a at the target, the commit counter, then one source transaction
- * spanning several batches: 499 rows into a, then `b_rows` rows into b,
- * which the target does not have yet. Returns once b holds them, the
- * stream stopped.
+ * spanning several batches: 499 rows of 300 bytes into a (more than the
+ * target holds back before sending, so its transaction is open at the
+ * server), then `b_rows` rows into b, which the target does not have
+ * yet. A trigger on a notes, as the commit counter does, the GTID the
+ * session last committed: an implicit commit between a's rows and the
+ * checkpoint shows as two. Returns once b holds the rows, the stream
+ * stopped.
  */
 static void transaction_meets_a_new_table(MYSQL *src, MYSQL *dst, const char *dst_dsn,
                                           dbs_log_fn log, int b_rows)
 {
 	char sql[128];
-	itest_my_exec(src, "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
+	itest_my_exec(src, "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(400)) ENGINE=InnoDB");
 	itest_my_exec(src, "CREATE TABLE b (id INT PRIMARY KEY, v VARCHAR(64), KEY (v)) "
 	                   "ENGINE=InnoDB");
 	dbs_stream *s = start_stream_to("a,b", log, NULL, dst_dsn);
 	itest_my_exec(src, "INSERT INTO a VALUES (1, 'first')");
 	wait_rows(dst, "a", 1);
 	count_commits(dst);
+	itest_my_exec(dst, "CREATE TABLE a_gtid (after_gtid VARCHAR(64))");
+	itest_my_exec(dst, "CREATE TRIGGER a_gtid AFTER INSERT ON a FOR EACH ROW "
+	                   "INSERT INTO a_gtid VALUES (@@last_gtid)");
 	itest_my_exec(src, "START TRANSACTION");
-	itest_my_exec(src, "INSERT INTO a SELECT seq, CONCAT('a', seq) FROM seq_2_to_500");
+	itest_my_exec(src, "INSERT INTO a SELECT seq, CONCAT(REPEAT('a', 296), LPAD(seq, 4, '0')) "
+	                   "FROM seq_2_to_500");
 	snprintf(sql, sizeof sql, "INSERT INTO b SELECT seq, CONCAT('b', seq) FROM seq_1_to_%d",
 	         b_rows);
 	itest_my_exec(src, sql);
@@ -524,6 +534,10 @@ START_TEST(new_table_keeps_a_transaction_whole)
 	open_databases(&src, &dst);
 	transaction_meets_a_new_table(src, dst, NULL, NULL, 3000);
 	ck_assert_uint_eq(itest_my_count(dst, "commits"), 1);
+	ck_assert_uint_eq(itest_my_count(dst, "a_gtid"), 499);
+	ck_assert_uint_eq(itest_my_count(dst, "(SELECT after_gtid FROM a_gtid UNION SELECT "
+	                                      "after_gtid FROM commits) AS g"),
+	                  1);
 	mysql_close(dst);
 	mysql_close(src);
 }
@@ -561,6 +575,11 @@ START_TEST(new_table_without_a_second_session)
 	         itest_env("DBS_TEST_MYSQL_PORT"), dst_db);
 	transaction_meets_a_new_table(src, dst, dsn, count_second_session, 1);
 	ck_assert_uint_eq(itest_my_count(dst, "commits"), 2);
+	/* a's rows, the early commit's checkpoint, then the implicit commit
+	 * of CREATE TABLE before the last checkpoint. */
+	ck_assert_uint_eq(itest_my_count(dst, "(SELECT after_gtid FROM a_gtid UNION SELECT "
+	                                      "after_gtid FROM commits) AS g"),
+	                  2);
 	ck_assert_int_eq(__atomic_load_n(&second_session_warnings, __ATOMIC_SEQ_CST), 1);
 	snprintf(sql, sizeof sql, "DROP USER '%s'@'%%'", user);
 	itest_my_exec(dst, sql);

@@ -330,7 +330,7 @@ static int my_writer_open(dbs_target *base, dbs_load_writer **out, char *err, si
 	if (!w)
 		return oom(err, errlen);
 	w->base.ops = &dbs__myt_load_ops;
-	if ((rc = dbs__myt_session_new(&w->t, my_of(base), err, errlen))) {
+	if ((rc = dbs__myt_session_new(&w->t, my_of(base), NULL, err, errlen))) {
 		free(w);
 		return rc == DBS_ETARGET ? DBS_LOAD_LOST : rc;
 	}

@@ -124,8 +124,11 @@ int dbs__myt_exec_str(my_target *t, const char *sql, const char *where, char *er
                       size_t errlen);
 
 /* A session of its own with the settings of `like`, for a writer of an
- * initial load: no checkpoint is read. */
-int dbs__myt_session_new(my_target **out, const my_target *like, char *err, size_t errlen);
+ * initial load or a table created inside a transaction: no checkpoint is
+ * read. When the server refuses it, *server_errno (if not NULL) says why
+ * (0 when it was not the server). */
+int dbs__myt_session_new(my_target **out, const my_target *like, unsigned *server_errno,
+                         char *err, size_t errlen);
 void dbs__myt_session_free(my_target *t);
 
 /* ---- load.c ---- */

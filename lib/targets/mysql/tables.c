@@ -241,6 +241,18 @@ fail:
 	return DBS_ENOMEM;
 }
 
+/* Bound on the wait of a second session's DDL for a lock (a backup's,
+ * say), while the main session's transaction waits on it. */
+#define SIDE_LOCK_WAIT_S "60"
+
+/* Whether the server refused a session for the number of connections:
+ * max_connections (1040), the user's max_user_connections (1203) or
+ * MAX_USER_CONNECTIONS (1226). */
+static int refused_for_connections(unsigned no)
+{
+	return no == 1040 || no == 1203 || no == 1226;
+}
+
 /*
  * A table missing at the target is created. MySQL DDL commits the
  * session's open transaction, so while one is open (a source transaction
@@ -256,14 +268,18 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 	if (!t->common.open)
 		return table_create_on(t, tb, t->defer_indexes, err, errlen);
 	my_target *side = NULL;
+	unsigned refused = 0;
 	char serr[DBS_ERRMSG_MAX];
-	if ((rc = dbs__myt_session_new(&side, t, serr, sizeof serr)) == 0) {
-		rc = table_create_on(side, tb, t->defer_indexes, err, errlen);
+	if ((rc = dbs__myt_session_new(&side, t, &refused, serr, sizeof serr)) == 0) {
+		if ((rc = dbs__myt_exec_str(side, "SET SESSION lock_wait_timeout = " SIDE_LOCK_WAIT_S,
+		                            "session settings", err, errlen)) == 0)
+			rc = table_create_on(side, tb, t->defer_indexes, err, errlen);
 		/* What failed is told as if the main session had run it: a lost
 		 * server takes the open transaction with it, and the stream
-		 * resumes from the checkpoint. */
+		 * resumes from the checkpoint, as it does after a lock waited
+		 * for too long (1205), to wait for it again. */
 		if (rc == DBS_ETARGET) {
-			t->common.lost = side->common.lost;
+			t->common.lost = side->common.lost || mysql_errno(side->conn) == 1205;
 			t->common.data_error = side->common.data_error;
 			memcpy(t->common.err_code, side->common.err_code, sizeof t->common.err_code);
 			memcpy(t->common.err_msg, side->common.err_msg, sizeof t->common.err_msg);
@@ -271,9 +287,9 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 		dbs__myt_session_free(side);
 		return rc;
 	}
-	/* No second session: the server is gone (the main session tells),
-	 * or it refused one (the user's connection limit, say). */
-	if (rc != DBS_ETARGET || mysql_ping(t->conn) != 0) {
+	if (rc != DBS_ETARGET || !refused_for_connections(refused)) {
+		/* The server is gone, or turned the session away for a reason
+		 * the main session shares (its password, its TLS): resume. */
 		dbs_fmt(err, errlen, "creating table %s in a second session: %s", tb->qname, serr);
 		if (rc == DBS_ETARGET) {
 			t->common.lost = 1;
@@ -281,9 +297,10 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 		}
 		return rc;
 	}
-	/* Refused: the part applied so far is committed first, with the
-	 * checkpoint row of the last batch applied, so the target stays
-	 * consistent, and readers may see it before the transaction's end. */
+	/* No connection to spare: the part applied so far is committed
+	 * first, with the checkpoint row of the last batch applied, so the
+	 * target stays consistent, and readers may see it before the
+	 * transaction's end. */
 	dbs__myt_log(t, DBS_LOG_WARN,
 	             "creating table %s: a second session was refused (%s); committing the "
 	             "source transaction so far first (MySQL DDL commits), so readers may see "

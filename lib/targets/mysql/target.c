@@ -528,11 +528,14 @@ static int read_packet_limit(my_target *t, char *err, size_t errlen)
 	return 0;
 }
 
-int dbs__myt_session_new(my_target **out, const my_target *like, char *err, size_t errlen)
+int dbs__myt_session_new(my_target **out, const my_target *like, unsigned *server_errno,
+                         char *err, size_t errlen)
 {
 	int rc;
 	my_target *t = calloc(1, sizeof *t);
 	*out = NULL;
+	if (server_errno)
+		*server_errno = 0;
 	if (!t) {
 		dbs_fmt(err, errlen, "out of memory");
 		return DBS_ENOMEM;
@@ -550,6 +553,8 @@ int dbs__myt_session_new(my_target **out, const my_target *like, char *err, size
 	if ((rc = dbs__mysql_dsn_parse(&t->dsn, like->common.config->connection, err, errlen)) ||
 	    (rc = connect_server(t, t->tls, err, errlen)) || (rc = session_setup(t, err, errlen)) ||
 	    (rc = read_packet_limit(t, err, errlen))) {
+		if (server_errno && t->conn && !dbs__myt_client_errno(mysql_errno(t->conn)))
+			*server_errno = mysql_errno(t->conn);
 		my_close(&t->common.base);
 		return rc;
 	}
