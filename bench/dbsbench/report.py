@@ -304,6 +304,7 @@ def markdown(r):
             goal = "" if c.get("goal") is None else f"{op} {c['goal']:g}"
             L.append(f"| {c['check']} | {val} | {need} | {goal} | {yes(c['met'])} |")
         L.append("")
+        L += ceiling_lines(s)
 
     errs = []
     for rec in (r.get("backlog") or {}).get("records", []):
@@ -318,6 +319,21 @@ def markdown(r):
         L += [f"- {e}" for e in errs]
         L.append("\nThe JSON file next to this one holds the full messages.\n")
     return "\n".join(L) + "\n"
+
+
+def ceiling_lines(s):
+    """(a) My→My beside the target's own bulk load of the same rows: no
+    client of the server was found to write rows faster than LOAD DATA
+    (docs/performance.md), so this says how far the replica's bar is
+    within a client's reach. Figures only, no verdict."""
+    mymy, ld, rep = (_med(s, "a", m) for m in ("dbs_my_my", "load_data", "native_my_replica"))
+    if not (mymy and ld and rep):
+        return []
+    return ["For the My→My bars: the target's own bulk load of the same rows in the same "
+            "run, the fastest way found for a client to write them.\n",
+            "| figure | measured |", "|---|---|",
+            f"| (a) My→My vs LOAD DATA LOCAL of the same rows | {mymy / ld:.2f}× |",
+            f"| (a) LOAD DATA LOCAL vs native replica | {ld / rep:.2f}× |", ""]
 
 
 def first_line(text):
