@@ -9,21 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "itest.h"
 
 static char src_db[64], dst_db[64];
 
-/* The stream `id` (NULL: a new one) of src_db's tables `names`
- * (comma-separated, unqualified) into dst_db, default settings; its
- * warnings to `log` (NULL: none). */
-/* A stream of the source's tables `names` into the target database, as
- * the harness's user or with the target DSN `dst` (NULL: the harness's). */
-static dbs_stream *start_stream_to(const char *names, dbs_log_fn log, const char *id,
-                                   const char *dst)
+/* The configuration of a stream of src_db's tables `names`
+ * (comma-separated, unqualified) into dst_db, default settings, as the
+ * harness's user or with the target DSN `dst` (NULL: the harness's). */
+static void stream_config(char *config, size_t size, const char *names, const char *dst)
 {
-	char src_dsn[512], dst_dsn[512], list[512] = "", config[2048];
+	char src_dsn[512], dst_dsn[512], list[512] = "";
 	itest_my_dsn(src_dsn, sizeof src_dsn, src_db);
 	if (dst)
 		snprintf(dst_dsn, sizeof dst_dsn, "%s", dst);
@@ -36,13 +35,22 @@ static dbs_stream *start_stream_to(const char *names, dbs_log_fn log, const char
 		snprintf(list + len, sizeof list - len, "%s{\"name\": \"%s.%s\"}", len ? ", " : "",
 		         src_db, t);
 	}
-	int n = snprintf(config, sizeof config,
+	int n = snprintf(config, size,
 	                 "{\"source\": {\"type\": \"mysql\", \"connection\": \"%s\", "
 	                 "\"filter\": {\"tables\": [%s]}}, "
 	                 "\"target\": {\"type\": \"mysql\", \"connection\": \"%s\"}, "
 	                 "\"limits\": {\"numberOfEvents\": 0, \"elapsedTime\": 0}}",
 	                 src_dsn, list, dst_dsn);
-	ck_assert(n > 0 && (size_t)n < sizeof config);
+	ck_assert(n > 0 && (size_t)n < size);
+}
+
+/* The stream `id` (NULL: a new one) of stream_config's; its warnings to
+ * `log` (NULL: none). */
+static dbs_stream *start_stream_to(const char *names, dbs_log_fn log, const char *id,
+                                   const char *dst)
+{
+	char config[2048];
+	stream_config(config, sizeof config, names, dst);
 	return itest_stream_start_logged(config, id, log, DBS_LOG_WARN);
 }
 
@@ -588,6 +596,53 @@ START_TEST(new_table_without_a_second_session)
 }
 END_TEST
 
+/*
+ * The stream killed right after it created a table at the target: started
+ * again, it finds the table with its secondary indexes, made in the same
+ * statement (a table that exists is left as it is, so an index made after
+ * it would never be made), and every row.
+ */
+START_TEST(killed_after_creating_a_table)
+{
+	MYSQL *src, *dst;
+	char config[2048], id[64];
+	int status = 0;
+
+	open_databases(&src, &dst);
+	itest_my_exec(src, "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
+	itest_my_exec(src, "CREATE TABLE k (id INT PRIMARY KEY, v VARCHAR(64), w INT, KEY kv (v), "
+	                   "UNIQUE KEY kw (w)) ENGINE=InnoDB");
+	dbs_stream *s = start_stream("a,k", NULL);
+	itest_my_exec(src, "INSERT INTO a VALUES (1, 'first')");
+	wait_rows(dst, "a", 1);
+	snprintf(id, sizeof id, "%s", dbs_stream_id(s));
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+	itest_my_exec(src, "INSERT INTO k SELECT seq, CONCAT('k', seq), seq FROM seq_1_to_100");
+	stream_config(config, sizeof config, "a,k", NULL);
+	pid_t pid = itest_part_spawn(config, id, DBS_PART_ALL, 0, "mysqlt.table_created:1");
+	ck_assert_int_eq(itest_wait_exit(pid, 120, &status), 0);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+	              "the stream did not die at mysqlt.table_created (a build without "
+	              "-Dfault_injection=true has no such point)");
+	s = start_stream_id("a,k", NULL, id);
+	wait_rows(dst, "k", 100);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+	ck_assert_uint_eq(itest_my_count(dst, "information_schema.STATISTICS WHERE TABLE_SCHEMA = "
+	                                      "DATABASE() AND TABLE_NAME = 'k' AND INDEX_NAME IN "
+	                                      "('kv', 'kw')"),
+	                  2);
+	itest_rows *x = itest_my_rows(src, "SELECT id, v, w FROM k ORDER BY id");
+	itest_rows *y = itest_my_rows(dst, "SELECT id, v, w FROM k ORDER BY id");
+	itest_rows_compare(x, y, "", NULL, "k");
+	itest_rows_free(x);
+	itest_rows_free(y);
+	mysql_close(dst);
+	mysql_close(src);
+}
+END_TEST
+
 static int refused_warnings;
 
 static void count_refused(dbs_log_level level, const char *message, void *user_data)
@@ -796,8 +851,11 @@ START_TEST(triggers_see_the_source_order)
 }
 END_TEST
 
-int main(void)
+int main(int argc, char **argv)
 {
+	int part_rc = itest_part_main(argc, argv);
+	if (part_rc >= 0)
+		return part_rc;
 	Suite *suite = suite_create("integration_mysql_to_mysql");
 	TCase *tc = tcase_create("mysql_to_mysql");
 	SRunner *sr;
@@ -812,6 +870,7 @@ int main(void)
 	tcase_add_test(tc, restart_keeps_a_transaction_whole);
 	tcase_add_test(tc, new_table_keeps_a_transaction_whole);
 	tcase_add_test(tc, new_table_without_a_second_session);
+	tcase_add_test(tc, killed_after_creating_a_table);
 	tcase_add_test(tc, long_insert_run_value_too_long_fails_mid_run);
 	tcase_add_test(tc, long_insert_runs_without_local_infile);
 	tcase_add_test(tc, small_transactions_rewriting_keys);

@@ -10,6 +10,7 @@
 
 #include <dbstreams/sys/buf.h>
 
+#include "fault/fault.h"
 #include "sql/value_text.h"
 #include "targets/mysql/my_target.h"
 
@@ -88,70 +89,78 @@ void dbs__myt_log(my_target *t, dbs_log_level level, const char *fmt, ...)
 }
 
 /*
- * CREATE [UNIQUE|FULLTEXT] INDEX for one secondary index of a table this
- * target just created. InnoDB keys hold 3072 bytes: TEXT/BLOB columns and
- * character columns wider than their share of that are indexed by a
- * prefix (dbs__sqlmap_index_prefix), which leaves a lookup index as
- * useful. A unique index takes no prefix (that would refuse distinct
- * values sharing one): MariaDB keeps long unique keys as a hash; a server
- * that refuses it, or any index the server refuses, is left out with a
- * warning and the rows still replicate. JSON and geometry columns cannot
- * be in a plain index: that index is left out with a warning.
+ * One secondary index of a table this target creates, into b: "CREATE
+ * [UNIQUE |FULLTEXT ]INDEX name ON table (…)" when `alone`, else ",
+ * [UNIQUE |FULLTEXT ]INDEX name (…)" inside its CREATE TABLE. InnoDB keys
+ * hold 3072 bytes: TEXT/BLOB columns and character columns wider than
+ * their share of that are indexed by a prefix (dbs__sqlmap_index_prefix),
+ * which leaves a lookup index as useful. A unique index takes no prefix
+ * (that would refuse distinct values sharing one): MariaDB keeps long
+ * unique keys as a hash; a server that refuses it, or any index the
+ * server refuses, is left out with a warning and the rows still
+ * replicate. JSON and geometry columns cannot be in a plain index: that
+ * index is left out with a warning. 0 when appended; 1 when the index
+ * cannot be made on this target (logged; b as it was); DBS_ENOMEM.
  */
-int dbs__myt_index_create(my_target *t, my_table *tb, const dbs_index *ix, char *err,
-                          size_t errlen)
+static int index_sql(my_target *t, my_table *tb, const dbs_index *ix, int alone, dbs_buf *b)
 {
-	int rc = 0;
 	const dbs_table *def = tb->def;
-	dbs_buf *b = &t->tmp;
 	int fulltext = (ix->flags & DBS_INDEX_FULLTEXT) != 0;
 	int unique = !fulltext && (ix->flags & DBS_INDEX_UNIQUE);
 	int32_t budget = (int32_t)(3072 / (ix->ncolumns ? ix->ncolumns : 1));
-	char ierr[DBS_ERRMSG_MAX];
+	size_t mark = b->len;
 	if (fulltext && def->dialect != DBS_DIALECT_MYSQL) {
 		dbs__myt_log(t, DBS_LOG_WARN, "%s: FULLTEXT index %s not created (not a MySQL source)",
 		     tb->qname, ix->name);
-		goto done;
+		return 1;
 	}
-	dbs_buf_reset(b);
-	if (dbs_buf_append_str(b, unique     ? "CREATE UNIQUE INDEX "
-	                               : fulltext ? "CREATE FULLTEXT INDEX "
-	                                          : "CREATE INDEX ") ||
-	    dbs__myt_ident(b, ix->name) || dbs_buf_appendf(b, " ON %s (", tb->qname))
-		goto nomem;
+	if (dbs_buf_append_str(b, alone ? "CREATE " : ", ") ||
+	    dbs_buf_append_str(b, unique ? "UNIQUE INDEX " : fulltext ? "FULLTEXT INDEX " : "INDEX ") ||
+	    dbs__myt_ident(b, ix->name) ||
+	    (alone && dbs_buf_appendf(b, " ON %s", tb->qname)) || dbs_buf_append_str(b, " ("))
+		return DBS_ENOMEM;
 	for (uint32_t k = 0; k < ix->ncolumns; k++) {
 		uint32_t c = ix->columns[k];
 		int32_t prefix = fulltext ? 0 : dbs__sqlmap_index_prefix(&tb->types[c], budget);
 		if (prefix == -2)
-			goto nomem;
+			return DBS_ENOMEM;
 		if (prefix == -1) {
 			dbs__myt_log(t, DBS_LOG_WARN,
 			     "%s: index %s not created (column %s cannot be in a plain MySQL index)",
 			     tb->qname, ix->name, def->columns[c].name);
-			goto done;
+			b->len = mark;
+			return 1;
 		}
 		if ((k && dbs_buf_append_char(b, ',')) ||
 		    dbs__myt_ident(b, def->columns[c].name) ||
 		    (prefix > 0 && !unique && dbs_buf_appendf(b, "(%" PRId32 ")", prefix)))
-			goto nomem;
+			return DBS_ENOMEM;
 	}
-	if (dbs_buf_append_char(b, ')'))
-		goto nomem;
+	return dbs_buf_append_char(b, ')') ? DBS_ENOMEM : 0;
+}
+
+int dbs__myt_index_create(my_target *t, my_table *tb, const dbs_index *ix, char *err,
+                          size_t errlen)
+{
+	dbs_buf *b = &t->tmp;
+	char ierr[DBS_ERRMSG_MAX];
+	dbs_buf_reset(b);
+	int rc = index_sql(t, tb, ix, 1, b);
+	if (rc < 0) {
+		dbs_fmt(err, errlen, "out of memory");
+		return rc;
+	}
+	if (rc > 0)
+		return 0;
 	if (dbs__myt_exec(t, b->data, b->len, "creating an index", ierr, sizeof ierr) != 0) {
 		if (!t->conn || dbs__myt_client_errno(mysql_errno(t->conn))) { /* connection lost */
 			dbs_fmt(err, errlen, "%s", ierr);
-			rc = DBS_ETARGET;
-		} else {
-			dbs__myt_log(t, DBS_LOG_WARN, "%s: index %s not created: %s", tb->qname, ix->name,
-			     ierr);
+			return DBS_ETARGET;
 		}
+		dbs__myt_log(t, DBS_LOG_WARN, "%s: index %s not created: %s", tb->qname, ix->name,
+		     ierr);
 	}
-	goto done;
-nomem:
-	dbs_fmt(err, errlen, "out of memory");
-	rc = DBS_ENOMEM;
-done:
-	return rc;
+	return 0;
 }
 
 /* Whether the target table exists: indexes are made only for a table
@@ -186,59 +195,97 @@ done:
 }
 
 /* CREATE TABLE IF NOT EXISTS with the mapped types and the primary key,
- * then the secondary indexes unless the table's noCreateIndexes, all
- * through session t. */
-static int table_create_on(my_target *t, my_table *tb, int defer_indexes, char *err,
-                           size_t errlen)
+ * and, when `indexes`, the secondary indexes this target can make (their
+ * count in *inline). 0, DBS_ETARGET (err filled) or DBS_ENOMEM. */
+static int table_sql(my_target *t, my_table *tb, int indexes, uint32_t *inline_n, dbs_buf *b,
+                     char *err, size_t errlen)
 {
 	const dbs_table *def = tb->def;
-	dbs_buf *b = &t->tmp;
-	int rc = DBS_ENOMEM;
+	int rc;
+	*inline_n = 0;
 	dbs_buf_reset(b);
 	if (dbs_buf_append_str(b, "CREATE TABLE IF NOT EXISTS ") ||
 	    dbs_buf_append_str(b, tb->qname) || dbs_buf_append_str(b, " ("))
-		goto fail;
+		goto nomem;
 	for (uint32_t i = 0; i < def->ncolumns; i++) {
 		if ((i && dbs_buf_append(b, ", ", 2)) ||
 		    dbs__myt_ident(b, def->columns[i].name) || dbs_buf_append_char(b, ' '))
-			goto fail;
+			goto nomem;
 		if ((rc = dbs__sqlmap_target_type(b, &tb->types[i], DBS_DIALECT_MYSQL)) == DBS_EINVAL) {
 			dbs_fmt(err, errlen, "creating table %s: column %s has no type name", tb->qname,
 			         def->columns[i].name);
 			return DBS_ETARGET;
 		}
 		if (rc)
-			goto fail;
+			goto nomem;
 		if ((def->columns[i].flags & (DBS_COLUMN_NOT_NULL | DBS_COLUMN_KEY)) &&
 		    dbs_buf_append_str(b, " NOT NULL"))
-			goto fail;
+			goto nomem;
 	}
 	if (tb->nkeys) {
 		if (dbs_buf_append_str(b, ", PRIMARY KEY ("))
-			goto fail;
+			goto nomem;
 		for (uint32_t k = 0; k < tb->nkeys; k++)
 			if ((k && dbs_buf_append_char(b, ',')) ||
 			    dbs__myt_ident(b, def->columns[tb->keys[k]].name))
-				goto fail;
+				goto nomem;
 		if (dbs_buf_append_char(b, ')'))
-			goto fail;
+			goto nomem;
 	}
-	if (dbs_buf_appendf(b, ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=%s",
-	                         t->collation))
-		goto fail;
-	char where[256];
-	dbs_fmt(where, sizeof where, "creating table %s", tb->qname);
-	rc = dbs__myt_exec(t, b->data, b->len, where, err, errlen);
-	const dbs_sql_table_option *opt = dbs__myt_table_option(t, def);
-	/* An initial load makes them once the rows are in. */
-	for (uint32_t x = 0; rc == 0 && x < def->nindexes && !(opt && opt->no_create_indexes) &&
-	                     !defer_indexes;
-	     x++)
-		rc = dbs__myt_index_create(t, tb, &def->indexes[x], err, errlen);
-	return rc;
-fail:
+	for (uint32_t x = 0; indexes && x < def->nindexes; x++) {
+		if ((rc = index_sql(t, tb, &def->indexes[x], 0, b)) < 0)
+			goto nomem;
+		*inline_n += rc == 0;
+	}
+	if (dbs_buf_appendf(b, ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=%s", t->collation))
+		goto nomem;
+	return 0;
+nomem:
 	dbs_fmt(err, errlen, "out of memory");
 	return DBS_ENOMEM;
+}
+
+/*
+ * The table and its secondary indexes (unless the table's
+ * noCreateIndexes, or an initial load that makes them once the rows are
+ * in), all through session t, in one statement: a stream stopped right
+ * after it finds the table whole, and a table that exists is left as it
+ * is. When the server refuses that statement for something other than
+ * the table (an index it cannot make), the table is created alone and
+ * then each index on its own, an index refused being left out with a
+ * warning.
+ */
+static int table_create_on(my_target *t, my_table *tb, int defer_indexes, char *err,
+                           size_t errlen)
+{
+	const dbs_sql_table_option *opt = dbs__myt_table_option(t, tb->def);
+	int indexes = !(opt && opt->no_create_indexes) && !defer_indexes;
+	uint32_t inline_n = 0;
+	char where[256];
+	int rc = table_sql(t, tb, indexes, &inline_n, &t->tmp, err, errlen);
+	if (rc)
+		return rc;
+	dbs_fmt(where, sizeof where, "creating table %s", tb->qname);
+	rc = dbs__myt_exec(t, t->tmp.data, t->tmp.len, where, err, errlen);
+	if (rc == 0 || !inline_n || t->common.lost)
+		goto done;
+	/* Once more without the indexes (an index this target cannot make
+	 * is warned about again below). */
+	dbs__myt_log(t, DBS_LOG_INFO, "%s; creating the table alone, then its indexes one by one",
+	             err);
+	err[0] = '\0';
+	uint32_t none;
+	if ((rc = table_sql(t, tb, 0, &none, &t->tmp, err, errlen)) ||
+	    (rc = dbs__myt_exec(t, t->tmp.data, t->tmp.len, where, err, errlen)))
+		return rc;
+	DBS_FAULT_POINT("mysqlt.table_created");
+	for (uint32_t x = 0; rc == 0 && x < tb->def->nindexes; x++)
+		rc = dbs__myt_index_create(t, tb, &tb->def->indexes[x], err, errlen);
+	return rc;
+done:
+	if (rc == 0)
+		DBS_FAULT_POINT("mysqlt.table_created");
+	return rc;
 }
 
 /* Bound on the wait of a second session's DDL for a lock (a backup's,
