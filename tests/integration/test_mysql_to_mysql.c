@@ -551,6 +551,49 @@ START_TEST(new_table_keeps_a_transaction_whole)
 }
 END_TEST
 
+/*
+ * A trigger of the target's reads a table (a consistent read: the open
+ * transaction gets a snapshot) before the second session creates the
+ * table the rest of the source transaction needs: the inserts, updates
+ * and delete into the newer table are not refused for that snapshot
+ * ("Table definition has changed" is for consistent reads of it), and the
+ * table ends as the source's.
+ */
+START_TEST(new_table_after_a_snapshot)
+{
+	MYSQL *src, *dst;
+	dbs_stream *s;
+
+	open_databases(&src, &dst);
+	itest_my_exec(src, "CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(400)) ENGINE=InnoDB");
+	itest_my_exec(src, "CREATE TABLE b (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB");
+	s = start_stream("a,b", NULL);
+	itest_my_exec(src, "INSERT INTO a VALUES (1, 'first')");
+	wait_rows(dst, "a", 1);
+	itest_my_exec(dst, "CREATE TABLE seen (n INT)");
+	itest_my_exec(dst, "CREATE TRIGGER a_reads AFTER INSERT ON a FOR EACH ROW "
+	                   "SET @n = (SELECT COUNT(*) FROM seen)");
+	itest_my_exec(src, "START TRANSACTION");
+	itest_my_exec(src, "INSERT INTO a SELECT seq, CONCAT(REPEAT('a', 296), LPAD(seq, 4, '0')) "
+	                   "FROM seq_2_to_500");
+	itest_my_exec(src, "INSERT INTO b SELECT seq, CONCAT('b', seq) FROM seq_1_to_10");
+	itest_my_exec(src, "UPDATE b SET v = 'changed' WHERE id <= 5");
+	itest_my_exec(src, "DELETE FROM b WHERE id = 10");
+	itest_my_exec(src, "COMMIT");
+	wait_rows(dst, "b", 9);
+	ck_assert_int_eq(dbs_stream_stop(s), 0);
+	dbs_stream_free(s);
+	itest_rows *x = itest_my_rows(src, "SELECT id, v FROM b ORDER BY id");
+	itest_rows *y = itest_my_rows(dst, "SELECT id, v FROM b ORDER BY id");
+	itest_rows_compare(x, y, "", NULL, "b");
+	itest_rows_free(x);
+	itest_rows_free(y);
+	ck_assert_uint_eq(itest_my_count(dst, "a"), 500);
+	mysql_close(dst);
+	mysql_close(src);
+}
+END_TEST
+
 static int second_session_warnings;
 
 static void count_second_session(dbs_log_level level, const char *message, void *user_data)
@@ -871,6 +914,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, new_table_keeps_a_transaction_whole);
 	tcase_add_test(tc, new_table_without_a_second_session);
 	tcase_add_test(tc, killed_after_creating_a_table);
+	tcase_add_test(tc, new_table_after_a_snapshot);
 	tcase_add_test(tc, long_insert_run_value_too_long_fails_mid_run);
 	tcase_add_test(tc, long_insert_runs_without_local_infile);
 	tcase_add_test(tc, small_transactions_rewriting_keys);
