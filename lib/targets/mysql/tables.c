@@ -255,11 +255,10 @@ nomem:
  * then each index on its own, an index refused being left out with a
  * warning.
  */
-static int table_create_on(my_target *t, my_table *tb, int defer_indexes, char *err,
-                           size_t errlen)
+static int table_create_on(my_target *t, my_table *tb, char *err, size_t errlen)
 {
 	const dbs_sql_table_option *opt = dbs__myt_table_option(t, tb->def);
-	int indexes = !(opt && opt->no_create_indexes) && !defer_indexes;
+	int indexes = !(opt && opt->no_create_indexes) && !t->defer_indexes;
 	uint32_t inline_n = 0;
 	char where[256];
 	int rc = table_sql(t, tb, indexes, &inline_n, &t->tmp, err, errlen);
@@ -267,24 +266,20 @@ static int table_create_on(my_target *t, my_table *tb, int defer_indexes, char *
 		return rc;
 	dbs_fmt(where, sizeof where, "creating table %s", tb->qname);
 	rc = dbs__myt_exec(t, t->tmp.data, t->tmp.len, where, err, errlen);
-	if (rc == 0 || !inline_n || t->common.lost)
-		goto done;
-	/* Once more without the indexes (an index this target cannot make
-	 * is warned about again below). */
-	dbs__myt_log(t, DBS_LOG_INFO, "%s; creating the table alone, then its indexes one by one",
-	             err);
-	err[0] = '\0';
-	uint32_t none;
-	if ((rc = table_sql(t, tb, 0, &none, &t->tmp, err, errlen)) ||
-	    (rc = dbs__myt_exec(t, t->tmp.data, t->tmp.len, where, err, errlen)))
-		return rc;
-	DBS_FAULT_POINT("mysqlt.table_created");
-	for (uint32_t x = 0; rc == 0 && x < tb->def->nindexes; x++)
-		rc = dbs__myt_index_create(t, tb, &tb->def->indexes[x], err, errlen);
-	return rc;
-done:
+	int alone = rc != 0 && inline_n && !t->common.lost;
+	if (alone) {
+		/* Once more without the indexes (an index this target cannot
+		 * make is warned about again below). */
+		dbs__myt_log(t, DBS_LOG_INFO,
+		             "%s; creating the table alone, then its indexes one by one", err);
+		err[0] = '\0';
+		if ((rc = table_sql(t, tb, 0, &inline_n, &t->tmp, err, errlen)) == 0)
+			rc = dbs__myt_exec(t, t->tmp.data, t->tmp.len, where, err, errlen);
+	}
 	if (rc == 0)
 		DBS_FAULT_POINT("mysqlt.table_created");
+	for (uint32_t x = 0; alone && rc == 0 && x < tb->def->nindexes; x++)
+		rc = dbs__myt_index_create(t, tb, &tb->def->indexes[x], err, errlen);
 	return rc;
 }
 
@@ -313,14 +308,15 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 	if ((rc = dbs__myt_table_exists(t, tb->def, &exists, err, errlen)) != 0 || exists)
 		return rc;
 	if (!t->common.open)
-		return table_create_on(t, tb, t->defer_indexes, err, errlen);
+		return table_create_on(t, tb, err, errlen);
 	my_target *side = NULL;
 	unsigned refused = 0;
 	char serr[DBS_ERRMSG_MAX];
 	if ((rc = dbs__myt_session_new(&side, t, &refused, serr, sizeof serr)) == 0) {
+		side->defer_indexes = t->defer_indexes;
 		if ((rc = dbs__myt_exec_str(side, "SET SESSION lock_wait_timeout = " SIDE_LOCK_WAIT_S,
 		                            "session settings", err, errlen)) == 0)
-			rc = table_create_on(side, tb, t->defer_indexes, err, errlen);
+			rc = table_create_on(side, tb, err, errlen);
 		/* What failed is told as if the main session had run it: a lost
 		 * server takes the open transaction with it, and the stream
 		 * resumes from the checkpoint, as it does after a lock waited
@@ -355,7 +351,7 @@ static int table_create(my_target *t, my_table *tb, char *err, size_t errlen)
 	             tb->qname, serr);
 	if ((rc = dbs__sqltarget_commit_open(&t->common, err, errlen)))
 		return rc;
-	return table_create_on(t, tb, t->defer_indexes, err, errlen);
+	return table_create_on(t, tb, err, errlen);
 }
 
 static int table_build(my_target *t, const dbs_table *def, my_table **out, char *err,
